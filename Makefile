@@ -1,0 +1,47 @@
+# Two commands on a fresh machine (Python 3.11, pip, make, apt):
+#   make run   - install into .venv and start the dashboard on the embedded model
+#   make test  - install into .venv (and Debian's chromium for browser tests) and run every test
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: run test lint install install-dev browser benchmark clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+# Debian's chromium drives the browser tests (Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
+
+run: install
+	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
+
+lint: install-dev
+	$(BIN)/ruff check explain dashboard tests benchmarks
+
+test: install-dev browser
+	$(BIN)/ruff check explain dashboard tests benchmarks
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+benchmark: install-dev browser
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,290 @@
+"""Request and result records, and their JSON form (with a schema version).
+
+Results hold numpy arrays and plain strings only, so the same object feeds the
+dashboard, the CLI, the JSON and HTML exports and the tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from explain.errors import SchemaError
+
+SCHEMA_VERSION = 1
+APP_VERSION = "0.1.0"
+
+BASELINES = ("pad", "mask", "zero")
+MIN_STEPS, MAX_STEPS = 1, 1000
+DEFAULT_STEPS = 50
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What scalar output is explained.
+
+    kind: "class" (a class probability of a classification head),
+    "masked_token" (probability of `label` at the first [MASK]),
+    "zero_shot" (probability of `label` among `labels`, from cosine similarity
+    of the mean-pooled embedding to each of `prompts`), or "similarity"
+    (cosine similarity of the mean-pooled embedding to `reference`).
+    An empty `label` means the model's top prediction.
+    """
+
+    kind: str
+    label: str = ""
+    labels: tuple[str, ...] = ()
+    prompts: tuple[str, ...] = ()
+    reference: str = ""
+
+
+@dataclass(frozen=True)
+class AnalysisRequest:
+    """Everything needed to reproduce an analysis. `target=None` takes the model's default."""
+
+    text: str
+    model: str = "minilm"
+    target: TargetSpec | None = None
+    n_steps: int = DEFAULT_STEPS
+    baseline: str = "pad"
+    max_tokens: int = 512
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was loaded for a spec."""
+
+    spec: str
+    name: str
+    head: str  # "classification" | "masked_lm" | "encoder"
+    n_layers: int
+    n_heads: int
+    max_tokens: int
+    targets: tuple[str, ...]  # target kinds this model can explain
+
+
+@dataclass
+class Tokens:
+    """The tokens the model saw, with character spans into the request text.
+
+    offsets: int32 [tokens, 2] (start, end); special tokens have (0, 0) and special=True.
+    """
+
+    tokens: list[str]
+    offsets: np.ndarray
+    special: np.ndarray
+    truncated: bool = False
+    n_tokens_full: int = 0
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+
+@dataclass
+class AttentionMaps:
+    """Attention weights: float32 [layers, heads, query, key]; each row sums to 1."""
+
+    weights: np.ndarray
+
+    @property
+    def n_layers(self) -> int:
+        return int(self.weights.shape[0])
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.weights.shape[1])
+
+
+@dataclass
+class Prediction:
+    """The model's output for the target: one score per label, and which one is explained."""
+
+    labels: list[str]
+    scores: np.ndarray
+    explained_index: int
+    description: str  # e.g. "P(positive) under zero-shot labels"
+    score_name: str = "probability"
+
+
+@dataclass
+class TokenAttribution:
+    """Per-token attribution of the explained score.
+
+    Completeness: scores.sum() == score_input - score_baseline + delta.
+    """
+
+    scores: np.ndarray
+    score_input: float
+    score_baseline: float
+    delta: float
+    n_steps: int
+    baseline: str
+    method: str = "integrated_gradients"
+
+    @property
+    def relative_delta(self) -> float:
+        """|delta| relative to the score change it should explain."""
+        change = abs(self.score_input - self.score_baseline)
+        return abs(self.delta) / max(change, 1e-12)
+
+
+@dataclass
+class Words:
+    """Words of the text (tokenizer independent), with the tokens that fall in each.
+
+    spans: int32 [words, 2]; token_word: int32 [tokens], -1 for special tokens.
+    """
+
+    words: list[str]
+    spans: np.ndarray
+    token_word: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+
+@dataclass
+class Analysis:
+    """One model's full analysis of one text."""
+
+    request: AnalysisRequest
+    model: ModelInfo
+    tokens: Tokens
+    words: Words
+    attention: AttentionMaps
+    prediction: Prediction
+    attribution: TokenAttribution
+    word_scores: np.ndarray  # attribution summed per word, [words]
+    timings: dict[str, float] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+    app_version: str = APP_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(to_jsonable(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Analysis:
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise SchemaError("The file is not valid JSON.") from exc
+        return analysis_from_dict(data)
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value)
+        return {
+            "__ndarray__": base64.b64encode(arr.tobytes()).decode("ascii"),
+            "dtype": arr.dtype.str,
+            "shape": list(arr.shape),
+        }
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    return value
+
+
+def to_jsonable(obj: Any) -> Any:
+    """Plain JSON data for any result record; arrays become base64 with dtype and shape."""
+    data = _encode(obj)
+    if isinstance(obj, Analysis):
+        data = {"format": "explain.analysis", **data}
+    return data
+
+
+def _array(value: Any) -> np.ndarray:
+    if isinstance(value, dict) and "__ndarray__" in value:
+        raw = base64.b64decode(value["__ndarray__"])
+        return np.frombuffer(raw, dtype=np.dtype(value["dtype"])).reshape(value["shape"]).copy()
+    return np.asarray(value)
+
+
+def _target(data: dict | None) -> TargetSpec | None:
+    if data is None:
+        return None
+    return TargetSpec(
+        kind=data["kind"],
+        label=data.get("label", ""),
+        labels=tuple(data.get("labels", ())),
+        prompts=tuple(data.get("prompts", ())),
+        reference=data.get("reference", ""),
+    )
+
+
+def request_from_dict(data: dict) -> AnalysisRequest:
+    return AnalysisRequest(
+        text=data["text"],
+        model=data["model"],
+        target=_target(data.get("target")),
+        n_steps=int(data["n_steps"]),
+        baseline=data["baseline"],
+        max_tokens=int(data.get("max_tokens", 512)),
+    )
+
+
+def analysis_from_dict(data: Any) -> Analysis:
+    """Rebuild an Analysis from `to_jsonable` output; SchemaError on anything else."""
+    if not isinstance(data, dict) or data.get("format") != "explain.analysis":
+        raise SchemaError("This JSON is not an analysis exported by this dashboard.")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise SchemaError(
+            f"This analysis has schema version {version!r}; this dashboard reads version {SCHEMA_VERSION}."
+        )
+    try:
+        m, t, w = data["model"], data["tokens"], data["words"]
+        p, a = data["prediction"], data["attribution"]
+        return Analysis(
+            request=request_from_dict(data["request"]),
+            model=ModelInfo(
+                spec=m["spec"],
+                name=m["name"],
+                head=m["head"],
+                n_layers=int(m["n_layers"]),
+                n_heads=int(m["n_heads"]),
+                max_tokens=int(m["max_tokens"]),
+                targets=tuple(m["targets"]),
+            ),
+            tokens=Tokens(
+                tokens=list(t["tokens"]),
+                offsets=_array(t["offsets"]),
+                special=_array(t["special"]),
+                truncated=bool(t["truncated"]),
+                n_tokens_full=int(t["n_tokens_full"]),
+            ),
+            words=Words(words=list(w["words"]), spans=_array(w["spans"]), token_word=_array(w["token_word"])),
+            attention=AttentionMaps(weights=_array(data["attention"]["weights"])),
+            prediction=Prediction(
+                labels=list(p["labels"]),
+                scores=_array(p["scores"]),
+                explained_index=int(p["explained_index"]),
+                description=p["description"],
+                score_name=p.get("score_name", "probability"),
+            ),
+            attribution=TokenAttribution(
+                scores=_array(a["scores"]),
+                score_input=float(a["score_input"]),
+                score_baseline=float(a["score_baseline"]),
+                delta=float(a["delta"]),
+                n_steps=int(a["n_steps"]),
+                baseline=a["baseline"],
+                method=a.get("method", "integrated_gradients"),
+            ),
+            word_scores=_array(data["word_scores"]),
+            timings={k: float(v) for k, v in data.get("timings", {}).items()},
+            schema_version=version,
+            app_version=data.get("app_version", ""),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SchemaError(f"This analysis JSON is damaged or incomplete ({type(exc).__name__}: {exc}).") from exc

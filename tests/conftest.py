@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.tiny_models import HEADS, save_tiny_model
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+@pytest.fixture(scope="session")
+def tiny_dirs(tmp_path_factory) -> dict[str, str]:
+    """Folders of tiny random models: one per head, plus an encoder with a different vocabulary."""
+    root = tmp_path_factory.mktemp("tiny")
+    dirs = {head: str(save_tiny_model(root / head, head)) for head in HEADS}
+    dirs["encoder_alt"] = str(save_tiny_model(root / "encoder_alt", "encoder", seed=1, alternative_vocab=True,
+                                              layers=3, heads=2))
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_dirs):
+    from explain import load_model
+
+    return {head: load_model(path) for head, path in tiny_dirs.items()}
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from explain import load_model
+
+    return load_model("minilm")
