@@ -1,0 +1,21 @@
+"""Streamlit entry point: page setup and navigation."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+# `streamlit run dashboard/app.py` puts dashboard/ on sys.path; the packages live one level up.
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+VIEWS = Path(__file__).resolve().parent / "views"
+
+st.set_page_config(page_title="Attention & attribution explorer", page_icon="🔎", layout="wide")
+pages = [
+    st.Page(VIEWS / "explore.py", title="Explore", icon="🔎", url_path="explore", default=True),
+]
+st.navigation(pages).run()

@@ -1,0 +1,85 @@
+"""Control groups: model picker, target, integrated-gradients settings."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.components.url_state import widget_key
+from dashboard.state import MAX_TOKEN_CHOICES
+from explain import BUILTIN_MODELS, ModelInfo
+from explain.analysis import BASELINES, MAX_STEPS, MIN_STEPS
+from explain.attention import HEAD_STATISTICS
+
+TARGET_NAMES = {
+    "": "model default",
+    "class": "class probability",
+    "masked_token": "masked token probability",
+    "zero_shot": "zero-shot labels",
+    "similarity": "similarity to a reference text",
+}
+BASELINE_NAMES = {"pad": "[PAD] tokens", "mask": "[MASK] tokens", "zero": "zero vectors"}
+
+
+def _ensure_option(name: str, options: list) -> None:
+    """A value from the URL that is not among the built-ins is added as an option, not dropped."""
+    value = st.session_state.get(widget_key(name))
+    if value is not None and value not in options:
+        options.append(value)
+
+
+def model_picker(name: str, label: str) -> str:
+    """Built-in models, or any Hub id / local folder typed into the box."""
+    options = list(BUILTIN_MODELS)
+    _ensure_option(name, options)
+    value = st.selectbox(
+        label,
+        options,
+        key=widget_key(name),
+        accept_new_options=True,
+        help="Pick a built-in model or type a Hugging Face Hub id (e.g. bert-base-uncased) or a local folder.",
+        format_func=lambda spec: f"{spec} — {BUILTIN_MODELS[spec].split(':')[0]}" if spec in BUILTIN_MODELS else spec,
+    )
+    return (value or "").strip()
+
+
+def target_controls(info: ModelInfo | None) -> None:
+    """Target kind and its settings; the kinds offered follow the model's head."""
+    kinds = [""] + list(info.targets if info else [])
+    _ensure_option("target", kinds)
+    kind = st.selectbox(
+        "Explain", kinds, key=widget_key("target"), format_func=lambda k: TARGET_NAMES.get(k, k),
+        help="Which output the attributions explain. Classification models explain a class probability, "
+        "masked-LM models the probability of a token at [MASK], encoders zero-shot labels or similarity.",
+    )
+    effective = kind or (info.targets[0] if info else "")
+    if effective == "zero_shot":
+        st.text_input("Labels (comma-separated)", key=widget_key("labels"), placeholder="positive, negative")
+        st.text_input(
+            "Prompts ('|'-separated, one per label)", key=widget_key("prompts"),
+            placeholder="This text is positive. | This text is negative.",
+        )
+    if effective == "similarity":
+        st.text_input("Reference text", key=widget_key("reference"), placeholder="A sentence to compare with")
+    if effective in ("class", "zero_shot", "masked_token"):
+        st.text_input(
+            "Label to explain", key=widget_key("label"), placeholder="top prediction",
+            help="Empty explains the top prediction. For a masked-LM model, a single vocabulary token.",
+        )
+
+
+def attribution_controls() -> None:
+    st.slider(
+        "Integration steps", min_value=MIN_STEPS, max_value=min(MAX_STEPS, 300), key=widget_key("steps"),
+        help="More steps make integrated gradients more exact (smaller convergence delta) and slower.",
+    )
+    st.selectbox("Baseline", BASELINES, key=widget_key("baseline"), format_func=BASELINE_NAMES.get,
+                 help="The reference input: every non-special token replaced by this. [CLS]/[SEP] are kept.")
+    options = list(MAX_TOKEN_CHOICES)
+    _ensure_option("max_tokens", options)
+    st.selectbox("Token limit", sorted(options), key=widget_key("max_tokens"),
+                 help="Longer texts are truncated to this many tokens (and the page says so).")
+
+
+def statistic_picker() -> str:
+    return st.selectbox("Statistic", list(HEAD_STATISTICS), key=widget_key("stat"),
+                        format_func=lambda s: f"{s}: {HEAD_STATISTICS[s]}")

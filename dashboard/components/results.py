@@ -1,0 +1,133 @@
+"""Render functions: one analysis -> prediction, token highlights, attention views."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard.components.url_state import set_value, widget_key
+from explain import Analysis, figures, head_statistics, rollout, token_by_layer
+from explain.attention import HEAD_STATISTICS, renormalise_without
+
+# The delta is reported beside the highlights; past this share of the score change
+# the attributions no longer add up and the page says so.
+DELTA_WARNING = 0.05
+
+
+def run_with_progress(compute, label: str):
+    """Run `compute(progress)` inside a status box with a progress bar naming the current step."""
+    with st.status(label, expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+
+        def progress(stage: str, fraction: float) -> None:
+            bar.progress(min(max(fraction, 0.0), 1.0), text=f"{stage} — {fraction:.0%}")
+
+        try:
+            result = compute(progress)
+        except Exception:
+            status.update(label=f"{label} failed", state="error", expanded=False)
+            raise
+        status.update(label=f"{label} done", state="complete", expanded=False)
+    return result
+
+
+def clamp_view(name: str, upper: int, what: str) -> None:
+    """Keep a layer/head/token choice inside this model's range, saying so when a link asked for more."""
+    key = widget_key(name)
+    value = st.session_state.get(key, 0)
+    if not isinstance(value, int) or not 0 <= value < upper:
+        st.session_state[key] = 0 if not isinstance(value, int) or value < 0 else upper - 1
+        st.info(f"The {what} {value} does not exist in this model (it has {upper}); showing {what} "
+                f"{st.session_state[key]}.")
+
+
+def pieces_and_scores(result: Analysis, level: str):
+    if level == "word":
+        return result.words.words, result.word_scores
+    return figures.subword_pieces(result.tokens.tokens), result.attribution.scores
+
+
+def render_prediction(result: Analysis, *, key: str) -> None:
+    st.plotly_chart(figures.prediction_figure(result.prediction), key=key, config={"displaylogo": False})
+
+
+def render_highlights(result: Analysis, level: str, *, scale: float | None = None) -> None:
+    """Token highlights with the convergence delta and truncation notice beside them."""
+    pieces, scores = pieces_and_scores(result, level)
+    st.html(figures.token_highlights_html(list(pieces), scores, scale=scale,
+                                          title=f"Attribution to {result.prediction.description}"))
+    a = result.attribution
+    change = a.score_input - a.score_baseline
+    st.caption(
+        f"Integrated gradients: {a.n_steps} steps from a {a.baseline} baseline. Score {a.score_input:.4f} at the "
+        f"input, {a.score_baseline:.4f} at the baseline; the attributions add up to {float(a.scores.sum()):.4f} "
+        f"(convergence delta {a.delta:+.1e})."
+    )
+    if a.relative_delta > DELTA_WARNING and abs(change) > 1e-6:
+        st.warning(f"The convergence delta is {a.relative_delta:.0%} of the score change: the attributions are "
+                   "approximate. Raise the integration steps for exact numbers.")
+    if result.tokens.truncated:
+        st.warning(f"The text is longer than the token limit: only the first {len(result.tokens)} of "
+                   f"{result.tokens.n_tokens_full} tokens were analysed (raise the token limit, up to "
+                   f"{result.model.max_tokens} for this model).")
+
+
+def _head_matrix(result: Analysis, layer: int, head: int, hide_special: bool):
+    weights = result.attention.weights[layer, head]
+    labels = list(result.tokens.tokens)
+    if hide_special:
+        special = result.tokens.special
+        weights = renormalise_without(weights, special)
+        labels = [t for t, s in zip(labels, special) if not s]
+    return weights, labels
+
+
+def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, key: str) -> None:
+    weights, labels = _head_matrix(result, layer, head, hide_special)
+    title = f"Layer {layer}, head {head}" + (" (without [CLS]/[SEP], rows renormalised)" if hide_special else "")
+    st.plotly_chart(figures.attention_heatmap(weights, labels, labels, title=title), key=key,
+                    config={"displaylogo": False})
+
+
+def _on_grid_select(chart_key: str, layer_name: str, head_name: str) -> None:
+    cell = figures.grid_cell_from_selection(st.session_state.get(chart_key) or {})
+    if cell is not None:
+        set_value(layer_name, int(cell[0]))
+        set_value(head_name, int(cell[1]))
+
+
+def render_grid(result: Analysis, *, key: str, layer_name: str = "layer", head_name: str = "head") -> None:
+    """All layers x heads thumbnails; clicking one opens that head in the single-head view."""
+    st.plotly_chart(
+        figures.attention_grid(result.attention.weights),
+        key=key,
+        on_select=lambda: _on_grid_select(key, layer_name, head_name),
+        selection_mode="points",
+        config={"displaylogo": False},
+    )
+    st.caption("Each thumbnail is one head (rows: layers, columns: heads), scaled to its own maximum. "
+               "Click a thumbnail to open it.")
+
+
+def render_aggregates(result: Analysis, *, key: str) -> None:
+    tokens = list(result.tokens.tokens)
+    tab_rollout, tab_stats, tab_token = st.tabs(["Attention rollout", "Head statistics", "From one token"])
+    with tab_rollout:
+        st.plotly_chart(figures.rollout_figure(rollout(result.attention), tokens), key=f"{key}_rollout",
+                        config={"displaylogo": False})
+        st.caption("Rollout (Abnar & Zuidema 2020): each layer's head-averaged attention plus the residual "
+                   "identity, renormalised and multiplied from the first layer up — how much each token's final "
+                   "representation draws on each input token.")
+    with tab_stats:
+        stat = st.selectbox("Statistic", list(HEAD_STATISTICS), key=widget_key("stat"),
+                            format_func=lambda s: f"{s} — {HEAD_STATISTICS[s]}")
+        values = head_statistics(result.attention, result.tokens.special, tokens)[stat]
+        st.plotly_chart(figures.head_statistic_figure(values, name=stat, colorbar_title=stat), key=f"{key}_stat",
+                        config={"displaylogo": False})
+    with tab_token:
+        clamp_view("token", len(tokens), "token")
+        token = st.selectbox("Token", list(range(len(tokens))), key=widget_key("token"),
+                             format_func=lambda i: f"{i}: {tokens[i]}")
+        st.plotly_chart(
+            figures.token_by_layer_figure(token_by_layer(result.attention, token), tokens, source_label=tokens[token]),
+            key=f"{key}_token", config={"displaylogo": False},
+        )

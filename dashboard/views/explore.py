@@ -1,0 +1,91 @@
+"""Explore one model: prediction, token highlights, attention of every layer and head."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import cached
+from dashboard.components import controls, results
+from dashboard.components.url_state import current, load_from_url, show_notices, widget_key, write_url
+from dashboard.state import EXPLORE_FIELDS, LEVELS, MAX_TEXT_CHARS
+from explain import ExplainError, LoadedModel
+
+PAGE = "explore"
+FIELDS = EXPLORE_FIELDS - {"analysis"}
+
+
+def load_model_or_error(spec: str) -> LoadedModel | None:
+    if not spec:
+        st.info("Pick a model in the sidebar.")
+        return None
+    try:
+        with st.spinner(f"Loading {spec}…"):
+            return cached.get_model(spec)
+    except ExplainError as exc:
+        st.error(str(exc))
+        return None
+
+
+def main() -> None:
+    cached.startup()
+    load_from_url(PAGE, FIELDS)
+    st.title("Explore how a model reads a sentence")
+    show_notices(PAGE)
+
+    with st.sidebar:
+        st.header("Model")
+        spec = controls.model_picker("model", "Model")
+    loaded = load_model_or_error(spec)
+    with st.sidebar:
+        controls.target_controls(loaded.info if loaded else None)
+        st.header("Integrated gradients")
+        controls.attribution_controls()
+
+    st.text_area("Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS, height=80,
+                 help="Any text; long texts are truncated to the token limit. Press Ctrl+Enter to apply.")
+    state = current(FIELDS)
+    write_url(state, FIELDS)
+    if loaded is None:
+        return
+    if not state.text.strip():
+        st.info("Type or paste a sentence above to see how the model reads it.")
+        return
+
+    request = state.request()
+    cache = cached.analysis_cache()
+    try:
+        result = cache.get(cache.key(request, loaded.spec)) or results.run_with_progress(
+            lambda progress: cache.compute(request, loaded, progress), f"Analysing with {loaded.spec}"
+        )
+    except ExplainError as exc:
+        st.error(str(exc))
+        return
+
+    left, right = st.columns([2, 3], gap="large")
+    with left:
+        st.subheader("Prediction")
+        results.render_prediction(result, key="prediction")
+    with right:
+        st.subheader("Which tokens raised or lowered the score")
+        st.segmented_control("Level", LEVELS, key=widget_key("level"), required=True,
+                             format_func=lambda v: {"word": "whole words", "subword": "subword tokens"}[v])
+        results.render_highlights(result, state.level)
+
+    st.subheader("Attention")
+    results.clamp_view("layer", result.model.n_layers, "layer")
+    results.clamp_view("head", result.model.n_heads, "head")
+    grid_col, head_col = st.columns([1, 1], gap="large")
+    with head_col:
+        c1, c2, c3 = st.columns([1, 1, 2])
+        layer = c1.selectbox("Layer", list(range(result.model.n_layers)), key=widget_key("layer"))
+        head = c2.selectbox("Head", list(range(result.model.n_heads)), key=widget_key("head"))
+        hide = c3.toggle("Hide [CLS]/[SEP] and renormalise", key=widget_key("hide_special"))
+        results.render_head(result, layer, head, hide, key="head_map")
+    with grid_col:
+        st.markdown("**All heads** (model view)")
+        results.render_grid(result, key="grid")
+    results.render_aggregates(result, key="agg")
+    write_url(current(FIELDS), FIELDS)
+
+
+main()

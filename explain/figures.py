@@ -1,0 +1,608 @@
+"""Plotly figures and token-highlight HTML built from result records and numpy arrays.
+
+Everything here is a pure function: no model code, no Streamlit. Token strings are
+user text, so they are HTML-escaped wherever Plotly or a browser would interpret
+markup (tick labels, hover text, titles, highlight spans).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import get_colorscale
+
+from explain.analysis import Prediction
+
+TEMPLATE = "plotly_white"
+FONT = dict(family="Inter, 'Segoe UI', Helvetica, Arial, sans-serif", size=13, color="#1f2933")
+ATTENTION_SCALE = "Blues"
+STATISTIC_SCALE = "Viridis"
+GRID_GAP_COLOUR = "#aab4bf"
+HIGHLIGHT_COLOUR = "#d9480f"  # the explained label
+OTHER_COLOUR = "#9aa5b1"
+NEGATIVE_RGB = (178, 24, 43)  # RdBu ends: red lowers the score
+POSITIVE_RGB = (33, 102, 172)  # blue raises it
+MAX_PREDICTION_BARS = 10
+MAX_FIGURE_HEIGHT = 900
+MAX_HOVER_TEXT_CELLS = 256 * 256  # above this, hover names positions, not tokens
+_SPECIAL_PIECES = {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>", "<pad>", "<mask>", "<unk>"}
+
+
+# -- small helpers -------------------------------------------------------------
+
+
+def _esc(text: Any) -> str:
+    """Escape text for Plotly's pseudo-HTML (tick labels, hover, titles)."""
+    return html.escape(str(text), quote=False)
+
+
+def _fmt(value: float) -> str:
+    """A score formatted for people: 4 decimals, or scientific when tiny or huge."""
+    value = float(value)
+    if not math.isfinite(value):
+        return str(value)
+    if value == 0 or 1e-3 <= abs(value) < 1e5:
+        return f"{value:.4f}"
+    return f"{value:.3e}"
+
+
+def _clip(value: float, low: float, high: float) -> float:
+    return max(low, min(high, value))
+
+
+def _layout(fig: go.Figure, *, title: str, height: int, **kwargs: Any) -> go.Figure:
+    """Shared layout: template, fonts, margins that leave room for tick labels."""
+    fig.update_layout(
+        template=TEMPLATE,
+        font=FONT,
+        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)),
+        height=int(height),
+        margin=dict(l=10, r=10, t=60 if title else 30, b=10),
+        hoverlabel=dict(font=dict(family=FONT["family"], size=13)),
+        **kwargs,
+    )
+    return fig
+
+
+def _tick_font_size(n: int, length_px: float) -> tuple[int, int]:
+    """(font size, label every k-th tick) so that n tick labels fit in length_px."""
+    per_tick = length_px / max(n, 1)
+    size = int(_clip(per_tick * 0.8, 8, 12))
+    step = max(1, math.ceil(size * 1.15 / max(per_tick, 1e-9)))
+    return size, step
+
+
+def _token_axis(labels: Sequence[str], *, step: int = 1) -> dict[str, Any]:
+    """Numeric axis 0..n-1 labelled with (escaped) tokens, so repeated tokens stay separate."""
+    n = len(labels)
+    vals = list(range(0, n, step))
+    return dict(
+        tickmode="array",
+        tickvals=vals,
+        ticktext=[_esc(labels[i]) for i in vals],
+        range=[-0.5, n - 0.5],
+        showgrid=False,
+        zeroline=False,
+        automargin=True,
+    )
+
+
+def _token_height(n: int, *, base: int = 160, per_token: int = 18, low: int = 380) -> int:
+    return int(_clip(base + per_token * n, low, MAX_FIGURE_HEIGHT))
+
+
+# -- prediction ----------------------------------------------------------------
+
+
+def prediction_figure(prediction: Prediction) -> go.Figure:
+    """Horizontal bars of the scores per label (top 10), the explained label highlighted.
+
+    Args:
+        prediction: the model's scores; `explained_index` marks the label being explained.
+
+    Returns:
+        A bar figure, best label on top; the explained label is kept even when outside the top 10.
+    """
+    scores = np.asarray(prediction.scores, dtype=np.float64).reshape(-1)
+    order = [int(i) for i in np.argsort(-scores, kind="stable")[:MAX_PREDICTION_BARS]]
+    explained = int(prediction.explained_index)
+    if 0 <= explained < len(scores) and explained not in order:
+        order[-1] = explained
+        order.sort(key=lambda i: -scores[i])
+    labels = [_esc(prediction.labels[i]) if i < len(prediction.labels) else str(i) for i in order]
+    values = scores[order].astype(np.float32)
+    colours = [HIGHLIGHT_COLOUR if i == explained else OTHER_COLOUR for i in order]
+    y = np.arange(len(order), dtype=np.int32)
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=y,
+            orientation="h",
+            marker=dict(color=colours),
+            text=[f"{v:.3g}" for v in values],
+            textposition="auto",
+            customdata=labels,
+            hovertemplate="%{customdata}: %{x:.6g}<extra></extra>",
+        )
+    )
+    name = _esc(prediction.score_name)
+    _layout(
+        fig, title=_esc(prediction.description), height=int(_clip(110 + 34 * len(order), 200, 480)), showlegend=False
+    )
+    fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9")
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=y,
+        ticktext=[f"<b>{label}</b>" if i == explained else label for label, i in zip(labels, order)],
+        autorange="reversed",
+        automargin=True,
+        showgrid=False,
+    )
+    return fig
+
+
+# -- token highlights ----------------------------------------------------------
+
+
+def subword_pieces(tokens: list[str]) -> list[str]:
+    """Tokenizer pieces as people read them: "##ing" -> "ing", "▁word"/"Ġword" -> "word".
+
+    Special tokens such as [CLS] and [SEP] are kept as they are.
+    """
+    pieces = []
+    for token in tokens:
+        token = str(token)
+        if token in _SPECIAL_PIECES:
+            pieces.append(token)
+        elif token.startswith("##") and len(token) > 2:
+            pieces.append(token[2:])
+        elif token[:1] in ("▁", "Ġ") and len(token) > 1:
+            pieces.append(token[1:])
+        else:
+            pieces.append(token)
+    return pieces
+
+
+def score_colour(score: float, scale: float) -> tuple[str, str]:
+    """(background, text colour) for a score: red below 0, blue above, white at 0.
+
+    Args:
+        score: the attribution score.
+        scale: the |score| that gets the full colour.
+    """
+    t = float(score) / scale if scale > 0 and math.isfinite(float(score)) else 0.0
+    t = _clip(t, -1.0, 1.0)
+    end = NEGATIVE_RGB if t < 0 else POSITIVE_RGB
+    a = abs(t)
+    rgb = [round(255 + (c - 255) * a) for c in end]
+    # relative luminance (sRGB) decides between dark and white text
+    lin = [((c / 255) / 12.92) if c / 255 <= 0.04045 else (((c / 255) + 0.055) / 1.055) ** 2.4 for c in rgb]
+    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    text = "#ffffff" if luminance < 0.3 else "#1f2933"
+    return "#{:02x}{:02x}{:02x}".format(*rgb), text
+
+
+def _legend_html(scale: float) -> str:
+    lo, hi = score_colour(-scale, scale)[0], score_colour(scale, scale)[0]
+    small = "font-size:12px;color:#52606d;"
+    return (
+        '<div style="display:flex;align-items:center;gap:8px;margin-top:8px;font-size:12px;color:#52606d;">'
+        f'<span style="{small}">lowers the score</span>'
+        '<span style="display:inline-flex;flex-direction:column;min-width:180px;">'
+        f'<span style="display:block;height:10px;border-radius:2px;border:1px solid #d9dee3;'
+        f'background:linear-gradient(to right,{lo},#ffffff,{hi});"></span>'
+        '<span style="display:flex;justify-content:space-between;font-variant-numeric:tabular-nums;">'
+        f"<span>{html.escape(f'{-scale:.3g}')}</span><span>0</span><span>+{html.escape(f'{scale:.3g}')}</span>"
+        "</span></span>"
+        f'<span style="{small}">raises the score</span>'
+        "</div>"
+    )
+
+
+def token_highlights_html(pieces: list[str], scores: np.ndarray, *, scale: float | None = None, title: str = "") -> str:
+    """Pieces of text as inline spans coloured by score, with a legend.
+
+    Args:
+        pieces: words or subword pieces (user text; escaped here).
+        scores: one score per piece.
+        scale: the |score| shown at full colour; default the largest |score|.
+        title: optional heading above the pieces (escaped).
+
+    Returns:
+        An HTML fragment with inline styles only (safe for `st.html`).
+    """
+    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(values) != len(pieces):
+        raise ValueError(f"{len(pieces)} pieces but {len(values)} scores")
+    finite = np.abs(values[np.isfinite(values)])
+    if scale is None:
+        scale = float(finite.max()) if finite.size else 0.0
+    scale = float(scale)
+    if not math.isfinite(scale) or scale <= 0:
+        scale = 1.0
+    spans = []
+    for piece, value in zip(pieces, values):
+        background, colour = score_colour(value, scale)
+        text = html.escape(str(piece), quote=True)
+        spans.append(
+            f'<span title="{text}: {html.escape(_fmt(value))}" style="display:inline-block;'
+            f"background:{background};color:{colour};padding:1px 5px;margin:2px 1px;border-radius:4px;"
+            f'border:1px solid rgba(0,0,0,0.08);white-space:pre-wrap;">{text}</span>'
+        )
+    heading = (
+        f'<div style="font-weight:600;margin-bottom:4px;font-size:14px;">{html.escape(title)}</div>' if title else ""
+    )
+    return (
+        "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:15px;line-height:1.9;"
+        'color:#1f2933;">'
+        f'{heading}<div style="display:block;">{"".join(spans)}</div>{_legend_html(scale)}</div>'
+    )
+
+
+# -- attention -----------------------------------------------------------------
+
+
+def _hover_text(query_labels: Sequence[str], key_labels: Sequence[str]) -> list[list[str]]:
+    q = [_esc(t) for t in query_labels]
+    k = [_esc(t) for t in key_labels]
+    return [[f"{qi} → {kj}" for kj in k] for qi in q]
+
+
+def attention_heatmap(
+    weights: np.ndarray,
+    query_labels: list[str],
+    key_labels: list[str],
+    *,
+    title: str = "",
+    colorbar_title: str = "attention",
+) -> go.Figure:
+    """One attention map as a heatmap: rows are query ("from") tokens, columns key ("to") tokens.
+
+    Args:
+        weights: [query, key] weights.
+        query_labels: one label per row (repeats allowed).
+        key_labels: one label per column (repeats allowed).
+        title: figure title (escaped).
+        colorbar_title: colour bar title (escaped).
+
+    Hover shows "from → to: value" with the token strings, or token positions when
+    the map has more than MAX_HOVER_TEXT_CELLS cells (to keep the figure small).
+    """
+    z = np.asarray(weights, dtype=np.float32)
+    if z.ndim != 2 or z.shape != (len(query_labels), len(key_labels)):
+        raise ValueError(f"weights of shape {z.shape} do not match {len(query_labels)} x {len(key_labels)} labels")
+    n_q, n_k = z.shape
+    height = _token_height(max(n_q, n_k))
+    plot_px = height - 170
+    x_size, x_step = _tick_font_size(n_k, plot_px)
+    y_size, y_step = _tick_font_size(n_q, plot_px)
+    if n_q * n_k <= MAX_HOVER_TEXT_CELLS:
+        hover = dict(text=_hover_text(query_labels, key_labels), hovertemplate="%{text}: %{z:.3f}<extra></extra>")
+    else:  # token strings per cell would cost megabytes: hover shows positions instead
+        hover = dict(hovertemplate="token #%{y} → token #%{x}: %{z:.3f}<extra></extra>")
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=np.arange(n_k, dtype=np.int32),
+            y=np.arange(n_q, dtype=np.int32),
+            zmin=0.0,
+            colorscale=ATTENTION_SCALE,
+            **hover,
+            colorbar=dict(title=dict(text=_esc(colorbar_title), side="right"), thickness=14),
+        )
+    )
+    _layout(fig, title=_esc(title), height=height)
+    fig.update_xaxes(
+        **_token_axis(key_labels, step=x_step),
+        title=dict(text="to (key)"),
+        tickangle=-60 if n_k > 1 else 0,
+        tickfont=dict(size=x_size),
+        constrain="domain",
+    )
+    fig.update_yaxes(
+        **_token_axis(query_labels, step=y_step),
+        title=dict(text="from (query)"),
+        autorange=False,
+        tickfont=dict(size=y_size),
+        scaleanchor="x",
+        scaleratio=1,
+        constrain="domain",
+    )
+    fig.update_yaxes(range=[n_q - 0.5, -0.5])  # first token on top
+    return fig
+
+
+def _block_bins(n: int, cells: int) -> np.ndarray:
+    """Start indices of `cells` near-equal contiguous blocks covering 0..n-1."""
+    return np.unique(np.linspace(0, n, cells + 1).round().astype(np.int64)[:-1])
+
+
+def downsample_attention(weights: np.ndarray, max_cell: int) -> np.ndarray:
+    """Block-average the last two axes of [..., T, T] to at most max_cell x max_cell.
+
+    Query rows are averaged and key columns summed within each block, so every
+    downsampled row still sums to 1 when the input rows do.
+    """
+    w = np.asarray(weights, dtype=np.float32)
+    n_q, n_k = w.shape[-2:]
+    q_starts = _block_bins(n_q, min(n_q, max_cell))
+    k_starts = _block_bins(n_k, min(n_k, max_cell))
+    q_counts = np.diff(np.append(q_starts, n_q)).astype(np.float32)
+    out = np.add.reduceat(w, q_starts, axis=-2) / q_counts[:, None]
+    return np.add.reduceat(out, k_starts, axis=-1)
+
+
+def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
+    """All layers x heads as one mosaic of small thumbnails (bertviz "model view").
+
+    Each map is downsampled to at most max_cell x max_cell, scaled to its own
+    maximum and sent as uint8, so the figure stays small (12 x 12 heads at 128
+    tokens is well under 1 MB). An invisible scatter marker sits on every
+    thumbnail with customdata [layer, head], so point selection reports the head
+    clicked (see `grid_cell_from_selection`).
+
+    Args:
+        weights: [layers, heads, query, key].
+        max_cell: the largest thumbnail side, in cells.
+    """
+    w = np.asarray(weights, dtype=np.float32)
+    if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
+        raise ValueError(f"expected [layers, heads, T, T] weights, got shape {w.shape}")
+    n_layers, n_heads = w.shape[:2]
+    small = downsample_attention(w, max(1, int(max_cell)))
+    cell = small.shape[-1]
+    peak = small.max(axis=(-2, -1), keepdims=True)
+    scaled = np.divide(small, peak, out=np.zeros_like(small), where=peak > 0)
+    quant = (1 + np.rint(np.clip(scaled, 0, 1) * 254)).astype(np.uint8)  # 0 is kept for the gaps
+    gap = 1 if cell > 2 else 0
+    pitch = cell + gap
+    mosaic = np.zeros((n_layers * pitch - gap, n_heads * pitch - gap), dtype=np.uint8)
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            mosaic[layer * pitch : layer * pitch + cell, head * pitch : head * pitch + cell] = quant[layer, head]
+    centres_l = np.arange(n_layers) * pitch + (cell - 1) / 2
+    centres_h = np.arange(n_heads) * pitch + (cell - 1) / 2
+
+    base = _colourscale_stops(ATTENTION_SCALE)
+    edge = 1e-4  # value 0 (the gaps) only; data starts at 1/255
+    colourscale = [[0.0, GRID_GAP_COLOUR], [edge, GRID_GAP_COLOUR]] + [[edge + p * (1 - edge), c] for p, c in base]
+
+    height = int(_clip(110 + 62 * n_layers, 320, MAX_FIGURE_HEIGHT))
+    thumb_px = (height - 110) / max(n_layers, 1) * cell / pitch
+    layer_idx, head_idx = np.meshgrid(np.arange(n_layers), np.arange(n_heads), indexing="ij")
+    fig = go.Figure(
+        [
+            go.Heatmap(
+                z=mosaic,
+                zmin=0,
+                zmax=255,
+                colorscale=colourscale,
+                hoverinfo="skip",
+                colorbar=dict(
+                    title=dict(text="attention (scaled per head)", side="right"),
+                    tickmode="array",
+                    tickvals=[1, 64.5, 128, 191.5, 255],
+                    ticktext=["0", "0.25", "0.5", "0.75", "head max"],
+                    thickness=14,
+                ),
+            ),
+            go.Scatter(
+                x=np.repeat(centres_h[None, :], n_layers, 0).reshape(-1).astype(np.float32),
+                y=np.repeat(centres_l[:, None], n_heads, 1).reshape(-1).astype(np.float32),
+                mode="markers",
+                marker=dict(
+                    symbol="square-open",
+                    size=max(6.0, thumb_px),
+                    color="#d9480f",
+                    line=dict(width=3, color="#d9480f"),
+                    opacity=0.0,
+                ),
+                selected=dict(marker=dict(opacity=1.0)),
+                unselected=dict(marker=dict(opacity=0.0)),
+                customdata=np.stack([layer_idx.reshape(-1), head_idx.reshape(-1)], axis=1).astype(np.int32),
+                hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<extra></extra>",
+                showlegend=False,
+                name="heads",
+            ),
+        ]
+    )
+    _layout(fig, title="", height=height, clickmode="event+select", hoverdistance=int(max(20, thumb_px / 2)))
+    fig.update_layout(margin=dict(t=40, b=10, l=10, r=10))
+    fig.update_xaxes(
+        tickmode="array",
+        tickvals=centres_h.astype(np.float32),
+        ticktext=[f"head {h}" for h in range(n_heads)],
+        side="top",
+        range=[-0.5, mosaic.shape[1] - 0.5],
+        showgrid=False,
+        zeroline=False,
+        ticks="",
+        automargin=True,
+        tickfont=dict(size=11),
+        constrain="domain",
+        fixedrange=True,
+    )
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=centres_l.astype(np.float32),
+        ticktext=[f"layer {layer}" for layer in range(n_layers)],
+        range=[mosaic.shape[0] - 0.5, -0.5],
+        showgrid=False,
+        zeroline=False,
+        ticks="",
+        automargin=True,
+        tickfont=dict(size=11),
+        scaleanchor="x",
+        scaleratio=1,
+        constrain="domain",
+        fixedrange=True,
+    )
+    return fig
+
+
+def _colourscale_stops(name: str) -> list[tuple[float, str]]:
+    return [(float(p), c) for p, c in get_colorscale(name)]
+
+
+def grid_cell_from_selection(
+    selection: Mapping[str, Any] | None, grid_shape: tuple[int, int] | None = None
+) -> tuple[int, int] | None:
+    """The (layer, head) of the thumbnail picked in `attention_grid`, from Streamlit's selection state.
+
+    Args:
+        selection: what `st.plotly_chart(on_select="rerun")` returns, i.e.
+            {"selection": {"points": [{"customdata": [layer, head], ...}]}}; a bare
+            {"points": [...]} is accepted too.
+        grid_shape: (layers, heads), used when a point carries only its index.
+
+    Returns:
+        (layer, head) of the first selected point, or None if nothing usable was selected.
+    """
+    if not selection:
+        return None
+    try:
+        inner = selection.get("selection", selection)
+        points = inner.get("points") if inner else None
+    except AttributeError:
+        return None
+    if not points:
+        return None
+    for point in points:
+        if not isinstance(point, Mapping):
+            continue
+        custom = point.get("customdata")
+        if isinstance(custom, (list, tuple)) and len(custom) >= 2:
+            try:
+                layer, head = int(custom[0]), int(custom[1])
+            except (TypeError, ValueError):
+                continue
+            if grid_shape is None or (0 <= layer < grid_shape[0] and 0 <= head < grid_shape[1]):
+                return layer, head
+            continue
+        if grid_shape is None:
+            continue
+        if point.get("curve_number", point.get("curveNumber", 1)) != 1:
+            continue  # not the scatter trace of attention_grid
+        index = point.get("point_index", point.get("point_number", point.get("pointIndex", point.get("pointNumber"))))
+        if isinstance(index, (list, tuple)) or index is None:
+            continue
+        try:
+            index = int(index)
+        except (TypeError, ValueError):
+            continue
+        n_layers, n_heads = int(grid_shape[0]), int(grid_shape[1])
+        if 0 <= index < n_layers * n_heads:
+            return divmod(index, n_heads)
+    return None
+
+
+def head_statistic_figure(values: np.ndarray, *, name: str, colorbar_title: str) -> go.Figure:
+    """A per-head statistic as a layers x heads heatmap.
+
+    Args:
+        values: [layers, heads].
+        name: figure title (escaped).
+        colorbar_title: colour bar title (escaped).
+    """
+    z = np.asarray(values, dtype=np.float32)
+    if z.ndim != 2:
+        raise ValueError(f"expected [layers, heads] values, got shape {z.shape}")
+    n_layers, n_heads = z.shape
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=np.arange(n_heads, dtype=np.int32),
+            y=np.arange(n_layers, dtype=np.int32),
+            colorscale=STATISTIC_SCALE,
+            xgap=1,
+            ygap=1,
+            hovertemplate="layer %{y}, head %{x}: %{z:.3f}<extra></extra>",
+            colorbar=dict(title=dict(text=_esc(colorbar_title), side="right"), thickness=14),
+        )
+    )
+    _layout(fig, title=_esc(name), height=int(_clip(130 + 34 * n_layers, 300, 700)))
+    fig.update_xaxes(
+        title=dict(text="head"),
+        tickmode="array",
+        tickvals=list(range(n_heads)),
+        showgrid=False,
+        zeroline=False,
+        range=[-0.5, n_heads - 0.5],
+        automargin=True,
+    )
+    fig.update_yaxes(
+        title=dict(text="layer"),
+        tickmode="array",
+        tickvals=list(range(n_layers)),
+        showgrid=False,
+        zeroline=False,
+        range=[n_layers - 0.5, -0.5],
+        automargin=True,
+    )
+    return fig
+
+
+def token_by_layer_figure(rows: np.ndarray, token_labels: list[str], *, source_label: str) -> go.Figure:
+    """Where one token attends in every layer (heads averaged): layers on y, key tokens on x.
+
+    Args:
+        rows: [layers, tokens] attention of the chosen token.
+        token_labels: one label per token (repeats allowed).
+        source_label: the chosen token, for the title (escaped).
+    """
+    z = np.asarray(rows, dtype=np.float32)
+    if z.ndim != 2 or z.shape[1] != len(token_labels):
+        raise ValueError(f"rows of shape {z.shape} do not match {len(token_labels)} token labels")
+    n_layers, n_tokens = z.shape
+    keys = [_esc(t) for t in token_labels]
+    text = [[f"layer {layer} → {k}" for k in keys] for layer in range(n_layers)]
+    size, step = _tick_font_size(n_tokens, 900)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=np.arange(n_tokens, dtype=np.int32),
+            y=np.arange(n_layers, dtype=np.int32),
+            zmin=0.0,
+            colorscale=ATTENTION_SCALE,
+            text=text,
+            hovertemplate="%{text}: %{z:.3f}<extra></extra>",
+            colorbar=dict(title=dict(text="attention (heads averaged)", side="right"), thickness=14),
+        )
+    )
+    _layout(
+        fig,
+        title=f"where «{_esc(source_label)}» attends, by layer",
+        height=int(_clip(190 + 30 * n_layers, 320, 700)),
+    )
+    fig.update_xaxes(
+        **_token_axis(token_labels, step=step),
+        title=dict(text="to (key)"),
+        tickangle=-60 if n_tokens > 1 else 0,
+        tickfont=dict(size=size),
+    )
+    fig.update_yaxes(
+        title=dict(text="layer"),
+        tickmode="array",
+        tickvals=list(range(n_layers)),
+        showgrid=False,
+        zeroline=False,
+        range=[n_layers - 0.5, -0.5],
+        automargin=True,
+    )
+    return fig
+
+
+def rollout_figure(rollout: np.ndarray, labels: list[str]) -> go.Figure:
+    """Attention rollout [tokens, tokens] as a heatmap (see `explain.attention.rollout`)."""
+    return attention_heatmap(
+        rollout,
+        labels,
+        labels,
+        title="attention rollout (all layers, heads averaged)",
+        colorbar_title="attention rollout",
+    )

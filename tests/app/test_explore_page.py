@@ -1,0 +1,96 @@
+"""The explore page under Streamlit's AppTest: real models, real widgets, no browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+TIMEOUT = 120
+
+
+def run_app(params: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def html_text(at: AppTest) -> str:
+    return "\n".join(str(h.proto.body) for h in at.get("html"))
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+@pytest.mark.integration
+def test_defaults_render_on_the_embedded_model():
+    at = run_app({})
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) >= 5  # prediction, head, grid, rollout, statistics, token
+    body = html_text(at)
+    assert "film" in body and "raises the score" in body
+    assert at.query_params["t"] == "The film was good but far too long."
+
+
+@pytest.mark.parametrize(
+    "head,text",
+    [("classification", "the film was good"), ("masked_lm", "the film was [MASK] ."), ("encoder", "the food was bad")],
+)
+def test_each_head_type_renders(tiny_dirs, head, text):
+    at = run_app({"m": tiny_dirs[head], "t": text, "n": "8"})
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) >= 5
+    assert "food" in html_text(at) or "film" in html_text(at)
+
+
+def test_url_parameters_set_the_view(tiny_dirs):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "l": "1", "h": "3", "v": "subword", "sp": "1",
+                  "n": "5"})
+    assert_clean(at)
+    assert at.selectbox(key="w_layer").value == 1
+    assert at.selectbox(key="w_head").value == 3
+    assert at.toggle(key="w_hide_special").value is True
+    assert at.slider(key="w_steps").value == 5
+
+
+def test_changing_the_head_updates_the_url(tiny_dirs):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "5"})
+    at.selectbox(key="w_head").set_value(2).run()
+    assert_clean(at)
+    assert at.query_params["h"] == "2"
+
+
+def test_bad_parameters_fall_back_with_notices(tiny_dirs):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "zillion", "b": "<script>", "l": "77",
+                  "junk": "1"})
+    assert_clean(at)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "'n'" in warnings and "'b'" in warnings and "junk" in warnings
+    assert any("layer 77 does not exist" in i.value for i in at.info)
+    assert at.slider(key="w_steps").value == 50
+
+
+def test_unknown_model_is_one_clear_error_and_the_page_survives():
+    at = run_app({"m": "/no/such/folder", "t": "hello"})
+    assert not at.exception
+    assert len(at.error) == 1 and "does not exist" in at.error[0].value
+    assert at.text_area(key="w_text").value == "hello"
+
+
+def test_empty_text_asks_for_text(tiny_dirs):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "good"})
+    at.text_area(key="w_text").set_value("   ").run()
+    assert not at.exception
+    assert any("Type or paste" in i.value for i in at.info)
+
+
+def test_html_in_text_is_escaped(tiny_dirs):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "<img src=x onerror=alert(1)> good", "n": "4"})
+    assert_clean(at)
+    body = html_text(at)
+    assert "<img" not in body and "&lt;" in body

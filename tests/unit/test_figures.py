@@ -1,0 +1,278 @@
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from explain.analysis import Prediction
+from explain.figures import (
+    attention_grid,
+    attention_heatmap,
+    downsample_attention,
+    grid_cell_from_selection,
+    head_statistic_figure,
+    prediction_figure,
+    rollout_figure,
+    score_colour,
+    subword_pieces,
+    token_by_layer_figure,
+    token_highlights_html,
+)
+
+EVIL = "<img src=x onerror=alert(1)>"
+
+
+def softmax_attention(shape: tuple[int, ...], seed: int = 0, sharpness: float = 3.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=shape) * sharpness
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def fig_json(fig: go.Figure) -> str:
+    return fig.to_json()
+
+
+def rgb(hex_colour: str) -> tuple[int, int, int]:
+    h = hex_colour.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+# -- prediction ----------------------------------------------------------------
+
+
+def test_prediction_figure_top10_sorted_and_explained_highlighted():
+    labels = [f"label{i}" for i in range(15)]
+    scores = np.linspace(0.0, 1.0, 15).astype(np.float32)[::-1].copy()  # label0 best
+    pred = Prediction(labels=labels, scores=scores, explained_index=14, description="P(x) <b>", score_name="logit")
+    fig = prediction_figure(pred)
+    bar = fig.data[0]
+    assert len(bar.x) == 10
+    assert list(np.asarray(bar.x)) == sorted(np.asarray(bar.x), reverse=True)
+    ticktext = list(fig.layout.yaxis.ticktext)
+    # the explained label is kept even though it is the lowest score
+    assert any("label14" in t for t in ticktext)
+    colours = list(bar.marker.color)
+    assert len(set(colours)) == 2
+    explained_pos = next(i for i, t in enumerate(ticktext) if "label14" in t)
+    assert colours.count(colours[explained_pos]) == 1
+    assert fig.layout.xaxis.title.text == "logit"
+    assert fig.layout.title.text == "P(x) &lt;b&gt;"
+    assert "6g" in bar.hovertemplate
+
+
+def test_prediction_figure_escapes_labels():
+    pred = Prediction(labels=[EVIL, "ok"], scores=np.array([0.3, 0.7]), explained_index=0, description="d")
+    out = fig_json(prediction_figure(pred))
+    assert "<img" not in out
+    assert "&lt;img" in out
+
+
+# -- highlights ----------------------------------------------------------------
+
+
+def test_subword_pieces():
+    assert subword_pieces(["[CLS]", "play", "##ing", "▁word", "[SEP]", "##"]) == [
+        "[CLS]",
+        "play",
+        "ing",
+        "word",
+        "[SEP]",
+        "##",
+    ]
+
+
+def test_highlights_escape_user_text():
+    out = token_highlights_html([EVIL, 'say "hi"', "ok"], np.array([0.5, -0.2, 0.0]), title="<b>t</b>")
+    assert "<img" not in out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out
+    assert "<b>t</b>" not in out
+    assert "<script" not in out
+    # the quote cannot close the title attribute
+    assert 'title="say &quot;hi&quot;:' in out
+
+
+def test_highlight_colours_diverge_around_zero():
+    out = token_highlights_html(["bad", "none", "good"], np.array([-0.8, 0.0, 0.8]))
+    backgrounds = re.findall(r"background:(#[0-9a-f]{6});", out)
+    assert len(backgrounds) == 3
+    (r1, g1, b1), zero, (r3, g3, b3) = (rgb(c) for c in backgrounds)
+    assert r1 > b1 + 60 and r1 > g1 + 60  # reddish
+    assert b3 > r3 + 60  # bluish
+    assert zero == (255, 255, 255)
+    assert "lowers the score" in out and "raises the score" in out
+
+
+def test_highlight_title_has_exact_score_and_scale_legend():
+    out = token_highlights_html(["terrible", "fine"], np.array([-0.1234, 0.05]))
+    assert 'title="terrible: -0.1234"' in out
+    assert "-0.123" in out and "+0.123" in out  # legend ends at +-max|score|
+
+
+def test_highlight_scale_saturates_and_text_turns_white():
+    background, text = score_colour(-5.0, 1.0)
+    assert background == score_colour(-1.0, 1.0)[0]
+    assert text == "#ffffff"
+    assert score_colour(0.05, 1.0)[1] != "#ffffff"
+
+
+def test_highlight_explicit_scale_and_zero_scores():
+    weak = token_highlights_html(["a"], np.array([0.1]), scale=1.0)
+    strong = token_highlights_html(["a"], np.array([0.1]))
+    w = rgb(re.findall(r"background:(#[0-9a-f]{6});", weak)[0])
+    s = rgb(re.findall(r"background:(#[0-9a-f]{6});", strong)[0])
+    assert w[0] > s[0]  # lighter with the larger scale
+    zeros = token_highlights_html(["a", "b"], np.zeros(2))
+    assert zeros.count("background:#ffffff;") == 2
+
+
+def test_highlight_length_mismatch_raises():
+    with pytest.raises(ValueError):
+        token_highlights_html(["a", "b"], np.zeros(3))
+
+
+# -- attention heatmap ---------------------------------------------------------
+
+
+def test_heatmap_keeps_duplicate_tokens_separate_and_escapes():
+    labels = ["[CLS]", "the", "cat", "the", EVIL, "[SEP]"]
+    w = softmax_attention((6, 6))
+    fig = attention_heatmap(w, labels, labels, title="t")
+    assert len(fig.layout.xaxis.tickvals) == 6
+    assert len(fig.layout.yaxis.tickvals) == 6
+    assert list(fig.layout.xaxis.ticktext).count("the") == 2
+    hm = fig.data[0]
+    assert list(np.asarray(hm.x)) == list(range(6))
+    out = fig_json(fig)
+    assert "<img" not in out
+    assert "&lt;img" in out
+    assert hm.text[1][3] == "the → the"
+    assert "%{text}" in hm.hovertemplate and "%{z" in hm.hovertemplate
+    assert fig.layout.yaxis.range[0] > fig.layout.yaxis.range[1]  # first token on top
+    assert fig.layout.xaxis.title.text == "to (key)"
+    assert fig.layout.yaxis.title.text == "from (query)"
+    assert hm.zmin == 0
+    assert hm.colorbar.title.text == "attention"
+    z = json.loads(out)["data"][0]["z"]
+    assert z["dtype"] == "f4" and "bdata" in z
+
+
+def test_heatmap_shape_mismatch_raises():
+    with pytest.raises(ValueError):
+        attention_heatmap(np.zeros((3, 3)), ["a", "b"], ["a", "b", "c"])
+
+
+def test_heatmap_height_grows_and_is_capped():
+    small = attention_heatmap(softmax_attention((4, 4)), list("abcd"), list("abcd"))
+    mid = attention_heatmap(softmax_attention((40, 40)), ["t"] * 40, ["t"] * 40)
+    big = attention_heatmap(softmax_attention((300, 300)), ["t"] * 300, ["t"] * 300)
+    assert small.layout.height <= mid.layout.height <= big.layout.height <= 900
+    assert small.layout.template.layout.paper_bgcolor == "white"
+
+
+def test_rollout_figure_titles():
+    fig = rollout_figure(softmax_attention((5, 5)), list("abcde"))
+    assert "rollout" in fig.layout.title.text
+    assert fig.data[0].colorbar.title.text == "attention rollout"
+
+
+# -- grid ----------------------------------------------------------------------
+
+
+def test_downsample_keeps_rows_summing_to_one():
+    w = softmax_attention((2, 3, 50, 50))
+    small = downsample_attention(w, 16)
+    assert small.shape == (2, 3, 16, 16)
+    np.testing.assert_allclose(small.sum(-1), 1.0, atol=1e-5)
+    assert downsample_attention(w, 64).shape == (2, 3, 50, 50)
+
+
+def test_grid_bert_base_size_is_small_and_typed():
+    w = softmax_attention((12, 12, 128, 128), seed=1)
+    fig = attention_grid(w)
+    out = fig.to_json()
+    assert len(out.encode()) < 2_000_000
+    data = json.loads(out)["data"]
+    assert data[0]["type"] == "heatmap"
+    assert data[0]["z"]["dtype"] == "u1" and "bdata" in data[0]["z"]
+    assert len(fig.layout.xaxis.ticktext) == 12 and fig.layout.xaxis.ticktext[0] == "head 0"
+    assert fig.layout.yaxis.ticktext[11] == "layer 11"
+    assert fig.data[0].colorbar.title.text == "attention (scaled per head)"
+
+
+def test_grid_thumbnails_scaled_per_head_with_gaps():
+    w = softmax_attention((2, 4, 6, 6))
+    w[1, 2] *= 0.01  # a weak head still reaches full colour
+    fig = attention_grid(w)
+    z = np.asarray(fig.data[0].z)
+    assert z.dtype == np.uint8
+    assert z.shape == (2 * 7 - 1, 4 * 7 - 1)
+    weak = z[7:13, 14:20]
+    assert weak.max() == 255 and weak.min() >= 1
+    assert (z[6, :] == 0).all() and (z[:, 6] == 0).all()  # gaps
+    scatter = fig.data[1]
+    assert scatter.type == "scatter"
+    custom = np.asarray(scatter.customdata)
+    assert custom.shape == (8, 2)
+    assert custom[6].tolist() == [1, 2]
+    # the marker for (1, 2) sits at the centre of that thumbnail
+    assert scatter.x[6] == pytest.approx(14 + 2.5) and scatter.y[6] == pytest.approx(7 + 2.5)
+    assert "layer %{customdata[0]}, head %{customdata[1]}" in scatter.hovertemplate
+
+
+def test_grid_rejects_bad_shape():
+    with pytest.raises(ValueError):
+        attention_grid(np.zeros((2, 3, 4)))
+
+
+def test_grid_cell_from_selection():
+    assert grid_cell_from_selection({"selection": {"points": [{"customdata": [3, 7], "x": 1, "y": 2}]}}) == (3, 7)
+    assert grid_cell_from_selection({"points": [{"customdata": (0, 1)}]}) == (0, 1)
+    assert grid_cell_from_selection({"selection": {"points": []}}) is None
+    assert grid_cell_from_selection({}) is None
+    assert grid_cell_from_selection(None) is None
+    by_index = {"selection": {"points": [{"point_index": 14, "curve_number": 1}]}}
+    assert grid_cell_from_selection(by_index, grid_shape=(6, 12)) == (1, 2)
+    assert grid_cell_from_selection(by_index) is None
+    assert grid_cell_from_selection({"selection": {"points": [{"point_number": 99}]}}, grid_shape=(2, 2)) is None
+    heatmap_click = {"selection": {"points": [{"point_index": [1, 2], "curve_number": 0}]}}
+    assert grid_cell_from_selection(heatmap_click, grid_shape=(6, 12)) is None
+    assert grid_cell_from_selection({"selection": {"points": [{"customdata": [9, 9]}]}}, grid_shape=(2, 2)) is None
+
+
+def test_grid_cell_round_trip_through_figure():
+    fig = attention_grid(softmax_attention((3, 5, 6, 6)))
+    for index in (0, 7, 14):
+        point = {"customdata": list(fig.data[1].customdata[index]), "point_index": index}
+        assert grid_cell_from_selection({"selection": {"points": [point]}}) == divmod(index, 5)
+
+
+# -- head statistics and token by layer ---------------------------------------
+
+
+def test_head_statistic_figure():
+    values = np.arange(12, dtype=np.float64).reshape(3, 4)
+    fig = head_statistic_figure(values, name="entropy <i>", colorbar_title="bits")
+    hm = fig.data[0]
+    assert np.asarray(hm.z).shape == (3, 4)
+    assert hm.hovertemplate.startswith("layer %{y}, head %{x}: %{z")
+    assert fig.layout.xaxis.title.text == "head" and fig.layout.yaxis.title.text == "layer"
+    assert fig.layout.title.text == "entropy &lt;i&gt;"
+    assert hm.colorbar.title.text == "bits"
+    assert fig.layout.yaxis.range[0] > fig.layout.yaxis.range[1]  # layer 0 on top
+
+
+def test_token_by_layer_figure():
+    labels = ["[CLS]", "the", "dog", "the", EVIL, "[SEP]"]
+    rows = softmax_attention((4, 6))
+    fig = token_by_layer_figure(rows, labels, source_label="<b>dog</b>")
+    assert len(fig.layout.xaxis.tickvals) == 6
+    assert fig.layout.title.text == "where «&lt;b&gt;dog&lt;/b&gt;» attends, by layer"
+    out = fig.to_json()
+    assert "<img" not in out and "<b>dog" not in out
+    assert np.asarray(fig.data[0].z).shape == (4, 6)
+    with pytest.raises(ValueError):
+        token_by_layer_figure(rows, labels[:5], source_label="x")

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from dashboard.state import DEFAULTS, ViewState, from_query, to_query
+from explain import TargetSpec
+
+
+def test_defaults_give_a_short_link_and_round_trip():
+    assert to_query(DEFAULTS) == {"t": DEFAULTS.text}
+    state, notices = from_query(to_query(DEFAULTS))
+    assert state == DEFAULTS and notices == []
+
+
+def test_every_field_round_trips():
+    state = ViewState(
+        text="Über <b>bold</b> & 😀", model="some-org/model", target="zero_shot", label="joy",
+        labels="joy, anger", prompts="I am happy.|I am angry.", reference="", steps=120, baseline="mask",
+        max_tokens=256, level="subword", layer=3, head=7, hide_special=True, token=4, stat="distance",
+        model_b="minilm", text_b="Other text", layer_b=1, head_b=2, mode="texts", analysis="abc123",
+    )
+    back, notices = from_query(to_query(state))
+    assert back == state and notices == []
+
+
+@pytest.mark.parametrize(
+    "params,field,key",
+    [
+        ({"n": "0"}, "steps", "n"),
+        ({"n": "lots"}, "steps", "n"),
+        ({"n": "1001"}, "steps", "n"),
+        ({"b": "noise"}, "baseline", "b"),
+        ({"v": "letters"}, "level", "v"),
+        ({"l": "-1"}, "layer", "l"),
+        ({"h": "1e3"}, "head", "h"),
+        ({"sp": "yes"}, "hide_special", "sp"),
+        ({"st": "magic"}, "stat", "st"),
+        ({"tg": "regression"}, "target", "tg"),
+        ({"t": "   "}, "text", "t"),
+        ({"t": "x" * 6000}, "text", "t"),
+        ({"m": "a\x00b"}, "model", "m"),
+        ({"mx": "100000"}, "max_tokens", "mx"),
+    ],
+)
+def test_bad_values_fall_back_with_a_notice(params, field, key):
+    state, notices = from_query(params)
+    assert getattr(state, field) == getattr(DEFAULTS, field)
+    assert len(notices) == 1 and f"'{key}'" in notices[0]
+
+
+def test_unknown_params_are_reported():
+    state, notices = from_query({"zzz": "1", "t": "hello"})
+    assert state.text == "hello"
+    assert len(notices) == 1 and "zzz" in notices[0]
+
+
+def test_target_spec_from_state():
+    assert DEFAULTS.target_spec() is None
+    spec = replace(DEFAULTS, target="zero_shot", labels="a, b ,", prompts="A.|B.", label="a").target_spec()
+    assert spec == TargetSpec(kind="zero_shot", label="a", labels=("a", "b"), prompts=("A.", "B."))
+    request = replace(DEFAULTS, target="class", model_b="x").request(second=True)
+    assert request.model == "x" and request.target is None
+    texts = replace(DEFAULTS, mode="texts", text_b="other").request(second=True)
+    assert texts.text == "other" and texts.model == DEFAULTS.model
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(["t", "m", "n", "b", "l", "h", "sp", "v", "tok", "st", "mx", "x", "tg"]),
+                       st.text(max_size=40)))
+def test_any_query_parses_to_a_valid_state(params):
+    state, notices = from_query(params)
+    assert isinstance(state, ViewState)
+    assert 1 <= state.steps <= 1000 and state.baseline in ("pad", "mask", "zero")
+    assert state.text.strip()
+    back, _ = from_query(to_query(state))
+    assert back == state

@@ -1,0 +1,45 @@
+"""Take screenshots of the running dashboard in headless Chromium (Debian's chromium, driven by Playwright).
+
+    python tools/screenshots.py --url http://localhost:8501 --out docs/screenshots
+Starts its own server on a free port when --url is not given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.browser.server import launch_browser, running_server, wait_for_app  # noqa: E402
+
+SHOTS = {
+    "explore": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
+    "explore_subword": "?t=Unbelievably+disappointing+screenplay.&v=subword&sp=1",
+}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--url")
+    p.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    p.add_argument("--only", nargs="*")
+    p.add_argument("--width", type=int, default=1440)
+    p.add_argument("--height", type=int, default=2600)
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with running_server(args.url) as base, launch_browser() as browser:
+        page = browser.new_page(viewport={"width": args.width, "height": args.height})
+        for name, query in SHOTS.items():
+            if args.only and name not in args.only:
+                continue
+            page.goto(f"{base}/{query}")
+            wait_for_app(page)
+            path = args.out / f"{name}.png"
+            page.screenshot(path=str(path), full_page=True)
+            print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
