@@ -14,19 +14,19 @@ DELTA_WARNING = 0.05
 
 
 def run_with_progress(compute, label: str):
-    """Run `compute(progress)` inside a status box with a progress bar naming the current step."""
-    with st.status(label, expanded=True) as status:
+    """Run `compute(progress)` inside a status box with a progress bar naming the current step.
+
+    The box disappears once the result is there; errors are shown by the caller.
+    """
+    slot = st.empty()
+    with slot.container(), st.status(label, expanded=True):
         bar = st.progress(0.0, text="starting")
 
         def progress(stage: str, fraction: float) -> None:
             bar.progress(min(max(fraction, 0.0), 1.0), text=f"{stage} — {fraction:.0%}")
 
-        try:
-            result = compute(progress)
-        except Exception:
-            status.update(label=f"{label} failed", state="error", expanded=False)
-            raise
-        status.update(label=f"{label} done", state="complete", expanded=False)
+        result = compute(progress)
+    slot.empty()
     return result
 
 

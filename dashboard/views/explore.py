@@ -74,17 +74,18 @@ def main() -> None:
     st.subheader("Attention")
     results.clamp_view("layer", result.model.n_layers, "layer")
     results.clamp_view("head", result.model.n_heads, "head")
-    grid_col, head_col = st.columns([1, 1], gap="large")
+    head_col, agg_col = st.columns([1, 1], gap="large")
     with head_col:
-        c1, c2, c3 = st.columns([1, 1, 2])
+        c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
         layer = c1.selectbox("Layer", list(range(result.model.n_layers)), key=widget_key("layer"))
         head = c2.selectbox("Head", list(range(result.model.n_heads)), key=widget_key("head"))
-        hide = c3.toggle("Hide [CLS]/[SEP] and renormalise", key=widget_key("hide_special"))
+        hide = c3.toggle("Hide [CLS]/[SEP]", key=widget_key("hide_special"),
+                         help="Drop the special tokens and renormalise each row to sum to 1.")
         results.render_head(result, layer, head, hide, key="head_map")
-    with grid_col:
-        st.markdown("**All heads** (model view)")
-        results.render_grid(result, key="grid")
-    results.render_aggregates(result, key="agg")
+    with agg_col:
+        results.render_aggregates(result, key="agg")
+    st.subheader("All heads")
+    results.render_grid(result, key="grid")
     write_url(current(FIELDS), FIELDS)
 
 
