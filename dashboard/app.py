@@ -17,5 +17,7 @@ VIEWS = Path(__file__).resolve().parent / "views"
 st.set_page_config(page_title="Attention & attribution explorer", page_icon="🔎", layout="wide")
 pages = [
     st.Page(VIEWS / "explore.py", title="Explore", icon="🔎", url_path="explore", default=True),
+    st.Page(VIEWS / "compare.py", title="Compare", icon="⚖️", url_path="compare"),
+    st.Page(VIEWS / "saved.py", title="Saved", icon="💾", url_path="saved"),
 ]
 st.navigation(pages).run()

@@ -15,7 +15,9 @@ from collections.abc import Callable
 import streamlit as st
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
+from explain.document import Document, document_from_data
 from explain.models import configure_threads
+from explain.store import AnalysisStore, default_store_path
 
 MAX_MODELS = 3
 MAX_CACHED_BYTES = 512 * 1024 * 1024
@@ -93,3 +95,29 @@ class AnalysisCache:
 @st.cache_resource(show_spinner=False)
 def analysis_cache() -> AnalysisCache:
     return AnalysisCache()
+
+
+def get_store() -> AnalysisStore:
+    """The saved-analyses store (path from EXPLAIN_STORE_PATH, default data/analyses.sqlite3)."""
+    return _store_at(str(default_store_path()))
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _store_at(path: str) -> AnalysisStore:
+    return AnalysisStore(path)
+
+
+def saved_document(analysis_id: str) -> tuple[Document, str]:
+    """A saved document by id, with its save time."""
+    return _saved_document(str(default_store_path()), analysis_id)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _saved_document(path: str, analysis_id: str) -> tuple[Document, str]:
+    # Ids are content hashes, so a cached copy never goes stale (deleting clears this cache).
+    saved = _store_at(path).load(analysis_id)
+    return document_from_data(saved.document), saved.created_at
+
+
+def forget_saved() -> None:
+    _saved_document.clear()

@@ -187,3 +187,26 @@ EXPLORE_FIELDS = {
     "level", "layer", "head", "hide_special", "token", "stat", "analysis",
 }
 COMPARE_FIELDS = EXPLORE_FIELDS | {"model_b", "text_b", "layer_b", "head_b", "mode"}
+
+
+REQUEST_FIELDS = {"text", "model", "target", "label", "labels", "prompts", "reference", "steps", "baseline",
+                  "max_tokens", "model_b", "text_b", "mode"}
+
+
+def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],
+                     url: Mapping[str, str | list[str]]) -> tuple[ViewState, list[str]]:
+    """The state that reopens a saved analysis: its request(s), then its saved view, then the link's own params."""
+    state, notices = from_query({**view, **url})
+    first = requests[0]
+    target = first.target or TargetSpec(kind="")
+    values: dict[str, object] = {
+        "text": first.text, "model": first.model, "target": target.kind, "label": target.label,
+        "labels": ", ".join(target.labels), "prompts": " | ".join(target.prompts), "reference": target.reference,
+        "steps": first.n_steps, "baseline": first.baseline, "max_tokens": first.max_tokens,
+    }
+    if len(requests) > 1:
+        second = requests[1]
+        values["model_b"] = second.model
+        values["text_b"] = second.text
+        values["mode"] = "texts" if second.text != first.text else "models"
+    return replace(state, **values), notices

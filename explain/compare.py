@@ -27,6 +27,7 @@ MODERATE = 0.5
 # |Spearman| below SANITY_MAX_ABS_SPEARMAN and a mean attention JS distance above SANITY_MIN_DISTANCE.
 SANITY_MAX_ABS_SPEARMAN = 0.5
 SANITY_MIN_DISTANCE = 0.1
+SANITY_P_VALUE = 0.05
 
 
 @dataclass
@@ -46,6 +47,7 @@ class AttributionAgreement:
     top_k_overlap: float
     sign_agreement: float
     n_words: int
+    spearman_p: float = math.nan  # two-sided p-value of the Spearman correlation
 
     def reading(self) -> str:
         """One plain-language sentence about the agreement (thresholds: STRONG, MODERATE)."""
@@ -84,9 +86,10 @@ def attribution_agreement(scores_a: np.ndarray, scores_b: np.ndarray, *, k: int 
     if k < 1:
         raise InputError(f"k must be at least 1 to compare the top words, not {k}.")
     n = int(a.size)
-    spearman = kendall = math.nan
+    spearman = kendall = p_value = math.nan
     if n >= 2 and np.ptp(a) > 0 and np.ptp(b) > 0:
-        spearman = float(spearmanr(a, b).statistic)
+        rank = spearmanr(a, b)
+        spearman, p_value = float(rank.statistic), float(rank.pvalue)
         kendall = float(kendalltau(a, b).statistic)
     top_k = min(k, n)
     if top_k:
@@ -98,7 +101,8 @@ def attribution_agreement(scores_a: np.ndarray, scores_b: np.ndarray, *, k: int 
     both = (a != 0) & (b != 0)
     sign = float(np.mean(np.sign(a[both]) == np.sign(b[both]))) if both.any() else math.nan
     return AttributionAgreement(
-        spearman=spearman, kendall=kendall, top_k=top_k, top_k_overlap=overlap, sign_agreement=sign, n_words=n
+        spearman=spearman, kendall=kendall, top_k=top_k, top_k_overlap=overlap, sign_agreement=sign, n_words=n,
+        spearman_p=p_value,
     )
 
 
@@ -188,9 +192,11 @@ def layer_attention_distance(word_attn_a: np.ndarray, word_attn_b: np.ndarray) -
 def sanity_check_verdict(agreement: AttributionAgreement, layer_distances: np.ndarray) -> tuple[bool, str]:
     """Trained-vs-randomised check: passes when the explanations disagree, with one sentence why.
 
-    Passes when |Spearman| < SANITY_MAX_ABS_SPEARMAN (0.5) and the mean attention
-    JS distance > SANITY_MIN_DISTANCE (0.1): an explanation that survives
-    randomising the weights does not reflect what the model learned.
+    Passes when the rankings differ — |Spearman| < SANITY_MAX_ABS_SPEARMAN (0.5), or
+    a correlation that is not significant (p >= SANITY_P_VALUE) since a handful
+    of words correlate by chance — and the mean attention JS distance >
+    SANITY_MIN_DISTANCE (0.1): an explanation that survives randomising the
+    weights does not reflect what the model learned.
     """
     distance = float(np.nanmean(layer_distances)) if np.size(layer_distances) else math.nan
     rho = agreement.spearman
@@ -199,9 +205,11 @@ def sanity_check_verdict(agreement: AttributionAgreement, layer_distances: np.nd
             "The check is inconclusive: the attributions or attention maps could not be compared "
             "(a constant score vector or too few words)."
         )
-    ranks_differ = abs(rho) < SANITY_MAX_ABS_SPEARMAN
+    p_value = agreement.spearman_p
+    ranks_differ = abs(rho) < SANITY_MAX_ABS_SPEARMAN or (not math.isnan(p_value) and p_value >= SANITY_P_VALUE)
     attention_differs = distance > SANITY_MIN_DISTANCE
-    numbers = f"(Spearman {rho:.2f}, mean attention distance {distance:.2f})"
+    p_text = "" if math.isnan(p_value) else f", p = {p_value:.2f}"
+    numbers = f"(Spearman {rho:.2f}{p_text}, mean attention distance {distance:.2f})"
     if ranks_differ and attention_differs:
         return True, (
             f"Passed: the randomised model explains the text differently {numbers}, "
@@ -227,3 +235,65 @@ def align_words(words_a: list[str], words_b: list[str]) -> list[tuple[int, int]]
     matcher = difflib.SequenceMatcher(None, [w.lower() for w in words_a], [w.lower() for w in words_b],
                                       autojunk=False)
     return [(block.a + d, block.b + d) for block in matcher.get_matching_blocks() for d in range(block.size)]
+
+
+def _submatrix(word_attn: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Restrict word attention [..., W, W] to the words in `keep` and renormalise the rows."""
+    sub = word_attn[..., keep, :][..., :, keep].astype(np.float64)
+    sums = sub.sum(-1, keepdims=True)
+    n = max(sub.shape[-1], 1)
+    return np.where(sums > 0, sub / np.where(sums > 0, sums, 1.0), 1.0 / n)
+
+
+@dataclass
+class Comparison:
+    """Two analyses on one word axis: the words both have (`pairs` of word indices), how far their
+    attributions agree, the per-layer attention distance, and both rollouts on the shared words."""
+
+    pairs: np.ndarray  # int [P, 2]: word index in the left analysis, in the right one
+    words: list[str]  # the shared words (left spelling)
+    agreement: AttributionAgreement
+    layer_distance: np.ndarray  # [left layers], JS distance of head-averaged word attention
+    rollout_left: np.ndarray  # [P, P]
+    rollout_right: np.ndarray  # [P, P]
+    scores_left: np.ndarray  # [P] word attributions on the shared words
+    scores_right: np.ndarray  # [P]
+
+    def sanity_check(self) -> tuple[bool, str]:
+        return sanity_check_verdict(self.agreement, self.layer_distance)
+
+
+def compare_analyses(left, right, *, k: int = 5) -> Comparison:
+    """Bring two analyses (`explain.analysis.Analysis`) onto their shared words and compare them.
+
+    The same text read by two models shares every word; two texts share the words
+    `align_words` pairs.
+    """
+    from explain.analysis import AttentionMaps
+    from explain.attention import rollout
+
+    if left.words.words == right.words.words:
+        pairs = np.stack([np.arange(len(left.words))] * 2, axis=1).reshape(-1, 2)
+    else:
+        pairs = np.array(align_words(left.words.words, right.words.words), dtype=np.int64).reshape(-1, 2)
+    ia, ib = pairs[:, 0], pairs[:, 1]
+    scores_a = np.asarray(left.word_scores, dtype=np.float64)[ia]
+    scores_b = np.asarray(right.word_scores, dtype=np.float64)[ib]
+    agreement = attribution_agreement(scores_a, scores_b, k=k)
+    wa = word_attention(left.attention.weights, left.words.token_word, len(left.words))
+    wb = word_attention(right.attention.weights, right.words.token_word, len(right.words))
+    distance = layer_attention_distance(_submatrix(wa.mean(1), ia), _submatrix(wb.mean(1), ib))
+    roll_a = rollout(AttentionMaps(weights=left.attention.weights))[None, None]
+    roll_b = rollout(AttentionMaps(weights=right.attention.weights))[None, None]
+    ra = _submatrix(word_attention(roll_a, left.words.token_word, len(left.words))[0, 0], ia)
+    rb = _submatrix(word_attention(roll_b, right.words.token_word, len(right.words))[0, 0], ib)
+    return Comparison(
+        pairs=pairs,
+        words=[left.words.words[i] for i in ia],
+        agreement=agreement,
+        layer_distance=np.asarray(distance, dtype=np.float32),
+        rollout_left=ra.astype(np.float32),
+        rollout_right=rb.astype(np.float32),
+        scores_left=scores_a.astype(np.float32),
+        scores_right=scores_b.astype(np.float32),
+    )

@@ -606,3 +606,30 @@ def rollout_figure(rollout: np.ndarray, labels: list[str]) -> go.Figure:
         title="attention rollout (all layers, heads averaged)",
         colorbar_title="attention rollout",
     )
+
+
+def layer_distance_figure(distances: np.ndarray, *, label_a: str, label_b: str) -> go.Figure:
+    """Per-layer Jensen-Shannon distance between two models' word attention, as a line chart."""
+    d = np.asarray(distances, dtype=np.float32)
+    layers = np.arange(len(d))
+    fig = go.Figure(
+        go.Scatter(
+            x=layers,
+            y=d,
+            mode="lines+markers",
+            line=dict(color=HIGHLIGHT_COLOUR, width=2),
+            marker=dict(size=8),
+            hovertemplate="layer %{x}: JS distance %{y:.3f}<extra></extra>",
+            name="JS distance",
+        )
+    )
+    _layout(fig, title=f"Attention distance by layer: {_esc(label_a)} vs {_esc(label_b)}", height=320)
+    fig.update_xaxes(title="layer of the first model (the second is matched by relative depth)",
+                     tickmode="array", tickvals=layers, showgrid=False)
+    fig.update_yaxes(title="JS distance", range=[0, 1], rangemode="tozero")
+    return fig
+
+
+def png_config(filename: str) -> dict[str, Any]:
+    """Plotly config whose camera button saves the figure as a 2x PNG named `filename`."""
+    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": filename}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.components.url_state import widget_key
+from dashboard.components.url_state import leave_saved, widget_key
 from dashboard.state import MAX_TOKEN_CHOICES
 from explain import BUILTIN_MODELS, ModelInfo
 from explain.analysis import BASELINES, MAX_STEPS, MIN_STEPS
@@ -35,7 +35,7 @@ def model_picker(name: str, label: str) -> str:
         label,
         options,
         key=widget_key(name),
-        accept_new_options=True,
+        accept_new_options=True, on_change=leave_saved,
         help="Pick a built-in model or type a Hugging Face Hub id (e.g. bert-base-uncased) or a local folder.",
         format_func=lambda spec: f"{spec} — {BUILTIN_MODELS[spec].split(':')[0]}" if spec in BUILTIN_MODELS else spec,
     )
@@ -47,36 +47,36 @@ def target_controls(info: ModelInfo | None) -> None:
     kinds = [""] + list(info.targets if info else [])
     _ensure_option("target", kinds)
     kind = st.selectbox(
-        "Explain", kinds, key=widget_key("target"), format_func=lambda k: TARGET_NAMES.get(k, k),
+        "Explain", kinds, key=widget_key("target"), on_change=leave_saved, format_func=lambda k: TARGET_NAMES.get(k, k),
         help="Which output the attributions explain. Classification models explain a class probability, "
         "masked-LM models the probability of a token at [MASK], encoders zero-shot labels or similarity.",
     )
     effective = kind or (info.targets[0] if info else "")
     if effective == "zero_shot":
-        st.text_input("Labels (comma-separated)", key=widget_key("labels"), placeholder="positive, negative")
+        st.text_input("Labels (comma-separated)", key=widget_key("labels"), on_change=leave_saved, placeholder="positive, negative")
         st.text_input(
-            "Prompts ('|'-separated, one per label)", key=widget_key("prompts"),
+            "Prompts ('|'-separated, one per label)", key=widget_key("prompts"), on_change=leave_saved,
             placeholder="This text is positive. | This text is negative.",
         )
     if effective == "similarity":
-        st.text_input("Reference text", key=widget_key("reference"), placeholder="A sentence to compare with")
+        st.text_input("Reference text", key=widget_key("reference"), on_change=leave_saved, placeholder="A sentence to compare with")
     if effective in ("class", "zero_shot", "masked_token"):
         st.text_input(
-            "Label to explain", key=widget_key("label"), placeholder="top prediction",
+            "Label to explain", key=widget_key("label"), on_change=leave_saved, placeholder="top prediction",
             help="Empty explains the top prediction. For a masked-LM model, a single vocabulary token.",
         )
 
 
 def attribution_controls() -> None:
     st.slider(
-        "Integration steps", min_value=MIN_STEPS, max_value=min(MAX_STEPS, 300), key=widget_key("steps"),
+        "Integration steps", min_value=MIN_STEPS, max_value=MAX_STEPS, key=widget_key("steps"), on_change=leave_saved,
         help="More steps make integrated gradients more exact (smaller convergence delta) and slower.",
     )
-    st.selectbox("Baseline", BASELINES, key=widget_key("baseline"), format_func=BASELINE_NAMES.get,
+    st.selectbox("Baseline", BASELINES, key=widget_key("baseline"), on_change=leave_saved, format_func=BASELINE_NAMES.get,
                  help="The reference input: every non-special token replaced by this. [CLS]/[SEP] are kept.")
     options = list(MAX_TOKEN_CHOICES)
     _ensure_option("max_tokens", options)
-    st.selectbox("Token limit", sorted(options), key=widget_key("max_tokens"),
+    st.selectbox("Token limit", sorted(options), key=widget_key("max_tokens"), on_change=leave_saved,
                  help="Longer texts are truncated to this many tokens (and the page says so).")
 
 

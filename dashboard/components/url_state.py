@@ -6,7 +6,7 @@ from dataclasses import fields, replace
 
 import streamlit as st
 
-from dashboard.state import DEFAULTS, ViewState, from_query, to_query
+from dashboard.state import DEFAULTS, ViewState, from_query, state_from_saved, to_query
 
 PREFIX = "w_"
 
@@ -16,15 +16,40 @@ def widget_key(name: str) -> str:
 
 
 def load_from_url(page: str, names: set[str]) -> None:
-    """On a page's first run in a session, seed its widgets from the URL and queue notices."""
+    """On a page's first run in a session, seed its widgets from the URL and queue notices.
+
+    A link with `analysis=<id>` seeds the request from that saved analysis and its saved view.
+    """
     flag = f"_url_loaded_{page}"
     if st.session_state.get(flag):
         return
-    state, notices = from_query(st.query_params.to_dict())
-    for name in names:
-        st.session_state[widget_key(name)] = getattr(state, name)
+    params = st.query_params.to_dict()
+    state, notices = from_query(params)
+    if state.analysis:
+        from dashboard import cached
+        from explain import ExplainError
+
+        try:
+            document, _ = cached.saved_document(state.analysis)
+        except ExplainError as exc:
+            notices.append(str(exc))
+            state = replace(state, analysis="")
+        else:
+            state, more = state_from_saved([a.request for a in document.analyses], document.view, params)
+            notices += more
+    seed(state, names)
     st.session_state[f"_notices_{page}"] = notices
     st.session_state[flag] = True
+
+
+def seed(state: ViewState, names: set[str]) -> None:
+    for name in names:
+        st.session_state[widget_key(name)] = getattr(state, name)
+
+
+def leave_saved() -> None:
+    """A request control changed: what is shown is no longer the saved analysis."""
+    st.session_state[widget_key("analysis")] = ""
 
 
 def show_notices(page: str) -> None:

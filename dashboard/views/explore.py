@@ -5,13 +5,24 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import controls, results
-from dashboard.components.url_state import current, load_from_url, show_notices, widget_key, write_url
-from dashboard.state import EXPLORE_FIELDS, LEVELS, MAX_TEXT_CHARS
-from explain import ExplainError, LoadedModel
+from dashboard.components import controls, results, share
+from dashboard.components.url_state import (
+    current,
+    leave_saved,
+    load_from_url,
+    set_value,
+    show_notices,
+    widget_key,
+    write_url,
+)
+from dashboard.state import EXPLORE_FIELDS, LEVELS, MAX_TEXT_CHARS, ViewState, to_query
+from explain import Analysis, ExplainError, LoadedModel
+from explain.document import Document
+from explain.report import standalone_html
 
 PAGE = "explore"
-FIELDS = EXPLORE_FIELDS - {"analysis"}
+FIELDS = EXPLORE_FIELDS
+VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat"}
 
 
 def load_model_or_error(spec: str) -> LoadedModel | None:
@@ -26,40 +37,70 @@ def load_model_or_error(spec: str) -> LoadedModel | None:
         return None
 
 
+def saved_analysis(state: ViewState) -> tuple[Analysis | None, str]:
+    """The saved analysis the link names, or None (with the reason shown) to analyse live."""
+    if not state.analysis:
+        return None, ""
+    try:
+        document, created = cached.saved_document(state.analysis)
+    except ExplainError as exc:
+        st.error(str(exc))
+        set_value("analysis", "")
+        return None, ""
+    if document.kind != "explore":
+        st.error(f"The saved analysis '{state.analysis}' is a comparison; open it on the Compare page.")
+        set_value("analysis", "")
+        return None, ""
+    return document.analyses[0], created
+
+
+def compute(state: ViewState, loaded: LoadedModel) -> Analysis | None:
+    request = state.request()
+    cache = cached.analysis_cache()
+    try:
+        return cache.get(cache.key(request, loaded.spec)) or results.run_with_progress(
+            lambda progress: cache.compute(request, loaded, progress), f"Analysing with {loaded.spec}"
+        )
+    except ExplainError as exc:
+        st.error(str(exc))
+        return None
+
+
 def main() -> None:
     cached.startup()
     load_from_url(PAGE, FIELDS)
     st.title("Explore how a model reads a sentence")
     show_notices(PAGE)
+    saved, created = saved_analysis(current(FIELDS))
 
     with st.sidebar:
         st.header("Model")
         spec = controls.model_picker("model", "Model")
-    loaded = load_model_or_error(spec)
+    loaded = None if saved else load_model_or_error(spec)
+    info = saved.model if saved else (loaded.info if loaded else None)
     with st.sidebar:
-        controls.target_controls(loaded.info if loaded else None)
+        controls.target_controls(info)
         st.header("Integrated gradients")
         controls.attribution_controls()
 
-    st.text_area("Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS, height=80,
+    st.text_area("Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS, height=80, on_change=leave_saved,
                  help="Any text; long texts are truncated to the token limit. Press Ctrl+Enter to apply.")
     state = current(FIELDS)
     write_url(state, FIELDS)
-    if loaded is None:
+    if saved:
+        st.info(f"Showing the saved analysis **{state.analysis}** (saved {created[:16].replace('T', ' ')} UTC, "
+                f"model {saved.model.spec}). Nothing is recomputed; change the text or any setting to analyse live.",
+                icon="💾")
+        result = saved
+    elif loaded is None:
         return
-    if not state.text.strip():
+    elif not state.text.strip():
         st.info("Type or paste a sentence above to see how the model reads it.")
         return
-
-    request = state.request()
-    cache = cached.analysis_cache()
-    try:
-        result = cache.get(cache.key(request, loaded.spec)) or results.run_with_progress(
-            lambda progress: cache.compute(request, loaded, progress), f"Analysing with {loaded.spec}"
-        )
-    except ExplainError as exc:
-        st.error(str(exc))
-        return
+    else:
+        result = compute(state, loaded)
+        if result is None:
+            return
 
     left, right = st.columns([2, 3], gap="large")
     with left:
@@ -86,6 +127,16 @@ def main() -> None:
         results.render_aggregates(result, key="agg")
     st.subheader("All heads")
     results.render_grid(result, key="grid")
+
+    st.subheader("Share and export")
+    view = to_query(current(FIELDS), include=VIEW_FIELDS)
+    share.share_controls(
+        lambda: Document(kind="explore", analyses=[result], view=view),
+        lambda: standalone_html(result),
+        page_path=PAGE,
+        file_stem=share.slug(result.request.text),
+        key="share",
+    )
     write_url(current(FIELDS), FIELDS)
 
 

@@ -1,0 +1,52 @@
+"""Save-and-share, and exports (JSON, standalone HTML; PNG through each chart's camera button)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import streamlit as st
+
+from dashboard import cached
+from dashboard.components.url_state import set_value
+from explain import ExplainError
+from explain.document import Document
+
+
+def page_url(page_path: str, analysis_id: str) -> str:
+    """An absolute link to `page_path?analysis=id` on this server (relative if the URL is unknown)."""
+    current = st.context.url or ""
+    origin = re.match(r"^(https?://[^/]+)", current)
+    base = origin.group(1) if origin else ""
+    return f"{base}/{page_path}?analysis={analysis_id}"
+
+
+def share_controls(make_document: Callable[[], Document], make_html: Callable[[], str], *, page_path: str,
+                   file_stem: str, key: str) -> None:
+    """Buttons: save to the store and show the link; download JSON and standalone HTML."""
+    save_col, json_col, html_col = st.columns(3)
+    if save_col.button("Save and share", key=f"{key}_save", icon="🔗", type="primary",
+                       help="Store this analysis and get a link that reopens it exactly, without recomputing."):
+        try:
+            document = make_document()
+            analysis_id = cached.get_store().save(document.to_data(), kind=document.kind,
+                                                  preview=document.preview, models=document.models)
+        except ExplainError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[f"{key}_saved"] = analysis_id
+            set_value("analysis", analysis_id)
+    json_col.download_button("Download JSON", data=lambda: make_document().to_json(), file_name=f"{file_stem}.json",
+                             mime="application/json", key=f"{key}_json", icon="⬇️",
+                             help="The whole analysis; upload it on the Saved page to reopen it.")
+    html_col.download_button("Download HTML", data=make_html, file_name=f"{file_stem}.html", mime="text/html",
+                             key=f"{key}_html", icon="⬇️", help="A standalone page with the figures; works offline.")
+    saved = st.session_state.get(f"{key}_saved")
+    if saved:
+        st.success("Saved. Anyone who can reach this server can open it with this link:")
+        st.code(page_url(page_path, saved), language=None)
+    st.caption("To save one chart as a PNG, use the camera icon that appears above it on hover.")
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "analysis"

@@ -1,0 +1,208 @@
+"""Compare two models on one text, or one model on two texts, word by word."""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import replace
+
+import streamlit as st
+
+from dashboard import cached
+from dashboard.components import controls, results, share
+from dashboard.components.url_state import (
+    current,
+    leave_saved,
+    load_from_url,
+    set_value,
+    show_notices,
+    widget_key,
+    write_url,
+)
+from dashboard.state import COMPARE_FIELDS, COMPARE_MODES, MAX_TEXT_CHARS, ViewState, to_query
+from explain import Analysis, AnalysisRequest, ExplainError, figures
+from explain.compare import compare_analyses
+from explain.document import Document
+from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
+from explain.report import comparison_html
+
+PAGE = "compare"
+FIELDS = COMPARE_FIELDS
+VIEW_FIELDS = {"level", "layer", "head", "layer_b", "head_b", "hide_special"}
+
+
+def sanity_preset() -> None:
+    """Trained vs randomised weights of the same architecture, on the same text."""
+    set_value("model", DEFAULT_MODEL)
+    set_value("model_b", RANDOM_CONTROL)
+    set_value("mode", "models")
+    leave_saved()
+
+
+def same_target(request: AnalysisRequest, first: Analysis, mode: str) -> AnalysisRequest:
+    """Make the second side explain the very label the first one explains, where both can."""
+    target = first.request.target
+    if target is None or (mode == "models" and target.kind not in ("zero_shot", "similarity")):
+        return request
+    label = first.prediction.labels[first.prediction.explained_index] if target.kind != "similarity" else ""
+    return replace(request, target=replace(target, label=label))
+
+
+def analyse(state: ViewState, first: Analysis | None = None) -> Analysis | None:
+    second = first is not None
+    request = state.request(second=second)
+    if first is not None:
+        request = same_target(request, first, state.mode)
+    try:
+        with st.spinner(f"Loading {request.model}…"):
+            loaded = cached.get_model(request.model)
+        cache = cached.analysis_cache()
+        return cache.get(cache.key(request, loaded.spec)) or results.run_with_progress(
+            lambda progress: cache.compute(request, loaded, progress),
+            f"Analysing with {loaded.spec}" + (" (second)" if second else ""),
+        )
+    except ExplainError as exc:
+        st.error(f"{'Second' if second else 'First'} side: {exc}")
+        return None
+
+
+def saved_pair(state: ViewState) -> tuple[list[Analysis] | None, str]:
+    if not state.analysis:
+        return None, ""
+    try:
+        document, created = cached.saved_document(state.analysis)
+    except ExplainError as exc:
+        st.error(str(exc))
+        set_value("analysis", "")
+        return None, ""
+    if document.kind != "compare":
+        st.error(f"The saved analysis '{state.analysis}' holds one model; open it on the Explore page.")
+        set_value("analysis", "")
+        return None, ""
+    return document.analyses, created
+
+
+def side_title(result: Analysis, mode: str) -> str:
+    return result.model.spec if mode == "models" else f"«{result.request.text[:40]}»"
+
+
+def agreement_section(left: Analysis, right: Analysis, state: ViewState):
+    comparison = compare_analyses(left, right)
+    a = comparison.agreement
+    st.subheader("How much do the two explanations agree?")
+    c1, c2, c3, c4 = st.columns(4)
+
+    def show(col, label, value, help_text):
+        col.metric(label, "—" if math.isnan(value) else f"{value:.2f}", help=help_text)
+
+    show(c1, "Spearman", a.spearman, "Rank correlation of the word attributions (-1 to 1).")
+    show(c2, "Kendall", a.kendall, "Rank correlation counting word pairs ordered the same way (-1 to 1).")
+    show(c3, f"Top-{a.top_k} overlap", a.top_k_overlap, "Share of the most important words (by |score|) in common.")
+    show(c4, "Sign agreement", a.sign_agreement, "Share of words both push in the same direction.")
+    st.write(a.reading())
+    if len(comparison.pairs) < max(len(left.words), len(right.words)):
+        st.caption(f"Compared on the {len(comparison.pairs)} words the two sides share.")
+    if state.mode == "models" and {left.model.spec, right.model.spec} == {DEFAULT_MODEL, RANDOM_CONTROL}:
+        passed, sentence = comparison.sanity_check()
+        (st.success if passed else st.error)(f"**Sanity check:** {sentence}")
+    return comparison
+
+
+def main() -> None:
+    cached.startup()
+    load_from_url(PAGE, FIELDS)
+    st.title("Compare two explanations")
+    show_notices(PAGE)
+    saved, created = saved_pair(current(FIELDS))
+
+    with st.sidebar:
+        st.header("What to compare")
+        mode = st.segmented_control("Compare", COMPARE_MODES, key=widget_key("mode"), required=True,
+                                    on_change=leave_saved,
+                                    format_func=lambda m: {"models": "two models", "texts": "two texts"}[m])
+        controls.model_picker("model", "First model" if mode == "models" else "Model")
+        if mode == "models":
+            controls.model_picker("model_b", "Second model")
+        st.button("Sanity check: trained vs random weights", on_click=sanity_preset, width="stretch",
+                  help="The same architecture with trained and with random weights: explanations that do not "
+                       "change are not explaining what the model learned.")
+        st.header("Target")
+        controls.target_controls(saved[0].model if saved else None)
+        st.header("Integrated gradients")
+        controls.attribution_controls()
+
+    st.text_area("Text" if mode == "models" else "First text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS,
+                 height=70, on_change=leave_saved)
+    if mode == "texts":
+        st.text_area("Second text", key=widget_key("text_b"), max_chars=MAX_TEXT_CHARS, height=70,
+                     on_change=leave_saved, help="For example the same sentence with one word changed.")
+    state = current(FIELDS)
+    write_url(state, FIELDS)
+    if saved:
+        st.info(f"Showing the saved comparison **{state.analysis}** (saved {created[:16].replace('T', ' ')} UTC). "
+                "Nothing is recomputed; change a text or setting to compare live.", icon="💾")
+        left, right = saved
+    else:
+        if not state.text.strip() or (mode == "texts" and not state.text_b.strip()):
+            st.info("Type the text(s) to compare above.")
+            return
+        left = analyse(state)
+        right = analyse(state, left) if left is not None else None
+        if left is None or right is None:
+            return
+
+    comparison = agreement_section(left, right, state)
+    scale = float(max(abs(comparison.scores_left).max(initial=0), abs(comparison.scores_right).max(initial=0))) or None
+    st.subheader("Word attributions side by side")
+    st.caption("Both sides use one colour scale, so equal colours mean equal scores.")
+    cols = st.columns(2, gap="large")
+    for col, result, key in ((cols[0], left, "a"), (cols[1], right, "b")):
+        with col:
+            st.markdown(f"**{side_title(result, state.mode)}**")
+            results.render_prediction(result, key=f"pred_{key}")
+            results.render_highlights(result, "word", scale=scale)
+
+    st.subheader("Attention side by side")
+    cols = st.columns(2, gap="large")
+    for col, result, layer_name, head_name, key in ((cols[0], left, "layer", "head", "a"),
+                                                      (cols[1], right, "layer_b", "head_b", "b")):
+        with col:
+            results.clamp_view(layer_name, result.model.n_layers, "layer")
+            results.clamp_view(head_name, result.model.n_heads, "head")
+            c1, c2 = st.columns(2)
+            layer = c1.selectbox(f"Layer ({side_title(result, state.mode)})", list(range(result.model.n_layers)),
+                                 key=widget_key(layer_name))
+            head = c2.selectbox("Head", list(range(result.model.n_heads)), key=widget_key(head_name))
+            results.render_head(result, layer, head, False, key=f"head_{key}")
+
+    st.subheader("Rollout on shared words")
+    cols = st.columns(2, gap="large")
+    for col, result, matrix, key in ((cols[0], left, comparison.rollout_left, "a"),
+                                     (cols[1], right, comparison.rollout_right, "b")):
+        with col:
+            st.plotly_chart(figures.attention_heatmap(matrix, comparison.words, comparison.words,
+                                                      title=f"Rollout, {side_title(result, state.mode)}",
+                                                      colorbar_title="rollout"),
+                            key=f"roll_{key}", config=figures.png_config(f"rollout-{key}"))
+    st.plotly_chart(
+        figures.layer_distance_figure(comparison.layer_distance, label_a=side_title(left, state.mode),
+                                      label_b=side_title(right, state.mode)),
+        key="distance", config=figures.png_config("attention-distance"),
+    )
+    st.caption("Per layer: Jensen-Shannon distance between the two sides' head-averaged attention over the shared "
+               "words, averaged over words. 0: they attend alike; 1: they attend to disjoint words.")
+
+    st.subheader("Share and export")
+    view = to_query(current(FIELDS), include=VIEW_FIELDS | {"mode"})
+    agreement_html = f"<p>{html.escape(comparison.agreement.reading())}</p>"
+    share.share_controls(
+        lambda: Document(kind="compare", analyses=[left, right], view=view),
+        lambda: comparison_html(left, right, extra_sections=[("Agreement", agreement_html)]),
+        page_path=PAGE,
+        file_stem="compare-" + share.slug(left.request.text),
+        key="share_cmp",
+    )
+    write_url(current(FIELDS), FIELDS)
+
+
+main()

@@ -1,0 +1,131 @@
+"""Compare and Saved pages under AppTest, and the save -> link -> reopen round trip."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explain.store import AnalysisStore
+
+DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
+APP = str(DASHBOARD / "app.py")
+TIMEOUT = 120
+
+
+@pytest.fixture(autouse=True)
+def store_path(tmp_path, monkeypatch):
+    path = tmp_path / "store" / "analyses.sqlite3"
+    monkeypatch.setenv("EXPLAIN_STORE_PATH", str(path))
+    return path
+
+
+def open_page(page: str, params: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    if page != "explore":
+        at.switch_page(f"views/{page}.py").run()
+    return at
+
+
+def html_text(at: AppTest) -> str:
+    return "\n".join(str(h.proto.body) for h in at.get("html"))
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def set_compare(at: AppTest, params: dict[str, str]) -> AppTest:
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at
+
+
+def test_compare_two_models_with_different_tokenizers(tiny_dirs):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("views/compare.py")
+    at.query_params.update({"m": tiny_dirs["encoder"], "m2": tiny_dirs["encoder_alt"],
+                            "t": "the movie was terrible but the food was great", "n": "8"})
+    at.session_state["_url_loaded_compare"] = False
+    at.run()
+    assert_clean(at)
+    labels = [m.label for m in at.metric]
+    assert labels == ["Spearman", "Kendall", "Top-5 overlap", "Sign agreement"]
+    assert "movie" in html_text(at)
+    # layer pickers follow each model: 2 layers vs 3 layers
+    assert at.selectbox(key="w_layer").options == ["0", "1"]
+    assert at.selectbox(key="w_layer_b").options == ["0", "1", "2"]
+    assert len(at.get("plotly_chart")) >= 7
+
+
+def test_compare_one_model_on_two_texts(tiny_dirs):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("views/compare.py")
+    at.query_params.update({"m": tiny_dirs["classification"], "cm": "texts", "t": "the film was good",
+                            "t2": "the film was bad", "n": "8"})
+    at.session_state["_url_loaded_compare"] = False
+    at.run()
+    assert_clean(at)
+    assert any("3 words the two sides share" in c.value for c in at.caption)
+
+
+@pytest.mark.integration
+def test_sanity_preset_trained_vs_random():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("views/compare.py").run()
+    at.button[0].click().run()  # the sanity-check preset
+    assert not at.exception
+    assert at.session_state["w_model_b"] == "minilm-random"
+    verdicts = [s.value for s in at.success] + [e.value for e in at.error]
+    assert any(v.startswith("**Sanity check:**") for v in verdicts)
+
+
+def test_save_reopen_without_the_model_and_delete(tiny_dirs, tmp_path, store_path):
+    folder = Path(shutil.copytree(tiny_dirs["encoder"], tmp_path / "model"))
+    at = open_page("explore", {"m": str(folder), "t": "the food was great", "n": "6", "l": "1", "h": "2"})
+    assert_clean(at)
+    before = html_text(at)
+    at.button(key="share_save").click().run()
+    assert_clean(at)
+    analysis_id = at.query_params["analysis"]
+    assert len(analysis_id) == 12
+    assert any(analysis_id in c.value for c in at.get("code"))
+
+    shutil.rmtree(folder)  # the model is gone; the link must still reopen the analysis
+    again = open_page("explore", {"analysis": analysis_id})
+    assert not again.exception
+    assert not again.error, [e.value for e in again.error]
+    assert any("saved analysis" in i.value for i in again.info)
+    assert html_text(again) == before
+    assert again.selectbox(key="w_layer").value == 1 and again.selectbox(key="w_head").value == 2
+
+    store = AnalysisStore(store_path)
+    assert [s.id for s in store.list()] == [analysis_id]
+    saved_page = open_page("saved", {})
+    assert not saved_page.exception
+    assert any("the food was great" in t.value for t in saved_page.text)
+    saved_page.button(key=f"del_{analysis_id}").click().run()
+    assert store.list() == []
+
+
+def test_unknown_analysis_id_is_a_clear_message(tiny_dirs):
+    at = open_page("explore", {"analysis": "zzzzzzzzzzzz", "m": tiny_dirs["encoder"], "t": "good", "n": "4"})
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "No saved analysis has the id" in warnings
+    assert len(at.get("plotly_chart")) >= 5  # falls back to a live analysis
+
+
+def test_saved_page_when_empty():
+    at = open_page("saved", {})
+    assert not at.exception
+    assert any("Nothing saved yet" in i.value for i in at.info)
