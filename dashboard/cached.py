@@ -8,6 +8,7 @@ same request must wait for the first instead of computing it again.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -19,7 +20,8 @@ from explain.document import Document, document_from_data
 from explain.models import configure_threads
 from explain.store import AnalysisStore, default_store_path
 
-MAX_MODELS = 3
+MAX_MODELS = int(os.environ.get("EXPLAIN_MAX_MODELS", "3"))
+MAX_MODEL_BYTES = int(os.environ.get("EXPLAIN_MAX_MODEL_MB", "3072")) * 2**20
 MAX_CACHED_BYTES = 512 * 1024 * 1024
 
 
@@ -29,10 +31,57 @@ def startup() -> int:
     return configure_threads()
 
 
-@st.cache_resource(max_entries=MAX_MODELS, show_spinner=False)
+class ModelCache:
+    """Loaded models shared by all sessions, bounded by count and by parameter memory (LRU).
+
+    A model evicted while a session still uses it stays alive until that session is done.
+    """
+
+    def __init__(self, max_models: int = MAX_MODELS, max_bytes: int = MAX_MODEL_BYTES) -> None:
+        self.max_models = max_models
+        self.max_bytes = max_bytes
+        self._models: OrderedDict[str, tuple[LoadedModel, int]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[str, threading.Lock] = {}
+
+    def get(self, spec: str) -> LoadedModel:
+        with self._lock:
+            if spec in self._models:
+                self._models.move_to_end(spec)
+                return self._models[spec][0]
+            spec_lock = self._loading.setdefault(spec, threading.Lock())
+        with spec_lock:  # a second session asking for the same model waits for the first load
+            with self._lock:
+                if spec in self._models:
+                    return self._models[spec][0]
+            loaded = load_model(spec)
+            size = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+            with self._lock:
+                self._models[spec] = (loaded, size)
+                while len(self._models) > 1 and (
+                    len(self._models) > self.max_models or self.total_bytes > self.max_bytes
+                ):
+                    self._models.popitem(last=False)
+                self._loading.pop(spec, None)
+        return loaded
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _, size in self._models.values())
+
+    def specs(self) -> list[str]:
+        with self._lock:
+            return list(self._models)
+
+
+@st.cache_resource(show_spinner=False)
+def model_cache() -> ModelCache:
+    return ModelCache()
+
+
 def get_model(spec: str) -> LoadedModel:
-    """Load a model once per server; raises ModelLoadError (not cached) on failure."""
-    return load_model(spec)
+    """Load a model once per server; raises ModelLoadError (nothing cached) on failure."""
+    return model_cache().get(spec)
 
 
 def _size(result: Analysis) -> int:
@@ -79,13 +128,15 @@ class AnalysisCache:
             return cached
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
-            cached = self.get(key)
-            if cached is None:
-                cached = analyze(request, loaded, progress=progress)
-                self.put(key, cached)
-        with self._lock:
-            self._key_locks.pop(key, None)
+        try:
+            with key_lock:
+                cached = self.get(key)
+                if cached is None:
+                    cached = analyze(request, loaded, progress=progress)
+                    self.put(key, cached)
+        finally:  # also when the session cancels (Streamlit stops the script at the next progress update)
+            with self._lock:
+                self._key_locks.pop(key, None)
         return cached
 
     def __len__(self) -> int:
