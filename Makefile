@@ -34,10 +34,10 @@ run: install
 	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
 
 lint: install-dev
-	$(BIN)/ruff check explain dashboard tests benchmarks
+	$(BIN)/ruff check .
 
 test: install-dev browser
-	$(BIN)/ruff check explain dashboard tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 benchmark: install-dev browser
