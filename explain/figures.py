@@ -277,7 +277,7 @@ def attention_heatmap(
     if z.ndim != 2 or z.shape != (len(query_labels), len(key_labels)):
         raise ValueError(f"weights of shape {z.shape} do not match {len(query_labels)} x {len(key_labels)} labels")
     n_q, n_k = z.shape
-    height = _token_height(max(n_q, n_k))
+    height = min(_token_height(max(n_q, n_k), per_token=13), 720)
     plot_px = height - 170
     x_size, x_step = _tick_font_size(n_k, plot_px)
     y_size, y_step = _tick_font_size(n_q, plot_px)
@@ -302,16 +302,12 @@ def attention_heatmap(
         title=dict(text="to (key)"),
         tickangle=-60 if n_k > 1 else 0,
         tickfont=dict(size=x_size),
-        constrain="domain",
     )
     fig.update_yaxes(
         **_token_axis(query_labels, step=y_step),
         title=dict(text="from (query)"),
         autorange=False,
         tickfont=dict(size=y_size),
-        scaleanchor="x",
-        scaleratio=1,
-        constrain="domain",
     )
     fig.update_yaxes(range=[n_q - 0.5, -0.5])  # first token on top
     return fig

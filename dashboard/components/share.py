@@ -18,7 +18,8 @@ def page_url(page_path: str, analysis_id: str) -> str:
     current = st.context.url or ""
     origin = re.match(r"^(https?://[^/]+)", current)
     base = origin.group(1) if origin else ""
-    return f"{base}/{page_path}?analysis={analysis_id}"
+    path = "" if page_path == "explore" else page_path  # the default page lives at the root
+    return f"{base}/{path}?analysis={analysis_id}"
 
 
 def share_controls(make_document: Callable[[], Document], make_html: Callable[[], str], *, page_path: str,
