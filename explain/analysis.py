@@ -7,6 +7,7 @@ dashboard, the CLI, the JSON and HTML exports and the tests.
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
 import json
 from dataclasses import dataclass, field
@@ -203,11 +204,54 @@ def to_jsonable(obj: Any) -> Any:
     return data
 
 
+_ARRAY_KINDS = "biuf"  # bool, signed/unsigned integers, floats: nothing that unpickles or holds objects
+
+
 def _array(value: Any) -> np.ndarray:
     if isinstance(value, dict) and "__ndarray__" in value:
-        raw = base64.b64decode(value["__ndarray__"])
-        return np.frombuffer(raw, dtype=np.dtype(value["dtype"])).reshape(value["shape"]).copy()
-    return np.asarray(value)
+        dtype = np.dtype(str(value["dtype"]))
+        shape = value["shape"]
+        if dtype.kind not in _ARRAY_KINDS or not isinstance(shape, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+        ):
+            raise ValueError("an array has an unsupported type or shape")
+        raw = base64.b64decode(value["__ndarray__"], validate=True)
+        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+    arr = np.asarray(value)
+    if arr.dtype.kind not in _ARRAY_KINDS:
+        raise ValueError("an array holds values that are not numbers")
+    return arr
+
+
+def _check(condition: bool, what: str) -> None:
+    if not condition:
+        raise ValueError(what)
+
+
+def check_consistent(a: Analysis) -> Analysis:
+    """Raise ValueError when the parts of an analysis do not fit together (types, shapes, indices)."""
+    n_tokens = len(a.tokens.tokens)
+    n_words = len(a.words.words)
+    _check(isinstance(a.request.text, str) and isinstance(a.request.model, str), "the request text or model is not text")
+    _check(all(isinstance(t, str) for t in a.tokens.tokens), "tokens are not text")
+    _check(all(isinstance(w, str) for w in a.words.words), "words are not text")
+    _check(a.tokens.offsets.shape == (n_tokens, 2), "token offsets do not match the tokens")
+    _check(a.tokens.special.shape == (n_tokens,), "the special-token flags do not match the tokens")
+    w = a.attention.weights
+    _check(w.ndim == 4 and w.shape[2:] == (n_tokens, n_tokens), "the attention does not match the tokens")
+    _check(w.shape[:2] == (a.model.n_layers, a.model.n_heads), "the attention does not match the model's layers and heads")
+    _check(a.attribution.scores.shape == (n_tokens,), "the attribution scores do not match the tokens")
+    _check(a.words.spans.shape == (n_words, 2), "word spans do not match the words")
+    tw = a.words.token_word
+    _check(tw.shape == (n_tokens,) and (n_tokens == 0 or (tw.min() >= -1 and tw.max() < n_words)),
+           "the token-to-word map does not match")
+    _check(a.word_scores.shape == (n_words,), "word scores do not match the words")
+    p = a.prediction
+    _check(all(isinstance(label, str) for label in p.labels), "prediction labels are not text")
+    _check(p.scores.shape == (len(p.labels),) and 0 <= p.explained_index < len(p.labels),
+           "the prediction does not match its labels")
+    _check(isinstance(p.description, str) and isinstance(a.attribution.baseline, str), "descriptions are not text")
+    return a
 
 
 def _target(data: dict | None) -> TargetSpec | None:
@@ -245,7 +289,7 @@ def analysis_from_dict(data: Any) -> Analysis:
     try:
         m, t, w = data["model"], data["tokens"], data["words"]
         p, a = data["prediction"], data["attribution"]
-        return Analysis(
+        analysis = Analysis(
             request=request_from_dict(data["request"]),
             model=ModelInfo(
                 spec=m["spec"],
@@ -282,9 +326,10 @@ def analysis_from_dict(data: Any) -> Analysis:
                 method=a.get("method", "integrated_gradients"),
             ),
             word_scores=_array(data["word_scores"]),
-            timings={k: float(v) for k, v in data.get("timings", {}).items()},
+            timings={str(k): float(v) for k, v in dict(data.get("timings") or {}).items()},
             schema_version=version,
-            app_version=data.get("app_version", ""),
+            app_version=str(data.get("app_version", "")),
         )
-    except (KeyError, TypeError, ValueError) as exc:
+        return check_consistent(analysis)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, binascii.Error) as exc:
         raise SchemaError(f"This analysis JSON is damaged or incomplete ({type(exc).__name__}: {exc}).") from exc

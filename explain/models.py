@@ -126,18 +126,25 @@ def check_local_folder(folder: Path, roots: list[Path] | None, spec: str) -> Pat
         if not any(_inside(entry.resolve(), r) for r in allowed + [real]):
             raise ModelLoadError(f"The model folder '{spec}' links to files outside itself, so it was refused.")
     referenced: list[str] = []
-    index = real / "model.safetensors.index.json"
-    if index.is_file():
-        referenced += list(json.loads(index.read_text()).get("weight_map", {}).values())
-    tok_cfg = real / "tokenizer_config.json"
-    if tok_cfg.is_file():
-        cfg = json.loads(tok_cfg.read_text())
-        referenced += [v for k, v in cfg.items() if k.endswith("_file") and isinstance(v, str)]
+    index = _read_json(real / "model.safetensors.index.json", spec)
+    referenced += [str(v) for v in (index.get("weight_map") or {}).values()] if isinstance(index, dict) else []
+    tok_cfg = _read_json(real / "tokenizer_config.json", spec)
+    if isinstance(tok_cfg, dict):
+        referenced += [v for k, v in tok_cfg.items() if k.endswith("_file") and isinstance(v, str)]
     for ref in referenced:
         target = (real / ref).resolve()
         if not _inside(target, real):
             raise ModelLoadError(f"The model folder '{spec}' refers to '{ref}' outside itself, so it was refused.")
     return real
+
+
+def _read_json(path: Path, spec: str) -> Any:
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        raise ModelLoadError(f"The model folder '{spec}' has a damaged {path.name}.") from exc
 
 
 def _head_of(config: Any) -> str:
@@ -163,14 +170,14 @@ def _load_from(source: str, spec: str, *, local: bool) -> tuple[torch.nn.Module,
     common = {"trust_remote_code": False, "local_files_only": local}
     try:
         config = AutoConfig.from_pretrained(source, **common)
-    except ValueError as exc:
-        raise ModelLoadError(f"'{spec}' is not a model transformers can read ({exc}).") from exc
     except OSError as exc:
         if local:
             raise ModelLoadError(f"The folder '{spec}' has no readable config.json.") from exc
         raise ModelLoadError(
             f"Could not get '{spec}' from the Hugging Face Hub: it is unreachable from here or has no such model."
         ) from exc
+    except Exception as exc:  # a malformed config raises many kinds (ValueError, validation errors, ...)
+        raise ModelLoadError(f"'{spec}' has a config.json transformers cannot read ({_first_line(exc)}).") from exc
     model_type = getattr(config, "model_type", "")
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise ModelLoadError(
@@ -191,9 +198,14 @@ def _load_from(source: str, spec: str, *, local: bool) -> tuple[torch.nn.Module,
                 f"'{spec}' has no safetensors weights; pickle checkpoints are refused because they can run code."
             ) from exc
         raise ModelLoadError(f"Could not load '{spec}': {text.splitlines()[0] if text else type(exc).__name__}.") from exc
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise ModelLoadError(f"Could not load '{spec}': {type(exc).__name__}: {str(exc).splitlines()[0]}.") from exc
+    except Exception as exc:  # damaged weights or tokenizer files: safetensors, tokenizers and torch errors
+        raise ModelLoadError(f"Could not load '{spec}': its files are damaged or incomplete ({_first_line(exc)}).") from exc
     return model, tokenizer, head
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:

@@ -25,6 +25,8 @@ def page_url(page_path: str, analysis_id: str) -> str:
 def share_controls(make_document: Callable[[], Document], make_html: Callable[[], str], *, page_path: str,
                    file_stem: str, key: str) -> None:
     """Buttons: save to the store and show the link; download JSON and standalone HTML."""
+    # The link shown belongs to the analysis it was made for: it disappears when the request changes.
+    fingerprint = repr([a.request for a in make_document().analyses])
     save_col, json_col, html_col = st.columns(3)
     if save_col.button("Save and share", key=f"{key}_save", icon="🔗", type="primary",
                        help="Store this analysis and get a link that reopens it exactly, without recomputing."):
@@ -35,7 +37,7 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
         except ExplainError as exc:
             st.error(str(exc))
         else:
-            st.session_state[f"{key}_saved"] = analysis_id
+            st.session_state[f"{key}_saved"] = (analysis_id, fingerprint)
             set_value("analysis", analysis_id)
     json_col.download_button("Download JSON", data=lambda: make_document().to_json(), file_name=f"{file_stem}.json",
                              mime="application/json", key=f"{key}_json", icon="⬇️",
@@ -43,9 +45,9 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
     html_col.download_button("Download HTML", data=make_html, file_name=f"{file_stem}.html", mime="text/html",
                              key=f"{key}_html", icon="⬇️", help="A standalone page with the figures; works offline.")
     saved = st.session_state.get(f"{key}_saved")
-    if saved:
+    if saved and saved[1] == fingerprint:
         st.success("Saved. Anyone who can reach this server can open it with this link:")
-        st.code(page_url(page_path, saved), language=None)
+        st.code(page_url(page_path, saved[0]), language=None)
     st.caption("To save one chart as a PNG, use the camera icon that appears above it on hover.")
 
 
