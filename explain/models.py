@@ -63,7 +63,9 @@ class LoadedModel:
     @property
     def encoder(self) -> torch.nn.Module:
         """The bare encoder (for mean-pooled embeddings), also inside models with heads."""
-        return self.model.base_model
+        base = self.model.base_model
+        assert isinstance(base, torch.nn.Module)
+        return base
 
     @property
     def max_tokens(self) -> int:

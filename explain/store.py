@@ -21,7 +21,7 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import quote
 
 from explain.errors import ExplainError
@@ -158,6 +158,7 @@ class AnalysisStore:
             zlib.compress(canonical, 6),
         )
         with self._operation("saved", write=True) as conn:
+            assert conn is not None  # writes always connect (or raise StoreError)
             conn.execute(
                 "INSERT OR IGNORE INTO analyses "
                 "(id, created_at, kind, preview, models, app_version, encoding, size, document) "
@@ -196,13 +197,15 @@ class AnalysisStore:
         if not self.path.exists():
             return False
         with self._operation("deleted", write=True) as conn:
-            cursor = conn.execute("DELETE FROM analyses WHERE id = ?", (key,))
-            return cursor.rowcount > 0
+            assert conn is not None
+            deleted = conn.execute("DELETE FROM analyses WHERE id = ?", (key,)).rowcount > 0
+        return deleted
 
     def count(self) -> int:
         """How many analyses are saved."""
         with self._operation("read", write=False) as conn:
-            return 0 if conn is None else int(conn.execute("SELECT COUNT(*) FROM analyses").fetchone()[0])
+            total = 0 if conn is None else int(conn.execute("SELECT COUNT(*) FROM analyses").fetchone()[0])
+        return total
 
     def list(self, limit: int = 100) -> builtins.list[SavedAnalysisSummary]:
         """Summaries of the newest `limit` saved analyses, newest first (documents are not read)."""
@@ -395,7 +398,7 @@ class _Operation:
             raise self.store._translate(exc, self.verb) from exc
         return self.conn
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         conn, self.conn = self.conn, None
         if conn is not None:
             try:

@@ -67,6 +67,7 @@ class Target:
         if kind == "masked_token":
             return torch.softmax(out.logits[:, self.mask_position].float(), dim=-1)
         pooled = F.normalize(mean_pool(out.last_hidden_state.float(), attention_mask), dim=-1)
+        assert self.label_embeddings is not None  # set by resolve_target for pooled targets
         cosine = pooled @ self.label_embeddings.T
         if kind == "similarity":
             return cosine
