@@ -1,0 +1,62 @@
+"""Save an analysis in a real browser, open its link in a fresh browser context, see the same thing."""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from tests.browser.server import launch_browser, running_server, wait_for_app
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(tiny_dirs, tmp_path_factory):
+    store = tmp_path_factory.mktemp("store") / "analyses.sqlite3"
+    with running_server(env={"EXPLAIN_STORE_PATH": str(store)}) as base:
+        yield base, store
+
+
+@pytest.fixture(scope="module")
+def browser():
+    assert Path("/usr/bin/chromium").exists(), "Debian's chromium is needed: `make test` installs it"
+    with launch_browser() as b:
+        yield b
+
+
+def highlights(page) -> list[tuple[str, str]]:
+    """(text, hover title) of every highlighted piece."""
+    return page.eval_on_selector_all(
+        "span[title]", "els => els.filter(e => /: [-+]?[0-9]/.test(e.title)).map(e => [e.innerText, e.title])"
+    )
+
+
+def test_saved_link_reopens_the_same_analysis_in_a_new_context(server, browser, tiny_dirs):
+    base, store = server
+    query = urllib.parse.urlencode({"m": tiny_dirs["encoder"], "t": "the food was great but the service slow",
+                                    "n": "6", "l": "1", "h": "3"})
+    first = browser.new_context(viewport={"width": 1400, "height": 2000})
+    page = first.new_page()
+    page.goto(f"{base}/?{query}")
+    wait_for_app(page, charts=4)
+    before = highlights(page)
+    assert any(text == "food" and title.startswith("food: ") for text, title in before)
+    page.get_by_role("button", name="Save and share").click()
+    page.wait_for_selector("[data-testid='stCode']", timeout=60_000)
+    link = page.inner_text("[data-testid='stCode']").strip()
+    assert link.startswith(base) and "analysis=" in link
+    assert "analysis=" in page.url  # the address bar is the link too
+    first.close()
+    assert store.exists()
+
+    second = browser.new_context(viewport={"width": 1400, "height": 2000})
+    other = second.new_page()
+    other.goto(link)
+    wait_for_app(other, charts=4)
+    assert highlights(other) == before
+    assert other.get_by_text("Showing the saved analysis").count() == 1
+    assert other.get_by_text("Page not found").count() == 0
+    assert other.locator("[data-testid='stException']").count() == 0
+    second.close()
