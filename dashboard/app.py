@@ -16,8 +16,8 @@ VIEWS = Path(__file__).resolve().parent / "views"
 
 st.set_page_config(page_title="Attention & attribution explorer", page_icon="🔎", layout="wide")
 pages = [
-    st.Page(VIEWS / "explore.py", title="Explore", icon="🔎", url_path="explore", default=True),
-    st.Page(VIEWS / "compare.py", title="Compare", icon="⚖️", url_path="compare"),
-    st.Page(VIEWS / "saved.py", title="Saved", icon="💾", url_path="saved"),
+    st.Page(VIEWS / "explore.py", title="Explore", icon=":material/search:", url_path="explore", default=True),
+    st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
+    st.Page(VIEWS / "saved.py", title="Saved", icon=":material/bookmarks:", url_path="saved"),
 ]
 st.navigation(pages).run()

@@ -28,7 +28,7 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
     # The link shown belongs to the analysis it was made for: it disappears when the request changes.
     fingerprint = repr([a.request for a in make_document().analyses])
     save_col, json_col, html_col = st.columns(3)
-    if save_col.button("Save and share", key=f"{key}_save", icon="🔗", type="primary",
+    if save_col.button("Save and share", key=f"{key}_save", icon=":material/share:", type="primary",
                        help="Store this analysis and get a link that reopens it exactly, without recomputing."):
         try:
             document = make_document()
@@ -40,10 +40,10 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
             st.session_state[f"{key}_saved"] = (analysis_id, fingerprint)
             set_value("analysis", analysis_id)
     json_col.download_button("Download JSON", data=lambda: make_document().to_json(), file_name=f"{file_stem}.json",
-                             mime="application/json", key=f"{key}_json", icon="⬇️",
+                             mime="application/json", key=f"{key}_json", icon=":material/download:",
                              help="The whole analysis; upload it on the Saved page to reopen it.")
     html_col.download_button("Download HTML", data=make_html, file_name=f"{file_stem}.html", mime="text/html",
-                             key=f"{key}_html", icon="⬇️", help="A standalone page with the figures; works offline.")
+                             key=f"{key}_html", icon=":material/download:", help="A standalone page with the figures; works offline.")
     saved = st.session_state.get(f"{key}_saved")
     if saved and saved[1] == fingerprint:
         st.success("Saved. Anyone who can reach this server can open it with this link:")

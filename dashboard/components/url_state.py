@@ -54,7 +54,7 @@ def leave_saved() -> None:
 
 def show_notices(page: str) -> None:
     for notice in st.session_state.pop(f"_notices_{page}", []):
-        st.warning(notice, icon="🔗")
+        st.warning(notice, icon=":material/link:")
 
 
 def current(names: set[str]) -> ViewState:

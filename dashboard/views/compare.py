@@ -140,7 +140,7 @@ def main() -> None:
     write_url(state, FIELDS)
     if saved:
         st.info(f"Showing the saved comparison **{state.analysis}** (saved {created[:16].replace('T', ' ')} UTC). "
-                "Nothing is recomputed; change a text or setting to compare live.", icon="💾")
+                "Nothing is recomputed; change a text or setting to compare live.", icon=":material/bookmark:")
         left, right = saved
     else:
         if not state.text.strip() or (mode == "texts" and not state.text_b.strip()):

@@ -90,7 +90,7 @@ def main() -> None:
     if saved:
         st.info(f"Showing the saved analysis **{state.analysis}** (saved {created[:16].replace('T', ' ')} UTC, "
                 f"model {saved.model.spec}). Nothing is recomputed; change the text or any setting to analyse live.",
-                icon="💾")
+                icon=":material/bookmark:")
         result = saved
     elif loaded is None:
         return

@@ -33,7 +33,7 @@ def upload_section() -> None:
     page = "explore" if document.kind == "explore" else "compare"
     st.success(f"{upload.name} holds a {'single-model analysis' if page == 'explore' else 'comparison'} "
                f"of «{document.preview[:80]}».")
-    st.page_link(VIEWS / f"{page}.py", label=f"Open it on the {page.title()} page", icon="➡️",
+    st.page_link(VIEWS / f"{page}.py", label=f"Open it on the {page.title()} page", icon=":material/arrow_forward:",
                  query_params={"analysis": analysis_id})
 
 
@@ -47,7 +47,6 @@ def delete(analysis_id: str) -> None:
 
 
 def list_section() -> None:
-    st.subheader("Saved analyses")
     if st.session_state.get("_deleted"):
         st.toast(f"Deleted {st.session_state.pop('_deleted')}.")
     if st.session_state.get("_delete_error"):
@@ -62,13 +61,13 @@ def list_section() -> None:
         return
     for item in items:
         with st.container(border=True):
-            text_col, open_col, delete_col = st.columns([6, 1.3, 1], vertical_alignment="center")
+            text_col, open_col, delete_col = st.columns([6, 1.2, 1.4], vertical_alignment="center")
             page = "explore" if item.kind == "explore" else "compare"
             text_col.text(item.preview or "(no text)")
             text_col.caption(f"{item.kind} · {', '.join(item.models)} · saved {item.created_at[:16].replace('T', ' ')}"
                              f" UTC · id {item.id}")
-            open_col.page_link(VIEWS / f"{page}.py", label="Open", icon="↗️", query_params={"analysis": item.id})
-            delete_col.button("Delete", key=f"del_{item.id}", on_click=delete, args=(item.id,), icon="🗑️")
+            open_col.page_link(VIEWS / f"{page}.py", label="Open", icon=":material/open_in_new:", query_params={"analysis": item.id})
+            delete_col.button("Delete", key=f"del_{item.id}", on_click=delete, args=(item.id,), icon=":material/delete:")
 
 
 def main() -> None:
