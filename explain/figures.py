@@ -77,6 +77,12 @@ def _tick_font_size(n: int, length_px: float) -> tuple[int, int]:
     return size, step
 
 
+def _layer_axis(n_layers: int) -> dict[str, Any]:
+    """Layers 0..n-1 top to bottom."""
+    return dict(title=dict(text="layer"), tickmode="array", tickvals=list(range(n_layers)), showgrid=False,
+                zeroline=False, range=[n_layers - 0.5, -0.5], automargin=True)
+
+
 def _token_axis(labels: Sequence[str], *, step: int = 1) -> dict[str, Any]:
     """Numeric axis 0..n-1 labelled with (escaped) tokens, so repeated tokens stay separate."""
     n = len(labels)
@@ -531,15 +537,7 @@ def head_statistic_figure(values: np.ndarray, *, name: str, colorbar_title: str)
         range=[-0.5, n_heads - 0.5],
         automargin=True,
     )
-    fig.update_yaxes(
-        title=dict(text="layer"),
-        tickmode="array",
-        tickvals=list(range(n_layers)),
-        showgrid=False,
-        zeroline=False,
-        range=[n_layers - 0.5, -0.5],
-        automargin=True,
-    )
+    fig.update_yaxes(**_layer_axis(n_layers))
     return fig
 
 
@@ -581,15 +579,7 @@ def token_by_layer_figure(rows: np.ndarray, token_labels: list[str], *, source_l
         tickangle=-60 if n_tokens > 1 else 0,
         tickfont=dict(size=size),
     )
-    fig.update_yaxes(
-        title=dict(text="layer"),
-        tickmode="array",
-        tickvals=list(range(n_layers)),
-        showgrid=False,
-        zeroline=False,
-        range=[n_layers - 0.5, -0.5],
-        automargin=True,
-    )
+    fig.update_yaxes(**_layer_axis(n_layers))
     return fig
 
 
