@@ -22,6 +22,7 @@ MAX_TOKEN_CHOICES = (32, 64, 128, 256, 512)
 DEFAULT_MAX_TOKENS = 128
 LEVELS = ("word", "subword")
 COMPARE_MODES = ("models", "texts")
+AGGREGATES = ("rollout", "stats", "token")
 
 # One constant per URL key: short, stable names that links depend on.
 KEY_TEXT = "t"
@@ -40,6 +41,7 @@ KEY_HEAD = "h"
 KEY_HIDE_SPECIAL = "sp"
 KEY_TOKEN = "tok"
 KEY_STAT = "st"
+KEY_AGGREGATE = "ag"
 KEY_MODEL_B = "m2"
 KEY_TEXT_B = "t2"
 KEY_LAYER_B = "l2"
@@ -68,6 +70,7 @@ class ViewState:
     hide_special: bool = False
     token: int = 1
     stat: str = "entropy"
+    aggregate: str = "rollout"
     # compare page
     model_b: str = RANDOM_CONTROL
     text_b: str = DEFAULT_SECOND_TEXT
@@ -106,13 +109,13 @@ _FIELD_KEYS = {
     "text": KEY_TEXT, "model": KEY_MODEL, "target": KEY_TARGET, "label": KEY_LABEL, "labels": KEY_LABELS,
     "prompts": KEY_PROMPTS, "reference": KEY_REFERENCE, "steps": KEY_STEPS, "baseline": KEY_BASELINE,
     "max_tokens": KEY_MAX_TOKENS, "level": KEY_LEVEL, "layer": KEY_LAYER, "head": KEY_HEAD,
-    "hide_special": KEY_HIDE_SPECIAL, "token": KEY_TOKEN, "stat": KEY_STAT, "model_b": KEY_MODEL_B,
+    "hide_special": KEY_HIDE_SPECIAL, "token": KEY_TOKEN, "stat": KEY_STAT, "aggregate": KEY_AGGREGATE, "model_b": KEY_MODEL_B,
     "text_b": KEY_TEXT_B, "layer_b": KEY_LAYER_B, "head_b": KEY_HEAD_B, "mode": KEY_MODE,
     "analysis": KEY_ANALYSIS,
 }
 _CHOICES = {
     "target": ("",) + TARGET_KINDS, "baseline": BASELINES, "level": LEVELS, "stat": tuple(HEAD_STATISTICS),
-    "mode": COMPARE_MODES,
+    "mode": COMPARE_MODES, "aggregate": AGGREGATES,
 }
 _RANGES = {
     "steps": (MIN_STEPS, MAX_STEPS), "max_tokens": (3, 512), "layer": (0, 99), "head": (0, 99),
@@ -184,7 +187,7 @@ def to_query(state: ViewState, *, include: set[str] | None = None) -> dict[str, 
 
 EXPLORE_FIELDS = {
     "text", "model", "target", "label", "labels", "prompts", "reference", "steps", "baseline", "max_tokens",
-    "level", "layer", "head", "hide_special", "token", "stat", "analysis",
+    "level", "layer", "head", "hide_special", "token", "stat", "aggregate", "analysis",
 }
 COMPARE_FIELDS = EXPLORE_FIELDS | {"model_b", "text_b", "layer_b", "head_b", "mode"}
 

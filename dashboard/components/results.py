@@ -47,7 +47,7 @@ def pieces_and_scores(result: Analysis, level: str):
 
 
 def render_prediction(result: Analysis, *, key: str) -> None:
-    st.plotly_chart(figures.prediction_figure(result.prediction), key=key, config={"displaylogo": False})
+    st.plotly_chart(figures.prediction_figure(result.prediction), key=key, config=figures.png_config("prediction"))
 
 
 def render_highlights(result: Analysis, level: str, *, scale: float | None = None) -> None:
@@ -85,7 +85,7 @@ def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, 
     weights, labels = _head_matrix(result, layer, head, hide_special)
     title = f"Layer {layer}, head {head}" + (" (without [CLS]/[SEP], rows renormalised)" if hide_special else "")
     st.plotly_chart(figures.attention_heatmap(weights, labels, labels, title=title), key=key,
-                    config={"displaylogo": False})
+                    config=figures.png_config("attention"))
 
 
 def _on_grid_select(chart_key: str, layer_name: str, head_name: str) -> None:
@@ -102,32 +102,37 @@ def render_grid(result: Analysis, *, key: str, layer_name: str = "layer", head_n
         key=key,
         on_select=lambda: _on_grid_select(key, layer_name, head_name),
         selection_mode="points",
-        config={"displaylogo": False},
+        config=figures.png_config("all-heads"),
     )
     st.caption("Each thumbnail is one head (rows: layers, columns: heads), scaled to its own maximum. "
                "Click a thumbnail to open it.")
 
 
+AGGREGATE_NAMES = {"rollout": "Attention rollout", "stats": "Head statistics", "token": "From one token"}
+
+
 def render_aggregates(result: Analysis, *, key: str) -> None:
+    """One aggregate view at a time (only the chosen chart is drawn), chosen by a control kept in the URL."""
     tokens = list(result.tokens.tokens)
-    tab_rollout, tab_stats, tab_token = st.tabs(["Attention rollout", "Head statistics", "From one token"])
-    with tab_rollout:
+    view = st.segmented_control("Aggregate view", list(AGGREGATE_NAMES), key=widget_key("aggregate"),
+                                required=True, format_func=AGGREGATE_NAMES.get, label_visibility="collapsed")
+    if view == "rollout":
         st.plotly_chart(figures.rollout_figure(rollout(result.attention), tokens), key=f"{key}_rollout",
-                        config={"displaylogo": False})
+                        config=figures.png_config("rollout"))
         st.caption("Rollout (Abnar & Zuidema 2020): each layer's head-averaged attention plus the residual "
                    "identity, renormalised and multiplied from the first layer up — how much each token's final "
                    "representation draws on each input token.")
-    with tab_stats:
+    elif view == "stats":
         stat = st.selectbox("Statistic", list(HEAD_STATISTICS), key=widget_key("stat"),
                             format_func=lambda s: f"{s} — {HEAD_STATISTICS[s]}")
         values = head_statistics(result.attention, result.tokens.special, tokens)[stat]
         st.plotly_chart(figures.head_statistic_figure(values, name=stat, colorbar_title=stat), key=f"{key}_stat",
-                        config={"displaylogo": False})
-    with tab_token:
+                        config=figures.png_config(f"head-{stat}"))
+    else:
         clamp_view("token", len(tokens), "token")
         token = st.selectbox("Token", list(range(len(tokens))), key=widget_key("token"),
                              format_func=lambda i: f"{i}: {tokens[i]}")
         st.plotly_chart(
             figures.token_by_layer_figure(token_by_layer(result.attention, token), tokens, source_label=tokens[token]),
-            key=f"{key}_token", config={"displaylogo": False},
+            key=f"{key}_token", config=figures.png_config("token-by-layer"),
         )

@@ -22,7 +22,7 @@ from explain.report import standalone_html
 
 PAGE = "explore"
 FIELDS = EXPLORE_FIELDS
-VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat"}
+VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggregate"}
 
 
 def load_model_or_error(spec: str) -> LoadedModel | None:

@@ -31,7 +31,7 @@ def assert_clean(at: AppTest) -> None:
 def test_defaults_render_on_the_embedded_model():
     at = run_app({})
     assert_clean(at)
-    assert len(at.get("plotly_chart")) >= 5  # prediction, head, grid, rollout, statistics, token
+    assert len(at.get("plotly_chart")) == 4  # prediction, one head, the chosen aggregate, all heads
     body = html_text(at)
     assert "film" in body and "raises the score" in body
     assert at.query_params["t"] == "The film was good but far too long."
@@ -44,7 +44,7 @@ def test_defaults_render_on_the_embedded_model():
 def test_each_head_type_renders(tiny_dirs, head, text):
     at = run_app({"m": tiny_dirs[head], "t": text, "n": "8"})
     assert_clean(at)
-    assert len(at.get("plotly_chart")) >= 5
+    assert len(at.get("plotly_chart")) == 4
     assert "food" in html_text(at) or "film" in html_text(at)
 
 
@@ -94,3 +94,12 @@ def test_html_in_text_is_escaped(tiny_dirs):
     assert_clean(at)
     body = html_text(at)
     assert "<img" not in body and "&lt;" in body
+
+
+@pytest.mark.parametrize("aggregate,widget", [("stats", "w_stat"), ("token", "w_token")])
+def test_aggregate_view_comes_from_the_url(tiny_dirs, aggregate, widget):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4", "ag": aggregate, "st": "distance",
+                  "tok": "2"})
+    assert_clean(at)
+    assert at.selectbox(key=widget).value == ("distance" if widget == "w_stat" else 2)
+    assert len(at.get("plotly_chart")) == 4
