@@ -7,6 +7,7 @@ as a notice the page shows.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
@@ -154,7 +155,7 @@ def _parse(name: str, raw: str, default: object) -> object:
         return raw == "1"
     if isinstance(default, int):
         low, high = _RANGES[name]
-        if not raw.strip().lstrip("-").isdigit():
+        if not re.fullmatch(r"-?[0-9]+", raw.strip()):
             raise ValueError(f"expected a whole number from {low} to {high}")
         value = int(raw)
         if not low <= value <= high:

@@ -54,6 +54,10 @@ class AnalysisRequest:
     n_steps: int = DEFAULT_STEPS
     baseline: str = "pad"
     max_tokens: int = 512
+    # Integrated gradients: None = n_steps fixed steps; else adaptive steps (at most n_steps) until
+    # |delta| <= tolerance * |score change|. precision "bf16" runs the model under bfloat16 autocast.
+    tolerance: float | None = None
+    precision: str = "fp32"
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,9 @@ class TokenAttribution:
     n_steps: int
     baseline: str
     method: str = "integrated_gradients"
+    precision: str = "fp32"  # "bf16": the model's passes ran under bfloat16 autocast
+    tolerance: float | None = None  # None: a fixed number of steps
+    converged: bool | None = None  # adaptive runs: whether |delta| met the tolerance before the step cap
 
     @property
     def relative_delta(self) -> float:
@@ -274,6 +281,8 @@ def request_from_dict(data: dict) -> AnalysisRequest:
         n_steps=int(data["n_steps"]),
         baseline=data["baseline"],
         max_tokens=int(data.get("max_tokens", 512)),
+        tolerance=None if data.get("tolerance") is None else float(data["tolerance"]),
+        precision=data.get("precision", "fp32"),
     )
 
 
@@ -324,6 +333,9 @@ def analysis_from_dict(data: Any) -> Analysis:
                 n_steps=int(a["n_steps"]),
                 baseline=a["baseline"],
                 method=a.get("method", "integrated_gradients"),
+                precision=a.get("precision", "fp32"),
+                tolerance=None if a.get("tolerance") is None else float(a["tolerance"]),
+                converged=None if a.get("converged") is None else bool(a["converged"]),
             ),
             word_scores=_array(data["word_scores"]),
             timings={str(k): float(v) for k, v in dict(data.get("timings") or {}).items()},

@@ -478,6 +478,8 @@ def grid_cell_from_selection(
         if not isinstance(point, Mapping):
             continue
         custom = point.get("customdata")
+        if isinstance(custom, Mapping):  # a typed array arrives serialised as {"0": layer, "1": head}
+            custom = [custom.get("0", custom.get(0)), custom.get("1", custom.get(1))]
         if isinstance(custom, (list, tuple)) and len(custom) >= 2:
             try:
                 layer, head = int(custom[0]), int(custom[1])

@@ -118,15 +118,24 @@ def _inside(path: Path, root: Path) -> bool:
 
 def check_local_folder(folder: Path, roots: list[Path] | None, spec: str) -> Path:
     """Resolve `folder` and refuse it, or any file it refers to, if it escapes the roots."""
-    real = folder.expanduser().resolve()
-    if not real.is_dir():
+    try:
+        real = folder.expanduser().resolve()
+        exists = real.is_dir()
+    except (OSError, RuntimeError) as exc:  # e.g. "~nosuchuser", unreadable parents
+        raise ModelLoadError(f"The model folder '{spec}' does not exist.") from exc
+    if not exists:
         raise ModelLoadError(f"The model folder '{spec}' does not exist.")
     allowed = [real] if roots is None else roots
     if roots is not None and not any(_inside(real, r) for r in roots):
         raise ModelLoadError(f"The model folder '{spec}' is outside the folders this server allows.")
-    for entry in real.rglob("*"):
-        if not any(_inside(entry.resolve(), r) for r in allowed + [real]):
-            raise ModelLoadError(f"The model folder '{spec}' links to files outside itself, so it was refused.")
+    if not (real / "config.json").is_file():
+        raise ModelLoadError(f"The folder '{spec}' has no config.json, so it is not a saved model.")
+    try:
+        for entry in _entries(real):
+            if not any(_inside(entry.resolve(), r) for r in allowed + [real]):
+                raise ModelLoadError(f"The model folder '{spec}' links to files outside itself, so it was refused.")
+    except OSError as exc:
+        raise ModelLoadError(f"The model folder '{spec}' cannot be read ({exc.strerror or exc}).") from exc
     referenced: list[str] = []
     index = _read_json(real / "model.safetensors.index.json", spec)
     referenced += [str(v) for v in (index.get("weight_map") or {}).values()] if isinstance(index, dict) else []
@@ -138,6 +147,24 @@ def check_local_folder(folder: Path, roots: list[Path] | None, spec: str) -> Pat
         if not _inside(target, real):
             raise ModelLoadError(f"The model folder '{spec}' refers to '{ref}' outside itself, so it was refused.")
     return real
+
+
+MAX_FOLDER_ENTRIES = 2000
+
+
+def _entries(folder: Path, depth: int = 2):
+    """The folder's files and subfolders, two levels deep (a saved model is flat), at most MAX_FOLDER_ENTRIES."""
+    seen = 0
+    stack = [(folder, 0)]
+    while stack:
+        current, level = stack.pop()
+        for entry in current.iterdir():
+            seen += 1
+            if seen > MAX_FOLDER_ENTRIES:
+                raise ModelLoadError(f"The folder '{folder}' holds too many files to be a saved model.")
+            yield entry
+            if level + 1 < depth and entry.is_dir() and not entry.is_symlink():
+                stack.append((entry, level + 1))
 
 
 def _read_json(path: Path, spec: str) -> Any:
@@ -210,6 +237,15 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
+def _looks_local(spec: str) -> bool:
+    if spec.startswith((".", "/", "~")):
+        return True
+    try:
+        return Path(spec).expanduser().exists()
+    except (OSError, RuntimeError):
+        return False
+
+
 def hub_reachable(timeout: float = 3.0) -> bool:
     """Whether the Hub's host answers, so an unreachable Hub fails in seconds, not after retries."""
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
@@ -267,7 +303,7 @@ def load_model(spec: str, *, device: torch.device | str | None = None, roots: li
     elif spec == RANDOM_CONTROL:
         model, tokenizer, head = _random_control()
         name = "all-MiniLM-L6-v2 (random weights)"
-    elif Path(spec).expanduser().exists() or spec.startswith((".", "/", "~")):
+    elif _looks_local(spec):
         folder = check_local_folder(Path(spec), roots, spec)
         model, tokenizer, head = _load_from(str(folder), spec, local=True)
         name = folder.name

@@ -22,7 +22,7 @@ from explain.analysis import (
     Prediction,
     Tokens,
 )
-from explain.attribution import check_steps, integrated_gradients
+from explain.attribution import check_precision, check_steps, check_tolerance, integrated_gradients
 from explain.errors import InputError
 from explain.models import LoadedModel, load_model
 from explain.targets import choose_index, resolve_target
@@ -45,6 +45,8 @@ def validate(request: AnalysisRequest) -> AnalysisRequest:
     if not isinstance(request.text, str) or not request.text.strip():
         raise InputError("The text is empty; type or paste a sentence to analyse.")
     check_steps(request.n_steps)
+    check_tolerance(request.tolerance)
+    check_precision(request.precision)
     if request.baseline not in BASELINES:
         raise InputError(f"Unknown baseline '{request.baseline}'; choose one of {', '.join(BASELINES)}.")
     if not isinstance(request.max_tokens, (int, np.integer)) or request.max_tokens < 3:
@@ -129,6 +131,8 @@ def analyze(
             n_steps=request.n_steps,
             baseline=request.baseline,
             progress=lambda f: report("attribution", f),
+            tolerance=request.tolerance,
+            precision=request.precision,
         )
         timings["attribution"] = time.perf_counter() - t0
 

@@ -12,12 +12,40 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser.server import launch_browser, running_server, wait_for_app  # noqa: E402
+from tests.browser.server import launch_browser, running_server, wait_for_app, wait_for_rerun  # noqa: E402
 
 SHOTS = {
     "explore": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
     "explore_subword": "?t=Unbelievably+disappointing+screenplay.&v=subword&sp=1",
+    "explore_head_stats": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
+    "grid": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
 }
+
+
+def open_head_statistics(page) -> None:
+    """Click the "Head statistics" tab of the attention section, as a user does."""
+    page.get_by_role("tab", name="Head statistics").click()
+    wait_for_rerun(page)
+    page.locator(".st-key-agg_stat .js-plotly-plot .main-svg").first.wait_for(state="visible")
+    page.wait_for_timeout(500)
+
+
+def all_heads_region(page) -> dict[str, float]:
+    """Page coordinates of the "All heads" section: its heading down to the caption under the grid."""
+    page.locator(".st-key-grid .js-plotly-plot .heatmaplayer image").first.wait_for(state="visible")
+    top = page.get_by_role("heading", name="All heads").bounding_box()
+    grid = page.locator(".st-key-grid").bounding_box()
+    caption = page.locator(".st-key-grid ~ div [data-testid='stCaptionContainer']").first
+    bottom = caption.bounding_box() if caption.count() else grid
+    pad = 12
+    x = min(top["x"], grid["x"]) - pad
+    y = top["y"] - pad
+    return {"x": x, "y": y, "width": max(top["x"] + top["width"], grid["x"] + grid["width"]) + pad - x,
+            "height": bottom["y"] + bottom["height"] + pad - y}
+
+
+BEFORE = {"explore_head_stats": open_head_statistics}  # interactions before a shot
+REGION = {"grid": all_heads_region}  # shots of one part of the page (page coordinates), not the full page
 
 
 def main() -> None:
@@ -36,8 +64,13 @@ def main() -> None:
                 continue
             page.goto(f"{base}/{query}")
             wait_for_app(page)
+            if name in BEFORE:
+                BEFORE[name](page)
             path = args.out / f"{name}.png"
-            page.screenshot(path=str(path), full_page=True)
+            if name in REGION:
+                page.screenshot(path=str(path), full_page=True, clip=REGION[name](page))
+            else:
+                page.screenshot(path=str(path), full_page=True)
             print(f"wrote {path}")
 
 

@@ -88,8 +88,8 @@ def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, 
                     config=figures.png_config("attention"))
 
 
-def _on_grid_select(chart_key: str, layer_name: str, head_name: str) -> None:
-    cell = figures.grid_cell_from_selection(st.session_state.get(chart_key) or {})
+def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tuple[int, int]) -> None:
+    cell = figures.grid_cell_from_selection(st.session_state.get(chart_key) or {}, shape)
     if cell is not None:
         set_value(layer_name, int(cell[0]))
         set_value(head_name, int(cell[1]))
@@ -100,7 +100,7 @@ def render_grid(result: Analysis, *, key: str, layer_name: str = "layer", head_n
     st.plotly_chart(
         figures.attention_grid(result.attention.weights),
         key=key,
-        on_select=lambda: _on_grid_select(key, layer_name, head_name),
+        on_select=lambda: _on_grid_select(key, layer_name, head_name, result.attention.weights.shape[:2]),
         selection_mode="points",
         config=figures.png_config("all-heads"),
     )

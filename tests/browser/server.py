@@ -67,16 +67,32 @@ def running_server(url: str | None = None, env: dict[str, str] | None = None,
             proc.kill()
 
 
+_playwright = None  # one Playwright driver per process, shared by every launch_browser() that is open
+_users = 0
+
+
 @contextlib.contextmanager
 def launch_browser():
+    """Yield a headless Chromium (Debian's). Nested or overlapping calls share one Playwright driver:
+    Playwright's sync API refuses a second sync_playwright() while one is running (e.g. a session-wide browser
+    fixture plus a module's own), so the driver is started by the first caller and stopped by the last."""
+    global _playwright, _users
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    if _playwright is None:
+        _playwright = sync_playwright().start()
+    _users += 1
+    try:
+        browser = _playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             yield browser
         finally:
             browser.close()
+    finally:
+        _users -= 1
+        if _users == 0:
+            _playwright.stop()
+            _playwright = None
 
 
 def wait_for_app(page, timeout: float = 120_000, charts: int = 1) -> None:
@@ -89,3 +105,21 @@ def wait_for_app(page, timeout: float = 120_000, charts: int = 1) -> None:
             f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}", timeout=timeout
         )
     page.wait_for_timeout(800)
+
+
+def wait_for_rerun(page, timeout: float = 120_000) -> None:
+    """After an interaction: wait until the rerun it started is over (script idle, no stale elements left).
+
+    Streamlit marks the previous run's elements data-stale="true" while a rerun is in flight and drops the
+    mark (or the element) when the run finishes, so this also covers reruns that start and end quickly.
+    """
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=timeout)
+    page.wait_for_timeout(300)
+
+
+def select_option(page, label: str, option: str, timeout: float = 30_000) -> None:
+    """Pick `option` (its shown text) in the Streamlit selectbox labelled `label`, as a user does."""
+    page.get_by_role("combobox", name=label, exact=True).click(timeout=timeout)
+    page.get_by_role("option", name=option, exact=True).click(timeout=timeout)

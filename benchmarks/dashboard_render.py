@@ -1,0 +1,342 @@
+"""How fast the explore page renders in a real browser, and how much it sends.
+
+For each case a fresh dashboard server is started (`streamlit run dashboard/app.py` on a free loopback port)
+and headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) opens the explore page:
+
+- cold: the first page after the server started, in a fresh browser context (empty HTTP cache): model load,
+  the analysis (attention + integrated gradients, 50 steps, the default) and all rendering;
+- warm: the same URL again in a new page (new Streamlit session; the browser's HTTP cache is warm): the model and
+  the analysis come from the server's caches, so this is rendering and transfer only.
+
+"Rendered" = the app is connected and idle (script not running, no stale elements), the token highlights are
+there, and the prediction, single-head, rollout and all-heads charts have all been drawn by Plotly (SVG plus the
+heatmap images). Time runs from page.goto() to that point, measured in this process.
+
+Bytes: `len(explain.figures.attention_grid(weights).to_json())` for the real weights of that input (what the
+page sends for the grid), the websocket frame that actually carried the grid (found by its "heads" trace), and
+every websocket payload the page received (uncompressed payload sizes as Playwright reports them).
+
+Cases: (a) the embedded all-MiniLM-L6-v2 at 32 tokens; (b) a random bert-base-size BertModel (12 layers x 12 heads,
+hidden 768), saved with save_pretrained to a temporary folder with a BertTokenizer on the embedded model's vocab,
+at 128 tokens (mx=128). Targets: warm render of (a) under 2 s; grid of (b) under 2 MB.
+
+Run: .venv/bin/python benchmarks/dashboard_render.py [--warm N] [--only minilm|bert-base] [--no-write]
+Writes docs/benchmarks-dashboard.md (same table) unless --no-write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
+
+import common  # noqa: E402
+
+from tests.browser.server import CHROMIUM, launch_browser, running_server  # noqa: E402
+
+DOC = HERE.parent / "docs" / "benchmarks-dashboard.md"
+VIEWPORT = {"width": 1440, "height": 2000}
+TIMEOUT_MS = 900_000
+WARM_TARGET_S = 2.0
+GRID_TARGET_BYTES = 2_000_000
+
+RENDERED = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  if (!app || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
+      || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector("[data-stale='true']")) return false;
+  if (document.querySelector("[data-testid='stException'], [data-testid='stAlertContentError']")) return 'error';
+  const drawn = (key, heatmap) => {
+    const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+    return !!(gd && gd._fullLayout && gd.querySelector('.main-svg')
+              && (!heatmap || gd.querySelector('.heatmaplayer image')));
+  };
+  return drawn('prediction', false) && drawn('head_map', true) && drawn('agg_rollout', true)
+    && drawn('grid', true) && document.querySelectorAll("[data-testid='stHtml'] span[title]").length > 0;
+}"""
+
+
+# Installed before any page script: notes (performance.now(), ms from navigation start) when the script run ends
+# and when the last of the four charts is drawn, to split a render into server rerun vs browser drawing.
+MARKS = """(() => {
+  const m = window.__renderMarks = {};
+  const tick = () => {
+    const app = document.querySelector("[data-testid='stApp']");
+    const state = app && app.getAttribute('data-test-script-state');
+    if (state === 'running') m.running = m.running || performance.now();
+    if (state === 'notRunning' && m.running && !m.done) m.done = performance.now();
+    if (!m.charts && ['prediction', 'head_map', 'agg_rollout', 'grid'].every(
+        (k) => document.querySelector(`.st-key-${k} .js-plotly-plot .main-svg`))) m.charts = performance.now();
+    if (!(m.done && m.charts)) requestAnimationFrame(tick);
+  };
+  tick();
+})();"""
+
+
+@dataclass
+class Load:
+    seconds: float
+    ws_bytes: int
+    grid_frame_bytes: int
+    script_done: float  # s from navigation start until the script run finished (server side done)
+    main_thread: float  # s the page's main thread was busy (Chrome's TaskDuration), JavaScript included
+    script_js: float  # of which running JavaScript (ScriptDuration)
+
+
+@dataclass
+class Case:
+    name: str
+    model: str  # the m= value ("" = the embedded default)
+    text: str
+    n_tokens: int
+    max_tokens: int | None = None
+    cold: Load | None = None
+    warm: list[Load] = field(default_factory=list)
+    grid_json_bytes: int = 0
+
+    def url(self, base: str) -> str:
+        params = {"t": self.text}
+        if self.model:
+            params["m"] = self.model
+        if self.max_tokens:
+            params["mx"] = str(self.max_tokens)
+        return f"{base}/?{urlencode(params)}"
+
+
+def open_and_time(context, address: str) -> Load:
+    """Open `address` in a new page of `context`; seconds until rendered, websocket bytes received."""
+    page = context.new_page()
+    frames: list[bytes] = []
+
+    def on_socket(ws) -> None:
+        ws.on("framereceived", lambda payload: frames.append(payload if isinstance(payload, bytes)
+                                                              else payload.encode("utf-8")))
+
+    page.on("websocket", on_socket)
+    cdp = context.new_cdp_session(page)
+    cdp.send("Performance.enable")
+    start = time.perf_counter()
+    page.goto(address, timeout=TIMEOUT_MS)
+    state = page.wait_for_function(RENDERED, timeout=TIMEOUT_MS, polling=20).json_value()
+    seconds = time.perf_counter() - start
+    if state == "error":
+        text = page.locator("[data-testid='stException'], [data-testid='stAlertContentError']").first.inner_text()
+        raise RuntimeError(f"the page shows an error: {text[:500]}")
+    page.wait_for_timeout(300)  # frames already on their way (none are expected once the run is over)
+    grid = [len(f) for f in frames if b'"name":"heads"' in f]
+    marks = page.evaluate("() => window.__renderMarks || {}")
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    load = Load(seconds, sum(len(f) for f in frames), max(grid, default=0), marks.get("done", float("nan")) / 1000,
+                metrics.get("TaskDuration", float("nan")), metrics.get("ScriptDuration", float("nan")))
+    page.close()
+    return load
+
+
+def new_context(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script(MARKS)
+    return context
+
+
+def measure(case: Case, warm_repeats: int) -> str:
+    """Fill in case.cold and case.warm; return the browser's version."""
+    with running_server(env={"EXPLAIN_STORE_PATH": str(Path(tempfile.mkdtemp()) / "a.sqlite3")}) as base, \
+            launch_browser() as browser:
+        address = case.url(base)
+        cold_context = new_context(browser)
+        case.cold = open_and_time(cold_context, address)
+        cold_context.close()
+        context = new_context(browser)
+        for _ in range(warm_repeats):
+            case.warm.append(open_and_time(context, address))
+        context.close()
+        return browser.version
+
+
+def grid_json_bytes(case: Case) -> int:
+    """The grid figure's JSON for this input's real attention (the same request the page makes)."""
+    from explain import AnalysisRequest, analyze, load_model
+    from explain.figures import attention_grid
+
+    loaded = load_model(case.model or "minilm")
+    request = AnalysisRequest(text=case.text, model=case.model or "minilm", n_steps=1,
+                              max_tokens=case.max_tokens or 128)
+    result = analyze(request, loaded)
+    if len(result.tokens) != case.n_tokens:
+        raise RuntimeError(f"{case.name}: {len(result.tokens)} tokens, expected {case.n_tokens}")
+    return len(attention_grid(result.attention.weights).to_json())
+
+
+def save_bert_base(folder: Path) -> Path:
+    """A random bert-base-size BertModel with a BertTokenizer on the embedded model's WordPiece vocabulary."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    from explain.models import embedded_model_path
+
+    # As tests/tiny_models.py does: transformers 5's BertTokenizer takes the vocabulary as a dict (`vocab=`).
+    lines = (embedded_model_path() / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    tok = BertTokenizer(vocab={token: i for i, token in enumerate(lines)}, model_max_length=512)
+    torch.manual_seed(common.SEED)
+    model = BertModel(BertConfig(vocab_size=tok.vocab_size))  # defaults: 12 layers x 12 heads, hidden 768
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def s(x: float) -> str:
+    return f"{x:.2f} s"
+
+
+def size(n: int) -> str:
+    return f"{n / 1e6:.2f} MB" if n >= 100_000 else f"{n / 1e3:.1f} kB"
+
+
+def report(cases: list[Case]) -> str:
+    rows = []
+    for c in cases:
+        warm = [w.seconds for w in c.warm]
+        done = statistics.median(w.script_done for w in c.warm)
+        rows.append([
+            c.name, c.n_tokens, s(c.cold.seconds),
+            f"{s(min(warm))} / {s(statistics.median(warm))} (n={len(warm)})", s(done),
+            f"{s(statistics.median(w.main_thread for w in c.warm))} ({s(statistics.median(w.script_js for w in c.warm))})",
+            size(c.grid_json_bytes), size(c.warm[-1].grid_frame_bytes),
+            size(c.cold.ws_bytes), size(statistics.median(w.ws_bytes for w in c.warm)),
+        ])
+    return common.table(
+        ["input", "tokens", "cold render", "warm render (best / median)", "warm: script run over at (median)",
+         "warm: browser main thread busy (of which JS), median",
+         "grid figure JSON",
+         "grid websocket frame", "websocket bytes, cold page", "websocket bytes, warm page"],
+        rows,
+    )
+
+
+def verdicts(cases: list[Case]) -> list[str]:
+    out = []
+    for c in cases:
+        if c.name.startswith("all-MiniLM"):
+            best = min(w.seconds for w in c.warm)
+            ok = "met" if best < WARM_TARGET_S else "NOT met"
+            out.append(f"- warm render of the embedded model at {c.n_tokens} tokens under {WARM_TARGET_S:.0f} s: "
+                       f"{ok} ({s(best)} best, {s(statistics.median(w.seconds for w in c.warm))} median).")
+        if c.name.startswith("bert-base"):
+            ok = "met" if c.grid_json_bytes < GRID_TARGET_BYTES else "NOT met"
+            out.append(f"- grid for bert-base at {c.n_tokens} tokens under 2 MB: {ok} ({size(c.grid_json_bytes)} "
+                       f"figure JSON; {size(c.warm[-1].grid_frame_bytes)} websocket frame).")
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--warm", type=int, default=5, help="warm page loads per case (default 5)")
+    parser.add_argument("--only", choices=["minilm", "bert-base"], help="run one case")
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {DOC.relative_to(HERE.parent)}")
+    parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
+                        help="first wait up to this long for the 1-minute load average to fall below 0.5")
+    args = parser.parse_args()
+    if args.wait_idle > 0:
+        common.wait_for_idle(args.wait_idle)
+    if not Path(CHROMIUM).exists():
+        print(f"Chromium is missing at {CHROMIUM}: run `make browser`.", file=sys.stderr)
+        return 2
+
+    tok = common.tokenizer()
+    header = common.machine_header()
+    cases: list[Case] = []
+    version = "?"
+    with tempfile.TemporaryDirectory(prefix="bert-base-") as tmp:
+        if args.only in (None, "minilm"):
+            cases.append(Case("all-MiniLM-L6-v2 (embedded, 6 x 12 heads)", "", common.text_of_tokens(tok, 32), 32))
+        if args.only in (None, "bert-base"):
+            folder = save_bert_base(Path(tmp) / "bert-base-random")
+            from transformers import AutoTokenizer
+
+            saved = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
+            text = common.text_of_tokens(saved, 128)
+            if saved(text)["input_ids"] != tok(text)["input_ids"]:
+                raise RuntimeError("the saved bert-base tokenizer does not tokenise like the embedded model's")
+            cases.append(Case("bert-base size, random BertModel (12 x 12 heads)", str(folder), text, 128,
+                              max_tokens=128))
+        for case in cases:
+            print(f"measuring {case.name} ({case.n_tokens} tokens)...", file=sys.stderr, flush=True)
+            version = measure(case, max(1, args.warm))
+            case.grid_json_bytes = grid_json_bytes(case)
+
+    from playwright._repo_version import version as playwright_version
+
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    header += (f"\n- load average at the end (1, 5, 15 min): {load}"
+               f"\n- browser: Chromium {version} headless ({CHROMIUM}), Playwright {playwright_version}")
+    table = report(cases)
+    notes = "\n".join(verdicts(cases))
+    print(f"## Dashboard render (headless Chromium)\n\n{header}\n\n{table}\n\n{notes}")
+    if not args.no_write:
+        words = {c.n_tokens: len(c.text.split()) for c in cases}
+        DOC.parent.mkdir(parents=True, exist_ok=True)
+        DOC.write_text(document(header, table, notes, words))
+        print(f"\nwrote {DOC.relative_to(HERE.parent)}", file=sys.stderr)
+    return 0
+
+
+def document(header: str, table: str, notes: str, words: dict[int, int]) -> str:
+    texts = ", ".join(f"{n} tokens = {w} words" for n, w in sorted(words.items()))
+    return f"""# Dashboard render benchmark
+
+How long the explore page takes to appear in a real browser, and how much it sends. Written by
+`benchmarks/dashboard_render.py`; numbers depend on the machine (below) and on what else it was doing (see the
+load averages: on a 2-core machine shared with other jobs, the browser-side part in particular stretches).
+
+{header}
+
+{table}
+
+Targets:
+
+{notes}
+
+## Method
+
+- A fresh server per input (`streamlit run dashboard/app.py` on a free loopback port), headless Chromium
+  (Debian's `/usr/bin/chromium`, Playwright) at 1440 x 2000.
+- **Cold**: the first page after the server started, in a fresh browser context: model load, analysis (attention
+  and integrated gradients with the default 50 steps and [PAD] baseline, on the CPU) and rendering.
+- **Warm**: the same URL again in a new page (a new Streamlit session, browser cache warm): model and analysis
+  come from the server's caches, so it is Python rerun + transfer + Plotly drawing.
+- **Rendered**: connected, script idle, no stale elements, token highlights present, and the prediction,
+  single-head, rollout and all-heads charts drawn (heatmap images included). Timed from `page.goto()`.
+- **Script run over at**: when Streamlit reported the script idle, i.e. the server had sent everything; the
+  rest of a warm render is the browser: Streamlit loads its Plotly chunk (`PlotlyChart.*.js`, 4.7 MB, from the
+  HTTP cache but parsed and compiled again in every new page) and draws the charts.
+- **Browser main thread busy**: Chrome's own `TaskDuration` (and `ScriptDuration`, JavaScript only) for the page,
+  from the DevTools protocol's `Performance.getMetrics` at the rendered point: how long the page's main thread
+  was running tasks (wall time, so it stretches under CPU contention too, but it leaves out time spent waiting
+  for the server or the network).
+- **Grid figure JSON**: `len(explain.figures.attention_grid(weights).to_json())` for the input's real attention
+  weights; **grid websocket frame**: the frame that carried that chart; **websocket bytes**: all payloads the
+  page received (uncompressed sizes; Streamlit does not compress its websocket by default).
+- Inputs: prefixes of the restaurant-review paragraph in `benchmarks/common.py` ({texts}, [CLS]/[SEP]
+  included); bert-base is a random `BertModel(BertConfig())` saved with `save_pretrained` to a temporary folder
+  with a `BertTokenizer` on the embedded model's vocabulary, opened as `m=<folder>&mx=128`.
+
+## Rerun
+
+    make install-dev browser          # once: the venv and Debian's chromium
+    .venv/bin/python benchmarks/dashboard_render.py            # both inputs, 5 warm loads each
+    .venv/bin/python benchmarks/dashboard_render.py --only minilm --warm 10 --no-write
+"""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+"""The explore page in a real headless Chromium against a real server: what a user sees and clicks.
+
+No mocks: the server runs `streamlit run dashboard/app.py`, the models are real (the embedded MiniLM, or tiny
+random BERTs from tests/tiny_models.py where the embedded model is not needed).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import expect
+
+from dashboard.state import DEFAULT_TEXT
+from tests.browser.server import select_option, wait_for_app, wait_for_rerun
+
+pytestmark = pytest.mark.browser
+
+EXCEPTION = "[data-testid='stException']"
+ERROR = "[data-testid='stAlertContentError']"
+WARNING = "[data-testid='stAlertContentWarning']"
+INFO = "[data-testid='stAlertContentInfo']"
+HIGHLIGHT = "[data-testid='stHtml'] span[title]"
+TIMEOUT = 60_000  # ms, for one rerun on a tiny model (the embedded model's first load is slower)
+
+# The single-head heatmap and the all-heads grid, by their Streamlit keys (st-key-<key> on the element).
+HEAD_MAP = ".st-key-head_map .js-plotly-plot"
+GRID = ".st-key-grid .js-plotly-plot"
+
+# Page coordinates of the grid's thumbnail centres, from Plotly's own axis geometry: the invisible scatter
+# trace (curve 1) has one marker per thumbnail at (head centre, layer centre) in data units.
+THUMBNAIL_CENTRES = """(gd) => {
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, box = gd.getBoundingClientRect();
+  const ticks = (ax) => Array.from(ax.ticktext);
+  const trace = gd.calcdata.find((c) => c[0] && c[0].trace && c[0].trace.type === 'scatter');
+  return {
+    heads: ticks(xa), layers: ticks(ya),
+    points: trace.map((p) => ({x: box.left + xa._offset + xa.c2p(p.x), y: box.top + ya._offset + ya.c2p(p.y),
+                                dx: p.x, dy: p.y})),
+    headCentres: Array.from(xa.tickvals), layerCentres: Array.from(ya.tickvals),
+  };
+}"""
+
+
+def url(base: str, **params: str) -> str:
+    return f"{base}/?{urlencode(params)}" if params else f"{base}/"
+
+
+def open_page(page, address: str) -> None:
+    page.goto(address)
+    wait_until_drawn(page)
+
+
+def wait_until_drawn(page) -> None:
+    wait_for_app(page, charts=4)
+    for chart in (HEAD_MAP, GRID):  # drawn by Plotly, not just placed
+        page.locator(f"{chart} .main-svg").first.wait_for(timeout=TIMEOUT)
+
+
+def assert_clean(watched) -> None:
+    page = watched.page
+    expect(page.locator(EXCEPTION)).to_have_count(0)
+    expect(page.locator(ERROR)).to_have_count(0)
+    assert not watched.page_errors, watched.page_errors
+
+
+def head_title(page) -> str:
+    return page.locator(f"{HEAD_MAP} .gtitle").text_content() or ""
+
+
+def expect_head(page, layer: int, head: int) -> None:
+    expect(page.get_by_role("combobox", name="Layer", exact=True)).to_have_value(str(layer), timeout=TIMEOUT)
+    expect(page.get_by_role("combobox", name="Head", exact=True)).to_have_value(str(head), timeout=TIMEOUT)
+    expect(page.locator(f"{HEAD_MAP} .gtitle")).to_have_text(f"Layer {layer}, head {head}", timeout=TIMEOUT)
+
+
+def test_default_page_renders_highlights_and_heatmaps(server, watched):
+    page = watched.page
+    open_page(page, url(server))
+    assert_clean(watched)
+    # The token highlights: one span per word, its title "word: score".
+    titles = page.locator(HIGHLIGHT).evaluate_all("els => els.map(e => e.title)")
+    assert any(re.fullmatch(r"film: [+-]?\d+(\.\d+)?(e[+-]?\d+)?", t) for t in titles), titles
+    assert [t.rsplit(": ", 1)[0] for t in titles] == re.findall(r"\w+|[^\w\s]", DEFAULT_TEXT)  # one per word
+    assert "raises the score" in page.locator("[data-testid='stHtml']").first.inner_text()
+    # The charts: prediction, single head, rollout (visible tab), all-heads grid, each drawn by Plotly.
+    assert page.locator(".js-plotly-plot").count() >= 4
+    assert head_title(page) == "Layer 0, head 0"
+    ticks = page.locator(GRID).evaluate("gd => Array.from(gd._fullLayout.yaxis.ticktext)")
+    assert ticks == [f"layer {i}" for i in range(6)]  # all-MiniLM-L6: 6 layers
+    drawn = page.locator(f"{GRID} .heatmaplayer image, {GRID} .heatmaplayer .hm")
+    assert drawn.count() >= 1
+    assert page.locator(f"{HEAD_MAP} .heatmaplayer image, {HEAD_MAP} .heatmaplayer .hm").count() >= 1
+    assert urlencode({"t": DEFAULT_TEXT}) in page.url  # the page writes its state into the address bar
+
+
+def test_layer_and_head_choice_lands_in_the_url_and_survives_a_reload(server, watched, tiny_dirs):
+    page = watched.page
+    open_page(page, url(server, m=tiny_dirs["encoder"], t="good film", n="5"))
+    expect_head(page, 0, 0)
+    select_option(page, "Layer", "1")
+    wait_for_rerun(page)
+    select_option(page, "Head", "3")
+    wait_for_rerun(page)
+    expect_head(page, 1, 3)
+    expect(page).to_have_url(re.compile(r"[?&]l=1&h=3(&|$)"), timeout=TIMEOUT)
+    address = page.url
+
+    page.reload()  # a new Streamlit session: everything comes from the URL
+    wait_until_drawn(page)
+    expect_head(page, 1, 3)
+    assert page.url == address
+    assert_clean(watched)
+
+
+def test_clicking_a_grid_thumbnail_opens_that_head(server, watched, tiny_dirs):
+    page = watched.page
+    open_page(page, url(server, m=tiny_dirs["encoder"], t="good film", n="5"))
+    expect_head(page, 0, 0)
+    grid = page.locator(GRID)
+    grid.scroll_into_view_if_needed()
+    geometry = grid.evaluate(THUMBNAIL_CENTRES)
+    assert geometry["layers"] == ["layer 0", "layer 1"] and geometry["heads"] == [f"head {h}" for h in range(4)]
+    # The thumbnail in row "layer 1", column "head 2": its marker sits at those ticks' data coordinates.
+    target = next(p for p in geometry["points"]
+                  if p["dx"] == geometry["headCentres"][2] and p["dy"] == geometry["layerCentres"][1])
+    box = grid.bounding_box()
+    assert box["x"] < target["x"] < box["x"] + box["width"] and box["y"] < target["y"] < box["y"] + box["height"]
+    page.mouse.move(target["x"], target["y"])
+    expect(page.locator(".hoverlayer .hovertext")).to_contain_text("layer 1, head 2")
+    page.mouse.click(target["x"], target["y"])
+    wait_for_rerun(page)
+    expect(page).to_have_url(re.compile(r"[?&]l=1&h=2(&|$)"), timeout=5_000)
+    expect_head(page, 1, 2)
+    assert_clean(watched)
+
+
+def test_html_in_the_text_is_shown_as_text_and_runs_nothing(server, watched, tiny_dirs):
+    page = watched.page
+    tag = "<img src=x onerror=alert(1)>"
+    text = f"{tag} good film"
+    # The tag also goes in whole (not split into words) as a zero-shot label, which the page prints in the
+    # highlights' heading and the prediction chart.
+    open_page(page, url(server, m=tiny_dirs["encoder"], t=text, ls=f"{tag},positive", n="4"))
+    page.wait_for_timeout(1000)  # give a broken image's onerror time to fire
+    assert watched.dialogs == []
+    assert page.locator("img[src='x']").count() == 0
+    assert page.locator("[onerror]").count() == 0
+    highlights = page.locator("[data-testid='stHtml']").first.inner_text()
+    assert "<img" in highlights and "onerror=alert(1)" in highlights
+    assert f"P({tag})" in highlights  # the heading, escaped: the whole tag is there as text
+    expect(page.get_by_role("textbox", name="Text")).to_have_value(text)
+    assert_clean(watched)
+
+
+def test_a_hand_edited_bad_link_warns_and_still_renders(server, watched, tiny_dirs):
+    page = watched.page
+    open_page(page, f"{server}/?m={tiny_dirs['encoder']}&t=good+film&n=zillion&l=99")
+    warning = page.locator(WARNING).filter(has_text="'n'")
+    expect(warning).to_be_visible()
+    expect(warning).to_contain_text("whole number")
+    expect(page.locator(INFO).filter(has_text="layer 99 does not exist")).to_be_visible()
+    expect_head(page, 1, 0)  # the tiny model has 2 layers: the last one is shown
+    assert page.locator(".js-plotly-plot").count() >= 4
+    assert page.locator(HIGHLIGHT).count() == 2
+    expect(page.get_by_role("slider", name="Integration steps")).to_have_value("50")
+    assert_clean(watched)
