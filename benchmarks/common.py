@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -96,13 +97,30 @@ def cpu_busy(seconds: float = 2.0) -> float:
     return 1.0 - (idle1 - idle0) / max(total1 - total0, 1)
 
 
+def other_benchmarks() -> list[int]:
+    """Pids of other processes running a script from benchmarks/ (not this one or its parents)."""
+    mine = {os.getpid(), os.getppid()}
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            pid = int(entry.name)
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError):
+            continue
+        if pid not in mine and "benchmarks/" in cmdline and "python" in cmdline:
+            found.append(pid)
+    return found
+
+
 def wait_for_idle(max_seconds: float, load: float = 0.5, busy: float = 0.15) -> float:
-    """Wait (up to `max_seconds`) until the 1-minute load average is below `load` and the CPUs are
-    less than `busy` busy over a few seconds; return the load average then."""
+    """Wait (up to `max_seconds`) until no other benchmark script runs, the 1-minute load average is
+    below `load` and the CPUs are less than `busy` busy over a few seconds; return the load average."""
     deadline = time.monotonic() + max_seconds
     while time.monotonic() < deadline:
-        if os.getloadavg()[0] < load and cpu_busy(3.0) < busy:
-            break
+        if not other_benchmarks() and os.getloadavg()[0] < load and cpu_busy(3.0) < busy:
+            time.sleep(random.uniform(0, 10))  # two waiting runs must not start together
+            if not other_benchmarks() and cpu_busy(2.0) < busy:
+                break
         time.sleep(5)
     return os.getloadavg()[0]
 

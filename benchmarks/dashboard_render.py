@@ -323,6 +323,8 @@ Targets:
   from the DevTools protocol's `Performance.getMetrics` at the rendered point: how long the page's main thread
   was running tasks (wall time, so it stretches under CPU contention too, but it leaves out time spent waiting
   for the server or the network).
+- Reading a miss: if "script run over at" is well under the warm render, the time goes in the browser (Plotly's
+  bundle and drawing; compare "main thread busy"); if it is close to it, the server's rerun is the part to cut.
 - **Grid figure JSON**: `len(explain.figures.attention_grid(weights).to_json())` for the input's real attention
   weights; **grid websocket frame**: the frame that carried that chart; **websocket bytes**: all payloads the
   page received (uncompressed sizes; Streamlit does not compress its websocket by default).
@@ -334,6 +336,7 @@ Targets:
 
     make install-dev browser          # once: the venv and Debian's chromium
     .venv/bin/python benchmarks/dashboard_render.py            # both inputs, 5 warm loads each
+    .venv/bin/python benchmarks/dashboard_render.py --wait-idle 600 --warm 8   # as for the table above
     .venv/bin/python benchmarks/dashboard_render.py --only minilm --warm 10 --no-write
 """
 

@@ -38,11 +38,11 @@ def main() -> int:
     print(common.machine_header())
     failed = []
     for script in SCRIPTS:
-        args = [sys.executable, str(HERE / script)]
+        cmd = [sys.executable, str(HERE / script)]
         if script == "ig_speed.py" and args.quick:
-            args.append("--quick")
+            cmd.append("--quick")
         start = time.perf_counter()
-        proc = subprocess.run(args, cwd=HERE.parent, capture_output=True, text=True)
+        proc = subprocess.run(cmd, cwd=HERE.parent, capture_output=True, text=True)
         elapsed = time.perf_counter() - start
         body = proc.stdout.split("\n\n", 1)[-1].strip() if proc.returncode == 0 else proc.stdout.strip()
         print(f"\n{body}\n\n_{script}: {elapsed:.0f} s_")

@@ -374,7 +374,8 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
     edge = 1e-4  # value 0 (the gaps) only; data starts at 1/255
     colourscale = [[0.0, GRID_GAP_COLOUR], [edge, GRID_GAP_COLOUR]] + [[edge + p * (1 - edge), c] for p, c in base]
 
-    height = int(_clip(110 + 84 * n_layers, 320, MAX_FIGURE_HEIGHT))
+    # Square thumbnails across a ~1000 px wide page: the height follows the mosaic's aspect ratio.
+    height = int(_clip(110 + 1000 * n_layers / max(n_heads, 1), 320, MAX_FIGURE_HEIGHT))
     thumb_px = (height - 110) / max(n_layers, 1) * cell / pitch
     layer_idx, head_idx = np.meshgrid(np.arange(n_layers), np.arange(n_heads), indexing="ij")
     fig = go.Figure(

@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     p.add_argument("--only", nargs="*")
     p.add_argument("--width", type=int, default=1440)
-    p.add_argument("--height", type=int, default=2600)
+    p.add_argument("--height", type=int, default=1700)
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with running_server(args.url) as base, launch_browser() as browser:

@@ -36,8 +36,8 @@ def model_picker(name: str, label: str) -> str:
         options,
         key=widget_key(name),
         accept_new_options=True, on_change=leave_saved,
-        help="Pick a built-in model or type a Hugging Face Hub id (e.g. bert-base-uncased) or a local folder.",
-        format_func=lambda spec: f"{spec} — {BUILTIN_MODELS[spec].split(':')[0]}" if spec in BUILTIN_MODELS else spec,
+        help="Pick a built-in model or type a Hugging Face Hub id (e.g. bert-base-uncased) or a local folder. "
+        + " ".join(f"**{k}**: {v}." for k, v in BUILTIN_MODELS.items()),
     )
     return (value or "").strip()
 
