@@ -12,22 +12,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser.server import launch_browser, running_server, wait_for_app, wait_for_rerun  # noqa: E402
+from tests.browser.server import launch_browser, running_server, wait_for_app  # noqa: E402
 
 SHOTS = {
     "explore": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
     "explore_subword": "?t=Unbelievably+disappointing+screenplay.&v=subword&sp=1",
-    "explore_head_stats": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
+    "explore_head_stats": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5&ag=stats&st=distance",
     "grid": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
 }
-
-
-def open_head_statistics(page) -> None:
-    """Click the "Head statistics" tab of the attention section, as a user does."""
-    page.get_by_role("tab", name="Head statistics").click()
-    wait_for_rerun(page)
-    page.locator(".st-key-agg_stat .js-plotly-plot .main-svg").first.wait_for(state="visible")
-    page.wait_for_timeout(500)
 
 
 def all_heads_region(page) -> dict[str, float]:
@@ -44,7 +36,7 @@ def all_heads_region(page) -> dict[str, float]:
             "height": bottom["y"] + bottom["height"] + pad - y}
 
 
-BEFORE = {"explore_head_stats": open_head_statistics}  # interactions before a shot
+BEFORE: dict = {}  # interactions before a shot (name -> function of the page)
 REGION = {"grid": all_heads_region}  # shots of one part of the page (page coordinates), not the full page
 
 
