@@ -43,6 +43,9 @@ KEY_HIDE_SPECIAL = "sp"
 KEY_TOKEN = "tok"
 KEY_STAT = "st"
 KEY_AGGREGATE = "ag"
+KEY_FAST = "fa"
+# Fast mode: adaptive steps (n_steps is the cap) until |delta| <= FAST_TOLERANCE x the score change, under bf16.
+FAST_TOLERANCE = 1e-2
 KEY_MODEL_B = "m2"
 KEY_TEXT_B = "t2"
 KEY_LAYER_B = "l2"
@@ -65,6 +68,7 @@ class ViewState:
     steps: int = DEFAULT_STEPS
     baseline: str = "pad"
     max_tokens: int = DEFAULT_MAX_TOKENS
+    fast: bool = False
     level: str = "word"
     layer: int = 0
     head: int = 0
@@ -100,7 +104,8 @@ class ViewState:
             target = None  # the other model's head may differ: it explains through its own default
         return AnalysisRequest(
             text=text, model=model, target=target, n_steps=self.steps, baseline=self.baseline,
-            max_tokens=self.max_tokens,
+            max_tokens=self.max_tokens, tolerance=FAST_TOLERANCE if self.fast else None,
+            precision="bf16" if self.fast else "fp32",
         )
 
 
@@ -109,7 +114,7 @@ DEFAULTS = ViewState()
 _FIELD_KEYS = {
     "text": KEY_TEXT, "model": KEY_MODEL, "target": KEY_TARGET, "label": KEY_LABEL, "labels": KEY_LABELS,
     "prompts": KEY_PROMPTS, "reference": KEY_REFERENCE, "steps": KEY_STEPS, "baseline": KEY_BASELINE,
-    "max_tokens": KEY_MAX_TOKENS, "level": KEY_LEVEL, "layer": KEY_LAYER, "head": KEY_HEAD,
+    "max_tokens": KEY_MAX_TOKENS, "fast": KEY_FAST, "level": KEY_LEVEL, "layer": KEY_LAYER, "head": KEY_HEAD,
     "hide_special": KEY_HIDE_SPECIAL, "token": KEY_TOKEN, "stat": KEY_STAT, "aggregate": KEY_AGGREGATE, "model_b": KEY_MODEL_B,
     "text_b": KEY_TEXT_B, "layer_b": KEY_LAYER_B, "head_b": KEY_HEAD_B, "mode": KEY_MODE,
     "analysis": KEY_ANALYSIS,
@@ -188,13 +193,13 @@ def to_query(state: ViewState, *, include: set[str] | None = None) -> dict[str, 
 
 EXPLORE_FIELDS = {
     "text", "model", "target", "label", "labels", "prompts", "reference", "steps", "baseline", "max_tokens",
-    "level", "layer", "head", "hide_special", "token", "stat", "aggregate", "analysis",
+    "fast", "level", "layer", "head", "hide_special", "token", "stat", "aggregate", "analysis",
 }
 COMPARE_FIELDS = EXPLORE_FIELDS | {"model_b", "text_b", "layer_b", "head_b", "mode"}
 
 
 REQUEST_FIELDS = {"text", "model", "target", "label", "labels", "prompts", "reference", "steps", "baseline",
-                  "max_tokens", "model_b", "text_b", "mode"}
+                  "max_tokens", "fast", "model_b", "text_b", "mode"}
 
 
 def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],
@@ -207,6 +212,7 @@ def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],
         "text": first.text, "model": first.model, "target": target.kind, "label": target.label,
         "labels": ", ".join(target.labels), "prompts": " | ".join(target.prompts), "reference": target.reference,
         "steps": first.n_steps, "baseline": first.baseline, "max_tokens": first.max_tokens,
+        "fast": first.tolerance is not None or first.precision != "fp32",
     }
     if len(requests) > 1:
         second = requests[1]

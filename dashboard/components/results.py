@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard.components.url_state import set_value, widget_key
-from explain import Analysis, figures, head_statistics, rollout, token_by_layer
+from explain import Analysis, TokenAttribution, figures, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
 
 # The delta is reported beside the highlights; past this share of the score change
@@ -58,7 +58,7 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
     a = result.attribution
     change = a.score_input - a.score_baseline
     st.caption(
-        f"Integrated gradients: {a.n_steps} steps from a {a.baseline} baseline. Score {a.score_input:.4f} at the "
+        f"Integrated gradients: {_steps_text(a)} from a {a.baseline} baseline. Score {a.score_input:.4f} at the "
         f"input, {a.score_baseline:.4f} at the baseline; the attributions add up to {float(a.scores.sum()):.4f} "
         f"(convergence delta {a.delta:+.1e})."
     )
@@ -69,6 +69,13 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
         st.warning(f"The text is longer than the token limit: only the first {len(result.tokens)} of "
                    f"{result.tokens.n_tokens_full} tokens were analysed (raise the token limit, up to "
                    f"{result.model.max_tokens} for this model).")
+
+
+def _steps_text(a: TokenAttribution) -> str:
+    if a.tolerance is None:
+        return f"{a.n_steps} steps" + (" in bfloat16" if a.precision == "bf16" else "")
+    state = "converged" if a.converged else "hit the step cap"
+    return f"{a.n_steps} adaptive steps ({state}, {a.precision})"
 
 
 def _head_matrix(result: Analysis, layer: int, head: int, hide_special: bool):

@@ -103,3 +103,10 @@ def test_aggregate_view_comes_from_the_url(tiny_dirs, aggregate, widget):
     assert_clean(at)
     assert at.selectbox(key=widget).value == ("distance" if widget == "w_stat" else 2)
     assert len(at.get("plotly_chart")) == 4
+
+
+def test_fast_mode_from_the_url_uses_adaptive_bf16(tiny_dirs):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "65", "fa": "1"})
+    assert_clean(at)
+    assert at.toggle(key="w_fast").value is True
+    assert any("adaptive steps" in c.value and "bf16" in c.value for c in at.caption)
