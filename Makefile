@@ -38,9 +38,12 @@ lint: install-dev
 
 test: install-dev browser
 	$(BIN)/ruff check .
+	$(BIN)/mypy explain
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
+# Peers (transformers-interpret, bertviz) install under the runtime pins, so torch and transformers stay as they are.
 benchmark: install-dev browser
+	$(BIN)/pip install --quiet -r requirements-bench.txt -c requirements.txt
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

@@ -148,7 +148,7 @@ def baseline_embeddings(
     """
     if baseline not in BASELINES:
         raise InputError(f"Unknown baseline '{baseline}'; choose one of {', '.join(BASELINES)}.")
-    embed = target.loaded.model.get_input_embeddings()
+    embed = target.loaded.word_embeddings
     tok = target.loaded.tokenizer
     if baseline == "zero":
         with torch.no_grad():
@@ -213,7 +213,7 @@ def integrated_gradients(
     n_steps = check_steps(n_steps)
     tolerance = check_tolerance(tolerance)
     precision = check_precision(precision)
-    embed = target.loaded.model.get_input_embeddings()
+    embed = target.loaded.word_embeddings
     with torch.no_grad():
         inputs = embed(input_ids).detach()
     baselines = baseline_embeddings(target, input_ids, special, baseline)
@@ -252,7 +252,7 @@ def integrated_gradients(
                 refined[1::2] = path.contributions(nodes[1::2])
                 per_node = refined
             scores = (weights @ per_node).astype(np.float32)
-            if abs(float(scores.astype(np.float64).sum() - change)) <= allowed:
+            if allowed is not None and abs(float(scores.astype(np.float64).sum() - change)) <= allowed:
                 break
         used = n + 1
     scores = (weights @ per_node).astype(np.float32)

@@ -68,6 +68,13 @@ class LoadedModel:
         return base
 
     @property
+    def word_embeddings(self) -> torch.nn.Module:
+        """The word-embedding layer: integrated gradients interpolates its output."""
+        layer = self.model.get_input_embeddings()  # type: ignore[operator]  # a transformers PreTrainedModel method
+        assert isinstance(layer, torch.nn.Module)
+        return layer
+
+    @property
     def max_tokens(self) -> int:
         limit = int(getattr(self.config, "max_position_embeddings", 512) or 512)
         if getattr(self.config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"}:
