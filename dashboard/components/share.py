@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components.url_state import set_value
-from explain import ExplainError
+from explain import Analysis, ExplainError
 from explain.document import Document
 
 
@@ -49,6 +49,33 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
         st.success("Saved. Anyone who can reach this server can open it with this link:")
         st.code(page_url(page_path, saved[0]), language=None)
     st.caption("To save one chart as a PNG, use the camera icon that appears above it on hover.")
+
+
+WRONG_PAGE = {
+    "explore": "is a comparison; open it on the Compare page",
+    "compare": "holds one model; open it on the Explore page",
+}
+
+
+def open_saved(analysis_id: str, kind: str) -> tuple[list[Analysis] | None, str]:
+    """The analyses of the saved document a link names, and when it was saved.
+
+    None (with the reason shown and the id dropped, so the page analyses live) when the id is
+    unknown, the store unreadable, or the document belongs on the other page.
+    """
+    if not analysis_id:
+        return None, ""
+    try:
+        document, created = cached.saved_document(analysis_id)
+    except ExplainError as exc:
+        st.error(str(exc))
+        set_value("analysis", "")
+        return None, ""
+    if document.kind != kind:
+        st.error(f"The saved analysis '{analysis_id}' {WRONG_PAGE[kind]}.")
+        set_value("analysis", "")
+        return None, ""
+    return document.analyses, created
 
 
 def slug(text: str) -> str:

@@ -66,22 +66,6 @@ def analyse(state: ViewState, first: Analysis | None = None) -> Analysis | None:
         return None
 
 
-def saved_pair(state: ViewState) -> tuple[list[Analysis] | None, str]:
-    if not state.analysis:
-        return None, ""
-    try:
-        document, created = cached.saved_document(state.analysis)
-    except ExplainError as exc:
-        st.error(str(exc))
-        set_value("analysis", "")
-        return None, ""
-    if document.kind != "compare":
-        st.error(f"The saved analysis '{state.analysis}' holds one model; open it on the Explore page.")
-        set_value("analysis", "")
-        return None, ""
-    return document.analyses, created
-
-
 def side_title(result: Analysis, mode: str) -> str:
     return result.model.spec if mode == "models" else f"«{result.request.text[:40]}»"
 
@@ -113,7 +97,7 @@ def main() -> None:
     load_from_url(PAGE, FIELDS)
     st.title("Compare two explanations")
     show_notices(PAGE)
-    saved, created = saved_pair(current(FIELDS))
+    saved, created = share.open_saved(current(FIELDS).analysis, PAGE)
 
     with st.sidebar:
         st.header("What to compare")

@@ -10,7 +10,6 @@ from dashboard.components.url_state import (
     current,
     leave_saved,
     load_from_url,
-    set_value,
     show_notices,
     widget_key,
     write_url,
@@ -37,23 +36,6 @@ def load_model_or_error(spec: str) -> LoadedModel | None:
         return None
 
 
-def saved_analysis(state: ViewState) -> tuple[Analysis | None, str]:
-    """The saved analysis the link names, or None (with the reason shown) to analyse live."""
-    if not state.analysis:
-        return None, ""
-    try:
-        document, created = cached.saved_document(state.analysis)
-    except ExplainError as exc:
-        st.error(str(exc))
-        set_value("analysis", "")
-        return None, ""
-    if document.kind != "explore":
-        st.error(f"The saved analysis '{state.analysis}' is a comparison; open it on the Compare page.")
-        set_value("analysis", "")
-        return None, ""
-    return document.analyses[0], created
-
-
 def compute(state: ViewState, loaded: LoadedModel) -> Analysis | None:
     request = state.request()
     cache = cached.analysis_cache()
@@ -71,7 +53,8 @@ def main() -> None:
     load_from_url(PAGE, FIELDS)
     st.title("Explore how a model reads a sentence")
     show_notices(PAGE)
-    saved, created = saved_analysis(current(FIELDS))
+    saved_list, created = share.open_saved(current(FIELDS).analysis, PAGE)
+    saved = saved_list[0] if saved_list else None
 
     with st.sidebar:
         st.header("Model")
