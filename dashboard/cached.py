@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
@@ -146,6 +148,60 @@ class AnalysisCache:
 @st.cache_resource(show_spinner=False)
 def analysis_cache() -> AnalysisCache:
     return AnalysisCache()
+
+
+class FigureCache:
+    """Figures already built for live analyses, bounded LRU.
+
+    Streamlit reruns the whole page on every click, and building a Plotly figure
+    (validation included) costs tens of milliseconds, more while a browser shares the
+    CPU; a figure depends only on its analysis and the view arguments, so it is
+    built once. Entries die with their analysis (analyses are shared objects held by
+    the analysis cache or the saved-document cache). Figures handed out are shared:
+    callers must not modify them (st.plotly_chart only reads).
+    """
+
+    def __init__(self, max_entries: int = 256) -> None:
+        self.max_entries = max_entries
+        self._items: OrderedDict[tuple[int, Hashable], go.Figure] = OrderedDict()
+        self._watched: set[int] = set()
+        self._lock = threading.Lock()
+
+    def get(self, result: Analysis, view: Hashable, build: Callable[[], go.Figure]) -> go.Figure:
+        key = (id(result), view)
+        with self._lock:
+            figure = self._items.get(key)
+            if figure is not None:
+                self._items.move_to_end(key)
+                return figure
+        figure = build()
+        with self._lock:
+            if id(result) not in self._watched:
+                self._watched.add(id(result))
+                weakref.finalize(result, self._forget, id(result))
+            self._items[key] = figure
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+        return figure
+
+    def _forget(self, result_id: int) -> None:
+        with self._lock:
+            self._watched.discard(result_id)
+            for key in [k for k in self._items if k[0] == result_id]:
+                del self._items[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@st.cache_resource(show_spinner=False)
+def figure_cache() -> FigureCache:
+    return FigureCache()
+
+
+def figure(result: Analysis, view: Hashable, build: Callable[[], go.Figure]) -> go.Figure:
+    """The figure `build()` makes for `result` and `view` (every argument besides the analysis), built once."""
+    return figure_cache().get(result, view, build)
 
 
 def get_store() -> AnalysisStore:

@@ -55,18 +55,41 @@ def _clip(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
 
-def _layout(fig: go.Figure, *, title: str, height: int, **kwargs: Any) -> go.Figure:
-    """Shared layout: template, fonts, margins that leave room for tick labels."""
+def _layout(
+    fig: go.Figure, *, title: str, height: int, margin: Mapping[str, float] | None = None, **kwargs: Any
+) -> go.Figure:
+    """Shared layout: template, fonts, margins that leave room for tick labels.
+
+    `margin` should already fit the tick labels (see `_label_margin`): axes keep
+    automargin as a safety net, but when the margins fit, Plotly draws the
+    figure once instead of measuring the labels and drawing it again.
+    """
     fig.update_layout(
         template=TEMPLATE,
         font=FONT,
         title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)),
         height=int(height),
-        margin=dict(l=10, r=10, t=60 if title else 30, b=10),
+        margin={"l": 10, "r": 10, "t": 60 if title else 30, "b": 10, **(margin or {})},
         hoverlabel=dict(font=dict(family=FONT["family"], size=13)),
         **kwargs,
     )
     return fig
+
+
+_CHAR_WIDTH = 0.62  # of the font size: a little wider than the average glyph of FONT, so estimates err large
+_AXIS_TITLE_PX = 40
+
+
+def _label_margin(labels: Sequence[str], size: float, *, tilt: float = 90.0, title: bool = True) -> int:
+    """Pixels that tick labels (plus the axis title) take away from the plot, measured across the axis.
+
+    `tilt` is the angle in degrees between the labels' text and the axis: 90 for horizontal labels on a y axis,
+    0 for horizontal labels on an x axis, 60 for x labels at tickangle -60.
+    """
+    longest = max((len(str(t)) for t in labels), default=0) * _CHAR_WIDTH * size
+    angle = math.radians(tilt)
+    across = longest * math.sin(angle) + 1.3 * size * math.cos(angle)
+    return int(math.ceil(across + 12 + (_AXIS_TITLE_PX if title else 0)))
 
 
 def _tick_font_size(n: int, length_px: float) -> tuple[int, int]:
@@ -138,7 +161,9 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
     )
     name = _esc(prediction.score_name)
     _layout(
-        fig, title=_esc(prediction.description), height=int(_clip(110 + 34 * len(order), 200, 480)), showlegend=False
+        fig, title=_esc(prediction.description), height=int(_clip(110 + 34 * len(order), 200, 480)), showlegend=False,
+        margin=dict(l=_label_margin([prediction.labels[i] if i < len(prediction.labels) else str(i) for i in order],
+                                    FONT["size"], title=False), b=_label_margin(["0"], FONT["size"], tilt=0)),
     )
     fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9")
     fig.update_yaxes(
@@ -302,7 +327,9 @@ def attention_heatmap(
             colorbar=dict(title=dict(text=_esc(colorbar_title), side="right"), thickness=14),
         )
     )
-    _layout(fig, title=_esc(title), height=height)
+    _layout(fig, title=_esc(title), height=height,
+            margin=dict(l=_label_margin(query_labels[::y_step], y_size), b=_label_margin(key_labels[::x_step], x_size,
+                                                                                            tilt=60 if n_k > 1 else 0)))
     fig.update_xaxes(
         **_token_axis(key_labels, step=x_step),
         title=dict(text="to (key)"),
@@ -374,8 +401,9 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
     edge = 1e-4  # value 0 (the gaps) only; data starts at 1/255
     colourscale = [[0.0, GRID_GAP_COLOUR], [edge, GRID_GAP_COLOUR]] + [[edge + p * (1 - edge), c] for p, c in base]
 
-    # Square thumbnails across a ~1000 px wide page: the height follows the mosaic's aspect ratio.
-    height = int(_clip(110 + 1000 * n_layers / max(n_heads, 1), 320, MAX_FIGURE_HEIGHT))
+    # Square thumbnails across a ~850 px wide plot: the height follows the mosaic's aspect ratio. The axes keep
+    # the cells square (constrain="domain") and pin the mosaic to the top left, so spare room goes below it.
+    height = int(_clip(110 + 850 * n_layers / max(n_heads, 1), 320, MAX_FIGURE_HEIGHT))
     thumb_px = (height - 110) / max(n_layers, 1) * cell / pitch
     layer_idx, head_idx = np.meshgrid(np.arange(n_layers), np.arange(n_heads), indexing="ij")
     fig = go.Figure(
@@ -415,7 +443,8 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
         ]
     )
     _layout(fig, title="", height=height, clickmode="event+select", hoverdistance=int(max(20, thumb_px / 2)))
-    fig.update_layout(margin=dict(t=40, b=10, l=10, r=10))
+    fig.update_layout(margin=dict(t=_label_margin(["head 00"], 11, tilt=0, title=False) + 16, b=10,
+                                  l=_label_margin([f"layer {n_layers}"], 11, title=False), r=10))
     fig.update_xaxes(
         tickmode="array",
         tickvals=centres_h.astype(np.float32),
@@ -428,6 +457,7 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
         automargin=True,
         tickfont=dict(size=11),
         constrain="domain",
+        constraintoward="left",
         fixedrange=True,
     )
     fig.update_yaxes(
@@ -443,6 +473,7 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
         scaleanchor="x",
         scaleratio=1,
         constrain="domain",
+        constraintoward="top",
         fixedrange=True,
     )
     return fig
@@ -530,7 +561,9 @@ def head_statistic_figure(values: np.ndarray, *, name: str, colorbar_title: str)
             colorbar=dict(title=dict(text=_esc(colorbar_title), side="right"), thickness=14),
         )
     )
-    _layout(fig, title=_esc(name), height=int(_clip(130 + 34 * n_layers, 300, 700)))
+    _layout(fig, title=_esc(name), height=int(_clip(130 + 34 * n_layers, 300, 700)),
+            margin=dict(l=_label_margin([str(n_layers)], FONT["size"]),
+                        b=_label_margin([str(n_heads)], FONT["size"], tilt=0)))
     fig.update_xaxes(
         title=dict(text="head"),
         tickmode="array",
@@ -575,6 +608,8 @@ def token_by_layer_figure(rows: np.ndarray, token_labels: list[str], *, source_l
         fig,
         title=f"where «{_esc(source_label)}» attends, by layer",
         height=int(_clip(190 + 30 * n_layers, 320, 700)),
+        margin=dict(l=_label_margin([str(n_layers)], FONT["size"]),
+                    b=_label_margin(token_labels[::step], size, tilt=60 if n_tokens > 1 else 0)),
     )
     fig.update_xaxes(
         **_token_axis(token_labels, step=step),
@@ -612,7 +647,8 @@ def layer_distance_figure(distances: np.ndarray, *, label_a: str, label_b: str) 
             name="JS distance",
         )
     )
-    _layout(fig, title=f"Attention distance by layer: {_esc(label_a)} vs {_esc(label_b)}", height=320)
+    _layout(fig, title=f"Attention distance by layer: {_esc(label_a)} vs {_esc(label_b)}", height=320,
+            margin=dict(l=_label_margin(["0.8"], FONT["size"]), b=_label_margin(["0"], FONT["size"], tilt=0)))
     fig.update_xaxes(title="layer of the first model (the second is matched by relative depth)",
                      tickmode="array", tickvals=layers, showgrid=False)
     fig.update_yaxes(title="JS distance", range=[0, 1], rangemode="tozero")

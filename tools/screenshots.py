@@ -36,6 +36,11 @@ def all_heads_region(page) -> dict[str, float]:
             "height": bottom["y"] + bottom["height"] + pad - y}
 
 
+def page_height(page) -> int:
+    return int(page.evaluate(
+        "() => Math.ceil(document.querySelector(\"[data-testid='stMain']\").scrollHeight)"))
+
+
 BEFORE: dict = {}  # interactions before a shot (name -> function of the page)
 REGION = {"grid": all_heads_region}  # shots of one part of the page (page coordinates), not the full page
 
@@ -60,9 +65,14 @@ def main() -> None:
                 BEFORE[name](page)
             path = args.out / f"{name}.png"
             if name in REGION:
-                page.screenshot(path=str(path), full_page=True, clip=REGION[name](page))
+                # Streamlit scrolls its main container, not the document: a "full page" shot stops at the
+                # viewport, so the viewport grows to the whole page before a region further down is cut out.
+                page.set_viewport_size({"width": args.width, "height": max(args.height, page_height(page))})
+                page.wait_for_timeout(800)
+                page.screenshot(path=str(path), clip=REGION[name](page))
+                page.set_viewport_size({"width": args.width, "height": args.height})
             else:
-                page.screenshot(path=str(path), full_page=True)
+                page.screenshot(path=str(path))
             print(f"wrote {path}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard import cached
 from dashboard.components.url_state import set_value, widget_key
 from explain import Analysis, TokenAttribution, figures, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
@@ -47,7 +48,8 @@ def pieces_and_scores(result: Analysis, level: str):
 
 
 def render_prediction(result: Analysis, *, key: str) -> None:
-    st.plotly_chart(figures.prediction_figure(result.prediction), key=key, config=figures.png_config("prediction"))
+    figure = cached.figure(result, "prediction", lambda: figures.prediction_figure(result.prediction))
+    st.plotly_chart(figure, key=key, config=figures.png_config("prediction"))
 
 
 def render_highlights(result: Analysis, level: str, *, scale: float | None = None) -> None:
@@ -88,11 +90,16 @@ def _head_matrix(result: Analysis, layer: int, head: int, hide_special: bool):
     return weights, labels
 
 
-def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, key: str) -> None:
+def _head_figure(result: Analysis, layer: int, head: int, hide_special: bool):
     weights, labels = _head_matrix(result, layer, head, hide_special)
     title = f"Layer {layer}, head {head}" + (" (without [CLS]/[SEP], rows renormalised)" if hide_special else "")
-    st.plotly_chart(figures.attention_heatmap(weights, labels, labels, title=title), key=key,
-                    config=figures.png_config("attention"))
+    return figures.attention_heatmap(weights, labels, labels, title=title)
+
+
+def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, key: str) -> None:
+    figure = cached.figure(result, ("head", layer, head, hide_special),
+                           lambda: _head_figure(result, layer, head, hide_special))
+    st.plotly_chart(figure, key=key, config=figures.png_config("attention"))
 
 
 def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tuple[int, int]) -> None:
@@ -105,7 +112,7 @@ def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tupl
 def render_grid(result: Analysis, *, key: str, layer_name: str = "layer", head_name: str = "head") -> None:
     """All layers x heads thumbnails; clicking one opens that head in the single-head view."""
     st.plotly_chart(
-        figures.attention_grid(result.attention.weights),
+        cached.figure(result, "grid", lambda: figures.attention_grid(result.attention.weights)),
         key=key,
         on_select=lambda: _on_grid_select(key, layer_name, head_name, result.attention.weights.shape[:2]),
         selection_mode="points",
@@ -124,22 +131,21 @@ def render_aggregates(result: Analysis, *, key: str) -> None:
     view = st.segmented_control("Aggregate view", list(AGGREGATE_NAMES), key=widget_key("aggregate"),
                                 required=True, format_func=AGGREGATE_NAMES.get, label_visibility="collapsed")
     if view == "rollout":
-        st.plotly_chart(figures.rollout_figure(rollout(result.attention), tokens), key=f"{key}_rollout",
-                        config=figures.png_config("rollout"))
+        figure = cached.figure(result, "rollout", lambda: figures.rollout_figure(rollout(result.attention), tokens))
+        st.plotly_chart(figure, key=f"{key}_rollout", config=figures.png_config("rollout"))
         st.caption("Rollout (Abnar & Zuidema 2020): each layer's head-averaged attention plus the residual "
                    "identity, renormalised and multiplied from the first layer up — how much each token's final "
                    "representation draws on each input token.")
     elif view == "stats":
         stat = st.selectbox("Statistic", list(HEAD_STATISTICS), key=widget_key("stat"),
                             format_func=lambda s: f"{s} — {HEAD_STATISTICS[s]}")
-        values = head_statistics(result.attention, result.tokens.special, tokens)[stat]
-        st.plotly_chart(figures.head_statistic_figure(values, name=stat, colorbar_title=stat), key=f"{key}_stat",
-                        config=figures.png_config(f"head-{stat}"))
+        figure = cached.figure(result, ("stats", stat), lambda: figures.head_statistic_figure(
+            head_statistics(result.attention, result.tokens.special, tokens)[stat], name=stat, colorbar_title=stat))
+        st.plotly_chart(figure, key=f"{key}_stat", config=figures.png_config(f"head-{stat}"))
     else:
         clamp_view("token", len(tokens), "token")
         token = st.selectbox("Token", list(range(len(tokens))), key=widget_key("token"),
                              format_func=lambda i: f"{i}: {tokens[i]}")
-        st.plotly_chart(
-            figures.token_by_layer_figure(token_by_layer(result.attention, token), tokens, source_label=tokens[token]),
-            key=f"{key}_token", config=figures.png_config("token-by-layer"),
-        )
+        figure = cached.figure(result, ("token", token), lambda: figures.token_by_layer_figure(
+            token_by_layer(result.attention, token), tokens, source_label=tokens[token]))
+        st.plotly_chart(figure, key=f"{key}_token", config=figures.png_config("token-by-layer"))

@@ -33,13 +33,13 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(url: str | None = None, env: dict[str, str] | None = None,
-                   timeout: float = 120) -> Iterator[str]:
-    """Yield the base URL of a dashboard server (started here unless `url` is given)."""
+                   timeout: float = 120, app: Path | None = None) -> Iterator[str]:
+    """Yield the base URL of a dashboard server (started here unless `url` is given; `app` runs another script)."""
     if url:
         yield url.rstrip("/")
         return
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app or ROOT / "dashboard" / "app.py"),
            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},

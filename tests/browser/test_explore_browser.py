@@ -42,6 +42,11 @@ THUMBNAIL_CENTRES = """(gd) => {
   };
 }"""
 
+# Sides whose margin Plotly's automargin had to grow past the figure's own (colour bars push the right margin
+# before the axes are drawn, so only left, bottom and top say whether the labels fitted).
+MARGINS_GROWN = """(gd) => ['l', 'b', 't'].filter((side) => gd._fullLayout._size[side] > gd._fullLayout.margin[side] + 0.5)
+  .map((side) => `${side}: ${gd._fullLayout.margin[side]} -> ${gd._fullLayout._size[side]}`)"""
+
 
 def url(base: str, **params: str) -> str:
     return f"{base}/?{urlencode(params)}" if params else f"{base}/"
@@ -93,6 +98,11 @@ def test_default_page_renders_highlights_and_heatmaps(server, watched):
     assert drawn.count() >= 1
     assert page.locator(f"{HEAD_MAP} .heatmaplayer image, {HEAD_MAP} .heatmaplayer .hm").count() >= 1
     assert urlencode({"t": DEFAULT_TEXT}) in page.url  # the page writes its state into the address bar
+    # The figures' own margins already fit their tick labels, so Plotly drew each chart once instead of
+    # measuring the labels, growing the margins and drawing it again (see explain.figures._label_margin).
+    for key in ("prediction", "head_map", "agg_rollout", "grid"):
+        grown = page.locator(f".st-key-{key} .js-plotly-plot").evaluate(MARGINS_GROWN)
+        assert not grown, f"{key}: Plotly had to grow the margins {grown}"
 
 
 def test_layer_and_head_choice_lands_in_the_url_and_survives_a_reload(server, watched, tiny_dirs):

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 import pytest
 
-from dashboard.cached import AnalysisCache, ModelCache
-from explain import AnalysisRequest
+from dashboard.cached import AnalysisCache, FigureCache, ModelCache
+from explain import AnalysisRequest, analyze, figures
 
 
 def param_bytes(loaded) -> int:
@@ -66,3 +67,33 @@ def test_analysis_cache_evicts_by_bytes(tiny_models):
     cache.compute(AnalysisRequest("good", n_steps=2), loaded)
     cache.compute(AnalysisRequest("bad", n_steps=2), loaded)
     assert len(cache) == 1
+
+
+def test_figures_are_built_once_per_analysis_and_view_and_die_with_the_analysis(tiny_models):
+    loaded = tiny_models["encoder"]
+    first = analyze(AnalysisRequest("good film", n_steps=2), loaded)
+    second = analyze(AnalysisRequest("bad film", n_steps=2), loaded)
+    cache = FigureCache(max_entries=3)
+    builds = []
+
+    def grid(result):
+        builds.append(result.request.text)
+        return figures.attention_grid(result.attention.weights)
+
+    a = cache.get(first, "grid", lambda: grid(first))
+    assert cache.get(first, "grid", lambda: grid(first)) is a  # a rerun reuses the figure
+    b = cache.get(second, "grid", lambda: grid(second))
+    assert b is not a and builds == ["good film", "bad film"]
+    ticks = b.layout.yaxis.ticktext
+    assert list(ticks) == [f"layer {i}" for i in range(second.model.n_layers)]
+    cache.get(first, ("head", 0, 1), lambda: figures.prediction_figure(first.prediction))
+    cache.get(first, ("head", 1, 0), lambda: figures.prediction_figure(first.prediction))
+    assert len(cache) == 3  # bounded: the oldest entry (first's grid) went
+    assert cache.get(second, "grid", lambda: grid(second)) is b
+    cache.get(first, "grid", lambda: grid(first))
+    assert builds == ["good film", "bad film", "good film"]
+
+    first = None  # the last reference: the analysis goes, and its figures with it
+    gc.collect()
+    assert len(cache) == 1  # only the second analysis's grid is left
+    assert cache.get(second, "grid", lambda: grid(second)) is b
