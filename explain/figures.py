@@ -19,7 +19,8 @@ from plotly.colors import get_colorscale
 from explain.analysis import Prediction
 
 TEMPLATE = "plotly_white"
-FONT = dict(family="Inter, 'Segoe UI', Helvetica, Arial, sans-serif", size=13, color="#1f2933")
+FONT_SIZE = 13
+FONT = dict(family="Inter, 'Segoe UI', Helvetica, Arial, sans-serif", size=FONT_SIZE, color="#1f2933")
 ATTENTION_SCALE = "Blues"
 STATISTIC_SCALE = "Viridis"
 GRID_GAP_COLOUR = "#aab4bf"
@@ -163,7 +164,7 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
     _layout(
         fig, title=_esc(prediction.description), height=int(_clip(110 + 34 * len(order), 200, 480)), showlegend=False,
         margin=dict(l=_label_margin([prediction.labels[i] if i < len(prediction.labels) else str(i) for i in order],
-                                    FONT["size"], title=False), b=_label_margin(["0"], FONT["size"], tilt=0)),
+                                    FONT["size"], title=False), b=_label_margin(["0"], FONT_SIZE, tilt=0)),
     )
     fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9")
     fig.update_yaxes(
@@ -562,8 +563,8 @@ def head_statistic_figure(values: np.ndarray, *, name: str, colorbar_title: str)
         )
     )
     _layout(fig, title=_esc(name), height=int(_clip(130 + 34 * n_layers, 300, 700)),
-            margin=dict(l=_label_margin([str(n_layers)], FONT["size"]),
-                        b=_label_margin([str(n_heads)], FONT["size"], tilt=0)))
+            margin=dict(l=_label_margin([str(n_layers)], FONT_SIZE),
+                        b=_label_margin([str(n_heads)], FONT_SIZE, tilt=0)))
     fig.update_xaxes(
         title=dict(text="head"),
         tickmode="array",
@@ -608,7 +609,7 @@ def token_by_layer_figure(rows: np.ndarray, token_labels: list[str], *, source_l
         fig,
         title=f"where «{_esc(source_label)}» attends, by layer",
         height=int(_clip(190 + 30 * n_layers, 320, 700)),
-        margin=dict(l=_label_margin([str(n_layers)], FONT["size"]),
+        margin=dict(l=_label_margin([str(n_layers)], FONT_SIZE),
                     b=_label_margin(token_labels[::step], size, tilt=60 if n_tokens > 1 else 0)),
     )
     fig.update_xaxes(
@@ -648,7 +649,7 @@ def layer_distance_figure(distances: np.ndarray, *, label_a: str, label_b: str) 
         )
     )
     _layout(fig, title=f"Attention distance by layer: {_esc(label_a)} vs {_esc(label_b)}", height=320,
-            margin=dict(l=_label_margin(["0.8"], FONT["size"]), b=_label_margin(["0"], FONT["size"], tilt=0)))
+            margin=dict(l=_label_margin(["0.8"], FONT["size"]), b=_label_margin(["0"], FONT_SIZE, tilt=0)))
     fig.update_xaxes(title="layer of the first model (the second is matched by relative depth)",
                      tickmode="array", tickvals=layers, showgrid=False)
     fig.update_yaxes(title="JS distance", range=[0, 1], rangemode="tozero")
