@@ -164,7 +164,7 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
     _layout(
         fig, title=_esc(prediction.description), height=int(_clip(110 + 34 * len(order), 200, 480)), showlegend=False,
         margin=dict(l=_label_margin([prediction.labels[i] if i < len(prediction.labels) else str(i) for i in order],
-                                    FONT["size"], title=False), b=_label_margin(["0"], FONT_SIZE, tilt=0)),
+                                    FONT_SIZE, title=False), b=_label_margin(["0"], FONT_SIZE, tilt=0)),
     )
     fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9")
     fig.update_yaxes(
@@ -649,7 +649,7 @@ def layer_distance_figure(distances: np.ndarray, *, label_a: str, label_b: str) 
         )
     )
     _layout(fig, title=f"Attention distance by layer: {_esc(label_a)} vs {_esc(label_b)}", height=320,
-            margin=dict(l=_label_margin(["0.8"], FONT["size"]), b=_label_margin(["0"], FONT_SIZE, tilt=0)))
+            margin=dict(l=_label_margin(["0.8"], FONT_SIZE), b=_label_margin(["0"], FONT_SIZE, tilt=0)))
     fig.update_xaxes(title="layer of the first model (the second is matched by relative depth)",
                      tickmode="array", tickvals=layers, showgrid=False)
     fig.update_yaxes(title="JS distance", range=[0, 1], rangemode="tozero")
