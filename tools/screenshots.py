@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
+from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -18,7 +20,10 @@ SHOTS = {
     "explore": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
     "explore_subword": "?t=Unbelievably+disappointing+screenplay.&v=subword&sp=1",
     "explore_head_stats": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5&ag=stats&st=distance",
+    "explore_from_token": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5&ag=token&tok=4",
     "grid": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
+    "compare": "compare?t=The+service+was+terrible+but+the+food+was+great.&m=minilm&m2=minilm-random",
+    "saved": "saved",
 }
 
 
@@ -41,8 +46,21 @@ def page_height(page) -> int:
         "() => Math.ceil(document.querySelector(\"[data-testid='stMain']\").scrollHeight)"))
 
 
-BEFORE: dict = {}  # interactions before a shot (name -> function of the page)
+def save_two_analyses(page, base: str) -> None:
+    """Fill the (temporary) store with two saved analyses, as a user does, then open the saved page."""
+    for text in ("The service was terrible but the food was great.", "An unbelievably dull and overlong film."):
+        page.goto(f"{base}/?{urlencode({'t': text})}")
+        wait_for_app(page, charts=4)
+        page.get_by_role("button", name="Save and share").click()
+        page.wait_for_selector("[data-testid='stCode']", timeout=60_000)
+    page.goto(f"{base}/saved")
+    wait_for_app(page, charts=0)
+
+
+BEFORE: dict = {"saved": save_two_analyses}  # interactions before a shot (name -> function of the page, base URL)
 REGION = {"grid": all_heads_region}  # shots of one part of the page (page coordinates), not the full page
+WHOLE_PAGE = {"compare"}  # shots of the whole page, however long, rather than of the first screen
+HEIGHT = {"saved": 620}  # shorter first screens for pages with little on them
 
 
 def main() -> None:
@@ -54,25 +72,28 @@ def main() -> None:
     p.add_argument("--height", type=int, default=1700)
     args = p.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    with running_server(args.url) as base, launch_browser() as browser:
+    # A server started here saves into a temporary store, so the "saved" shot shows only what it saved.
+    store = {"EXPLAIN_STORE_PATH": str(Path(tempfile.mkdtemp(prefix="screenshots-")) / "analyses.sqlite3")}
+    with running_server(args.url, env=store) as base, launch_browser() as browser:
         page = browser.new_page(viewport={"width": args.width, "height": args.height})
         for name, query in SHOTS.items():
             if args.only and name not in args.only:
                 continue
             page.goto(f"{base}/{query}")
-            wait_for_app(page)
+            wait_for_app(page, charts=0 if name == "saved" else 1)
             if name in BEFORE:
-                BEFORE[name](page)
+                BEFORE[name](page, base)
             path = args.out / f"{name}.png"
-            if name in REGION:
+            if name in REGION or name in WHOLE_PAGE:
                 # Streamlit scrolls its main container, not the document: a "full page" shot stops at the
-                # viewport, so the viewport grows to the whole page before a region further down is cut out.
+                # viewport, so the viewport grows to the whole page first.
                 page.set_viewport_size({"width": args.width, "height": max(args.height, page_height(page))})
                 page.wait_for_timeout(800)
-                page.screenshot(path=str(path), clip=REGION[name](page))
-                page.set_viewport_size({"width": args.width, "height": args.height})
-            else:
-                page.screenshot(path=str(path))
+            if name in HEIGHT:
+                page.set_viewport_size({"width": args.width, "height": HEIGHT[name]})
+                page.wait_for_timeout(500)
+            page.screenshot(path=str(path), clip=REGION[name](page) if name in REGION else None)
+            page.set_viewport_size({"width": args.width, "height": args.height})
             print(f"wrote {path}")
 
 
