@@ -200,6 +200,26 @@ def subword_pieces(tokens: list[str]) -> list[str]:
     return pieces
 
 
+def continues_word(tokens: Sequence[str]) -> list[bool]:
+    """For each tokenizer piece, whether it continues the word of the piece before it.
+
+    WordPiece marks continuations ("##ing"); SentencePiece ("▁word") and byte-level BPE ("Ġword") mark word
+    starts instead, so there a piece without the mark continues the word before it. Special tokens neither
+    continue nor are continued.
+    """
+    tokens = [str(t) for t in tokens]
+    marks_starts = any(t[:1] in ("▁", "Ġ") and len(t) > 1 for t in tokens)
+    out = []
+    for i, token in enumerate(tokens):
+        if token in _SPECIAL_PIECES or i == 0 or tokens[i - 1] in _SPECIAL_PIECES:
+            out.append(False)
+        elif marks_starts:
+            out.append(token[:1] not in ("▁", "Ġ"))
+        else:
+            out.append(token.startswith("##") and len(token) > 2)
+    return out
+
+
 def score_colour(score: float, scale: float) -> tuple[str, str]:
     """(background, text colour) for a score: red below 0, blue above, white at 0.
 
@@ -236,7 +256,14 @@ def _legend_html(scale: float) -> str:
     )
 
 
-def token_highlights_html(pieces: list[str], scores: np.ndarray, *, scale: float | None = None, title: str = "") -> str:
+def token_highlights_html(
+    pieces: list[str],
+    scores: np.ndarray,
+    *,
+    scale: float | None = None,
+    title: str = "",
+    joined: Sequence[bool] | None = None,
+) -> str:
     """Pieces of text as inline spans coloured by score, with a legend.
 
     Args:
@@ -244,6 +271,8 @@ def token_highlights_html(pieces: list[str], scores: np.ndarray, *, scale: float
         scores: one score per piece.
         scale: the |score| shown at full colour; default the largest |score|.
         title: optional heading above the pieces (escaped).
+        joined: per piece, whether it continues the word before it (see `continues_word`); the pieces of one
+            word are then drawn touching, as one word split by thin lines, and never wrap apart.
 
     Returns:
         An HTML fragment with inline styles only (safe for `st.html`).
@@ -257,15 +286,28 @@ def token_highlights_html(pieces: list[str], scores: np.ndarray, *, scale: float
     scale = float(scale)
     if not math.isfinite(scale) or scale <= 0:
         scale = 1.0
-    spans = []
-    for piece, value in zip(pieces, values):
+    if joined is not None and len(joined) != len(pieces):
+        raise ValueError(f"{len(pieces)} pieces but {len(joined)} joined flags")
+    starts = [i == 0 or not (joined is not None and joined[i]) for i in range(len(pieces))]
+    groups: list[list[str]] = []
+    for i, (piece, value) in enumerate(zip(pieces, values)):
+        first, last = starts[i], i + 1 == len(pieces) or starts[i + 1]
+        radius = " ".join("4px" if end else "0" for end in (first, last, last, first))
         background, colour = score_colour(value, scale)
         text = html.escape(str(piece), quote=True)
-        spans.append(
+        span = (
             f'<span title="{text}: {html.escape(_fmt(value))}" style="display:inline-block;'
-            f"background:{background};color:{colour};padding:1px 5px;margin:2px 1px;border-radius:4px;"
-            f'border:1px solid rgba(0,0,0,0.08);white-space:pre-wrap;">{text}</span>'
+            f"background:{background};color:{colour};padding:1px {5 if first else 3}px 1px {5 if first else 3}px;"
+            f"margin:0;border-radius:{radius};border:1px solid rgba(0,0,0,0.08);"
+            f'{"" if first else "border-left-color:rgba(0,0,0,0.25);"}white-space:pre-wrap;">{text}</span>'
         )
+        if first:
+            groups.append([])
+        groups[-1].append(span)
+    spans = [
+        f'<span style="display:inline-block;white-space:nowrap;margin:2px 1px;">{"".join(group)}</span>'
+        for group in groups
+    ]
     heading = (
         f'<div style="font-weight:600;margin-bottom:4px;font-size:14px;">{html.escape(title)}</div>' if title else ""
     )

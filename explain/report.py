@@ -17,6 +17,7 @@ from explain.analysis import APP_VERSION, Analysis
 from explain.figures import (
     attention_grid,
     attention_heatmap,
+    continues_word,
     prediction_figure,
     subword_pieces,
     token_highlights_html,
@@ -128,7 +129,8 @@ def _convergence_html(analysis: Analysis) -> str:
 def _highlights(analysis: Analysis) -> str:
     words = token_highlights_html(analysis.words.words, analysis.word_scores, title="Words")
     pieces = token_highlights_html(
-        subword_pieces(analysis.tokens.tokens), analysis.attribution.scores, title="Tokens (as the model saw them)"
+        subword_pieces(analysis.tokens.tokens), analysis.attribution.scores, title="Tokens (as the model saw them)",
+        joined=continues_word(analysis.tokens.tokens),
     )
     return f'{words}<div style="height:14px"></div>{pieces}'
 

@@ -42,9 +42,11 @@ def clamp_view(name: str, upper: int, what: str) -> None:
 
 
 def pieces_and_scores(result: Analysis, level: str):
+    """(pieces, scores, joined flags or None) of the highlights at the word or subword level."""
     if level == "word":
-        return result.words.words, result.word_scores
-    return figures.subword_pieces(result.tokens.tokens), result.attribution.scores
+        return result.words.words, result.word_scores, None
+    tokens = result.tokens.tokens
+    return figures.subword_pieces(tokens), result.attribution.scores, figures.continues_word(tokens)
 
 
 def render_prediction(result: Analysis, *, key: str) -> None:
@@ -54,8 +56,8 @@ def render_prediction(result: Analysis, *, key: str) -> None:
 
 def render_highlights(result: Analysis, level: str, *, scale: float | None = None) -> None:
     """Token highlights with the convergence delta and truncation notice beside them."""
-    pieces, scores = pieces_and_scores(result, level)
-    st.html(figures.token_highlights_html(list(pieces), scores, scale=scale,
+    pieces, scores, joined = pieces_and_scores(result, level)
+    st.html(figures.token_highlights_html(list(pieces), scores, scale=scale, joined=joined,
                                           title=f"Attribution to {result.prediction.description}"))
     a = result.attribution
     change = a.score_input - a.score_baseline

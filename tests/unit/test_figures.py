@@ -11,6 +11,7 @@ from explain.analysis import Prediction
 from explain.figures import (
     attention_grid,
     attention_heatmap,
+    continues_word,
     downsample_attention,
     grid_cell_from_selection,
     head_statistic_figure,
@@ -83,6 +84,30 @@ def test_subword_pieces():
         "[SEP]",
         "##",
     ]
+
+
+def test_continues_word_for_each_tokenizer_family():
+    assert continues_word(["[CLS]", "un", "##bel", "##ie", "film", ".", "[SEP]"]) == [
+        False, False, True, True, False, False, False]
+    assert continues_word(["<s>", "▁un", "bel", "ie", "▁film", "</s>"]) == [False, False, True, True, False, False]
+    assert continues_word(["<s>", "un", "bel", "Ġfilm", "</s>"]) == [False, False, True, False, False]
+    assert continues_word(["##x"]) == [False]  # nothing to continue
+
+
+def test_joined_pieces_are_drawn_as_one_word_that_never_wraps_apart():
+    out = token_highlights_html(["un", "bel", "ie", "film"], np.array([0.1, -0.2, 0.3, 0.0]),
+                                joined=[False, True, True, False])
+    groups = re.findall(r'<span style="display:inline-block;white-space:nowrap;[^"]*">(.*?</span>)</span>', out)
+    assert len(groups) == 2
+    assert re.findall(r'title="(\w+):', groups[0]) == ["un", "bel", "ie"]
+    assert re.findall(r'title="(\w+):', groups[1]) == ["film"]
+    radii = re.findall(r"border-radius:([^;]+);", groups[0])
+    assert radii == ["4px 0 0 4px", "0 0 0 0", "0 4px 4px 0"]  # rounded only at the word's two ends
+    assert "border-radius:4px 4px 4px 4px" in groups[1]
+    plain = token_highlights_html(["un", "bel"], np.array([0.1, 0.2]))
+    assert plain.count("white-space:nowrap") == 2  # without flags every piece stands alone
+    with pytest.raises(ValueError):
+        token_highlights_html(["a", "b"], np.zeros(2), joined=[False])
 
 
 def test_highlights_escape_user_text():
