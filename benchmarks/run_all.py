@@ -18,7 +18,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-SCRIPTS = ["ig_speed.py", "attention_speed.py", "grid_payload.py"]
+SCRIPTS = ["ig_speed.py", "attention_speed.py", "grid_payload.py", "masked_lm_head.py"]
 
 
 def main() -> int:

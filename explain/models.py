@@ -68,6 +68,18 @@ class LoadedModel:
         return base
 
     @property
+    def masked_lm_head(self) -> torch.nn.Module | None:
+        """The masked-LM head as one module from hidden states to vocabulary logits, where the model has one
+        (BERT's `cls`, RoBERTa's `lm_head`, ALBERT's `predictions`); None otherwise."""
+        if self.head != "masked_lm":
+            return None
+        for name in ("cls", "lm_head", "predictions"):
+            module = getattr(self.model, name, None)
+            if isinstance(module, torch.nn.Module):
+                return module
+        return None
+
+    @property
     def word_embeddings(self) -> torch.nn.Module:
         """The word-embedding layer: integrated gradients interpolates its output."""
         layer = self.model.get_input_embeddings()  # type: ignore[operator]  # a transformers PreTrainedModel method

@@ -78,6 +78,13 @@ class Target:
     ) -> torch.Tensor:
         """Scores from word embeddings: the function integrated gradients differentiates."""
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        head = self.loaded.masked_lm_head if self.spec.kind == "masked_token" else None
+        if head is not None:
+            # Only the [MASK] position's logits are explained: projecting every position onto the vocabulary
+            # (and back-propagating through it) would be most of the head's cost for nothing.
+            hidden = self.loaded.encoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra)
+            at_mask = hidden.last_hidden_state[:, self.mask_position : self.mask_position + 1]
+            return torch.softmax(head(at_mask)[:, 0].float(), dim=-1)
         out = self.module(inputs_embeds=inputs_embeds, attention_mask=attention_mask, **extra)
         return self.scores_from_output(out, attention_mask)
 

@@ -101,3 +101,28 @@ def test_progress_reports_and_can_cancel(tiny_models):
         analyze(AnalysisRequest(TEXT, n_steps=20), tiny_models["encoder"], progress=cancel)
     # the model lock was released: a later call works
     assert analyze(AnalysisRequest(TEXT, n_steps=4), tiny_models["encoder"]).attribution.n_steps == 4
+
+
+def test_masked_token_scores_match_the_full_model_output(tiny_models):
+    """The IG function projects only the [MASK] position onto the vocabulary; it must equal the model's own
+    logits at that position, and the prediction shown must be the score IG starts from."""
+    from explain.targets import resolve_target
+
+    loaded = tiny_models["masked_lm"]
+    assert loaded.masked_lm_head is loaded.model.cls
+    enc = loaded.tokenizer("the film was [MASK] but too long .", return_tensors="pt")
+    target = resolve_target(loaded, TargetSpec("masked_token", label="good"), enc["input_ids"])
+    embeds = loaded.word_embeddings(enc["input_ids"])
+    noisy = torch.cat([embeds, embeds + 0.3 * torch.randn_like(embeds)])  # an input and an off-path point
+    mask = enc["attention_mask"].expand(2, -1)
+    with torch.no_grad():
+        fast = target.forward_embeddings(noisy, mask)
+        full = torch.softmax(loaded.model(inputs_embeds=noisy, attention_mask=mask).logits[:, target.mask_position],
+                             dim=-1)
+    assert fast.shape == full.shape == (2, len(loaded.tokenizer))
+    torch.testing.assert_close(fast, full, rtol=1e-5, atol=1e-6)
+    result = analyze(AnalysisRequest("the film was [MASK] but too long .", target=TargetSpec("masked_token",
+                                                                                              label="good"),
+                                     n_steps=8), loaded)
+    explained = result.prediction.scores[result.prediction.explained_index]
+    assert result.attribution.score_input == pytest.approx(float(explained), abs=1e-5)
