@@ -195,13 +195,6 @@ HIGHLIGHTS_OF = """(first) => {
   const span = document.querySelector("[data-testid='stHtml'] span[title]");
   return !!(span && span.title.startsWith(first + ': ') && !span.closest("[data-stale='true']"));
 }"""
-IDLE = """() => {
-  const app = document.querySelector("[data-testid='stApp']");
-  return !!(app && app.getAttribute('data-test-script-state') === 'notRunning'
-    && !document.querySelector("[data-stale='true']")
-    && ['prediction', 'head_map', 'agg_rollout', 'grid'].every(
-      (k) => document.querySelector(`.st-key-${k} .js-plotly-plot .main-svg`)));
-}"""
 
 
 @dataclass
@@ -220,7 +213,7 @@ def submit_and_time(page, text: str, first_word: str) -> tuple[float, float]:
     page.wait_for_function(HIGHLIGHTS_OF, arg=first_word, timeout=TIMEOUT_MS, polling=10)
     highlights = time.perf_counter() - start
     page.wait_for_timeout(100)  # the rerun has started; wait for it and the charts to finish
-    page.wait_for_function(IDLE, timeout=TIMEOUT_MS, polling=10)
+    page.wait_for_function(RENDERED, timeout=TIMEOUT_MS, polling=10)
     return highlights, time.perf_counter() - start
 
 

@@ -163,8 +163,7 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
     name = _esc(prediction.score_name)
     _layout(
         fig, title=_esc(prediction.description), height=int(_clip(110 + 34 * len(order), 200, 480)), showlegend=False,
-        margin=dict(l=_label_margin([prediction.labels[i] if i < len(prediction.labels) else str(i) for i in order],
-                                    FONT_SIZE, title=False), b=_label_margin(["0"], FONT_SIZE, tilt=0)),
+        margin=dict(l=_label_margin(labels, FONT_SIZE, title=False), b=_label_margin(["0"], FONT_SIZE, tilt=0)),
     )
     fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9")
     fig.update_yaxes(
@@ -485,9 +484,9 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
             ),
         ]
     )
-    _layout(fig, title="", height=height, clickmode="event+select", hoverdistance=int(max(20, thumb_px / 2)))
-    fig.update_layout(margin=dict(t=_label_margin(["head 00"], 11, tilt=0, title=False) + 16, b=10,
-                                  l=_label_margin([f"layer {n_layers}"], 11, title=False), r=10))
+    _layout(fig, title="", height=height, clickmode="event+select", hoverdistance=int(max(20, thumb_px / 2)),
+            margin=dict(t=_label_margin([f"head {n_heads - 1}"], 11, tilt=0, title=False) + 16,
+                        l=_label_margin([f"layer {n_layers - 1}"], 11, title=False)))
     fig.update_xaxes(
         tickmode="array",
         tickvals=centres_h.astype(np.float32),
