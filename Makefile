@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+# Loopback only by default; serving a team means HOST=0.0.0.0 plus the team settings in README.md.
+HOST ?= 127.0.0.1
 
 .PHONY: run test lint install install-dev browser benchmark clean
 
@@ -31,7 +33,7 @@ browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
 run: install
-	$(BIN)/streamlit run dashboard/app.py --server.port $(PORT)
+	$(BIN)/streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .
