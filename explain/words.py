@@ -143,9 +143,9 @@ def words_for_tokens(text: str, offsets: np.ndarray, special: np.ndarray) -> Wor
             after = int(np.searchsorted(spans[:, 0], offsets[t][0], side="left"))
             token_word[t] = min(after, len(spans) - 1)
     used = np.unique(token_word[token_word >= 0])
-    remap = np.full(len(spans), -1, dtype=np.int64)
+    remap = np.full(len(spans) + 1, -1, dtype=np.int64)  # the last entry maps -1 to -1
     remap[used] = np.arange(len(used))
-    token_word = np.where(token_word >= 0, remap[np.maximum(token_word, 0)], -1).astype(np.int32)
+    token_word = remap[token_word].astype(np.int32)
     kept = spans[used].reshape(-1, 2).astype(np.int32)
     return Words(words=[text[s:e] for s, e in kept], spans=kept, token_word=token_word)
 
