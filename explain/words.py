@@ -21,14 +21,16 @@ The rule, in order:
    two ends (byte-level BPE and SentencePiece pieces may start with the space).
    A token that covers nothing (only whitespace, or an empty offset like a
    byte-level BPE "Ġ") joins the next word (or the last one), so word sums keep
-   every token's share.
+   every token's share; only a text with no word at all leaves it at -1.
 5. Only words that some token covers are kept (truncation can drop the tail).
 
 Steps 1-2 use the text only, so on space-separated text two models with
 different tokenizers share one word axis (aligned through character offsets);
 steps 3-4 change words only where a tokenizer reads the text differently.
 Spans index the text as given (logical order), and right-to-left words keep
-their logical order too: displays isolate each word (`dir="auto"`, `<bdi>`).
+their logical order too; displays must isolate each word (`dir="auto"` or
+`<bdi>` in HTML, U+2068...U+2069 in plain-text labels) to draw it in its own
+direction.
 """
 
 from __future__ import annotations
@@ -104,7 +106,8 @@ def split_where_tokens_split(text: str, spans: np.ndarray, cuts: np.ndarray, bou
     out: list[tuple[int, int]] = []
     for start, end in spans:
         inner = snapped[(snapped > start) & (snapped < end)]
-        keep = [int(c) for c in inner if NO_SPACE_SCRIPT.match(text, c) or NO_SPACE_SCRIPT.match(text, cluster_start(bounds, c - 1))]
+        keep = [int(c) for c in inner
+                if NO_SPACE_SCRIPT.match(text, c) or NO_SPACE_SCRIPT.match(text, cluster_start(bounds, c - 1))]
         edges = [int(start)] + keep + [int(end)]
         out += list(zip(edges[:-1], edges[1:]))
     return np.array(out, dtype=np.int32).reshape(-1, 2)
@@ -124,24 +127,19 @@ def words_for_tokens(text: str, offsets: np.ndarray, special: np.ndarray) -> Wor
     """
     _, spans = split_words(text)
     bounds = grapheme_bounds(text)
-    ranges = np.zeros((len(offsets), 2), dtype=np.int64)
-    live = np.zeros(len(offsets), dtype=bool)
-    for t, (start, end) in enumerate(np.asarray(offsets, dtype=np.int64).reshape(-1, 2)):
-        if not special[t]:
-            ranges[t] = covered_range(text, int(start), int(end)) if end > start else (start, start)
-            live[t] = True
-    covering = live & (ranges[:, 1] > ranges[:, 0])
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    ordinary = ~np.asarray(special, dtype=bool)
+    ranges = np.array([covered_range(text, int(s), int(e)) if o and e > s else (s, s)
+                       for (s, e), o in zip(offsets.tolist(), ordinary)], dtype=np.int64).reshape(-1, 2)
+    covering = ordinary & (ranges[:, 1] > ranges[:, 0])
     spans = split_where_tokens_split(text, spans, ranges[covering].ravel(), bounds)
     spans = merge_spanned(spans, ranges[covering])
 
     token_word = np.full(len(offsets), -1, dtype=np.int64)
-    for t in np.flatnonzero(live):
-        start, end = ranges[t]
-        if end > start:
-            token_word[t] = int(np.searchsorted(spans[:, 1], start, side="right"))
-        elif len(spans):
-            after = int(np.searchsorted(spans[:, 0], offsets[t][0], side="left"))
-            token_word[t] = min(after, len(spans) - 1)
+    if len(spans):
+        next_word = np.minimum(np.searchsorted(spans[:, 0], offsets[:, 0], side="left"), len(spans) - 1)
+        token_word[ordinary] = next_word[ordinary]
+        token_word[covering] = np.searchsorted(spans[:, 1], ranges[covering, 0], side="right")
     used = np.unique(token_word[token_word >= 0])
     remap = np.full(len(spans) + 1, -1, dtype=np.int64)  # the last entry maps -1 to -1
     remap[used] = np.arange(len(used))
@@ -151,7 +149,11 @@ def words_for_tokens(text: str, offsets: np.ndarray, special: np.ndarray) -> Wor
 
 
 def merge_spanned(spans: np.ndarray, ranges: np.ndarray) -> np.ndarray:
-    """Merge the words each token range overlaps into one word, widened to cover the range (step 4)."""
+    """Merge the words each token range overlaps into one word (step 4).
+
+    Ranges start and end on characters inside words (they are trimmed of whitespace,
+    and every other character is in a word), so the merged word covers the range.
+    """
     if not len(spans):
         return spans
     starts, ends = spans[:, 0].astype(np.int64), spans[:, 1].astype(np.int64)
