@@ -116,7 +116,7 @@ class _Figures:
             fig,
             full_html=False,
             include_plotlyjs=False,
-            config={**image_config(div_id), "responsive": True},
+            config={**image_config(div_id), "responsive": True, "showSendToCloud": False},
             default_width="100%",
             div_id=div_id,
         )
