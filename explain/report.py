@@ -65,7 +65,7 @@ _SVG_BUTTON_SCRIPT = """Plotly.setPlotConfig({modeBarButtonsToAdd: [{
 AGGREGATES = ("rollout", "stats", "token")
 AGGREGATE_TITLES = {"rollout": "Attention rollout", "stats": "Head statistics", "token": "From one token"}
 COMPARE_MODES = ("", "models", "texts")
-SIDE_TEXT_CHARS = 40
+SIDE_TEXT_CHARS = 40  # a side named by its text shows its first 40 characters, as the Compare page does
 
 
 @dataclass(frozen=True)
@@ -282,10 +282,6 @@ def standalone_html(analysis: Analysis, *, title: str | None = None, view: Repor
     return _page(title, "\n".join(parts))
 
 
-def _short(text: str) -> str:
-    return text if len(text) <= SIDE_TEXT_CHARS else text[: SIDE_TEXT_CHARS - 1] + "…"
-
-
 def side_names(left: Analysis, right: Analysis, mode: str = "") -> tuple[str, str]:
     """What a comparison calls its two sides: each model's name, or each «text» when comparing texts.
 
@@ -293,7 +289,7 @@ def side_names(left: Analysis, right: Analysis, mode: str = "") -> tuple[str, st
     """
     by_text = mode == "texts" or (mode == "" and left.request.text != right.request.text)
     if by_text:
-        return f"«{_short(left.request.text)}»", f"«{_short(right.request.text)}»"
+        return f"«{left.request.text[:SIDE_TEXT_CHARS]}»", f"«{right.request.text[:SIDE_TEXT_CHARS]}»"
     return left.model.spec, right.model.spec
 
 
