@@ -18,12 +18,14 @@ from plotly.offline import get_plotlyjs
 
 from explain.analysis import APP_VERSION, Analysis
 from explain.attention import HEAD_STATISTICS, head_statistics, renormalise_without, rollout, token_by_layer
+from explain.compare import Comparison
 from explain.exports import LEVELS, image_config
 from explain.figures import (
     attention_grid,
     attention_heatmap,
     continues_word,
     head_statistic_figure,
+    layer_distance_figure,
     prediction_figure,
     rollout_figure,
     subword_pieces,
@@ -310,8 +312,27 @@ def _column(analysis: Analysis, name: str, layer: int, head: int, level: str, sc
     )
 
 
+def _shared_words_section(comparison: Comparison, names: tuple[str, str], figure: _Figures) -> str:
+    """Both rollouts on the shared words (one absolute scale) and the per-layer attention distance."""
+    charts = []
+    for name, matrix, side in ((names[0], comparison.rollout_left, "left"),
+                               (names[1], comparison.rollout_right, "right")):
+        chart = attention_heatmap(matrix, comparison.words, comparison.words, title=f"Rollout, {name}",
+                                  colorbar_title="rollout")
+        chart.update_traces(zmin=0.0, zmax=1.0)
+        charts.append(f"<section>{figure(chart, f'{side}-rollout')}</section>")
+    distance = layer_distance_figure(comparison.layer_distance, label_a=names[0], label_b=names[1])
+    return (
+        "<section><h2>Attention on the shared words</h2>"
+        f'<div class="columns">{"".join(charts)}</div>{figure(distance, "attention-distance")}'
+        '<p class="note">Per layer: Jensen-Shannon distance between the two sides\' head-averaged attention over '
+        "the shared words, averaged over words. 0: they attend alike; 1: they attend to disjoint words.</p>"
+        "</section>"
+    )
+
+
 def comparison_html(left: Analysis, right: Analysis, *, view: ReportView = ReportView(),
-                    extra_sections: Sequence[tuple[str, str]] = ()) -> str:
+                    comparison: Comparison | None = None, extra_sections: Sequence[tuple[str, str]] = ()) -> str:
     """A complete offline HTML page with two analyses side by side, showing what the Compare page shows.
 
     Both sides' highlights share one colour scale (the largest |score| of either side) and both attention
@@ -321,6 +342,8 @@ def comparison_html(left: Analysis, right: Analysis, *, view: ReportView = Repor
         left: first analysis.
         right: second analysis.
         view: the highlight level, each side's head (layer, head; layer_b, head_b) and how sides are named.
+        comparison: the two brought onto their shared words (`explain.compare.compare_analyses`); when given,
+            both rollouts on those words and the per-layer attention distance are shown too.
         extra_sections: (heading, html_fragment) pairs appended below; headings are
             escaped, fragments are inserted as given and must already be safe HTML.
     """
@@ -347,6 +370,8 @@ def comparison_html(left: Analysis, right: Analysis, *, view: ReportView = Repor
         f"{_column(left, name_left, view.layer, view.head, view.level, scale, figure, 'left')}"
         f"{_column(right, name_right, view.layer_b, view.head_b, view.level, scale, figure, 'right')}</div>",
     ]
+    if comparison is not None:
+        parts.append(_shared_words_section(comparison, (name_left, name_right), figure))
     for heading, fragment in extra_sections:
         parts.append(f"<section><h2>{_e(heading)}</h2>{fragment}</section>")
     return _page(title, "\n".join(parts))

@@ -183,7 +183,7 @@ def main() -> None:
     agreement_html = f"<p>{html.escape(comparison.agreement.reading())}</p>"
     share.share_controls(
         lambda: Document(kind="compare", analyses=[left, right], view=view),
-        lambda: comparison_html(left, right, view=share.report_view(shown, level="word"),
+        lambda: comparison_html(left, right, view=share.report_view(shown, level="word"), comparison=comparison,
                                 extra_sections=[("Agreement", agreement_html)]),
         page_path=PAGE,
         file_stem="compare-" + share.slug(left.request.text),

@@ -90,3 +90,20 @@ def test_image_config_saves_the_chosen_format():
     assert png["format"] == "png" and png["scale"] == 2
     with pytest.raises(ValueError, match="format"):
         image_config("head", "gif")
+
+
+def test_token_rows_add_up_to_the_word_rows_on_a_real_model(tiny_models):
+    """A model whose vocabulary splits words into letters: each word's score is the sum of its tokens' rows."""
+    from explain import AnalysisRequest, analyze
+
+    analysis = analyze(AnalysisRequest("loving the slowly served food", n_steps=8), tiny_models["encoder_alt"])
+    assert len(analysis.tokens) > len(analysis.words) + 2  # some words really are split
+    words = read(word_scores_csv(analysis))
+    tokens = read(word_scores_csv(analysis, level="subword"))
+    text = analysis.request.text
+    for index, word in enumerate(words):
+        assert text[int(word["start"]):int(word["end"])] == word["word"]
+        pieces = [t for t in tokens if t["word_index"] == str(index)]
+        assert pieces and all(int(word["start"]) <= int(t["start"]) < int(t["end"]) <= int(word["end"])
+                              for t in pieces)
+        assert float(word["score"]) == pytest.approx(sum(float(t["score"]) for t in pieces), rel=1e-4, abs=1e-6)

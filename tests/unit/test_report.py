@@ -19,6 +19,7 @@ from explain.analysis import (
     Tokens,
     Words,
 )
+from explain.compare import compare_analyses
 from explain.report import ReportView, comparison_html, standalone_html
 
 EVIL_TEXT = "The <script>alert(1)</script> film & <img src=x onerror=alert(1)> was great"
@@ -283,3 +284,16 @@ def test_every_html_figure_saves_png_and_svg():
     assert figures and all(f["config"]["toImageButtonOptions"]["format"] == "png" for f in figures)
     assert all("modeBarButtonsToAdd" not in f["config"] for f in figures)  # would replace the SVG button
     assert len({f["id"] for f in figures}) == len(figures)
+
+
+def test_comparison_shows_the_shared_word_rollouts_and_distance_when_given():
+    left = make_analysis("good movie , bad ending", spec="model-a", seed=1)
+    right = make_analysis("good movie , bad ending", spec="model-b", layers=3, heads=2, seed=2)
+    comparison = compare_analyses(left, right)
+    page = comparison_html(left, right, comparison=comparison)
+    [rollout_a] = titled(page, "Rollout, model-a")
+    [rollout_b] = titled(page, "Rollout, model-b")
+    np.testing.assert_allclose(heatmap_z(rollout_b["data"][0]), comparison.rollout_right, rtol=1e-6)
+    assert all((f["data"][0]["zmin"], f["data"][0]["zmax"]) == (0, 1) for f in (rollout_a, rollout_b))
+    assert len(titled(page, "Attention distance by layer: model-a vs model-b")) == 1
+    assert not titled(comparison_html(left, right), "Rollout")
