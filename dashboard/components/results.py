@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import cached
+from dashboard.components import share
 from dashboard.components.url_state import set_value, widget_key
 from explain import Analysis, TokenAttribution, figures, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
@@ -51,7 +52,7 @@ def pieces_and_scores(result: Analysis, level: str):
 
 def render_prediction(result: Analysis, *, key: str) -> None:
     figure = cached.figure(result, "prediction", lambda: figures.prediction_figure(result.prediction))
-    st.plotly_chart(figure, key=key, config=figures.png_config("prediction"))
+    st.plotly_chart(figure, key=key, config=share.chart_config("prediction"))
 
 
 def render_highlights(result: Analysis, level: str, *, scale: float | None = None) -> None:
@@ -101,7 +102,7 @@ def _head_figure(result: Analysis, layer: int, head: int, hide_special: bool):
 def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, key: str) -> None:
     figure = cached.figure(result, ("head", layer, head, hide_special),
                            lambda: _head_figure(result, layer, head, hide_special))
-    st.plotly_chart(figure, key=key, config=figures.png_config("attention"))
+    st.plotly_chart(figure, key=key, config=share.chart_config("attention"))
 
 
 def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tuple[int, int]) -> None:
@@ -118,7 +119,7 @@ def render_grid(result: Analysis, *, key: str, layer_name: str = "layer", head_n
         key=key,
         on_select=lambda: _on_grid_select(key, layer_name, head_name, result.attention.weights.shape[:2]),
         selection_mode="points",
-        config=figures.png_config("all-heads"),
+        config=share.chart_config("all-heads"),
     )
     st.caption("Each thumbnail is one head (rows: layers, columns: heads), scaled to its own maximum. "
                "Click a thumbnail to open it.")
@@ -134,7 +135,7 @@ def render_aggregates(result: Analysis, *, key: str) -> None:
                                 required=True, format_func=AGGREGATE_NAMES.get, label_visibility="collapsed")
     if view == "rollout":
         figure = cached.figure(result, "rollout", lambda: figures.rollout_figure(rollout(result.attention), tokens))
-        st.plotly_chart(figure, key=f"{key}_rollout", config=figures.png_config("rollout"))
+        st.plotly_chart(figure, key=f"{key}_rollout", config=share.chart_config("rollout"))
         st.caption("Rollout (Abnar & Zuidema 2020): each layer's head-averaged attention plus the residual "
                    "identity, renormalised and multiplied from the first layer up — how much each token's final "
                    "representation draws on each input token.")
@@ -143,11 +144,11 @@ def render_aggregates(result: Analysis, *, key: str) -> None:
                             format_func=lambda s: f"{s} — {HEAD_STATISTICS[s]}")
         figure = cached.figure(result, ("stats", stat), lambda: figures.head_statistic_figure(
             head_statistics(result.attention, result.tokens.special, tokens)[stat], name=stat, colorbar_title=stat))
-        st.plotly_chart(figure, key=f"{key}_stat", config=figures.png_config(f"head-{stat}"))
+        st.plotly_chart(figure, key=f"{key}_stat", config=share.chart_config(f"head-{stat}"))
     else:
         clamp_view("token", len(tokens), "token")
         token = st.selectbox("Token", list(range(len(tokens))), key=widget_key("token"),
                              format_func=lambda i: f"{i}: {tokens[i]}")
         figure = cached.figure(result, ("token", token), lambda: figures.token_by_layer_figure(
             token_by_layer(result.attention, token), tokens, source_label=tokens[token]))
-        st.plotly_chart(figure, key=f"{key}_token", config=figures.png_config("token-by-layer"))
+        st.plotly_chart(figure, key=f"{key}_token", config=share.chart_config("token-by-layer"))

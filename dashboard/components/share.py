@@ -1,16 +1,50 @@
-"""Save-and-share, and exports (JSON, standalone HTML; PNG through each chart's camera button)."""
+"""Save-and-share, and exports: JSON, standalone HTML, scores as CSV; PNG or SVG through each chart's camera button."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
 from dashboard import cached
 from dashboard.components.url_state import set_value
+from dashboard.state import ViewState
 from explain import Analysis, ExplainError
 from explain.document import Document
+from explain.exports import IMAGE_FORMATS, image_config
+from explain.report import ReportView
+
+# The chosen chart image format, kept outside any widget key so it survives moving between pages.
+IMAGE_FORMAT_KEY = "chart_image_format"
+
+
+def chart_config(filename: str) -> dict[str, Any]:
+    """Plotly config for one chart: its camera button saves `filename` in the format chosen under the charts."""
+    image_format = st.session_state.get(IMAGE_FORMAT_KEY, IMAGE_FORMATS[0])
+    return image_config(filename, image_format if image_format in IMAGE_FORMATS else IMAGE_FORMATS[0])
+
+
+def report_view(state: ViewState, *, level: str | None = None) -> ReportView:
+    """The page's current view for the HTML export; `level` overrides the state's (the Compare page shows words)."""
+    return ReportView(level=level or state.level, layer=state.layer, head=state.head,
+                      hide_special=state.hide_special, aggregate=state.aggregate, stat=state.stat,
+                      token=state.token, layer_b=state.layer_b, head_b=state.head_b, mode=state.mode)
+
+
+def image_format_control(key: str) -> None:
+    """PNG or SVG for every chart's camera button (Streamlit passes chart configs as JSON, so no second button)."""
+    widget = f"{key}_image_format"
+    if widget not in st.session_state:
+        st.session_state[widget] = st.session_state.get(IMAGE_FORMAT_KEY, IMAGE_FORMATS[0])
+
+    def remember() -> None:
+        st.session_state[IMAGE_FORMAT_KEY] = st.session_state[widget] or IMAGE_FORMATS[0]
+
+    st.segmented_control("Charts save as", IMAGE_FORMATS, key=widget, required=True, on_change=remember,
+                         format_func=lambda f: {"png": "PNG image", "svg": "SVG (vector)"}[f],
+                         help="The format the camera icon above each chart saves, on this page and the others.")
 
 
 def page_url(page_path: str, analysis_id: str) -> str:
@@ -23,11 +57,11 @@ def page_url(page_path: str, analysis_id: str) -> str:
 
 
 def share_controls(make_document: Callable[[], Document], make_html: Callable[[], str], *, page_path: str,
-                   file_stem: str, key: str) -> None:
-    """Buttons: save to the store and show the link; download JSON and standalone HTML."""
+                   file_stem: str, key: str, make_csv: Callable[[], str] | None = None) -> None:
+    """Buttons: save to the store and show the link; download JSON, standalone HTML and the scores as CSV."""
     # The link shown belongs to the analysis it was made for: it disappears when the request changes.
     fingerprint = repr([a.request for a in make_document().analyses])
-    save_col, json_col, html_col = st.columns(3)
+    save_col, json_col, html_col, csv_col = st.columns(4)
     if save_col.button("Save and share", key=f"{key}_save", icon=":material/share:", type="primary",
                        help="Store this analysis and get a link that reopens it exactly, without recomputing."):
         try:
@@ -43,12 +77,19 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
                              mime="application/json", key=f"{key}_json", icon=":material/download:",
                              help="The whole analysis; upload it on the Saved page to reopen it.")
     html_col.download_button("Download HTML", data=make_html, file_name=f"{file_stem}.html", mime="text/html",
-                             key=f"{key}_html", icon=":material/download:", help="A standalone page with the figures; works offline.")
+                             key=f"{key}_html", icon=":material/download:",
+                             help="A standalone page showing this view (level, layer, head, aggregate); works offline.")
+    if make_csv is not None:
+        csv_col.download_button("Download CSV", data=make_csv, file_name=f"{file_stem}.csv", mime="text/csv",
+                                key=f"{key}_csv", icon=":material/table:",
+                                help="The attribution score of every word (or token, at the subword level).")
     saved = st.session_state.get(f"{key}_saved")
     if saved and saved[1] == fingerprint:
         st.success("Saved. Anyone who can reach this server can open it with this link:")
         st.code(page_url(page_path, saved[0]), language=None)
-    st.caption("To save one chart as a PNG, use the camera icon that appears above it on hover.")
+    image_format_control(key)
+    st.caption("To save one chart, use the camera icon that appears above it on hover; it saves the format "
+               "chosen here.")
 
 
 WRONG_PAGE = {

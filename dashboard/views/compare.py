@@ -23,6 +23,7 @@ from dashboard.state import COMPARE_FIELDS, COMPARE_MODES, MAX_TEXT_CHARS, ViewS
 from explain import Analysis, AnalysisRequest, ExplainError, figures
 from explain.compare import compare_analyses
 from explain.document import Document
+from explain.exports import comparison_scores_csv
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.report import comparison_html
 
@@ -167,24 +168,28 @@ def main() -> None:
             st.plotly_chart(figures.attention_heatmap(matrix, comparison.words, comparison.words,
                                                       title=f"Rollout, {side_title(result, state.mode)}",
                                                       colorbar_title="rollout"),
-                            key=f"roll_{key}", config=figures.png_config(f"rollout-{key}"))
+                            key=f"roll_{key}", config=share.chart_config(f"rollout-{key}"))
     st.plotly_chart(
         figures.layer_distance_figure(comparison.layer_distance, label_a=side_title(left, state.mode),
                                       label_b=side_title(right, state.mode)),
-        key="distance", config=figures.png_config("attention-distance"),
+        key="distance", config=share.chart_config("attention-distance"),
     )
     st.caption("Per layer: Jensen-Shannon distance between the two sides' head-averaged attention over the shared "
                "words, averaged over words. 0: they attend alike; 1: they attend to disjoint words.")
 
     st.subheader("Share and export")
-    view = to_query(current(FIELDS), include=VIEW_FIELDS | {"mode"})
+    shown = current(FIELDS)
+    view = to_query(shown, include=VIEW_FIELDS | {"mode"})
     agreement_html = f"<p>{html.escape(comparison.agreement.reading())}</p>"
     share.share_controls(
         lambda: Document(kind="compare", analyses=[left, right], view=view),
-        lambda: comparison_html(left, right, extra_sections=[("Agreement", agreement_html)]),
+        lambda: comparison_html(left, right, view=share.report_view(shown, level="word"), comparison=comparison,
+                                extra_sections=[("Agreement", agreement_html)]),
         page_path=PAGE,
         file_stem="compare-" + share.slug(left.request.text),
         key="share_cmp",
+        make_csv=lambda: comparison_scores_csv(left, right, names=(side_title(left, shown.mode),
+                                                                   side_title(right, shown.mode))),
     )
     write_url(current(FIELDS), FIELDS)
 

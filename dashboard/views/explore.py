@@ -17,6 +17,7 @@ from dashboard.components.url_state import (
 from dashboard.state import EXPLORE_FIELDS, LEVELS, MAX_TEXT_CHARS, ViewState, to_query
 from explain import Analysis, ExplainError, LoadedModel
 from explain.document import Document
+from explain.exports import word_scores_csv
 from explain.report import standalone_html
 
 PAGE = "explore"
@@ -112,13 +113,15 @@ def main() -> None:
     results.render_grid(result, key="grid")
 
     st.subheader("Share and export")
-    view = to_query(current(FIELDS), include=VIEW_FIELDS)
+    shown = current(FIELDS)
+    view = to_query(shown, include=VIEW_FIELDS)
     share.share_controls(
         lambda: Document(kind="explore", analyses=[result], view=view),
-        lambda: standalone_html(result),
+        lambda: standalone_html(result, view=share.report_view(shown)),
         page_path=PAGE,
         file_stem=share.slug(result.request.text),
         key="share",
+        make_csv=lambda: word_scores_csv(result, level=shown.level),
     )
     write_url(current(FIELDS), FIELDS)
 

@@ -1,0 +1,103 @@
+"""Data and image exports: word or token scores as CSV, and the Plotly config that saves a chart as PNG or SVG."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from explain.analysis import Analysis
+
+LEVELS = ("word", "subword")
+IMAGE_FORMATS = ("png", "svg")
+PNG_SCALE = 2  # PNGs at twice the screen resolution; SVG is resolution-free
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+def image_config(filename: str, image_format: str = "png") -> dict[str, Any]:
+    """Plotly config whose camera button saves the chart as `image_format` ("png" at 2x, or "svg")."""
+    if image_format not in IMAGE_FORMATS:
+        raise ValueError(f"Unknown image format '{image_format}'; expected one of {', '.join(IMAGE_FORMATS)}.")
+    options: dict[str, Any] = {"format": image_format, "filename": filename}
+    if image_format == "png":
+        options["scale"] = PNG_SCALE
+    return {"displaylogo": False, "toImageButtonOptions": options}
+
+
+def safe_cell(text: str) -> str:
+    """A text cell a spreadsheet shows as text: a leading quote when it would start a formula.
+
+    Plain numbers such as "-2" are left alone (a spreadsheet reads them as the number they are).
+    """
+    if text.startswith(FORMULA_STARTS) and not PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def _number(value: float) -> str:
+    """The shortest text that reads back as the same float32 (or float64) value."""
+    return str(value)
+
+
+def _rows(analysis: Analysis, level: str) -> tuple[list[str], list[list[str]]]:
+    if level == "word":
+        words = analysis.words
+        scores = np.asarray(analysis.word_scores)
+        header = ["word", "start", "end", "score"]
+        rows = [
+            [safe_cell(word), str(int(start)), str(int(end)), _number(score)]
+            for word, (start, end), score in zip(words.words, words.spans, scores)
+        ]
+        return header, rows
+    if level == "subword":
+        tokens = analysis.tokens
+        token_word = np.asarray(analysis.words.token_word)
+        scores = np.asarray(analysis.attribution.scores)
+        header = ["token", "start", "end", "special", "word_index", "score"]
+        rows = [
+            [safe_cell(token), str(int(start)), str(int(end)), "1" if special else "0",
+             "" if word < 0 else str(int(word)), _number(score)]
+            for token, (start, end), special, word, score in zip(
+                tokens.tokens, tokens.offsets, tokens.special, token_word, scores)
+        ]
+        return header, rows
+    raise ValueError(f"Unknown level '{level}'; expected one of {', '.join(LEVELS)}.")
+
+
+def _write(header: list[str], rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def word_scores_csv(analysis: Analysis, *, level: str = "word") -> str:
+    """The attribution scores as CSV, one row per word or per token.
+
+    Args:
+        analysis: the result to export.
+        level: "word" (columns word, start, end, score) or "subword" (columns token, start, end, special,
+            word_index, score; word_index is empty for special tokens).
+
+    Start and end are character offsets into the analysed text. Text cells that a spreadsheet would read as
+    a formula get a leading quote (see `safe_cell`); scores are plain numbers.
+    """
+    return _write(*_rows(analysis, level))
+
+
+def comparison_scores_csv(left: Analysis, right: Analysis, *, names: Sequence[str] = ("left", "right"),
+                          level: str = "word") -> str:
+    """Both sides' scores in one CSV: the columns of `word_scores_csv` after a "side" column naming the side."""
+    header: list[str] = []
+    rows: list[list[str]] = []
+    for name, analysis in zip(names, (left, right)):
+        header, side_rows = _rows(analysis, level)
+        rows.extend([safe_cell(name), *row] for row in side_rows)
+    return _write(["side", *header], rows)
