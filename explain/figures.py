@@ -39,7 +39,7 @@ NEGLIGIBLE_CHANGE = 1e-3
 TITLE_FONT_SIZE = 15
 TITLE_LINE_PX = 20
 PREDICTION_TITLE_CHARS = 44  # the prediction chart sits in a narrow column (about 420 px)
-HEATMAP_MIN_SIDE = 260  # px of the single-head map's square plot area
+HEATMAP_MIN_SIDE = 240  # px of the single-head map's square plot area
 HEATMAP_MAX_SIDE = 640
 HEATMAP_PX_PER_TOKEN = 12
 HEATMAP_TICK_FONT = 10  # the smallest tick label drawn: fewer labels (every k-th) rather than smaller ones
@@ -184,7 +184,7 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
     title = wrap_title(prediction.description, PREDICTION_TITLE_CHARS)
     extra_lines = title.count("<br>")
     _layout(
-        fig, title=title, height=int(_clip(110 + 34 * len(order), 200, 480)) + TITLE_LINE_PX * extra_lines,
+        fig, title=title, height=int(_clip(130 + 34 * len(order), 220, 500)) + TITLE_LINE_PX * extra_lines,
         showlegend=False,
         margin=dict(l=_label_margin(labels, FONT_SIZE, title=False), b=_label_margin(["0"], FONT_SIZE, tilt=0)),
     )
@@ -451,7 +451,7 @@ def _attention_colorbar(title: str, zmax: float, *, stretch: bool) -> dict[str, 
 def _colorbar_margin(ticktext: Sequence[str], plot_width: float) -> int:
     """Right margin that holds a colour bar at x=1.02 (paper), its tick labels and a side title."""
     labels = max((len(t) for t in ticktext), default=1) * _CHAR_WIDTH * FONT_SIZE
-    return int(math.ceil(0.02 * plot_width + 10 + 14 + 4 + labels + 1.4 * FONT_SIZE + 16))
+    return int(math.ceil(0.02 * plot_width + 10 + 14 + 4 + labels + 1.4 * FONT_SIZE + 4))
 
 
 def attention_heatmap(
