@@ -31,7 +31,6 @@ OTHER_COLOUR = "#9aa5b1"
 NEGATIVE_RGB = (178, 24, 43)  # RdBu ends: red lowers the score
 POSITIVE_RGB = (33, 102, 172)  # blue raises it
 MAX_PREDICTION_BARS = 10
-MAX_FIGURE_HEIGHT = 900
 MAX_HOVER_TEXT_CELLS = 256 * 256  # above this, hover names positions, not tokens
 # Explained scores are probabilities or cosine similarities (scale 1): a change below this share of the score's
 # scale is too small to explain, and the highlights' colour scale never resolves finer than it.
@@ -486,9 +485,9 @@ def attention_heatmap(
     x_size, x_step = _tick_font_size(n_k, side, smallest=HEATMAP_TICK_FONT)
     y_size, y_step = _tick_font_size(n_q, side, smallest=HEATMAP_TICK_FONT)
     if n_q * n_k <= MAX_HOVER_TEXT_CELLS:
-        hover = dict(text=_hover_text(query_labels, key_labels), hovertemplate="%{text}: %{z:.3f}<extra></extra>")
+        hover = dict(text=_hover_text(query_labels, key_labels), hovertemplate="%{text}: %{z:.3g}<extra></extra>")
     else:  # token strings per cell would cost megabytes: hover shows positions instead
-        hover = dict(hovertemplate="token #%{y} → token #%{x}: %{z:.3f}<extra></extra>")
+        hover = dict(hovertemplate="token #%{y} → token #%{x}: %{z:.3g}<extra></extra>")
     zmax = attention_range(z, stretch=stretch)
     colorbar = _attention_colorbar(colorbar_title, zmax, stretch=stretch)
     fig = go.Figure(
@@ -774,7 +773,7 @@ def head_statistic_figure(values: np.ndarray, *, name: str, colorbar_title: str)
             colorscale=STATISTIC_SCALE,
             xgap=1,
             ygap=1,
-            hovertemplate="layer %{y}, head %{x}: %{z:.3f}<extra></extra>",
+            hovertemplate="layer %{y}, head %{x}: %{z:.3g}<extra></extra>",
             colorbar=dict(title=dict(text=_esc(colorbar_title), side="right"), thickness=14),
         )
     )
@@ -822,7 +821,7 @@ def token_by_layer_figure(
             zmax=attention_range(z, stretch=stretch),
             colorscale=ATTENTION_SCALE,
             text=text,
-            hovertemplate="%{text}: %{z:.3f}<extra></extra>",
+            hovertemplate="%{text}: %{z:.3g}<extra></extra>",
             colorbar=_attention_colorbar("attention, heads averaged", attention_range(z, stretch=stretch),
                                          stretch=stretch),
         )
