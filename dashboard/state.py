@@ -43,6 +43,7 @@ KEY_HIDE_SPECIAL = "sp"
 KEY_TOKEN = "tok"
 KEY_STAT = "st"
 KEY_AGGREGATE = "ag"
+KEY_STRETCH = "sc"  # "stretch each map": attention colours to each map's own maximum instead of 0-1
 KEY_FAST = "fa"
 # Fast mode: adaptive steps (n_steps is the cap) until |delta| <= FAST_TOLERANCE x the score change, under bf16.
 FAST_TOLERANCE = 1e-2
@@ -76,6 +77,7 @@ class ViewState:
     token: int = 1
     stat: str = "entropy"
     aggregate: str = "rollout"
+    stretch: bool = False
     # compare page
     model_b: str = RANDOM_CONTROL
     text_b: str = DEFAULT_SECOND_TEXT
@@ -115,9 +117,9 @@ _FIELD_KEYS = {
     "text": KEY_TEXT, "model": KEY_MODEL, "target": KEY_TARGET, "label": KEY_LABEL, "labels": KEY_LABELS,
     "prompts": KEY_PROMPTS, "reference": KEY_REFERENCE, "steps": KEY_STEPS, "baseline": KEY_BASELINE,
     "max_tokens": KEY_MAX_TOKENS, "fast": KEY_FAST, "level": KEY_LEVEL, "layer": KEY_LAYER, "head": KEY_HEAD,
-    "hide_special": KEY_HIDE_SPECIAL, "token": KEY_TOKEN, "stat": KEY_STAT, "aggregate": KEY_AGGREGATE, "model_b": KEY_MODEL_B,
-    "text_b": KEY_TEXT_B, "layer_b": KEY_LAYER_B, "head_b": KEY_HEAD_B, "mode": KEY_MODE,
-    "analysis": KEY_ANALYSIS,
+    "hide_special": KEY_HIDE_SPECIAL, "token": KEY_TOKEN, "stat": KEY_STAT, "aggregate": KEY_AGGREGATE,
+    "stretch": KEY_STRETCH, "model_b": KEY_MODEL_B, "text_b": KEY_TEXT_B, "layer_b": KEY_LAYER_B,
+    "head_b": KEY_HEAD_B, "mode": KEY_MODE, "analysis": KEY_ANALYSIS,
 }
 _CHOICES = {
     "target": ("",) + TARGET_KINDS, "baseline": BASELINES, "level": LEVELS, "stat": tuple(HEAD_STATISTICS),
@@ -193,7 +195,7 @@ def to_query(state: ViewState, *, include: set[str] | None = None) -> dict[str, 
 
 EXPLORE_FIELDS = {
     "text", "model", "target", "label", "labels", "prompts", "reference", "steps", "baseline", "max_tokens",
-    "fast", "level", "layer", "head", "hide_special", "token", "stat", "aggregate", "analysis",
+    "fast", "level", "layer", "head", "hide_special", "token", "stat", "aggregate", "stretch", "analysis",
 }
 COMPARE_FIELDS = EXPLORE_FIELDS | {"model_b", "text_b", "layer_b", "head_b", "mode"}
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,8 +31,20 @@ OTHER_COLOUR = "#9aa5b1"
 NEGATIVE_RGB = (178, 24, 43)  # RdBu ends: red lowers the score
 POSITIVE_RGB = (33, 102, 172)  # blue raises it
 MAX_PREDICTION_BARS = 10
-MAX_FIGURE_HEIGHT = 900
 MAX_HOVER_TEXT_CELLS = 256 * 256  # above this, hover names positions, not tokens
+# Explained scores are probabilities or cosine similarities (scale 1): a change below this share of the score's
+# scale is too small to explain, and the highlights' colour scale never resolves finer than it.
+NEGLIGIBLE_CHANGE = 1e-3
+TITLE_FONT_SIZE = 15
+TITLE_LINE_PX = 20
+PREDICTION_TITLE_CHARS = 44  # the prediction chart sits in a narrow column (about 420 px)
+HEATMAP_MIN_SIDE = 240  # px of the single-head map's square plot area
+HEATMAP_MAX_SIDE = 640
+HEATMAP_PX_PER_TOKEN = 12
+HEATMAP_TICK_FONT = 10  # the smallest tick label drawn: fewer labels (every k-th) rather than smaller ones
+GRID_PLOT_WIDTH = 760  # px of the all-heads mosaic, unless its height would pass GRID_MAX_PLOT_HEIGHT
+GRID_MAX_PLOT_HEIGHT = 760
+HEAD_CELLS = "head_cells"  # layout.meta key of layers x heads figures: where each head's cell is (see mark_head)
 _SPECIAL_PIECES = {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>", "<pad>", "<mask>", "<unk>"}
 
 
@@ -42,14 +56,20 @@ def _esc(text: Any) -> str:
     return html.escape(str(text), quote=False)
 
 
-def _fmt(value: float) -> str:
-    """A score formatted for people: 4 decimals, or scientific when tiny or huge."""
+def format_score(value: float) -> str:
+    """A score for people: 4 significant digits ("0.1234", "2e-05", "1.235e+04"), never "0.0000" for 2e-5."""
     value = float(value)
     if not math.isfinite(value):
         return str(value)
-    if value == 0 or 1e-3 <= abs(value) < 1e5:
-        return f"{value:.4f}"
-    return f"{value:.3e}"
+    if value == 0:
+        return "0"
+    return f"{value:.4g}"
+
+
+def wrap_title(text: str, max_chars: int) -> str:
+    """Plain text broken into lines of at most `max_chars` at word boundaries, escaped, joined by <br>."""
+    lines = textwrap.wrap(str(text), width=max(8, int(max_chars)), break_long_words=True, break_on_hyphens=False)
+    return "<br>".join(_esc(line) for line in lines)
 
 
 def _clip(value: float, low: float, high: float) -> float:
@@ -61,16 +81,18 @@ def _layout(
 ) -> go.Figure:
     """Shared layout: template, fonts, margins that leave room for tick labels.
 
-    `margin` should already fit the tick labels (see `_label_margin`): axes keep
-    automargin as a safety net, but when the margins fit, Plotly draws the
-    figure once instead of measuring the labels and drawing it again.
+    `title` is escaped already and may hold <br> line breaks (see `wrap_title`): the top
+    margin grows by a line for each. `margin` should already fit the tick labels (see
+    `_label_margin`): axes keep automargin as a safety net, but when the margins fit,
+    Plotly draws the figure once instead of measuring the labels and drawing it again.
     """
+    lines = title.count("<br>") + 1 if title else 0
     fig.update_layout(
         template=TEMPLATE,
         font=FONT,
-        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=15)),
+        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
         height=int(height),
-        margin={"l": 10, "r": 10, "t": 60 if title else 30, "b": 10, **(margin or {})},
+        margin={"l": 10, "r": 10, "t": 40 + TITLE_LINE_PX * lines if title else 30, "b": 10, **(margin or {})},
         hoverlabel=dict(font=dict(family=FONT["family"], size=13)),
         **kwargs,
     )
@@ -93,10 +115,10 @@ def _label_margin(labels: Sequence[str], size: float, *, tilt: float = 90.0, tit
     return int(math.ceil(across + 12 + (_AXIS_TITLE_PX if title else 0)))
 
 
-def _tick_font_size(n: int, length_px: float) -> tuple[int, int]:
-    """(font size, label every k-th tick) so that n tick labels fit in length_px."""
+def _tick_font_size(n: int, length_px: float, *, smallest: int = 8) -> tuple[int, int]:
+    """(font size, label every k-th tick) so that n tick labels fit in length_px, none smaller than `smallest`."""
     per_tick = length_px / max(n, 1)
-    size = int(_clip(per_tick * 0.8, 8, 12))
+    size = int(_clip(per_tick * 0.8, smallest, 12))
     step = max(1, math.ceil(size * 1.15 / max(per_tick, 1e-9)))
     return size, step
 
@@ -122,10 +144,6 @@ def _token_axis(labels: Sequence[str], *, step: int = 1) -> dict[str, Any]:
     )
 
 
-def _token_height(n: int, *, base: int = 160, per_token: int = 18, low: int = 380) -> int:
-    return int(_clip(base + per_token * n, low, MAX_FIGURE_HEIGHT))
-
-
 # -- prediction ----------------------------------------------------------------
 
 
@@ -136,7 +154,8 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
         prediction: the model's scores; `explained_index` marks the label being explained.
 
     Returns:
-        A bar figure, best label on top; the explained label is kept even when outside the top 10.
+        A bar figure, best label on top; the explained label is kept even when outside the top 10. A long
+        description wraps onto more title lines (the chart sits in a narrow column) instead of being cut.
     """
     scores = np.asarray(prediction.scores, dtype=np.float64).reshape(-1)
     order = [int(i) for i in np.argsort(-scores, kind="stable")[:MAX_PREDICTION_BARS]]
@@ -161,8 +180,11 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
         )
     )
     name = _esc(prediction.score_name)
+    title = wrap_title(prediction.description, PREDICTION_TITLE_CHARS)
+    extra_lines = title.count("<br>")
     _layout(
-        fig, title=_esc(prediction.description), height=int(_clip(110 + 34 * len(order), 200, 480)), showlegend=False,
+        fig, title=title, height=int(_clip(130 + 34 * len(order), 220, 500)) + TITLE_LINE_PX * extra_lines,
+        showlegend=False,
         margin=dict(l=_label_margin(labels, FONT_SIZE, title=False), b=_label_margin(["0"], FONT_SIZE, tilt=0)),
     )
     fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9")
@@ -255,6 +277,58 @@ def _legend_html(scale: float) -> str:
     )
 
 
+def negligible_change(score_input: float, score_baseline: float) -> bool:
+    """Whether the explained score barely moves from the baseline to the input (see NEGLIGIBLE_CHANGE)."""
+    return abs(score_input - score_baseline) < _colour_floor(score_input, score_baseline)
+
+
+def _colour_floor(score_input: float, score_baseline: float) -> float:
+    return NEGLIGIBLE_CHANGE * max(1.0, abs(float(score_input)), abs(float(score_baseline)))
+
+
+def attribution_note(score_input: float, score_baseline: float) -> str | None:
+    """One sentence to show beside the highlights when they would mislead, else None.
+
+    Two cases: the score barely changes between the baseline and the input (the
+    attributions then split almost nothing, and their colours are kept faint), or the
+    baseline already scores higher than the input (the attributions then add up to a
+    drop, so red dominates even for text that supports the label).
+    """
+    score_input, score_baseline = float(score_input), float(score_baseline)
+    if not (math.isfinite(score_input) and math.isfinite(score_baseline)):
+        return None
+    change = score_input - score_baseline
+    if negligible_change(score_input, score_baseline):
+        return (
+            f"The score barely changes between the baseline ({format_score(score_baseline)}) and the text "
+            f"({format_score(score_input)}), so the attributions split a change of only {format_score(change)} and "
+            f"are drawn faint, on a fixed ±{format_score(_colour_floor(score_input, score_baseline))} scale."
+        )
+    if change < 0:
+        return (
+            f"The baseline already scores higher than the text ({format_score(score_baseline)} vs "
+            f"{format_score(score_input)}), so the attributions add up to a drop of {format_score(-change)}: they "
+            "show what lowers the score from the baseline's, not what the label rests on."
+        )
+    return None
+
+
+def text_direction(text: str) -> str | None:
+    """ "rtl" or "ltr" from the first strongly directional character (as the browser's dir="auto"), else None."""
+    for char in str(text):
+        kind = unicodedata.bidirectional(char)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return None
+
+
+def _dir_attribute(text: str) -> str:
+    direction = text_direction(text)
+    return f'dir="{direction}" ' if direction else ""
+
+
 def token_highlights_html(
     pieces: list[str],
     scores: np.ndarray,
@@ -262,6 +336,8 @@ def token_highlights_html(
     scale: float | None = None,
     title: str = "",
     joined: Sequence[bool] | None = None,
+    score_input: float | None = None,
+    score_baseline: float | None = None,
 ) -> str:
     """Pieces of text as inline spans coloured by score, with a legend.
 
@@ -272,6 +348,12 @@ def token_highlights_html(
         title: optional heading above the pieces (escaped).
         joined: per piece, whether it continues the word before it (see `continues_word`); the pieces of one
             word are then drawn touching, as one word split by thin lines, and never wrap apart.
+        score_input, score_baseline: the explained score at the input and at the baseline. When both are given,
+            the colour scale is never finer than NEGLIGIBLE_CHANGE of the score (noise in a score that barely
+            moves stays faint), and `attribution_note`'s sentence, if any, is shown beside the pieces.
+
+    Each word keeps its own writing direction (right-to-left pieces run right to left, isolated in <bdi>), and
+    the line of words follows the text's first strongly directional word, as the browser's dir="auto" would.
 
     Returns:
         An HTML fragment with inline styles only (safe for `st.html`).
@@ -283,37 +365,54 @@ def token_highlights_html(
     if scale is None:
         scale = float(finite.max()) if finite.size else 0.0
     scale = float(scale)
+    note = None
+    if score_input is not None and score_baseline is not None:
+        note = attribution_note(score_input, score_baseline)
+        floor = _colour_floor(score_input, score_baseline)
+        if math.isfinite(floor):
+            scale = max(scale, floor) if math.isfinite(scale) else floor
     if not math.isfinite(scale) or scale <= 0:
         scale = 1.0
     if joined is not None and len(joined) != len(pieces):
         raise ValueError(f"{len(pieces)} pieces but {len(joined)} joined flags")
     starts = [i == 0 or not (joined is not None and joined[i]) for i in range(len(pieces))]
     groups: list[list[str]] = []
+    group_texts: list[str] = []
     for i, (piece, value) in enumerate(zip(pieces, values)):
         first, last = starts[i], i + 1 == len(pieces) or starts[i + 1]
         radius = " ".join("4px" if end else "0" for end in (first, last, last, first))
         background, colour = score_colour(value, scale)
         text = html.escape(str(piece), quote=True)
         span = (
-            f'<span title="{text}: {html.escape(_fmt(value))}" style="display:inline-block;'
+            f'<span title="{text}: {html.escape(format_score(value))}" style="display:inline-block;'
             f"background:{background};color:{colour};padding:1px {5 if first else 3}px 1px {5 if first else 3}px;"
             f"margin:0;border-radius:{radius};border:1px solid rgba(0,0,0,0.08);"
-            f'{"" if first else "border-left-color:rgba(0,0,0,0.25);"}white-space:pre-wrap;">{text}</span>'
+            f'{"" if first else "border-left-color:rgba(0,0,0,0.25);"}white-space:pre-wrap;"><bdi>{text}</bdi></span>'
         )
         if first:
             groups.append([])
+            group_texts.append("")
         groups[-1].append(span)
+        group_texts[-1] += str(piece)
     spans = [
-        f'<span style="display:inline-block;white-space:nowrap;margin:2px 1px;">{"".join(group)}</span>'
-        for group in groups
+        f'<span {_dir_attribute(word)}style="display:inline-block;white-space:nowrap;margin:2px 1px;">'
+        f'{"".join(group)}</span>'
+        for group, word in zip(groups, group_texts)
     ]
+    line_direction = _dir_attribute("".join(str(p) for p in pieces if str(p) not in _SPECIAL_PIECES))
     heading = (
         f'<div style="font-weight:600;margin-bottom:4px;font-size:14px;">{html.escape(title)}</div>' if title else ""
+    )
+    note_html = (
+        '<div role="note" style="margin-top:6px;padding:4px 8px;border-left:3px solid #f0b429;background:#fffbea;'
+        f'font-size:13px;line-height:1.5;color:#52606d;">{html.escape(note)}</div>'
+        if note else ""
     )
     return (
         "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:15px;line-height:1.9;"
         'color:#1f2933;">'
-        f'{heading}<div style="display:block;">{"".join(spans)}</div>{_legend_html(scale)}</div>'
+        f'{heading}<div {line_direction}style="display:block;">{"".join(spans)}</div>{note_html}'
+        f"{_legend_html(scale)}</div>"
     )
 
 
@@ -326,6 +425,34 @@ def _hover_text(query_labels: Sequence[str], key_labels: Sequence[str]) -> list[
     return [[f"{qi} → {kj}" for kj in k] for qi in q]
 
 
+def attention_range(weights: np.ndarray, *, stretch: bool = False) -> float:
+    """The top of an attention map's colour scale: 1 (one scale for every map), or the map's own max if `stretch`."""
+    if not stretch:
+        return 1.0
+    z = np.asarray(weights, dtype=np.float64)
+    peak = float(np.nanmax(z)) if z.size and np.isfinite(z).any() else 0.0
+    return peak if math.isfinite(peak) and peak > 0 else 1.0
+
+
+def _attention_colorbar(title: str, zmax: float, *, stretch: bool) -> dict[str, Any]:
+    """Colour bar of an attention map with its range printed: "(0–1)" in the title, or "(stretched)"."""
+    ticks = [zmax * f for f in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    labels = ["0"] + [f"{v:.2g}" for v in ticks[1:]]
+    return dict(
+        title=dict(text=f"{_esc(title)} ({'stretched' if stretch else '0–1'})", side="right"),
+        tickmode="array",
+        tickvals=ticks,
+        ticktext=labels,
+        thickness=14,
+    )
+
+
+def _colorbar_margin(ticktext: Sequence[str], plot_width: float) -> int:
+    """Right margin that holds a colour bar at x=1.02 (paper), its tick labels and a side title."""
+    labels = max((len(t) for t in ticktext), default=1) * _CHAR_WIDTH * FONT_SIZE
+    return int(math.ceil(0.02 * plot_width + 10 + 14 + 4 + labels + 1.4 * FONT_SIZE + 4))
+
+
 def attention_heatmap(
     weights: np.ndarray,
     query_labels: list[str],
@@ -333,6 +460,7 @@ def attention_heatmap(
     *,
     title: str = "",
     colorbar_title: str = "attention",
+    stretch: bool = False,
 ) -> go.Figure:
     """One attention map as a heatmap: rows are query ("from") tokens, columns key ("to") tokens.
 
@@ -340,38 +468,48 @@ def attention_heatmap(
         weights: [query, key] weights.
         query_labels: one label per row (repeats allowed).
         key_labels: one label per column (repeats allowed).
-        title: figure title (escaped).
+        title: figure title (plain text: escaped, and wrapped to the figure's width).
         colorbar_title: colour bar title (escaped).
+        stretch: False (default) draws every map on the same absolute 0–1 scale, so a near-uniform map looks
+            pale beside a peaked one; True stretches the colours to this map's own maximum.
 
-    Hover shows "from → to: value" with the token strings, or token positions when
-    the map has more than MAX_HOVER_TEXT_CELLS cells (to keep the figure small).
+    The figure has a fixed size whose plot area is square (labels thinned to every k-th token when they would
+    not fit at a readable size); hover shows "from → to: value" with the token strings, or token positions
+    when the map has more than MAX_HOVER_TEXT_CELLS cells (to keep the figure small).
     """
     z = np.asarray(weights, dtype=np.float32)
     if z.ndim != 2 or z.shape != (len(query_labels), len(key_labels)):
         raise ValueError(f"weights of shape {z.shape} do not match {len(query_labels)} x {len(key_labels)} labels")
     n_q, n_k = z.shape
-    height = min(_token_height(max(n_q, n_k), per_token=13), 720)
-    plot_px = height - 170
-    x_size, x_step = _tick_font_size(n_k, plot_px)
-    y_size, y_step = _tick_font_size(n_q, plot_px)
+    side = int(_clip(HEATMAP_PX_PER_TOKEN * max(n_q, n_k), HEATMAP_MIN_SIDE, HEATMAP_MAX_SIDE))
+    x_size, x_step = _tick_font_size(n_k, side, smallest=HEATMAP_TICK_FONT)
+    y_size, y_step = _tick_font_size(n_q, side, smallest=HEATMAP_TICK_FONT)
     if n_q * n_k <= MAX_HOVER_TEXT_CELLS:
-        hover = dict(text=_hover_text(query_labels, key_labels), hovertemplate="%{text}: %{z:.3f}<extra></extra>")
+        hover = dict(text=_hover_text(query_labels, key_labels), hovertemplate="%{text}: %{z:.3g}<extra></extra>")
     else:  # token strings per cell would cost megabytes: hover shows positions instead
-        hover = dict(hovertemplate="token #%{y} → token #%{x}: %{z:.3f}<extra></extra>")
+        hover = dict(hovertemplate="token #%{y} → token #%{x}: %{z:.3g}<extra></extra>")
+    zmax = attention_range(z, stretch=stretch)
+    colorbar = _attention_colorbar(colorbar_title, zmax, stretch=stretch)
     fig = go.Figure(
         go.Heatmap(
             z=z,
             x=np.arange(n_k, dtype=np.int32),
             y=np.arange(n_q, dtype=np.int32),
             zmin=0.0,
+            zmax=zmax,
             colorscale=ATTENTION_SCALE,
             **hover,
-            colorbar=dict(title=dict(text=_esc(colorbar_title), side="right"), thickness=14),
+            colorbar=colorbar,
         )
     )
-    _layout(fig, title=_esc(title), height=height,
-            margin=dict(l=_label_margin(query_labels[::y_step], y_size), b=_label_margin(key_labels[::x_step], x_size,
-                                                                                            tilt=60 if n_k > 1 else 0)))
+    left = _label_margin(query_labels[::y_step], y_size)
+    right = _colorbar_margin(colorbar["ticktext"], side)
+    bottom = _label_margin(key_labels[::x_step], x_size, tilt=60 if n_k > 1 else 0)
+    width = left + side + right
+    wrapped = wrap_title(title, int(width / (_CHAR_WIDTH * TITLE_FONT_SIZE))) if title else ""
+    top = 40 + TITLE_LINE_PX * (wrapped.count("<br>") + 1) if wrapped else 30
+    _layout(fig, title=wrapped, height=top + side + bottom, width=width,
+            margin=dict(l=left, r=right, t=top, b=bottom))
     fig.update_xaxes(
         **_token_axis(key_labels, step=x_step),
         title=dict(text="to (key)"),
@@ -408,18 +546,23 @@ def downsample_attention(weights: np.ndarray, max_cell: int) -> np.ndarray:
     return np.add.reduceat(out, k_starts, axis=-1)
 
 
-def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
+def attention_grid(weights: np.ndarray, *, max_cell: int = 32, stretch: bool = False) -> go.Figure:
     """All layers x heads as one mosaic of small thumbnails (bertviz "model view").
 
-    Each map is downsampled to at most max_cell x max_cell, scaled to its own
-    maximum and sent as uint8, so the figure stays small (12 x 12 heads at 128
-    tokens is well under 1 MB). An invisible scatter marker sits on every
-    thumbnail with customdata [layer, head], so point selection reports the head
-    clicked (see `grid_cell_from_selection`).
+    Each map is downsampled to at most max_cell x max_cell (see `downsample_attention`) and
+    sent as uint8, so the figure stays small (12 x 12 heads at 128 tokens is well under
+    1 MB). An invisible scatter marker sits on every thumbnail with customdata [layer,
+    head], so point selection reports the head clicked (see `grid_cell_from_selection`);
+    `mark_head` outlines one thumbnail.
+
+    The figure has a fixed size whose plot area is exactly the mosaic (square cells), so
+    the colour bar is as tall as the grid and nothing is left empty below it.
 
     Args:
         weights: [layers, heads, query, key].
         max_cell: the largest thumbnail side, in cells.
+        stretch: False (default) draws every thumbnail on the absolute 0–1 scale of the
+            other attention maps; True scales each to its own maximum.
     """
     w = np.asarray(weights, dtype=np.float32)
     if w.ndim != 4 or w.shape[-1] != w.shape[-2]:
@@ -427,12 +570,14 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
     n_layers, n_heads = w.shape[:2]
     small = downsample_attention(w, max(1, int(max_cell)))
     cell = small.shape[-1]
-    peak = small.max(axis=(-2, -1), keepdims=True)
-    scaled = np.divide(small, peak, out=np.zeros_like(small), where=peak > 0)
-    quant = (1 + np.rint(np.clip(scaled, 0, 1) * 254)).astype(np.uint8)  # 0 is kept for the gaps
+    if stretch:
+        peak = small.max(axis=(-2, -1), keepdims=True)
+        small = np.divide(small, peak, out=np.zeros_like(small), where=peak > 0)
+    quant = (1 + np.rint(np.clip(small, 0, 1) * 254)).astype(np.uint8)  # 0 is kept for the gaps
     gap = 1 if cell > 2 else 0
     pitch = cell + gap
-    mosaic = np.zeros((n_layers * pitch - gap, n_heads * pitch - gap), dtype=np.uint8)
+    rows, cols = n_layers * pitch - gap, n_heads * pitch - gap
+    mosaic = np.zeros((rows, cols), dtype=np.uint8)
     for layer in range(n_layers):
         for head in range(n_heads):
             mosaic[layer * pitch : layer * pitch + cell, head * pitch : head * pitch + cell] = quant[layer, head]
@@ -442,11 +587,18 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
     base = _colourscale_stops(ATTENTION_SCALE)
     edge = 1e-4  # value 0 (the gaps) only; data starts at 1/255
     colourscale = [[0.0, GRID_GAP_COLOUR], [edge, GRID_GAP_COLOUR]] + [[edge + p * (1 - edge), c] for p, c in base]
+    ticktext = ["0", "0.25", "0.5", "0.75", "head max" if stretch else "1"]
 
-    # Square thumbnails across a ~850 px wide plot: the height follows the mosaic's aspect ratio. The axes keep
-    # the cells square (constrain="domain") and pin the mosaic to the top left, so spare room goes below it.
-    height = int(_clip(110 + 850 * n_layers / max(n_heads, 1), 320, MAX_FIGURE_HEIGHT))
-    thumb_px = (height - 110) / max(n_layers, 1) * cell / pitch
+    plot_w = float(GRID_PLOT_WIDTH)
+    plot_h = plot_w * rows / cols
+    if plot_h > GRID_MAX_PLOT_HEIGHT:
+        plot_h = float(GRID_MAX_PLOT_HEIGHT)
+        plot_w = plot_h * cols / rows
+    thumb_px = plot_w / cols * cell
+    top = _label_margin([f"head {n_heads - 1}"], 11, tilt=0, title=False) + 16
+    left = _label_margin([f"layer {n_layers - 1}"], 11, title=False)
+    right = _colorbar_margin(ticktext, plot_w)
+    bottom = 10
     layer_idx, head_idx = np.meshgrid(np.arange(n_layers), np.arange(n_heads), indexing="ij")
     fig = go.Figure(
         [
@@ -457,11 +609,13 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
                 colorscale=colourscale,
                 hoverinfo="skip",
                 colorbar=dict(
-                    title=dict(text="attention (scaled per head)", side="right"),
+                    title=dict(text="attention (scaled per head)" if stretch else "attention (0–1)", side="right"),
                     tickmode="array",
                     tickvals=[1, 64.5, 128, 191.5, 255],
-                    ticktext=["0", "0.25", "0.5", "0.75", "head max"],
+                    ticktext=ticktext,
                     thickness=14,
+                    len=1,
+                    lenmode="fraction",
                 ),
             ),
             go.Scatter(
@@ -471,8 +625,8 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
                 marker=dict(
                     symbol="square-open",
                     size=max(6.0, thumb_px),
-                    color="#d9480f",
-                    line=dict(width=3, color="#d9480f"),
+                    color=HIGHLIGHT_COLOUR,
+                    line=dict(width=3, color=HIGHLIGHT_COLOUR),
                     opacity=0.0,
                 ),
                 selected=dict(marker=dict(opacity=1.0)),
@@ -484,41 +638,61 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32) -> go.Figure:
             ),
         ]
     )
-    _layout(fig, title="", height=height, clickmode="event+select", hoverdistance=int(max(20, thumb_px / 2)),
-            margin=dict(t=_label_margin([f"head {n_heads - 1}"], 11, tilt=0, title=False) + 16,
-                        l=_label_margin([f"layer {n_layers - 1}"], 11, title=False)))
+    _layout(fig, title="", height=int(round(top + plot_h + bottom)), width=int(round(left + plot_w + right)),
+            clickmode="event+select", hoverdistance=int(max(20, thumb_px / 2)),
+            margin=dict(t=top, l=left, r=right, b=bottom),
+            meta={HEAD_CELLS: {"pitch": pitch, "size": cell, "layers": n_layers, "heads": n_heads}})
     fig.update_xaxes(
         tickmode="array",
         tickvals=centres_h.astype(np.float32),
         ticktext=[f"head {h}" for h in range(n_heads)],
         side="top",
-        range=[-0.5, mosaic.shape[1] - 0.5],
+        range=[-0.5, cols - 0.5],
         showgrid=False,
         zeroline=False,
         ticks="",
         automargin=True,
         tickfont=dict(size=11),
-        constrain="domain",
-        constraintoward="left",
         fixedrange=True,
     )
     fig.update_yaxes(
         tickmode="array",
         tickvals=centres_l.astype(np.float32),
         ticktext=[f"layer {layer}" for layer in range(n_layers)],
-        range=[mosaic.shape[0] - 0.5, -0.5],
+        range=[rows - 0.5, -0.5],
         showgrid=False,
         zeroline=False,
         ticks="",
         automargin=True,
         tickfont=dict(size=11),
-        scaleanchor="x",
-        scaleratio=1,
-        constrain="domain",
-        constraintoward="top",
         fixedrange=True,
     )
     return fig
+
+
+def mark_head(fig: go.Figure, layer: int, head: int) -> go.Figure:
+    """A copy of a layers x heads figure (`attention_grid`, `head_statistic_figure`) with one head outlined.
+
+    The figure given is left unchanged, so a cached figure can be marked for each selection without being
+    rebuilt.
+
+    Raises:
+        ValueError: the figure is not a layers x heads figure, or (layer, head) is outside it.
+    """
+    meta = fig.layout.meta
+    cells = meta.get(HEAD_CELLS) if isinstance(meta, Mapping) else None
+    if not cells:
+        raise ValueError("this figure has no layers x heads cells to mark")
+    if not (0 <= layer < cells["layers"] and 0 <= head < cells["heads"]):
+        raise ValueError(f"layer {layer}, head {head} is outside this {cells['layers']} x {cells['heads']} figure")
+    pitch, size = cells["pitch"], cells["size"]
+    marked = go.Figure(fig)
+    marked.add_shape(
+        type="rect", xref="x", yref="y", name="selected head",
+        x0=head * pitch - 0.5, x1=head * pitch + size - 0.5, y0=layer * pitch - 0.5, y1=layer * pitch + size - 0.5,
+        line=dict(color=HIGHLIGHT_COLOUR, width=3), fillcolor="rgba(0,0,0,0)",
+    )
+    return marked
 
 
 def _colourscale_stops(name: str) -> list[tuple[float, str]]:
@@ -580,7 +754,7 @@ def grid_cell_from_selection(
 
 
 def head_statistic_figure(values: np.ndarray, *, name: str, colorbar_title: str) -> go.Figure:
-    """A per-head statistic as a layers x heads heatmap.
+    """A per-head statistic as a layers x heads heatmap (`mark_head` outlines one head).
 
     Args:
         values: [layers, heads].
@@ -599,13 +773,14 @@ def head_statistic_figure(values: np.ndarray, *, name: str, colorbar_title: str)
             colorscale=STATISTIC_SCALE,
             xgap=1,
             ygap=1,
-            hovertemplate="layer %{y}, head %{x}: %{z:.3f}<extra></extra>",
+            hovertemplate="layer %{y}, head %{x}: %{z:.3g}<extra></extra>",
             colorbar=dict(title=dict(text=_esc(colorbar_title), side="right"), thickness=14),
         )
     )
     _layout(fig, title=_esc(name), height=int(_clip(130 + 34 * n_layers, 300, 700)),
             margin=dict(l=_label_margin([str(n_layers)], FONT_SIZE),
-                        b=_label_margin([str(n_heads)], FONT_SIZE, tilt=0)))
+                        b=_label_margin([str(n_heads)], FONT_SIZE, tilt=0)),
+            meta={HEAD_CELLS: {"pitch": 1, "size": 1, "layers": n_layers, "heads": n_heads}})
     fig.update_xaxes(
         title=dict(text="head"),
         tickmode="array",
@@ -619,13 +794,16 @@ def head_statistic_figure(values: np.ndarray, *, name: str, colorbar_title: str)
     return fig
 
 
-def token_by_layer_figure(rows: np.ndarray, token_labels: list[str], *, source_label: str) -> go.Figure:
+def token_by_layer_figure(
+    rows: np.ndarray, token_labels: list[str], *, source_label: str, stretch: bool = False
+) -> go.Figure:
     """Where one token attends in every layer (heads averaged): layers on y, key tokens on x.
 
     Args:
         rows: [layers, tokens] attention of the chosen token.
         token_labels: one label per token (repeats allowed).
         source_label: the chosen token, for the title (escaped).
+        stretch: as in `attention_heatmap`: False keeps the absolute 0–1 scale of every attention map.
     """
     z = np.asarray(rows, dtype=np.float32)
     if z.ndim != 2 or z.shape[1] != len(token_labels):
@@ -640,10 +818,12 @@ def token_by_layer_figure(rows: np.ndarray, token_labels: list[str], *, source_l
             x=np.arange(n_tokens, dtype=np.int32),
             y=np.arange(n_layers, dtype=np.int32),
             zmin=0.0,
+            zmax=attention_range(z, stretch=stretch),
             colorscale=ATTENTION_SCALE,
             text=text,
-            hovertemplate="%{text}: %{z:.3f}<extra></extra>",
-            colorbar=dict(title=dict(text="attention (heads averaged)", side="right"), thickness=14),
+            hovertemplate="%{text}: %{z:.3g}<extra></extra>",
+            colorbar=_attention_colorbar("attention, heads averaged", attention_range(z, stretch=stretch),
+                                         stretch=stretch),
         )
     )
     _layout(
@@ -663,14 +843,19 @@ def token_by_layer_figure(rows: np.ndarray, token_labels: list[str], *, source_l
     return fig
 
 
-def rollout_figure(rollout: np.ndarray, labels: list[str]) -> go.Figure:
-    """Attention rollout [tokens, tokens] as a heatmap (see `explain.attention.rollout`)."""
+def rollout_figure(rollout: np.ndarray, labels: list[str], *, stretch: bool = False) -> go.Figure:
+    """Attention rollout [tokens, tokens] as a heatmap (see `explain.attention.rollout`).
+
+    Rollout rows sum to 1 like attention rows, so by default it shares their 0–1 scale; `stretch` as in
+    `attention_heatmap`.
+    """
     return attention_heatmap(
         rollout,
         labels,
         labels,
         title="attention rollout (all layers, heads averaged)",
         colorbar_title="attention rollout",
+        stretch=stretch,
     )
 
 

@@ -68,9 +68,13 @@ def target_controls(info: ModelInfo | None) -> None:
 
 
 def attribution_controls() -> None:
+    fast = bool(st.session_state.get(widget_key("fast")))
     st.slider(
-        "Integration steps", min_value=MIN_STEPS, max_value=MAX_STEPS, key=widget_key("steps"), on_change=leave_saved,
-        help="More steps make integrated gradients more exact (smaller convergence delta) and slower.",
+        "Integration steps (cap in fast mode)" if fast else "Integration steps", min_value=MIN_STEPS,
+        max_value=MAX_STEPS, key=widget_key("steps"), on_change=leave_saved,
+        help="Fast mode: the most model evaluations allowed; it stops earlier once the attributions add up to the "
+        "score change within 1%, and says under the highlights how many it used."
+        if fast else "More steps make integrated gradients more exact (smaller convergence delta) and slower.",
     )
     st.selectbox("Baseline", BASELINES, key=widget_key("baseline"), on_change=leave_saved, format_func=BASELINE_NAMES.get,
                  help="The reference input: every non-special token replaced by this. [CLS]/[SEP] are kept.")

@@ -56,18 +56,22 @@ def render_prediction(result: Analysis, *, key: str) -> None:
 
 
 def render_highlights(result: Analysis, level: str, *, scale: float | None = None) -> None:
-    """Token highlights with the convergence delta and truncation notice beside them."""
+    """Token highlights with the convergence delta and truncation notice beside them.
+
+    A sentence beside the highlights says when they would mislead (a score that barely changes from the
+    baseline, or a baseline that already scores higher than the text; see `figures.attribution_note`).
+    """
     pieces, scores, joined = pieces_and_scores(result, level)
-    st.html(figures.token_highlights_html(list(pieces), scores, scale=scale, joined=joined,
-                                          title=f"Attribution to {result.prediction.description}"))
     a = result.attribution
-    change = a.score_input - a.score_baseline
+    st.html(figures.token_highlights_html(list(pieces), scores, scale=scale, joined=joined,
+                                          title=f"Attribution to {result.prediction.description}",
+                                          score_input=a.score_input, score_baseline=a.score_baseline))
+    fmt = figures.format_score
     st.caption(
-        f"Integrated gradients: {_steps_text(a)} from a {a.baseline} baseline. Score {a.score_input:.4f} at the "
-        f"input, {a.score_baseline:.4f} at the baseline; the attributions add up to {float(a.scores.sum()):.4f} "
-        f"(convergence delta {a.delta:+.1e})."
+        f"{_method_text(result)} Score {fmt(a.score_input)} on the text, {fmt(a.score_baseline)} on the baseline; "
+        f"the attributions add up to {fmt(float(a.scores.sum()))} (convergence delta {a.delta:+.2g})."
     )
-    if a.relative_delta > DELTA_WARNING and abs(change) > 1e-6:
+    if a.relative_delta > DELTA_WARNING and not figures.negligible_change(a.score_input, a.score_baseline):
         st.warning(f"The convergence delta is {a.relative_delta:.0%} of the score change: the attributions are "
                    "approximate. Raise the integration steps for exact numbers.")
     if result.tokens.truncated:
@@ -76,11 +80,27 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
                    f"{result.model.max_tokens} for this model).")
 
 
-def _steps_text(a: TokenAttribution) -> str:
+def _method_text(result: Analysis) -> str:
+    """How the attributions were integrated, in words: fixed steps, or whether fast mode met its tolerance."""
+    a: TokenAttribution = result.attribution
+    baseline = f"a {a.baseline} baseline"
     if a.tolerance is None:
-        return f"{a.n_steps} steps" + (" in bfloat16" if a.precision == "bf16" else "")
-    state = "converged" if a.converged else "hit the step cap"
-    return f"{a.n_steps} adaptive steps ({state}, {a.precision})"
+        return f"Integrated gradients: {a.n_steps} steps from {baseline}" + (
+            " in bfloat16." if a.precision == "bf16" else ".")
+    mode = "Fast mode" + (" (bfloat16, adaptive steps)" if a.precision == "bf16" else " (adaptive steps)")
+    cap = result.request.n_steps
+    evaluations = f"{a.n_steps} model evaluations"
+    change = abs(a.score_input - a.score_baseline)
+    if a.converged and abs(a.delta) <= a.tolerance * change:
+        return (f"{mode} met its tolerance: the attributions add up to the score change within {a.tolerance:.0%} "
+                f"after {evaluations} (the steps slider allows up to {cap}), integrating from {baseline}.")
+    if a.converged:
+        return (f"{mode} stopped after {evaluations} (the steps slider allows up to {cap}): the score change is "
+                f"so small that float32 rounding, not the number of steps, limits how closely the attributions "
+                f"add up to it, integrating from {baseline}.")
+    return (f"{mode} did not meet its tolerance: after {evaluations}, the most the cap of {cap} steps allows, the "
+            f"attributions still miss the score change by more than {a.tolerance:.0%}; raise the steps for "
+            f"exact numbers. Integrated from {baseline}.")
 
 
 def _head_matrix(result: Analysis, layer: int, head: int, hide_special: bool):
@@ -93,16 +113,18 @@ def _head_matrix(result: Analysis, layer: int, head: int, hide_special: bool):
     return weights, labels
 
 
-def _head_figure(result: Analysis, layer: int, head: int, hide_special: bool):
+def _head_figure(result: Analysis, layer: int, head: int, hide_special: bool, stretch: bool):
     weights, labels = _head_matrix(result, layer, head, hide_special)
     title = f"Layer {layer}, head {head}" + (" (without [CLS]/[SEP], rows renormalised)" if hide_special else "")
-    return figures.attention_heatmap(weights, labels, labels, title=title)
+    return figures.attention_heatmap(weights, labels, labels, title=title, stretch=stretch)
 
 
-def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, key: str) -> None:
-    figure = cached.figure(result, ("head", layer, head, hide_special),
-                           lambda: _head_figure(result, layer, head, hide_special))
-    st.plotly_chart(figure, key=key, config=share.chart_config("attention"))
+def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, key: str,
+                stretch: bool = False) -> None:
+    """One head's map at its own (square) size; `stretch` colours it to its own maximum instead of 0–1."""
+    figure = cached.figure(result, ("head", layer, head, hide_special, stretch),
+                           lambda: _head_figure(result, layer, head, hide_special, stretch))
+    st.plotly_chart(figure, key=key, config=share.chart_config("attention"), width="content")
 
 
 def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tuple[int, int]) -> None:
@@ -112,43 +134,58 @@ def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tupl
         set_value(head_name, int(cell[1]))
 
 
-def render_grid(result: Analysis, *, key: str, layer_name: str = "layer", head_name: str = "head") -> None:
-    """All layers x heads thumbnails; clicking one opens that head in the single-head view."""
+def marked_figure(result: Analysis, view: tuple, layer: int, head: int, build):
+    """The layers x heads figure of `view` with (layer, head) outlined: built once, then marked on a copy."""
+    return cached.figure(result, (*view, "marked", layer, head),
+                         lambda: figures.mark_head(cached.figure(result, view, build), layer, head))
+
+
+def render_grid(result: Analysis, *, key: str, layer: int = 0, head: int = 0, stretch: bool = False,
+                layer_name: str = "layer", head_name: str = "head") -> None:
+    """All layers x heads thumbnails, the shown head outlined; clicking one opens that head in the single-head view."""
+    figure = marked_figure(result, ("grid", stretch), layer, head,
+                           lambda: figures.attention_grid(result.attention.weights, stretch=stretch))
     st.plotly_chart(
-        cached.figure(result, "grid", lambda: figures.attention_grid(result.attention.weights)),
+        figure,
         key=key,
         on_select=lambda: _on_grid_select(key, layer_name, head_name, result.attention.weights.shape[:2]),
         selection_mode="points",
         config=share.chart_config("all-heads"),
+        width="content",
     )
-    st.caption("Each thumbnail is one head (rows: layers, columns: heads), scaled to its own maximum. "
-               "Click a thumbnail to open it.")
+    scale = "each scaled to its own maximum" if stretch else "all on the same 0–1 scale as the other maps"
+    st.caption(f"Each thumbnail is one head (rows: layers, columns: heads), {scale}; long texts are shown in blocks "
+               f"of neighbouring tokens. The outlined head is the one shown above: click a thumbnail to open it.")
 
 
 AGGREGATE_NAMES = {"rollout": "Attention rollout", "stats": "Head statistics", "token": "From one token"}
 
 
-def render_aggregates(result: Analysis, *, key: str) -> None:
-    """One aggregate view at a time (only the chosen chart is drawn), chosen by a control kept in the URL."""
+def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int = 0, stretch: bool = False) -> None:
+    """One aggregate view at a time (only the chosen chart is drawn), chosen by a control kept in the URL.
+
+    The head-statistics map outlines (layer, head); `stretch` as for the single-head map.
+    """
     tokens = list(result.tokens.tokens)
     view = st.segmented_control("Aggregate view", list(AGGREGATE_NAMES), key=widget_key("aggregate"),
                                 required=True, format_func=AGGREGATE_NAMES.get, label_visibility="collapsed")
     if view == "rollout":
-        figure = cached.figure(result, "rollout", lambda: figures.rollout_figure(rollout(result.attention), tokens))
-        st.plotly_chart(figure, key=f"{key}_rollout", config=share.chart_config("rollout"))
+        figure = cached.figure(result, ("rollout", stretch),
+                               lambda: figures.rollout_figure(rollout(result.attention), tokens, stretch=stretch))
+        st.plotly_chart(figure, key=f"{key}_rollout", config=share.chart_config("rollout"), width="content")
         st.caption("Rollout (Abnar & Zuidema 2020): each layer's head-averaged attention plus the residual "
                    "identity, renormalised and multiplied from the first layer up — how much each token's final "
                    "representation draws on each input token.")
     elif view == "stats":
         stat = st.selectbox("Statistic", list(HEAD_STATISTICS), key=widget_key("stat"),
                             format_func=lambda s: f"{s} — {HEAD_STATISTICS[s]}")
-        figure = cached.figure(result, ("stats", stat), lambda: figures.head_statistic_figure(
+        figure = marked_figure(result, ("stats", stat), layer, head, lambda: figures.head_statistic_figure(
             head_statistics(result.attention, result.tokens.special, tokens)[stat], name=stat, colorbar_title=stat))
         st.plotly_chart(figure, key=f"{key}_stat", config=share.chart_config(f"head-{stat}"))
     else:
         clamp_view("token", len(tokens), "token")
         token = st.selectbox("Token", list(range(len(tokens))), key=widget_key("token"),
                              format_func=lambda i: f"{i}: {tokens[i]}")
-        figure = cached.figure(result, ("token", token), lambda: figures.token_by_layer_figure(
-            token_by_layer(result.attention, token), tokens, source_label=tokens[token]))
+        figure = cached.figure(result, ("token", token, stretch), lambda: figures.token_by_layer_figure(
+            token_by_layer(result.attention, token), tokens, source_label=tokens[token], stretch=stretch))
         st.plotly_chart(figure, key=f"{key}_token", config=share.chart_config("token-by-layer"))

@@ -22,7 +22,10 @@ from explain.report import standalone_html
 
 PAGE = "explore"
 FIELDS = EXPLORE_FIELDS
-VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggregate"}
+VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggregate", "stretch"}
+# Up to this many tokens the single-head map (square, 12 px a token) fits beside the aggregate view; longer
+# texts get the full width for each, one below the other.
+SIDE_BY_SIDE_TOKENS = 24
 
 
 def load_model_or_error(spec: str) -> LoadedModel | None:
@@ -99,18 +102,27 @@ def main() -> None:
     st.subheader("Attention")
     results.clamp_view("layer", result.model.n_layers, "layer")
     results.clamp_view("head", result.model.n_heads, "head")
-    head_col, agg_col = st.columns([1, 1], gap="large")
+    stretch = st.checkbox(
+        "Stretch each map", key=widget_key("stretch"),
+        help="Off: every attention map (one head, rollout, one token, all heads) uses the same 0–1 colour scale, "
+             "so a weak, near-uniform head looks pale beside a peaked one. On: each map stretches its colours to "
+             "its own maximum, which shows the structure of weak maps but makes them look as strong as any.",
+    )
+    if len(result.tokens) <= SIDE_BY_SIDE_TOKENS:
+        head_col, agg_col = st.columns([1, 1], gap="large")
+    else:
+        head_col, agg_col = st.container(), st.container()
     with head_col:
         c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
         layer = c1.selectbox("Layer", list(range(result.model.n_layers)), key=widget_key("layer"))
         head = c2.selectbox("Head", list(range(result.model.n_heads)), key=widget_key("head"))
         hide = c3.toggle("Hide [CLS]/[SEP]", key=widget_key("hide_special"),
                          help="Drop the special tokens and renormalise each row to sum to 1.")
-        results.render_head(result, layer, head, hide, key="head_map")
+        results.render_head(result, layer, head, hide, key="head_map", stretch=stretch)
     with agg_col:
-        results.render_aggregates(result, key="agg")
+        results.render_aggregates(result, key="agg", layer=layer, head=head, stretch=stretch)
     st.subheader("All heads")
-    results.render_grid(result, key="grid")
+    results.render_grid(result, key="grid", layer=layer, head=head, stretch=stretch)
 
     st.subheader("Share and export")
     shown = current(FIELDS)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from pathlib import Path
 
 import pytest
@@ -105,8 +108,76 @@ def test_aggregate_view_comes_from_the_url(tiny_dirs, aggregate, widget):
     assert len(at.get("plotly_chart")) == 4
 
 
-def test_fast_mode_from_the_url_uses_adaptive_bf16(tiny_dirs):
+def test_fast_mode_from_the_url_says_in_words_how_it_went(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "65", "fa": "1"})
     assert_clean(at)
     assert at.toggle(key="w_fast").value is True
-    assert any("adaptive steps" in c.value and "bf16" in c.value for c in at.caption)
+    caption = next(c.value for c in at.caption if "Fast mode" in c.value)
+    assert re.search(r"(met its tolerance|did not meet its tolerance|float32 rounding)", caption), caption
+    assert re.search(r"after \d+ model evaluations", caption) and "65" in caption and "bfloat16" in caption
+    assert "cap" in at.slider(key="w_steps").label  # in fast mode the slider is the most steps allowed
+    plain = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "65"})
+    assert "cap" not in plain.slider(key="w_steps").label
+    assert not any("Fast mode" in c.value for c in plain.caption)
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def grid_chart(at: AppTest) -> dict:
+    return next(c for c in charts(at) if len(c["data"]) == 2 and c["data"][1]["type"] == "scatter")
+
+
+def head_chart(at: AppTest) -> dict:
+    return next(c for c in charts(at) if c["layout"].get("title", {}).get("text", "").startswith("Layer"))
+
+
+def test_stretch_each_map_is_a_labelled_checkbox_kept_in_the_url(tiny_dirs):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4"})
+    assert_clean(at)
+    box = at.checkbox(key="w_stretch")
+    assert box.label == "Stretch each map" and box.value is False
+    assert head_chart(at)["data"][0]["zmax"] == 1  # one absolute scale by default
+    assert "sc" not in at.query_params
+    box.check().run()
+    assert_clean(at)
+    assert at.query_params["sc"] == "1"
+    assert head_chart(at)["data"][0]["zmax"] < 1  # each map to its own maximum
+    again = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4", "sc": "1"})
+    assert again.checkbox(key="w_stretch").value is True
+
+
+def test_grid_outline_follows_the_layer_and_head_pickers(tiny_dirs):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4", "ag": "stats"})
+    assert_clean(at)
+
+    def outlines() -> list[tuple[float, float]]:
+        found = []
+        for chart in (grid_chart(at), next(c for c in charts(at) if c["layout"].get("meta", {}).get("head_cells")
+                                            and len(c["data"]) == 1)):
+            cells = chart["layout"]["meta"]["head_cells"]
+            (shape,) = chart["layout"]["shapes"]
+            found.append(((shape["y0"] + 0.5) / cells["pitch"], (shape["x0"] + 0.5) / cells["pitch"]))
+        return found
+
+    assert outlines() == [(0, 0), (0, 0)]
+    at.selectbox(key="w_layer").set_value(1).run()
+    at.selectbox(key="w_head").set_value(3).run()
+    assert_clean(at)
+    assert outlines() == [(1, 3), (1, 3)]  # the all-heads grid and the head-statistics map
+
+
+def test_highlights_say_when_the_explained_score_barely_changes(tiny_dirs):
+    from explain import AnalysisRequest, analyze
+    from explain.figures import attribution_note
+
+    request = AnalysisRequest(text="the film was good", model=tiny_dirs["classification"], n_steps=8)
+    a = analyze(request).attribution
+    note = attribution_note(a.score_input, a.score_baseline)
+    assert note is not None and "barely changes" in note  # a tiny random classifier hardly moves its score
+    at = run_app({"m": tiny_dirs["classification"], "t": "the film was good", "n": "8"})
+    assert_clean(at)
+    assert html.escape(note) in html_text(at)
+    caption = next(c.value for c in at.caption if "Integrated gradients" in c.value)
+    assert "0.0000" not in caption and "e-0" in caption  # the tiny sum in significant digits

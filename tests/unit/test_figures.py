@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -7,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
+from explain import figures
 from explain.analysis import Prediction
 from explain.figures import (
     attention_grid,
@@ -97,7 +99,8 @@ def test_continues_word_for_each_tokenizer_family():
 def test_joined_pieces_are_drawn_as_one_word_that_never_wraps_apart():
     out = token_highlights_html(["un", "bel", "ie", "film"], np.array([0.1, -0.2, 0.3, 0.0]),
                                 joined=[False, True, True, False])
-    groups = re.findall(r'<span style="display:inline-block;white-space:nowrap;[^"]*">(.*?</span>)</span>', out)
+    groups = re.findall(r'<span (?:dir="ltr" )?style="display:inline-block;white-space:nowrap;[^"]*">(.*?</span>)</span>',
+                        out)
     assert len(groups) == 2
     assert re.findall(r'title="(\w+):', groups[0]) == ["un", "bel", "ie"]
     assert re.findall(r'title="(\w+):', groups[1]) == ["film"]
@@ -180,7 +183,7 @@ def test_heatmap_keeps_duplicate_tokens_separate_and_escapes():
     assert fig.layout.xaxis.title.text == "to (key)"
     assert fig.layout.yaxis.title.text == "from (query)"
     assert hm.zmin == 0
-    assert hm.colorbar.title.text == "attention"
+    assert hm.colorbar.title.text == "attention (0–1)"
     z = json.loads(out)["data"][0]["z"]
     assert z["dtype"] == "f4" and "bdata" in z
 
@@ -201,7 +204,7 @@ def test_heatmap_height_grows_and_is_capped():
 def test_rollout_figure_titles():
     fig = rollout_figure(softmax_attention((5, 5)), list("abcde"))
     assert "rollout" in fig.layout.title.text
-    assert fig.data[0].colorbar.title.text == "attention rollout"
+    assert fig.data[0].colorbar.title.text == "attention rollout (0–1)"
 
 
 # -- grid ----------------------------------------------------------------------
@@ -225,13 +228,13 @@ def test_grid_bert_base_size_is_small_and_typed():
     assert data[0]["z"]["dtype"] == "u1" and "bdata" in data[0]["z"]
     assert len(fig.layout.xaxis.ticktext) == 12 and fig.layout.xaxis.ticktext[0] == "head 0"
     assert fig.layout.yaxis.ticktext[11] == "layer 11"
-    assert fig.data[0].colorbar.title.text == "attention (scaled per head)"
+    assert fig.data[0].colorbar.title.text == "attention (0–1)"
 
 
 def test_grid_thumbnails_scaled_per_head_with_gaps():
     w = softmax_attention((2, 4, 6, 6))
-    w[1, 2] *= 0.01  # a weak head still reaches full colour
-    fig = attention_grid(w)
+    w[1, 2] *= 0.01  # stretched, a weak head still reaches full colour
+    fig = attention_grid(w, stretch=True)
     z = np.asarray(fig.data[0].z)
     assert z.dtype == np.uint8
     assert z.shape == (2 * 7 - 1, 4 * 7 - 1)
@@ -301,3 +304,160 @@ def test_token_by_layer_figure():
     assert np.asarray(fig.data[0].z).shape == (4, 6)
     with pytest.raises(ValueError):
         token_by_layer_figure(rows, labels[:5], source_label="x")
+
+
+# -- colour scales, honest highlights, layout (issue 9) -------------------------
+
+
+def plot_size(fig: go.Figure) -> tuple[float, float]:
+    """(width, height) of the plot area the figure asks for, margins taken off."""
+    m = fig.layout.margin
+    return fig.layout.width - m.l - m.r, fig.layout.height - m.t - m.b
+
+
+def test_attention_maps_use_one_absolute_scale_by_default():
+    labels = list("abcd")
+    uniform = np.full((4, 4), 0.25, dtype=np.float32)  # a near-uniform (randomised) head
+    peaked = softmax_attention((4, 4), sharpness=6.0)
+    for fig in (attention_heatmap(uniform, labels, labels), attention_heatmap(peaked, labels, labels),
+                rollout_figure(uniform, labels), token_by_layer_figure(uniform, labels, source_label="a")):
+        hm = fig.data[0]
+        assert (hm.zmin, hm.zmax) == (0, 1)
+        assert "0–1" in hm.colorbar.title.text  # the range is printed on the colour bar
+        assert hm.colorbar.ticktext[0] == "0" and hm.colorbar.ticktext[-1] == "1"
+
+
+def test_stretch_scales_each_map_to_its_own_maximum():
+    labels = list("abcd")
+    uniform = np.full((4, 4), 0.25, dtype=np.float32)
+    fig = attention_heatmap(uniform, labels, labels, stretch=True)
+    hm = fig.data[0]
+    assert hm.zmax == pytest.approx(0.25)
+    assert "stretched" in hm.colorbar.title.text and hm.colorbar.ticktext[-1] == "0.25"
+    assert rollout_figure(uniform, labels, stretch=True).data[0].zmax == pytest.approx(0.25)
+    rows = token_by_layer_figure(uniform, labels, source_label="a", stretch=True)
+    assert rows.data[0].zmax == pytest.approx(0.25)
+    assert attention_heatmap(np.zeros((4, 4)), labels, labels, stretch=True).data[0].zmax > 0  # no 0-0 range
+
+
+def test_grid_thumbnails_share_the_absolute_scale_unless_stretched():
+    w = softmax_attention((2, 4, 6, 6))
+    w[1, 2] = 1 / 6  # a uniform head: every weight 0.167
+    z = np.asarray(attention_grid(w).data[0].z)
+    uniform = z[7:13, 14:20]
+    assert uniform.max() < 0.3 * 255  # drawn pale, not at full colour
+    np.testing.assert_array_equal(uniform, 1 + np.rint(np.float32(1 / 6) * 254))
+    assert attention_grid(w).data[0].colorbar.ticktext[-1] == "1"
+    stretched = attention_grid(w, stretch=True)
+    assert np.asarray(stretched.data[0].z)[7:13, 14:20].max() == 255
+    assert stretched.data[0].colorbar.ticktext[-1] == "head max"
+
+
+def test_grid_plot_area_is_the_mosaic_so_the_colour_bar_is_as_tall_as_the_grid():
+    for shape in ((6, 12, 40, 40), (12, 12, 128, 128), (2, 4, 6, 6), (24, 16, 20, 20)):
+        fig = attention_grid(softmax_attention(shape))
+        rows, cols = np.asarray(fig.data[0].z).shape
+        width, height = plot_size(fig)
+        assert width / cols == pytest.approx(height / rows, rel=0.02)  # square cells that fill the plot exactly
+        assert fig.layout.height <= 900
+        bar = fig.data[0].colorbar
+        assert bar.len in (None, 1) and bar.lenmode in (None, "fraction")
+
+
+def test_grid_outline_follows_the_selected_head():
+    fig = attention_grid(softmax_attention((3, 5, 6, 6)))
+    assert not fig.layout.shapes
+    first = figures.mark_head(fig, 0, 0)
+    other = figures.mark_head(fig, 2, 3)
+    assert not fig.layout.shapes  # the cached figure is left alone
+    (a,), (b,) = first.layout.shapes, other.layout.shapes
+    # thumbnails are 6 cells with a 1-cell gap: head 3 spans x 21..26, layer 2 spans y 14..19
+    assert (a.x0, a.x1, a.y0, a.y1) == (-0.5, 5.5, -0.5, 5.5)
+    assert (b.x0, b.x1, b.y0, b.y1) == (20.5, 26.5, 13.5, 19.5)
+    np.testing.assert_array_equal(np.asarray(other.data[0].z), np.asarray(fig.data[0].z))
+    with pytest.raises(ValueError):
+        figures.mark_head(fig, 3, 0)
+
+
+def test_head_statistics_map_marks_the_current_head():
+    fig = figures.mark_head(head_statistic_figure(np.zeros((3, 4)), name="entropy", colorbar_title="bits"), 1, 2)
+    (shape,) = fig.layout.shapes
+    assert (shape.x0, shape.x1, shape.y0, shape.y1) == (1.5, 2.5, 0.5, 1.5)
+
+
+def test_long_prediction_titles_wrap_instead_of_being_cut():
+    description = "P(positive) under zero-shot labels (positive, negative, neutral, <mixed>)"
+    pred = Prediction(labels=["positive", "negative"], scores=np.array([0.7, 0.3]), explained_index=0,
+                      description=description)
+    fig = prediction_figure(pred)
+    title = fig.layout.title.text
+    assert "<br>" in title
+    lines = title.split("<br>")
+    assert max(len(line) for line in lines) <= 48
+    assert " ".join(lines) == description.replace("<", "&lt;").replace(">", "&gt;")
+    assert fig.layout.margin.t >= 20 * len(lines) + 20  # room for every line
+    short = prediction_figure(Prediction(labels=["a"], scores=np.array([1.0]), explained_index=0,
+                                         description="P(a)"))
+    assert "<br>" not in short.layout.title.text
+
+
+def test_single_head_at_128_tokens_is_square_with_thinned_readable_labels():
+    labels = [f"tok{i}" for i in range(128)]
+    fig = attention_heatmap(softmax_attention((128, 128)), labels, labels, title="Layer 0, head 0")
+    width, height = plot_size(fig)
+    assert width == pytest.approx(height, rel=0.02) and width >= 400
+    assert fig.layout.xaxis.tickfont.size >= 10 and fig.layout.yaxis.tickfont.size >= 10
+    assert 1 < len(fig.layout.xaxis.tickvals) < 128  # every k-th label ...
+    assert np.asarray(fig.data[0].text).shape == (128, 128)  # ... while hover names every token
+    small = attention_heatmap(softmax_attention((6, 6)), list("abcdef"), list("abcdef"))
+    assert plot_size(small)[0] == pytest.approx(plot_size(small)[1], rel=0.02)
+    assert len(small.layout.xaxis.tickvals) == 6
+
+
+def test_format_score_uses_significant_digits():
+    fmt = figures.format_score
+    assert fmt(2e-5) == "2e-05"
+    assert fmt(0.000123456) == "0.0001235"
+    assert fmt(0.5) == "0.5" and fmt(0.0) == "0" and fmt(-0.0) == "0"
+    assert fmt(-0.1234) == "-0.1234" and fmt(12345.678) == "1.235e+04"
+    assert fmt(float("nan")) == "nan"
+    out = token_highlights_html(["tiny"], np.array([2.1e-5]))
+    assert 'title="tiny: 2.1e-05"' in out and "0.0000" not in out
+
+
+def highlight_note(out: str) -> str:
+    match = re.search(r'<div role="note"[^>]*>(.*?)</div>', out)
+    return html.unescape(match.group(1)) if match else ""
+
+
+def test_highlights_say_when_the_score_barely_changes_and_stay_faint():
+    scores = np.array([2e-5, -1e-5, 0.5e-5])
+    out = token_highlights_html(["a", "b", "c"], scores, score_input=0.50002, score_baseline=0.5)
+    note = highlight_note(out)
+    assert "barely changes" in note and note.count(".") >= 1 and "0.5" in note
+    backgrounds = [rgb(c) for c in re.findall(r"background:(#[0-9a-f]{6});color:", out)]
+    assert len(backgrounds) == 3 and all(min(c) > 240 for c in backgrounds)  # nearly white, not saturated noise
+    plain = token_highlights_html(["a", "b", "c"], scores)  # without the endpoints: scaled to the largest score
+    assert highlight_note(plain) == ""
+
+
+def test_highlights_say_when_the_baseline_scores_higher_than_the_text():
+    out = token_highlights_html(["a", "b"], np.array([-0.15, -0.04]), score_input=0.61, score_baseline=0.8)
+    note = highlight_note(out)
+    assert "baseline" in note and "higher" in note and "0.8" in note and "0.61" in note
+    normal = token_highlights_html(["a", "b"], np.array([0.15, 0.04]), score_input=0.8, score_baseline=0.61)
+    assert highlight_note(normal) == ""
+    assert figures.attribution_note(0.8, 0.61) is None
+    assert figures.attribution_note(0.61, 0.8) == note
+
+
+def test_right_to_left_words_keep_their_own_direction():
+    # an Arabic word in two WordPiece pieces, then a Latin word, in an English sentence
+    out = token_highlights_html(["the", "مر", "حبا", "<3>"], np.array([0.1, 0.2, 0.3, 0.0]),
+                                joined=[False, False, True, False])
+    groups = re.findall(r'<span (dir="(?:rtl|ltr)" )?style="display:inline-block;white-space:nowrap;', out)
+    assert groups == ['dir="ltr" ', 'dir="rtl" ', ""]  # "<3>" has no strong direction of its own
+    assert out.count("<bdi>") == 4 and "<bdi>&lt;3&gt;</bdi>" in out
+    assert re.search(r'<div dir="ltr" style="display:block;">', out)
+    arabic = token_highlights_html(["[CLS]", "مرحبا", "بالعالم", "[SEP]"], np.zeros(4))
+    assert re.search(r'<div dir="rtl" style="display:block;">', arabic)  # the text's direction, not [CLS]'s

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard.state import DEFAULTS, ViewState, from_query, to_query
+from dashboard.state import COMPARE_FIELDS, DEFAULTS, EXPLORE_FIELDS, ViewState, from_query, to_query
 from explain import TargetSpec
 
 
@@ -21,7 +21,7 @@ def test_every_field_round_trips():
         text="Über <b>bold</b> & 😀", model="some-org/model", target="zero_shot", label="joy",
         labels="joy, anger", prompts="I am happy.|I am angry.", reference="", steps=120, baseline="mask",
         max_tokens=256, level="subword", layer=3, head=7, hide_special=True, token=4, stat="distance",
-        model_b="minilm", text_b="Other text", layer_b=1, head_b=2, mode="texts", analysis="abc123",
+        model_b="minilm", text_b="Other text", layer_b=1, head_b=2, mode="texts", analysis="abc123", stretch=True,
     )
     back, notices = from_query(to_query(state))
     assert back == state and notices == []
@@ -38,6 +38,7 @@ def test_every_field_round_trips():
         ({"l": "-1"}, "layer", "l"),
         ({"h": "1e3"}, "head", "h"),
         ({"sp": "yes"}, "hide_special", "sp"),
+        ({"sc": "true"}, "stretch", "sc"),
         ({"st": "magic"}, "stat", "st"),
         ({"tg": "regression"}, "target", "tg"),
         ({"t": "   "}, "text", "t"),
@@ -78,3 +79,12 @@ def test_any_query_parses_to_a_valid_state(params):
     assert state.text.strip()
     back, _ = from_query(to_query(state))
     assert back == state
+
+
+def test_stretching_each_map_is_off_by_default_and_kept_in_the_link():
+    assert DEFAULTS.stretch is False
+    assert "sc" not in to_query(DEFAULTS)
+    state, notices = from_query({"sc": "1"})
+    assert state.stretch is True and notices == []
+    assert to_query(state)["sc"] == "1"
+    assert "stretch" in EXPLORE_FIELDS and "stretch" in COMPARE_FIELDS
