@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields, replace
 from explain.analysis import BASELINES, DEFAULT_STEPS, MAX_STEPS, MIN_STEPS, AnalysisRequest, TargetSpec
 from explain.attention import HEAD_STATISTICS
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
-from explain.targets import TARGET_KINDS
+from explain.targets import PROMPT_TEMPLATE, TARGET_KINDS
 
 DEFAULT_TEXT = "The film was good but far too long."
 DEFAULT_SECOND_TEXT = "The film was bad and far too long."
@@ -210,9 +210,13 @@ def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],
     state, notices = from_query({**view, **url})
     first = requests[0]
     target = first.target or TargetSpec(kind="")
+    # A saved request holds the prompts it resolved to; the default ones were never typed, so they stay empty
+    # (and follow the labels when the user edits them).
+    default_prompts = tuple(PROMPT_TEMPLATE.format(label) for label in target.labels)
+    prompts = "" if target.prompts == default_prompts else " | ".join(target.prompts)
     values: dict[str, object] = {
         "text": first.text, "model": first.model, "target": target.kind, "label": target.label,
-        "labels": ", ".join(target.labels), "prompts": " | ".join(target.prompts), "reference": target.reference,
+        "labels": ", ".join(target.labels), "prompts": prompts, "reference": target.reference,
         "steps": first.n_steps, "baseline": first.baseline, "max_tokens": first.max_tokens,
         "fast": first.tolerance is not None or first.precision != "fp32",
     }

@@ -1,33 +1,90 @@
-"""Agreement between two models' explanations of the same words.
+"""Agreement between two explanations of the same words, and the trained-vs-random sanity check.
 
 Words come from the text, not from a tokenizer, so two models reading the same
 text share one word axis: token attributions and token attention are brought onto
 it (`explain.words.word_sums`, `word_attention`) and compared there. For two
-different texts, `align_words` pairs the words the texts have in common.
+different texts, `word_diff` aligns the words (a sequence diff): the metrics use the
+words both texts have, and the changed words are listed with their scores.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import Enum
 
 import numpy as np
 from scipy.spatial.distance import jensenshannon
-from scipy.stats import kendalltau, spearmanr
+from scipy.stats import kendalltau, permutation_test, rankdata, spearmanr
 
 from explain.errors import InputError
 
-# reading(): Spearman rho >= STRONG is "strong", >= MODERATE "moderate", <= -MODERATE "they disagree",
-# anything in between "little agreement".
+# reading(): a significant Spearman rho >= STRONG is "strong", >= MODERATE "moderate", <= -MODERATE "they
+# disagree"; |rho| >= MODERATE that is not significant "possibly"; anything in between "little agreement".
 STRONG = 0.8
 MODERATE = 0.5
+# Two-sided level for the Spearman p-value, used by the reading and the sanity check alike.
+SIGNIFICANCE = 0.05
+# With n words the smallest exact two-sided p-value is 2 / n!: 0.083 for 4 words, 0.017 for 5. Below 5
+# words no ranking, not even a perfect match, can be told from chance at SIGNIFICANCE.
+MIN_RANKED_WORDS = 5
+# spearman p-values: every permutation up to EXACT_MAX_WORDS words (8! = 40320 orders, ~0.1 s), RESAMPLES
+# seeded random permutations up to RESAMPLED_MAX_WORDS, and the t approximation above (there it is within
+# 0.006 of the permutation p-value; at 9-10 words it is up to 0.02 too small).
+EXACT_MAX_WORDS = 8
+RESAMPLED_MAX_WORDS = 30
+RESAMPLES = 9999
 
-# sanity_check_verdict(): a randomised model should give a different explanation, i.e.
-# |Spearman| below SANITY_MAX_ABS_SPEARMAN and a mean attention JS distance above SANITY_MIN_DISTANCE.
-SANITY_MAX_ABS_SPEARMAN = 0.5
+# sanity_check_verdict(): a randomised model should give a different explanation: a word ranking not
+# significantly alike (rho < MODERATE, or not significant) and a mean attention JS distance above
+# SANITY_MIN_DISTANCE.
 SANITY_MIN_DISTANCE = 0.1
-SANITY_P_VALUE = 0.05
+
+
+class RankRelation(Enum):
+    """How two word rankings relate, the one judgement both the reading and the sanity check use."""
+
+    UNDEFINED = "undefined"  # fewer than two words, or one side scores every word the same
+    TOO_FEW = "too few"  # fewer than MIN_RANKED_WORDS words: chance explains any order
+    STRONG = "strong"  # rho >= STRONG, significant
+    MODERATE = "moderate"  # MODERATE <= rho < STRONG, significant
+    CHANCE_ALIKE = "possibly alike"  # rho >= MODERATE, not significant
+    UNRELATED = "unrelated"  # |rho| < MODERATE
+    OPPOSITE = "opposite"  # rho <= -MODERATE, significant
+    CHANCE_OPPOSITE = "possibly opposite"  # rho <= -MODERATE, not significant
+
+
+ALIKE = (RankRelation.STRONG, RankRelation.MODERATE)
+
+# reading() sentences, for two models on one text and for one model on two texts: {n} words, {numbers}.
+_READINGS = {
+    "models": {
+        RankRelation.STRONG: "Strong agreement: both models rank the words almost the same way {numbers}.",
+        RankRelation.MODERATE: "Moderate agreement: the models rank the words in a broadly similar order {numbers}.",
+        RankRelation.CHANCE_ALIKE: "Possibly similar: the models rank the {n} words in a similar order {numbers}, "
+        "but with so few words that often happens by chance.",
+        RankRelation.UNRELATED: "Little agreement: the two models' word rankings are mostly unrelated {numbers}.",
+        RankRelation.OPPOSITE: "They disagree: words one model ranks high, the other tends to rank low {numbers}.",
+        RankRelation.CHANCE_OPPOSITE: "Possibly opposite: words one model ranks high, the other tends to rank low "
+        "{numbers}, but with so few words that often happens by chance.",
+    },
+    "texts": {
+        RankRelation.STRONG: "Strong agreement: the shared words are ranked almost the same way in both texts "
+        "{numbers}.",
+        RankRelation.MODERATE: "Moderate agreement: the shared words are ranked in a broadly similar order in both "
+        "texts {numbers}.",
+        RankRelation.CHANCE_ALIKE: "Possibly similar: the {n} shared words are ranked in a similar order in both "
+        "texts {numbers}, but with so few words that often happens by chance.",
+        RankRelation.UNRELATED: "Little agreement: the shared words are ranked in mostly unrelated orders in the two "
+        "texts {numbers}.",
+        RankRelation.OPPOSITE: "They disagree: shared words ranked high in one text tend to be ranked low in the "
+        "other {numbers}.",
+        RankRelation.CHANCE_OPPOSITE: "Possibly opposite: shared words ranked high in one text tend to be ranked low "
+        "in the other {numbers}, but with so few words that often happens by chance.",
+    },
+}
+SIDES = tuple(_READINGS)
 
 
 @dataclass
@@ -35,10 +92,11 @@ class AttributionAgreement:
     """How far two word attributions agree.
 
     spearman/kendall: rank correlations of the signed scores (nan when a vector is
-    constant or there are fewer than 2 words). top_k_overlap: share of the top_k
-    words by |score| that both have in their top_k (ties broken by word order).
-    sign_agreement: share of the words scored nonzero by both whose signs match
-    (nan when there are none).
+    constant or there are fewer than 2 words). spearman_p: its two-sided p-value
+    under independence (`spearman_p_value`; nan with spearman). top_k_overlap: share
+    of the top_k words by |score| that both have in their top_k (ties broken by word
+    order). sign_agreement: share of the words scored nonzero by both whose signs
+    match (nan when there are none).
     """
 
     spearman: float
@@ -47,24 +105,41 @@ class AttributionAgreement:
     top_k_overlap: float
     sign_agreement: float
     n_words: int
-    spearman_p: float = math.nan  # two-sided p-value of the Spearman correlation
+    spearman_p: float
 
-    def reading(self) -> str:
-        """One plain-language sentence about the agreement (thresholds: STRONG, MODERATE)."""
+    @property
+    def relation(self) -> RankRelation:
+        if self.n_words < 2 or math.isnan(self.spearman):
+            return RankRelation.UNDEFINED
+        if self.n_words < MIN_RANKED_WORDS:
+            return RankRelation.TOO_FEW
+        rho, significant = self.spearman, self.spearman_p < SIGNIFICANCE
+        if rho >= MODERATE:
+            if not significant:
+                return RankRelation.CHANCE_ALIKE
+            return RankRelation.STRONG if rho >= STRONG else RankRelation.MODERATE
+        if rho <= -MODERATE:
+            return RankRelation.OPPOSITE if significant else RankRelation.CHANCE_OPPOSITE
+        return RankRelation.UNRELATED
+
+    def reading(self, sides: str = "models") -> str:
+        """One plain-language sentence about the agreement; `sides` is "models" (two models, one text) or
+        "texts" (one model, two texts)."""
+        if sides not in _READINGS:
+            raise InputError(f"The sides compared must be one of {', '.join(SIDES)}, not '{sides}'.")
+        relation = self.relation
         if self.n_words < 2:
             return "Too few words to compare: rankings need at least two words."
-        if math.isnan(self.spearman):
-            return "No rank correlation can be computed: one model gives every word the same score."
-        rho = self.spearman
-        shared = f"; {round(self.top_k_overlap * self.top_k)} of the top {self.top_k} words shared"
-        numbers = f"(Spearman {rho:.2f}{shared})"
-        if rho >= STRONG:
-            return f"Strong agreement: both models rank the words almost the same way {numbers}."
-        if rho >= MODERATE:
-            return f"Moderate agreement: the models rank the words in a broadly similar order {numbers}."
-        if rho > -MODERATE:
-            return f"Little agreement: the two models' word rankings are mostly unrelated {numbers}."
-        return f"They disagree: words one model ranks high, the other tends to rank low {numbers}."
+        if relation is RankRelation.UNDEFINED:
+            who = "one model" if sides == "models" else "on one of the texts the model"
+            return f"No rank correlation can be computed: {who} gives every word the same score."
+        if relation is RankRelation.TOO_FEW:
+            words = "words" if sides == "models" else "words shared by the two texts"
+            return (f"Too few words to tell: with only {self.n_words} {words}, orders this alike or this different "
+                    f"often arise by chance (Spearman {self.spearman:.2f}).")
+        shared = f"{round(self.top_k_overlap * self.top_k)} of the top {self.top_k} words shared"
+        numbers = f"(Spearman {self.spearman:.2f}, p = {self.spearman_p:.2g}; {shared})"
+        return _READINGS[sides][relation].format(n=self.n_words, numbers=numbers)
 
 
 def _scores(values: np.ndarray, name: str) -> np.ndarray:
@@ -74,6 +149,29 @@ def _scores(values: np.ndarray, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise InputError(f"The {name} scores contain NaN or infinite values, so they cannot be compared.")
     return arr
+
+
+def spearman_p_value(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided p-value of Spearman's rho between a and b under independence (both non-constant).
+
+    Exact (every order of b) up to EXACT_MAX_WORDS words, RESAMPLES seeded random orders up to
+    RESAMPLED_MAX_WORDS (the same p-value on every call), the t approximation above.
+    """
+    n = int(a.size)
+    if n > RESAMPLED_MAX_WORDS:
+        return float(spearmanr(a, b).pvalue)
+    ranks_a = rankdata(a)
+    ranks_a -= ranks_a.mean()
+
+    def rho(values: np.ndarray, axis: int = -1) -> np.ndarray:
+        ranks = rankdata(values, axis=axis)
+        ranks = ranks - ranks.mean(axis=axis, keepdims=True)
+        return (ranks * ranks_a).sum(axis) / np.sqrt((ranks_a**2).sum() * (ranks**2).sum(axis))
+
+    settings: dict = ({"n_resamples": np.inf} if n <= EXACT_MAX_WORDS
+                      else {"n_resamples": RESAMPLES, "rng": np.random.default_rng(0)})
+    result = permutation_test((b,), rho, permutation_type="pairings", vectorized=True, **settings)
+    return float(min(1.0, result.pvalue))
 
 
 def attribution_agreement(scores_a: np.ndarray, scores_b: np.ndarray, *, k: int = 5) -> AttributionAgreement:
@@ -88,8 +186,8 @@ def attribution_agreement(scores_a: np.ndarray, scores_b: np.ndarray, *, k: int 
     n = int(a.size)
     spearman = kendall = p_value = math.nan
     if n >= 2 and np.ptp(a) > 0 and np.ptp(b) > 0:
-        rank = spearmanr(a, b)
-        spearman, p_value = float(rank.statistic), float(rank.pvalue)
+        spearman = float(spearmanr(a, b).statistic)
+        p_value = spearman_p_value(a, b)
         kendall = float(kendalltau(a, b).statistic)
     top_k = min(k, n)
     if top_k:
@@ -189,52 +287,145 @@ def layer_attention_distance(word_attn_a: np.ndarray, word_attn_b: np.ndarray) -
     return np.nan_to_num(rows, nan=0.0).mean(-1)
 
 
-def sanity_check_verdict(agreement: AttributionAgreement, layer_distances: np.ndarray) -> tuple[bool, str]:
-    """Trained-vs-randomised check: passes when the explanations disagree, with one sentence why.
+class Outcome(Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    INCONCLUSIVE = "inconclusive"
 
-    Passes when the rankings differ — |Spearman| < SANITY_MAX_ABS_SPEARMAN (0.5), or
-    a correlation that is not significant (p >= SANITY_P_VALUE) since a handful
-    of words correlate by chance — and the mean attention JS distance >
-    SANITY_MIN_DISTANCE (0.1): an explanation that survives randomising the
-    weights does not reflect what the model learned.
+
+@dataclass(frozen=True)
+class SanityVerdict:
+    """The trained-vs-randomised check's outcome and the sentence that explains it (it starts with the
+    outcome: "Passed:", "Failed:" or "Inconclusive:")."""
+
+    outcome: Outcome
+    sentence: str
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome is Outcome.PASSED
+
+
+def sanity_check_verdict(agreement: AttributionAgreement, layer_distances: np.ndarray) -> SanityVerdict:
+    """Trained-vs-randomised check: an explanation that survives randomising the weights does not reflect
+    what the model learned.
+
+    Inconclusive below MIN_RANKED_WORDS words or when a side scores every word the same. Failed when
+    the randomised model ranks the words significantly alike (`RankRelation` STRONG or MODERATE: rho >=
+    MODERATE with p < SIGNIFICANCE) or its mean attention JS distance is at most SANITY_MIN_DISTANCE.
+    Otherwise inconclusive when the rankings look alike but could be so by chance, and passed when they
+    are unrelated or opposite: a negative correlation is disagreement, not resemblance.
     """
+    n = agreement.n_words
+    if n < MIN_RANKED_WORDS:
+        return SanityVerdict(Outcome.INCONCLUSIVE, (
+            f"Inconclusive: too few words to tell. The check needs at least {MIN_RANKED_WORDS} words, "
+            f"since with only {n} {'word' if n == 1 else 'words'} even a perfectly matching order arises by chance "
+            "too often."
+        ))
+    relation = agreement.relation
+    if relation is RankRelation.UNDEFINED:
+        return SanityVerdict(Outcome.INCONCLUSIVE, (
+            "Inconclusive: one model gives every word the same score, so the rankings cannot be compared."
+        ))
     distance = float(np.nanmean(layer_distances)) if np.size(layer_distances) else math.nan
-    rho = agreement.spearman
-    if math.isnan(rho) or math.isnan(distance):
-        return False, (
-            "The check is inconclusive: the attributions or attention maps could not be compared "
-            "(a constant score vector or too few words)."
-        )
-    p_value = agreement.spearman_p
-    ranks_differ = abs(rho) < SANITY_MAX_ABS_SPEARMAN or (not math.isnan(p_value) and p_value >= SANITY_P_VALUE)
-    attention_differs = distance > SANITY_MIN_DISTANCE
-    p_text = "" if math.isnan(p_value) else f", p = {p_value:.2f}"
-    numbers = f"(Spearman {rho:.2f}{p_text}, mean attention distance {distance:.2f})"
-    if ranks_differ and attention_differs:
-        return True, (
-            f"Passed: the randomised model explains the text differently {numbers}, "
-            "so the explanation depends on what the trained model learned."
-        )
-    if not ranks_differ and not attention_differs:
-        problem = "ranks the words and spreads its attention much like the trained one"
-    elif not ranks_differ:
-        problem = "ranks the words much like the trained one"
-    else:
-        problem = "spreads its attention much like the trained one"
-    return False, (
-        f"Failed: the randomised model {problem} {numbers}, "
-        "so this explanation may reflect the input or the architecture more than what the model learned."
-    )
+    if math.isnan(distance):
+        return SanityVerdict(Outcome.INCONCLUSIVE, "Inconclusive: the attention maps could not be compared.")
+    ranks_alike = relation in ALIKE
+    attention_alike = distance <= SANITY_MIN_DISTANCE
+    numbers = (f"(Spearman {agreement.spearman:.2f}, p = {agreement.spearman_p:.2g}, "
+               f"mean attention distance {distance:.2f})")
+    if ranks_alike or attention_alike:
+        if ranks_alike and attention_alike:
+            problem = "ranks the words and spreads its attention much like the trained one"
+        elif ranks_alike:
+            problem = "ranks the words much like the trained one"
+        else:
+            problem = "spreads its attention much like the trained one"
+        return SanityVerdict(Outcome.FAILED, (
+            f"Failed: the randomised model {problem} {numbers}, "
+            "so this explanation may reflect the input or the architecture more than what the model learned."
+        ))
+    if relation is RankRelation.CHANCE_ALIKE:
+        return SanityVerdict(Outcome.INCONCLUSIVE, (
+            f"Inconclusive: the randomised model ranks the {n} words in an order like the trained one's {numbers}, "
+            "but with so few words that often happens by chance, so the check cannot tell."
+        ))
+    how = ("ranks the words in roughly the opposite order"
+           if relation in (RankRelation.OPPOSITE, RankRelation.CHANCE_OPPOSITE) else "explains the text differently")
+    return SanityVerdict(Outcome.PASSED, (
+        f"Passed: the randomised model {how} {numbers}, "
+        "so the explanation depends on what the trained model learned."
+    ))
 
 
-def align_words(words_a: list[str], words_b: list[str]) -> list[tuple[int, int]]:
-    """Index pairs (i, j) of words the two texts share, in order (difflib on lowercased words).
+@dataclass(frozen=True)
+class WordChange:
+    """One place where two texts differ: words of the first text replaced by, or deleted for, or words
+    inserted in the second, with their summed attribution on each side (nan on a side with no words)."""
 
-    Only equal words are paired; a substituted word ("film" vs "movie") is left unpaired.
+    kind: str  # "replace" | "insert" | "delete"
+    words_left: tuple[str, ...]
+    words_right: tuple[str, ...]
+    span_left: tuple[int, int]  # word indices [start, end) in the first text
+    span_right: tuple[int, int]  # word indices [start, end) in the second text
+    score_left: float = math.nan
+    score_right: float = math.nan
+
+
+def word_diff(words_a: list[str], words_b: list[str]) -> tuple[list[tuple[int, int]], list[WordChange]]:
+    """Align two texts' words (difflib on lowercased words): the index pairs (i, j) of the words both
+    share, in order, and the changes (replaced, inserted, deleted words) between them.
+
+    Every word of either text is in exactly one pair or one change.
     """
     matcher = difflib.SequenceMatcher(None, [w.lower() for w in words_a], [w.lower() for w in words_b],
                                       autojunk=False)
-    return [(block.a + d, block.b + d) for block in matcher.get_matching_blocks() for d in range(block.size)]
+    pairs: list[tuple[int, int]] = []
+    changes: list[WordChange] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            pairs.extend(zip(range(i1, i2), range(j1, j2), strict=True))
+        else:
+            changes.append(WordChange(tag, tuple(words_a[i1:i2]), tuple(words_b[j1:j2]), (i1, i2), (j1, j2)))
+    return pairs, changes
+
+
+def align_words(words_a: list[str], words_b: list[str]) -> list[tuple[int, int]]:
+    """Index pairs (i, j) of words the two texts share, in order (`word_diff`).
+
+    Only equal words are paired; a substituted word ("film" vs "movie") is a change, not a pair.
+    """
+    return word_diff(words_a, words_b)[0]
+
+
+def _target_key(analysis) -> tuple:
+    """What an analysis explains, in terms that mean the same across models: the target kind, the
+    explained label, and for zero-shot the labels and prompts, for similarity the reference."""
+    spec = analysis.request.target
+    prediction = analysis.prediction
+    label = prediction.labels[prediction.explained_index].strip().lower() if prediction.labels else ""
+    if spec is None:
+        return ("", label, prediction.description)
+    labels = tuple(s.strip().lower() for s in spec.labels) if spec.kind == "zero_shot" else ()
+    prompts = tuple(s.strip() for s in spec.prompts) if spec.kind == "zero_shot" else ()
+    reference = spec.reference.strip() if spec.kind == "similarity" else ""
+    return (spec.kind, "" if spec.kind == "similarity" else label, labels, prompts, reference)
+
+
+def target_difference(left, right) -> str:
+    """One sentence when two analyses explain different outputs (say a zero-shot P(positive) and a
+    classifier's P(pos)), "" when they explain the same one. Contains user text (labels, prompts, the
+    reference): escape it for where it is shown."""
+    if _target_key(left) == _target_key(right):
+        return ""
+    first, second = left.prediction.description, right.prediction.description
+    if first == second:  # the same labels with other prompts
+        first += f" with the prompts «{' | '.join(left.request.target.prompts)}»"
+        second += f" with the prompts «{' | '.join(right.request.target.prompts)}»"
+    return (f"The targets differ: the first side explains {first or 'its default output'}, the second "
+            f"{second or 'its default output'}. Their attributions answer different questions, so the "
+            "agreement numbers compare unlike things.")
 
 
 def _submatrix(word_attn: np.ndarray, keep: np.ndarray) -> np.ndarray:
@@ -248,7 +439,11 @@ def _submatrix(word_attn: np.ndarray, keep: np.ndarray) -> np.ndarray:
 @dataclass
 class Comparison:
     """Two analyses on one word axis: the words both have (`pairs` of word indices), how far their
-    attributions agree, the per-layer attention distance, and both rollouts on the shared words."""
+    attributions agree, the per-layer attention distance, and both rollouts on the shared words.
+
+    For two texts (`texts`), `changes` lists the words that differ, with their scores on each side.
+    `target_difference` is a sentence when the two sides explain different outputs, else "".
+    """
 
     pairs: np.ndarray  # int [P, 2]: word index in the left analysis, in the right one
     words: list[str]  # the shared words (left spelling)
@@ -258,27 +453,50 @@ class Comparison:
     rollout_right: np.ndarray  # [P, P]
     scores_left: np.ndarray  # [P] word attributions on the shared words
     scores_right: np.ndarray  # [P]
+    texts: bool = False  # the sides read two different texts
+    changes: list[WordChange] = field(default_factory=list)
+    target_difference: str = ""
 
-    def sanity_check(self) -> tuple[bool, str]:
+    @property
+    def changed_words(self) -> tuple[int, int]:
+        """How many words of the first and of the second text are not shared."""
+        return (sum(c.span_left[1] - c.span_left[0] for c in self.changes),
+                sum(c.span_right[1] - c.span_right[0] for c in self.changes))
+
+    def reading(self) -> str:
+        return self.agreement.reading("texts" if self.texts else "models")
+
+    def sanity_check(self) -> SanityVerdict:
         return sanity_check_verdict(self.agreement, self.layer_distance)
+
+
+def _span_score(scores: np.ndarray, span: tuple[int, int]) -> float:
+    start, end = span
+    return float(scores[start:end].sum()) if end > start else math.nan
 
 
 def compare_analyses(left, right, *, k: int = 5) -> Comparison:
     """Bring two analyses (`explain.analysis.Analysis`) onto their shared words and compare them.
 
-    The same text read by two models shares every word; two texts share the words
-    `align_words` pairs.
+    The same text read by two models shares every word; two texts are aligned by `word_diff`, and
+    the words that differ are kept as `changes` with their summed attribution on each side.
     """
     from explain.analysis import AttentionMaps
     from explain.attention import rollout
 
+    left_scores = np.asarray(left.word_scores, dtype=np.float64)
+    right_scores = np.asarray(right.word_scores, dtype=np.float64)
+    changes: list[WordChange] = []
     if left.words.words == right.words.words:
         pairs = np.stack([np.arange(len(left.words))] * 2, axis=1).reshape(-1, 2)
     else:
-        pairs = np.array(align_words(left.words.words, right.words.words), dtype=np.int64).reshape(-1, 2)
+        shared, diff = word_diff(left.words.words, right.words.words)
+        pairs = np.array(shared, dtype=np.int64).reshape(-1, 2)
+        changes = [WordChange(c.kind, c.words_left, c.words_right, c.span_left, c.span_right,
+                              _span_score(left_scores, c.span_left), _span_score(right_scores, c.span_right))
+                   for c in diff]
     ia, ib = pairs[:, 0], pairs[:, 1]
-    scores_a = np.asarray(left.word_scores, dtype=np.float64)[ia]
-    scores_b = np.asarray(right.word_scores, dtype=np.float64)[ib]
+    scores_a, scores_b = left_scores[ia], right_scores[ib]
     agreement = attribution_agreement(scores_a, scores_b, k=k)
     wa = word_attention(left.attention.weights, left.words.token_word, len(left.words))
     wb = word_attention(right.attention.weights, right.words.token_word, len(right.words))
@@ -296,4 +514,7 @@ def compare_analyses(left, right, *, k: int = 5) -> Comparison:
         rollout_right=rb.astype(np.float32),
         scores_left=scores_a.astype(np.float32),
         scores_right=scores_b.astype(np.float32),
+        texts=left.request.text != right.request.text,
+        changes=changes,
+        target_difference=target_difference(left, right),
     )

@@ -9,6 +9,7 @@ from dashboard.state import MAX_TOKEN_CHOICES
 from explain import BUILTIN_MODELS, ModelInfo
 from explain.analysis import BASELINES, MAX_STEPS, MIN_STEPS
 from explain.attention import HEAD_STATISTICS
+from explain.targets import PROMPT_TEMPLATE, SENTIMENT_LABELS
 
 TARGET_NAMES = {
     "": "model default",
@@ -53,10 +54,13 @@ def target_controls(info: ModelInfo | None) -> None:
     )
     effective = kind or (info.targets[0] if info else "")
     if effective == "zero_shot":
-        st.text_input("Labels (comma-separated)", key=widget_key("labels"), on_change=leave_saved, placeholder="positive, negative")
+        labels = st.text_input("Labels (comma-separated)", key=widget_key("labels"), on_change=leave_saved,
+                               placeholder=", ".join(SENTIMENT_LABELS))
+        names = [name.strip() for name in (labels or "").split(",") if name.strip()] or list(SENTIMENT_LABELS)
         st.text_input(
             "Prompts ('|'-separated, one per label)", key=widget_key("prompts"), on_change=leave_saved,
-            placeholder="This text is positive. | This text is negative.",
+            placeholder=" | ".join(PROMPT_TEMPLATE.format(name) for name in names),
+            help=f"Empty: '{PROMPT_TEMPLATE.format('<label>')}' for each label.",
         )
     if effective == "similarity":
         st.text_input("Reference text", key=widget_key("reference"), on_change=leave_saved, placeholder="A sentence to compare with")

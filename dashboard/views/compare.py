@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import controls, results, share
+from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
     current,
     leave_saved,
@@ -20,8 +21,8 @@ from dashboard.components.url_state import (
     write_url,
 )
 from dashboard.state import COMPARE_FIELDS, COMPARE_MODES, MAX_TEXT_CHARS, ViewState, to_query
-from explain import Analysis, AnalysisRequest, ExplainError, figures
-from explain.compare import compare_analyses
+from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel, figures
+from explain.compare import Comparison, Outcome, compare_analyses
 from explain.document import Document
 from explain.exports import comparison_scores_csv
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
@@ -49,14 +50,30 @@ def same_target(request: AnalysisRequest, first: Analysis, mode: str) -> Analysi
     return replace(request, target=replace(target, label=label))
 
 
-def analyse(state: ViewState, first: Analysis | None = None) -> Analysis | None:
+def load_side(spec: str, side: str) -> LoadedModel | None:
+    """The model for one side, or None with the reason shown."""
+    if not spec:
+        st.info(f"Pick the {side.lower()} model in the sidebar.")
+        return None
+    try:
+        with st.spinner(f"Loading {spec}…"):
+            return cached.get_model(spec)
+    except ExplainError as exc:
+        st.error(f"{side} side: {exc}")
+        return None
+
+
+def analyse(state: ViewState, loaded: LoadedModel | None, first: Analysis | None = None) -> Analysis | None:
+    """One side's analysis; the second side (`first` given) explains the first side's label where it can."""
     second = first is not None
     request = state.request(second=second)
     if first is not None:
         request = same_target(request, first, state.mode)
+    if loaded is None:
+        loaded = load_side(request.model, "Second" if second else "First")
+        if loaded is None:
+            return None
     try:
-        with st.spinner(f"Loading {request.model}…"):
-            loaded = cached.get_model(request.model)
         cache = cached.analysis_cache()
         return cache.get(cache.key(request, loaded.spec)) or results.run_with_progress(
             lambda progress: cache.compute(request, loaded, progress),
@@ -68,13 +85,47 @@ def analyse(state: ViewState, first: Analysis | None = None) -> Analysis | None:
 
 
 def side_title(result: Analysis, mode: str) -> str:
+    """The side's model, or the start of its text; plain text (escape it for Markdown)."""
     return result.model.spec if mode == "models" else f"«{result.request.text[:40]}»"
 
 
-def agreement_section(left: Analysis, right: Analysis, state: ViewState):
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def score_text(value: float) -> str:
+    return "—" if math.isnan(value) else f"{value:+.2g}"
+
+
+CHANGE_NAMES = {"replace": "replaced", "insert": "inserted", "delete": "deleted"}
+
+
+def changes_summary(comparison: Comparison) -> str:
+    """How the two texts differ, in counts (no user text)."""
+    n_left, n_right = comparison.changed_words
+    places = len(comparison.changes)
+    return (f"The two texts differ in {plural(places, 'place')}: {plural(n_left, 'word')} of the first text and "
+            f"{plural(n_right, 'word')} of the second are changed. The numbers above use the "
+            f"{plural(len(comparison.pairs), 'word')} both texts share; the changed words are listed here with "
+            "their attributions in each text.")
+
+
+def changes_rows(comparison: Comparison) -> list[dict[str, str]]:
+    return [{"Change": CHANGE_NAMES[c.kind], "First text": " ".join(c.words_left) or "—",
+             "Second text": " ".join(c.words_right) or "—", "Score (first)": score_text(c.score_left),
+             "Score (second)": score_text(c.score_right)} for c in comparison.changes]
+
+
+def sanity_applies(left: Analysis, right: Analysis, mode: str) -> bool:
+    return mode == "models" and {left.model.spec, right.model.spec} == {DEFAULT_MODEL, RANDOM_CONTROL}
+
+
+def agreement_section(left: Analysis, right: Analysis, state: ViewState) -> Comparison:
     comparison = compare_analyses(left, right)
     a = comparison.agreement
     st.subheader("How much do the two explanations agree?")
+    if comparison.target_difference:
+        st.warning(markdown_escape(comparison.target_difference), icon=":material/compare_arrows:")
     c1, c2, c3, c4 = st.columns(4)
 
     def show(col, label, value, help_text):
@@ -84,13 +135,33 @@ def agreement_section(left: Analysis, right: Analysis, state: ViewState):
     show(c2, "Kendall", a.kendall, "Rank correlation counting word pairs ordered the same way (-1 to 1).")
     show(c3, f"Top-{a.top_k} overlap", a.top_k_overlap, "Share of the most important words (by |score|) in common.")
     show(c4, "Sign agreement", a.sign_agreement, "Share of words both push in the same direction.")
-    st.write(a.reading())
-    if len(comparison.pairs) < max(len(left.words), len(right.words)):
-        st.caption(f"Compared on the {len(comparison.pairs)} words the two sides share.")
-    if state.mode == "models" and {left.model.spec, right.model.spec} == {DEFAULT_MODEL, RANDOM_CONTROL}:
-        passed, sentence = comparison.sanity_check()
-        (st.success if passed else st.error)(f"**Sanity check:** {sentence}")
+    st.write(comparison.reading())
+    if comparison.texts:
+        st.caption(changes_summary(comparison))
+        if comparison.changes:
+            st.dataframe(changes_rows(comparison), hide_index=True, key="changes")
+    if sanity_applies(left, right, state.mode):
+        verdict = comparison.sanity_check()
+        show_verdict = {Outcome.PASSED: st.success, Outcome.FAILED: st.error, Outcome.INCONCLUSIVE: st.warning}
+        show_verdict[verdict.outcome](f"**Sanity check:** {verdict.sentence}")
     return comparison
+
+
+def agreement_html(comparison: Comparison, left: Analysis, right: Analysis, mode: str) -> str:
+    """The agreement section of the HTML export (escaped)."""
+    parts = [comparison.target_difference, comparison.reading()]
+    if sanity_applies(left, right, mode):
+        parts.append("Sanity check: " + comparison.sanity_check().sentence)
+    if comparison.texts:
+        parts.append(changes_summary(comparison))
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in parts if p)
+    rows = changes_rows(comparison) if comparison.texts else []
+    if rows:
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
+        cells = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>"
+                        for row in rows)
+        body += f"<table><tr>{head}</tr>{cells}</table>"
+    return body
 
 
 def main() -> None:
@@ -105,14 +176,17 @@ def main() -> None:
         mode = st.segmented_control("Compare", COMPARE_MODES, key=widget_key("mode"), required=True,
                                     on_change=leave_saved,
                                     format_func=lambda m: {"models": "two models", "texts": "two texts"}[m])
-        controls.model_picker("model", "First model" if mode == "models" else "Model")
+        spec = controls.model_picker("model", "First model" if mode == "models" else "Model")
         if mode == "models":
             controls.model_picker("model_b", "Second model")
         st.button("Sanity check: trained vs random weights", on_click=sanity_preset, width="stretch",
                   help="The same architecture with trained and with random weights: explanations that do not "
                        "change are not explaining what the model learned.")
+    loaded = None if saved else load_side(spec, "First")
+    info = saved[0].model if saved else (loaded.info if loaded else None)
+    with st.sidebar:
         st.header("Target")
-        controls.target_controls(saved[0].model if saved else None)
+        controls.target_controls(info)
         st.header("Integrated gradients")
         controls.attribution_controls()
 
@@ -128,11 +202,13 @@ def main() -> None:
                 "Nothing is recomputed; change a text or setting to compare live.", icon=":material/bookmark:")
         left, right = saved
     else:
+        if loaded is None:
+            return
         if not state.text.strip() or (mode == "texts" and not state.text_b.strip()):
             st.info("Type the text(s) to compare above.")
             return
-        left = analyse(state)
-        right = analyse(state, left) if left is not None else None
+        left = analyse(state, loaded)
+        right = analyse(state, loaded if mode == "texts" else None, left) if left is not None else None
         if left is None or right is None:
             return
 
@@ -143,7 +219,7 @@ def main() -> None:
     cols = st.columns(2, gap="large")
     for col, result, key in ((cols[0], left, "a"), (cols[1], right, "b")):
         with col:
-            st.markdown(f"**{side_title(result, state.mode)}**")
+            st.markdown(f"**{markdown_escape(side_title(result, state.mode))}**")
             results.render_prediction(result, key=f"pred_{key}")
             results.render_highlights(result, "word", scale=scale)
 
@@ -155,7 +231,7 @@ def main() -> None:
             results.clamp_view(layer_name, result.model.n_layers, "layer")
             results.clamp_view(head_name, result.model.n_heads, "head")
             c1, c2 = st.columns(2)
-            layer = c1.selectbox(f"Layer ({side_title(result, state.mode)})", list(range(result.model.n_layers)),
+            layer = c1.selectbox(f"Layer ({markdown_escape(side_title(result, state.mode))})", list(range(result.model.n_layers)),
                                  key=widget_key(layer_name))
             head = c2.selectbox("Head", list(range(result.model.n_heads)), key=widget_key(head_name))
             results.render_head(result, layer, head, False, key=f"head_{key}")
@@ -180,11 +256,11 @@ def main() -> None:
     st.subheader("Share and export")
     shown = current(FIELDS)
     view = to_query(shown, include=VIEW_FIELDS | {"mode"})
-    agreement_html = f"<p>{html.escape(comparison.agreement.reading())}</p>"
+    agreement = agreement_html(comparison, left, right, state.mode)
     share.share_controls(
         lambda: Document(kind="compare", analyses=[left, right], view=view),
         lambda: comparison_html(left, right, view=share.report_view(shown, level="word"), comparison=comparison,
-                                extra_sections=[("Agreement", agreement_html)]),
+                                extra_sections=[("Agreement", agreement)]),
         page_path=PAGE,
         file_stem="compare-" + share.slug(left.request.text),
         key="share_cmp",

@@ -65,28 +65,81 @@ def test_compare_two_models_with_different_tokenizers(tiny_dirs):
     assert len(at.get("plotly_chart")) >= 7
 
 
-def test_compare_one_model_on_two_texts(tiny_dirs):
+def test_compare_one_model_on_two_texts_counts_the_changed_words(tiny_dirs):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.run()
     at.switch_page("views/compare.py")
     at.query_params.update({"m": tiny_dirs["classification"], "cm": "texts", "t": "the film was good",
-                            "t2": "the film was bad", "n": "8"})
+                            "t2": "the movie was not good", "n": "8"})
     at.session_state["_url_loaded_compare"] = False
     at.run()
     assert_clean(at)
-    assert any("3 words the two sides share" in c.value for c in at.caption)
+    captions = " ".join(c.value for c in at.caption)
+    assert ("The two texts differ in 2 places: 1 word of the first text and 2 words of the second are changed. "
+            "The numbers above use the 3 words both texts share") in captions
+    table = at.dataframe[0].value
+    assert table["First text"].tolist() == ["film", "—"]
+    assert table["Second text"].tolist() == ["movie", "not"]
+    assert table["Change"].tolist() == ["replaced", "inserted"]
+    readings = " ".join(m.value for m in at.markdown)
+    assert "texts" in readings and "both models" not in readings
+
+
+def test_compare_offers_the_target_controls_and_says_when_targets_differ(tiny_dirs):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("views/compare.py")
+    at.query_params.update({"m": tiny_dirs["classification"], "m2": tiny_dirs["encoder"], "t": "the film was good",
+                            "n": "4"})
+    at.session_state["_url_loaded_compare"] = False
+    at.run()
+    assert_clean(at)
+    assert at.selectbox(key="w_target").options == ["model default", "class probability", "zero-shot labels",
+                                                    "similarity to a reference text"]
+    differ = [w.value for w in at.warning if "The targets differ" in w.value]
+    assert len(differ) == 1 and "classification head" in differ[0] and "zero\\-shot labels" in differ[0]
+    at.selectbox(key="w_target").set_value("zero_shot").run()
+    at.text_input(key="w_labels").set_value("good, bad, dull").run()
+    assert_clean(at)
+    assert not any("The targets differ" in w.value for w in at.warning)
+    assert "under zero-shot labels (good, bad, dull)" in html_text(at)
+
+
+def test_markdown_escape_keeps_links_as_text():
+    from dashboard.components.text import markdown_escape
+
+    assert markdown_escape("[x](http://e.x/a.png)") == "\\[x\\]\\(http://e\\.x/a\\.png\\)"
+    assert markdown_escape("![i](u) <b>*a*_b_ `c` #1 $x$ a|b\nnext") == (
+        "\\!\\[i\\]\\(u\\) \\<b\\>\\*a\\*\\_b\\_ \\`c\\` \\#1 \\$x\\$ a\\|b next"
+    )
+    assert markdown_escape("P(pos) + 1.5 - 2 {k} ~s~ \\") == "P\\(pos\\) \\+ 1\\.5 \\- 2 \\{k\\} \\~s\\~ \\\\"
 
 
 @pytest.mark.integration
-def test_sanity_preset_trained_vs_random():
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    at.switch_page("views/compare.py").run()
-    at.button[0].click().run()  # the sanity-check preset
+def test_sanity_preset_trained_vs_random_on_two_words_is_inconclusive():
+    at = open_page("compare", {"t": "Great film", "n": "8", "m2": "minilm"})
+    preset = next(b for b in at.button if b.label.startswith("Sanity check"))
+    preset.click().run()
     assert not at.exception
     assert at.session_state["w_model_b"] == "minilm-random"
-    verdicts = [s.value for s in at.success] + [e.value for e in at.error]
-    assert any(v.startswith("**Sanity check:**") for v in verdicts)
+    verdicts = [s.value for s in at.success] + [e.value for e in at.error] + [w.value for w in at.warning]
+    sanity = [v for v in verdicts if v.startswith("**Sanity check:**")]
+    assert len(sanity) == 1 and sanity[0].startswith("**Sanity check:** Inconclusive: too few words to tell")
+    assert not at.success and not at.error, [s.value for s in at.success] + [e.value for e in at.error]
+    assert any(m.value.startswith("Too few words to tell") for m in at.markdown)
+
+
+def test_reopened_zero_shot_analysis_takes_a_new_label(tiny_dirs):
+    at = open_page("explore", {"m": tiny_dirs["encoder"], "t": "the food was great", "n": "4", "tg": "zero_shot"})
+    assert_clean(at)
+    at.button(key="share_save").click().run()
+    analysis_id = at.query_params["analysis"]
+    again = open_page("explore", {"analysis": analysis_id})
+    assert_clean(again)
+    assert again.text_input(key="w_prompts").value == ""  # the default prompts were never typed
+    again.text_input(key="w_labels").set_value("positive, negative, neutral").run()
+    assert_clean(again)
+    assert "under zero-shot labels (positive, negative, neutral)" in html_text(again)
 
 
 def test_save_reopen_without_the_model_and_delete(tiny_dirs, tmp_path, store_path):

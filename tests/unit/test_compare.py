@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -9,14 +10,24 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.spatial.distance import jensenshannon
 
+from explain import AnalysisRequest, TargetSpec, analyze
 from explain.compare import (
+    MIN_RANKED_WORDS,
+    MODERATE,
+    SANITY_MIN_DISTANCE,
+    SIGNIFICANCE,
     AttributionAgreement,
+    Outcome,
+    RankRelation,
     align_words,
     attribution_agreement,
+    compare_analyses,
     layer_attention_distance,
     layer_mapping,
     sanity_check_verdict,
+    target_difference,
     word_attention,
+    word_diff,
 )
 from explain.errors import InputError
 
@@ -71,10 +82,10 @@ def test_hand_computed_top_k_sign_and_rank_agreement():
 
 def test_moderate_reading_threshold():
     agreement = AttributionAgreement(spearman=0.6, kendall=0.5, top_k=5, top_k_overlap=0.6, sign_agreement=1.0,
-                                     n_words=10)
+                                     n_words=20, spearman_p=0.005)
     assert agreement.reading() == (
         "Moderate agreement: the models rank the words in a broadly similar order "
-        "(Spearman 0.60; 3 of the top 5 words shared)."
+        "(Spearman 0.60, p = 0.005; 3 of the top 5 words shared)."
     )
 
 
@@ -222,27 +233,116 @@ def test_layer_distance_needs_the_same_words():
         layer_attention_distance(np.ones((1, 3, 3)) / 3, np.ones((1, 4, 4)) / 4)
 
 
-# -- sanity check ---------------------------------------------------------------------
+# -- significance and the sanity check ----------------------------------------------------
 
 
-def _agreement(rho: float) -> AttributionAgreement:
+def exact_two_sided_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's two-sided permutation p-value by listing every order of b (untied scores only)."""
+    n = a.size
+    ra, rb = np.argsort(np.argsort(a)), np.argsort(np.argsort(b))
+
+    def rho(ranks_b) -> float:
+        return 1 - 6 * float(np.sum((ra - np.asarray(ranks_b)) ** 2)) / (n * (n * n - 1))
+
+    observed = rho(rb)
+    null = np.array([rho(p) for p in itertools.permutations(rb)])
+    greater = np.mean(null >= observed - 1e-12)
+    less = np.mean(null <= observed + 1e-12)
+    return min(1.0, 2 * min(greater, less))
+
+
+@pytest.mark.parametrize("n,seed", [(2, 0), (3, 1), (4, 2), (5, 3), (6, 4), (7, 5), (7, 6), (8, 7)])
+def test_small_samples_get_the_exact_permutation_p_value(n, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=n)
+    b = a + rng.normal(size=n)
+    agreement = attribution_agreement(a, b)
+    assert agreement.spearman_p == pytest.approx(exact_two_sided_p(a, b), abs=1e-12)
+
+
+def test_exact_p_value_is_not_the_t_approximation():
+    # rho = 0.9 on 5 words: 5 of the 120 orders are at least this alike, two-sided p = 10/120; the t
+    # approximation says 0.037 and would call it significant
+    a = np.arange(5.0)
+    b = np.array([0.0, 2.0, 1.0, 3.0, 4.0])
+    agreement = attribution_agreement(a, b)
+    assert agreement.spearman == pytest.approx(0.9)
+    assert agreement.spearman_p == pytest.approx(10 / 120)
+    assert agreement.relation is RankRelation.CHANCE_ALIKE
+
+
+def test_larger_samples_get_a_stable_p_value():
+    rng = np.random.default_rng(8)
+    a = rng.normal(size=20)
+    b = a + 2 * rng.normal(size=20)
+    first, second = attribution_agreement(a, b), attribution_agreement(a, b)
+    assert first.spearman_p == second.spearman_p  # seeded resampling: the page never flickers
+    assert 0 < first.spearman_p <= 1
+    long = attribution_agreement(np.arange(60.0), np.arange(60.0) ** 0.5)
+    assert long.spearman_p < 1e-10
+
+
+def _agreement(rho: float, p: float = 1e-4, n: int = 10) -> AttributionAgreement:
     return AttributionAgreement(spearman=rho, kendall=rho, top_k=5, top_k_overlap=0.2, sign_agreement=0.5,
-                                n_words=10)
+                                n_words=n, spearman_p=p)
 
 
-def test_sanity_check_passes_only_when_both_disagree():
-    ok, text = sanity_check_verdict(_agreement(0.1), np.array([0.3, 0.4]))
-    assert ok and text.startswith("Passed:") and "(Spearman 0.10, mean attention distance 0.35)" in text
-    ok, text = sanity_check_verdict(_agreement(0.9), np.array([0.3, 0.4]))
-    assert not ok and "ranks the words much like the trained one" in text
-    ok, text = sanity_check_verdict(_agreement(-0.7), np.array([0.3, 0.4]))
-    assert not ok  # a strong negative correlation is still structure that survived randomisation
-    ok, text = sanity_check_verdict(_agreement(0.1), np.array([0.05, 0.02]))
-    assert not ok and "spreads its attention much like the trained one" in text
-    ok, text = sanity_check_verdict(_agreement(0.9), np.array([0.05]))
-    assert not ok and "ranks the words and spreads its attention much like" in text
-    ok, text = sanity_check_verdict(_agreement(float("nan")), np.array([0.3]))
-    assert not ok and text.startswith("The check is inconclusive")
+def test_sanity_check_passes_only_when_both_differ():
+    verdict = sanity_check_verdict(_agreement(0.1, 0.8), np.array([0.3, 0.4]))
+    assert verdict.outcome is Outcome.PASSED and verdict.passed
+    assert verdict.sentence.startswith("Passed:")
+    assert "(Spearman 0.10, p = 0.8, mean attention distance 0.35)" in verdict.sentence
+    verdict = sanity_check_verdict(_agreement(0.9), np.array([0.3, 0.4]))
+    assert verdict.outcome is Outcome.FAILED and "ranks the words much like the trained one" in verdict.sentence
+    verdict = sanity_check_verdict(_agreement(0.1, 0.8), np.array([0.05, 0.02]))
+    assert verdict.outcome is Outcome.FAILED and "spreads its attention much like the trained one" in verdict.sentence
+    verdict = sanity_check_verdict(_agreement(0.9), np.array([0.05]))
+    assert verdict.outcome is Outcome.FAILED
+    assert "ranks the words and spreads its attention much like" in verdict.sentence
+
+
+def test_negative_correlation_counts_as_disagreement():
+    verdict = sanity_check_verdict(_agreement(-1.0, 1e-6), np.array([0.3, 0.4]))
+    assert verdict.outcome is Outcome.PASSED
+    assert "like the trained one" not in verdict.sentence
+    verdict = sanity_check_verdict(_agreement(-0.7, 0.2, n=6), np.array([0.3, 0.4]))
+    assert verdict.outcome is Outcome.PASSED
+
+
+def test_too_few_words_is_inconclusive():
+    # "I hated it." (4 words with the full stop) at rho = -0.8, and a two-word text
+    agreement = attribution_agreement(np.array([0.1, 0.6, -0.2, 0.05]), np.array([0.1, -0.4, 0.2, 0.3]))
+    assert agreement.spearman == pytest.approx(-0.8)
+    verdict = sanity_check_verdict(agreement, np.array([0.3, 0.4]))
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert verdict.sentence.startswith("Inconclusive: too few words to tell")
+    assert agreement.reading().startswith("Too few words to tell")
+    two = attribution_agreement(np.array([0.2, 0.1]), np.array([0.3, 0.1]))
+    verdict = sanity_check_verdict(two, np.array([0.3]))
+    assert verdict.outcome is Outcome.INCONCLUSIVE and verdict.sentence.startswith("Inconclusive: too few words")
+    # even identical rankings of 4 words are inconclusive: 2 of the 24 orders are that extreme, p = 0.083
+    same = attribution_agreement(np.arange(4.0), np.arange(4.0))
+    assert same.spearman_p == pytest.approx(2 / 24)
+    assert sanity_check_verdict(same, np.array([0.0])).outcome is Outcome.INCONCLUSIVE
+
+
+def test_minimum_words_is_the_first_count_where_chance_can_be_ruled_out():
+    # the smallest exact two-sided p-value with n words is 2 / n!
+    assert 2 / math.factorial(MIN_RANKED_WORDS - 1) > SIGNIFICANCE >= 2 / math.factorial(MIN_RANKED_WORDS)
+
+
+def test_alike_but_not_significant_is_inconclusive():
+    verdict = sanity_check_verdict(_agreement(0.8, 0.13, n=5), np.array([0.3, 0.4]))
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert verdict.sentence.startswith("Inconclusive:")
+    assert not verdict.passed
+
+
+def test_constant_scores_are_inconclusive():
+    agreement = attribution_agreement(np.zeros(6), np.arange(6.0))
+    verdict = sanity_check_verdict(agreement, np.array([0.3]))
+    assert verdict.outcome is Outcome.INCONCLUSIVE
+    assert verdict.sentence.startswith("Inconclusive:") and "same score" in verdict.sentence
 
 
 def test_sanity_check_on_real_numbers():
@@ -250,8 +350,113 @@ def test_sanity_check_on_real_numbers():
     trained = rng.normal(size=20)
     agreement = attribution_agreement(trained, trained + 0.01 * rng.normal(size=20))
     attn = word_attention(softmax(rng.normal(size=(2, 2, 8, 8))), np.array([-1, 0, 1, 2, 3, 4, 5, -1]), 6)
-    ok, _ = sanity_check_verdict(agreement, layer_attention_distance(attn, attn))
-    assert not ok
+    verdict = sanity_check_verdict(agreement, layer_attention_distance(attn, attn))
+    assert verdict.outcome is Outcome.FAILED
+
+
+CLAIMS_ALIKE = ("Strong agreement", "Moderate agreement")
+CLAIMS_DIFFERENT = ("Little agreement", "They disagree", "Possibly opposite")
+CLAIMS_NOTHING = ("Too few words", "No rank correlation", "Possibly similar")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    hnp.arrays(np.float64, st.integers(2, 12), elements=st.floats(-1, 1, allow_nan=False, width=32)),
+    st.data(),
+    st.floats(0, 1),
+)
+def test_verdict_and_reading_never_contradict(a, data, distance):
+    noise = data.draw(hnp.arrays(np.float64, a.shape, elements=st.floats(-1, 1, allow_nan=False, width=32)))
+    weight = data.draw(st.sampled_from([-1.0, -0.3, 0.0, 0.3, 1.0]))
+    b = weight * a + noise
+    agreement = attribution_agreement(a, b)
+    verdict = sanity_check_verdict(agreement, np.array([distance]))
+    reading = agreement.reading()
+    kinds = [prefixes for prefixes in (CLAIMS_ALIKE, CLAIMS_DIFFERENT, CLAIMS_NOTHING) if reading.startswith(prefixes)]
+    assert len(kinds) == 1, reading
+    ranks_alike = "ranks the words" in verdict.sentence and verdict.outcome is Outcome.FAILED
+    # the verdict's reason about word ranks is exactly the reading's claim
+    assert ranks_alike == (kinds[0] is CLAIMS_ALIKE), (reading, verdict.sentence)
+    if verdict.outcome is Outcome.PASSED:
+        assert kinds[0] is CLAIMS_DIFFERENT and distance > SANITY_MIN_DISTANCE
+        assert agreement.n_words >= MIN_RANKED_WORDS and agreement.spearman < MODERATE
+    if kinds[0] is CLAIMS_NOTHING:
+        assert verdict.outcome is not Outcome.PASSED
+    if agreement.n_words < MIN_RANKED_WORDS or math.isnan(agreement.spearman):
+        assert verdict.outcome is Outcome.INCONCLUSIVE and verdict.sentence.startswith("Inconclusive")
+    if verdict.outcome is Outcome.FAILED:
+        assert distance <= SANITY_MIN_DISTANCE or (
+            agreement.spearman >= MODERATE and agreement.spearman_p < SIGNIFICANCE
+        )
+    # independent check of the significance the reading and the verdict rest on
+    if agreement.n_words <= 7 and not math.isnan(agreement.spearman) and np.unique(a).size == a.size \
+            and np.unique(b).size == b.size:
+        assert agreement.spearman_p == pytest.approx(exact_two_sided_p(a, b), abs=1e-9)
+
+
+def test_the_reading_speaks_of_texts_in_texts_mode():
+    agreement = attribution_agreement(np.arange(8.0), np.arange(8.0))
+    assert "both models" in agreement.reading()
+    assert "models" not in agreement.reading(sides="texts") and "texts" in agreement.reading(sides="texts")
+
+
+# -- what the two sides explain, and where two texts differ -----------------------------------------
+
+
+def test_sides_that_explain_different_outputs_say_so(tiny_models):
+    text = "the film was good"
+    classifier = analyze(AnalysisRequest(text, n_steps=4), tiny_models["classification"])
+    zero_shot = analyze(AnalysisRequest(text, n_steps=4, target=TargetSpec("zero_shot", label="positive")),
+                        tiny_models["encoder"])
+    sentence = target_difference(zero_shot, classifier)
+    assert sentence.startswith("The targets differ:")
+    assert zero_shot.prediction.description in sentence and classifier.prediction.description in sentence
+    assert compare_analyses(zero_shot, classifier).target_difference == sentence
+    other_encoder = analyze(AnalysisRequest(text, n_steps=4, target=TargetSpec("zero_shot", label="positive")),
+                            tiny_models["encoder_alt"])
+    assert target_difference(zero_shot, other_encoder) == ""
+    negative = analyze(AnalysisRequest(text, n_steps=4, target=TargetSpec("zero_shot", label="negative")),
+                       tiny_models["encoder_alt"])
+    assert "P(negative)" in target_difference(zero_shot, negative)
+    prompts = TargetSpec("zero_shot", label="positive", prompts=("I like it.", "I do not like it."))
+    other_prompts = analyze(AnalysisRequest(text, n_steps=4, target=prompts), tiny_models["encoder_alt"])
+    assert "I do not like it." in target_difference(zero_shot, other_prompts)
+
+
+def test_two_texts_show_and_count_the_changed_words(tiny_models):
+    a = analyze(AnalysisRequest("the film was good", n_steps=4), tiny_models["encoder"])
+    b = analyze(AnalysisRequest("the movie was not very good !", n_steps=4,
+                                target=a.request.target), tiny_models["encoder"])
+    c = compare_analyses(a, b)
+    assert c.texts
+    assert c.pairs.tolist() == [[0, 0], [2, 2], [3, 5]]
+    assert c.words == ["the", "was", "good"]
+    assert [(w.kind, w.words_left, w.words_right) for w in c.changes] == [
+        ("replace", ("film",), ("movie",)),
+        ("insert", (), ("not", "very")),
+        ("insert", (), ("!",)),
+    ]
+    assert c.changes[0].score_left == pytest.approx(float(a.word_scores[1]))
+    assert c.changes[0].score_right == pytest.approx(float(b.word_scores[1]))
+    assert math.isnan(c.changes[1].score_left)
+    assert c.changes[1].score_right == pytest.approx(float(b.word_scores[3] + b.word_scores[4]))
+    assert c.changed_words == (1, 4)
+    assert "texts" in c.reading() and "models" not in c.reading()
+    same = compare_analyses(a, a)
+    assert not same.texts and same.changes == [] and same.changed_words == (0, 0)
+
+
+def test_word_diff_covers_every_word_once():
+    left = "the film was really good".split()
+    right = "a film was good , truly".split()
+    shared, changes = word_diff(left, right)
+    assert shared == align_words(left, right)
+    covered_left = sorted([i for i, _ in shared] + [i for c in changes for i in range(*c.span_left)])
+    covered_right = sorted([j for _, j in shared] + [j for c in changes for j in range(*c.span_right)])
+    assert covered_left == list(range(len(left))) and covered_right == list(range(len(right)))
+    assert [(c.kind, c.words_left, c.words_right) for c in changes] == [
+        ("replace", ("the",), ("a",)), ("delete", ("really",), ()), ("insert", (), (",", "truly")),
+    ]
 
 
 # -- word alignment ----------------------------------------------------------------------

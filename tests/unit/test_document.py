@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from explain import AnalysisRequest, SchemaError, TargetSpec, analyze
-from explain.compare import AttributionAgreement, compare_analyses, sanity_check_verdict
+from explain.compare import AttributionAgreement, Outcome, compare_analyses, sanity_check_verdict
 from explain.document import Document, document_from_data, document_from_json
 from explain.store import AnalysisStore
 
@@ -38,7 +38,7 @@ def test_a_model_agrees_with_itself(pair):
     c = compare_analyses(left, left)
     assert c.agreement.spearman == pytest.approx(1.0)
     np.testing.assert_allclose(c.layer_distance, 0.0, atol=1e-6)
-    assert c.sanity_check()[0] is False
+    assert c.sanity_check().outcome is Outcome.FAILED
 
 
 def test_two_texts_compare_on_shared_words(tiny_models):
@@ -51,11 +51,12 @@ def test_two_texts_compare_on_shared_words(tiny_models):
 
 def test_sanity_verdict_uses_significance():
     chance = AttributionAgreement(0.6, 0.4, 5, 0.4, 0.6, 10, spearman_p=0.07)
-    assert sanity_check_verdict(chance, np.array([0.2, 0.3]))[0] is True
+    assert sanity_check_verdict(chance, np.array([0.2, 0.3])).outcome is Outcome.INCONCLUSIVE
     significant = AttributionAgreement(0.9, 0.8, 5, 1.0, 1.0, 20, spearman_p=1e-6)
-    assert sanity_check_verdict(significant, np.array([0.2, 0.3]))[0] is False
-    assert sanity_check_verdict(chance, np.array([0.01, 0.02]))[0] is False
-    assert sanity_check_verdict(AttributionAgreement(math.nan, math.nan, 5, 0, 0, 1), np.array([0.5]))[0] is False
+    assert sanity_check_verdict(significant, np.array([0.2, 0.3])).outcome is Outcome.FAILED
+    assert sanity_check_verdict(chance, np.array([0.01, 0.02])).outcome is Outcome.FAILED
+    constant = AttributionAgreement(math.nan, math.nan, 5, 0, 0, 1, spearman_p=math.nan)
+    assert sanity_check_verdict(constant, np.array([0.5])).outcome is Outcome.INCONCLUSIVE
 
 
 def test_document_round_trip_through_store_is_byte_equal(pair, tmp_path):
