@@ -63,11 +63,11 @@ def test_document_round_trip_through_store_is_byte_equal(pair, tmp_path):
     left, right = pair
     doc = Document(kind="compare", analyses=[left, right], view={"l": "1"})
     store = AnalysisStore(tmp_path / "s.sqlite3")
-    analysis_id = store.save(doc.to_data(), kind=doc.kind, preview=doc.preview, models=doc.models)
+    analysis_id = store.save(doc.to_data(), kind=doc.kind, preview=doc.preview, models=doc.models).id
     back = document_from_data(store.load(analysis_id).document)
     assert back.kind == "compare" and back.view == {"l": "1"}
     assert [a.to_json() for a in back.analyses] == [left.to_json(), right.to_json()]
-    assert store.save(doc.to_data(), kind=doc.kind, preview=doc.preview, models=doc.models) == analysis_id
+    assert store.save(doc.to_data(), kind=doc.kind, preview=doc.preview, models=doc.models).id == analysis_id
 
 
 def test_bare_analysis_json_is_accepted(pair):
