@@ -247,6 +247,7 @@ DEFAULT_MAX_LAYERS = 48  # above every BERT-family model (bert-large 24, deberta
 DEFAULT_MAX_HEADS = 64  # bert-large 16, deberta-v2-xxlarge 24
 DEFAULT_MAX_DOC_TOKENS = 1024  # the dashboard offers up to 512; BERT-family position tables hold 512
 MAX_JSON_DEPTH = 32  # a real document nests 7 deep
+MAX_COUNT = 10**6  # the largest whole number a count field (steps, token limits) may hold
 _DAMAGED = "This analysis JSON is damaged or incomplete"
 _DTYPE_PATTERN = re.compile(r"[<>|=]?[biuf][1248]")
 _MISSING = object()
@@ -420,7 +421,7 @@ def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
         target=_target(_get(obj, "target", path, None), f"{path}.target"),
         n_steps=_whole(_get(obj, "n_steps", path), f"{path}.n_steps", MIN_STEPS, MAX_STEPS),
         baseline=_text(_get(obj, "baseline", path), f"{path}.baseline"),
-        max_tokens=_whole(_get(obj, "max_tokens", path, 512), f"{path}.max_tokens", 1),
+        max_tokens=_whole(_get(obj, "max_tokens", path, 512), f"{path}.max_tokens", 1, MAX_COUNT),
         tolerance=_optional_number(obj, "tolerance", path),
         precision=_text(_get(obj, "precision", path, "fp32"), f"{path}.precision"),
     )
@@ -438,7 +439,7 @@ def _model(data: Any, path: str, limits: ReadLimits) -> ModelInfo:
         head=_text(_get(m, "head", path), f"{path}.head"),
         n_layers=n_layers,
         n_heads=n_heads,
-        max_tokens=_whole(_get(m, "max_tokens", path), f"{path}.max_tokens", 1),
+        max_tokens=_whole(_get(m, "max_tokens", path), f"{path}.max_tokens", 1, MAX_COUNT),
         targets=tuple(_texts(_get(m, "targets", path), f"{path}.targets")),
     )
 
@@ -486,7 +487,7 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
             offsets=_array(_get(t, "offsets", at("tokens")), at("tokens.offsets"), "iu", (n_tokens, 2)),
             special=_array(_get(t, "special", at("tokens")), at("tokens.special"), "biu", (n_tokens,)),
             truncated=_flag(_get(t, "truncated", at("tokens")), at("tokens.truncated")),
-            n_tokens_full=_whole(_get(t, "n_tokens_full", at("tokens")), at("tokens.n_tokens_full")),
+            n_tokens_full=_whole(_get(t, "n_tokens_full", at("tokens")), at("tokens.n_tokens_full"), 0, MAX_COUNT),
         ),
         words=Words(
             words=words,
@@ -511,7 +512,7 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
             score_baseline=_number(_get(a, "score_baseline", at("attribution")), at("attribution.score_baseline"),
                                    finite=False),
             delta=_number(_get(a, "delta", at("attribution")), at("attribution.delta"), finite=False),
-            n_steps=_whole(_get(a, "n_steps", at("attribution")), at("attribution.n_steps")),
+            n_steps=_whole(_get(a, "n_steps", at("attribution")), at("attribution.n_steps"), 0, MAX_COUNT),
             baseline=_text(_get(a, "baseline", at("attribution")), at("attribution.baseline")),
             method=_text(_get(a, "method", at("attribution"), "integrated_gradients"), at("attribution.method")),
             precision=_text(_get(a, "precision", at("attribution"), "fp32"), at("attribution.precision")),

@@ -204,3 +204,10 @@ def test_real_analyses_of_every_tiny_head_and_minilm_round_trip(tiny_models, min
         a = analyze(AnalysisRequest("the film was [MASK] good", n_steps=4), loaded)
         text = Document(kind="explore", analyses=[a]).to_json()
         assert document_from_json(text).to_json() == text
+
+
+@pytest.mark.parametrize("path", [("request", "max_tokens"), ("model", "max_tokens"), ("tokens", "n_tokens_full"),
+                                  ("attribution", "n_steps")])
+def test_counts_are_bounded(exported, path):
+    with pytest.raises(SchemaError, match="must be between"):
+        document_from_data(edited(exported, ("analyses", 0, *path), 10**400))
