@@ -10,12 +10,15 @@ import base64
 import binascii
 import dataclasses
 import json
+import math
+import os
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from explain.errors import SchemaError
+from explain.errors import ExplainError, SchemaError
 
 SCHEMA_VERSION = 1
 APP_VERSION = "0.1.0"
@@ -177,11 +180,7 @@ class Analysis:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Analysis:
-        try:
-            data = json.loads(text)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise SchemaError("The file is not valid JSON.") from exc
-        return analysis_from_dict(data)
+        return analysis_from_dict(parse_json(text))
 
 
 def _encode(value: Any) -> Any:
@@ -209,25 +208,6 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, Analysis):
         data = {"format": "explain.analysis", **data}
     return data
-
-
-_ARRAY_KINDS = "biuf"  # bool, signed/unsigned integers, floats: nothing that unpickles or holds objects
-
-
-def _array(value: Any) -> np.ndarray:
-    if isinstance(value, dict) and "__ndarray__" in value:
-        dtype = np.dtype(str(value["dtype"]))
-        shape = value["shape"]
-        if dtype.kind not in _ARRAY_KINDS or not isinstance(shape, list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
-        ):
-            raise ValueError("an array has an unsupported type or shape")
-        raw = base64.b64decode(value["__ndarray__"], validate=True)
-        return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
-    arr = np.asarray(value)
-    if arr.dtype.kind not in _ARRAY_KINDS:
-        raise ValueError("an array holds values that are not numbers")
-    return arr
 
 
 def _check(condition: bool, what: str) -> None:
@@ -261,87 +241,290 @@ def check_consistent(a: Analysis) -> Analysis:
     return a
 
 
-def _target(data: dict | None) -> TargetSpec | None:
-    if data is None:
+# -- reading: a typed schema with bounds, checked before any array is decoded ---------------------------------------
+
+DEFAULT_MAX_LAYERS = 48  # above every BERT-family model (bert-large 24, deberta-v2-xxlarge 48)
+DEFAULT_MAX_HEADS = 64  # bert-large 16, deberta-v2-xxlarge 24
+DEFAULT_MAX_DOC_TOKENS = 1024  # the dashboard offers up to 512; BERT-family position tables hold 512
+MAX_JSON_DEPTH = 32  # a real document nests 7 deep
+MAX_COUNT = 10**6  # the largest whole number a count field (steps, token limits) may hold
+_DAMAGED = "This analysis JSON is damaged or incomplete"
+_DTYPE_PATTERN = re.compile(r"[<>|=]?[biuf][1248]")
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """The largest analysis the reader accepts (from EXPLAIN_MAX_LAYERS, EXPLAIN_MAX_HEADS, EXPLAIN_MAX_DOC_TOKENS)."""
+
+    layers: int = DEFAULT_MAX_LAYERS
+    heads: int = DEFAULT_MAX_HEADS
+    tokens: int = DEFAULT_MAX_DOC_TOKENS
+
+    @classmethod
+    def from_env(cls) -> ReadLimits:
+        return cls(
+            layers=_env_int("EXPLAIN_MAX_LAYERS", DEFAULT_MAX_LAYERS),
+            heads=_env_int("EXPLAIN_MAX_HEADS", DEFAULT_MAX_HEADS),
+            tokens=_env_int("EXPLAIN_MAX_DOC_TOKENS", DEFAULT_MAX_DOC_TOKENS),
+        )
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ExplainError(f"{name}={raw!r} is not a positive whole number.")
+    return value
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON data from text, SchemaError when it is not JSON or nests deeper than MAX_JSON_DEPTH."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise SchemaError("The file is not valid JSON.") from exc
+    except RecursionError as exc:
+        raise SchemaError(f"The file nests deeper than the {MAX_JSON_DEPTH} levels an export has.") from exc
+    check_depth(data)
+    return data
+
+
+def check_depth(data: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """SchemaError when JSON data nests deeper than `limit` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: Any = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > limit:
+            raise SchemaError(f"The file nests deeper than the {limit} levels an export has.")
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+def _damaged(path: str, problem: str) -> SchemaError:
+    return SchemaError(f"{_DAMAGED}: {path} {problem}.")
+
+
+def _get(obj: dict, key: str, path: str, default: Any = _MISSING) -> Any:
+    if key in obj:
+        return obj[key]
+    if default is _MISSING:
+        raise _damaged(_join(path, key), "is missing")
+    return default
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _object(value: Any, path: str) -> dict:
+    if not isinstance(value, dict):
+        raise _damaged(path, "must be an object")
+    return value
+
+
+def _text(value: Any, path: str) -> str:
+    if not isinstance(value, str):
+        raise _damaged(path, "must be text")
+    return value
+
+
+def _texts(value: Any, path: str) -> list[str]:
+    if not isinstance(value, list):
+        raise _damaged(path, "must be a list of texts")
+    return [_text(item, f"{path}[{i}]") for i, item in enumerate(value)]
+
+
+def _whole(value: Any, path: str, low: int = 0, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _damaged(path, "must be a whole number")
+    if value < low or (high is not None and value > high):
+        raise _damaged(path, f"must be between {low} and {high}" if high is not None else f"must be at least {low}")
+    return value
+
+
+def _number(value: Any, path: str, *, finite: bool = True) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _damaged(path, "must be a number")
+    if finite and not math.isfinite(value):
+        raise _damaged(path, "must be a finite number")
+    return float(value)
+
+
+def _flag(value: Any, path: str) -> bool:
+    if not isinstance(value, bool):
+        raise _damaged(path, "must be true or false")
+    return value
+
+
+def _bounded(count: int, limit: int, what: str, env: str) -> None:
+    if count > limit:
+        raise SchemaError(f"This analysis has {count} {what}, more than the {limit} this dashboard reads ({env}).")
+
+
+def _array(value: Any, path: str, kinds: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A base64 array whose dtype kind is one of `kinds` and whose shape is exactly `shape`, checked before decoding."""
+    obj = _object(value, path)
+    dtype_text = _text(_get(obj, "dtype", path), f"{path}.dtype")
+    if not _DTYPE_PATTERN.fullmatch(dtype_text) or np.dtype(dtype_text).kind not in kinds:
+        raise _damaged(f"{path}.dtype", f"{dtype_text[:20]!r} is not a supported number type")
+    dtype = np.dtype(dtype_text)
+    declared = _get(obj, "shape", path)
+    if not isinstance(declared, list) or [_whole(n, f"{path}.shape[{i}]") for i, n in enumerate(declared)] != list(shape):
+        raise _damaged(f"{path}.shape", f"must be {list(shape)}")
+    encoded = _text(_get(obj, "__ndarray__", path), f"{path}.__ndarray__")
+    n_bytes = math.prod(shape) * dtype.itemsize
+    if len(encoded) != 4 * math.ceil(n_bytes / 3):
+        raise _damaged(path, f"holds {len(encoded) * 3 // 4} bytes where its shape needs {n_bytes}")
+    try:
+        raw = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _damaged(f"{path}.__ndarray__", "is not base64") from exc
+    if len(raw) != n_bytes:
+        raise _damaged(path, f"holds {len(raw)} bytes where its shape needs {n_bytes}")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+def _target(value: Any, path: str) -> TargetSpec | None:
+    if value is None:
         return None
+    obj = _object(value, path)
     return TargetSpec(
-        kind=data["kind"],
-        label=data.get("label", ""),
-        labels=tuple(data.get("labels", ())),
-        prompts=tuple(data.get("prompts", ())),
-        reference=data.get("reference", ""),
+        kind=_text(_get(obj, "kind", path), f"{path}.kind"),
+        label=_text(_get(obj, "label", path, ""), f"{path}.label"),
+        labels=tuple(_texts(_get(obj, "labels", path, []), f"{path}.labels")),
+        prompts=tuple(_texts(_get(obj, "prompts", path, []), f"{path}.prompts")),
+        reference=_text(_get(obj, "reference", path, ""), f"{path}.reference"),
     )
 
 
-def request_from_dict(data: dict) -> AnalysisRequest:
+def _optional_number(obj: dict, key: str, path: str) -> float | None:
+    value = _get(obj, key, path, None)
+    return None if value is None else _number(value, _join(path, key))
+
+
+def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
+    obj = _object(data, path)
     return AnalysisRequest(
-        text=data["text"],
-        model=data["model"],
-        target=_target(data.get("target")),
-        n_steps=int(data["n_steps"]),
-        baseline=data["baseline"],
-        max_tokens=int(data.get("max_tokens", 512)),
-        tolerance=None if data.get("tolerance") is None else float(data["tolerance"]),
-        precision=data.get("precision", "fp32"),
+        text=_text(_get(obj, "text", path), f"{path}.text"),
+        model=_text(_get(obj, "model", path), f"{path}.model"),
+        target=_target(_get(obj, "target", path, None), f"{path}.target"),
+        n_steps=_whole(_get(obj, "n_steps", path), f"{path}.n_steps", MIN_STEPS, MAX_STEPS),
+        baseline=_text(_get(obj, "baseline", path), f"{path}.baseline"),
+        max_tokens=_whole(_get(obj, "max_tokens", path, 512), f"{path}.max_tokens", 1, MAX_COUNT),
+        tolerance=_optional_number(obj, "tolerance", path),
+        precision=_text(_get(obj, "precision", path, "fp32"), f"{path}.precision"),
     )
 
 
-def analysis_from_dict(data: Any) -> Analysis:
-    """Rebuild an Analysis from `to_jsonable` output; SchemaError on anything else."""
+def _model(data: Any, path: str, limits: ReadLimits) -> ModelInfo:
+    m = _object(data, path)
+    n_layers = _whole(_get(m, "n_layers", path), f"{path}.n_layers", 1)
+    n_heads = _whole(_get(m, "n_heads", path), f"{path}.n_heads", 1)
+    _bounded(n_layers, limits.layers, "layers", "EXPLAIN_MAX_LAYERS")
+    _bounded(n_heads, limits.heads, "heads", "EXPLAIN_MAX_HEADS")
+    return ModelInfo(
+        spec=_text(_get(m, "spec", path), f"{path}.spec"),
+        name=_text(_get(m, "name", path), f"{path}.name"),
+        head=_text(_get(m, "head", path), f"{path}.head"),
+        n_layers=n_layers,
+        n_heads=n_heads,
+        max_tokens=_whole(_get(m, "max_tokens", path), f"{path}.max_tokens", 1, MAX_COUNT),
+        targets=tuple(_texts(_get(m, "targets", path), f"{path}.targets")),
+    )
+
+
+def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = None) -> Analysis:
+    """Rebuild an Analysis from `to_jsonable` output; SchemaError naming the field on anything else.
+
+    Every field's type is checked, and layers, heads and tokens against `limits` (default: from the
+    environment) before any array is decoded. `path` prefixes the field names in messages.
+    """
+    limits = limits or ReadLimits.from_env()
     if not isinstance(data, dict) or data.get("format") != "explain.analysis":
         raise SchemaError("This JSON is not an analysis exported by this dashboard.")
     version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if isinstance(version, bool) or version != SCHEMA_VERSION:
         raise SchemaError(
             f"This analysis has schema version {version!r}; this dashboard reads version {SCHEMA_VERSION}."
         )
+
+    def at(key: str) -> str:
+        return _join(path, key)
+
+    def part(key: str) -> dict:
+        return _object(_get(data, key, path), at(key))
+
+    request = request_from_dict(_get(data, "request", path), at("request"))
+    model = _model(_get(data, "model", path), at("model"), limits)
+    t, w, p, a = part("tokens"), part("words"), part("prediction"), part("attribution")
+    tokens = _texts(_get(t, "tokens", at("tokens")), at("tokens.tokens"))
+    if not tokens:
+        raise _damaged(at("tokens.tokens"), "is empty")
+    _bounded(len(tokens), limits.tokens, "tokens", "EXPLAIN_MAX_DOC_TOKENS")
+    n_tokens = len(tokens)
+    words = _texts(_get(w, "words", at("words")), at("words.words"))
+    labels = _texts(_get(p, "labels", at("prediction")), at("prediction.labels"))
+    n_words, n_labels = len(words), len(labels)
+    weights = _get(part("attention"), "weights", at("attention"))
+    timings = _object(_get(data, "timings", path, {}), at("timings"))
+    converged = _get(a, "converged", at("attribution"), None)
+    analysis = Analysis(
+        request=request,
+        model=model,
+        tokens=Tokens(
+            tokens=tokens,
+            offsets=_array(_get(t, "offsets", at("tokens")), at("tokens.offsets"), "iu", (n_tokens, 2)),
+            special=_array(_get(t, "special", at("tokens")), at("tokens.special"), "biu", (n_tokens,)),
+            truncated=_flag(_get(t, "truncated", at("tokens")), at("tokens.truncated")),
+            n_tokens_full=_whole(_get(t, "n_tokens_full", at("tokens")), at("tokens.n_tokens_full"), 0, MAX_COUNT),
+        ),
+        words=Words(
+            words=words,
+            spans=_array(_get(w, "spans", at("words")), at("words.spans"), "iu", (n_words, 2)),
+            token_word=_array(_get(w, "token_word", at("words")), at("words.token_word"), "i", (n_tokens,)),
+        ),
+        attention=AttentionMaps(weights=_array(weights, at("attention.weights"), "f",
+                                               (model.n_layers, model.n_heads, n_tokens, n_tokens))),
+        prediction=Prediction(
+            labels=labels,
+            scores=_array(_get(p, "scores", at("prediction")), at("prediction.scores"), "f", (n_labels,)),
+            explained_index=_whole(_get(p, "explained_index", at("prediction")), at("prediction.explained_index"),
+                                   0, max(0, n_labels - 1)),
+            description=_text(_get(p, "description", at("prediction")), at("prediction.description")),
+            score_name=_text(_get(p, "score_name", at("prediction"), "probability"), at("prediction.score_name")),
+        ),
+        attribution=TokenAttribution(
+            scores=_array(_get(a, "scores", at("attribution")), at("attribution.scores"), "f", (n_tokens,)),
+            # A model can output NaN or an infinity; the record keeps what it computed.
+            score_input=_number(_get(a, "score_input", at("attribution")), at("attribution.score_input"),
+                                finite=False),
+            score_baseline=_number(_get(a, "score_baseline", at("attribution")), at("attribution.score_baseline"),
+                                   finite=False),
+            delta=_number(_get(a, "delta", at("attribution")), at("attribution.delta"), finite=False),
+            n_steps=_whole(_get(a, "n_steps", at("attribution")), at("attribution.n_steps"), 0, MAX_COUNT),
+            baseline=_text(_get(a, "baseline", at("attribution")), at("attribution.baseline")),
+            method=_text(_get(a, "method", at("attribution"), "integrated_gradients"), at("attribution.method")),
+            precision=_text(_get(a, "precision", at("attribution"), "fp32"), at("attribution.precision")),
+            tolerance=_optional_number(a, "tolerance", at("attribution")),
+            converged=None if converged is None else _flag(converged, at("attribution.converged")),
+        ),
+        word_scores=_array(_get(data, "word_scores", path), at("word_scores"), "f", (n_words,)),
+        timings={_text(k, at("timings")): _number(v, at(f"timings.{k}")) for k, v in timings.items()},
+        schema_version=version,
+        app_version=_text(_get(data, "app_version", path, ""), at("app_version")),
+    )
     try:
-        m, t, w = data["model"], data["tokens"], data["words"]
-        p, a = data["prediction"], data["attribution"]
-        analysis = Analysis(
-            request=request_from_dict(data["request"]),
-            model=ModelInfo(
-                spec=m["spec"],
-                name=m["name"],
-                head=m["head"],
-                n_layers=int(m["n_layers"]),
-                n_heads=int(m["n_heads"]),
-                max_tokens=int(m["max_tokens"]),
-                targets=tuple(m["targets"]),
-            ),
-            tokens=Tokens(
-                tokens=list(t["tokens"]),
-                offsets=_array(t["offsets"]),
-                special=_array(t["special"]),
-                truncated=bool(t["truncated"]),
-                n_tokens_full=int(t["n_tokens_full"]),
-            ),
-            words=Words(words=list(w["words"]), spans=_array(w["spans"]), token_word=_array(w["token_word"])),
-            attention=AttentionMaps(weights=_array(data["attention"]["weights"])),
-            prediction=Prediction(
-                labels=list(p["labels"]),
-                scores=_array(p["scores"]),
-                explained_index=int(p["explained_index"]),
-                description=p["description"],
-                score_name=p.get("score_name", "probability"),
-            ),
-            attribution=TokenAttribution(
-                scores=_array(a["scores"]),
-                score_input=float(a["score_input"]),
-                score_baseline=float(a["score_baseline"]),
-                delta=float(a["delta"]),
-                n_steps=int(a["n_steps"]),
-                baseline=a["baseline"],
-                method=a.get("method", "integrated_gradients"),
-                precision=a.get("precision", "fp32"),
-                tolerance=None if a.get("tolerance") is None else float(a["tolerance"]),
-                converged=None if a.get("converged") is None else bool(a["converged"]),
-            ),
-            word_scores=_array(data["word_scores"]),
-            timings={str(k): float(v) for k, v in dict(data.get("timings") or {}).items()},
-            schema_version=version,
-            app_version=str(data.get("app_version", "")),
-        )
         return check_consistent(analysis)
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, binascii.Error) as exc:
-        raise SchemaError(f"This analysis JSON is damaged or incomplete ({type(exc).__name__}: {exc}).") from exc
+    except ValueError as exc:
+        raise SchemaError(f"{_DAMAGED} ({exc}).") from exc

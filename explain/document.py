@@ -10,7 +10,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from explain.analysis import APP_VERSION, Analysis, analysis_from_dict, to_jsonable
+from explain.analysis import (
+    APP_VERSION,
+    Analysis,
+    ReadLimits,
+    analysis_from_dict,
+    check_depth,
+    parse_json,
+    to_jsonable,
+)
 from explain.errors import SchemaError
 
 DOCUMENT_FORMAT = "explain.document"
@@ -46,29 +54,35 @@ class Document:
         return [a.model.spec for a in self.analyses]
 
 
-def document_from_data(data: Any) -> Document:
-    """Read a document (or a bare analysis) from JSON data; SchemaError with one sentence otherwise."""
+def document_from_data(data: Any, limits: ReadLimits | None = None) -> Document:
+    """Read a document (or a bare analysis) from JSON data; SchemaError with one sentence otherwise.
+
+    Every field is type-checked and each analysis bounded by `limits` (default: from the environment).
+    """
+    check_depth(data)
+    limits = limits or ReadLimits.from_env()
     if isinstance(data, dict) and data.get("format") == "explain.analysis":
-        return Document(kind="explore", analyses=[analysis_from_dict(data)])
+        return Document(kind="explore", analyses=[analysis_from_dict(data, limits=limits)])
     if not isinstance(data, dict) or data.get("format") != DOCUMENT_FORMAT:
         raise SchemaError("This JSON is not an analysis exported by this dashboard.")
-    if data.get("version") != DOCUMENT_VERSION:
-        raise SchemaError(f"This export has format version {data.get('version')!r}; this dashboard reads "
+    version = data.get("version")
+    if isinstance(version, bool) or version != DOCUMENT_VERSION:
+        raise SchemaError(f"This export has format version {version!r}; this dashboard reads "
                           f"version {DOCUMENT_VERSION}.")
     kind = data.get("kind")
     analyses = data.get("analyses")
     if kind not in KINDS or not isinstance(analyses, list) or len(analyses) != (1 if kind == "explore" else 2):
         raise SchemaError("This export is damaged: it does not hold the analyses its kind needs.")
-    view = data.get("view") or {}
+    view = data.get("view", {})
     if not isinstance(view, dict):
         raise SchemaError("This export is damaged: its view settings are not readable.")
-    return Document(kind=kind, analyses=[analysis_from_dict(a) for a in analyses],
-                    view={str(k): str(v) for k, v in view.items()})
+    for key, value in view.items():
+        if not isinstance(value, str):
+            raise SchemaError(f"This export is damaged: view.{key[:40]} must be text.")
+    return Document(kind=kind, analyses=[analysis_from_dict(a, f"analyses[{i}]", limits) for i, a in enumerate(analyses)],
+                    view=dict(view))
 
 
-def document_from_json(text: str | bytes) -> Document:
-    try:
-        data = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise SchemaError("The file is not valid JSON.") from exc
-    return document_from_data(data)
+def document_from_json(text: str | bytes, limits: ReadLimits | None = None) -> Document:
+    """Read a document from JSON text; SchemaError (one sentence) on anything this dashboard did not write."""
+    return document_from_data(parse_json(text), limits)

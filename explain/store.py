@@ -5,6 +5,15 @@ stored under a short id derived from its content, so a link names exactly what
 was saved and saving the same thing twice gives the same link. Every operation
 opens its own connection (safe across threads and processes) and every failure
 becomes a `StoreError` whose message is one sentence the user can act on.
+
+Anyone with a link may view; only a saver may delete. Each save returns a delete
+token (kept by the store only as its SHA-256); one analysis saved by several people
+holds one claim per token, `delete(id, token)` removes that saver's claim, and the
+analysis goes when its last claim does, so nobody's link breaks because someone else
+deleted. Rows from a store written before tokens existed (schema 1) hold a claim no
+token matches: only the server's admin removes them (`remove`). One document may
+take EXPLAIN_MAX_DOCUMENT_MB as JSON (default 256) and the whole file
+EXPLAIN_MAX_STORE_MB (default 2048).
 """
 
 from __future__ import annotations
@@ -12,12 +21,15 @@ from __future__ import annotations
 import base64
 import builtins
 import hashlib
+import hmac
 import json
 import os
 import re
+import secrets
 import sqlite3
 import time
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,13 +38,18 @@ from urllib.parse import quote
 
 from explain.errors import ExplainError
 
-STORE_SCHEMA_VERSION = 1  # kept in PRAGMA user_version
+STORE_SCHEMA_VERSION = 2  # kept in PRAGMA user_version; 2 added delete tokens
 KINDS = ("explore", "compare")
 ID_LENGTH = 12
 ID_PATTERN = re.compile(rf"[a-z2-7]{{{ID_LENGTH}}}")  # lowercase base32 alphabet
 PREVIEW_CHARS = 200
 BUSY_TIMEOUT_S = 5.0
 ENCODING = "json+zlib"
+MB = 2**20
+DEFAULT_MAX_DOCUMENT_MB = 256  # a minilm analysis at 512 tokens is 96 MB as JSON, a comparison of two 192 MB
+DEFAULT_MAX_STORE_MB = 2048
+TOKEN_BYTES = 24  # 32 URL-safe characters
+ADMIN_CLAIM = ""  # the claim of rows saved before tokens existed: no token hashes to it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS analyses (
@@ -47,11 +64,25 @@ CREATE TABLE IF NOT EXISTS analyses (
     document    BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS analyses_newest ON analyses (created_at DESC);
+CREATE TABLE IF NOT EXISTS claims (
+    id          TEXT NOT NULL,
+    token_hash  TEXT NOT NULL,
+    PRIMARY KEY (id, token_hash)
+) WITHOUT ROWID;
 """
+_MIGRATE_1_TO_2 = "INSERT OR IGNORE INTO claims (id, token_hash) SELECT id, '' FROM analyses"
 
 
 class StoreError(ExplainError):
     """The analysis store cannot save or return what was asked for."""
+
+
+@dataclass(frozen=True)
+class SaveReceipt:
+    """What a save gives back: the id for the link, and the token that lets its saver delete it (shown once)."""
+
+    id: str
+    delete_token: str
 
 
 @dataclass(frozen=True)
@@ -88,6 +119,35 @@ def default_store_path() -> Path:
     return Path.cwd() / "data" / "analyses.sqlite3"
 
 
+def env_megabytes(name: str, default: float) -> int:
+    """A size in bytes from an environment variable given in MB (2**20 bytes); ExplainError when unreadable."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return int(default * MB)
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not (value > 0 and value < 2**40):
+        raise ExplainError(f"{name}={raw!r} is not a positive number.")
+    return int(value * MB)
+
+
+def format_size(n_bytes: int) -> str:
+    """Bytes below one MB, else MB with three significant digits."""
+    return f"{n_bytes} bytes" if n_bytes < MB else f"{n_bytes / MB:.3g} MB"
+
+
+def new_delete_token() -> str:
+    """A fresh random delete token (URL-safe, 32 characters)."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def token_hash(token: str) -> str:
+    """What the store keeps of a delete token: its SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
 def canonical_bytes(document: Any) -> bytes:
     """The canonical JSON form of a document (sorted keys, no spaces), which the id is derived from."""
     try:
@@ -122,21 +182,31 @@ class AnalysisStore:
     several threads or processes wait for each other instead of failing. Reads
     never create the file. `read_only=True` opens it with SQLite's ``mode=ro``
     (saves and deletes then fail with the read-only message); `max_bytes` caps
-    how large the file may grow, a guard for the disk of a shared server.
+    how large the file may grow, a guard for the disk of a shared server, and
+    `max_document_bytes` how large one saved document may be as JSON (both
+    default to EXPLAIN_MAX_STORE_MB and EXPLAIN_MAX_DOCUMENT_MB).
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False, max_bytes: int | None = None) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False, max_bytes: int | None = None,
+                 max_document_bytes: int | None = None) -> None:
         self.path = Path(path).expanduser()
         self.read_only = read_only
-        self.max_bytes = max_bytes
+        self.max_bytes = env_megabytes("EXPLAIN_MAX_STORE_MB", DEFAULT_MAX_STORE_MB) if max_bytes is None else max_bytes
+        self.max_document_bytes = (env_megabytes("EXPLAIN_MAX_DOCUMENT_MB", DEFAULT_MAX_DOCUMENT_MB)
+                                   if max_document_bytes is None else max_document_bytes)
 
     def __repr__(self) -> str:
         return f"AnalysisStore({str(self.path)!r})"
 
     # -- public operations -------------------------------------------------
 
-    def save(self, document: dict, *, kind: str, preview: str, models: builtins.list[str]) -> str:
-        """Store `document` (plain JSON data) and return its id; saving the same content again returns the same id."""
+    def save(self, document: dict, *, kind: str, preview: str, models: builtins.list[str],
+             delete_token: str | None = None) -> SaveReceipt:
+        """Store `document` (plain JSON data); its id, and the token that deletes it.
+
+        Saving the same content again gives the same id. `delete_token` (for example one per browser
+        session) claims the analysis with that token; None makes a fresh one.
+        """
         if not isinstance(document, dict):
             raise StoreError("Only a JSON object (a dict) can be saved as an analysis.")
         if kind not in KINDS:
@@ -144,7 +214,15 @@ class AnalysisStore:
         if isinstance(models, str) or not all(isinstance(m, str) for m in models):
             raise StoreError("The models of a saved analysis must be a list of model names.")
         canonical = canonical_bytes(document)
+        if len(canonical) > self.max_document_bytes:
+            raise StoreError(
+                f"This analysis takes {format_size(len(canonical))} as JSON, more than the "
+                f"{format_size(self.max_document_bytes)} one saved analysis may take, so nothing was saved."
+            )
         analysis_id = content_id(canonical)
+        token = new_delete_token() if delete_token is None else delete_token
+        if not isinstance(token, str) or not token:
+            raise StoreError("A delete token must be non-empty text.")
         app_version = document.get("app_version")
         row = (
             analysis_id,
@@ -159,13 +237,16 @@ class AnalysisStore:
         )
         with self._operation("saved", write=True) as conn:
             assert conn is not None  # writes always connect (or raise StoreError)
-            conn.execute(
-                "INSERT OR IGNORE INTO analyses "
-                "(id, created_at, kind, preview, models, app_version, encoding, size, document) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                row,
-            )
-        return analysis_id
+            with _Transaction(conn):
+                conn.execute(
+                    "INSERT OR IGNORE INTO analyses "
+                    "(id, created_at, kind, preview, models, app_version, encoding, size, document) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                conn.execute("INSERT OR IGNORE INTO claims (id, token_hash) VALUES (?, ?)",
+                             (analysis_id, token_hash(token)))
+        return SaveReceipt(analysis_id, token)
 
     def load(self, analysis_id: str) -> SavedAnalysis:
         """The saved entry with this id; StoreError when the id is malformed or unknown."""
@@ -191,15 +272,43 @@ class AnalysisStore:
             app_version=app_version,
         )
 
-    def delete(self, analysis_id: str) -> bool:
-        """Remove the entry with this id; True when there was one."""
+    def delete(self, analysis_id: str, delete_token: str) -> bool:
+        """Remove this saver's claim on the analysis, and the analysis when no other saver holds it.
+
+        True when the analysis itself is gone, False when it stays for another saver. StoreError
+        when the id is unknown or the token is not one given for it.
+        """
+        key = normalise_id(analysis_id)
+        given = token_hash(delete_token) if isinstance(delete_token, str) else ""
+        if not self.path.exists():
+            raise StoreError(f"No saved analysis has the id {key!r}.")
+        with self._operation("deleted", write=True) as conn:
+            assert conn is not None
+            with _Transaction(conn):
+                if conn.execute("SELECT 1 FROM analyses WHERE id = ?", (key,)).fetchone() is None:
+                    raise StoreError(f"No saved analysis has the id {key!r}.")
+                hashes = [h for (h,) in conn.execute("SELECT token_hash FROM claims WHERE id = ?", (key,))]
+                match = next((h for h in hashes if h != ADMIN_CLAIM and given and hmac.compare_digest(h, given)), None)
+                if match is None:
+                    raise StoreError(f"That delete token does not belong to the saved analysis {key!r}, "
+                                     "so nothing was deleted.")
+                conn.execute("DELETE FROM claims WHERE id = ? AND token_hash = ?", (key, match))
+                removed = len(hashes) == 1
+                if removed:
+                    conn.execute("DELETE FROM analyses WHERE id = ?", (key,))
+        return removed
+
+    def remove(self, analysis_id: str) -> bool:
+        """The server admin's removal: the analysis and every claim on it, without a token; True when it existed."""
         key = normalise_id(analysis_id)
         if not self.path.exists():
             return False
         with self._operation("deleted", write=True) as conn:
             assert conn is not None
-            deleted = conn.execute("DELETE FROM analyses WHERE id = ?", (key,)).rowcount > 0
-        return deleted
+            with _Transaction(conn):
+                conn.execute("DELETE FROM claims WHERE id = ?", (key,))
+                removed = conn.execute("DELETE FROM analyses WHERE id = ?", (key,)).rowcount > 0
+        return removed
 
     def count(self) -> int:
         """How many analyses are saved."""
@@ -207,16 +316,23 @@ class AnalysisStore:
             total = 0 if conn is None else int(conn.execute("SELECT COUNT(*) FROM analyses").fetchone()[0])
         return total
 
-    def list(self, limit: int = 100) -> builtins.list[SavedAnalysisSummary]:
-        """Summaries of the newest `limit` saved analyses, newest first (documents are not read)."""
+    def list(self, limit: int = 100, *, ids: Iterable[str] | None = None) -> builtins.list[SavedAnalysisSummary]:
+        """Summaries of the newest `limit` saved analyses, newest first (documents are not read).
+
+        `ids` limits the listing to those analyses (for example the ones one visitor saved).
+        """
         limit = max(0, int(limit))
+        wanted = None if ids is None else sorted({normalise_id(i) for i in ids})
+        if wanted is not None and not wanted:
+            return []
+        where = "" if wanted is None else f"WHERE id IN ({', '.join('?' * len(wanted))}) "
         with self._operation("read", write=False) as conn:
             if conn is None:
                 return []
             rows = conn.execute(
                 "SELECT id, created_at, kind, preview, models, app_version, size "
-                "FROM analyses ORDER BY created_at DESC, rowid DESC LIMIT ?",
-                (limit,),
+                f"FROM analyses {where}ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (*(wanted or ()), limit),
             ).fetchall()
         return [
             SavedAnalysisSummary(
@@ -295,9 +411,12 @@ class AnalysisStore:
         if version < STORE_SCHEMA_VERSION or not self._has_table(conn):
             conn.execute("BEGIN IMMEDIATE")
             try:
+                had_rows = self._has_table(conn)
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                if had_rows and version < 2:
+                    conn.execute(_MIGRATE_1_TO_2)
                 conn.execute(f"PRAGMA user_version = {STORE_SCHEMA_VERSION}")
                 conn.execute("COMMIT")
             except BaseException:
@@ -375,13 +494,33 @@ class AnalysisStore:
                 f"{where} stayed busy with other saves for {BUSY_TIMEOUT_S:g} seconds, {nothing}; try again."
             )
         if primary == sqlite3.SQLITE_FULL:
-            limit = "" if self.max_bytes is None else f" or its size limit of {self.max_bytes} bytes"
+            limit = "" if self.max_bytes is None else f" or its size limit of {format_size(self.max_bytes)}"
             return StoreError(f"{where} is full (no space left on its disk{limit}), {nothing}.")
         if primary == sqlite3.SQLITE_CORRUPT:
             return StoreError(f"{where} is damaged, {nothing}; restore it from a backup or move it aside.")
         if primary == sqlite3.SQLITE_CANTOPEN:
             return StoreError(f"{where} cannot be opened ({exc}), {nothing}.")
         return StoreError(f"{where} reported an error ({exc}), {nothing}.")
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT on an autocommit connection, ROLLBACK on any error."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type, exc, tb) -> Literal[False]:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+        return False
 
 
 class _Operation:

@@ -15,6 +15,7 @@ from explain import Analysis, ExplainError
 from explain.document import Document
 from explain.exports import IMAGE_FORMATS, image_config
 from explain.report import ReportView
+from explain.store import SaveReceipt, new_delete_token
 
 # The chosen chart image format, kept outside any widget key so it survives moving between pages.
 IMAGE_FORMAT_KEY = "chart_image_format"
@@ -47,6 +48,42 @@ def image_format_control(key: str) -> None:
                          help="The format the camera icon above each chart saves, on this page and the others.")
 
 
+SESSION_TOKEN_KEY = "saved_delete_token"  # one delete token per browser session, for everything it saves
+SESSION_SAVED_KEY = "saved_ids"  # the ids this browser session saved (its own analyses)
+
+
+def session_delete_token() -> str:
+    """This browser session's delete token (made on first use; the store keeps only its hash)."""
+    if SESSION_TOKEN_KEY not in st.session_state:
+        st.session_state[SESSION_TOKEN_KEY] = new_delete_token()
+    return st.session_state[SESSION_TOKEN_KEY]
+
+
+def saved_ids() -> list[str]:
+    """The ids of the analyses this browser session saved, oldest first."""
+    return list(st.session_state.get(SESSION_SAVED_KEY, []))
+
+
+def forget_saved_id(analysis_id: str) -> None:
+    st.session_state[SESSION_SAVED_KEY] = [i for i in saved_ids() if i != analysis_id]
+
+
+def save_document(document: Document) -> SaveReceipt:
+    """Save `document` under this session's delete token and remember it as this session's own."""
+    receipt = cached.get_store().save(document.to_data(), kind=document.kind, preview=document.preview,
+                                      models=document.models, delete_token=session_delete_token())
+    if receipt.id not in saved_ids():
+        st.session_state[SESSION_SAVED_KEY] = [*saved_ids(), receipt.id]
+    return receipt
+
+
+def show_delete_token(receipt: SaveReceipt) -> None:
+    """The delete token, shown once, right after a save."""
+    st.caption("Only whoever holds its delete token can delete it. This browser session keeps the token; to delete "
+               "it later from elsewhere, keep it now (it is not shown again):")
+    st.code(receipt.delete_token, language=None)
+
+
 def page_url(page_path: str, analysis_id: str) -> str:
     """An absolute link to `page_path?analysis=id` on this server (relative if the URL is unknown)."""
     current = st.context.url or ""
@@ -62,17 +99,16 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
     # The link shown belongs to the analysis it was made for: it disappears when the request changes.
     fingerprint = repr([a.request for a in make_document().analyses])
     save_col, json_col, html_col, csv_col = st.columns(4)
+    receipt = None
     if save_col.button("Save and share", key=f"{key}_save", icon=":material/share:", type="primary",
                        help="Store this analysis and get a link that reopens it exactly, without recomputing."):
         try:
-            document = make_document()
-            analysis_id = cached.get_store().save(document.to_data(), kind=document.kind,
-                                                  preview=document.preview, models=document.models)
+            receipt = save_document(make_document())
         except ExplainError as exc:
             st.error(str(exc))
         else:
-            st.session_state[f"{key}_saved"] = (analysis_id, fingerprint)
-            set_value("analysis", analysis_id)
+            st.session_state[f"{key}_saved"] = (receipt.id, fingerprint)
+            set_value("analysis", receipt.id)
     json_col.download_button("Download JSON", data=lambda: make_document().to_json(), file_name=f"{file_stem}.json",
                              mime="application/json", key=f"{key}_json", icon=":material/download:",
                              help="The whole analysis; upload it on the Saved page to reopen it.")
@@ -87,6 +123,8 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
     if saved and saved[1] == fingerprint:
         st.success("Saved. Anyone who can reach this server can open it with this link:")
         st.code(page_url(page_path, saved[0]), language=None)
+        if receipt is not None:
+            show_delete_token(receipt)
     image_format_control(key)
     st.caption("To save one chart, use the camera icon that appears above it on hover; it saves the format "
                "chosen here.")

@@ -256,7 +256,7 @@ def test_saving_into_a_read_only_store_keeps_the_saved_row(tiny_dirs, store_path
     assert_clean(reopened)
     assert "film" in html_text(reopened) and any("saved analysis" in i.value for i in reopened.info)
 
-    saved_page = run_app({}, page="saved")
+    saved_page = first.switch_page("views/saved.py").run()  # the saver's own session may delete
     assert not saved_page.exception
     saved_page.button(key=f"del_{kept}").click().run()
     assert one_error(saved_page) == f"The analysis store at {store_path} is read-only, so nothing was deleted."
@@ -286,7 +286,8 @@ def test_saving_into_a_full_store_keeps_the_saved_row(tiny_dirs, store_path, mon
     kept: list[str] = []
     while True:  # fill it with incompressible rows until SQLite refuses one
         try:
-            kept.append(capped.save({"filler": rng.bytes(300).hex()}, kind="explore", preview="filler", models=["x"]))
+            kept.append(capped.save({"filler": rng.bytes(300).hex()}, kind="explore", preview="filler",
+                                    models=["x"]).id)
         except StoreError as exc:
             assert "is full" in str(exc)
             break

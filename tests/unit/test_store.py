@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -8,6 +9,7 @@ import sqlite3
 import stat
 import tempfile
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ from explain.analysis import (
     Words,
 )
 from explain.errors import ExplainError
-from explain.store import STORE_SCHEMA_VERSION, AnalysisStore, StoreError, default_store_path
+from explain.store import STORE_SCHEMA_VERSION, AnalysisStore, StoreError, content_id, default_store_path
 
 NOBODY = 65534
 
@@ -50,7 +52,7 @@ def save(store: AnalysisStore, document: dict, **kw) -> str:
     kw.setdefault("kind", "explore")
     kw.setdefault("preview", "Good film.")
     kw.setdefault("models", ["minilm"])
-    return store.save(document, **kw)
+    return store.save(document, **kw).id
 
 
 def test_store_error_is_an_explain_error():
@@ -62,7 +64,7 @@ def test_round_trip_keeps_the_analysis_json_byte_for_byte(tmp_path):
     analysis = tiny_analysis()
     text = analysis.to_json()
     document = {"analyses": [text], "view": {"layer": 1, "head": "mean", "tokens": False}, "app_version": "0.1.0"}
-    analysis_id = store.save(document, kind="explore", preview="Good film.", models=["minilm"])
+    analysis_id = store.save(document, kind="explore", preview="Good film.", models=["minilm"]).id
     assert re.fullmatch(r"[a-z2-7]{12}", analysis_id)
 
     saved = AnalysisStore(tmp_path / "nested" / "dir" / "analyses.sqlite3").load(analysis_id)
@@ -109,14 +111,129 @@ def test_list_is_newest_first_with_preview_and_models(tmp_path):
     assert store.list(limit=0) == []
 
 
-def test_delete(tmp_path):
+def test_delete_needs_the_token_given_to_whoever_saved_it(tmp_path):
     store = AnalysisStore(tmp_path / "a.sqlite3")
-    keep, drop = save(store, {"n": 1}), save(store, {"n": 2})
-    assert store.delete(drop) is True
-    assert store.delete(drop) is False
-    with pytest.raises(StoreError):
-        store.load(drop)
-    assert [s.id for s in store.list()] == [keep]
+    keep = save(store, {"n": 1})
+    drop = store.save({"n": 2}, kind="explore", preview="p", models=[])
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}", drop.delete_token)
+    for wrong in ("", "x" * 32, store.save({"n": 3}, kind="explore", preview="p", models=[]).delete_token):
+        with pytest.raises(StoreError) as info:
+            store.delete(drop.id, wrong)
+        assert str(info.value) == f"That delete token does not belong to the saved analysis {drop.id!r}, " \
+                                  "so nothing was deleted."
+    assert store.load(drop.id).document == {"n": 2}
+    assert store.delete(drop.id, drop.delete_token) is True
+    with pytest.raises(StoreError, match="No saved analysis has the id"):
+        store.load(drop.id)
+    with pytest.raises(StoreError, match="No saved analysis has the id"):
+        store.delete(drop.id, drop.delete_token)
+    assert keep in [s.id for s in store.list()]
+    assert not store.list()[0].id == drop.id
+
+
+def test_the_token_is_kept_only_as_a_hash(tmp_path):
+    path = tmp_path / "a.sqlite3"
+    saved = AnalysisStore(path).save({"n": 1}, kind="explore", preview="p", models=[])
+    with sqlite3.connect(path) as conn:
+        dump = "\n".join(conn.iterdump())
+    assert saved.delete_token not in dump
+    assert hashlib.sha256(saved.delete_token.encode()).hexdigest() in dump
+
+
+def test_two_savers_of_the_same_analysis_each_remove_only_their_own_claim(tmp_path):
+    store = AnalysisStore(tmp_path / "a.sqlite3")
+    alice = store.save({"n": 1}, kind="explore", preview="p", models=[])
+    bob = store.save({"n": 1}, kind="explore", preview="p", models=[])
+    assert alice.id == bob.id and alice.delete_token != bob.delete_token
+    again = store.save({"n": 1}, kind="explore", preview="p", models=[], delete_token=alice.delete_token)
+    assert again == alice  # saving again with one's own token adds no second claim
+    assert store.delete(alice.id, alice.delete_token) is False  # Bob's link still works
+    assert store.load(bob.id).document == {"n": 1}
+    with pytest.raises(StoreError, match="does not belong"):
+        store.delete(alice.id, alice.delete_token)
+    assert store.delete(bob.id, bob.delete_token) is True
+    assert store.count() == 0
+
+
+def test_list_can_be_limited_to_some_ids(tmp_path):
+    store = AnalysisStore(tmp_path / "a.sqlite3")
+    ids = [save(store, {"n": i}) for i in range(4)]
+    assert [s.id for s in store.list(ids=[ids[2], ids[0], "unknownidxyz"])] == [ids[2], ids[0]]
+    assert store.list(ids=[]) == []
+
+
+def test_a_document_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    path = tmp_path / "a.sqlite3"
+    store = AnalysisStore(path, max_document_bytes=10_000)
+    save(store, {"text": "x" * 9_000})
+    with pytest.raises(StoreError) as info:
+        save(store, {"text": "x" * 20_000})
+    assert str(info.value) == ("This analysis takes 20011 bytes as JSON, more than the 10000 bytes one saved analysis "
+                               "may take, so nothing was saved.")
+    assert store.count() == 1
+    monkeypatch.setenv("EXPLAIN_MAX_DOCUMENT_MB", "1.5")
+    with pytest.raises(StoreError, match=r"takes 2 MB as JSON, more than the 1.5 MB one saved analysis may take"):
+        save(AnalysisStore(path), {"text": "x" * 2**21})
+    monkeypatch.setenv("EXPLAIN_MAX_DOCUMENT_MB", "lots")
+    with pytest.raises(ExplainError, match="EXPLAIN_MAX_DOCUMENT_MB='lots' is not a positive number."):
+        AnalysisStore(path)
+
+
+def test_the_whole_store_is_bounded_by_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLAIN_MAX_STORE_MB", "0.0625")
+    path = tmp_path / "a.sqlite3"
+    store = AnalysisStore(path)
+    assert store.max_bytes == 65536
+    rng = np.random.default_rng(0)
+    with pytest.raises(StoreError, match="is full .* its size limit of 65536 bytes"):
+        for _ in range(100):
+            save(store, {"noise": rng.bytes(5000).hex()})
+    assert path.stat().st_size <= 65536
+    monkeypatch.delenv("EXPLAIN_MAX_STORE_MB")
+    assert AnalysisStore(path).max_bytes == 2048 * 2**20
+
+
+def test_a_store_written_before_delete_tokens_is_read_and_upgraded(tmp_path):
+    """A schema-1 store file (as the previous release wrote it): readable, listed, and its rows are the admin's."""
+    path = tmp_path / "old.sqlite3"
+    document = {"n": 1}
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    old_id = content_id(canonical)
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_SCHEMA)
+        conn.execute("INSERT INTO analyses VALUES (?, '2026-01-01T00:00:00+00:00', 'explore', 'old', "
+                     "'[\"minilm\"]', '0.1.0', 'json+zlib', ?, ?)", (old_id, len(canonical), zlib.compress(canonical)))
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    store = AnalysisStore(path)
+    assert store.load(old_id).document == document
+    assert [s.preview for s in store.list()] == ["old"]
+    new = store.save({"n": 2}, kind="explore", preview="new", models=[])  # the first write upgrades the file
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == STORE_SCHEMA_VERSION == 2
+    with pytest.raises(StoreError, match="does not belong"):
+        store.delete(old_id, new.delete_token)
+    claim = store.save(document, kind="explore", preview="old", models=[])  # the same content saved anew ...
+    assert claim.id == old_id
+    assert store.delete(claim.id, claim.delete_token) is False  # ... does not let its new saver remove the old row
+    assert store.load(old_id).document == document
+    assert store.remove(old_id) is True  # the server's admin can
+    assert [s.preview for s in store.list()] == ["new"]
+
+
+OLD_SCHEMA = """
+CREATE TABLE analyses (
+    id          TEXT PRIMARY KEY,
+    created_at  TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    preview     TEXT NOT NULL,
+    models      TEXT NOT NULL,
+    app_version TEXT NOT NULL DEFAULT '',
+    encoding    TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    document    BLOB NOT NULL
+);
+CREATE INDEX analyses_newest ON analyses (created_at DESC);
+"""
 
 
 def test_unknown_id_message(tmp_path):
@@ -128,7 +245,9 @@ def test_unknown_id_message(tmp_path):
     empty = AnalysisStore(tmp_path / "missing.sqlite3")
     with pytest.raises(StoreError, match="No saved analysis has the id 'abcdefghijkl'"):
         empty.load("abcdefghijkl")
-    assert empty.list() == [] and empty.delete("abcdefghijkl") is False
+    assert empty.list() == []
+    with pytest.raises(StoreError, match="No saved analysis has the id 'abcdefghijkl'"):
+        empty.delete("abcdefghijkl", "token")
     assert not (tmp_path / "missing.sqlite3").exists()  # reads never create the store
 
 
@@ -140,7 +259,7 @@ def test_malformed_id_message(tmp_path, bad):
                                          r"digits 2-7\.$"):
         store.load(bad)
     with pytest.raises(StoreError, match="is not a saved-analysis id"):
-        store.delete(bad)
+        store.delete(bad, "token")
     assert store.count() == 1
 
 
@@ -248,9 +367,10 @@ def test_parent_that_is_a_file(tmp_path):
 def test_read_only_mode_refuses_writes_and_keeps_rows(tmp_path):
     """SQLite's own read-only open (URI mode=ro): the refusal comes from SQLite, whatever the user id."""
     path = tmp_path / "a.sqlite3"
-    kept = save(AnalysisStore(path), {"n": 1})
+    saved = AnalysisStore(path).save({"n": 1}, kind="explore", preview="p", models=[])
+    kept = saved.id
     store = AnalysisStore(path, read_only=True)
-    for write in (lambda: save(store, {"n": 2}), lambda: store.delete(kept)):
+    for write in (lambda: save(store, {"n": 2}), lambda: store.delete(kept, saved.delete_token)):
         with pytest.raises(StoreError, match=re.escape(f"The analysis store at {path} is read-only, so nothing was")):
             write()
     assert [s.id for s in store.list()] == [kept]
@@ -321,7 +441,8 @@ def _outcome(operation):
 def test_read_only_permissions_refuse_saves_and_keep_rows(shared_folder, locked):
     """A real read-only store file (0444) or folder (0555); as root the check runs as `nobody`."""
     path = shared_folder / "a.sqlite3"
-    kept = save(AnalysisStore(path), {"n": 1}, preview="kept")
+    saved = AnalysisStore(path).save({"n": 1}, kind="explore", preview="kept", models=[])
+    kept = saved.id
     assert sorted(p.name for p in shared_folder.iterdir()) == ["a.sqlite3"]  # WAL folded back in on close
     if locked == "file":  # only the file: anyone may create the -wal/-shm files next to it
         path.chmod(0o444)
@@ -334,7 +455,7 @@ def test_read_only_permissions_refuse_saves_and_keep_rows(shared_folder, locked)
         assert _as_unprivileged_user(lambda: save(store, {"n": 2})) == (
             "error", f"The analysis store at {path} is read-only, so nothing was saved."
         )
-        assert _as_unprivileged_user(lambda: store.delete(kept)) == (
+        assert _as_unprivileged_user(lambda: store.delete(kept, saved.delete_token)) == (
             "error", f"The analysis store at {path} is read-only, so nothing was deleted."
         )
         assert _as_unprivileged_user(lambda: [s.preview for s in store.list()]) == ("ok", ["kept"])
