@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import share
+from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import set_value, widget_key
 from explain import Analysis, TokenAttribution, figures, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
@@ -38,8 +39,8 @@ def clamp_view(name: str, upper: int, what: str) -> None:
     value = st.session_state.get(key, 0)
     if not isinstance(value, int) or not 0 <= value < upper:
         st.session_state[key] = 0 if not isinstance(value, int) or value < 0 else upper - 1
-        st.info(f"The {what} {value} does not exist in this model (it has {upper}); showing {what} "
-                f"{st.session_state[key]}.")
+        st.info(markdown_escape(f"The {what} {value} does not exist in this model (it has {upper}); showing "
+                                f"{what} {st.session_state[key]}."))
 
 
 def pieces_and_scores(result: Analysis, level: str):
@@ -67,10 +68,10 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
                                           title=f"Attribution to {result.prediction.description}",
                                           score_input=a.score_input, score_baseline=a.score_baseline))
     fmt = figures.format_score
-    st.caption(
+    st.caption(markdown_escape(
         f"{_method_text(result)} Score {fmt(a.score_input)} on the text, {fmt(a.score_baseline)} on the baseline; "
         f"the attributions add up to {fmt(float(a.scores.sum()))} (convergence delta {a.delta:+.2g})."
-    )
+    ))
     if a.relative_delta > DELTA_WARNING and not figures.negligible_change(a.score_input, a.score_baseline):
         st.warning(f"The convergence delta is {a.relative_delta:.0%} of the score change: the attributions are "
                    "approximate. Raise the integration steps for exact numbers.")

@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import cached
+from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import set_value
 from dashboard.state import ViewState
 from explain import Analysis, ExplainError
@@ -105,7 +106,7 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
         try:
             receipt = save_document(make_document())
         except ExplainError as exc:
-            st.error(str(exc))
+            st.error(markdown_escape(exc))
         else:
             st.session_state[f"{key}_saved"] = (receipt.id, fingerprint)
             set_value("analysis", receipt.id)
@@ -147,11 +148,11 @@ def open_saved(analysis_id: str, kind: str) -> tuple[list[Analysis] | None, str]
     try:
         document, created = cached.saved_document(analysis_id)
     except ExplainError as exc:
-        st.error(str(exc))
+        st.error(markdown_escape(exc))
         set_value("analysis", "")
         return None, ""
     if document.kind != kind:
-        st.error(f"The saved analysis '{analysis_id}' {WRONG_PAGE[kind]}.")
+        st.error(markdown_escape(f"The saved analysis '{analysis_id}' {WRONG_PAGE[kind]}."))
         set_value("analysis", "")
         return None, ""
     return document.analyses, created

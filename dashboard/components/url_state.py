@@ -6,6 +6,7 @@ from dataclasses import fields, replace
 
 import streamlit as st
 
+from dashboard.components.text import markdown_escape
 from dashboard.state import DEFAULTS, ViewState, from_query, state_from_saved, to_query
 
 PREFIX = "w_"
@@ -54,7 +55,7 @@ def leave_saved() -> None:
 
 def show_notices(page: str) -> None:
     for notice in st.session_state.pop(f"_notices_{page}", []):
-        st.warning(notice, icon=":material/link:")
+        st.warning(markdown_escape(notice), icon=":material/link:")
 
 
 def current(names: set[str]) -> ViewState:

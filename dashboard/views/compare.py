@@ -56,10 +56,10 @@ def load_side(spec: str, side: str) -> LoadedModel | None:
         st.info(f"Pick the {side.lower()} model in the sidebar.")
         return None
     try:
-        with st.spinner(f"Loading {spec}…"):
+        with st.spinner(markdown_escape(f"Loading {spec}…")):
             return cached.get_model(spec)
     except ExplainError as exc:
-        st.error(f"{side} side: {exc}")
+        st.error(markdown_escape(f"{side} side: {exc}"))
         return None
 
 
@@ -80,7 +80,7 @@ def analyse(state: ViewState, loaded: LoadedModel | None, first: Analysis | None
             f"Analysing with {loaded.spec}" + (" (second)" if second else ""),
         )
     except ExplainError as exc:
-        st.error(f"{'Second' if second else 'First'} side: {exc}")
+        st.error(markdown_escape(f"{'Second' if second else 'First'} side: {exc}"))
         return None
 
 
@@ -135,9 +135,9 @@ def agreement_section(left: Analysis, right: Analysis, state: ViewState) -> Comp
     show(c2, "Kendall", a.kendall, "Rank correlation counting word pairs ordered the same way (-1 to 1).")
     show(c3, f"Top-{a.top_k} overlap", a.top_k_overlap, "Share of the most important words (by |score|) in common.")
     show(c4, "Sign agreement", a.sign_agreement, "Share of words both push in the same direction.")
-    st.write(comparison.reading())
+    st.write(markdown_escape(comparison.reading()))
     if comparison.texts:
-        st.caption(changes_summary(comparison))
+        st.caption(markdown_escape(changes_summary(comparison)))
         if comparison.changes:
             st.dataframe(changes_rows(comparison), hide_index=True, key="changes")
     if sanity_applies(left, right, state.mode):
@@ -198,7 +198,8 @@ def main() -> None:
     state = current(FIELDS)
     write_url(state, FIELDS)
     if saved:
-        st.info(f"Showing the saved comparison **{state.analysis}** (saved {created[:16].replace('T', ' ')} UTC). "
+        st.info(f"Showing the saved comparison **{markdown_escape(state.analysis)}** (saved "
+                f"{markdown_escape(created[:16].replace('T', ' '))} UTC). "
                 "Nothing is recomputed; change a text or setting to compare live.", icon=":material/bookmark:")
         left, right = saved
     else:

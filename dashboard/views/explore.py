@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import controls, results, share
+from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
     current,
     leave_saved,
@@ -33,10 +34,10 @@ def load_model_or_error(spec: str) -> LoadedModel | None:
         st.info("Pick a model in the sidebar.")
         return None
     try:
-        with st.spinner(f"Loading {spec}…"):
+        with st.spinner(markdown_escape(f"Loading {spec}…")):
             return cached.get_model(spec)
     except ExplainError as exc:
-        st.error(str(exc))
+        st.error(markdown_escape(exc))
         return None
 
 
@@ -48,7 +49,7 @@ def compute(state: ViewState, loaded: LoadedModel) -> Analysis | None:
             lambda progress: cache.compute(request, loaded, progress), f"Analysing with {loaded.spec}"
         )
     except ExplainError as exc:
-        st.error(str(exc))
+        st.error(markdown_escape(exc))
         return None
 
 
@@ -75,8 +76,8 @@ def main() -> None:
     state = current(FIELDS)
     write_url(state, FIELDS)
     if saved:
-        st.info(f"Showing the saved analysis **{state.analysis}** (saved {created[:16].replace('T', ' ')} UTC, "
-                f"model {saved.model.spec}). Nothing is recomputed; change the text or any setting to analyse live.",
+        st.info(f"Showing the saved analysis **{markdown_escape(state.analysis)}** (saved "
+                f"{markdown_escape(created[:16].replace('T', ' '))} UTC, model {markdown_escape(saved.model.spec)}). Nothing is recomputed; change the text or any setting to analyse live.",
                 icon=":material/bookmark:")
         result = saved
     elif loaded is None:

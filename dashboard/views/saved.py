@@ -21,6 +21,7 @@ from dashboard.components.share import (
     session_delete_token,
     show_delete_token,
 )
+from dashboard.components.text import markdown_escape
 from explain import ExplainError
 from explain.document import document_from_json
 from explain.store import format_size
@@ -55,13 +56,13 @@ def upload_section() -> None:
             document = document_from_json(upload.getvalue())
             fresh = save_document(document)
         except ExplainError as exc:
-            st.error(f"{upload.name}: {exc}")
+            st.error(markdown_escape(f"{upload.name}: {exc}"))
             return
         analysis_id, kind, preview = fresh.id, document.kind, document.preview
         st.session_state["_upload_saved"] = (upload.file_id, analysis_id, kind, preview)
     page = "explore" if kind == "explore" else "compare"
-    st.success(f"{upload.name} holds a {'single-model analysis' if page == 'explore' else 'comparison'} "
-               f"of «{preview[:80]}».")
+    st.success(markdown_escape(f"{upload.name} holds a {'single-model analysis' if page == 'explore' else 'comparison'} "
+                               f"of «{preview[:80]}»."))
     st.page_link(VIEWS / f"{page}.py", label=f"Open it on the {page.title()} page", icon=":material/arrow_forward:",
                  query_params={"analysis": analysis_id})
     if fresh is not None:
@@ -93,14 +94,14 @@ def delete_with_token() -> None:
 
 def list_section() -> None:
     if st.session_state.get("_deleted"):
-        st.toast(st.session_state.pop("_deleted"))
+        st.toast(markdown_escape(st.session_state.pop("_deleted")))
     if st.session_state.get("_delete_error"):
-        st.error(st.session_state.pop("_delete_error"))
+        st.error(markdown_escape(st.session_state.pop("_delete_error")))
     own = saved_ids()
     try:
         items = cached.get_store().list(limit=200, ids=own if team_mode() else None)
     except ExplainError as exc:
-        st.error(str(exc))
+        st.error(markdown_escape(exc))
         return
     if not items:
         st.info("Nothing saved yet: use “Save and share” on the Explore or Compare page."
@@ -113,8 +114,8 @@ def list_section() -> None:
             text_col, open_col, delete_col = st.columns([6, 1.2, 1.4], vertical_alignment="center")
             page = "explore" if item.kind == "explore" else "compare"
             text_col.text(item.preview or "(no text)")
-            text_col.caption(f"{item.kind} · {', '.join(item.models)} · saved {item.created_at[:16].replace('T', ' ')}"
-                             f" UTC · id {item.id}")
+            text_col.caption(markdown_escape(f"{item.kind} · {', '.join(item.models)} · saved "
+                                             f"{item.created_at[:16].replace('T', ' ')} UTC · id {item.id}"))
             open_col.page_link(VIEWS / f"{page}.py", label="Open", icon=":material/open_in_new:", query_params={"analysis": item.id})
             if item.id in own:
                 delete_col.button("Delete", key=f"del_{item.id}", on_click=delete_own, args=(item.id,),
