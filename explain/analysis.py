@@ -23,6 +23,10 @@ APP_VERSION = "0.1.0"
 BASELINES = ("pad", "mask", "zero")
 MIN_STEPS, MAX_STEPS = 1, 1000
 DEFAULT_STEPS = 50
+# The token limit of a request that names none: the library, the CLI and the dashboard share it.
+DEFAULT_MAX_TOKENS = 128
+# The limit analyses saved before requests recorded theirs were computed with.
+LEGACY_MAX_TOKENS = 512
 
 
 @dataclass(frozen=True)
@@ -53,7 +57,7 @@ class AnalysisRequest:
     target: TargetSpec | None = None
     n_steps: int = DEFAULT_STEPS
     baseline: str = "pad"
-    max_tokens: int = 512
+    max_tokens: int = DEFAULT_MAX_TOKENS
     # Integrated gradients: None = n_steps fixed steps; else adaptive steps (at most n_steps) until
     # |delta| <= tolerance * |score change|. precision "bf16" runs the model under bfloat16 autocast.
     tolerance: float | None = None
@@ -78,6 +82,8 @@ class Tokens:
     """The tokens the model saw, with character spans into the request text.
 
     offsets: int32 [tokens, 2] (start, end); special tokens have (0, 0) and special=True.
+    n_tokens_full: the whole text's length in tokens, special tokens included; a lower
+    bound when `n_tokens_full_at_least` (a text too long to count whole).
     """
 
     tokens: list[str]
@@ -85,6 +91,7 @@ class Tokens:
     special: np.ndarray
     truncated: bool = False
     n_tokens_full: int = 0
+    n_tokens_full_at_least: bool = False
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -169,6 +176,7 @@ class Analysis:
     attribution: TokenAttribution
     word_scores: np.ndarray  # attribution summed per word, [words]
     timings: dict[str, float] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()  # one sentence each on how the text was read (truncation, a mask token as text)
     schema_version: int = SCHEMA_VERSION
     app_version: str = APP_VERSION
 
@@ -273,6 +281,11 @@ def _target(data: dict | None) -> TargetSpec | None:
     )
 
 
+def _notices(value: Any) -> tuple[str, ...]:
+    _check(isinstance(value, list) and all(isinstance(n, str) for n in value), "the notices are not a list of text")
+    return tuple(value)
+
+
 def request_from_dict(data: dict) -> AnalysisRequest:
     return AnalysisRequest(
         text=data["text"],
@@ -280,7 +293,7 @@ def request_from_dict(data: dict) -> AnalysisRequest:
         target=_target(data.get("target")),
         n_steps=int(data["n_steps"]),
         baseline=data["baseline"],
-        max_tokens=int(data.get("max_tokens", 512)),
+        max_tokens=int(data.get("max_tokens", LEGACY_MAX_TOKENS)),
         tolerance=None if data.get("tolerance") is None else float(data["tolerance"]),
         precision=data.get("precision", "fp32"),
     )
@@ -315,6 +328,7 @@ def analysis_from_dict(data: Any) -> Analysis:
                 special=_array(t["special"]),
                 truncated=bool(t["truncated"]),
                 n_tokens_full=int(t["n_tokens_full"]),
+                n_tokens_full_at_least=bool(t.get("n_tokens_full_at_least", False)),
             ),
             words=Words(words=list(w["words"]), spans=_array(w["spans"]), token_word=_array(w["token_word"])),
             attention=AttentionMaps(weights=_array(data["attention"]["weights"])),
@@ -339,6 +353,7 @@ def analysis_from_dict(data: Any) -> Analysis:
             ),
             word_scores=_array(data["word_scores"]),
             timings={str(k): float(v) for k, v in dict(data.get("timings") or {}).items()},
+            notices=_notices(data.get("notices", [])),
             schema_version=version,
             app_version=str(data.get("app_version", "")),
         )
