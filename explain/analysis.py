@@ -26,6 +26,10 @@ APP_VERSION = "0.1.0"
 BASELINES = ("pad", "mask", "zero")
 MIN_STEPS, MAX_STEPS = 1, 1000
 DEFAULT_STEPS = 50
+# The token limit of a request that names none: the library, the CLI and the dashboard share it.
+DEFAULT_MAX_TOKENS = 128
+# The limit analyses saved before requests recorded theirs were computed with.
+LEGACY_MAX_TOKENS = 512
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class AnalysisRequest:
     target: TargetSpec | None = None
     n_steps: int = DEFAULT_STEPS
     baseline: str = "pad"
-    max_tokens: int = 512
+    max_tokens: int = DEFAULT_MAX_TOKENS
     # Integrated gradients: None = n_steps fixed steps; else adaptive steps (at most n_steps) until
     # |delta| <= tolerance * |score change|. precision "bf16" runs the model under bfloat16 autocast.
     tolerance: float | None = None
@@ -81,6 +85,8 @@ class Tokens:
     """The tokens the model saw, with character spans into the request text.
 
     offsets: int32 [tokens, 2] (start, end); special tokens have (0, 0) and special=True.
+    n_tokens_full: the whole text's length in tokens, special tokens included; a lower
+    bound when `n_tokens_full_at_least` (a text too long to count whole).
     """
 
     tokens: list[str]
@@ -88,6 +94,7 @@ class Tokens:
     special: np.ndarray
     truncated: bool = False
     n_tokens_full: int = 0
+    n_tokens_full_at_least: bool = False
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -172,6 +179,7 @@ class Analysis:
     attribution: TokenAttribution
     word_scores: np.ndarray  # attribution summed per word, [words]
     timings: dict[str, float] = field(default_factory=dict)
+    notices: tuple[str, ...] = ()  # one sentence each on how the text was read (truncation, a mask token as text)
     schema_version: int = SCHEMA_VERSION
     app_version: str = APP_VERSION
 
@@ -421,7 +429,7 @@ def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
         target=_target(_get(obj, "target", path, None), f"{path}.target"),
         n_steps=_whole(_get(obj, "n_steps", path), f"{path}.n_steps", MIN_STEPS, MAX_STEPS),
         baseline=_text(_get(obj, "baseline", path), f"{path}.baseline"),
-        max_tokens=_whole(_get(obj, "max_tokens", path, 512), f"{path}.max_tokens", 1, MAX_COUNT),
+        max_tokens=_whole(_get(obj, "max_tokens", path, LEGACY_MAX_TOKENS), f"{path}.max_tokens", 1, MAX_COUNT),
         tolerance=_optional_number(obj, "tolerance", path),
         precision=_text(_get(obj, "precision", path, "fp32"), f"{path}.precision"),
     )
@@ -488,6 +496,8 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
             special=_array(_get(t, "special", at("tokens")), at("tokens.special"), "biu", (n_tokens,)),
             truncated=_flag(_get(t, "truncated", at("tokens")), at("tokens.truncated")),
             n_tokens_full=_whole(_get(t, "n_tokens_full", at("tokens")), at("tokens.n_tokens_full"), 0, MAX_COUNT),
+            n_tokens_full_at_least=_flag(_get(t, "n_tokens_full_at_least", at("tokens"), False),
+                                         at("tokens.n_tokens_full_at_least")),
         ),
         words=Words(
             words=words,
@@ -521,6 +531,7 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
         ),
         word_scores=_array(_get(data, "word_scores", path), at("word_scores"), "f", (n_words,)),
         timings={_text(k, at("timings")): _number(v, at(f"timings.{k}")) for k, v in timings.items()},
+        notices=tuple(_texts(_get(data, "notices", path, []), at("notices"))),
         schema_version=version,
         app_version=_text(_get(data, "app_version", path, ""), at("app_version")),
     )

@@ -34,7 +34,7 @@ from captum.attr import IntegratedGradients
 
 from explain.analysis import BASELINES, MAX_STEPS, MIN_STEPS, TokenAttribution
 from explain.errors import InputError
-from explain.targets import Target
+from explain.targets import Target, model_position_ids
 
 # Tokens x steps processed in one batch, for a hidden size of 768: keeps bert-base at
 # 128 tokens near 2 GB instead of 6 GB for all 50 steps at once.
@@ -139,25 +139,41 @@ def rounding_floor(score_input: float, score_baseline: float) -> float:
     return 2.0 * float(np.spacing(np.float32(max(abs(score_input), abs(score_baseline)))))
 
 
+def kept_in_baseline(target: Target, input_ids: torch.Tensor, special: torch.Tensor) -> torch.Tensor:
+    """Tokens the baseline keeps as they are: the special tokens and, for a masked-token target, every mask token.
+
+    A kept token is the same at both ends of the path, so it gets exactly zero attribution.
+    Keeping the mask means the masked-token question stays asked all along the path:
+    replacing the [MASK] itself would credit much of the prediction to the mask token.
+    """
+    kept = special.bool()
+    mask_id = target.loaded.tokenizer.mask_token_id
+    if target.spec.kind == "masked_token" and mask_id is not None:
+        kept = kept | input_ids.eq(mask_id)
+    return kept
+
+
 def baseline_embeddings(
     target: Target, input_ids: torch.Tensor, special: torch.Tensor, baseline: str
 ) -> torch.Tensor:
-    """Reference input: every non-special token replaced by [PAD], [MASK] or a zero vector.
+    """Reference input: every token replaced by [PAD], [MASK] or a zero vector, but those `kept_in_baseline`.
 
-    Special tokens ([CLS], [SEP]) keep their embeddings, so they get no attribution.
+    Special tokens ([CLS], [SEP]) and, for masked-token targets, the [MASK] itself keep
+    their embeddings, so they get no attribution.
     """
     if baseline not in BASELINES:
         raise InputError(f"Unknown baseline '{baseline}'; choose one of {', '.join(BASELINES)}.")
     embed = target.loaded.word_embeddings
     tok = target.loaded.tokenizer
+    kept = kept_in_baseline(target, input_ids, special)
     if baseline == "zero":
         with torch.no_grad():
             emb = embed(input_ids)
-        return torch.where(special.unsqueeze(-1), emb, torch.zeros_like(emb))
+        return torch.where(kept.unsqueeze(-1), emb, torch.zeros_like(emb))
     token_id = tok.pad_token_id if baseline == "pad" else tok.mask_token_id
     if token_id is None:
         raise InputError(f"This model's tokenizer has no {baseline} token; choose another baseline.")
-    ids = torch.where(special, input_ids, torch.full_like(input_ids, token_id))
+    ids = torch.where(kept, input_ids, torch.full_like(input_ids, token_id))
     with torch.no_grad():
         return embed(ids)
 
@@ -168,6 +184,7 @@ def endpoint_scores(
     baselines: torch.Tensor,
     attention_mask: torch.Tensor,
     token_type_ids: torch.Tensor | None,
+    position_ids: torch.Tensor | None = None,
 ) -> tuple[float, float]:
     """The explained score at the input and at the baseline, float32, in one batch of two.
 
@@ -178,6 +195,7 @@ def endpoint_scores(
             torch.cat([inputs, baselines]),
             attention_mask.repeat(2, 1),
             None if token_type_ids is None else token_type_ids.repeat(2, 1),
+            None if position_ids is None else position_ids.repeat(2, 1),
         )
     return float(ends[0, target.index]), float(ends[1, target.index])
 
@@ -189,6 +207,7 @@ def integrated_gradients(
     special: torch.Tensor,
     *,
     token_type_ids: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
     n_steps: int = 50,
     baseline: str = "pad",
     progress: ProgressCallback | None = None,
@@ -199,6 +218,9 @@ def integrated_gradients(
 
     Args:
         input_ids, attention_mask, special: [1, tokens] tensors on the model's device.
+        position_ids: the positions the prediction shown used; None derives them from
+            `input_ids` by the model's own rule (`model_position_ids`). The input and the
+            baseline share them, so only the word embeddings change along the path.
         n_steps: the number of Gauss-Legendre steps; with a `tolerance`, the most
             gradient evaluations allowed (levels of 9, 17, 33, ... points up to it).
         progress: called with the finished fraction after each batch of steps; it may
@@ -217,9 +239,12 @@ def integrated_gradients(
     with torch.no_grad():
         inputs = embed(input_ids).detach()
     baselines = baseline_embeddings(target, input_ids, special, baseline)
+    if position_ids is None:
+        position_ids = model_position_ids(target.loaded, input_ids)
+    context = (attention_mask, token_type_ids, position_ids)
     if tolerance is None and precision == "fp32":
-        scores, delta = _captum_ig(target, inputs, baselines, attention_mask, token_type_ids, n_steps, progress)
-        score_input, score_baseline = endpoint_scores(target, inputs, baselines, attention_mask, token_type_ids)
+        scores, delta = _captum_ig(target, inputs, baselines, context, n_steps, progress)
+        score_input, score_baseline = endpoint_scores(target, inputs, baselines, *context)
         return TokenAttribution(
             scores=scores,
             score_input=score_input,
@@ -229,8 +254,8 @@ def integrated_gradients(
             baseline=baseline,
         )
 
-    path = _Path(target, inputs, baselines, attention_mask, token_type_ids, precision, progress)
-    score_input, score_baseline = endpoint_scores(target, inputs, baselines, attention_mask, token_type_ids)
+    path = _Path(target, inputs, baselines, context, precision, progress)
+    score_input, score_baseline = endpoint_scores(target, inputs, baselines, *context)
     change = score_input - score_baseline
     allowed = None if tolerance is None else max(tolerance * abs(change), rounding_floor(score_input, score_baseline))
     levels = adaptive_levels(n_steps) if tolerance is not None else []
@@ -276,17 +301,21 @@ def _captum_ig(
     target: Target,
     inputs: torch.Tensor,
     baselines: torch.Tensor,
-    attention_mask: torch.Tensor,
-    token_type_ids: torch.Tensor | None,
+    context: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor],
     n_steps: int,
     progress: ProgressCallback | None,
 ) -> tuple[np.ndarray, float]:
-    """Fixed Gauss-Legendre steps in float32, with Captum; returns (token scores, delta)."""
+    """Fixed Gauss-Legendre steps in float32, with Captum; returns (token scores, delta).
+
+    context: (attention_mask, token_type_ids, position_ids) of the text, the same at every step.
+    """
     batch = internal_batch_size(inputs.shape[1], n_steps, inputs.shape[-1])
     done = [0]
 
-    def forward(emb: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None) -> torch.Tensor:
-        scores = target.forward_embeddings(emb, mask, types)
+    def forward(
+        emb: torch.Tensor, mask: torch.Tensor, types: torch.Tensor | None, positions: torch.Tensor
+    ) -> torch.Tensor:
+        scores = target.forward_embeddings(emb, mask, types, positions)
         if emb.requires_grad and progress is not None:
             done[0] += emb.shape[0]
             progress(min(1.0, done[0] / n_steps))
@@ -298,7 +327,7 @@ def _captum_ig(
             inputs,
             baselines=baselines,
             target=target.index,
-            additional_forward_args=(attention_mask, token_type_ids),
+            additional_forward_args=context,
             n_steps=n_steps,
             internal_batch_size=batch,
             return_convergence_delta=True,
@@ -315,15 +344,14 @@ class _Path:
         target: Target,
         inputs: torch.Tensor,
         baselines: torch.Tensor,
-        attention_mask: torch.Tensor,
-        token_type_ids: torch.Tensor | None,
+        context: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor],
         precision: str,
         progress: ProgressCallback | None,
     ) -> None:
         self.target = target
         self.inputs, self.baselines = inputs, baselines
         self.diff = inputs - baselines
-        self.mask, self.types = attention_mask, token_type_ids
+        self.mask, self.types, self.positions = context
         self.device_type = inputs.device.type
         self.autocast = precision == "bf16"
         if self.autocast and self.device_type == "cuda" and not torch.cuda.is_bf16_supported():
@@ -351,7 +379,8 @@ class _Path:
         points.requires_grad_(True)
         types = None if self.types is None else self.types.expand(k, -1)
         with torch.enable_grad(), torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.autocast):
-            scores = self.target.forward_embeddings(points, self.mask.expand(k, -1), types)
+            scores = self.target.forward_embeddings(points, self.mask.expand(k, -1), types,
+                                                    self.positions.expand(k, -1))
             (grad,) = torch.autograd.grad(scores[:, self.target.index].sum(), points)
         return (grad.float() * self.diff).sum(-1).double().cpu().numpy()
 

@@ -9,10 +9,36 @@ import argparse
 import sys
 from pathlib import Path
 
-from explain.analysis import BASELINES, DEFAULT_STEPS, MAX_STEPS, MIN_STEPS, AnalysisRequest, TargetSpec
+import numpy as np
+
+from explain.analysis import (
+    BASELINES,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_STEPS,
+    MAX_STEPS,
+    MIN_STEPS,
+    Analysis,
+    AnalysisRequest,
+    TargetSpec,
+)
 from explain.errors import ExplainError
 from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
 from explain.targets import TARGET_KINDS
+
+DEFAULT_TOP_WORDS = 10
+
+
+def top_words(value: str) -> int | None:
+    """`--top`: a count of at least 1, or "all" (None)."""
+    if value.strip().lower() == "all":
+        return None
+    try:
+        count = int(value)
+    except ValueError:
+        count = 0
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1 or 'all', not '{value}'")
+    return count
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,9 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"integration steps, {MIN_STEPS}..{MAX_STEPS} (default {DEFAULT_STEPS})")
     p.add_argument("--baseline", choices=BASELINES, default="pad",
-                   help="reference input: non-special tokens replaced by [PAD], [MASK] or zero vectors (default pad)")
-    p.add_argument("--max-tokens", type=int, default=512,
-                   help="truncate longer inputs to this many tokens (default 512, capped at the model's maximum)")
+                   help="reference input: tokens replaced by [PAD], [MASK] or zero vectors, all but [CLS], [SEP] and the "
+                   "[MASK] of a masked-token target (default pad)")
+    p.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
+                   help=f"truncate longer inputs to this many tokens, as the tokenizer truncates them "
+                   f"(default {DEFAULT_MAX_TOKENS}, as in the dashboard; capped at the model's maximum)")
+    p.add_argument("--top", type=top_words, default=DEFAULT_TOP_WORDS, metavar="K",
+                   help=f"print the K words with the strongest attributions, strongest first "
+                   f"(default {DEFAULT_TOP_WORDS}); 'all' prints every word in text order")
     p.add_argument("--out", type=Path, help="write the analysis as JSON here")
     p.add_argument("--html", type=Path, help="write a standalone HTML page (works offline) here")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -59,18 +90,24 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
                            baseline=args.baseline, max_tokens=args.max_tokens)
 
 
-def summary(result) -> str:
+def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
+    """What the CLI prints: the model, the explained score, the notices and the `top` strongest words (None: all)."""
     a = result.attribution
     lines = [
         f"model: {result.model.spec} ({result.model.head}, {result.model.n_layers} layers x {result.model.n_heads} heads)",
-        f"explained: {result.prediction.description} = {a.score_input:.4f} (baseline {a.score_baseline:.4f})",
+        f"explained: {result.prediction.description} = {a.score_input:.4g} (baseline {a.score_baseline:.4g})",
         f"integrated gradients: {a.n_steps} steps, {a.baseline} baseline, convergence delta {a.delta:+.2e}",
     ]
-    if result.tokens.truncated:
-        lines.append(f"note: the text was truncated to {len(result.tokens)} of {result.tokens.n_tokens_full} tokens")
-    width = max((len(w) for w in result.words.words), default=4)
-    lines.append("word attributions:")
-    lines += [f"  {w:<{width}}  {s:+.4f}" for w, s in zip(result.words.words, result.word_scores)]
+    lines += [f"note: {notice}" for notice in result.notices]
+    words, scores = result.words.words, np.asarray(result.word_scores, dtype=np.float64)
+    order = list(range(len(words)))
+    if top is not None and top < len(words):
+        order = sorted(order, key=lambda i: -abs(scores[i]))[:top]
+        lines.append(f"the {top} words with the strongest attributions (of {len(words)}; --top all lists every word):")
+    else:
+        lines.append("word attributions:")
+    width = max((len(words[i]) for i in order), default=4)
+    lines += [f"  {words[i]:<{width}}  {scores[i]:+.3g}" for i in order]
     return "\n".join(lines)
 
 
@@ -96,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: could not write the output file: {exc.strerror or exc}.", file=sys.stderr)
         return 2
     if not args.quiet:
-        print(summary(result))
+        print(summary(result, args.top))
         for path in (args.out, args.html):
             if path:
                 print(f"wrote {path}")

@@ -1,5 +1,8 @@
 """One analysis: tokenise -> forward pass with attention -> integrated gradients -> words.
 
+Every pass over the text (attention, the endpoint scores and each integrated-gradients
+step) gets the same explicit position ids, so the prediction shown is the function explained.
+
 Staged like a transformers pipeline (preprocess, forward, postprocess), with
 all heavy work on a model inside its lock, since Streamlit sessions share one
 cached model.
@@ -25,12 +28,10 @@ from explain.analysis import (
 from explain.attribution import check_precision, check_steps, check_tolerance, integrated_gradients
 from explain.errors import InputError
 from explain.models import LoadedModel, load_model
-from explain.targets import choose_index, resolve_target
+from explain.targets import choose_index, model_position_ids, resolve_target, target_kind
+from explain.tokenization import encode_truncated
 from explain.words import word_sums, words_for_tokens
 
-# Characters kept per token of budget before tokenising: far more than any real token uses,
-# so the cut only saves time on huge pastes and never changes what the model sees.
-CHARS_PER_TOKEN_CAP = 50
 TOP_MASKED_PREDICTIONS = 10
 
 StageCallback = Callable[[str, float], None]
@@ -54,32 +55,49 @@ def validate(request: AnalysisRequest) -> AnalysisRequest:
     return request
 
 
-def tokenize(loaded: LoadedModel, text: str, max_tokens: int) -> tuple[dict[str, torch.Tensor], Tokens]:
-    """Token ids (truncated to `max_tokens`) and the Tokens record with offsets into `text`."""
+def tokenize(
+    loaded: LoadedModel, text: str, max_tokens: int, *, keep_mask: bool = False
+) -> tuple[dict[str, torch.Tensor], Tokens]:
+    """Model inputs for `text` (cut to `max_tokens` by the tokenizer's own truncation) and its Tokens record.
+
+    Typed special tokens are plain text; with `keep_mask` the mask token stays the mask.
+    The inputs hold input_ids, attention_mask, token_type_ids (where the model takes
+    them), position_ids (`model_position_ids`, for every pass) and special (bool).
+    """
     tok = loaded.tokenizer
-    head = text[: max_tokens * CHARS_PER_TOKEN_CAP]
-    enc = tok(
-        head,
-        return_tensors="pt",
-        truncation=True,
-        max_length=max_tokens,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-    )
-    n_full = len(tok(head, add_special_tokens=True, truncation=False)["input_ids"])
-    ids = enc["input_ids"][0]
-    special = enc.pop("special_tokens_mask")[0].bool()
-    offsets = enc.pop("offset_mapping")[0].numpy().astype(np.int32)
+    result = encode_truncated(tok, text, max_tokens, keep_mask=keep_mask)
+    enc = result.encoding
+    ids = torch.tensor([enc.ids], dtype=torch.long)
+    special = torch.tensor([enc.special_tokens_mask], dtype=torch.bool)
+    inputs = {"input_ids": ids, "attention_mask": torch.tensor([enc.attention_mask], dtype=torch.long)}
+    if "token_type_ids" in getattr(tok, "model_input_names", ()):
+        inputs["token_type_ids"] = torch.tensor([enc.type_ids], dtype=torch.long)
+    inputs["position_ids"] = model_position_ids(loaded, ids)
+    inputs["special"] = special
     tokens = Tokens(
-        tokens=tok.convert_ids_to_tokens(ids.tolist()),
-        offsets=offsets,
-        special=special.numpy(),
-        truncated=len(head) < len(text) or n_full > len(ids),
-        n_tokens_full=max(n_full, len(ids)),
+        tokens=tok.convert_ids_to_tokens(enc.ids),
+        offsets=np.asarray(enc.offsets, dtype=np.int32).reshape(-1, 2),
+        special=special[0].numpy(),
+        truncated=result.truncated,
+        n_tokens_full=result.n_tokens_full,
+        n_tokens_full_at_least=result.at_least,
     )
-    inputs = {k: v.to(loaded.device) for k, v in enc.items()}
-    inputs["special"] = special.unsqueeze(0).to(loaded.device)
-    return inputs, tokens
+    return {k: v.to(loaded.device) for k, v in inputs.items()}, tokens
+
+
+def notices_for(loaded: LoadedModel, text: str, kind: str, tokens: Tokens) -> tuple[str, ...]:
+    """One-sentence notes on how the model read the text: a mask token it reads as text, a truncation."""
+    notices = []
+    mask = getattr(loaded.tokenizer, "mask_token", None)
+    if kind != "masked_token" and mask and str(mask) in text:
+        notices.append(
+            f"The text contains the mask token {mask}, which is read as plain text because the target is not "
+            "the masked token; choose the masked-token target on a masked-LM model to have it predicted."
+        )
+    if tokens.truncated:
+        length = f"at least {tokens.n_tokens_full:,}" if tokens.n_tokens_full_at_least else f"{tokens.n_tokens_full:,}"
+        notices.append(f"The text has {length} tokens; only the first {len(tokens):,} were analysed.")
+    return tuple(notices)
 
 
 def analyze(
@@ -105,16 +123,18 @@ def analyze(
     max_tokens = min(int(request.max_tokens), loaded.max_tokens)
     with loaded.lock:
         report("tokenising", 0.0)
-        inputs, tokens = tokenize(loaded, request.text, max_tokens)
+        kind = target_kind(loaded, request.target)
+        inputs, tokens = tokenize(loaded, request.text, max_tokens, keep_mask=kind == "masked_token")
         ids, mask, special = inputs["input_ids"], inputs["attention_mask"], inputs["special"]
-        types = inputs.get("token_type_ids")
+        types, positions = inputs.get("token_type_ids"), inputs["position_ids"]
         target = resolve_target(loaded, request.target, ids)
 
         report("attention", 0.0)
         t0 = time.perf_counter()
         extra = {} if types is None else {"token_type_ids": types}
         with torch.inference_mode():
-            out = target.module(input_ids=ids, attention_mask=mask, output_attentions=True, **extra)
+            out = target.module(input_ids=ids, attention_mask=mask, position_ids=positions, output_attentions=True,
+                                **extra)
             scores = target.scores_from_output(out, mask)[0].float().cpu()
             weights = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
         del out
@@ -128,6 +148,7 @@ def analyze(
             mask,
             special,
             token_type_ids=types,
+            position_ids=positions,
             n_steps=request.n_steps,
             baseline=request.baseline,
             progress=lambda f: report("attribution", f),
@@ -150,6 +171,7 @@ def analyze(
         attribution=attribution,
         word_scores=word_sums(attribution.scores, words.token_word, len(words)).astype(np.float32),
         timings=timings,
+        notices=notices_for(loaded, request.text, target.spec.kind, tokens),
     )
 
 

@@ -22,6 +22,9 @@ PROMPT_TEMPLATE = "This text is {}."
 # scaling them before the softmax (as CLIP does) turns that into usable probabilities.
 ZERO_SHOT_SCALE = 20.0
 TARGET_KINDS = ("class", "masked_token", "zero_shot", "similarity")
+# Families whose position ids skip padding tokens: fairseq's rule, positions padding_idx + 1, + 2, ... for
+# the other tokens and padding_idx for pads (RoBERTa's `create_position_ids_from_input_ids`).
+PAD_SKIPPING_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet"})
 
 
 def default_target(head: str) -> TargetSpec:
@@ -31,6 +34,28 @@ def default_target(head: str) -> TargetSpec:
     if head == "masked_lm":
         return TargetSpec(kind="masked_token")
     return TargetSpec(kind="zero_shot", labels=SENTIMENT_LABELS)
+
+
+def target_kind(loaded: LoadedModel, spec: TargetSpec | None) -> str:
+    """The target kind `spec` resolves to on this model (its head's default when it names none)."""
+    return (spec.kind if spec is not None else "") or default_target(loaded.head).kind
+
+
+def model_position_ids(loaded: LoadedModel, input_ids: torch.Tensor) -> torch.Tensor:
+    """Position ids [batch, tokens] by the model's own rule for `input_ids`.
+
+    Every pass over one text (attention, endpoint scores, each integrated-gradients
+    step) gets these explicitly: a model given `inputs_embeds` cannot see which
+    tokens are padding, so RoBERTa-style models would otherwise number positions
+    differently on the embeddings than on the ids, and explain another function.
+    """
+    n = input_ids.shape[-1]
+    embeddings = getattr(loaded.encoder, "embeddings", None)
+    padding_idx = getattr(embeddings, "padding_idx", None)
+    if getattr(loaded.config, "model_type", "") in PAD_SKIPPING_POSITIONS and padding_idx is not None:
+        not_pad = input_ids.ne(padding_idx).long()
+        return torch.cumsum(not_pad, dim=-1) * not_pad + int(padding_idx)
+    return torch.arange(n, device=input_ids.device).expand_as(input_ids)
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -74,10 +99,22 @@ class Target:
         return torch.softmax(ZERO_SHOT_SCALE * cosine, dim=-1)
 
     def forward_embeddings(
-        self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None = None
+        self,
+        inputs_embeds: torch.Tensor,
+        attention_mask: torch.Tensor,
+        token_type_ids: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Scores from word embeddings: the function integrated gradients differentiates."""
-        extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        """Scores from word embeddings: the function integrated gradients differentiates.
+
+        Pass the text's `model_position_ids`: without them the model numbers the positions of
+        embeddings sequentially, which differs from its rule on ids for RoBERTa-style models.
+        """
+        extra: dict[str, torch.Tensor] = {}
+        if token_type_ids is not None:
+            extra["token_type_ids"] = token_type_ids
+        if position_ids is not None:
+            extra["position_ids"] = position_ids
         head = self.loaded.masked_lm_head if self.spec.kind == "masked_token" else None
         if head is not None:
             # Only the [MASK] position's logits are explained: projecting every position onto the vocabulary
@@ -90,9 +127,13 @@ class Target:
 
 
 def embed_texts(loaded: LoadedModel, texts: list[str]) -> torch.Tensor:
-    """L2-normalised mean-pooled embeddings of `texts` (no gradient)."""
+    """L2-normalised mean-pooled embeddings of `texts` (no gradient).
+
+    Typed control tokens ("[CLS]", "<s>") are read as plain text, as in the analysed text.
+    """
     enc = loaded.tokenizer(
-        texts, return_tensors="pt", padding=True, truncation=True, max_length=loaded.max_tokens
+        texts, return_tensors="pt", padding=True, truncation=True, max_length=loaded.max_tokens,
+        split_special_tokens=True,
     ).to(loaded.device)
     enc.pop("offset_mapping", None)
     with torch.inference_mode():

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.tiny_models import HEADS, save_tiny_model
+from tests.tiny_models import HEADS, save_tiny_model, save_tiny_roberta
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -25,6 +25,15 @@ def tiny_models(tiny_dirs):
     from explain import load_model
 
     return {head: load_model(path) for head, path in tiny_dirs.items()}
+
+
+@pytest.fixture(scope="session")
+def tiny_roberta(tmp_path_factory):
+    """Tiny random RoBERTa models, one per head (position ids that skip <pad>, byte-level BPE)."""
+    from explain import load_model
+
+    root = tmp_path_factory.mktemp("tiny_roberta")
+    return {head: load_model(str(save_tiny_roberta(root / head, head))) for head in HEADS}
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from explain import AnalysisRequest, TargetSpec, analyze
-from explain.attribution import internal_batch_size
+from explain.attribution import integrated_gradients, internal_batch_size
+from explain.targets import model_position_ids, resolve_target
 
 TEXT = "The film was good but too long ."
 
@@ -126,3 +127,81 @@ def test_masked_token_scores_match_the_full_model_output(tiny_models):
                                      n_steps=8), loaded)
     explained = result.prediction.scores[result.prediction.explained_index]
     assert result.attribution.score_input == pytest.approx(float(explained), abs=1e-5)
+
+
+FAMILY_CASES = [
+    ("classification", TargetSpec("class", label="positive"), "the film was good {pad} but too long ."),
+    ("masked_lm", TargetSpec("masked_token"), "the film was {mask} {pad} but too long ."),
+    ("encoder", TargetSpec("zero_shot", label="positive"), "the film was good {pad} but too long ."),
+]
+TYPED = {"bert": {"pad": "[PAD]", "mask": "[MASK]"}, "roberta": {"pad": "<pad>", "mask": "<mask>"}}
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+@pytest.mark.parametrize("head,target,template", FAMILY_CASES)
+@pytest.mark.parametrize("baseline", ["pad", "mask", "zero"])
+def test_the_score_shown_is_the_score_explained(tiny_models, tiny_roberta, family, head, target, template, baseline):
+    """Issue 9: on RoBERTa a pad token in the input gave the prediction and integrated gradients different
+    position ids (P = 0.8187 shown, 0.8740 explained)."""
+    loaded = (tiny_models if family == "bert" else tiny_roberta)[head]
+    text = template.format(**TYPED[family])
+    result = analyze(AnalysisRequest(text, target=target, baseline=baseline, n_steps=20), loaded)
+    p, a = result.prediction, result.attribution
+    assert a.score_input == pytest.approx(float(p.scores[p.explained_index]), abs=1e-5)
+    assert completeness_gap(result) == pytest.approx(abs(a.delta), abs=1e-5)
+
+
+def roberta_ids_with_pad(loaded, text="the film was good but too long ."):
+    """Token ids with a <pad> id inside the text: what a typed <pad> used to become."""
+    ids = loaded.tokenizer(text, return_tensors="pt")["input_ids"]
+    pad = torch.tensor([[loaded.tokenizer.pad_token_id]])
+    return torch.cat([ids[:, :4], pad, ids[:, 4:]], dim=1)
+
+
+def test_position_ids_follow_the_models_own_rule(tiny_models, tiny_roberta):
+    from transformers.models.roberta.modeling_roberta import RobertaEmbeddings
+
+    loaded = tiny_roberta["classification"]
+    ids = roberta_ids_with_pad(loaded)
+    expected = RobertaEmbeddings.create_position_ids_from_input_ids(ids, loaded.config.pad_token_id)
+    assert torch.equal(model_position_ids(loaded, ids), expected)
+    assert model_position_ids(loaded, ids)[0, 4] == loaded.config.pad_token_id  # the pad keeps the padding position
+    bert_ids = tiny_models["classification"].tokenizer("the film was good", return_tensors="pt")["input_ids"]
+    assert torch.equal(model_position_ids(tiny_models["classification"], bert_ids), torch.arange(6).unsqueeze(0))
+
+
+@pytest.mark.parametrize("baseline", ["pad", "mask", "zero"])
+def test_ids_with_a_pad_explain_the_models_own_function(tiny_roberta, baseline):
+    """integrated_gradients on ids holding a pad explains what the model computes from those ids."""
+    loaded = tiny_roberta["classification"]
+    ids = roberta_ids_with_pad(loaded)
+    mask = torch.ones_like(ids)
+    special = torch.zeros_like(ids, dtype=torch.bool)
+    special[0, 0] = special[0, -1] = True
+    target = resolve_target(loaded, TargetSpec("class", label="positive"), ids)
+    with torch.no_grad():
+        shown = float(torch.softmax(loaded.model(input_ids=ids, attention_mask=mask).logits, -1)[0, target.index])
+    sequential = target.forward_embeddings(loaded.word_embeddings(ids), mask)[0, target.index]
+    assert abs(float(sequential) - shown) > 1e-3  # without explicit positions it is another function
+    a = integrated_gradients(target, ids, mask, special, n_steps=20, baseline=baseline)
+    assert a.score_input == pytest.approx(shown, abs=1e-6)
+    assert float(a.scores.sum()) == pytest.approx(a.score_input - a.score_baseline + a.delta, abs=1e-6)
+
+
+@pytest.mark.parametrize("family", ["bert", "roberta"])
+@pytest.mark.parametrize("baseline", ["pad", "zero"])
+def test_masked_token_baseline_keeps_the_mask(tiny_models, tiny_roberta, family, baseline):
+    """The [MASK] is kept in the baseline like [CLS] and [SEP]: it gets exactly 0 and completeness holds."""
+    loaded = (tiny_models if family == "bert" else tiny_roberta)["masked_lm"]
+    text = "the film was {mask} but too long .".format(**TYPED[family])
+    result = analyze(AnalysisRequest(text, target=TargetSpec("masked_token"), baseline=baseline, n_steps=30), loaded)
+    a = result.attribution
+    tok = loaded.tokenizer
+    at_mask = np.array(tok.convert_tokens_to_ids(result.tokens.tokens)) == tok.mask_token_id
+    assert at_mask.sum() == 1
+    assert a.scores[at_mask][0] == 0.0
+    assert completeness_gap(result) == pytest.approx(abs(a.delta), abs=1e-6)
+    assert abs(a.delta) < 1e-3 * max(1.0, abs(a.score_input - a.score_baseline)) + 1e-4
+    words = result.words
+    mask_word = int(result.words.token_word[at_mask][0])
+    assert words.words[mask_word] in TYPED[family]["mask"] and result.word_scores[mask_word] == 0.0

@@ -54,9 +54,11 @@ def test_long_text_is_truncated_and_says_so(tiny_models):
     assert len(result.tokens) == 64
     assert result.tokens.truncated
     assert result.tokens.n_tokens_full == 202
+    assert result.notices == ("The text has 202 tokens; only the first 64 were analysed.",)
     assert result.words.spans[-1, 1] < len(text)
     short = analyze(AnalysisRequest("good film", n_steps=4, max_tokens=3), tiny_models["encoder"])
     assert short.tokens.tokens == ["[CLS]", "good", "[SEP]"] and short.tokens.truncated
+    assert short.notices == ("The text has 4 tokens; only the first 3 were analysed.",)
 
 
 def test_html_and_odd_unicode_keep_offsets(tiny_models):
@@ -84,6 +86,7 @@ def test_json_round_trip_equals_original(tiny_models):
         assert a.dtype == b.dtype
         np.testing.assert_array_equal(a, b)
     assert back.prediction.labels == result.prediction.labels
+    assert back.notices == result.notices
     assert back.attribution.delta == result.attribution.delta
     assert back.to_json() == result.to_json()
 
