@@ -11,7 +11,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 
-from explain.analysis import BASELINES, DEFAULT_STEPS, MAX_STEPS, MIN_STEPS, AnalysisRequest, TargetSpec
+from explain.analysis import (
+    BASELINES,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_STEPS,
+    MAX_STEPS,
+    MIN_STEPS,
+    AnalysisRequest,
+    TargetSpec,
+)
 from explain.attention import HEAD_STATISTICS
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.targets import PROMPT_TEMPLATE, TARGET_KINDS
@@ -20,7 +28,6 @@ DEFAULT_TEXT = "The film was good but far too long."
 DEFAULT_SECOND_TEXT = "The film was bad and far too long."
 MAX_TEXT_CHARS = 5000
 MAX_TOKEN_CHOICES = (32, 64, 128, 256, 512)
-DEFAULT_MAX_TOKENS = 128
 LEVELS = ("word", "subword")
 COMPARE_MODES = ("models", "texts")
 AGGREGATES = ("rollout", "stats", "token")

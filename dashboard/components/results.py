@@ -75,10 +75,13 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
     if a.relative_delta > DELTA_WARNING and not figures.negligible_change(a.score_input, a.score_baseline):
         st.warning(f"The convergence delta is {a.relative_delta:.0%} of the score change: the attributions are "
                    "approximate. Raise the integration steps for exact numbers.")
+    for notice in result.notices:
+        st.warning(markdown_escape(notice))
     if result.tokens.truncated:
-        st.warning(f"The text is longer than the token limit: only the first {len(result.tokens)} of "
-                   f"{result.tokens.n_tokens_full} tokens were analysed (raise the token limit, up to "
-                   f"{result.model.max_tokens} for this model).")
+        if not result.notices:  # saved before analyses carried their notices
+            st.warning(f"The text is longer than the token limit: only the first {len(result.tokens)} of "
+                       f"{result.tokens.n_tokens_full} tokens were analysed.")
+        st.caption(f"Raise the token limit (up to {result.model.max_tokens} for this model) to analyse more of it.")
 
 
 def _method_text(result: Analysis) -> str:

@@ -88,3 +88,9 @@ def test_stretching_each_map_is_off_by_default_and_kept_in_the_link():
     assert state.stretch is True and notices == []
     assert to_query(state)["sc"] == "1"
     assert "stretch" in EXPLORE_FIELDS and "stretch" in COMPARE_FIELDS
+
+
+def test_the_dashboard_and_the_library_share_one_token_limit():
+    from explain.analysis import DEFAULT_MAX_TOKENS
+
+    assert DEFAULTS.max_tokens == DEFAULT_MAX_TOKENS == 128
