@@ -117,7 +117,7 @@ def test_a_model_larger_than_the_whole_bound_is_refused_before_it_loads(tiny_dir
 
     size = param_bytes(tiny_models["encoder"])
     cache = ModelCache(max_models=5, max_bytes=size - 1)
-    with pytest.raises(ModelLoadError, match="more than the .* this server keeps for loaded models"):
+    with pytest.raises(ModelLoadError, match="more than the .* this server allows for one model"):
         cache.get(tiny_dirs["encoder"])
     assert cache.specs() == [] and cache.total_bytes == 0
 

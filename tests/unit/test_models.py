@@ -209,8 +209,10 @@ def test_weights_that_do_not_cover_the_model_are_refused(tmp_path, capfd, loud_t
 
 def test_a_config_asking_for_more_layers_than_the_weights_hold_is_refused(tmp_path):
     folder = save_tiny_model(tmp_path / "m", "masked_lm")
-    edit_config(folder, num_hidden_layers=6)
+    edit_config(folder, num_hidden_layers=3)  # most of the model is there: refused once transformers reports
     assert "do not cover the model" in refusal(str(folder))
+    edit_config(folder, num_hidden_layers=12)  # most is not: refused from the checkpoint's header, unread
+    assert "most of the model would be random" in refusal(str(folder))
 
 
 def test_a_pretrained_checkpoint_with_its_spare_heads_still_loads(tmp_path, capfd, loud_transformers):
