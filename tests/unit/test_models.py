@@ -274,7 +274,7 @@ def test_a_thousand_layer_config_is_refused_before_allocating(tmp_path):
 
 
 def test_a_model_above_the_size_limit_is_refused_before_allocating(tmp_path, monkeypatch):
-    """About 300 MB of float32 weights asked for, 64 MB allowed: refused from config.json alone."""
+    """About 285 MB of float32 weights asked for, 64 MB allowed: refused from config.json alone."""
     monkeypatch.setenv("EXPLAIN_MAX_MODEL_MB", "64")
     folder = save_one_tensor_checkpoint(tmp_path / "m", num_hidden_layers=40, hidden_size=384,
                                         num_attention_heads=12, intermediate_size=1536)
