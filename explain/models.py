@@ -266,10 +266,12 @@ def max_model_bytes() -> int:
     """The largest model one load may allocate: EXPLAIN_MAX_MODEL_MB megabytes (default 3072)."""
     raw = os.environ.get(MAX_MODEL_MB_ENV, "").strip()
     try:
-        mb = float(raw) if raw else float(DEFAULT_MAX_MODEL_MB)
-    except ValueError as exc:
-        raise ModelLoadError(f"{MAX_MODEL_MB_ENV} must be a number of megabytes, not '{raw}'.") from exc
-    return int(mb * 2**20)
+        limit = int(float(raw) * 2**20) if raw else DEFAULT_MAX_MODEL_MB * 2**20
+    except (ValueError, OverflowError) as exc:  # "3 GB", "nan", "inf"
+        raise ModelLoadError(f"{MAX_MODEL_MB_ENV} must be a positive number of megabytes, not '{raw}'.") from exc
+    if limit <= 0:
+        raise ModelLoadError(f"{MAX_MODEL_MB_ENV} must be a positive number of megabytes, not '{raw}'.")
+    return limit
 
 
 def megabytes(nbytes: int, *, exact: bool = False) -> str:

@@ -349,3 +349,10 @@ def test_outside_the_roots_an_existing_and_a_missing_folder_get_the_same_sentenc
         assert said[0] == said[1], (there, not_there)
     with pytest.raises(ModelLoadError, match="does not exist"):
         load_model(str(allowed / "missing"), roots=[allowed])
+
+
+@pytest.mark.parametrize("setting", ["3 GB", "nan", "inf", "0", "-5"])
+def test_an_unusable_size_limit_is_one_sentence(monkeypatch, setting):
+    monkeypatch.setenv("EXPLAIN_MAX_MODEL_MB", setting)
+    with pytest.raises(ModelLoadError, match="EXPLAIN_MAX_MODEL_MB must be a positive number of megabytes"):
+        load_model("minilm")
