@@ -19,11 +19,11 @@ import streamlit as st
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
 from explain.document import Document, document_from_data
-from explain.models import configure_threads
+from explain.errors import ModelLoadError
+from explain.models import canonical_spec, configure_threads, max_model_bytes, module_bytes
 from explain.store import AnalysisStore, default_store_path
 
 MAX_MODELS = int(os.environ.get("EXPLAIN_MAX_MODELS", "3"))
-MAX_MODEL_BYTES = int(os.environ.get("EXPLAIN_MAX_MODEL_MB", "3072")) * 2**20
 MAX_CACHED_BYTES = 512 * 1024 * 1024
 
 
@@ -34,38 +34,69 @@ def startup() -> int:
 
 
 class ModelCache:
-    """Loaded models shared by all sessions, bounded by count and by parameter memory (LRU).
+    """Loaded models shared by all sessions, bounded by count and by memory (LRU), keyed by canonical spec
+    (`x`, `x/` and `.//x` are one entry).
 
+    The memory bound holds before a load, not only after: once a model's size is estimated from its
+    config.json, least recently used models leave until it fits, and loads in flight count against the bound.
     A model evicted while a session still uses it stays alive until that session is done.
     """
 
-    def __init__(self, max_models: int = MAX_MODELS, max_bytes: int = MAX_MODEL_BYTES) -> None:
+    def __init__(self, max_models: int = MAX_MODELS, max_bytes: int | None = None) -> None:
         self.max_models = max_models
-        self.max_bytes = max_bytes
+        self.max_bytes = max_model_bytes() if max_bytes is None else max_bytes  # EXPLAIN_MAX_MODEL_MB
         self._models: OrderedDict[str, tuple[LoadedModel, int]] = OrderedDict()
         self._lock = threading.Lock()
         self._loading: dict[str, threading.Lock] = {}
+        self._reserved = 0  # estimated bytes of loads in flight
 
     def get(self, spec: str) -> LoadedModel:
+        key = canonical_spec(spec)
         with self._lock:
-            if spec in self._models:
-                self._models.move_to_end(spec)
-                return self._models[spec][0]
-            spec_lock = self._loading.setdefault(spec, threading.Lock())
-        with spec_lock:  # a second session asking for the same model waits for the first load
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key][0]
+            key_lock = self._loading.setdefault(key, threading.Lock())
+        with key_lock:  # a second session asking for the same model waits for the first load
             with self._lock:
-                if spec in self._models:
-                    return self._models[spec][0]
-            loaded = load_model(spec)
-            size = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
-            with self._lock:
-                self._models[spec] = (loaded, size)
-                while len(self._models) > 1 and (
-                    len(self._models) > self.max_models or self.total_bytes > self.max_bytes
-                ):
-                    self._models.popitem(last=False)
-                self._loading.pop(spec, None)
+                if key in self._models:
+                    return self._models[key][0]
+            reserved: list[int] = []
+
+            def make_room(nbytes: int) -> None:
+                with self._lock:
+                    self._make_room(spec, nbytes)
+                    self._reserved += nbytes
+                    reserved.append(nbytes)
+
+            try:
+                loaded = load_model(spec, max_bytes=self.max_bytes, reserve=make_room)
+                size = module_bytes(loaded.model)
+                with self._lock:
+                    self._reserved -= sum(reserved)
+                    reserved.clear()
+                    self._models[key] = (loaded, size)
+                    while len(self._models) > 1 and (
+                        len(self._models) > self.max_models or self.total_bytes + self._reserved > self.max_bytes
+                    ):
+                        self._models.popitem(last=False)
+            finally:  # also when the load fails: nothing is cached and the reservation is returned
+                with self._lock:
+                    self._reserved -= sum(reserved)
+                    self._loading.pop(key, None)
         return loaded
+
+    def _make_room(self, spec: str, nbytes: int) -> None:
+        """Evict least recently used models until `nbytes` more fit (called with the lock held); load_model has
+        already refused a model larger than the whole bound."""
+        if nbytes + self._reserved > self.max_bytes:
+            raise ModelLoadError(
+                f"'{spec}' does not fit in memory while other models are loading; try again in a minute."
+            )
+        while self._models and (
+            len(self._models) + 1 > self.max_models or self.total_bytes + self._reserved + nbytes > self.max_bytes
+        ):
+            self._models.popitem(last=False)
 
     @property
     def total_bytes(self) -> int:

@@ -7,11 +7,16 @@ no remote code, and eager attention (SDPA returns no attention weights).
 
 from __future__ import annotations
 
+import copy
 import json
+import logging
+import math
 import os
 import re
 import socket
 import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +40,35 @@ SUPPORTED_MODEL_TYPES = frozenset(
 )
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 MODEL_ROOTS_ENV = "EXPLAIN_MODEL_ROOTS"
+
+MAX_MODEL_MB_ENV = "EXPLAIN_MAX_MODEL_MB"
+DEFAULT_MAX_MODEL_MB = 3072  # bert-large (about 1,300 MB in float32) fits twice; a 1000-layer MiniLM (27 GB) does not
+MAX_LAYERS = 256  # deeper than any BERT-like encoder; bounds the cost of building the size estimate
+COVERAGE_FLOOR = 0.5  # checkpoints holding fewer values than this share of the parameters are refused unread
+CONFIG_SIZES = ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size", "vocab_size",
+                "max_position_embeddings")
+
+EXPLAINED = "this dashboard explains sequence-classification, masked-LM and bare encoder models"
+# Architecture name endings whose head this dashboard cannot explain yet, with the task they serve.
+UNSUPPORTED_HEADS = (
+    ("ForTokenClassification", "token-classification"),
+    ("ForQuestionAnswering", "question-answering"),
+    ("ForMultipleChoice", "multiple-choice"),
+    ("ForNextSentencePrediction", "next-sentence-prediction"),
+    ("ForCausalLM", "causal language"),
+    ("LMHeadModel", "causal language"),
+    ("ElectraForPreTraining", "replaced-token-detection"),
+)
+# Checkpoint weights a head may leave aside without changing what it computes: the pooler (unused by masked-LM
+# heads and by mean-pooled encoder targets), BERT's next-sentence and ALBERT's sentence-order heads.
+SPARE_WEIGHTS = re.compile(r"(^|\.)(pooler|cls\.seq_relationship|sop_classifier)\.")
+# Masked-LM heads, spare when the model is explained as a bare encoder.
+MASKED_LM_WEIGHTS = re.compile(
+    r"^(cls\.predictions|lm_head|predictions|lm_predictions|generator_predictions|generator_lm_head|"
+    r"vocab_transform|vocab_layer_norm|vocab_projector)\."
+)
+# Missing weights a head does without: bare encoders never use the pooler.
+SPARE_WHEN_MISSING = {"encoder": re.compile(r"(^|\.)pooler\."), "classification": None, "masked_lm": None}
 
 HEAD_TARGETS = {
     "classification": ("class", "zero_shot", "similarity"),
@@ -136,17 +170,25 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def check_local_folder(folder: Path, roots: list[Path] | None, spec: str) -> Path:
-    """Resolve `folder` and refuse it, or any file it refers to, if it escapes the roots."""
+    """Resolve `folder` and refuse it, or any file it refers to, if it escapes the roots.
+
+    Outside the roots the answer is the same whether the folder exists or not, so visitors cannot probe the
+    server's disk.
+    """
+    outside = f"The model folder '{spec}' is outside the folders this server allows."
     try:
         real = folder.expanduser().resolve()
+    except (OSError, RuntimeError) as exc:  # e.g. "~nosuchuser", a link loop
+        raise ModelLoadError(outside if roots is not None else f"The model folder '{spec}' does not exist.") from exc
+    if roots is not None and not any(_inside(real, r) for r in roots):
+        raise ModelLoadError(outside)
+    try:
         exists = real.is_dir()
-    except (OSError, RuntimeError) as exc:  # e.g. "~nosuchuser", unreadable parents
+    except OSError as exc:
         raise ModelLoadError(f"The model folder '{spec}' does not exist.") from exc
     if not exists:
         raise ModelLoadError(f"The model folder '{spec}' does not exist.")
     allowed = [real] if roots is None else roots
-    if roots is not None and not any(_inside(real, r) for r in roots):
-        raise ModelLoadError(f"The model folder '{spec}' is outside the folders this server allows.")
     if not (real / "config.json").is_file():
         raise ModelLoadError(f"The folder '{spec}' has no config.json, so it is not a saved model.")
     try:
@@ -195,16 +237,180 @@ def _read_json(path: Path, spec: str) -> Any:
         raise ModelLoadError(f"The model folder '{spec}' has a damaged {path.name}.") from exc
 
 
-def _head_of(config: Any) -> str:
-    archs = " ".join(getattr(config, "architectures", None) or [])
-    if "ForSequenceClassification" in archs:
+Reserve = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class LoadBudget:
+    """How much memory one load may take, and whom to tell (the dashboard's cache makes room) before it does."""
+
+    max_bytes: int
+    reserve: Reserve | None = None
+
+    def check(self, nbytes: int, spec: str) -> None:
+        """Refuse a model above the limit."""
+        if nbytes > self.max_bytes:
+            raise ModelLoadError(
+                f"'{spec}' would need about {megabytes(nbytes)} of memory, more than the "
+                f"{megabytes(self.max_bytes, exact=True)} this server allows for one model ({MAX_MODEL_MB_ENV})."
+            )
+
+    def admit(self, nbytes: int, spec: str) -> None:
+        """Refuse a model above the limit, else tell `reserve` it is about to be allocated."""
+        self.check(nbytes, spec)
+        if self.reserve is not None:
+            self.reserve(nbytes)
+
+
+def max_model_bytes() -> int:
+    """The largest model one load may allocate: EXPLAIN_MAX_MODEL_MB megabytes (default 3072)."""
+    raw = os.environ.get(MAX_MODEL_MB_ENV, "").strip()
+    try:
+        limit = int(float(raw) * 2**20) if raw else DEFAULT_MAX_MODEL_MB * 2**20
+    except (ValueError, OverflowError) as exc:  # "3 GB", "nan", "inf"
+        raise ModelLoadError(f"{MAX_MODEL_MB_ENV} must be a positive number of megabytes, not '{raw}'.") from exc
+    if limit <= 0:
+        raise ModelLoadError(f"{MAX_MODEL_MB_ENV} must be a positive number of megabytes, not '{raw}'.")
+    return limit
+
+
+def megabytes(nbytes: int, *, exact: bool = False) -> str:
+    """A size in MB for messages: three significant digits, or as configured when `exact`."""
+    mb = nbytes / 2**20
+    if not exact:
+        mb = float(f"{mb:.3g}")
+    return f"{mb:,.0f} MB" if mb >= 100 else f"{mb:.3g} MB"
+
+
+def module_bytes(model: torch.nn.Module) -> int:
+    """Memory a model holds: its parameters (shared ones once) and buffers, also for one built on `meta`."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+class _MutedLoadReports(logging.Filter):
+    """Drops transformers' loading warnings (its LOAD REPORT table) on threads inside `load_model`: what
+    matters in them becomes the one sentence of a ModelLoadError."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads = threading.local()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or not getattr(self.threads, "muted", False)
+
+
+_LOAD_REPORTS = _MutedLoadReports()
+logging.getLogger("transformers.modeling_utils").addFilter(_LOAD_REPORTS)
+
+
+@contextmanager
+def _load_reports_muted() -> Iterator[None]:
+    _LOAD_REPORTS.threads.muted = True
+    try:
+        yield
+    finally:
+        _LOAD_REPORTS.threads.muted = False
+
+
+def _head_of(config: Any, spec: str) -> str:
+    """The head named by config.json's architectures; refuses the heads this dashboard cannot explain."""
+    archs = [str(a) for a in getattr(config, "architectures", None) or []]
+    if any("ForSequenceClassification" in a for a in archs):
         return "classification"
-    if "ForMaskedLM" in archs or "ForPreTraining" in archs:
+    if any("ForMaskedLM" in a or ("ForPreTraining" in a and not a.startswith("Electra")) for a in archs):
         return "masked_lm"
+    for arch in archs:
+        for ending, task in UNSUPPORTED_HEADS:
+            if arch.endswith(ending):
+                raise ModelLoadError(f"'{spec}' is a {task} model ({arch}); {EXPLAINED}.")
     return "encoder"
 
 
-def _load_from(source: str, spec: str, *, local: bool) -> tuple[torch.nn.Module, Any, str]:
+def _check_config_sizes(config: Any, spec: str) -> None:
+    """Refuse sizes no model can have, and depths that would make even the size estimate costly."""
+    for name in CONFIG_SIZES:
+        value = getattr(config, name, None)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ModelLoadError(f"'{spec}' has a config.json whose {name} is {value!r}, which no model can have.")
+    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+    if layers > MAX_LAYERS:
+        raise ModelLoadError(
+            f"'{spec}' has a config.json asking for {layers:,} layers, more than any BERT-like encoder has "
+            f"(at most {MAX_LAYERS} here)."
+        )
+
+
+def _weights_dtype(config: Any) -> torch.dtype:
+    """The dtype the weights are loaded in: config.json's float type, else float32 (never float64)."""
+    wanted = getattr(config, "dtype", None)
+    if isinstance(wanted, str):
+        wanted = getattr(torch, wanted, None)
+    return wanted if wanted in (torch.float16, torch.bfloat16, torch.float32) else torch.float32
+
+
+def _estimate(model_class: Any, config: Any, dtype: torch.dtype, spec: str) -> tuple[int, int]:
+    """(bytes, parameters) of the model `config` describes, built on the meta device, so nothing is allocated."""
+    try:
+        with torch.device("meta"):
+            skeleton = model_class.from_config(copy.deepcopy(config), attn_implementation="eager")
+    except Exception as exc:  # impossible shapes raise RuntimeError, ValueError, OverflowError, ...
+        raise ModelLoadError(
+            f"'{spec}' has a config.json that describes no model transformers can build ({_first_line(exc)})."
+        ) from exc
+    n_params = sum(p.numel() for p in skeleton.parameters())
+    param_bytes = n_params * torch.empty((), dtype=dtype).element_size()
+    buffer_bytes = sum(b.numel() * b.element_size() for b in skeleton.buffers())
+    return param_bytes + buffer_bytes, n_params
+
+
+def _checkpoint_values(folder: Path, spec: str) -> int | None:
+    """How many values the folder's safetensors files hold, read from their headers; None when there are none."""
+    from safetensors import safe_open
+
+    index = _read_json(folder / "model.safetensors.index.json", spec)
+    if isinstance(index, dict) and isinstance(index.get("weight_map"), dict):
+        files = sorted({str(name) for name in index["weight_map"].values()})
+    elif (folder / "model.safetensors").is_file():
+        files = ["model.safetensors"]
+    else:
+        return None
+    total = 0
+    try:
+        for name in files:
+            with safe_open(str(folder / name), framework="pt") as weights:
+                for key in weights.keys():
+                    total += math.prod(weights.get_slice(key).get_shape())
+    except Exception as exc:  # truncated or malformed headers, missing shards
+        raise ModelLoadError(f"Could not load '{spec}': its files are damaged or incomplete ({_first_line(exc)}).") from exc
+    return total
+
+
+def _some(keys: list[str], shown: int = 3) -> str:
+    more = len(keys) - shown
+    return ", ".join(keys[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def _check_weights(info: dict[str, Any], head: str, spec: str) -> None:
+    """Refuse a checkpoint holding an unnamed head, or not covering the model (those weights would be random)."""
+    unexpected = sorted(
+        str(k) for k in info.get("unexpected_keys") or ()
+        if not SPARE_WEIGHTS.search(k) and not (head == "encoder" and MASKED_LM_WEIGHTS.search(k))
+    )
+    if unexpected:
+        raise ModelLoadError(f"'{spec}' holds weights of a head its config.json does not name ({_some(unexpected)}); "
+                             f"{EXPLAINED}.")
+    spare = SPARE_WHEN_MISSING[head]
+    missing = sorted(str(k) for k in info.get("missing_keys") or () if spare is None or not spare.search(k))
+    missing += sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys") or ())
+    if missing:
+        raise ModelLoadError(f"The weights in '{spec}' do not cover the model its config.json describes "
+                             f"(none for {_some(missing)}), so that part would be random.")
+
+
+def _load_from(source: str, spec: str, *, local: bool, budget: LoadBudget) -> tuple[torch.nn.Module, Any, str]:
     from transformers import (
         AutoConfig,
         AutoModel,
@@ -232,13 +438,26 @@ def _load_from(source: str, spec: str, *, local: bool) -> tuple[torch.nn.Module,
             f"'{spec}' is a {model_type or 'unknown'} model; only BERT-like encoders "
             f"({', '.join(sorted(SUPPORTED_MODEL_TYPES))}) can be explained here."
         )
-    head = _head_of(config)
+    _check_config_sizes(config, spec)
+    head = _head_of(config, spec)
     cls = {"classification": AutoModelForSequenceClassification, "masked_lm": AutoModelForMaskedLM}.get(
         head, AutoModel
     )
+    dtype = _weights_dtype(config)
+    nbytes, n_params = _estimate(cls, config, dtype, spec)
+    budget.check(nbytes, spec)
+    held = _checkpoint_values(Path(source), spec) if Path(source).is_dir() else None
+    if held is not None and held < COVERAGE_FLOOR * n_params:
+        raise ModelLoadError(
+            f"The weights in '{spec}' hold only {held:,} values for the {n_params:,} parameters its config.json "
+            "describes, so most of the model would be random."
+        )
+    budget.admit(nbytes, spec)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **common)
-        model = cls.from_pretrained(source, use_safetensors=True, attn_implementation="eager", **common)
+        model, info = cls.from_pretrained(
+            source, use_safetensors=True, attn_implementation="eager", dtype=dtype, output_loading_info=True, **common
+        )
     except OSError as exc:
         text = str(exc)
         if "safetensors" in text or ".bin" in text or "pytorch_model" in text:
@@ -248,6 +467,7 @@ def _load_from(source: str, spec: str, *, local: bool) -> tuple[torch.nn.Module,
         raise ModelLoadError(f"Could not load '{spec}': {text.splitlines()[0] if text else type(exc).__name__}.") from exc
     except Exception as exc:  # damaged weights or tokenizer files: safetensors, tokenizers and torch errors
         raise ModelLoadError(f"Could not load '{spec}': its files are damaged or incomplete ({_first_line(exc)}).") from exc
+    _check_weights(info, head, spec)
     return model, tokenizer, head
 
 
@@ -256,13 +476,36 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
-def _looks_local(spec: str) -> bool:
-    if spec.startswith((".", "/", "~")):
+def _is_hub_id(spec: str) -> bool:
+    return bool(HUB_ID.match(spec)) and ".." not in spec
+
+
+def _looks_local(spec: str, roots: list[Path] | None = None) -> bool:
+    """Whether `spec` names a folder: written as a path, or existing. With roots set, also any spec that is no
+    valid Hub id, so such a name gets the same answer whether a folder of that name exists or not."""
+    if spec.startswith((".", "/", "~")) or (roots is not None and not _is_hub_id(spec)):
         return True
     try:
         return Path(spec).expanduser().exists()
     except (OSError, RuntimeError):
         return False
+
+
+def canonical_spec(spec: str, roots: list[Path] | None = None) -> str:
+    """One name per model, for caches: built-in names and Hub ids as given, a local folder as its real path,
+    so `x`, `x/` and `.//x` are one entry.
+
+    Args:
+        roots: as for `load_model` (defaults to EXPLAIN_MODEL_ROOTS).
+    """
+    spec = (spec or "").strip()
+    roots = configured_roots() if roots is None else roots
+    if spec in BUILTIN_MODELS or not _looks_local(spec, roots):
+        return spec
+    try:
+        return str(Path(spec).expanduser().resolve())
+    except (OSError, RuntimeError):
+        return spec
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
@@ -279,10 +522,11 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _load_from_hub(spec: str) -> tuple[torch.nn.Module, Any, str]:
-    """A Hub id: from the local Hugging Face cache when it is there, else downloaded."""
+def _load_from_hub(spec: str, budget: LoadBudget) -> tuple[torch.nn.Module, Any, str]:
+    """A Hub id: from the local Hugging Face cache when it is there, else downloaded (config.json first, so the
+    size estimate comes before any weight is downloaded)."""
     try:
-        return _load_from(spec, spec, local=True)
+        return _load_from(spec, spec, local=True, budget=budget)
     except ModelLoadError as cached_error:
         if "no readable config.json" not in str(cached_error):
             raise
@@ -291,46 +535,63 @@ def _load_from_hub(spec: str) -> tuple[torch.nn.Module, Any, str]:
             f"The Hugging Face Hub is not reachable from this machine, so '{spec}' cannot be downloaded; "
             "use a built-in model or a local folder."
         )
-    return _load_from(spec, spec, local=False)
+    return _load_from(spec, spec, local=False, budget=budget)
 
 
-def _random_control() -> tuple[torch.nn.Module, Any, str]:
+def _random_control(budget: LoadBudget) -> tuple[torch.nn.Module, Any, str]:
+    """The embedded architecture with random weights: exempt from the weight checks, as it has no checkpoint."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
 
     path = str(embedded_model_path())
     config = AutoConfig.from_pretrained(path, local_files_only=True)
     config._attn_implementation = "eager"
+    budget.admit(_estimate(AutoModel, config, torch.float32, RANDOM_CONTROL)[0], RANDOM_CONTROL)
     torch.manual_seed(RANDOM_SEED)
     model = AutoModel.from_config(config, attn_implementation="eager")
     tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
     return model, tokenizer, "encoder"
 
 
-def load_model(spec: str, *, device: torch.device | str | None = None, roots: list[Path] | None = None) -> LoadedModel:
+def load_model(
+    spec: str,
+    *,
+    device: torch.device | str | None = None,
+    roots: list[Path] | None = None,
+    max_bytes: int | None = None,
+    reserve: Reserve | None = None,
+) -> LoadedModel:
     """Load a model by spec: `minilm`, `minilm-random`, a local folder, or a Hub id.
+
+    Its size is estimated from config.json before any weight is read or downloaded; a checkpoint whose
+    weights do not cover the model, or that holds a head this dashboard cannot explain, is refused.
 
     Args:
         roots: folders local models must lie in; defaults to EXPLAIN_MODEL_ROOTS (unset: any folder).
+        max_bytes: the largest model to allocate; defaults to EXPLAIN_MAX_MODEL_MB (3072 MB).
+        reserve: called with the estimated size in bytes once the checks that need no weights pass and before
+            any weight is read; it may raise ModelLoadError to refuse (the dashboard's cache makes room here).
     """
     spec = (spec or "").strip()
     if not spec:
         raise ModelLoadError("No model was given; pick a built-in model or type a Hub id or folder.")
     roots = configured_roots() if roots is None else roots
-    if spec == DEFAULT_MODEL:
-        model, tokenizer, head = _load_from(str(embedded_model_path()), spec, local=True)
-        name = "all-MiniLM-L6-v2"
-    elif spec == RANDOM_CONTROL:
-        model, tokenizer, head = _random_control()
-        name = "all-MiniLM-L6-v2 (random weights)"
-    elif _looks_local(spec):
-        folder = check_local_folder(Path(spec), roots, spec)
-        model, tokenizer, head = _load_from(str(folder), spec, local=True)
-        name = folder.name
-    elif HUB_ID.match(spec) and ".." not in spec:
-        model, tokenizer, head = _load_from_hub(spec)
-        name = spec
-    else:
-        raise ModelLoadError(f"'{spec}' is neither a built-in model, an existing folder, nor a valid Hub id.")
+    budget = LoadBudget(max_model_bytes() if max_bytes is None else max_bytes, reserve)
+    with _load_reports_muted():
+        if spec == DEFAULT_MODEL:
+            model, tokenizer, head = _load_from(str(embedded_model_path()), spec, local=True, budget=budget)
+            name = "all-MiniLM-L6-v2"
+        elif spec == RANDOM_CONTROL:
+            model, tokenizer, head = _random_control(budget)
+            name = "all-MiniLM-L6-v2 (random weights)"
+        elif _looks_local(spec, roots):
+            folder = check_local_folder(Path(spec), roots, spec)
+            model, tokenizer, head = _load_from(str(folder), spec, local=True, budget=budget)
+            name = folder.name
+        elif _is_hub_id(spec):
+            model, tokenizer, head = _load_from_hub(spec, budget)
+            name = spec
+        else:
+            raise ModelLoadError(f"'{spec}' is neither a built-in model, an existing folder, nor a valid Hub id.")
     if not getattr(tokenizer, "is_fast", False):
         raise ModelLoadError(f"'{spec}' has no fast tokenizer, which is needed for character offsets.")
     dev = torch.device(device) if device is not None else default_device()

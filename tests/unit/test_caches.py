@@ -12,7 +12,9 @@ from explain import AnalysisRequest, analyze, figures
 
 
 def param_bytes(loaded) -> int:
-    return sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+    """The memory a loaded model holds: its parameters and buffers."""
+    model = loaded.model
+    return sum(t.numel() * t.element_size() for t in [*model.parameters(), *model.buffers()])
 
 
 def test_model_cache_is_bounded_by_count_and_memory(tiny_dirs, tiny_models):
@@ -97,3 +99,45 @@ def test_figures_are_built_once_per_analysis_and_view_and_die_with_the_analysis(
     gc.collect()
     assert len(cache) == 1  # only the second analysis's grid is left
     assert cache.get(second, "grid", lambda: grid(second)) is b
+
+
+def test_one_folder_written_three_ways_is_one_cache_entry(tiny_dirs, tmp_path, monkeypatch):
+    import shutil
+
+    shutil.copytree(tiny_dirs["encoder"], tmp_path / "x")
+    monkeypatch.chdir(tmp_path)
+    cache = ModelCache(max_models=5, max_bytes=10**9)
+    first = cache.get("x")
+    assert cache.get("x/") is first and cache.get(".//x") is first and cache.get(str(tmp_path / "x")) is first
+    assert len(cache.specs()) == 1
+
+
+def test_a_model_larger_than_the_whole_bound_is_refused_before_it_loads(tiny_dirs, tiny_models):
+    from explain import ModelLoadError
+
+    size = param_bytes(tiny_models["encoder"])
+    cache = ModelCache(max_models=5, max_bytes=size - 1)
+    with pytest.raises(ModelLoadError, match="more than the .* this server allows for one model"):
+        cache.get(tiny_dirs["encoder"])
+    assert cache.specs() == [] and cache.total_bytes == 0
+
+
+def test_room_is_made_before_the_weights_are_read(tiny_dirs, tiny_models, tmp_path):
+    """The bound holds while a model loads, not only after: the least recently used model leaves before the
+    next one's weights are read (seen here with a load that allocates and is then refused)."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from explain import ModelLoadError
+
+    incomplete = shutil.copytree(tiny_dirs["encoder"], tmp_path / "incomplete")
+    weights = load_file(incomplete / "model.safetensors")
+    del weights["encoder.layer.1.output.dense.weight"]
+    save_file(weights, incomplete / "model.safetensors", metadata={"format": "pt"})
+    size = param_bytes(tiny_models["encoder"])
+    cache = ModelCache(max_models=5, max_bytes=2 * size - 1)
+    cache.get(tiny_dirs["encoder"])
+    with pytest.raises(ModelLoadError, match="do not cover"):
+        cache.get(str(incomplete))
+    assert cache.specs() == [] and cache.total_bytes == 0

@@ -107,3 +107,252 @@ def test_absolute_vocab_file_is_refused(tmp_path):
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(ModelLoadError, match="outside itself"):
         load_model(str(folder))
+
+
+# -- checkpoints this dashboard cannot explain, or whose weights do not cover the model ------------------------
+
+TINY = dict(vocab_size=60, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
+            max_position_embeddings=64)
+
+
+def save_with_head(folder, model_class, *, architectures=True, **config):
+    """A tiny random BERT with a head class from transformers, saved with the tiny tokenizer."""
+    from transformers import BertConfig, BertTokenizer
+
+    from tests.tiny_models import vocabulary
+
+    torch.manual_seed(0)
+    model_class(BertConfig(**{**TINY, "vocab_size": len(vocabulary()), **config})).save_pretrained(folder)
+    BertTokenizer(vocab=vocabulary(), model_max_length=64).save_pretrained(folder)
+    if not architectures:
+        edit_config(folder, architectures=None)
+    return folder
+
+
+def edit_config(folder, **changes):
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    for key, value in changes.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    path.write_text(json.dumps(config))
+
+
+@pytest.fixture
+def loud_transformers():
+    """transformers at its default verbosity (warnings shown), as a user's shell or the server has it."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_warning()
+    yield
+    hf_logging.set_verbosity(before)
+
+
+def refusal(spec: str) -> str:
+    with pytest.raises(ModelLoadError) as err:
+        load_model(spec)
+    message = str(err.value)
+    assert "\n" not in message and message.endswith("."), message
+    return message
+
+
+@pytest.mark.parametrize("class_name,task", [
+    ("BertForTokenClassification", "token-classification"),
+    ("BertForQuestionAnswering", "question-answering"),
+    ("BertForMultipleChoice", "multiple-choice"),
+    ("BertForNextSentencePrediction", "next-sentence-prediction"),
+    ("BertLMHeadModel", "causal language"),
+])
+def test_a_head_this_dashboard_cannot_explain_is_refused_by_name(tmp_path, capfd, loud_transformers, class_name, task):
+    import transformers
+
+    config = {"is_decoder": True} if class_name == "BertLMHeadModel" else {}
+    folder = save_with_head(tmp_path / "m", getattr(transformers, class_name), **config)
+    capfd.readouterr()
+    message = refusal(str(folder))
+    assert message == (f"'{folder}' is a {task} model ({class_name}); this dashboard explains "
+                       "sequence-classification, masked-LM and bare encoder models.")
+    assert "LOAD REPORT" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("class_name,shown", [
+    ("BertForTokenClassification", "classifier.bias"),
+    ("BertForQuestionAnswering", "qa_outputs.bias"),
+])
+def test_a_task_head_whose_config_names_no_architecture_is_refused_by_its_weights(
+        tmp_path, capfd, loud_transformers, class_name, shown):
+    import transformers
+
+    folder = save_with_head(tmp_path / "m", getattr(transformers, class_name), architectures=False)
+    capfd.readouterr()
+    message = refusal(str(folder))
+    assert f"'{folder}' holds weights of a head its config.json does not name" in message and shown in message
+    assert "LOAD REPORT" not in capfd.readouterr().err
+
+
+def test_weights_that_do_not_cover_the_model_are_refused(tmp_path, capfd, loud_transformers):
+    from safetensors.torch import load_file, save_file
+
+    folder = save_tiny_model(tmp_path / "m", "encoder")
+    weights = load_file(folder / "model.safetensors")
+    del weights["encoder.layer.1.attention.self.query.weight"]
+    save_file(weights, folder / "model.safetensors", metadata={"format": "pt"})
+    capfd.readouterr()
+    message = refusal(str(folder))
+    assert message.startswith(f"The weights in '{folder}' do not cover the model its config.json describes")
+    assert "encoder.layer.1.attention.self.query.weight" in message
+    assert "LOAD REPORT" not in capfd.readouterr().err
+
+
+def test_a_config_asking_for_more_layers_than_the_weights_hold_is_refused(tmp_path):
+    folder = save_tiny_model(tmp_path / "m", "masked_lm")
+    edit_config(folder, num_hidden_layers=3)  # most of the model is there: refused once transformers reports
+    assert "do not cover the model" in refusal(str(folder))
+    edit_config(folder, num_hidden_layers=12)  # most is not: refused from the checkpoint's header, unread
+    assert "most of the model would be random" in refusal(str(folder))
+
+
+def test_a_pretrained_checkpoint_with_its_spare_heads_still_loads(tmp_path, capfd, loud_transformers):
+    """BERT's own pre-training checkpoint (masked-LM + next-sentence heads) loads as a masked LM: the
+    next-sentence head and pooler are left aside, nothing of the masked LM is missing."""
+    from transformers import BertForPreTraining
+
+    folder = save_with_head(tmp_path / "m", BertForPreTraining)
+    edit_config(folder, architectures=["BertForMaskedLM"])
+    capfd.readouterr()
+    assert load_model(str(folder)).head == "masked_lm"
+    assert "LOAD REPORT" not in capfd.readouterr().err
+
+
+def test_the_embedded_model_and_the_random_control_still_load(minilm):
+    assert minilm.head == "encoder"
+    control = load_model("minilm-random")
+    assert control.head == "encoder" and control.info.n_layers == minilm.info.n_layers
+
+
+# -- size: estimated from config.json before any weight is allocated --------------------------------------------
+
+
+def save_one_tensor_checkpoint(folder, **config):
+    """A config.json asking for a model, and a model.safetensors holding one unrelated tensor."""
+    from safetensors.torch import save_file
+
+    folder = save_tiny_model(folder, "encoder")
+    edit_config(folder, **config)
+    save_file({"unrelated": torch.zeros(4)}, folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
+
+
+def peak_rss_growth(action) -> int:
+    """Bytes the process's peak resident memory grew by while `action` ran (Linux: VmHWM, reset first)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # resets the peak to the current resident size
+    except OSError:
+        pytest.skip("needs Linux /proc/self/clear_refs to measure peak memory")
+
+    def peak() -> int:
+        with open("/proc/self/status") as f:
+            line = next(x for x in f if x.startswith("VmHWM:"))
+        return int(line.split()[1]) * 1024
+
+    before = peak()
+    action()
+    return peak() - before
+
+
+def test_a_thousand_layer_config_is_refused_before_allocating(tmp_path):
+    folder = save_one_tensor_checkpoint(tmp_path / "m", num_hidden_layers=1000, hidden_size=384,
+                                        num_attention_heads=12, intermediate_size=1536)
+    grew = peak_rss_growth(lambda: pytest.raises(ModelLoadError, load_model, str(folder)))
+    assert grew < 200 * 2**20
+    message = refusal(str(folder))
+    assert "more than any BERT-like" in message or "EXPLAIN_MAX_MODEL_MB" in message
+
+
+def test_a_model_above_the_size_limit_is_refused_before_allocating(tmp_path, monkeypatch):
+    """About 285 MB of float32 weights asked for, 64 MB allowed: refused from config.json alone."""
+    monkeypatch.setenv("EXPLAIN_MAX_MODEL_MB", "64")
+    folder = save_one_tensor_checkpoint(tmp_path / "m", num_hidden_layers=40, hidden_size=384,
+                                        num_attention_heads=12, intermediate_size=1536)
+    grew = peak_rss_growth(lambda: pytest.raises(ModelLoadError, load_model, str(folder)))
+    assert grew < 150 * 2**20
+    message = refusal(str(folder))
+    assert message.startswith(f"'{folder}' would need about ")
+    assert "more than the 64 MB this server allows for one model (EXPLAIN_MAX_MODEL_MB)" in message
+
+
+def test_weights_far_smaller_than_the_config_are_refused_before_allocating(tmp_path):
+    folder = save_one_tensor_checkpoint(tmp_path / "m", num_hidden_layers=40, hidden_size=384,
+                                        num_attention_heads=12, intermediate_size=1536)
+    grew = peak_rss_growth(lambda: pytest.raises(ModelLoadError, load_model, str(folder)))
+    assert grew < 150 * 2**20
+    message = refusal(str(folder))
+    assert message.startswith(f"The weights in '{folder}' hold only ")
+    assert "most of the model would be random" in message
+
+
+@pytest.mark.parametrize("field,value", [
+    ("num_hidden_layers", 0), ("num_hidden_layers", -3), ("hidden_size", -32), ("vocab_size", 0),
+    ("num_attention_heads", 10**12), ("num_hidden_layers", 10**9),
+])
+def test_hostile_config_sizes_are_one_sentence(tmp_path, field, value):
+    folder = save_tiny_model(tmp_path / "m", "encoder")
+    edit_config(folder, **{field: value})
+    message = refusal(str(folder))
+    assert str(folder) in message and "config.json" in message
+
+
+@pytest.mark.parametrize("head", ["classification", "masked_lm", "encoder", "encoder_alt"])
+def test_the_size_estimate_is_the_memory_the_loaded_model_takes(tiny_dirs, head):
+    from explain.models import module_bytes
+
+    estimates: list[int] = []
+    loaded = load_model(tiny_dirs[head], reserve=estimates.append)
+    real = sum(p.numel() * p.element_size() for p in loaded.model.parameters())
+    real += sum(b.numel() * b.element_size() for b in loaded.model.buffers())
+    assert estimates == [real] == [module_bytes(loaded.model)]
+
+
+# -- specs: one name per folder; roots say the same thing whether a folder outside them exists ------------------
+
+
+def test_one_folder_written_three_ways_is_one_canonical_spec(tmp_path, monkeypatch):
+    from explain.models import canonical_spec
+
+    save_tiny_model(tmp_path / "x", "encoder")
+    monkeypatch.chdir(tmp_path)
+    real = str((tmp_path / "x").resolve())
+    assert {canonical_spec(s) for s in ("x", "x/", ".//x", "./x/", str(tmp_path / "x"))} == {real}
+    assert canonical_spec("minilm") == "minilm" and canonical_spec("minilm-random") == "minilm-random"
+    assert canonical_spec("bert-base-uncased") == "bert-base-uncased"
+    assert canonical_spec("some-org/some-model") == "some-org/some-model"
+
+
+def test_outside_the_roots_an_existing_and_a_missing_folder_get_the_same_sentence(tmp_path, monkeypatch):
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    existing = save_tiny_model(tmp_path / "elsewhere" / "m", "encoder")
+    missing = tmp_path / "elsewhere" / "n"
+    monkeypatch.chdir(tmp_path)
+    pairs = [(str(existing), str(missing)), ("elsewhere/m/", "elsewhere/n/"), ("./elsewhere/m", "./elsewhere/n"),
+             (str(tmp_path / "elsewhere"), str(tmp_path / "nowhere")), ("/etc", "/no-such-folder-here")]
+    for there, not_there in pairs:
+        said = []
+        for spec in (there, not_there):
+            with pytest.raises(ModelLoadError) as err:
+                load_model(spec, roots=[allowed])
+            said.append(str(err.value).replace(spec, "<spec>"))
+        assert said[0] == said[1], (there, not_there)
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(str(allowed / "missing"), roots=[allowed])
+
+
+@pytest.mark.parametrize("setting", ["3 GB", "nan", "inf", "0", "-5"])
+def test_an_unusable_size_limit_is_one_sentence(monkeypatch, setting):
+    monkeypatch.setenv("EXPLAIN_MAX_MODEL_MB", setting)
+    with pytest.raises(ModelLoadError, match="EXPLAIN_MAX_MODEL_MB must be a positive number of megabytes"):
+        load_model("minilm")
