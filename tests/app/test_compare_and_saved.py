@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explain.store import AnalysisStore
+from tests.app.shown import plain
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
 APP = str(DASHBOARD / "app.py")
@@ -38,7 +39,7 @@ def html_text(at: AppTest) -> str:
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    assert not at.error, [plain(e.value) for e in at.error]
 
 
 def set_compare(at: AppTest, params: dict[str, str]) -> AppTest:
@@ -74,7 +75,7 @@ def test_compare_one_model_on_two_texts_counts_the_changed_words(tiny_dirs):
     at.session_state["_url_loaded_compare"] = False
     at.run()
     assert_clean(at)
-    captions = " ".join(c.value for c in at.caption)
+    captions = " ".join(plain(c.value) for c in at.caption)
     assert ("The two texts differ in 2 places: 1 word of the first text and 2 words of the second are changed. "
             "The numbers above use the 3 words both texts share") in captions
     table = at.dataframe[0].value
@@ -96,23 +97,24 @@ def test_compare_offers_the_target_controls_and_says_when_targets_differ(tiny_di
     assert_clean(at)
     assert at.selectbox(key="w_target").options == ["model default", "class probability", "zero-shot labels",
                                                     "similarity to a reference text"]
-    differ = [w.value for w in at.warning if "The targets differ" in w.value]
-    assert len(differ) == 1 and "classification head" in differ[0] and "zero\\-shot labels" in differ[0]
+    differ = [plain(w.value) for w in at.warning if "The targets differ" in w.value]
+    assert len(differ) == 1 and "classification head" in differ[0] and "zero-shot labels" in differ[0]
     at.selectbox(key="w_target").set_value("zero_shot").run()
     at.text_input(key="w_labels").set_value("good, bad, dull").run()
     assert_clean(at)
-    assert not any("The targets differ" in w.value for w in at.warning)
+    assert not any("The targets differ" in plain(w.value) for w in at.warning)
     assert "under zero-shot labels (good, bad, dull)" in html_text(at)
 
 
 def test_markdown_escape_keeps_links_as_text():
     from dashboard.components.text import markdown_escape
 
-    assert markdown_escape("[x](http://e.x/a.png)") == "\\[x\\]\\(http://e\\.x/a\\.png\\)"
+    assert markdown_escape("[x](http://e.x/a.png)") == "\\[x\\]\\(http\\:\\/\\/e\\.x\\/a\\.png\\)"
     assert markdown_escape("![i](u) <b>*a*_b_ `c` #1 $x$ a|b\nnext") == (
         "\\!\\[i\\]\\(u\\) \\<b\\>\\*a\\*\\_b\\_ \\`c\\` \\#1 \\$x\\$ a\\|b next"
     )
     assert markdown_escape("P(pos) + 1.5 - 2 {k} ~s~ \\") == "P\\(pos\\) \\+ 1\\.5 \\- 2 \\{k\\} \\~s\\~ \\\\"
+    assert plain(markdown_escape("a://b.c @d :red[x]")) == "a://b.c @d :red[x]"
 
 
 @pytest.mark.integration
@@ -122,10 +124,10 @@ def test_sanity_preset_trained_vs_random_on_two_words_is_inconclusive():
     preset.click().run()
     assert not at.exception
     assert at.session_state["w_model_b"] == "minilm-random"
-    verdicts = [s.value for s in at.success] + [e.value for e in at.error] + [w.value for w in at.warning]
+    verdicts = [plain(s.value) for s in at.success] + [plain(e.value) for e in at.error] + [plain(w.value) for w in at.warning]
     sanity = [v for v in verdicts if v.startswith("**Sanity check:**")]
     assert len(sanity) == 1 and sanity[0].startswith("**Sanity check:** Inconclusive: too few words to tell")
-    assert not at.success and not at.error, [s.value for s in at.success] + [e.value for e in at.error]
+    assert not at.success and not at.error, [plain(s.value) for s in at.success] + [plain(e.value) for e in at.error]
     assert any(m.value.startswith("Too few words to tell") for m in at.markdown)
 
 
@@ -151,13 +153,13 @@ def test_save_reopen_without_the_model_and_delete(tiny_dirs, tmp_path, store_pat
     assert_clean(at)
     analysis_id = at.query_params["analysis"]
     assert len(analysis_id) == 12
-    assert any(analysis_id in c.value for c in at.get("code"))
+    assert any(analysis_id in plain(c.value) for c in at.get("code"))
 
     shutil.rmtree(folder)  # the model is gone; the link must still reopen the analysis
     again = open_page("explore", {"analysis": analysis_id})
     assert not again.exception
-    assert not again.error, [e.value for e in again.error]
-    assert any("saved analysis" in i.value for i in again.info)
+    assert not again.error, [plain(e.value) for e in again.error]
+    assert any("saved analysis" in plain(i.value) for i in again.info)
     assert html_text(again) == before
     assert again.selectbox(key="w_layer").value == 1 and again.selectbox(key="w_head").value == 2
 
@@ -165,7 +167,7 @@ def test_save_reopen_without_the_model_and_delete(tiny_dirs, tmp_path, store_pat
     assert [s.id for s in store.list()] == [analysis_id]
     saved_page = at.switch_page("views/saved.py").run()  # the saver's own session may delete
     assert not saved_page.exception
-    assert any("the food was great" in t.value for t in saved_page.text)
+    assert any("the food was great" in plain(t.value) for t in saved_page.text)
     saved_page.button(key=f"del_{analysis_id}").click().run()
     assert store.list() == []
 
@@ -173,7 +175,7 @@ def test_save_reopen_without_the_model_and_delete(tiny_dirs, tmp_path, store_pat
 def test_unknown_analysis_id_is_a_clear_message(tiny_dirs):
     at = open_page("explore", {"analysis": "zzzzzzzzzzzz", "m": tiny_dirs["encoder"], "t": "good", "n": "4"})
     assert not at.exception
-    warnings = " ".join(w.value for w in at.warning)
+    warnings = " ".join(plain(w.value) for w in at.warning)
     assert "No saved analysis has the id" in warnings
     assert len(at.get("plotly_chart")) == 4  # falls back to a live analysis
 
@@ -181,4 +183,4 @@ def test_unknown_analysis_id_is_a_clear_message(tiny_dirs):
 def test_saved_page_when_empty():
     at = open_page("saved", {})
     assert not at.exception
-    assert any("Nothing saved yet" in i.value for i in at.info)
+    assert any("Nothing saved yet" in plain(i.value) for i in at.info)

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.shown import plain
+
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TIMEOUT = 120
 
@@ -27,7 +29,7 @@ def html_text(at: AppTest) -> str:
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    assert not at.error, [plain(e.value) for e in at.error]
 
 
 @pytest.mark.integration
@@ -72,16 +74,16 @@ def test_bad_parameters_fall_back_with_notices(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "zillion", "b": "<script>", "l": "77",
                   "junk": "1"})
     assert_clean(at)
-    warnings = " ".join(w.value for w in at.warning)
+    warnings = " ".join(plain(w.value) for w in at.warning)
     assert "'n'" in warnings and "'b'" in warnings and "junk" in warnings
-    assert any("layer 77 does not exist" in i.value for i in at.info)
+    assert any("layer 77 does not exist" in plain(i.value) for i in at.info)
     assert at.slider(key="w_steps").value == 50
 
 
 def test_unknown_model_is_one_clear_error_and_the_page_survives():
     at = run_app({"m": "/no/such/folder", "t": "hello"})
     assert not at.exception
-    assert len(at.error) == 1 and "does not exist" in at.error[0].value
+    assert len(at.error) == 1 and "does not exist" in plain(at.error[0].value)
     assert at.text_area(key="w_text").value == "hello"
 
 
@@ -89,7 +91,7 @@ def test_empty_text_asks_for_text(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "t": "good"})
     at.text_area(key="w_text").set_value("   ").run()
     assert not at.exception
-    assert any("Type or paste" in i.value for i in at.info)
+    assert any("Type or paste" in plain(i.value) for i in at.info)
 
 
 def test_html_in_text_is_escaped(tiny_dirs):
@@ -112,13 +114,13 @@ def test_fast_mode_from_the_url_says_in_words_how_it_went(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "65", "fa": "1"})
     assert_clean(at)
     assert at.toggle(key="w_fast").value is True
-    caption = next(c.value for c in at.caption if "Fast mode" in c.value)
+    caption = next(plain(c.value) for c in at.caption if "Fast mode" in c.value)
     assert re.search(r"(met its tolerance|did not meet its tolerance|float32 rounding)", caption), caption
     assert re.search(r"after \d+ model evaluations", caption) and "65" in caption and "bfloat16" in caption
     assert "cap" in at.slider(key="w_steps").label  # in fast mode the slider is the most steps allowed
-    plain = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "65"})
-    assert "cap" not in plain.slider(key="w_steps").label
-    assert not any("Fast mode" in c.value for c in plain.caption)
+    fixed = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "65"})
+    assert "cap" not in fixed.slider(key="w_steps").label
+    assert not any("Fast mode" in plain(c.value) for c in fixed.caption)
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -179,5 +181,5 @@ def test_highlights_say_when_the_explained_score_barely_changes(tiny_dirs):
     at = run_app({"m": tiny_dirs["classification"], "t": "the film was good", "n": "8"})
     assert_clean(at)
     assert html.escape(note) in html_text(at)
-    caption = next(c.value for c in at.caption if "Integrated gradients" in c.value)
+    caption = next(plain(c.value) for c in at.caption if "Integrated gradients" in c.value)
     assert "0.0000" not in caption and "e-0" in caption  # the tiny sum in significant digits

@@ -21,6 +21,7 @@ from explain import AnalysisRequest, analyze
 from explain.document import Document, document_from_json
 from explain.errors import SchemaError
 from explain.store import AnalysisStore, StoreError
+from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TIMEOUT = 120
@@ -57,13 +58,13 @@ MIN_CHARTS = 3  # an analysis is drawn: prediction, attention and more (the exac
 
 def assert_clean(at: AppTest) -> None:
     assert not at.exception, [e.message for e in at.exception]
-    assert not at.error, [e.value for e in at.error]
+    assert not at.error, [plain(e.value) for e in at.error]
 
 
 def one_error(at: AppTest) -> str:
     """The page shows exactly one st.error, one plain sentence (no traceback), and no exception."""
     assert not at.exception, [e.message for e in at.exception]
-    errors = [e.value for e in at.error]
+    errors = [plain(e.value) for e in at.error]
     assert len(errors) == 1, errors
     message = errors[0].strip()
     assert message.endswith("."), message
@@ -232,7 +233,7 @@ def test_saving_where_the_store_cannot_be_created_is_one_error(tiny_dirs, tmp_pa
 
     saved_page = run_app({}, page="saved")  # the Saved page lists nothing rather than failing
     assert not saved_page.exception and not saved_page.error
-    assert any("Nothing saved yet" in i.value for i in saved_page.info)
+    assert any("Nothing saved yet" in plain(i.value) for i in saved_page.info)
 
 
 def test_saving_into_a_read_only_store_keeps_the_saved_row(tiny_dirs, store_path):
@@ -254,7 +255,7 @@ def test_saving_into_a_read_only_store_keeps_the_saved_row(tiny_dirs, store_path
 
     reopened = run_app({"analysis": kept})  # reading a read-only store still works
     assert_clean(reopened)
-    assert "film" in html_text(reopened) and any("saved analysis" in i.value for i in reopened.info)
+    assert "film" in html_text(reopened) and any("saved analysis" in plain(i.value) for i in reopened.info)
 
     saved_page = first.switch_page("views/saved.py").run()  # the saver's own session may delete
     assert not saved_page.exception
@@ -269,11 +270,11 @@ def test_the_share_link_disappears_when_the_analysis_changes(tiny_dirs):
     at.button(key="share_save").click().run()
     assert_clean(at)
     saved = at.query_params["analysis"]
-    assert any(saved in c.value for c in at.get("code"))
+    assert any(saved in plain(c.value) for c in at.get("code"))
     at.text_area(key="w_text").set_value("the food was bad").run()
     assert_clean(at)
     assert "analysis" not in at.query_params
-    assert not any(saved in c.value for c in at.get("code")), "a link to the earlier analysis is still offered"
+    assert not any(saved in plain(c.value) for c in at.get("code")), "a link to the earlier analysis is still offered"
 
 
 def test_saving_into_a_full_store_keeps_the_saved_row(tiny_dirs, store_path, monkeypatch):
@@ -368,7 +369,7 @@ def test_a_good_upload_is_saved_and_reopens(exported, store_path):
     """The control for the refusals below: the same path with an untouched export."""
     at = upload(json.dumps(exported).encode(), "good.json")
     assert_clean(at)
-    assert any("good.json holds a single-model analysis" in s.value for s in at.success)
+    assert any("good.json holds a single-model analysis" in plain(s.value) for s in at.success)
     [saved] = AnalysisStore(store_path).list()
     reopened = run_app({"analysis": saved.id})
     assert_clean(reopened)
@@ -385,7 +386,7 @@ def test_a_corrupt_or_foreign_upload_is_one_error_and_nothing_is_saved(exported,
     assert message.startswith("suspect.json: ") and expected in message, message
     assert not at.success
     assert AnalysisStore(store_path).count() == 0
-    assert any("Nothing saved yet" in i.value for i in at.info)  # the page is alive
+    assert any("Nothing saved yet" in plain(i.value) for i in at.info)  # the page is alive
     assert at.file_uploader(key="upload")
 
 
