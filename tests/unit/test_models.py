@@ -356,3 +356,23 @@ def test_an_unusable_size_limit_is_one_sentence(monkeypatch, setting):
     monkeypatch.setenv("EXPLAIN_MAX_MODEL_MB", setting)
     with pytest.raises(ModelLoadError, match="EXPLAIN_MAX_MODEL_MB must be a positive number of megabytes"):
         load_model("minilm")
+
+
+@pytest.mark.parametrize("allowed, spec, refused", [
+    ("my-org/*", "other-org/model", True),
+    ("my-org/*", "my-org/model", False),
+    ("bert-base-uncased, my-org/one", "bert-base-uncased", False),
+    ("bert-base-uncased, my-org/one", "my-org/two", True),
+    ("none", "bert-base-uncased", True),
+])
+def test_a_hub_allow_list_refuses_other_hub_ids(monkeypatch, allowed, spec, refused):
+    monkeypatch.setenv("EXPLAIN_HUB_ALLOW", allowed)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError) as info:
+        load_model(spec)
+    assert ("not on this server's list of allowed Hub models" in str(info.value)) == refused, str(info.value)
+
+
+def test_the_allow_list_leaves_built_in_models_alone(monkeypatch):
+    monkeypatch.setenv("EXPLAIN_HUB_ALLOW", "none")
+    assert load_model("minilm-random").spec == "minilm-random"
