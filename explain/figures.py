@@ -880,8 +880,3 @@ def layer_distance_figure(distances: np.ndarray, *, label_a: str, label_b: str) 
                      tickmode="array", tickvals=layers, showgrid=False)
     fig.update_yaxes(title="JS distance", range=[0, 1], rangemode="tozero")
     return fig
-
-
-def png_config(filename: str) -> dict[str, Any]:
-    """Plotly config whose camera button saves the figure as a 2x PNG named `filename`."""
-    return {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2, "filename": filename}}

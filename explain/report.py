@@ -24,6 +24,7 @@ from explain.figures import (
     attention_grid,
     attention_heatmap,
     continues_word,
+    format_score,
     head_statistic_figure,
     layer_distance_figure,
     prediction_figure,
@@ -179,9 +180,9 @@ def _convergence_html(analysis: Analysis) -> str:
         else "the attributions do not add up to the score change; more steps would help"
     )
     rows = [
-        ("score on the text", f"{a.score_input:.4f}"),
-        ("score on the baseline", f"{a.score_baseline:.4f}"),
-        ("sum of attributions", f"{total:.4f} (should equal {change:.4f})"),
+        ("score on the text", format_score(a.score_input)),
+        ("score on the baseline", format_score(a.score_baseline)),
+        ("sum of attributions", f"{format_score(total)} (should equal {format_score(change)})"),
         ("convergence delta", f"{a.delta:.2e} ({relative:.1%} of the change)"),
     ]
     cls = "note" if relative <= 0.05 else "note warn"
@@ -194,11 +195,14 @@ def _shown_scores(analysis: Analysis, level: str) -> np.ndarray:
 
 def _highlights(analysis: Analysis, level: str, *, scale: float | None = None) -> str:
     """Token highlights at the page's level: whole words, or the subword pieces drawn joined into words."""
+    a = analysis.attribution
     if level == "word":
-        return token_highlights_html(analysis.words.words, analysis.word_scores, scale=scale, title="Words")
+        return token_highlights_html(analysis.words.words, analysis.word_scores, scale=scale, title="Words",
+                                     score_input=a.score_input, score_baseline=a.score_baseline)
     tokens = analysis.tokens.tokens
-    return token_highlights_html(subword_pieces(tokens), analysis.attribution.scores, scale=scale,
-                                 title="Tokens (as the model saw them)", joined=continues_word(tokens))
+    return token_highlights_html(subword_pieces(tokens), a.scores, scale=scale, title="Tokens (as the model saw them)",
+                                 joined=continues_word(tokens), score_input=a.score_input,
+                                 score_baseline=a.score_baseline)
 
 
 def _clamp(value: int, upper: int) -> int:
