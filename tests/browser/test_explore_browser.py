@@ -176,3 +176,20 @@ def test_a_hand_edited_bad_link_warns_and_still_renders(server, watched, tiny_di
     assert page.locator(HIGHLIGHT).count() == 2
     expect(page.get_by_role("slider", name="Integration steps")).to_have_value("50")
     assert_clean(watched)
+
+
+def test_markdown_in_a_link_fetches_nothing_and_links_nowhere(server, watched, tiny_dirs):
+    """A model name, a label and an unknown key made of Markdown images and links: shown as text, fetched never."""
+    page = watched.page
+    outside: list[str] = []
+    page.on("request", lambda request: outside.append(request.url) if not request.url.startswith(server) else None)
+    image = "![t](http://127.0.0.1:9/a.png)"
+    link = "[login](https://evil.example/x)"
+    for address in (f"{server}/?" + urlencode({"m": f"{image} {link}", "t": "good film", "n": "2", link: "1"}),
+                    url(server, m=tiny_dirs["encoder"], t="good film", n="2", lb=image, ls=f"{link},good")):
+        page.goto(address)
+        wait_for_app(page, charts=0)
+    page.wait_for_timeout(1000)
+    assert page.locator("a[href*='evil.example'], img[src*='127.0.0.1:9']").count() == 0
+    assert outside == []
+    assert "login" in page.locator("[data-testid='stMain']").inner_text()
