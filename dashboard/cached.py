@@ -138,7 +138,7 @@ class AnalysisCache:
         validate(request)
         max_tokens = min(int(request.max_tokens), loaded.max_tokens)
         n_tokens = self.schedulers.get(loaded.spec).count_tokens(
-            loaded.tokenizer, request.text, max_tokens, chars_per_token=CHARS_PER_TOKEN_CAP, model_lock=loaded.lock)
+            loaded.tokenizer, request.text, max_tokens, chars_per_token=CHARS_PER_TOKEN_CAP)
         return self.budget.check(request, loaded.config, n_tokens)
 
     def compute(

@@ -336,19 +336,29 @@ class ModelScheduler:
             finally:
                 self._paused = False
 
-    def count_tokens(self, tokenizer: Any, text: str, max_tokens: int, *, chars_per_token: int,
-                     model_lock: Any) -> int:
-        """How many tokens the model will see for `text`, on a private copy of its tokenizer.
+    def count_tokens(self, tokenizer: Any, text: str, max_tokens: int, *, chars_per_token: int) -> int:
+        """How many tokens the model will see for `text`, counted on a private copy of its tokenizer.
 
-        A fast tokenizer is not safe to call from two threads (its truncation setting is state), and the
-        model's own is used under `model_lock` by running analyses; the copy is made once, under that lock.
+        A fast tokenizer is not safe to call from two threads (its truncation setting is state it changes
+        while it encodes with the GIL released), and running analyses call the model's own, so counting
+        never touches it after the copy. Copying only reads it, with the GIL held, so it waits for no lock:
+        a request is counted and checked while another analysis runs.
         """
         with self._counter_lock:
             if self._counter is None:
-                with model_lock:
-                    self._counter = copy.deepcopy(tokenizer)
+                self._counter = _copy(tokenizer)
             encoded = self._counter(text[: max_tokens * chars_per_token], truncation=True, max_length=max_tokens)
             return len(encoded["input_ids"])
+
+
+def _copy(tokenizer: Any, attempts: int = 3) -> Any:
+    for attempt in range(attempts):
+        try:
+            return copy.deepcopy(tokenizer)
+        except RuntimeError:  # a Python-level attribute changed while it was copied
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 class Schedulers:
