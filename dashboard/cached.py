@@ -29,6 +29,10 @@ from explain.store import AnalysisStore, default_store_path
 MAX_MODELS = int(os.environ.get("EXPLAIN_MAX_MODELS", "3"))
 MAX_MODEL_BYTES = int(os.environ.get("EXPLAIN_MAX_MODEL_MB", "3072")) * 2**20
 MAX_CACHED_BYTES = 512 * 1024 * 1024
+# Stages of explain.pipeline.analyze at whose progress reports the model can be lent to a light analysis:
+# the tokenizer is not in use and no hook is on the model; a batch of integration steps in flight keeps its own
+# autograd graph, which another analysis on the same frozen weights does not touch.
+PAUSE_STAGES = frozenset({"tokenising", "attention", "attribution"})
 
 
 @st.cache_resource(show_spinner=False)
@@ -192,7 +196,7 @@ class AnalysisCache:
             def stage(name: str, fraction: float) -> None:
                 turn.check()
                 report(name, fraction)
-                if name == "attribution" and not turn.light and not has_hooks(loaded.model):
+                if name in PAUSE_STAGES and not turn.light and not has_hooks(loaded.model):
                     turn.pause_point()
 
             return analyze(request, model, progress=stage)
