@@ -595,6 +595,13 @@ none. Latency runs from the navigation to the charts drawn, as above.
 
 {table}
 
+The budget's rate (`DEFAULT_WORK_RATE` in `explain/scheduling.py`, 2,000 work units per second, a unit being
+one token of a 128-token text through one forward and backward pass of minilm) comes from issue 10's figure of
+about 340 s for 512 tokens x 1,000 steps on this machine; timings of `minilm` taken here while other jobs shared
+the 2 cores (load average 3 to 6) agree for short and medium texts: 11 tokens x 50 steps 2.1 s (estimate 1.9 s),
+128 x 200 steps 19 s (estimate 19 s), 128 x 50 13 s (estimate 5.0 s) and 512 x 50 93 s (estimate 17 s) ran while
+the load peaked. Rerun `benchmarks/work_budget.py` on a quiet machine to recalibrate.
+
 How the server keeps it fair (`explain/scheduling.py`, used by `dashboard/cached.py`): every request is checked
 against a work budget before it waits for anything (tokens x model evaluations x the model's cost per token,
 `EXPLAIN_MAX_WORK`, about 30 s here by default); per model, light requests (at most `EXPLAIN_LIGHT_SECONDS`, 3 s by

@@ -23,7 +23,7 @@ from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
 from explain.document import Document, document_from_data
 from explain.models import configure_threads
 from explain.pipeline import CHARS_PER_TOKEN_CAP, validate
-from explain.scheduling import Schedulers, WorkBudget, has_hooks
+from explain.scheduling import Schedulers, WorkBudget, has_foreign_hooks
 from explain.store import AnalysisStore, default_store_path
 
 MAX_MODELS = int(os.environ.get("EXPLAIN_MAX_MODELS", "3"))
@@ -196,7 +196,7 @@ class AnalysisCache:
             def stage(name: str, fraction: float) -> None:
                 turn.check()
                 report(name, fraction)
-                if name in PAUSE_STAGES and not turn.light and not has_hooks(loaded.model):
+                if name in PAUSE_STAGES and not turn.light and not has_foreign_hooks(loaded.model):
                     turn.pause_point()
 
             return analyze(request, model, progress=stage)

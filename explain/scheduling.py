@@ -376,9 +376,16 @@ class Schedulers:
             return self._items[spec]
 
 
-def has_hooks(module: Any) -> bool:
-    """Whether any submodule of a torch module has forward or backward hooks (gated or ablated heads):
-    such a model must not be lent to another analysis. torch keeps hooks in these dicts and has no
-    public way to list them."""
+def has_foreign_hooks(module: Any) -> bool:
+    """Whether a torch module has forward or backward hooks besides transformers' own output capturing
+    (which transformers 5 installs for good on first use and which record only inside a forward pass):
+    a model with gated or ablated heads must not be lent to another analysis. torch keeps hooks in these
+    dicts and has no public way to list them."""
     names = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
-    return any(getattr(m, name, None) for m in module.modules() for name in names)
+    for submodule in module.modules():
+        for name in names:
+            for hook in (getattr(submodule, name, None) or {}).values():
+                owner = getattr(hook, "__module__", None) or getattr(getattr(hook, "func", None), "__module__", "")
+                if not str(owner).startswith("transformers."):
+                    return True
+    return False

@@ -28,6 +28,7 @@ from explain.scheduling import (
     check_work_budget,
     estimate_work,
     evaluations,
+    has_foreign_hooks,
 )
 
 SAFETY = 60  # seconds: a broken scheduler fails the test instead of hanging it
@@ -259,17 +260,33 @@ def test_a_light_analysis_beside_a_paused_heavy_one_leaves_both_exact(tiny_model
             light_queued.set()
 
     results = {}
-    heavy = threading.Thread(target=lambda: results.update(
-        heavy=cache.compute(heavy_request, loaded, heavy_progress, session="heavy")), daemon=True)
+
+    def run_heavy() -> None:
+        results["heavy"] = cache.compute(heavy_request, loaded, heavy_progress, session="heavy")
+        order.append("heavy done")
+
+    heavy = threading.Thread(target=run_heavy, daemon=True)
     heavy.start()
     wait_until(lambda: order, "heavy in attribution")
     results["light"] = cache.compute(light_request, loaded, session="light")
     order.append("light done")
     heavy.join(SAFETY)
-    order.append("heavy done")
     assert order == ["heavy in attribution", "light done", "heavy done"]
     assert not budget.is_light(heavy_work) and budget.is_light(estimate_work(light_request, loaded.config, 4))
     for name, request in (("heavy", heavy_request), ("light", light_request)):
         alone = analyze(request, loaded)
         np.testing.assert_array_equal(results[name].attribution.scores, alone.attribution.scores)
         np.testing.assert_array_equal(results[name].attention.weights, alone.attention.weights)
+
+
+def test_only_hooks_of_our_own_stop_a_model_being_lent(tiny_models):
+    model = tiny_models["classification"].model
+    analyze(AnalysisRequest("the film was good", model=tiny_models["classification"].spec, n_steps=2),
+            tiny_models["classification"])  # transformers installs its output-capturing hooks for good
+    assert not has_foreign_hooks(model)
+    handle = model.base_model.encoder.layer[0].attention.register_forward_hook(lambda m, i, o: o)
+    try:
+        assert has_foreign_hooks(model)
+    finally:
+        handle.remove()
+    assert not has_foreign_hooks(model)
