@@ -13,18 +13,27 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 
 import plotly.graph_objects as go
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
 from explain.document import Document, document_from_data
 from explain.errors import ModelLoadError
 from explain.models import canonical_spec, configure_threads, max_model_bytes, module_bytes
+from explain.pipeline import validate
+from explain.scheduling import Schedulers, WorkBudget, has_foreign_hooks
 from explain.store import AnalysisStore, default_store_path
+from explain.tokenization import encode_truncated
 
 MAX_MODELS = int(os.environ.get("EXPLAIN_MAX_MODELS", "3"))
 MAX_CACHED_BYTES = 512 * 1024 * 1024
+# Stages of explain.pipeline.analyze at whose progress reports the model can be lent to a light analysis:
+# the tokenizer is not in use and no hook is on the model; a batch of integration steps in flight keeps its own
+# autograd graph, which another analysis on the same frozen weights does not touch.
+PAUSE_STAGES = frozenset({"tokenising", "attention", "attribution"})
 
 
 @st.cache_resource(show_spinner=False)
@@ -122,10 +131,18 @@ def _size(result: Analysis) -> int:
 
 
 class AnalysisCache:
-    """Bounded LRU of analyses keyed by request, with one computation per key at a time."""
+    """Bounded LRU of analyses keyed by request, with one computation per key at a time.
 
-    def __init__(self, max_bytes: int = MAX_CACHED_BYTES) -> None:
+    A request not in the cache is checked against the work budget, then waits for its turn on the
+    model's scheduler (light requests first, heavy ones first come first served, a bounded queue, one per
+    session), reporting its place in the queue through the progress callback.
+    """
+
+    def __init__(self, max_bytes: int = MAX_CACHED_BYTES, budget: WorkBudget | None = None,
+                 schedulers: Schedulers | None = None) -> None:
         self.max_bytes = max_bytes
+        self.budget = budget or WorkBudget.from_environment()
+        self.schedulers = schedulers or Schedulers()
         self._items: OrderedDict[tuple, Analysis] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -152,28 +169,89 @@ class AnalysisCache:
                 _, old = self._items.popitem(last=False)
                 self._bytes -= _size(old)
 
+    def estimate(self, request: AnalysisRequest, loaded: LoadedModel) -> float:
+        """The request's work units; raises InputError (bad settings) or WorkBudgetError (over the budget)."""
+        validate(request)
+        max_tokens = min(int(request.max_tokens), loaded.max_tokens)
+        # A private copy of the tokenizer's backend, so counting never waits for the model's lock.
+        n_tokens = len(encode_truncated(loaded.tokenizer, request.text, max_tokens).encoding.ids)
+        return self.budget.check(request, loaded.config, n_tokens)
+
     def compute(
-        self, request: AnalysisRequest, loaded: LoadedModel, progress: Callable[[str, float], None] | None = None
+        self,
+        request: AnalysisRequest,
+        loaded: LoadedModel,
+        progress: Callable[[str, float | None], None] | None = None,
+        *,
+        session: Hashable | None = None,
     ) -> Analysis:
+        """The cached analysis, or compute it in its turn.
+
+        Args:
+            progress: called with (stage, fraction done), and with ("2 analyses ahead of yours", None)
+                while waiting; it may raise to cancel (Streamlit does at the next call after a rerun).
+            session: who asks (one analysis per session: a newer one replaces an older); the current
+                Streamlit session when None.
+        Raises:
+            WorkBudgetError, ServerBusy, InputError and other ExplainErrors, each one sentence.
+        """
         key = self.key(request, loaded.spec)
         cached = self.get(key)
         if cached is not None:
             return cached
+        light = self.budget.is_light(self.estimate(request, loaded))
+        session = current_session() if session is None else session
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         try:
             with key_lock:
                 cached = self.get(key)
                 if cached is None:
-                    cached = analyze(request, loaded, progress=progress)
+                    cached = self._run(request, loaded, progress, light=light, session=session)
                     self.put(key, cached)
         finally:  # also when the session cancels (Streamlit stops the script at the next progress update)
             with self._lock:
                 self._key_locks.pop(key, None)
         return cached
 
+    def _run(self, request: AnalysisRequest, loaded: LoadedModel,
+             progress: Callable[[str, float | None], None] | None, *, light: bool,
+             session: Hashable | None) -> Analysis:
+        report = progress or _ignore
+        scheduler = self.schedulers.get(loaded.spec)
+        with scheduler.turn(light=light, session=session, waiting=lambda ahead: report(queue_text(ahead), None)) \
+                as turn:
+            # Beside a heavy analysis paused at a safe point (it holds the model's lock), a light one runs
+            # on the same weights under a lock of its own.
+            model = replace(loaded, lock=threading.RLock()) if turn.beside_paused else loaded
+
+            def stage(name: str, fraction: float) -> None:
+                turn.check()
+                report(name, fraction)
+                if name in PAUSE_STAGES and not turn.light and not has_foreign_hooks(loaded.model):
+                    turn.pause_point()
+
+            return analyze(request, model, progress=stage)
+
     def __len__(self) -> int:
         return len(self._items)
+
+
+def _ignore(stage: str, fraction: float | None) -> None:
+    pass
+
+
+def queue_text(ahead: int) -> str:
+    """What a waiting page shows: "2 analyses ahead of yours"."""
+    if ahead <= 0:
+        return "Next in line: starting in a moment"
+    return f"{ahead} {'analysis' if ahead == 1 else 'analyses'} ahead of yours"
+
+
+def current_session() -> str | None:
+    """The Streamlit session running this script (one per browser tab), None outside a script run."""
+    ctx = get_script_run_ctx(suppress_warning=True)
+    return None if ctx is None else ctx.session_id
 
 
 @st.cache_resource(show_spinner=False)

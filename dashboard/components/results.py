@@ -17,7 +17,8 @@ DELTA_WARNING = 0.05
 
 
 def run_with_progress(compute, label: str):
-    """Run `compute(progress)` inside a status box with a progress bar naming the current step.
+    """Run `compute(progress)` inside a status box with a progress bar naming the current step
+    (or, with fraction None, the place in the model's queue).
 
     The box disappears once the result is there; errors are shown by the caller.
     """
@@ -25,8 +26,11 @@ def run_with_progress(compute, label: str):
     with slot.container(), st.status(label, expanded=True):
         bar = st.progress(0.0, text="starting")
 
-        def progress(stage: str, fraction: float) -> None:
-            bar.progress(min(max(fraction, 0.0), 1.0), text=f"{stage} — {fraction:.0%}")
+        def progress(stage: str, fraction: float | None) -> None:
+            if fraction is None:  # waiting for a turn on the model: the stage says where in the queue
+                bar.progress(0.0, text=stage)
+            else:
+                bar.progress(min(max(fraction, 0.0), 1.0), text=f"{stage} — {fraction:.0%}")
 
         result = compute(progress)
     slot.empty()
