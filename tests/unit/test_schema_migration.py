@@ -1,0 +1,35 @@
+"""Files written by the schema-1 code (commit 847e247, before methods) still open and show the same numbers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explain.analysis import Analysis
+from explain.document import document_from_json
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schema_v1"
+
+
+def test_a_v1_analysis_export_opens_with_its_numbers():
+    raw = json.loads((FIXTURES / "analysis_v1.json").read_text())
+    assert raw["schema_version"] == 1
+    analysis = Analysis.from_json((FIXTURES / "analysis_v1.json").read_text())
+    assert analysis.words.words == ["The", "film", "was", "good", "but", "far", "too", "long", "."]
+    assert analysis.prediction.description == "P(positive) under zero-shot labels (positive, negative)"
+    assert analysis.request.max_tokens == 512  # what it was computed with, not today's default
+    assert analysis.attribution.n_steps == 8 and analysis.attribution.method == "integrated_gradients"
+    np.testing.assert_allclose(analysis.word_scores[3], 0.11627129, rtol=1e-6)
+    assert analysis.attention.weights.shape == (6, 12, 11, 11)
+
+
+@pytest.mark.parametrize("name, kind, n", [("explore_v1.json", "explore", 1), ("compare_v1.json", "compare", 2)])
+def test_v1_documents_open_with_their_view(name, kind, n):
+    document = document_from_json((FIXTURES / name).read_text())
+    assert document.kind == kind and len(document.analyses) == n
+    if kind == "explore":
+        assert document.view == {"l": "2", "h": "3", "v": "subword"}
+    assert [a.request.model for a in document.analyses] == ["minilm", "minilm-random"][:n]
