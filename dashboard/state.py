@@ -120,31 +120,89 @@ class ViewState:
 
 DEFAULTS = ViewState()
 
-_FIELD_KEYS = {
-    "text": KEY_TEXT, "model": KEY_MODEL, "target": KEY_TARGET, "label": KEY_LABEL, "labels": KEY_LABELS,
-    "prompts": KEY_PROMPTS, "reference": KEY_REFERENCE, "steps": KEY_STEPS, "baseline": KEY_BASELINE,
-    "max_tokens": KEY_MAX_TOKENS, "fast": KEY_FAST, "level": KEY_LEVEL, "layer": KEY_LAYER, "head": KEY_HEAD,
-    "hide_special": KEY_HIDE_SPECIAL, "token": KEY_TOKEN, "stat": KEY_STAT, "aggregate": KEY_AGGREGATE,
-    "stretch": KEY_STRETCH, "model_b": KEY_MODEL_B, "text_b": KEY_TEXT_B, "layer_b": KEY_LAYER_B,
-    "head_b": KEY_HEAD_B, "mode": KEY_MODE, "analysis": KEY_ANALYSIS,
-}
-_CHOICES = {
-    "target": ("",) + TARGET_KINDS, "baseline": BASELINES, "level": LEVELS, "stat": tuple(HEAD_STATISTICS),
-    "mode": COMPARE_MODES, "aggregate": AGGREGATES,
-}
-_RANGES = {
-    "steps": (MIN_STEPS, MAX_STEPS), "max_tokens": (3, 512), "layer": (0, 99), "head": (0, 99),
-    "token": (0, 511), "layer_b": (0, 99), "head_b": (0, 99),
-}
-_LONG_TEXT_FIELDS = {"text", "text_b", "reference"}
-_SHORT_LIMIT = 300
+EXPLORE, COMPARE = "explore", "compare"
+BOTH = frozenset({EXPLORE, COMPARE})
+SHORT_TEXT_CHARS = 300
+
+
+@dataclass(frozen=True)
+class UrlField:
+    """One URL parameter: the ViewState field it fills, its key, what it accepts and which pages use it.
+
+    The parser (`from_query`), the writer (`to_query`) and the pages' field sets are all read from `URL_FIELDS`.
+    """
+
+    name: str
+    key: str
+    pages: frozenset[str] = BOTH
+    choices: tuple[str, ...] = ()
+    bounds: tuple[int, int] | None = None  # whole numbers: the range accepted
+    max_chars: int = SHORT_TEXT_CHARS
+    request: bool = False  # part of what is computed (else only of what is shown)
+    required: bool = False  # a text that may not be empty
+
+    def parse(self, raw: str, default: object) -> object:
+        """The field's value from its query string; ValueError with what was expected."""
+        if isinstance(default, bool):
+            if raw not in ("0", "1"):
+                raise ValueError("expected 0 or 1")
+            return raw == "1"
+        if isinstance(default, int):
+            assert self.bounds is not None, self.name
+            low, high = self.bounds
+            if not re.fullmatch(r"-?[0-9]+", raw.strip()) or not low <= int(raw) <= high:
+                raise ValueError(f"expected a whole number from {low} to {high}")
+            return int(raw)
+        if self.choices and raw not in self.choices:
+            raise ValueError(f"expected one of {', '.join(c or '(default)' for c in self.choices)}")
+        if len(raw) > self.max_chars:
+            raise ValueError(f"longer than {self.max_chars} characters")
+        if any(ord(c) < 32 and c not in "\n\t\r" for c in raw):
+            raise ValueError("it contains control characters")
+        if self.required and not raw.strip():
+            raise ValueError("the text is empty")
+        return raw
+
+
+_LAYER_HEAD = (0, 99)
+URL_FIELDS: tuple[UrlField, ...] = (
+    UrlField("text", KEY_TEXT, max_chars=MAX_TEXT_CHARS, request=True, required=True),
+    UrlField("model", KEY_MODEL, request=True),
+    UrlField("target", KEY_TARGET, choices=("",) + TARGET_KINDS, request=True),
+    UrlField("label", KEY_LABEL, request=True),
+    UrlField("labels", KEY_LABELS, request=True),
+    UrlField("prompts", KEY_PROMPTS, request=True),
+    UrlField("reference", KEY_REFERENCE, max_chars=MAX_TEXT_CHARS, request=True),
+    UrlField("steps", KEY_STEPS, bounds=(MIN_STEPS, MAX_STEPS), request=True),
+    UrlField("baseline", KEY_BASELINE, choices=BASELINES, request=True),
+    UrlField("max_tokens", KEY_MAX_TOKENS, bounds=(3, 512), request=True),
+    UrlField("fast", KEY_FAST, request=True),
+    UrlField("level", KEY_LEVEL, choices=LEVELS),
+    UrlField("layer", KEY_LAYER, bounds=_LAYER_HEAD),
+    UrlField("head", KEY_HEAD, bounds=_LAYER_HEAD),
+    UrlField("hide_special", KEY_HIDE_SPECIAL),
+    UrlField("token", KEY_TOKEN, bounds=(0, 511)),
+    UrlField("stat", KEY_STAT, choices=tuple(HEAD_STATISTICS)),
+    UrlField("aggregate", KEY_AGGREGATE, choices=AGGREGATES),
+    UrlField("stretch", KEY_STRETCH),
+    UrlField("model_b", KEY_MODEL_B, pages=frozenset({COMPARE}), request=True),
+    UrlField("text_b", KEY_TEXT_B, pages=frozenset({COMPARE}), max_chars=MAX_TEXT_CHARS, request=True,
+             required=True),
+    UrlField("layer_b", KEY_LAYER_B, pages=frozenset({COMPARE}), bounds=_LAYER_HEAD),
+    UrlField("head_b", KEY_HEAD_B, pages=frozenset({COMPARE}), bounds=_LAYER_HEAD),
+    UrlField("mode", KEY_MODE, pages=frozenset({COMPARE}), choices=COMPARE_MODES, request=True),
+    UrlField("analysis", KEY_ANALYSIS),
+)
+FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
+assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
 
 
 def from_query(params: Mapping[str, str | list[str]]) -> tuple[ViewState, list[str]]:
     """Parse query params into a state; each unusable value is replaced by its default, with a notice."""
     values: dict[str, object] = {}
     notices: list[str] = []
-    for name, key in _FIELD_KEYS.items():
+    for url_field in URL_FIELDS:
+        name, key = url_field.name, url_field.key
         if key not in params:
             continue
         raw = params[key]
@@ -153,38 +211,13 @@ def from_query(params: Mapping[str, str | list[str]]) -> tuple[ViewState, list[s
         raw = str(raw)
         default = getattr(DEFAULTS, name)
         try:
-            values[name] = _parse(name, raw, default)
+            values[name] = url_field.parse(raw, default)
         except ValueError as exc:
             notices.append(f"The link's '{key}' value was ignored: {exc}.")
-    unknown = sorted(set(params) - set(_FIELD_KEYS.values()))
+    unknown = sorted(set(params) - {f.key for f in URL_FIELDS})
     if unknown:
         notices.append(f"The link had parameters this page does not know ({', '.join(unknown[:5])}); they were ignored.")
     return replace(DEFAULTS, **values), notices
-
-
-def _parse(name: str, raw: str, default: object) -> object:
-    if isinstance(default, bool):
-        if raw not in ("0", "1"):
-            raise ValueError("expected 0 or 1")
-        return raw == "1"
-    if isinstance(default, int):
-        low, high = _RANGES[name]
-        if not re.fullmatch(r"-?[0-9]+", raw.strip()):
-            raise ValueError(f"expected a whole number from {low} to {high}")
-        value = int(raw)
-        if not low <= value <= high:
-            raise ValueError(f"expected a whole number from {low} to {high}")
-        return value
-    if name in _CHOICES and raw not in _CHOICES[name]:
-        raise ValueError(f"expected one of {', '.join(c or '(default)' for c in _CHOICES[name])}")
-    limit = MAX_TEXT_CHARS if name in _LONG_TEXT_FIELDS else _SHORT_LIMIT
-    if len(raw) > limit:
-        raise ValueError(f"longer than {limit} characters")
-    if any(ord(c) < 32 and c not in "\n\t\r" for c in raw):
-        raise ValueError("it contains control characters")
-    if name in ("text", "text_b") and not raw.strip():
-        raise ValueError("the text is empty")
-    return raw
 
 
 def to_query(state: ViewState, *, include: set[str] | None = None) -> dict[str, str]:
@@ -196,19 +229,13 @@ def to_query(state: ViewState, *, include: set[str] | None = None) -> dict[str, 
         value = getattr(state, f.name)
         if value == getattr(DEFAULTS, f.name) and f.name not in ("text",):
             continue
-        out[_FIELD_KEYS[f.name]] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        out[FIELDS_BY_NAME[f.name].key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
     return out
 
 
-EXPLORE_FIELDS = {
-    "text", "model", "target", "label", "labels", "prompts", "reference", "steps", "baseline", "max_tokens",
-    "fast", "level", "layer", "head", "hide_special", "token", "stat", "aggregate", "stretch", "analysis",
-}
-COMPARE_FIELDS = EXPLORE_FIELDS | {"model_b", "text_b", "layer_b", "head_b", "mode"}
-
-
-REQUEST_FIELDS = {"text", "model", "target", "label", "labels", "prompts", "reference", "steps", "baseline",
-                  "max_tokens", "fast", "model_b", "text_b", "mode"}
+EXPLORE_FIELDS = {f.name for f in URL_FIELDS if EXPLORE in f.pages}
+COMPARE_FIELDS = {f.name for f in URL_FIELDS if COMPARE in f.pages}
+REQUEST_FIELDS = {f.name for f in URL_FIELDS if f.request}
 
 
 def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],

@@ -94,3 +94,12 @@ def test_the_dashboard_and_the_library_share_one_token_limit():
     from explain.analysis import DEFAULT_MAX_TOKENS
 
     assert DEFAULTS.max_tokens == DEFAULT_MAX_TOKENS == 128
+
+
+def test_the_url_table_declares_every_field_once():
+    from dashboard.state import URL_FIELDS
+
+    keys = [f.key for f in URL_FIELDS]
+    assert len(keys) == len(set(keys))
+    assert {f.name for f in URL_FIELDS} == set(ViewState.__dataclass_fields__)
+    assert EXPLORE_FIELDS < COMPARE_FIELDS
