@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -260,6 +262,20 @@ def spread_over_tokens(word_values: np.ndarray, token_word: np.ndarray) -> np.nd
     inside = token_word >= 0
     out[inside] = np.asarray(word_values, dtype=np.float64)[token_word[inside]] / counts[token_word[inside]]
     return out
+
+
+# Captum draws its samples from torch's global generator, which every thread shares: seeded runs take
+# this lock so that two sessions' draws never interleave (and each gets the same numbers for its seed).
+SEEDED_RNG_LOCK = threading.Lock()
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Run the block with torch's generators seeded by `seed`, then restore them as they were."""
+    devices = [device] if device.type == "cuda" else []
+    with SEEDED_RNG_LOCK, torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
 
 
 METHODS: dict[str, Method] = {}

@@ -22,6 +22,7 @@ from explain.methods.base import (
     ProgressCallback,
     RawScores,
     register,
+    seeded,
     setting,
 )
 
@@ -100,9 +101,7 @@ def smoothgrad(context: AttributionContext, settings: SmoothGradSettings, progre
                      internal_batch_size=internal_batch_size(n_tokens, settings.ig_steps, hidden))
         per_copy = settings.ig_steps
     batch = max(1, internal_batch_size(n_tokens, settings.nt_samples * per_copy, hidden) // per_copy)
-    devices = [d.device] if d.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.enable_grad():
-        torch.manual_seed(settings.seed)
+    with seeded(settings.seed, d.device), torch.enable_grad():
         attributions = NoiseTunnel(inner).attribute(
             d, nt_type="smoothgrad", nt_samples=settings.nt_samples, nt_samples_batch_size=batch,
             stdevs=stdev, **extra)

@@ -15,6 +15,7 @@ import torch
 from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import KernelShap, Lime
 
+from explain.errors import InputError
 from explain.methods.base import (
     AttributionContext,
     Method,
@@ -22,6 +23,7 @@ from explain.methods.base import (
     ProgressCallback,
     RawScores,
     register,
+    seeded,
     setting,
     spread_over_tokens,
 )
@@ -49,12 +51,15 @@ def occlusion(context: AttributionContext, settings: NoSettings, progress: Progr
 
 
 def word_feature_mask(context: AttributionContext) -> torch.Tensor:
-    """Captum feature groups [1, tokens, 1]: each token's word, and one last group for tokens outside words.
+    """Captum feature groups [1, tokens, 1]: each token's word; special tokens join the first word.
 
-    The last group is never changed by perturbation (special tokens keep their embeddings in the
-    baseline), so its coefficient carries nothing and is dropped.
+    Special tokens keep their embeddings in the baseline, so perturbing them with a word changes
+    nothing; a group of their own would be a dummy feature whose noisy coefficient KernelSHAP's
+    completeness would have to share.
     """
-    groups = np.where(context.token_word >= 0, context.token_word, context.n_words)
+    if context.n_words < 1:
+        raise InputError("LIME and KernelSHAP need at least one word in the text.")
+    groups = np.where(context.token_word >= 0, context.token_word, 0)
     return torch.as_tensor(groups, dtype=torch.long, device=context.input_ids.device).view(1, -1, 1)
 
 
@@ -78,10 +83,8 @@ def sampled(context: AttributionContext, settings: SamplingSettings, progress: P
         explainer: Lime | KernelShap = Lime(forward, interpretable_model=SkLearnRidge(alpha=1.0))
     else:
         explainer = KernelShap(forward)
-    devices = [inputs.device] if inputs.device.type == "cuda" else []
     mask = word_feature_mask(context).expand_as(inputs)
-    with torch.random.fork_rng(devices=devices), torch.no_grad():
-        torch.manual_seed(settings.seed)
+    with seeded(settings.seed, inputs.device), torch.no_grad():
         coefficients = explainer.attribute(
             inputs, baselines=baselines, target=context.target.index, feature_mask=mask,
             n_samples=settings.n_samples, return_input_shape=False,
