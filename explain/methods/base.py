@@ -55,12 +55,11 @@ class MethodSettings:
 
     @classmethod
     def specs(cls) -> tuple[SettingSpec, ...]:
-        hints = {f.name: f.type for f in dataclasses.fields(cls)}
         kinds = {"int": int, "float": float, "str": str, "bool": bool}
         return tuple(
             SettingSpec(
                 name=f.name,
-                kind=kinds.get(str(hints[f.name]), str),
+                kind=kinds.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""), str),
                 default=f.default,
                 help=f.metadata.get("help", ""),
                 minimum=f.metadata.get("min"),
