@@ -4,7 +4,7 @@ Everything here takes a batched scorer, `score(keep) -> scores`, from keep masks
 (bool [variants, words], True = the word stays) to the explained score of each
 variant, so the metrics can be checked on a hand-written model as well as on BERT
 (`explain.methods.scoring.word_scorer` builds one from an attribution context).
-All variants of all methods, bins and random rankings go to the scorer in one call.
+All distinct variants of all methods, bins and random rankings go to the scorer in one call.
 See docs/faithfulness.md for the formulas and the choices.
 """
 
@@ -88,7 +88,7 @@ class FaithfulnessReport:
     methods: dict[str, Faithfulness]
     random_floor: RandomFloor
     leave_one_out: np.ndarray  # p(x) - p(x without word i), float64 [words]
-    n_variants: int  # inputs scored in all, to show the cost
+    n_variants: int  # distinct inputs scored, to show the cost
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -125,9 +125,12 @@ def evaluate(word_scores: Mapping[str, np.ndarray], score: WordScorer, *, bins: 
         ~tops.reshape(-1, n_words),  # comprehensiveness: the top-k removed
         tops.reshape(-1, n_words),  # sufficiency: only the top-k kept
     ])
-    scores = np.asarray(score(keep), dtype=np.float64)
-    if scores.shape != (len(keep),):
-        raise ValueError(f"the scorer returned shape {scores.shape} for {len(keep)} variants")
+    # Short texts repeat variants (bins with the same k, random rankings that agree on the top words).
+    distinct, inverse = np.unique(keep, axis=0, return_inverse=True)
+    distinct_scores = np.asarray(score(distinct), dtype=np.float64)
+    if distinct_scores.shape != (len(distinct),):
+        raise ValueError(f"the scorer returned shape {distinct_scores.shape} for {len(distinct)} variants")
+    scores = distinct_scores[inverse.reshape(-1)]
     full = scores[0]
     loo = full - scores[1 : 1 + n_words]
     rest = scores[1 + n_words :].reshape(2, len(orders), len(ks))
@@ -158,7 +161,7 @@ def evaluate(word_scores: Mapping[str, np.ndarray], score: WordScorer, *, bins: 
         methods=methods,
         random_floor=floor,
         leave_one_out=loo,
-        n_variants=len(keep),
+        n_variants=len(distinct),
     )
 
 

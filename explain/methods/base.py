@@ -159,7 +159,7 @@ class MethodAttribution:
 
     scores: float32 [tokens] (special tokens 0); word_scores: float32 [words], the sum of each word's
     tokens. delta: completeness gap `scores.sum() - (score_input - score_baseline)` for methods that
-    promise completeness (integrated gradients), nan for the others. signed: False when the scores
+    promise completeness (integrated gradients, KernelSHAP), nan for the others. signed: False when the scores
     are relevances that are never negative.
     """
 
@@ -197,6 +197,7 @@ class Method:
     signed: bool = True
     targets: tuple[str, ...] = TARGET_KINDS
     signed_for: Callable[[Any], bool] | None = None  # when signedness depends on the settings
+    complete: bool = False  # the scores should sum to score_input - score_baseline; delta reports the gap
 
     @property
     def stochastic(self) -> bool:
@@ -229,6 +230,9 @@ class Method:
         else:
             score_input, score_baseline = raw.score_input, raw.score_baseline
         words = word_sums(scores, context.token_word, context.n_words)
+        delta = raw.delta
+        if self.complete and math.isnan(delta):
+            delta = float(scores.sum()) - (float(score_input) - float(score_baseline))
         if progress is not None:
             progress(1.0)
         return MethodAttribution(
@@ -237,7 +241,7 @@ class Method:
             word_scores=read_only(words.astype(np.float32)),
             score_input=float(score_input),
             score_baseline=float(score_baseline),
-            delta=float(raw.delta),
+            delta=float(delta),
             baseline=context.baseline,
             settings=settings.as_dict(),
             signed=self.is_signed(settings),

@@ -51,4 +51,5 @@ INTEGRATED_GRADIENTS = register(Method(
             "the scores sum to the score change, up to the reported delta.",
     settings_type=IntegratedGradientsSettings,
     compute=attribute_ig,
+    complete=True,
 ))

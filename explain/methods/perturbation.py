@@ -125,4 +125,5 @@ KERNEL_SHAP = register(Method(
             "(Captum's KernelShap); they sum to about the score change from the baseline.",
     settings_type=SamplingSettings,
     compute=kernel_shap,
+    complete=True,
 ))

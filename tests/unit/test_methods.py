@@ -95,6 +95,7 @@ def test_shapes_words_and_special_tokens(contexts, name, kind):
                                rtol=1e-6, atol=1e-9)
     if not result.signed:
         assert (result.scores >= 0).all()
+    assert np.isnan(result.delta) != method.complete
     assert result.method == name and result.settings == fast(method).as_dict()
     assert not result.scores.flags.writeable
     with torch.no_grad():
@@ -300,6 +301,7 @@ def test_kernel_shap_sums_to_the_score_change(contexts):
         result = method.attribute(contexts[kind], method.settings_type.parse({"n_samples": 300}))
         change = result.score_input - result.score_baseline
         assert float(result.word_scores.sum()) == pytest.approx(change, abs=1e-3 * abs(change) + 1e-7)
+        assert result.delta == pytest.approx(float(result.scores.astype(np.float64).sum()) - change, abs=1e-6)
 
 
 def test_readout_row_follows_the_target(contexts):
