@@ -50,7 +50,7 @@ def top_masks(order: np.ndarray, ks: np.ndarray) -> np.ndarray:
     return rank_of_word[None, :] < ks[:, None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Faithfulness:
     """ERASER faithfulness of one word ranking.
 
@@ -78,7 +78,7 @@ class RandomFloor:
     n_rankings: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FaithfulnessReport:
     """Faithfulness of several methods on one text, with what they are all compared against."""
 

@@ -106,7 +106,7 @@ class MethodSettings:
         return dataclasses.asdict(self)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AttributionContext:
     """Everything a method needs about one text, built once by the caller and shared by all methods.
 
@@ -153,7 +153,7 @@ class AttributionContext:
         return self.target.forward_embeddings(embeds, self.attention_mask.expand(k, -1), types)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MethodAttribution:
     """One method's attribution of the explained score.
 
@@ -175,7 +175,7 @@ class MethodAttribution:
     seconds: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RawScores:
     """What a method's compute function returns; `Method.attribute` builds the record around it."""
 

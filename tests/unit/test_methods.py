@@ -57,6 +57,7 @@ def test_settings_are_declared_with_help_and_ranges(name):
     method = METHODS[name]
     defaults = method.settings_type()
     assert defaults.checked() == defaults
+    assert method.settings_type.parse({k: str(v) for k, v in defaults.as_dict().items()}) == defaults
     for spec in method.settings_type.specs():
         assert spec.help, f"{name}.{spec.name} has no help text"
         assert spec.kind in (int, float, str, bool)
