@@ -1,0 +1,300 @@
+"""The method registry: what each attribution method is called, which settings it takes, and its one verb.
+
+A `Method` declares its name, a frozen settings dataclass (every field built with
+`setting`, which records its range and help text so the dashboard, the URL and the
+CLI can be generated from it), which target kinds it supports, and whether its
+scores are signed. `Method.attribute(context, settings)` returns a
+`MethodAttribution`: one score per token (special tokens 0) and one per word.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from explain.analysis import BASELINES
+from explain.attribution import baseline_embeddings, endpoint_scores
+from explain.errors import InputError
+from explain.targets import TARGET_KINDS, Target
+from explain.words import word_sums
+
+ProgressCallback = Callable[[float], None]
+
+
+def setting(default: Any, help: str, *, minimum: float | None = None, maximum: float | None = None,
+            choices: tuple[str, ...] = ()) -> Any:
+    """A settings field with its default, its allowed range or choices, and one line of help."""
+    return field(default=default, metadata={"help": help, "min": minimum, "max": maximum, "choices": choices})
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One declared setting, as the dashboard, URL state and CLI read it."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    minimum: float | None
+    maximum: float | None
+    choices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class MethodSettings:
+    """Base of every method's settings; a field named `seed` makes a method stochastic."""
+
+    @classmethod
+    def specs(cls) -> tuple[SettingSpec, ...]:
+        kinds = {"int": int, "float": float, "str": str, "bool": bool}
+        return tuple(
+            SettingSpec(
+                name=f.name,
+                kind=kinds.get(f.type if isinstance(f.type, str) else getattr(f.type, "__name__", ""), str),
+                default=f.default,
+                help=f.metadata.get("help", ""),
+                minimum=f.metadata.get("min"),
+                maximum=f.metadata.get("max"),
+                choices=tuple(f.metadata.get("choices", ())),
+            )
+            for f in dataclasses.fields(cls)
+        )
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any]) -> MethodSettings:
+        """Settings from plain values (URL strings included), checked; InputError on an unknown name or bad value."""
+        specs = {s.name: s for s in cls.specs()}
+        unknown = sorted(set(values) - set(specs))
+        if unknown:
+            raise InputError(f"Unknown setting '{unknown[0]}'; this method takes {', '.join(specs) or 'none'}.")
+        parsed: dict[str, Any] = {}
+        for name, raw in values.items():
+            kind = specs[name].kind
+            try:
+                parsed[name] = kind(raw) if kind is not bool else str(raw).lower() in ("1", "true", "yes", "on")
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"The setting '{name}' must be a {kind.__name__}, not {raw!r}.") from exc
+        return cls(**parsed).checked()
+
+    def checked(self) -> MethodSettings:
+        """Self, after checking every value against its declared range or choices."""
+        for spec in self.specs():
+            value = getattr(self, spec.name)
+            if spec.choices and value not in spec.choices:
+                raise InputError(f"The setting '{spec.name}' must be one of {', '.join(spec.choices)}, not {value!r}.")
+            if spec.kind in (int, float):
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                    raise InputError(f"The setting '{spec.name}' must be a number, not {value!r}.")
+                if spec.kind is int and int(value) != value:
+                    raise InputError(f"The setting '{spec.name}' must be a whole number, not {value!r}.")
+                low = -math.inf if spec.minimum is None else spec.minimum
+                high = math.inf if spec.maximum is None else spec.maximum
+                if not low <= value <= high:
+                    raise InputError(f"The setting '{spec.name}' must be from {low:g} to {high:g}, not {value:g}.")
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class AttributionContext:
+    """Everything a method needs about one text, built once by the caller and shared by all methods.
+
+    input_ids, attention_mask, special, token_type_ids: [1, tokens] tensors on the model's device;
+    token_word: int [tokens], the word of each token (-1 for special tokens); baseline: "pad", "mask"
+    or "zero", what a removed word is replaced by (`explain.attribution.baseline_embeddings`).
+    The target's explained index must already be chosen.
+    """
+
+    target: Target
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    special: torch.Tensor
+    token_word: np.ndarray
+    n_words: int
+    baseline: str = "pad"
+    token_type_ids: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.baseline not in BASELINES:
+            raise InputError(f"Unknown baseline '{self.baseline}'; choose one of {', '.join(BASELINES)}.")
+        if self.target.index < 0:
+            raise InputError("The explained label is not chosen yet; run choose_index on the target first.")
+        if self.token_word.shape != (self.n_tokens,):
+            raise InputError("The token-to-word map does not match the tokens.")
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.input_ids.shape[1])
+
+    def embeddings(self) -> torch.Tensor:
+        """The input's word embeddings [1, tokens, hidden], detached."""
+        with torch.no_grad():
+            return self.target.loaded.word_embeddings(self.input_ids).detach()
+
+    def baseline_embeddings(self) -> torch.Tensor:
+        """The baseline's word embeddings [1, tokens, hidden]: special tokens kept, the rest replaced."""
+        return baseline_embeddings(self.target, self.input_ids, self.special, self.baseline).detach()
+
+    def forward(self, embeds: torch.Tensor) -> torch.Tensor:
+        """Scores [batch, labels] of a batch of embedding inputs that share this text's mask and segments."""
+        k = embeds.shape[0]
+        types = None if self.token_type_ids is None else self.token_type_ids.expand(k, -1)
+        return self.target.forward_embeddings(embeds, self.attention_mask.expand(k, -1), types)
+
+
+@dataclass(frozen=True, eq=False)
+class MethodAttribution:
+    """One method's attribution of the explained score.
+
+    scores: float32 [tokens] (special tokens 0); word_scores: float32 [words], the sum of each word's
+    tokens. delta: completeness gap `scores.sum() - (score_input - score_baseline)` for methods that
+    promise completeness (integrated gradients, KernelSHAP), nan for the others. signed: False when the scores
+    are relevances that are never negative.
+    """
+
+    method: str
+    scores: np.ndarray
+    word_scores: np.ndarray
+    score_input: float
+    score_baseline: float
+    delta: float
+    baseline: str
+    settings: dict[str, Any]
+    signed: bool
+    seconds: float
+
+
+@dataclass(frozen=True, eq=False)
+class RawScores:
+    """What a method's compute function returns; `Method.attribute` builds the record around it."""
+
+    scores: np.ndarray
+    delta: float = math.nan
+    score_input: float | None = None
+    score_baseline: float | None = None
+
+
+@dataclass(frozen=True)
+class Method:
+    """An attribution method: its declarations and its one verb, `attribute`."""
+
+    name: str
+    title: str
+    summary: str
+    settings_type: type[MethodSettings]
+    compute: Callable[[AttributionContext, Any, ProgressCallback | None], RawScores]
+    signed: bool = True
+    targets: tuple[str, ...] = TARGET_KINDS
+    signed_for: Callable[[Any], bool] | None = None  # when signedness depends on the settings
+    complete: bool = False  # the scores should sum to score_input - score_baseline; delta reports the gap
+
+    @property
+    def stochastic(self) -> bool:
+        return any(s.name == "seed" for s in self.settings_type.specs())
+
+    def is_signed(self, settings: MethodSettings) -> bool:
+        return self.signed if self.signed_for is None else bool(self.signed_for(settings))
+
+    def supports(self, target_kind: str) -> bool:
+        return target_kind in self.targets
+
+    def attribute(self, context: AttributionContext, settings: MethodSettings | None = None,
+                  progress: ProgressCallback | None = None) -> MethodAttribution:
+        """Attribute the context's explained score to each token and word."""
+        settings = settings if settings is not None else self.settings_type()
+        if not isinstance(settings, self.settings_type):
+            raise InputError(f"The method '{self.name}' takes {self.settings_type.__name__}, "
+                             f"not {type(settings).__name__}.")
+        settings.checked()
+        kind = context.target.spec.kind
+        if not self.supports(kind):
+            raise InputError(f"The method '{self.title}' cannot explain a '{kind}' target.")
+        start = time.perf_counter()
+        raw = self.compute(context, settings, progress)
+        scores = np.where(context.special[0].cpu().numpy(), 0.0, np.asarray(raw.scores, dtype=np.float64))
+        if raw.score_input is None or raw.score_baseline is None:
+            score_input, score_baseline = endpoint_scores(
+                context.target, context.embeddings(), context.baseline_embeddings(),
+                context.attention_mask, context.token_type_ids)
+        else:
+            score_input, score_baseline = raw.score_input, raw.score_baseline
+        words = word_sums(scores, context.token_word, context.n_words)
+        delta = raw.delta
+        if self.complete and math.isnan(delta):
+            delta = float(scores.sum()) - (float(score_input) - float(score_baseline))
+        if progress is not None:
+            progress(1.0)
+        return MethodAttribution(
+            method=self.name,
+            scores=read_only(scores.astype(np.float32)),
+            word_scores=read_only(words.astype(np.float32)),
+            score_input=float(score_input),
+            score_baseline=float(score_baseline),
+            delta=float(delta),
+            baseline=context.baseline,
+            settings=settings.as_dict(),
+            signed=self.is_signed(settings),
+            seconds=time.perf_counter() - start,
+        )
+
+
+def read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+def spread_over_tokens(word_values: np.ndarray, token_word: np.ndarray) -> np.ndarray:
+    """Token scores [tokens] for word-level values: each word's value shared equally by its tokens.
+
+    Summing the result per word gives the word values back exactly; tokens outside words get 0.
+    """
+    token_word = np.asarray(token_word)
+    counts = np.bincount(token_word[token_word >= 0], minlength=len(word_values)).astype(np.float64)
+    out = np.zeros(len(token_word), dtype=np.float64)
+    inside = token_word >= 0
+    out[inside] = np.asarray(word_values, dtype=np.float64)[token_word[inside]] / counts[token_word[inside]]
+    return out
+
+
+# Captum draws its samples from torch's global generator, which every thread shares: seeded runs take
+# this lock so that two sessions' draws never interleave (and each gets the same numbers for its seed).
+SEEDED_RNG_LOCK = threading.Lock()
+
+
+@contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Run the block with torch's generators seeded by `seed`, then restore them as they were."""
+    devices = [device] if device.type == "cuda" else []
+    with SEEDED_RNG_LOCK, torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add `method` to METHODS under its name (a second method with the same name is an error)."""
+    if method.name in METHODS and METHODS[method.name] is not method:
+        raise ValueError(f"an attribution method named {method.name!r} is already registered")
+    METHODS[method.name] = method
+    return method
+
+
+def get_method(name: str) -> Method:
+    """The registered method called `name`; InputError naming the choices otherwise."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise InputError(f"Unknown attribution method '{name}'; choose one of {', '.join(METHODS)}.") from None

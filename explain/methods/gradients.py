@@ -1,0 +1,138 @@
+"""Gradient methods on the word embeddings: saliency, gradient x input, and SmoothGrad over either or over IG.
+
+All three run Captum on the difference d = input - baseline (the model sees
+baseline + d), so "input" means the difference from the baseline everywhere:
+gradient x input is grad . (x - b), which for a model linear in the embeddings
+equals replacing the token by the baseline (occlusion), and IG is the same path
+as `explain.attribution`'s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
+
+from explain.attribution import internal_batch_size
+from explain.methods.base import (
+    AttributionContext,
+    Method,
+    MethodSettings,
+    ProgressCallback,
+    RawScores,
+    register,
+    seeded,
+    setting,
+)
+
+SMOOTHED_METHODS = ("saliency", "gradient_x_input", "integrated_gradients")
+
+
+@dataclass(frozen=True)
+class NoSettings(MethodSettings):
+    """A method with nothing to set."""
+
+
+@dataclass(frozen=True)
+class SmoothGradSettings(MethodSettings):
+    over: str = setting("gradient_x_input", "the gradient method averaged over noisy copies", choices=SMOOTHED_METHODS)
+    nt_samples: int = setting(20, "noisy copies averaged", minimum=1, maximum=500)
+    noise: float = setting(0.15, "noise standard deviation, as a fraction of the range of the input's embedding "
+                           "values (Smilkov et al. suggest 0.1 to 0.2)", minimum=0.0, maximum=2.0)
+    ig_steps: int = setting(16, "integration steps per noisy copy when smoothing integrated gradients",
+                            minimum=1, maximum=200)
+    seed: int = setting(0, "random seed of the noise", minimum=0, maximum=2**31 - 1)
+
+
+class DifferenceForward:
+    """The explained scores as a function of d = input - baseline, in Captum's forward signature."""
+
+    def __init__(self, context: AttributionContext, baselines: torch.Tensor) -> None:
+        self.context = context
+        self.baselines = baselines
+
+    def __call__(self, difference: torch.Tensor) -> torch.Tensor:
+        return self.context.forward(self.baselines + difference)
+
+
+def difference(context: AttributionContext) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input - baseline, baseline) word embeddings, [1, tokens, hidden] each."""
+    baselines = context.baseline_embeddings()
+    return (context.embeddings() - baselines).detach().requires_grad_(True), baselines
+
+
+def saliency(context: AttributionContext, settings: NoSettings, progress: ProgressCallback | None) -> RawScores:
+    d, b = difference(context)
+    with torch.enable_grad():
+        grads = Saliency(DifferenceForward(context, b)).attribute(d, target=context.target.index, abs=True)
+    return RawScores(scores=grads[0].norm(dim=-1).detach().double().cpu().numpy())
+
+
+def gradient_x_input(context: AttributionContext, settings: NoSettings, progress: ProgressCallback | None
+                     ) -> RawScores:
+    d, b = difference(context)
+    with torch.enable_grad():
+        attributions = InputXGradient(DifferenceForward(context, b)).attribute(d, target=context.target.index)
+    return RawScores(scores=attributions[0].sum(-1).detach().double().cpu().numpy())
+
+
+def smoothgrad(context: AttributionContext, settings: SmoothGradSettings, progress: ProgressCallback | None
+               ) -> RawScores:
+    """Captum's NoiseTunnel ("smoothgrad") over one gradient method, under a fixed seed (the RNG is restored)."""
+    d, b = difference(context)
+    forward = DifferenceForward(context, b)
+    words = ~context.special[0]
+    inputs = context.embeddings()[0][words]
+    spread = float(inputs.max() - inputs.min()) if inputs.numel() else 0.0
+    stdev = settings.noise * spread
+    n_tokens, hidden = d.shape[1], d.shape[2]
+    extra: dict = {"target": context.target.index}
+    if settings.over == "saliency":
+        inner: Saliency | InputXGradient | IntegratedGradients = Saliency(forward)
+        extra["abs"] = False
+        per_copy = 1
+    elif settings.over == "gradient_x_input":
+        inner = InputXGradient(forward)
+        per_copy = 1
+    else:
+        inner = IntegratedGradients(forward)
+        extra.update(baselines=torch.zeros_like(d), n_steps=settings.ig_steps, method="gausslegendre",
+                     internal_batch_size=internal_batch_size(n_tokens, settings.ig_steps, hidden))
+        per_copy = settings.ig_steps
+    batch = max(1, internal_batch_size(n_tokens, settings.nt_samples * per_copy, hidden) // per_copy)
+    with seeded(settings.seed, d.device), torch.enable_grad():
+        attributions = NoiseTunnel(inner).attribute(
+            d, nt_type="smoothgrad", nt_samples=settings.nt_samples, nt_samples_batch_size=batch,
+            stdevs=stdev, **extra)
+    if settings.over == "saliency":
+        scores = attributions[0].norm(dim=-1)
+    else:
+        scores = attributions[0].sum(-1)
+    return RawScores(scores=scores.detach().double().cpu().numpy())
+
+
+SALIENCY = register(Method(
+    name="saliency",
+    title="Saliency (gradient norm)",
+    summary="L2 norm of the explained score's gradient at each token's word embedding.",
+    settings_type=NoSettings,
+    compute=saliency,
+    signed=False,
+))
+GRADIENT_X_INPUT = register(Method(
+    name="gradient_x_input",
+    title="Gradient x input",
+    summary="Gradient . (embedding - baseline embedding) per token: a one-point linearisation.",
+    settings_type=NoSettings,
+    compute=gradient_x_input,
+))
+SMOOTHGRAD = register(Method(
+    name="smoothgrad",
+    title="SmoothGrad",
+    summary="A gradient method averaged over noisy copies of the embeddings (Captum NoiseTunnel).",
+    settings_type=SmoothGradSettings,
+    compute=smoothgrad,
+    signed_for=lambda settings: settings.over != "saliency",
+))
+

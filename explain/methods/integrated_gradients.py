@@ -1,0 +1,55 @@
+"""Integrated gradients through the project's one integration engine (`explain.attribution`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from explain.analysis import DEFAULT_STEPS, MAX_STEPS, MIN_STEPS
+from explain.attribution import PRECISIONS, integrated_gradients
+from explain.methods.base import (
+    AttributionContext,
+    Method,
+    MethodSettings,
+    ProgressCallback,
+    RawScores,
+    register,
+    setting,
+)
+
+
+@dataclass(frozen=True)
+class IntegratedGradientsSettings(MethodSettings):
+    n_steps: int = setting(DEFAULT_STEPS, "integration steps (with a tolerance: the most allowed)",
+                           minimum=MIN_STEPS, maximum=MAX_STEPS)
+    tolerance: float = setting(0.0, "0 for a fixed number of steps; else stop when |delta| is within this "
+                               "fraction of the score change", minimum=0.0, maximum=1.0)
+    precision: str = setting("fp32", "arithmetic of the model's passes", choices=PRECISIONS)
+
+
+def attribute_ig(context: AttributionContext, settings: IntegratedGradientsSettings,
+                 progress: ProgressCallback | None) -> RawScores:
+    result = integrated_gradients(
+        context.target,
+        context.input_ids,
+        context.attention_mask,
+        context.special,
+        token_type_ids=context.token_type_ids,
+        n_steps=settings.n_steps,
+        baseline=context.baseline,
+        progress=progress,
+        tolerance=settings.tolerance or None,
+        precision=settings.precision,
+    )
+    return RawScores(scores=result.scores, delta=result.delta, score_input=result.score_input,
+                     score_baseline=result.score_baseline)
+
+
+INTEGRATED_GRADIENTS = register(Method(
+    name="integrated_gradients",
+    title="Integrated gradients",
+    summary="Gradients integrated along the straight path from the baseline's embeddings to the input's; "
+            "the scores sum to the score change, up to the reported delta.",
+    settings_type=IntegratedGradientsSettings,
+    compute=attribute_ig,
+    complete=True,
+))
