@@ -43,7 +43,7 @@ class AttentionPass:
 def attention_with_gradients(context: AttributionContext) -> AttentionPass:
     """One forward pass with attention weights and one backward pass of the explained score onto them."""
     target = context.target
-    extra = {} if context.token_type_ids is None else {"token_type_ids": context.token_type_ids}
+    extra = context.model_inputs()
     embeds = context.embeddings().requires_grad_(True)
     with torch.enable_grad():
         out = target.module(inputs_embeds=embeds, attention_mask=context.attention_mask,
@@ -59,7 +59,7 @@ def attention_with_gradients(context: AttributionContext) -> AttentionPass:
 def attention_weights(context: AttributionContext) -> np.ndarray:
     """Attention maps [layers, heads, tokens, tokens], float64, from one no-grad pass."""
     target = context.target
-    extra = {} if context.token_type_ids is None else {"token_type_ids": context.token_type_ids}
+    extra = context.model_inputs()
     with torch.no_grad():
         out = target.module(inputs_embeds=context.embeddings(), attention_mask=context.attention_mask,
                             output_attentions=True, **extra)

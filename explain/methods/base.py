@@ -24,7 +24,7 @@ import torch
 from explain.analysis import BASELINES
 from explain.attribution import baseline_embeddings, endpoint_scores
 from explain.errors import InputError
-from explain.targets import TARGET_KINDS, Target
+from explain.targets import TARGET_KINDS, Target, model_position_ids
 from explain.words import word_sums
 
 ProgressCallback = Callable[[float], None]
@@ -124,8 +124,11 @@ class AttributionContext:
     n_words: int
     baseline: str = "pad"
     token_type_ids: torch.Tensor | None = None
+    position_ids: torch.Tensor | None = None  # None: the model's own rule for input_ids (`model_position_ids`)
 
     def __post_init__(self) -> None:
+        if self.position_ids is None:
+            object.__setattr__(self, "position_ids", model_position_ids(self.target.loaded, self.input_ids))
         if self.baseline not in BASELINES:
             raise InputError(f"Unknown baseline '{self.baseline}'; choose one of {', '.join(BASELINES)}.")
         if self.target.index < 0:
@@ -146,11 +149,19 @@ class AttributionContext:
         """The baseline's word embeddings [1, tokens, hidden]: special tokens kept, the rest replaced."""
         return baseline_embeddings(self.target, self.input_ids, self.special, self.baseline).detach()
 
+    def model_inputs(self, k: int = 1) -> dict[str, torch.Tensor]:
+        """Segment and position ids for `k` variants of this text, as the model's keyword arguments."""
+        extra = {} if self.token_type_ids is None else {"token_type_ids": self.token_type_ids.expand(k, -1)}
+        assert self.position_ids is not None  # set in __post_init__
+        extra["position_ids"] = self.position_ids.expand(k, -1)
+        return extra
+
     def forward(self, embeds: torch.Tensor) -> torch.Tensor:
-        """Scores [batch, labels] of a batch of embedding inputs that share this text's mask and segments."""
+        """Scores [batch, labels] of a batch of embedding inputs that share this text's mask, segments and positions."""
         k = embeds.shape[0]
-        types = None if self.token_type_ids is None else self.token_type_ids.expand(k, -1)
-        return self.target.forward_embeddings(embeds, self.attention_mask.expand(k, -1), types)
+        extra = self.model_inputs(k)
+        return self.target.forward_embeddings(embeds, self.attention_mask.expand(k, -1), extra.get("token_type_ids"),
+                                              extra["position_ids"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -226,7 +237,7 @@ class Method:
         if raw.score_input is None or raw.score_baseline is None:
             score_input, score_baseline = endpoint_scores(
                 context.target, context.embeddings(), context.baseline_embeddings(),
-                context.attention_mask, context.token_type_ids)
+                context.attention_mask, context.token_type_ids, context.position_ids)
         else:
             score_input, score_baseline = raw.score_input, raw.score_baseline
         words = word_sums(scores, context.token_word, context.n_words)

@@ -34,6 +34,7 @@ def attribute_ig(context: AttributionContext, settings: IntegratedGradientsSetti
         context.attention_mask,
         context.special,
         token_type_ids=context.token_type_ids,
+        position_ids=context.position_ids,
         n_steps=settings.n_steps,
         baseline=context.baseline,
         progress=progress,

@@ -16,6 +16,7 @@ import torch
 
 from explain.errors import InputError
 from explain.methods.base import AttributionContext
+from explain.targets import model_position_ids
 
 # Tokens through the model in one no-grad pass, for a hidden size of 768: 128 variants of 128 tokens.
 VARIANT_TOKEN_BUDGET = 16384
@@ -31,15 +32,21 @@ def variants_per_pass(n_tokens: int, hidden_size: int) -> int:
 
 
 def score_embeddings(context: AttributionContext, embeds: torch.Tensor, attention_mask: torch.Tensor,
-                     token_type_ids: torch.Tensor | None = None) -> np.ndarray:
-    """The explained score of each variant [variants, tokens, hidden], float64 [variants], in chunks."""
+                     token_type_ids: torch.Tensor | None = None, position_ids: torch.Tensor | None = None
+                     ) -> np.ndarray:
+    """The explained score of each variant [variants, tokens, hidden], float64 [variants], in chunks.
+
+    position_ids: [variants, tokens]; None gives every variant the text's own positions.
+    """
+    if position_ids is None:
+        position_ids = context.model_inputs(embeds.shape[0])["position_ids"]
     chunk = variants_per_pass(embeds.shape[1], embeds.shape[2])
     out = []
     with torch.no_grad():
         for start in range(0, embeds.shape[0], chunk):
             part = slice(start, start + chunk)
             types = None if token_type_ids is None else token_type_ids[part]
-            scores = context.target.forward_embeddings(embeds[part], attention_mask[part], types)
+            scores = context.target.forward_embeddings(embeds[part], attention_mask[part], types, position_ids[part])
             out.append(scores[:, context.target.index].double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
@@ -71,12 +78,21 @@ def word_scorer(context: AttributionContext, mode: str = "replace") -> WordScore
                 embeds = torch.where(kept_tokens.unsqueeze(-1), inputs, baselines)
                 mask = context.attention_mask.expand(len(part), -1)
                 part_types = None if types is None else types.expand(len(part), -1)
+                positions = None
             else:
                 embeds, mask, part_types = compact(inputs, kept_tokens, types)
-            out.append(score_embeddings(context, embeds, mask, part_types))
+                positions = model_position_ids(context.target.loaded, mask_ids(context, mask))
+            out.append(score_embeddings(context, embeds, mask, part_types, positions))
         return np.concatenate(out) if out else np.zeros(0)
 
     return score
+
+
+def mask_ids(context: AttributionContext, mask: torch.Tensor) -> torch.Tensor:
+    """Stand-in ids for compacted variants: pad where the mask is 0, so positions follow the model's rule."""
+    pad = context.target.loaded.tokenizer.pad_token_id
+    filler = 0 if pad is None else int(pad)
+    return torch.where(mask.bool(), torch.full_like(mask, filler + 1), torch.full_like(mask, filler))
 
 
 def compact(inputs: torch.Tensor, kept_tokens: torch.Tensor, token_type_ids: torch.Tensor | None

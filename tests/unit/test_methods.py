@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -342,6 +344,7 @@ def trained_and_random_contexts():
     return [(build_context(trained, text, spec), build_context(randomised, text, spec)) for text in SENTENCES]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(METHODS))
 def test_randomised_model_gives_different_attributions(trained_and_random_contexts, name):
     """Over a few sentences, the word scores on the trained model and on its randomised copy rank the words
@@ -352,3 +355,19 @@ def test_randomised_model_gives_different_attributions(trained_and_random_contex
                              method.attribute(randomised, settings).word_scores)
                     for trained, randomised in trained_and_random_contexts]
     assert np.nanmean(correlations) < 0.6, correlations
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_the_explained_score_is_the_shown_prediction_on_roberta(tiny_roberta, name):
+    """RoBERTa numbers positions past padding: every method's passes must use the positions the prediction used."""
+    loaded = tiny_roberta["classification"]
+    context = build_context(loaded, TEXT, TargetSpec("class", label="positive"))
+    ids = context.input_ids.clone()
+    ids[0, 2] = loaded.tokenizer.pad_token_id  # a pad inside the text: RoBERTa's positions skip it
+    context = dataclasses.replace(context, input_ids=ids, position_ids=None)
+    with torch.no_grad():
+        logits = loaded.model(input_ids=context.input_ids, attention_mask=context.attention_mask).logits
+    shown = float(torch.softmax(logits.float(), -1)[0, context.target.index])
+    method = METHODS[name]
+    result = method.attribute(context, fast(method))
+    assert result.score_input == pytest.approx(shown, abs=1e-5)
