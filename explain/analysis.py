@@ -20,7 +20,9 @@ import numpy as np
 
 from explain.errors import ExplainError, SchemaError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# v1 -> v2: requests name their attribution method and its settings; an analysis holds several methods'
+# attributions (`methods`) and their faithfulness. `migrate` upgrades older documents as they are read.
 APP_VERSION = "0.1.0"
 
 BASELINES = ("pad", "mask", "zero")
@@ -65,6 +67,10 @@ class AnalysisRequest:
     # |delta| <= tolerance * |score change|. precision "bf16" runs the model under bfloat16 autocast.
     tolerance: float | None = None
     precision: str = "fp32"
+    # The attribution method shown (a name in explain.methods.METHODS), and methods' settings other than the
+    # integrated-gradients ones above as sorted ("method.setting", value) text pairs (hashable: requests key caches).
+    method: str = "integrated_gradients"
+    method_settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,9 @@ class TokenAttribution:
     precision: str = "fp32"  # "bf16": the model's passes ran under bfloat16 autocast
     tolerance: float | None = None  # None: a fixed number of steps
     converged: bool | None = None  # adaptive runs: whether |delta| met the tolerance before the step cap
+    settings: dict[str, Any] = field(default_factory=dict)  # the method's settings, as it ran
+    seconds: float = math.nan  # what it cost
+    signed: bool = True  # False: relevances that are never negative (attention-based methods)
 
     @property
     def relative_delta(self) -> float:
@@ -167,6 +176,35 @@ class Words:
 
 
 @dataclass
+class MethodResult:
+    """One method's attribution of an analysis's explained score, on the analysis's tokens and words.
+
+    comprehensiveness / sufficiency: ERASER AOPC (explain.evaluation.faithfulness), nan until evaluated;
+    loo_spearman: rank correlation of the word scores with leave-one-word-out.
+    """
+
+    attribution: TokenAttribution
+    word_scores: np.ndarray
+    comprehensiveness: float = math.nan
+    sufficiency: float = math.nan
+    loo_spearman: float = math.nan
+
+
+@dataclass
+class FaithfulnessSummary:
+    """How the methods' faithfulness was measured, and the random-ranking floor it is read against."""
+
+    bins: tuple[float, ...]
+    removal: str  # "replace" (words become the baseline token) or "remove"
+    random_comprehensiveness: float
+    random_comprehensiveness_std: float
+    random_sufficiency: float
+    random_sufficiency_std: float
+    n_random: int
+    n_variants: int
+
+
+@dataclass
 class Analysis:
     """One model's full analysis of one text."""
 
@@ -180,6 +218,8 @@ class Analysis:
     word_scores: np.ndarray  # attribution summed per word, [words]
     timings: dict[str, float] = field(default_factory=dict)
     notices: tuple[str, ...] = ()  # one sentence each on how the text was read (truncation, a mask token as text)
+    methods: dict[str, MethodResult] = field(default_factory=dict)  # by method name, the shown one included
+    faithfulness: FaithfulnessSummary | None = None
     schema_version: int = SCHEMA_VERSION
     app_version: str = APP_VERSION
 
@@ -203,8 +243,8 @@ def _encode(value: Any) -> Any:
         return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
         return [_encode(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _encode(v) for k, v in value.items()}
+    if isinstance(value, dict):  # sorted, as the store keeps documents, so a saved analysis reads back byte-equal
+        return {str(k): _encode(v) for k, v in sorted(value.items(), key=lambda item: str(item[0]))}
     if isinstance(value, (np.floating, np.integer, np.bool_)):
         return value.item()
     return value
@@ -432,7 +472,127 @@ def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
         max_tokens=_whole(_get(obj, "max_tokens", path, LEGACY_MAX_TOKENS), f"{path}.max_tokens", 1, MAX_COUNT),
         tolerance=_optional_number(obj, "tolerance", path),
         precision=_text(_get(obj, "precision", path, "fp32"), f"{path}.precision"),
+        method=_text(_get(obj, "method", path, "integrated_gradients"), f"{path}.method"),
+        method_settings=_setting_pairs(_get(obj, "method_settings", path, []), f"{path}.method_settings"),
     )
+
+
+def _setting_pairs(value: Any, path: str) -> tuple[tuple[str, str], ...]:
+    """A request's method settings: [[name, value], ...] as written (an object is read too)."""
+    items: list[Any] = list(_object(value, path).items()) if isinstance(value, dict) else value
+    if not isinstance(items, list):
+        raise _damaged(path, "is not a list of [name, value] pairs")
+    pairs = []
+    for item in items:
+        if not isinstance(item, (list, tuple)) or len(item) != 2:
+            raise _damaged(path, "is not a list of [name, value] pairs")
+        pairs.append((_text(item[0], path), _text(item[1], f"{path}.{item[0]}")))
+    return tuple(sorted(pairs))
+
+
+def _settings(value: Any, path: str) -> dict[str, Any]:
+    """A method's settings as it ran: names to numbers, text or flags."""
+    out: dict[str, Any] = {}
+    for key, item in _object(value, path).items():
+        if isinstance(item, bool) or isinstance(item, str):
+            out[key] = item
+        elif isinstance(item, int):
+            out[key] = _whole(item, _join(path, key), -MAX_COUNT, MAX_COUNT)
+        else:
+            out[key] = _number(item, _join(path, key))
+    return out
+
+
+def _token_attribution(value: Any, path: str, n_tokens: int) -> TokenAttribution:
+    a = _object(value, path)
+    converged = _get(a, "converged", path, None)
+    seconds = _get(a, "seconds", path, None)
+    return TokenAttribution(
+        scores=_array(_get(a, "scores", path), f"{path}.scores", "f", (n_tokens,)),
+        # A model can output NaN or an infinity; the record keeps what it computed.
+        score_input=_number(_get(a, "score_input", path), f"{path}.score_input", finite=False),
+        score_baseline=_number(_get(a, "score_baseline", path), f"{path}.score_baseline", finite=False),
+        delta=_number(_get(a, "delta", path), f"{path}.delta", finite=False),
+        n_steps=_whole(_get(a, "n_steps", path), f"{path}.n_steps", 0, MAX_COUNT),
+        baseline=_text(_get(a, "baseline", path), f"{path}.baseline"),
+        method=_text(_get(a, "method", path, "integrated_gradients"), f"{path}.method"),
+        precision=_text(_get(a, "precision", path, "fp32"), f"{path}.precision"),
+        tolerance=_optional_number(a, "tolerance", path),
+        converged=None if converged is None else _flag(converged, f"{path}.converged"),
+        settings=_settings(_get(a, "settings", path, {}), f"{path}.settings"),
+        seconds=math.nan if seconds is None else _number(seconds, f"{path}.seconds", finite=False),
+        signed=_flag(_get(a, "signed", path, True), f"{path}.signed"),
+    )
+
+
+def _optional_float(obj: dict, key: str, path: str) -> float:
+    value = _get(obj, key, path, None)
+    return math.nan if value is None else _number(value, _join(path, key), finite=False)
+
+
+def _method_results(value: Any, path: str, n_tokens: int, n_words: int) -> dict[str, MethodResult]:
+    out: dict[str, MethodResult] = {}
+    for name, item in _object(value, path).items():
+        where = _join(path, name)
+        obj = _object(item, where)
+        out[name] = MethodResult(
+            attribution=_token_attribution(_get(obj, "attribution", where), f"{where}.attribution", n_tokens),
+            word_scores=_array(_get(obj, "word_scores", where), f"{where}.word_scores", "f", (n_words,)),
+            comprehensiveness=_optional_float(obj, "comprehensiveness", where),
+            sufficiency=_optional_float(obj, "sufficiency", where),
+            loo_spearman=_optional_float(obj, "loo_spearman", where),
+        )
+    return out
+
+
+def _faithfulness(value: Any, path: str) -> FaithfulnessSummary | None:
+    if value is None:
+        return None
+    f = _object(value, path)
+    bins = _get(f, "bins", path)
+    if not isinstance(bins, list) or not bins:
+        raise _damaged(f"{path}.bins", "is not a list of numbers")
+    return FaithfulnessSummary(
+        bins=tuple(_number(b, f"{path}.bins") for b in bins),
+        removal=_text(_get(f, "removal", path), f"{path}.removal"),
+        random_comprehensiveness=_number(_get(f, "random_comprehensiveness", path), f"{path}.random_comprehensiveness",
+                                         finite=False),
+        random_comprehensiveness_std=_number(_get(f, "random_comprehensiveness_std", path),
+                                             f"{path}.random_comprehensiveness_std", finite=False),
+        random_sufficiency=_number(_get(f, "random_sufficiency", path), f"{path}.random_sufficiency", finite=False),
+        random_sufficiency_std=_number(_get(f, "random_sufficiency_std", path), f"{path}.random_sufficiency_std",
+                                       finite=False),
+        n_random=_whole(_get(f, "n_random", path), f"{path}.n_random", 0, MAX_COUNT),
+        n_variants=_whole(_get(f, "n_variants", path), f"{path}.n_variants", 0, MAX_COUNT),
+    )
+
+
+def migrate_v1(data: dict) -> dict:
+    """A schema-1 analysis as schema 2: its one integrated-gradients attribution becomes the request's method
+    and the only entry of `methods`; nothing it shows changes."""
+    out = dict(data)
+    request = dict(out.get("request") or {})
+    attribution = out.get("attribution")
+    method = attribution.get("method", "integrated_gradients") if isinstance(attribution, dict) else None
+    request.setdefault("method", method if isinstance(method, str) else "integrated_gradients")
+    request.setdefault("method_settings", [])
+    out["request"] = request
+    if isinstance(attribution, dict) and "word_scores" in out:
+        out["methods"] = {request["method"]: {"attribution": attribution, "word_scores": out["word_scores"]}}
+    out["schema_version"] = 2
+    return out
+
+
+MIGRATIONS = {1: migrate_v1}  # from version k to k + 1
+
+
+def migrate(data: dict) -> dict:
+    """Upgrade an analysis dict of any earlier schema version to SCHEMA_VERSION, one step at a time."""
+    version = data.get("schema_version")
+    while isinstance(version, int) and not isinstance(version, bool) and version in MIGRATIONS:
+        data = MIGRATIONS[version](data)
+        version = data.get("schema_version")
+    return data
 
 
 def _model(data: Any, path: str, limits: ReadLimits) -> ModelInfo:
@@ -461,6 +621,7 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
     limits = limits or ReadLimits.from_env()
     if not isinstance(data, dict) or data.get("format") != "explain.analysis":
         raise SchemaError("This JSON is not an analysis exported by this dashboard.")
+    data = migrate(data)
     version = data.get("schema_version")
     if isinstance(version, bool) or version != SCHEMA_VERSION:
         raise SchemaError(
@@ -486,7 +647,6 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
     n_words, n_labels = len(words), len(labels)
     weights = _get(part("attention"), "weights", at("attention"))
     timings = _object(_get(data, "timings", path, {}), at("timings"))
-    converged = _get(a, "converged", at("attribution"), None)
     analysis = Analysis(
         request=request,
         model=model,
@@ -514,24 +674,12 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
             description=_text(_get(p, "description", at("prediction")), at("prediction.description")),
             score_name=_text(_get(p, "score_name", at("prediction"), "probability"), at("prediction.score_name")),
         ),
-        attribution=TokenAttribution(
-            scores=_array(_get(a, "scores", at("attribution")), at("attribution.scores"), "f", (n_tokens,)),
-            # A model can output NaN or an infinity; the record keeps what it computed.
-            score_input=_number(_get(a, "score_input", at("attribution")), at("attribution.score_input"),
-                                finite=False),
-            score_baseline=_number(_get(a, "score_baseline", at("attribution")), at("attribution.score_baseline"),
-                                   finite=False),
-            delta=_number(_get(a, "delta", at("attribution")), at("attribution.delta"), finite=False),
-            n_steps=_whole(_get(a, "n_steps", at("attribution")), at("attribution.n_steps"), 0, MAX_COUNT),
-            baseline=_text(_get(a, "baseline", at("attribution")), at("attribution.baseline")),
-            method=_text(_get(a, "method", at("attribution"), "integrated_gradients"), at("attribution.method")),
-            precision=_text(_get(a, "precision", at("attribution"), "fp32"), at("attribution.precision")),
-            tolerance=_optional_number(a, "tolerance", at("attribution")),
-            converged=None if converged is None else _flag(converged, at("attribution.converged")),
-        ),
+        attribution=_token_attribution(a, at("attribution"), n_tokens),
         word_scores=_array(_get(data, "word_scores", path), at("word_scores"), "f", (n_words,)),
         timings={_text(k, at("timings")): _number(v, at(f"timings.{k}")) for k, v in timings.items()},
         notices=tuple(_texts(_get(data, "notices", path, []), at("notices"))),
+        methods=_method_results(_get(data, "methods", path, {}), at("methods"), n_tokens, n_words),
+        faithfulness=_faithfulness(_get(data, "faithfulness", path, None), at("faithfulness")),
         schema_version=version,
         app_version=_text(_get(data, "app_version", path, ""), at("app_version")),
     )

@@ -22,10 +22,13 @@ from explain.analysis import (
     TargetSpec,
 )
 from explain.errors import ExplainError
+from explain.methods import METHODS
+from explain.methods.scoring import REMOVAL_MODES
 from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
 from explain.targets import TARGET_KINDS
 
 DEFAULT_TOP_WORDS = 10
+IG = "integrated_gradients"
 
 
 def top_words(value: str) -> int | None:
@@ -71,6 +74,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=top_words, default=DEFAULT_TOP_WORDS, metavar="K",
                    help=f"print the K words with the strongest attributions, strongest first "
                    f"(default {DEFAULT_TOP_WORDS}); 'all' prints every word in text order")
+    methods = p.add_argument_group("attribution methods", "Which methods attribute the score, and their settings.")
+    methods.add_argument("--method", action="append", metavar="NAME", choices=[*METHODS, "all"],
+                         help=f"an attribution method (repeatable; the first is the one highlighted; 'all': every "
+                         f"method that fits the target): {', '.join(METHODS)} (default {IG})")
+    methods.add_argument("--faithfulness", action="store_true",
+                         help="score every method for faithfulness: ERASER comprehensiveness and sufficiency over "
+                         "the 1/5/10/20/50%% bins of words, a random-ranking floor, and agreement with "
+                         "leave-one-word-out")
+    methods.add_argument("--removal", choices=REMOVAL_MODES, default="replace",
+                         help="how faithfulness takes words out: replaced by the baseline token, or removed "
+                         "(default replace)")
+    for method in METHODS.values():
+        for spec in method.settings_type.specs():
+            if method.name == IG:
+                continue  # --steps is integrated gradients' setting; tolerance and precision stay at fp32 fixed
+            methods.add_argument(f"--{method.name}-{spec.name}".replace("_", "-"), dest=f"setting:{method.name}.{spec.name}",
+                                 metavar=spec.name.upper(), help=f"{method.title}: {spec.help} (default {spec.default})")
     p.add_argument("--out", type=Path, help="write the analysis as JSON here")
     p.add_argument("--html", type=Path, help="write a standalone HTML page (works offline) here")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -86,8 +106,43 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
         labels = tuple(s.strip() for s in args.labels.split(",") if s.strip())
         prompts = tuple(s.strip() for s in args.prompts.split("|") if s.strip())
         target = TargetSpec(kind=kind, label=args.label, labels=labels, prompts=prompts, reference=args.reference)
+    names = chosen_methods(args)
+    settings = tuple(sorted((key.split(":", 1)[1], str(value)) for key, value in vars(args).items()
+                            if key.startswith("setting:") and value is not None))
     return AnalysisRequest(text=text, model=args.model, target=target, n_steps=args.steps,
-                           baseline=args.baseline, max_tokens=args.max_tokens)
+                           baseline=args.baseline, max_tokens=args.max_tokens,
+                           method=names[0] if names and names[0] != "all" else IG, method_settings=settings)
+
+
+def chosen_methods(args: argparse.Namespace) -> list[str]:
+    """The --method names in order, without repeats ("all" stays a word; the model decides what it means)."""
+    return list(dict.fromkeys(args.method or [IG]))
+
+
+def methods_table(result: Analysis) -> str:
+    """One row per method: seconds, faithfulness (when measured) and its three strongest words."""
+    rows = [("method", "seconds", "compr.", "suff.", "LOO rho", "strongest words")]
+    words = result.words.words
+
+    def number(value: float) -> str:
+        return "-" if value != value else f"{value:.3g}"
+
+    for name, r in result.methods.items():
+        order = np.argsort(-np.abs(np.asarray(r.word_scores, dtype=np.float64)), kind="stable")[:3]
+        rows.append((METHODS[name].title if name in METHODS else name, number(r.attribution.seconds),
+                     number(r.comprehensiveness), number(r.sufficiency), number(r.loo_spearman),
+                     ", ".join(f"{words[i]} {float(r.word_scores[i]):+.2g}" for i in order)))
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    f = result.faithfulness
+    if f is not None:
+        lines.append(
+            f"random rankings ({f.n_random}): comprehensiveness {f.random_comprehensiveness:.3g} "
+            f"± {f.random_comprehensiveness_std:.2g}, sufficiency {f.random_sufficiency:.3g} "
+            f"± {f.random_sufficiency_std:.2g}; words {f.removal}d; bins "
+            + ", ".join(f"{b:g}" for b in f.bins) + f"; {f.n_variants} inputs scored"
+        )
+    return "\n".join(lines)
 
 
 def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
@@ -96,7 +151,9 @@ def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
     lines = [
         f"model: {result.model.spec} ({result.model.head}, {result.model.n_layers} layers x {result.model.n_heads} heads)",
         f"explained: {result.prediction.description} = {a.score_input:.4g} (baseline {a.score_baseline:.4g})",
-        f"integrated gradients: {a.n_steps} steps, {a.baseline} baseline, convergence delta {a.delta:+.2e}",
+        (f"integrated gradients: {a.n_steps} steps, {a.baseline} baseline, convergence delta {a.delta:+.2e}"
+         if a.method == IG else f"{METHODS[a.method].title if a.method in METHODS else a.method}: "
+         f"{a.baseline} baseline"),
     ]
     lines += [f"note: {notice}" for notice in result.notices]
     words, scores = result.words.words, np.asarray(result.word_scores, dtype=np.float64)
@@ -114,12 +171,19 @@ def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from explain.models import configure_threads, load_model
-    from explain.pipeline import analyze, validate
+    from explain.pipeline import analyze, supported_methods, validate, with_methods
 
     configure_threads()
     try:
         request = validate(request_from_args(args))
-        result = analyze(request, load_model(request.model))
+        loaded = load_model(request.model)
+        result = analyze(request, loaded)
+        names = chosen_methods(args)
+        if "all" in names:
+            names = [n for n in names if n != "all"] + supported_methods(loaded, request)
+        names = list(dict.fromkeys(names))
+        if len(names) > 1 or args.faithfulness:
+            result = with_methods(result, loaded, names, faithfulness=args.faithfulness, removal=args.removal)
         if args.out:
             args.out.write_text(result.to_json(), encoding="utf-8")
         if args.html:
@@ -134,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.quiet:
         print(summary(result, args.top))
+        if len(result.methods) > 1 or result.faithfulness is not None:
+            print(methods_table(result))
         for path in (args.out, args.html):
             if path:
                 print(f"wrote {path}")

@@ -33,3 +33,13 @@ def test_v1_documents_open_with_their_view(name, kind, n):
     if kind == "explore":
         assert document.view == {"l": "2", "h": "3", "v": "subword"}
     assert [a.request.model for a in document.analyses] == ["minilm", "minilm-random"][:n]
+
+
+def test_a_v1_analysis_reads_as_v2_with_its_one_method():
+    analysis = Analysis.from_json((FIXTURES / "analysis_v1.json").read_text())
+    assert analysis.schema_version == 2 and analysis.request.method == "integrated_gradients"
+    assert list(analysis.methods) == ["integrated_gradients"]
+    np.testing.assert_array_equal(analysis.methods["integrated_gradients"].word_scores, analysis.word_scores)
+    assert analysis.faithfulness is None
+    again = Analysis.from_json(analysis.to_json())
+    assert again.to_json() == analysis.to_json()
