@@ -213,13 +213,17 @@ def install_gates(hooks: Hooks, gates: torch.Tensor, means: torch.Tensor | None 
     what a gate removes (None: zeros). Layers whose gates are all 1 and need no gradient get no hook."""
     adapter = adapter_of(hooks.loaded)
     n_heads, head_dim = adapter.n_heads, adapter.head_dim
+    with torch.no_grad():
+        identity = [not gates.requires_grad and bool((gates[:, layer] == 1).all()) for layer in range(adapter.n_layers)]
     for site in adapter.sites:
-        if not gates.requires_grad and bool((gates[:, list(site.layers)] == 1).all()):
+        if all(identity[layer] for layer in site.layers):
             continue
         counter = hooks.counter(site)
 
         def gate_hook(module: torch.nn.Module, args: Any, counter: LayerCounter = counter) -> Any:
             layer = counter.next_layer()
+            if identity[layer]:
+                return None
             context = args[0]
             batch, n_tokens, _ = context.shape
             g = gates[:, layer]

@@ -113,10 +113,14 @@ def ablation_effect(
     loaded: LoadedModel, inputs: HeadInputs, mode: str = "zero", progress: ProgressCallback | None = None
 ) -> tuple[float, np.ndarray]:
     """The unablated score and the change of the score when each head alone is removed: [layers, heads]
-    of (score without the head) - (score with every head)."""
+    of (score without the head) - (score with every head).
+
+    Every batch also runs the text with no head removed, and the changes are taken against that row, so
+    the rounding of batched passes cancels: a head whose output is zero gets exactly 0.
+    """
     adapter = adapter_of(loaded)
     n_layers, n_heads = adapter.n_layers, adapter.n_heads
-    per_batch = variants_per_batch(inputs.n_tokens)
+    per_batch = max(1, variants_per_batch(inputs.n_tokens) - 1)
     share = adapter.plain_dot_product
     effect = np.zeros((n_layers, n_heads), dtype=np.float64)
     with loaded.lock, torch.no_grad():
@@ -125,15 +129,16 @@ def ablation_effect(
         for layer in range(n_layers):
             for start in range(0, n_heads, per_batch):
                 heads = list(range(start, min(n_heads, start + per_batch)))
-                gates = torch.ones(len(heads), n_layers, n_heads, device=loaded.device)
-                gates[torch.arange(len(heads)), layer, torch.tensor(heads)] = 0
+                gates = torch.ones(len(heads) + 1, n_layers, n_heads, device=loaded.device)
+                gates[torch.arange(1, len(heads) + 1), layer, torch.tensor(heads)] = 0
                 with gated(loaded, gates, mode, means):
                     if share:
-                        with shared_prefix(loaded, layer, len(heads)):
+                        with shared_prefix(loaded, layer, len(heads) + 1):
                             scores = explained_scores(inputs, 1)
                     else:
-                        scores = explained_scores(inputs, len(heads))
-                effect[layer, heads] = scores.double().cpu().numpy() - full
+                        scores = explained_scores(inputs, len(heads) + 1)
+                scores64 = scores.double().cpu().numpy()
+                effect[layer, heads] = scores64[1:] - scores64[0]
             if progress is not None:
                 progress((layer + 1) / n_layers)
     return full, effect.astype(np.float32)
