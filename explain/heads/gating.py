@@ -54,6 +54,8 @@ class HeadSet:
     @classmethod
     def parse(cls, text: str, n_layers: int, n_heads: int) -> HeadSet:
         """Read "0:1,2:*"; raise InputError with one sentence on the first bad item."""
+        if len(text or "") > 16 * n_layers * n_heads + 64:
+            raise InputError("The list of heads is longer than any list of this model's heads can be.")
         pairs: list[tuple[int, int]] = []
         for raw in (text or "").split(","):
             item = raw.strip()

@@ -3,7 +3,7 @@
 - gradient importance (Michel, Levy and Neubig 2019): |d score / d g| for a gate g = 1 on each head's
   output, all heads from one forward and one backward pass;
 - ablation effect: the change of the score when that head alone is removed (layers x heads variants,
-  batched; the layers before the ablated one run once per layer and are shared by its variants);
+  batched by whole layers; the layers before a batch's first layer run once and are shared by its variants);
 - confidence (Voita et al. 2019): each head's mean, over the text's tokens, of its largest attention weight.
 
 Their Spearman rank correlations say whether the three agree on which heads matter.
@@ -27,8 +27,9 @@ from explain.pipeline import tokenize
 from explain.targets import Target, choose_index, resolve_target
 
 MAP_NAMES = ("gradient", "ablation", "confidence")
-# Tokens x variants in one forward batch (no gradient): bert-base at 128 tokens runs 32 variants at once.
-VARIANT_TOKEN_BUDGET = 4096
+# Tokens x variants in one forward batch (no gradient): bert-base at 128 tokens runs 64 variants at once
+# (attention scores of one layer: 64 x 12 heads x 128 x 128 floats, 50 MB).
+VARIANT_TOKEN_BUDGET = 8192
 
 ProgressCallback = Callable[[float], None]
 
@@ -109,38 +110,65 @@ def gradient_importance(loaded: LoadedModel, inputs: HeadInputs, mode: str = "ze
     return grad.abs().cpu().numpy().astype(np.float32)
 
 
+def ablation_batches(n_layers: int, n_heads: int, max_variants: int) -> list[list[tuple[int, int]]]:
+    """Single-head removals grouped into batches of at most `max_variants`, in layer order.
+
+    Whole layers go together where they fit, spread evenly over as few batches as the size allows (each
+    batch runs the layers from its first one; fewer, larger batches cost fewer passes); a layer with more
+    heads than fit is split.
+    """
+    max_variants = max(1, int(max_variants))
+    if n_heads > max_variants:
+        return [[(layer, h) for h in range(start, min(n_heads, start + max_variants))]
+                for layer in range(n_layers) for start in range(0, n_heads, max_variants)]
+    n_batches = -(-n_layers * n_heads // max_variants)
+    per_batch = min(-(-n_layers // n_batches), max_variants // n_heads)
+    return [[(layer, h) for layer in range(start, min(n_layers, start + per_batch)) for h in range(n_heads)]
+            for start in range(0, n_layers, per_batch)]
+
+
 def ablation_effect(
-    loaded: LoadedModel, inputs: HeadInputs, mode: str = "zero", progress: ProgressCallback | None = None
+    loaded: LoadedModel,
+    inputs: HeadInputs,
+    mode: str = "zero",
+    progress: ProgressCallback | None = None,
+    *,
+    share_prefix: bool | None = None,
+    batch_size: int | None = None,
 ) -> tuple[float, np.ndarray]:
     """The unablated score and the change of the score when each head alone is removed: [layers, heads]
     of (score without the head) - (score with every head).
 
     Every batch also runs the text with no head removed, and the changes are taken against that row, so
     the rounding of batched passes cancels: a head whose output is zero gets exactly 0.
+
+    Args:
+        share_prefix: run the layers before the ablated one once per batch (None: where the family's
+            layers take a batch of one beside a larger one, which is the plain dot-product families).
+        batch_size: texts per forward pass, the unablated reference included (None: from the length).
     """
     adapter = adapter_of(loaded)
     n_layers, n_heads = adapter.n_layers, adapter.n_heads
-    per_batch = max(1, variants_per_batch(inputs.n_tokens) - 1)
-    share = adapter.plain_dot_product
+    share = adapter.plain_dot_product if share_prefix is None else bool(share_prefix)
     effect = np.zeros((n_layers, n_heads), dtype=np.float64)
+    batches = ablation_batches(n_layers, n_heads, (batch_size or variants_per_batch(inputs.n_tokens)) - 1)
     with loaded.lock, torch.no_grad():
         means = mean_outputs(loaded, inputs, mode)
         full = float(explained_scores(inputs)[0])
-        for layer in range(n_layers):
-            for start in range(0, n_heads, per_batch):
-                heads = list(range(start, min(n_heads, start + per_batch)))
-                gates = torch.ones(len(heads) + 1, n_layers, n_heads, device=loaded.device)
-                gates[torch.arange(1, len(heads) + 1), layer, torch.tensor(heads)] = 0
-                with gated(loaded, gates, mode, means):
-                    if share:
-                        with shared_prefix(loaded, layer, len(heads) + 1):
-                            scores = explained_scores(inputs, 1)
-                    else:
-                        scores = explained_scores(inputs, len(heads) + 1)
-                scores64 = scores.double().cpu().numpy()
-                effect[layer, heads] = scores64[1:] - scores64[0]
+        for done, batch in enumerate(batches, 1):
+            layers, heads = (torch.tensor(column) for column in zip(*batch, strict=True))
+            gates = torch.ones(len(batch) + 1, n_layers, n_heads, device=loaded.device)
+            gates[torch.arange(1, len(batch) + 1), layers, heads] = 0
+            with gated(loaded, gates, mode, means):
+                if share:
+                    with shared_prefix(loaded, batch[0][0], len(batch) + 1):
+                        scores = explained_scores(inputs, 1)
+                else:
+                    scores = explained_scores(inputs, len(batch) + 1)
+            scores64 = scores.double().cpu().numpy()
+            effect[layers.numpy(), heads.numpy()] = scores64[1:] - scores64[0]
             if progress is not None:
-                progress((layer + 1) / n_layers)
+                progress(done / len(batches))
     return full, effect.astype(np.float32)
 
 

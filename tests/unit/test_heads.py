@@ -170,7 +170,8 @@ def test_head_set_parse_reads_layers_and_whitespace():
 @pytest.mark.parametrize(
     ("text", "says"),
     [("2:0", "Layer 2 does not exist"), ("0:3", "Head 3 does not exist"), ("0-1", "'0-1' is not a head"),
-     ("a:b", "is not a head"), ("0:1:2", "is not a head"), ("-1:0", "is not a head")],
+     ("a:b", "is not a head"), ("0:1:2", "is not a head"), ("-1:0", "is not a head"),
+     ("0:1," * 100, "longer than any list")],
 )
 def test_head_set_parse_errors_are_one_sentence(text, says):
     with pytest.raises(InputError) as error:
@@ -317,9 +318,10 @@ def test_removing_a_head_whose_output_is_zero_changes_nothing(family_models, fam
     means = head_means(silent, inputs.input_ids, inputs.attention_mask, inputs.token_type_ids)
     with gated(silent, heads, "mean", means):
         assert score(inputs) == full
-    _, effect = ablation_effect(silent, inputs)
-    assert effect[layer, head] == 0
-    assert np.count_nonzero(effect) >= effect.size - (n_layers if family == "albert" else 1)
+    for batch_size in (None, 3):
+        _, effect = ablation_effect(silent, inputs, batch_size=batch_size)
+        assert effect[layer, head] == 0
+        assert np.count_nonzero(effect) >= effect.size - (n_layers if family == "albert" else 1)
 
 
 @pytest.mark.parametrize("family", ["bert", "roberta", "electra", "distilbert"])
@@ -428,6 +430,11 @@ def test_batched_ablation_effect_equals_one_gated_pass_per_head(family_models, f
                 one = score(inputs)
             assert effect[layer, head] == pytest.approx(one - full, abs=2e-6)
     assert np.abs(effect).max() > 1e-4
+    for batch_size in (2, 3, 5, 8):  # heads of one layer split, one layer per batch, layers from 1 on
+        _, smaller = ablation_effect(loaded, inputs, mode, batch_size=batch_size)
+        np.testing.assert_allclose(smaller, effect, rtol=0, atol=2e-6)
+    _, unshared = ablation_effect(loaded, inputs, mode, share_prefix=False, batch_size=3)
+    np.testing.assert_allclose(unshared, effect, rtol=0, atol=2e-6)
 
 
 # ---------------------------------------------------------------- gradient importance
