@@ -232,7 +232,7 @@ def install_gates(hooks: Hooks, gates: torch.Tensor, means: torch.Tensor | None 
             if g.shape[0] not in (1, batch):
                 raise ValueError(f"{g.shape[0]} gate rows for a batch of {batch}")
             g = g.to(context.dtype)[:, None, :, None]
-            heads = context.view(batch, n_tokens, n_heads, head_dim)
+            heads = context.reshape(batch, n_tokens, n_heads, head_dim)
             gated = heads * g
             if means is not None:
                 gated = gated + (1 - g) * means[layer].to(context.dtype)
