@@ -1,0 +1,311 @@
+"""How much each head matters for the explained score: three maps, layers x heads.
+
+- gradient importance (Michel, Levy and Neubig 2019): |d score / d g| for a gate g = 1 on each head's
+  output, all heads from one forward and one backward pass;
+- ablation effect: the change of the score when that head alone is removed (layers x heads variants,
+  batched by whole layers; the layers before a batch's first layer run once and are shared by its variants);
+- confidence (Voita et al. 2019): each head's mean, over the text's tokens, of its largest attention weight.
+
+Their Spearman rank correlations say whether the three agree on which heads matter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from explain.analysis import TargetSpec
+from explain.heads.gating import adapter_of, check_mode, gated, head_means, shared_prefix
+from explain.models import LoadedModel
+from explain.pipeline import tokenize
+from explain.targets import Target, choose_index, resolve_target
+
+MAP_NAMES = ("gradient", "ablation", "confidence")
+# Tokens x variants in one forward batch (no gradient): bert-base at 128 tokens runs 64 variants at once
+# (attention scores of one layer: 64 x 12 heads x 128 x 128 floats, 50 MB).
+VARIANT_TOKEN_BUDGET = 8192
+
+ProgressCallback = Callable[[float], None]
+
+
+def read_only(array: Any, dtype: Any = np.float32) -> np.ndarray:
+    out = np.array(array, dtype=dtype)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True)
+class HeadInputs:
+    """One tokenised text and its resolved target (explained index fixed), ready for head analyses."""
+
+    target: Target
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    token_type_ids: torch.Tensor | None
+    tokens: tuple[str, ...]
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.input_ids.shape[1])
+
+
+def prepare_inputs(
+    loaded: LoadedModel, text: str, target: TargetSpec | None = None, max_tokens: int = 512
+) -> HeadInputs:
+    """Tokenise `text` as an analysis does and fix the explained score (the top prediction when unset)."""
+    with loaded.lock:
+        enc, tokens = tokenize(loaded, text, min(int(max_tokens), loaded.max_tokens))
+        ids, mask, types = enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids")
+        resolved = resolve_target(loaded, target, ids)
+        inputs = HeadInputs(resolved, ids, mask, types, tuple(tokens.tokens))
+        with torch.no_grad():
+            scores = resolved.forward_embeddings(loaded.word_embeddings(ids), mask, types)[0]
+        choose_index(resolved, scores)
+    return inputs
+
+
+def explained_scores(inputs: HeadInputs, n_variants: int = 1) -> torch.Tensor:
+    """The explained score [variants] for the text repeated `n_variants` times (gates may differ per copy).
+
+    Runs the same function integrated gradients explains (`Target.forward_embeddings`).
+    """
+    embed = inputs.target.loaded.word_embeddings
+    with torch.no_grad():
+        embeds = embed(inputs.input_ids)
+    types = inputs.token_type_ids
+    scores = inputs.target.forward_embeddings(
+        embeds.expand(n_variants, -1, -1),
+        inputs.attention_mask.expand(n_variants, -1),
+        None if types is None else types.expand(n_variants, -1),
+    )
+    return scores[:, inputs.target.index].float()
+
+
+def variants_per_batch(n_tokens: int) -> int:
+    return max(1, VARIANT_TOKEN_BUDGET // max(n_tokens, 1))
+
+
+def mean_outputs(loaded: LoadedModel, inputs: HeadInputs, mode: str) -> torch.Tensor | None:
+    """The replacement outputs mean ablation needs (None for zero ablation)."""
+    if check_mode(mode) == "zero":
+        return None
+    return head_means(loaded, inputs.input_ids, inputs.attention_mask, inputs.token_type_ids)
+
+
+def gradient_importance(loaded: LoadedModel, inputs: HeadInputs, mode: str = "zero") -> np.ndarray:
+    """|d score / d gate| of every head at gates 1: [layers, heads], one forward and one backward pass."""
+    adapter = adapter_of(loaded)
+    with loaded.lock:
+        means = mean_outputs(loaded, inputs, mode)
+        gates = torch.ones(adapter.n_layers, adapter.n_heads, device=loaded.device, requires_grad=True)
+        with gated(loaded, gates, mode, means), torch.enable_grad():
+            score = explained_scores(inputs)[0]
+            (grad,) = torch.autograd.grad(score, gates)
+    return grad.abs().cpu().numpy().astype(np.float32)
+
+
+def ablation_batches(n_layers: int, n_heads: int, max_variants: int) -> list[list[tuple[int, int]]]:
+    """Single-head removals grouped into batches of at most `max_variants`, in layer order.
+
+    Whole layers go together where they fit, spread evenly over as few batches as the size allows (each
+    batch runs the layers from its first one; fewer, larger batches cost fewer passes); a layer with more
+    heads than fit is split.
+    """
+    max_variants = max(1, int(max_variants))
+    if n_heads > max_variants:
+        return [[(layer, h) for h in range(start, min(n_heads, start + max_variants))]
+                for layer in range(n_layers) for start in range(0, n_heads, max_variants)]
+    n_batches = -(-n_layers * n_heads // max_variants)
+    per_batch = min(-(-n_layers // n_batches), max_variants // n_heads)
+    return [[(layer, h) for layer in range(start, min(n_layers, start + per_batch)) for h in range(n_heads)]
+            for start in range(0, n_layers, per_batch)]
+
+
+def ablation_effect(
+    loaded: LoadedModel,
+    inputs: HeadInputs,
+    mode: str = "zero",
+    progress: ProgressCallback | None = None,
+    *,
+    share_prefix: bool | None = None,
+    batch_size: int | None = None,
+) -> tuple[float, np.ndarray]:
+    """The unablated score and the change of the score when each head alone is removed: [layers, heads]
+    of (score without the head) - (score with every head).
+
+    Every batch also runs the text with no head removed, and the changes are taken against that row, so
+    the rounding of batched passes cancels: a head whose output is zero gets exactly 0.
+
+    Args:
+        share_prefix: run the layers before the ablated one once per batch (None: where the family's
+            layers take a batch of one beside a larger one, which is the plain dot-product families).
+        batch_size: texts per forward pass, the unablated reference included (None: from the length).
+    """
+    adapter = adapter_of(loaded)
+    n_layers, n_heads = adapter.n_layers, adapter.n_heads
+    share = adapter.plain_dot_product if share_prefix is None else bool(share_prefix)
+    effect = np.zeros((n_layers, n_heads), dtype=np.float64)
+    batches = ablation_batches(n_layers, n_heads, (batch_size or variants_per_batch(inputs.n_tokens)) - 1)
+    with loaded.lock, torch.no_grad():
+        means = mean_outputs(loaded, inputs, mode)
+        full = float(explained_scores(inputs)[0])
+        for done, batch in enumerate(batches, 1):
+            layers, heads = (torch.tensor(column) for column in zip(*batch, strict=True))
+            gates = torch.ones(len(batch) + 1, n_layers, n_heads, device=loaded.device)
+            gates[torch.arange(1, len(batch) + 1), layers, heads] = 0
+            with gated(loaded, gates, mode, means):
+                if share:
+                    with shared_prefix(loaded, batch[0][0], len(batch) + 1):
+                        scores = explained_scores(inputs, 1)
+                else:
+                    scores = explained_scores(inputs, len(batch) + 1)
+            scores64 = scores.double().cpu().numpy()
+            effect[layers.numpy(), heads.numpy()] = scores64[1:] - scores64[0]
+            if progress is not None:
+                progress(done / len(batches))
+    return full, effect.astype(np.float32)
+
+
+def confidence(loaded: LoadedModel, inputs: HeadInputs) -> np.ndarray:
+    """Each head's largest attention weight per query token, averaged over the text's real tokens."""
+    types = inputs.token_type_ids
+    extra = {} if types is None else {"token_type_ids": types}
+    with loaded.lock, torch.no_grad():
+        out = loaded.encoder(
+            input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, output_attentions=True, **extra
+        )
+        weights = torch.stack([a[0] for a in out.attentions]).float()  # [layers, heads, query, key]
+    real = inputs.attention_mask[0].bool()
+    top = weights.max(dim=-1).values[:, :, real]
+    return top.mean(-1).cpu().numpy().astype(np.float32)
+
+
+def rank_correlations(maps: list[np.ndarray]) -> np.ndarray:
+    """Spearman rank correlations between the maps, [maps, maps] (NaN where a map is constant)."""
+    n = len(maps)
+    out = np.eye(n)
+    for i in range(n):
+        for j in range(i + 1, n):
+            a, b = maps[i].ravel(), maps[j].ravel()
+            if np.ptp(a) == 0 or np.ptp(b) == 0:
+                rho = float("nan")
+            else:
+                rho = float(spearmanr(a, b).statistic)
+            out[i, j] = out[j, i] = rho
+    return out
+
+
+@dataclass(frozen=True)
+class HeadImportance:
+    """Three importance maps of one text's explained score, [layers, heads] each (read-only float32).
+
+    `ablation_effect` is signed: (score without the head) - (score with all heads). The rank correlations
+    compare |gradient|, |ablation_effect| and confidence, in the order of `map_names`.
+    """
+
+    gradient: np.ndarray
+    ablation_effect: np.ndarray
+    confidence: np.ndarray
+    rank_correlation: np.ndarray
+    score: float
+    score_name: str
+    description: str
+    mode: str
+    map_names: tuple[str, ...] = MAP_NAMES
+    timings: tuple[tuple[str, float], ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("gradient", "ablation_effect", "confidence", "rank_correlation"):
+            object.__setattr__(self, name, read_only(getattr(self, name)))
+
+    def map(self, name: str) -> np.ndarray:
+        """A map by name, as ranked: "gradient", "ablation" (the absolute effect) or "confidence"."""
+        if name == "gradient":
+            return self.gradient
+        if name == "ablation":
+            return read_only(np.abs(self.ablation_effect))
+        if name == "confidence":
+            return self.confidence
+        raise KeyError(f"no importance map '{name}'; the maps are {', '.join(MAP_NAMES)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: nested lists of floats (NaN correlations as None)."""
+
+        def clean(values: np.ndarray) -> Any:
+            return [[None if not np.isfinite(x) else float(x) for x in row] for row in values.tolist()]
+
+        return {
+            "gradient": clean(self.gradient),
+            "ablation_effect": clean(self.ablation_effect),
+            "confidence": clean(self.confidence),
+            "rank_correlation": clean(self.rank_correlation),
+            "map_names": list(self.map_names),
+            "score": self.score,
+            "score_name": self.score_name,
+            "description": self.description,
+            "mode": self.mode,
+            "timings": dict(self.timings),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HeadImportance:
+        def array(values: Any) -> np.ndarray:
+            return np.array([[np.nan if x is None else x for x in row] for row in values], dtype=np.float32)
+
+        return cls(
+            gradient=array(data["gradient"]),
+            ablation_effect=array(data["ablation_effect"]),
+            confidence=array(data["confidence"]),
+            rank_correlation=array(data["rank_correlation"]),
+            score=float(data["score"]),
+            score_name=str(data["score_name"]),
+            description=str(data["description"]),
+            mode=str(data["mode"]),
+            map_names=tuple(data.get("map_names", MAP_NAMES)),
+            timings=tuple((str(k), float(v)) for k, v in dict(data.get("timings", {})).items()),
+        )
+
+
+def head_importance(
+    loaded: LoadedModel, inputs: HeadInputs, mode: str = "zero", progress: ProgressCallback | None = None
+) -> HeadImportance:
+    """The three importance maps and their rank correlations, all under the model's lock.
+
+    Args:
+        mode: how the ablation effect removes a head ("zero" or "mean"); the gradient is taken at the
+            same kind of gate.
+        progress: called with the finished fraction; may raise to cancel.
+    """
+    check_mode(mode)
+    report = progress or (lambda fraction: None)
+    timings = {}
+    with loaded.lock:
+        t0 = time.perf_counter()
+        gradient = gradient_importance(loaded, inputs, mode)
+        timings["gradient"] = time.perf_counter() - t0
+        report(0.05)
+        t0 = time.perf_counter()
+        score, effect = ablation_effect(loaded, inputs, mode, lambda f: report(0.05 + 0.9 * f))
+        timings["ablation"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        conf = confidence(loaded, inputs)
+        timings["confidence"] = time.perf_counter() - t0
+    report(1.0)
+    maps = [gradient, np.abs(effect), conf]
+    return HeadImportance(
+        gradient=gradient,
+        ablation_effect=effect,
+        confidence=conf,
+        rank_correlation=rank_correlations(maps),
+        score=score,
+        score_name=inputs.target.score_name,
+        description=inputs.target.description,
+        mode=mode,
+        timings=tuple(timings.items()),
+    )
