@@ -14,6 +14,7 @@ from dashboard.components.url_state import current, leave_saved, load_from_url, 
 from dashboard.state import MAX_TEXT_CHARS, METHODS_FIELDS, REMOVAL_MODES
 from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel
 from explain.analysis import MethodResult
+from explain.errors import InputError
 from explain.figures import format_score
 from explain.method_figures import (
     MethodRow,
@@ -92,9 +93,12 @@ def compute_missing(request: AnalysisRequest, loaded: LoadedModel, names: list[s
 
         try:
             done[name] = mcache.compute(request, loaded, name, progress=step)
-        except ExplainError as exc:
+        except InputError as exc:  # over the work budget or a setting the method refuses: asking again won't help
             failed[mcache.key(request, loaded.spec, name)] = str(exc)
             continue
+        except ExplainError as exc:  # a busy server: the button offers the rest again
+            st.error(markdown_escape(exc))
+            break
         draw_rows(slot, analysis, names, done)
     bar.empty()
 
@@ -194,7 +198,7 @@ def main() -> None:
         reason = failed.get(mcache.key(request, loaded.spec, name))
         if reason is not None and done.get(name) is None:
             st.warning(markdown_escape(f"{method_title(name)} was not computed: {reason}"))
-    if any(done.get(n) is not None for n in names):
+    if all(done.get(n) is not None or mcache.key(request, loaded.spec, n) in failed for n in names):
         faithfulness_section(request, loaded, analysis, names, done, state.removal)
 
 
