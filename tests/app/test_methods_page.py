@@ -6,6 +6,7 @@ import html
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -125,3 +126,18 @@ def test_the_methods_page_computes_every_supported_method(tiny_dirs, tiny_models
     assert_clean(again)  # every method is cached: the page shows everything without the button
     assert not again.button and len(again.get("plotly_chart")) == 1
     assert any("words removed" in plain(c.value) for c in again.caption)
+
+
+def test_the_compare_page_uses_the_chosen_method_on_both_sides(tiny_dirs, tiny_models):
+    text = "the film was good"
+    at = run_page("compare", {"m": tiny_dirs["classification"], "m2": tiny_dirs["encoder"], "t": text, "n": "4",
+                              "me": "occlusion"})
+    assert_clean(at)
+    assert at.query_params["me"] == "occlusion"
+    body = html_text(at)
+    for head in ("classification", "encoder"):
+        expected = analyze(AnalysisRequest(text, model="tiny", n_steps=4, method="occlusion"), tiny_models[head])
+        ig = analyze(AnalysisRequest(text, model="tiny", n_steps=4), tiny_models[head])
+        assert not np.allclose(expected.word_scores, ig.word_scores)
+        for word, score in zip(expected.words.words, expected.word_scores):
+            assert f'title="{html.escape(word)}: {html.escape(format_score(score))}"' in body
