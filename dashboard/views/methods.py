@@ -31,6 +31,14 @@ PAGE = "methods"
 FIELDS = METHODS_FIELDS
 REMOVAL_NAMES = {"replace": "replaced by the baseline token", "remove": "removed"}
 FAILED = "_methods_failed"  # session: cache key -> why that method could not be computed
+COLUMN_HELP = {
+    "comprehensiveness ↑": "How much the score drops when the method's top-ranked words are taken out (averaged over "
+                           "the top 1, 5, 10, 20 and 50% of words): higher is more faithful.",
+    "sufficiency ↓": "How much the score drops when only the method's top-ranked words are kept: lower is more "
+                     "faithful.",
+    "LOO Spearman": "Rank agreement of the method's word scores with leaving each word out in turn (-1 to 1).",
+    "seconds": "How long the method took on this server.",
+}
 READING = ("A method is more faithful than chance when its comprehensiveness (how much the score drops when its "
            "top-ranked words are taken out) is above the random rankings' and its sufficiency (how much it drops "
            "when only those words are kept) is below theirs.")
@@ -118,15 +126,14 @@ def faithfulness_section(request: AnalysisRequest, loaded: LoadedModel, analysis
     st.subheader("Faithfulness")
     st.caption(markdown_escape(random_floor_text(summary)))
     shown = replace(analysis, methods=scored, faithfulness=summary)
-    st.dataframe(faithfulness_rows(shown), hide_index=True, width="stretch")
+    st.dataframe(faithfulness_rows(shown), hide_index=True, width="stretch", column_config={
+        name: st.column_config.NumberColumn(name, help=text, format="%.3g") for name, text in COLUMN_HELP.items()})
     better = [method_title(n) for n, r in scored.items()
               if r.comprehensiveness > summary.random_comprehensiveness + summary.random_comprehensiveness_std
               and r.sufficiency < summary.random_sufficiency - summary.random_sufficiency_std]
     st.caption(markdown_escape(READING + (
         f" Here, by more than one standard deviation on both: {', '.join(better)}." if better else
         " Here no method beats the random rankings by more than one standard deviation on both.")))
-    st.caption("LOO Spearman: rank agreement of a method's word scores with leaving each word out in turn; "
-               "seconds: how long the method took on this server.")
     st.subheader("How much do the methods agree?")
     matrix = rank_agreement({n: r.word_scores for n, r in scored.items()})
     st.plotly_chart(rank_agreement_figure([method_title(n) for n in scored], matrix), key="agreement",
