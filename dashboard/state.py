@@ -1,4 +1,4 @@
-"""The explore and compare pages' state as one typed object <-> URL query params.
+"""The explore, compare and methods pages' state as one typed object <-> URL query params.
 
 Pure (no streamlit): query params are always strings, so every field is parsed
 and checked here; anything unusable falls back to its default and is reported

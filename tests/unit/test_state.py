@@ -156,3 +156,32 @@ def test_reopening_a_saved_analysis_restores_its_method():
     state, notices = state_from_saved([request], {}, {})
     assert notices == [] and state.method == "kernel_shap"
     assert state.request().method_settings == (("kernel_shap.n_samples", "64"),)
+
+
+def setting_entries():
+    """("method.setting", value text) entries each method accepts, drawn from the declared specs."""
+    entries = []
+    for name, method in METHODS.items():
+        if name == "integrated_gradients":
+            continue
+        for spec in method.settings_type.specs():
+            key = f"{name}.{spec.name}"
+            if spec.choices:
+                entries.append(st.sampled_from(spec.choices).map(lambda v, k=key: (k, v)))
+            elif spec.kind is int:
+                entries.append(st.integers(int(spec.minimum), int(spec.maximum)).map(lambda v, k=key: (k, str(v))))
+            elif spec.kind is float:
+                entries.append(st.floats(spec.minimum, spec.maximum).map(lambda v, k=key: (k, repr(v))))
+    return st.one_of(entries)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(setting_entries(), max_size=6), st.sampled_from(list(METHODS)))
+def test_valid_settings_survive_the_link(entries, method):
+    text = ";".join(f"{k}={v}" for k, v in entries)
+    state, notices = from_query({"me": method, "ms": text})
+    assert notices == []
+    assert state.method == method
+    assert dict(state.request().method_settings) == dict(entries)  # the last value of a repeated setting wins
+    back, again = from_query(to_query(state))
+    assert back == state and again == []
