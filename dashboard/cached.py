@@ -1,4 +1,5 @@
-"""The dashboard's only caches: loaded models and finished analyses, shared by all sessions.
+"""The dashboard's only caches: loaded models, finished analyses and single methods' results, shared by all
+sessions.
 
 Models live in `st.cache_resource` (bounded). Analyses live in a bounded LRU
 held by `st.cache_resource` rather than `st.cache_data`, because the page must
@@ -20,11 +21,13 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
+from explain.analysis import DEFAULT_STEPS, FaithfulnessSummary, MethodResult
 from explain.document import Document, document_from_data
 from explain.errors import ModelLoadError
+from explain.methods import METHODS
 from explain.models import canonical_spec, configure_threads, max_model_bytes, module_bytes
-from explain.pipeline import validate
-from explain.scheduling import Schedulers, WorkBudget, has_foreign_hooks
+from explain.pipeline import IG, evaluate_faithfulness, explain_method, method_settings, validate
+from explain.scheduling import Schedulers, WorkBudget, WorkBudgetError, about, estimate_work, has_foreign_hooks
 from explain.store import AnalysisStore, default_store_path
 from explain.tokenization import encode_truncated
 
@@ -337,3 +340,121 @@ def _saved_document(path: str, analysis_id: str) -> tuple[Document, str]:
 
 def forget_saved() -> None:
     _saved_document.clear()
+
+
+def method_evaluations(request: AnalysisRequest, name: str, n_tokens: int) -> int:
+    """About how many model evaluations one method makes for `request` (what its work estimate counts)."""
+    if name == IG:
+        return int(request.n_steps)
+    settings = method_settings(request, name).as_dict()
+    if name == "smoothgrad":
+        return int(settings["nt_samples"]) * (int(settings["ig_steps"]) if settings["over"] == IG else 1)
+    if "n_samples" in settings:
+        return int(settings["n_samples"])
+    if name == "occlusion":
+        return n_tokens
+    return 1
+
+
+def method_request(request: AnalysisRequest, name: str) -> AnalysisRequest:
+    """`request` reduced to what method `name` depends on: its own settings only (integrated gradients keeps the
+    steps, tolerance and precision), so that changing one method's settings leaves the others cached."""
+    own = tuple(pair for pair in request.method_settings if pair[0].startswith(f"{name}."))
+    if name == IG:
+        return replace(request, method=name, method_settings=())
+    return replace(request, method=name, method_settings=own, n_steps=DEFAULT_STEPS, tolerance=None,
+                   precision="fp32")
+
+
+class MethodResultCache:
+    """Single methods' results (and the faithfulness of a set of them), bounded LRU, computed one by one.
+
+    Keyed by (model, the request reduced to the method's own settings, method): the methods page fills it one
+    method at a time, so a rerun shows what is done at once and computes only the rest. Each computation is
+    checked against the work budget and waits for its turn on the model's scheduler, like an analysis.
+    """
+
+    def __init__(self, max_entries: int = 512, budget: WorkBudget | None = None,
+                 schedulers: Schedulers | None = None) -> None:
+        self.max_entries = max_entries
+        self.budget = budget or WorkBudget.from_environment()
+        self.schedulers = schedulers
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(request: AnalysisRequest, spec: str, name: str) -> tuple:
+        return (spec, method_request(request, name), name)
+
+    def get(self, key: tuple):
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple, value: object) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+
+    def estimate(self, request: AnalysisRequest, loaded: LoadedModel, name: str) -> float:
+        """The method's work units; WorkBudgetError (one sentence) when it is over the budget."""
+        validate(request)
+        max_tokens = min(int(request.max_tokens), loaded.max_tokens)
+        n_tokens = len(encode_truncated(loaded.tokenizer, request.text, max_tokens).encoding.ids)
+        steps = method_evaluations(request, name, n_tokens)
+        work = estimate_work(replace(request, n_steps=steps, tolerance=None), loaded.config, n_tokens)
+        if work > self.budget.max_work:
+            raise WorkBudgetError(
+                f"{METHODS[name].title} needs about {about(self.budget.seconds(work))} s of computation here, over "
+                f"this server's {about(self.budget.seconds(self.budget.max_work))} s limit: use fewer samples or "
+                "steps, a shorter text or a lower token limit.")
+        return work
+
+    def compute(self, request: AnalysisRequest, loaded: LoadedModel, name: str,
+                progress: Callable[[float], None] | None = None, *, session: Hashable | None = None) -> MethodResult:
+        """One method's result for `request`, cached; raises WorkBudgetError, ServerBusy and other ExplainErrors."""
+        key = self.key(request, loaded.spec, name)
+        cached = self.get(key)
+        if cached is not None:
+            return cached
+        light = self.budget.is_light(self.estimate(request, loaded, name))
+        report = progress or (lambda fraction: None)
+        with self._turn(loaded, light, session, lambda ahead: report(0.0)) as turn:
+            def step(fraction: float) -> None:
+                turn.check()
+                report(fraction)
+
+            result = explain_method(method_request(request, name), loaded, name, progress=step)
+        self.put(key, result)
+        return result
+
+    def faithfulness(self, request: AnalysisRequest, loaded: LoadedModel, results: dict[str, MethodResult],
+                     removal: str, *, session: Hashable | None = None
+                     ) -> tuple[dict[str, MethodResult], FaithfulnessSummary]:
+        """Every method's comprehensiveness, sufficiency and leave-one-out agreement, and the random floor."""
+        key = ("faithfulness", loaded.spec, tuple(self.key(request, loaded.spec, n) for n in results), removal)
+        cached = self.get(key)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
+        with self._turn(loaded, True, session, None):
+            value = evaluate_faithfulness(request, loaded, results, removal=removal)
+        self.put(key, value)
+        return value
+
+    def _turn(self, loaded: LoadedModel, light: bool, session: Hashable | None,
+              waiting: Callable[[int], None] | None):
+        schedulers = self.schedulers or analysis_cache().schedulers  # one queue per model for all the work on it
+        return schedulers.get(loaded.spec).turn(light=light, session=current_session() if session is None else session,
+                                                waiting=waiting)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@st.cache_resource(show_spinner=False)
+def method_cache() -> MethodResultCache:
+    return MethodResultCache()

@@ -1,4 +1,4 @@
-"""The explore and compare pages' state as one typed object <-> URL query params.
+"""The explore, compare and methods pages' state as one typed object <-> URL query params.
 
 Pure (no streamlit): query params are always strings, so every field is parsed
 and checked here; anything unusable falls back to its default and is reported
@@ -8,7 +8,7 @@ as a notice the page shows.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 
 from explain.analysis import (
@@ -21,6 +21,8 @@ from explain.analysis import (
     TargetSpec,
 )
 from explain.attention import HEAD_STATISTICS
+from explain.errors import InputError
+from explain.methods import METHODS
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.targets import PROMPT_TEMPLATE, TARGET_KINDS
 
@@ -60,6 +62,12 @@ KEY_LAYER_B = "l2"
 KEY_HEAD_B = "h2"
 KEY_MODE = "cm"
 KEY_ANALYSIS = "analysis"
+KEY_METHOD = "me"
+KEY_METHOD_SETTINGS = "ms"  # "lime.n_samples=200;lime.seed=0": settings of methods other than integrated gradients
+KEY_REMOVAL = "mf"  # how the methods page's faithfulness takes words out
+DEFAULT_METHOD = "integrated_gradients"
+REMOVAL_MODES = ("replace", "remove")
+SETTING_SEPARATOR = ";"
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,9 @@ class ViewState:
     head_b: int = 0
     mode: str = "models"
     analysis: str = ""  # a saved analysis id: reopen it instead of computing
+    method: str = DEFAULT_METHOD  # the attribution method shown (explain.methods.METHODS)
+    method_settings: str = ""  # "method.setting=value" entries joined by ";" (only values off their default)
+    removal: str = "replace"  # methods page: faithfulness replaces words by the baseline token or removes them
 
     def target_spec(self) -> TargetSpec | None:
         if not (self.target or self.label or self.labels or self.prompts or self.reference):
@@ -114,14 +125,58 @@ class ViewState:
         return AnalysisRequest(
             text=text, model=model, target=target, n_steps=self.steps, baseline=self.baseline,
             max_tokens=self.max_tokens, tolerance=FAST_TOLERANCE if self.fast else None,
-            precision="bf16" if self.fast else "fp32",
+            precision="bf16" if self.fast else "fp32", method=self.method,
+            method_settings=setting_pairs(self.method_settings),
         )
 
 
 DEFAULTS = ViewState()
 
-EXPLORE, COMPARE = "explore", "compare"
+
+def setting_pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """The request's sorted ("method.setting", value) pairs from the URL text "a.x=1;b.y=2" (already checked)."""
+    pairs = {}
+    for entry in text.split(SETTING_SEPARATOR):
+        key, sep, value = entry.partition("=")
+        if sep and key.strip():
+            pairs[key.strip()] = value.strip()
+    return tuple(sorted(pairs.items()))
+
+
+def settings_text(pairs: Mapping[str, object] | tuple[tuple[str, str], ...]) -> str:
+    """The URL text of ("method.setting", value) pairs, sorted so that one choice has one link."""
+    items = pairs.items() if isinstance(pairs, Mapping) else pairs
+    return SETTING_SEPARATOR.join(f"{key}={value}" for key, value in sorted(items))
+
+
+def check_method_settings(text: str) -> tuple[str, list[str]]:
+    """The URL's method settings with each unusable entry dropped (its setting keeps its default), and why.
+
+    Each entry is "method.setting=value"; the value is checked by the method's own settings type.
+    Integrated gradients' settings come from the steps, fast-mode and baseline fields instead.
+    """
+    kept: dict[str, str] = {}
+    problems: list[str] = []
+    for entry in text.split(SETTING_SEPARATOR):
+        if not entry.strip():
+            continue
+        key, sep, value = (part.strip() for part in entry.partition("="))
+        name, dot, setting_name = key.partition(".")
+        method = METHODS.get(name)
+        if not sep or not dot or method is None or name == DEFAULT_METHOD:
+            problems.append(f"'{entry.strip()[:60]}' is not a method setting (expected method.setting=value)")
+            continue
+        try:
+            method.settings_type.parse({setting_name: value})
+        except InputError as exc:
+            problems.append(str(exc).rstrip("."))
+            continue
+        kept[key] = value
+    return settings_text(kept), problems
+
+EXPLORE, COMPARE, METHODS_PAGE = "explore", "compare", "methods"
 BOTH = frozenset({EXPLORE, COMPARE})
+ALL_PAGES = frozenset({EXPLORE, COMPARE, METHODS_PAGE})
 SHORT_TEXT_CHARS = 300
 
 
@@ -140,6 +195,8 @@ class UrlField:
     max_chars: int = SHORT_TEXT_CHARS
     request: bool = False  # part of what is computed (else only of what is shown)
     required: bool = False  # a text that may not be empty
+    # Entries checked one by one: the value kept and what was dropped (a bad entry does not cost the others).
+    clean: Callable[[str], tuple[str, list[str]]] | None = None
 
     def parse(self, raw: str, default: object) -> object:
         """The field's value from its query string; ValueError with what was expected."""
@@ -192,6 +249,10 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("head_b", KEY_HEAD_B, pages=frozenset({COMPARE}), bounds=_LAYER_HEAD),
     UrlField("mode", KEY_MODE, pages=frozenset({COMPARE}), choices=COMPARE_MODES, request=True),
     UrlField("analysis", KEY_ANALYSIS),
+    UrlField("method", KEY_METHOD, pages=ALL_PAGES, choices=tuple(METHODS), request=True),
+    UrlField("method_settings", KEY_METHOD_SETTINGS, pages=ALL_PAGES, max_chars=1000, request=True,
+             clean=check_method_settings),
+    UrlField("removal", KEY_REMOVAL, pages=frozenset({METHODS_PAGE}), choices=REMOVAL_MODES),
 )
 FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
@@ -214,6 +275,10 @@ def from_query(params: Mapping[str, str | list[str]]) -> tuple[ViewState, list[s
             values[name] = url_field.parse(raw, default)
         except ValueError as exc:
             notices.append(f"The link's '{key}' value was ignored: {exc}.")
+            continue
+        if url_field.clean is not None:
+            values[name], problems = url_field.clean(str(values[name]))
+            notices += [f"Part of the link's '{key}' value was ignored: {problem}." for problem in problems]
     unknown = sorted(set(params) - {f.key for f in URL_FIELDS})
     if unknown:
         notices.append(f"The link had parameters this page does not know ({', '.join(unknown[:5])}); they were ignored.")
@@ -235,6 +300,9 @@ def to_query(state: ViewState, *, include: set[str] | None = None) -> dict[str, 
 
 EXPLORE_FIELDS = {f.name for f in URL_FIELDS if EXPLORE in f.pages}
 COMPARE_FIELDS = {f.name for f in URL_FIELDS if COMPARE in f.pages}
+# The methods page computes what explore computes (no saved analyses, no attention view).
+METHODS_FIELDS = {f.name for f in URL_FIELDS
+                  if METHODS_PAGE in f.pages or (f.request and EXPLORE in f.pages and f.name != "analysis")}
 REQUEST_FIELDS = {f.name for f in URL_FIELDS if f.request}
 
 
@@ -253,6 +321,8 @@ def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],
         "labels": ", ".join(target.labels), "prompts": prompts, "reference": target.reference,
         "steps": first.n_steps, "baseline": first.baseline, "max_tokens": first.max_tokens,
         "fast": first.tolerance is not None or first.precision != "fp32",
+        "method": first.method if first.method in METHODS else DEFAULT_METHOD,
+        "method_settings": check_method_settings(settings_text(first.method_settings))[0],
     }
     if len(requests) > 1:
         second = requests[1]

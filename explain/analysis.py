@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import html
 import json
 import math
 import os
@@ -229,6 +230,21 @@ class Analysis:
     @classmethod
     def from_json(cls, text: str | bytes) -> Analysis:
         return analysis_from_dict(parse_json(text))
+
+    def _repr_html_(self) -> str:
+        """How Jupyter shows an analysis that ends a cell: the standalone report (highlights and figures, offline)
+        in a frame of its own, so its styles and plotly.js stay out of the notebook; then each method's row when
+        the analysis holds several."""
+        from explain.report import standalone_html  # here: the report module builds on this one
+
+        frame = (f'<iframe srcdoc="{html.escape(standalone_html(self), quote=True)}" style="width:100%;height:900px;'
+                 'border:1px solid #e4e7eb;" onload="this.style.height=(this.contentWindow.document.body'
+                 '.scrollHeight+40)+\'px\'"></iframe>')
+        if len(self.methods) < 2:
+            return frame
+        from explain.method_figures import method_rows, methods_highlights_html
+
+        return frame + methods_highlights_html(self.words.words, method_rows(self))
 
 
 def _encode(value: Any) -> Any:

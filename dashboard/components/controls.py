@@ -1,14 +1,16 @@
-"""Control groups: model picker, target, integrated-gradients settings."""
+"""Control groups: model picker, target, attribution method and its settings (generated from the registry)."""
 
 from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import leave_saved, widget_key
-from dashboard.state import MAX_TOKEN_CHOICES
+from dashboard.state import DEFAULT_METHOD, MAX_TOKEN_CHOICES, setting_pairs, settings_text
 from explain import BUILTIN_MODELS, ModelInfo
 from explain.analysis import BASELINES, MAX_STEPS, MIN_STEPS
 from explain.attention import HEAD_STATISTICS
+from explain.methods import METHODS, Method, SettingSpec
 from explain.targets import PROMPT_TEMPLATE, SENTIMENT_LABELS
 
 TARGET_NAMES = {
@@ -72,6 +74,8 @@ def target_controls(info: ModelInfo | None) -> None:
 
 
 def attribution_controls() -> None:
+    """The method picker, its settings, and the settings every method shares (integrated gradients' steps)."""
+    method_picker()
     fast = bool(st.session_state.get(widget_key("fast")))
     st.slider(
         "Integration steps (cap in fast mode)" if fast else "Integration steps", min_value=MIN_STEPS,
@@ -90,6 +94,72 @@ def attribution_controls() -> None:
     _ensure_option("max_tokens", options)
     st.selectbox("Token limit", sorted(options), key=widget_key("max_tokens"), on_change=leave_saved,
                  help="Longer texts are truncated to this many tokens (and the page says so).")
+
+
+def method_picker() -> str:
+    """The attribution method shown (the URL's `me`), then the chosen method's own settings."""
+    options = list(METHODS)
+    name = st.selectbox(
+        "Attribution method", options, key=widget_key("method"), on_change=leave_saved,
+        format_func=lambda n: METHODS[n].title,
+        help="How each word's share of the score is measured. " + " ".join(
+            f"**{markdown_escape(m.title)}**: {markdown_escape(m.summary)}" for m in METHODS.values()),
+    )
+    method_settings_controls(METHODS[name])
+    return name
+
+
+def setting_widget_key(method: str, setting: str) -> str:
+    return widget_key(f"ms.{method}.{setting}")
+
+
+def method_settings_controls(method: Method) -> None:
+    """One widget per declared setting of `method` (integrated gradients' are the steps and fast mode).
+
+    The widgets' values are written back into the URL field `method_settings` as "method.setting=value"
+    entries, only those off their default; entries of other methods are kept.
+    """
+    if method.name == DEFAULT_METHOD:
+        return
+    text_key = widget_key("method_settings")
+    pairs = dict(setting_pairs(st.session_state.get(text_key, "")))
+    for spec in method.settings_type.specs():
+        key = setting_widget_key(method.name, spec.name)
+        entry = f"{method.name}.{spec.name}"
+        if key not in st.session_state:
+            st.session_state[key] = method.settings_type.parse({spec.name: pairs[entry]}).as_dict()[spec.name] \
+                if entry in pairs else spec.default
+        value = setting_widget(spec, key)
+        if value == spec.default:
+            pairs.pop(entry, None)
+        else:
+            pairs[entry] = setting_value_text(value)
+    st.session_state[text_key] = settings_text(pairs)
+
+
+def setting_value_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def setting_widget(spec: SettingSpec, key: str) -> object:
+    """A number input within the setting's range, a select box for choices, a checkbox for a flag."""
+    label = spec.name.replace("_", " ").capitalize()
+    help_text = markdown_escape(f"{spec.help} (default {spec.default})")
+    if spec.kind is bool:
+        return st.checkbox(label, key=key, on_change=leave_saved, help=help_text)
+    if spec.choices:
+        return st.selectbox(label, list(spec.choices), key=key, on_change=leave_saved, help=help_text)
+    if spec.kind in (int, float):
+        cast = spec.kind
+        return st.number_input(
+            label, key=key, on_change=leave_saved, help=help_text,
+            min_value=None if spec.minimum is None else cast(spec.minimum),
+            max_value=None if spec.maximum is None else cast(spec.maximum),
+            step=1 if cast is int else None, format=None if cast is int else "%g",
+        )
+    return st.text_input(label, key=key, on_change=leave_saved, help=help_text)
 
 
 def statistic_picker() -> str:

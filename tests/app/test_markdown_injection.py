@@ -32,7 +32,8 @@ MARKDOWN = MarkdownIt("commonmark")
 BARE_URL = re.compile(r"https?://|www\.|\w@\w", re.IGNORECASE)
 TEXT_KEYS = [url_keys.KEY_TEXT, url_keys.KEY_MODEL, url_keys.KEY_LABEL, url_keys.KEY_LABELS, url_keys.KEY_PROMPTS,
              url_keys.KEY_REFERENCE, url_keys.KEY_TEXT_B, url_keys.KEY_MODEL_B, url_keys.KEY_ANALYSIS,
-             url_keys.KEY_TARGET, url_keys.KEY_BASELINE, url_keys.KEY_STEPS, url_keys.KEY_LEVEL]
+             url_keys.KEY_TARGET, url_keys.KEY_BASELINE, url_keys.KEY_STEPS, url_keys.KEY_LEVEL,
+             url_keys.KEY_METHOD, url_keys.KEY_METHOD_SETTINGS]
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +84,7 @@ def run_page(page: str, params: dict[str, str]) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("page", ["explore", "compare", "saved"])
+@pytest.mark.parametrize("page", ["explore", "compare", "saved", "methods"])
 @pytest.mark.parametrize("key", TEXT_KEYS + [LINK])
 def test_url_payloads_render_as_text(page, key, tiny_dirs):
     params = {key: PAYLOAD, url_keys.KEY_STEPS: "2"}

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from dashboard.state import COMPARE_FIELDS, DEFAULTS, EXPLORE_FIELDS, ViewState, from_query, to_query
 from explain import TargetSpec
+from explain.methods import METHODS
 
 
 def test_defaults_give_a_short_link_and_round_trip():
@@ -45,6 +46,15 @@ def test_every_field_round_trips():
         ({"t": "x" * 6000}, "text", "t"),
         ({"m": "a\x00b"}, "model", "m"),
         ({"mx": "100000"}, "max_tokens", "mx"),
+        ({"me": "magic"}, "method", "me"),
+        ({"me": "Occlusion"}, "method", "me"),
+        ({"ms": "lime.n_samples=3"}, "method_settings", "ms"),
+        ({"ms": "lime.n_samples=many"}, "method_settings", "ms"),
+        ({"ms": "lime.colour=red"}, "method_settings", "ms"),
+        ({"ms": "magic.n=1"}, "method_settings", "ms"),
+        ({"ms": "integrated_gradients.n_steps=5"}, "method_settings", "ms"),
+        ({"ms": "lime"}, "method_settings", "ms"),
+        ({"mf": "shuffle"}, "removal", "mf"),
     ],
 )
 def test_bad_values_fall_back_with_a_notice(params, field, key):
@@ -70,7 +80,8 @@ def test_target_spec_from_state():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["t", "m", "n", "b", "l", "h", "sp", "v", "tok", "st", "mx", "x", "tg"]),
+@given(st.dictionaries(st.sampled_from(["t", "m", "n", "b", "l", "h", "sp", "v", "tok", "st", "mx", "x", "tg", "me",
+                                        "ms", "mf"]),
                        st.text(max_size=40)))
 def test_any_query_parses_to_a_valid_state(params):
     state, notices = from_query(params)
@@ -79,6 +90,10 @@ def test_any_query_parses_to_a_valid_state(params):
     assert state.text.strip()
     back, _ = from_query(to_query(state))
     assert back == state
+    request = state.request()
+    for key, value in request.method_settings:  # every setting a link keeps is one its method accepts
+        name, setting_name = key.split(".", 1)
+        METHODS[name].settings_type.parse({setting_name: value})
 
 
 def test_stretching_each_map_is_off_by_default_and_kept_in_the_link():
@@ -103,3 +118,70 @@ def test_the_url_table_declares_every_field_once():
     assert len(keys) == len(set(keys))
     assert {f.name for f in URL_FIELDS} == set(ViewState.__dataclass_fields__)
     assert EXPLORE_FIELDS < COMPARE_FIELDS
+
+
+def test_the_method_and_its_settings_reach_the_request_on_both_compare_sides():
+    state, notices = from_query({"me": "lime", "ms": "lime.seed=3;lime.n_samples=300"})
+    assert notices == []
+    assert state.method_settings == "lime.n_samples=300;lime.seed=3"  # sorted: one choice, one link
+    for request in (state.request(), replace(state, mode="models").request(second=True),
+                    replace(state, mode="texts").request(second=True)):
+        assert request.method == "lime"
+        assert request.method_settings == (("lime.n_samples", "300"), ("lime.seed", "3"))
+    assert to_query(state)["me"] == "lime" and "me" not in to_query(DEFAULTS)
+
+
+def test_a_bad_setting_costs_only_itself():
+    state, notices = from_query({"me": "smoothgrad", "ms": "smoothgrad.noise=0.5;smoothgrad.noise_x=1;lime.seed=-4"})
+    assert state.method == "smoothgrad"
+    assert state.method_settings == "smoothgrad.noise=0.5"
+    assert len(notices) == 2 and all("'ms'" in n for n in notices)
+    assert "noise_x" in notices[0] and "seed" in notices[1]
+
+
+def test_the_methods_page_has_the_request_fields_and_its_own():
+    from dashboard.state import METHODS_FIELDS
+
+    assert {"text", "model", "target", "steps", "baseline", "max_tokens", "method", "method_settings",
+            "removal"} <= METHODS_FIELDS
+    assert not {"layer", "head", "analysis", "model_b"} & METHODS_FIELDS
+    assert "removal" not in EXPLORE_FIELDS and "method" in EXPLORE_FIELDS and "method" in COMPARE_FIELDS
+
+
+def test_reopening_a_saved_analysis_restores_its_method():
+    from dashboard.state import state_from_saved
+    from explain import AnalysisRequest
+
+    request = AnalysisRequest("good film", method="kernel_shap", method_settings=(("kernel_shap.n_samples", "64"),))
+    state, notices = state_from_saved([request], {}, {})
+    assert notices == [] and state.method == "kernel_shap"
+    assert state.request().method_settings == (("kernel_shap.n_samples", "64"),)
+
+
+def setting_entries():
+    """("method.setting", value text) entries each method accepts, drawn from the declared specs."""
+    entries = []
+    for name, method in METHODS.items():
+        if name == "integrated_gradients":
+            continue
+        for spec in method.settings_type.specs():
+            key = f"{name}.{spec.name}"
+            if spec.choices:
+                entries.append(st.sampled_from(spec.choices).map(lambda v, k=key: (k, v)))
+            elif spec.kind is int:
+                entries.append(st.integers(int(spec.minimum), int(spec.maximum)).map(lambda v, k=key: (k, str(v))))
+            elif spec.kind is float:
+                entries.append(st.floats(spec.minimum, spec.maximum).map(lambda v, k=key: (k, repr(v))))
+    return st.one_of(entries)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(setting_entries(), max_size=6), st.sampled_from(list(METHODS)))
+def test_valid_settings_survive_the_link(entries, method):
+    text = ";".join(f"{k}={v}" for k, v in entries)
+    state, notices = from_query({"me": method, "ms": text})
+    assert notices == []
+    assert state.method == method
+    assert dict(state.request().method_settings) == dict(entries)  # the last value of a repeated setting wins
+    back, again = from_query(to_query(state))
+    assert back == state and again == []

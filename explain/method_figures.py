@@ -1,0 +1,166 @@
+"""Figures that put attribution methods side by side: one highlight row per method, and their rank agreement.
+
+Pure functions (no model code, no Streamlit). Words are user text: escaped in the HTML and in Plotly labels.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from explain.analysis import Analysis, FaithfulnessSummary
+from explain.evaluation.faithfulness import spearman
+from explain.figures import FONT, TEMPLATE, TITLE_FONT_SIZE, format_score, score_colour, text_direction
+from explain.methods import METHODS
+
+RELEVANCE_RGB = (106, 61, 154)  # one hue for methods whose scores are never negative
+AGREEMENT_SCALE = "RdBu"
+AGREEMENT_RANGE = (-1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """One method's word scores as a highlight row: its title, one score per word, and whether they are signed."""
+
+    title: str
+    word_scores: np.ndarray
+    signed: bool = True
+
+
+def method_title(name: str) -> str:
+    return METHODS[name].title if name in METHODS else name
+
+
+def relevance_colour(value: float, scale: float) -> tuple[str, str]:
+    """(background, text colour) for an unsigned relevance: white at 0, the one relevance hue at `scale`."""
+    t = abs(float(value)) / scale if scale > 0 and math.isfinite(float(value)) else 0.0
+    t = min(1.0, t)
+    rgb = [round(255 + (c - 255) * t) for c in RELEVANCE_RGB]
+    return "#{:02x}{:02x}{:02x}".format(*rgb), "#ffffff" if t > 0.6 else "#1f2933"
+
+
+def row_scale(scores: np.ndarray) -> float:
+    """The |score| a row shows at full colour: its own largest finite |score| (1 when there is none)."""
+    finite = np.abs(np.asarray(scores, dtype=np.float64))
+    finite = finite[np.isfinite(finite)]
+    top = float(finite.max()) if finite.size else 0.0
+    return top if top > 0 else 1.0
+
+
+def methods_highlights_html(words: Sequence[str], rows: Sequence[MethodRow]) -> str:
+    """A table: one row per method, one column per word, each cell coloured by the method's score for the word.
+
+    Each row is scaled to its own largest |score| (methods' scores have different units), so colours compare
+    words within a row and rankings across rows. Signed scores go from red (lowers the score) to blue (raises
+    it); unsigned relevances use one hue. Every word and title is escaped; the HTML has inline styles only.
+    """
+    for row in rows:
+        if len(row.word_scores) != len(words):
+            raise ValueError(f"{row.title}: {len(row.word_scores)} scores for {len(words)} words")
+    cell = "padding:2px 5px;border:1px solid #e4e7eb;white-space:nowrap;"
+    direction = text_direction(" ".join(words))
+    table_dir = f' dir="{direction}"' if direction else ""
+    head = "".join(f'<th style="{cell}font-weight:500;"><bdi>{html.escape(str(w))}</bdi></th>' for w in words)
+    body = []
+    for row in rows:
+        scale = row_scale(row.word_scores)
+        cells = []
+        for word, value in zip(words, np.asarray(row.word_scores, dtype=np.float64)):
+            background, colour = score_colour(value, scale) if row.signed else relevance_colour(value, scale)
+            tip = html.escape(f"{word}: {format_score(value)}", quote=True)
+            cells.append(f'<td title="{tip}" style="{cell}background:{background};color:{colour};text-align:center;">'
+                         f"<bdi>{html.escape(str(word))}</bdi></td>")
+        kind = "" if row.signed else " (unsigned)"
+        body.append(f'<tr><th scope="row" style="{cell}text-align:left;font-weight:600;">'
+                    f"{html.escape(row.title + kind)}<br><span style=\"font-weight:400;font-size:11px;color:#52606d;\">"
+                    f"full colour at {html.escape(format_score(scale))}</span></th>{''.join(cells)}</tr>")
+    lo, hi = score_colour(-1, 1)[0], score_colour(1, 1)[0]
+    legend = (
+        '<div style="margin-top:6px;font-size:12px;color:#52606d;">Each row is scaled to its own largest |score|. '
+        f'Signed: <span style="background:{lo};color:#fff;padding:0 4px;">lowers</span> '
+        f'<span style="background:{hi};color:#fff;padding:0 4px;">raises</span> the score; unsigned: '
+        f'<span style="background:{relevance_colour(1, 1)[0]};color:#fff;padding:0 4px;">relevant</span>.</div>'
+    )
+    return (
+        "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;color:#1f2933;"
+        f'overflow-x:auto;"><table{table_dir} style="border-collapse:collapse;">'
+        f'<tr><th style="{cell}"></th>{head}</tr>{"".join(body)}</table>{legend}</div>'
+    )
+
+
+def method_rows(analysis: Analysis, names: Sequence[str] | None = None) -> list[MethodRow]:
+    """The analysis's methods (or `names`, in that order) as highlight rows."""
+    names = list(analysis.methods) if names is None else list(names)
+    return [MethodRow(method_title(n), analysis.methods[n].word_scores, analysis.methods[n].attribution.signed)
+            for n in names]
+
+
+def rank_agreement(word_scores: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Spearman rank correlation of every pair of methods' word scores: float64 [methods, methods], symmetric,
+    1 on the diagonal, nan where a method's scores are all equal (no ranking to compare)."""
+    names = list(word_scores)
+    n = len(names)
+    matrix = np.eye(n, dtype=np.float64)
+    for i in range(n):
+        for j in range(i + 1, n):
+            matrix[i, j] = matrix[j, i] = spearman(word_scores[names[i]], word_scores[names[j]])
+    return matrix
+
+
+def rank_agreement_figure(titles: Sequence[str], matrix: np.ndarray) -> go.Figure:
+    """The rank-agreement matrix as a heatmap on a fixed -1..1 scale, values in the cells and on hover."""
+    z = np.asarray(matrix, dtype=np.float64)
+    n = len(titles)
+    if z.shape != (n, n):
+        raise ValueError(f"{n} titles but a matrix of shape {z.shape}")
+    labels = [html.escape(str(t), quote=False) for t in titles]
+    text = [["n/a" if not math.isfinite(v) else f"{v:.2f}" for v in row] for row in z]
+    low, high = AGREEMENT_RANGE
+    fig = go.Figure(go.Heatmap(
+        z=z, x=labels, y=labels, zmin=low, zmax=high, colorscale=AGREEMENT_SCALE, text=text,
+        texttemplate="%{text}", xgap=1, ygap=1,
+        hovertemplate="%{y} vs %{x}: Spearman %{text}<extra></extra>",
+        colorbar=dict(title=dict(text=f"Spearman ρ ({low:g} to {high:g})", side="right"), thickness=14,
+                      tickvals=[-1, -0.5, 0, 0.5, 1]),
+    ))
+    longest = max((len(str(t)) for t in titles), default=4)
+    side = max(320, min(760, 60 * n + 8 * longest + 80))
+    fig.update_layout(
+        template=TEMPLATE, font=FONT, height=side,
+        title=dict(text="Rank agreement between methods (Spearman, word scores)", x=0.0, xanchor="left",
+                   font=dict(size=TITLE_FONT_SIZE)),
+        margin=dict(l=10, r=10, t=60, b=10),
+    )
+    fig.update_xaxes(tickangle=-40, automargin=True, showgrid=False)
+    fig.update_yaxes(autorange="reversed", automargin=True, showgrid=False)
+    return fig
+
+
+def faithfulness_rows(analysis: Analysis, names: Sequence[str] | None = None) -> list[dict[str, object]]:
+    """One row per method for a table: comprehensiveness (higher is better), sufficiency (lower is better),
+    agreement with leave-one-word-out, and seconds taken (None where not measured)."""
+    names = list(analysis.methods) if names is None else list(names)
+
+    def number(value: float) -> float | None:
+        return float(f"{value:.3g}") if math.isfinite(value) else None
+
+    return [
+        {"method": method_title(n), "comprehensiveness ↑": number(r.comprehensiveness),
+         "sufficiency ↓": number(r.sufficiency), "LOO Spearman": number(r.loo_spearman),
+         "seconds": number(r.attribution.seconds)}
+        for n in names for r in [analysis.methods[n]]
+    ]
+
+
+def random_floor_text(summary: FaithfulnessSummary) -> str:
+    """The random-ranking floor in one sentence (mean ± standard deviation)."""
+    removal = "replaced by the baseline token" if summary.removal == "replace" else "removed"
+    return (f"Random rankings ({summary.n_random} of them): comprehensiveness "
+            f"{summary.random_comprehensiveness:.2g} ± {summary.random_comprehensiveness_std:.2g}, sufficiency "
+            f"{summary.random_sufficiency:.2g} ± {summary.random_sufficiency_std:.2g} (words {removal}; "
+            f"{summary.n_variants} inputs scored).")
