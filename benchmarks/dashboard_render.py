@@ -51,6 +51,7 @@ VIEWPORT = {"width": 1440, "height": 2000}
 TIMEOUT_MS = 900_000
 WARM_TARGET_S = 2.0
 GRID_TARGET_BYTES = 2_000_000
+PAIR_TARGET_RATIO = 1.3
 
 RENDERED = """() => {
   const app = document.querySelector("[data-testid='stApp']");
@@ -186,6 +187,47 @@ def measure(case: Case, warm_repeats: int) -> str:
                 case.returning.append(open_and_time(returning, address, rendered))
             returning.close()
         return browser.version
+
+
+def measure_pair(floor: Case, page: Case, repeats: int) -> list[tuple[float, float]]:
+    """Returning browser only: load the floor and the page alternately (both servers up, one persistent profile),
+    so that a change of load on a shared machine hits both alike; (floor, page) seconds per round."""
+    env = {"EXPLAIN_STORE_PATH": str(Path(tempfile.mkdtemp()) / "a.sqlite3")}
+    with (running_server(env=env, app=floor.app) as floor_base, running_server(env=env) as page_base,
+          launch_browser() as browser, tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile):
+        returning = browser.browser_type.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT)
+        returning.add_init_script(MARKS)
+        targets = [(floor, floor.url(floor_base), FLOOR_RENDERED), (page, page.url(page_base), RENDERED)]
+        for case, address, rendered in targets:  # cold, then the profile's first warm visit: not counted
+            case.cold = open_and_time(returning, address, rendered)
+            open_and_time(returning, address, rendered)
+        rounds = []
+        for i in range(repeats):
+            order = targets if i % 2 == 0 else targets[::-1]
+            loads = {id(case): open_and_time(returning, address, rendered) for case, address, rendered in order}
+            for case, _, _ in targets:
+                case.returning.append(loads[id(case)])
+            rounds.append((loads[id(floor)].seconds, loads[id(page)].seconds))
+        returning.close()
+    return rounds
+
+
+def report_pair(floor: Case, page: Case) -> str:
+    """Medians of the interleaved floor and page loads and their ratio, with each one's script-over time."""
+    def med(loads: list[Load], attr: str) -> float:
+        return statistics.median(getattr(w, attr) for w in loads)
+
+    f, p = med(floor.returning, "seconds"), med(page.returning, "seconds")
+    rows = [[c.name, f"{s(min(w.seconds for w in c.returning))} / {s(med(c.returning, 'seconds'))} "
+             f"(n={len(c.returning)})", s(med(c.returning, "script_done")),
+             f"{s(med(c.returning, 'main_thread'))} ({s(med(c.returning, 'script_js'))})"]
+            for c in (floor, page)]
+    table = common.table(["input (returning browser, interleaved)", "warm render (best / median)",
+                          "script run over at (median)", "main thread busy (of which JS), median"], rows)
+    ok = "met" if p / f <= PAIR_TARGET_RATIO else "NOT met"
+    return (f"{table}\n\n- ratio of the medians, page / floor: {p / f:.2f}x "
+            f"(target within {PAIR_TARGET_RATIO}x: {ok}).")
 
 
 # Submit: the page is open and warm; a person edits the text and presses Ctrl+Enter. Each new text swaps the first
@@ -346,6 +388,9 @@ def main() -> int:
     parser.add_argument("--no-write", action="store_true", help=f"do not write {DOC.relative_to(HERE.parent)}")
     parser.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                         help="first wait up to this long for the 1-minute load average to fall below 0.5")
+    parser.add_argument("--pair", action="store_true",
+                        help="only the floor and the embedded model at 32 tokens, loaded alternately in one returning "
+                             "browser; prints both medians and their ratio (never writes the document)")
     args = parser.parse_args()
     if args.wait_idle > 0:
         common.wait_for_idle(args.wait_idle)
@@ -355,6 +400,13 @@ def main() -> int:
 
     tok = common.tokenizer()
     header = common.machine_header()
+    if args.pair:
+        floor = Case("floor: a Streamlit page with one 32 x 32 Plotly heatmap", "", "", 0, app=FLOOR_APP)
+        page = Case("all-MiniLM-L6-v2 (embedded, 6 x 12 heads)", "", common.text_of_tokens(tok, 32), 32)
+        measure_pair(floor, page, max(1, args.warm))
+        load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(f"{header}\n- load average at the end (1, 5, 15 min): {load}\n\n{report_pair(floor, page)}")
+        return 0
     cases: list[Case] = []
     version = "?"
     with tempfile.TemporaryDirectory(prefix="bert-base-") as tmp:
