@@ -511,6 +511,13 @@ Measured 2026-11-26 on this machine while it was shared (load average 8 to 11 on
   stopped the second draw (both tried, kept neither): it comes from Streamlit's front end, not from the figures.
   On the floor the second draw follows the first within 40 ms; on the page all four are redrawn 0.3 to 0.7 s
   later, after the rest of the page has been laid out.
+- **The charts are the gap, not the rest of the page.** The same page with its four `st.plotly_chart` calls
+  left out (a one-off edit, interleaved with the floor in one run, load average about 11) rendered in 1.05 s
+  median against the floor's 2.49 s: sidebar, widgets, highlights, captions and export buttons together cost less
+  than loading Plotly. With the charts, Streamlit loads its Plotly chunk and draws four charts twice; the page's
+  first chart appears 1.5 to 2.8 s after the run was marked finished (the floor's within about 1 s).
+- Plotly 3.8 (Streamlit's bundle) already draws heatmaps with linear axes and no gaps as one pixel per cell scaled
+  by the browser (its "fast" path), so `zsmooth` has nothing left to give.
 - In isolation (plotly.js 3 from the Python package, headless Chromium, first draw in a fresh page after one
   warm-up chart) the four figures draw in about 0.25 s together (prediction 30 to 50 ms, head map 75 ms, rollout
   40 ms, grid 65 ms); the rest of the page's Plotly time is the chunk, the second draw and contention.
@@ -520,11 +527,11 @@ and kept beside it (`dashboard.cached.FigureCache`), and every figure sets margi
 (`explain.figures._label_margin`), so Plotly's automargin does not measure the labels and draw everything again
 (a browser test checks that no chart's margins had to grow).
 
-What is left above the floor is the browser rendering a page with four charts and forty-odd Streamlit elements
-instead of one chart: about half Plotly (drawing, twice), half Streamlit's React front end and Chrome's layout.
-Closing the rest of the gap to 1.3x needs fewer elements or charts on first paint (e.g. the prediction as HTML
-bars, which would lose the chart's camera button, or the aggregate and all-heads views behind a control),
-not a faster server.
+What is left above the floor is three more Plotly charts (and every chart drawn twice by Streamlit's front end),
+competing for the main thread with Streamlit's rendering of forty-odd elements; the elements alone render faster
+than the floor. Closing the gap to 1.3x needs fewer charts drawn on first paint (e.g. the prediction as HTML bars,
+which would lose its camera button, or the all-heads grid drawn when asked for), or a Streamlit whose chart
+component does not draw each chart a second time after mounting; not a faster server.
 
 ## Submit to highlights
 
