@@ -507,7 +507,8 @@ Measured 2026-11-26 on this machine while it was shared (load average 8 to 11 on
 - **Every chart is drawn twice**, on the floor too: Streamlit's chart component applies its theme to the figure
   when the element is created and again in an effect right after mounting (its theme wraps the title in `<b>`
   each time, so the title always differs), and hands Plotly new copies of the data arrays; Plotly.react then
-  rebuilds the chart (new tick label nodes, seen in the browser). Neither `theme=None` nor a `layout.datarevision`
+  replots the chart (same root SVG and same config, so not a new plot, but new tick label nodes: seen in the
+  browser). Neither `theme=None` nor a `layout.datarevision`
   stopped the second draw (both tried, kept neither): it comes from Streamlit's front end, not from the figures.
   On the floor the second draw follows the first within 40 ms; on the page all four are redrawn 0.3 to 0.7 s
   later, after the rest of the page has been laid out.
