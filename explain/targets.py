@@ -50,9 +50,10 @@ def model_position_ids(loaded: LoadedModel, input_ids: torch.Tensor) -> torch.Te
     differently on the embeddings than on the ids, and explain another function.
     """
     n = input_ids.shape[-1]
-    embeddings = getattr(loaded.encoder, "embeddings", None)
+    embeddings = getattr(getattr(loaded.model, "base_model", loaded.model), "embeddings", None)
     padding_idx = getattr(embeddings, "padding_idx", None)
-    if getattr(loaded.config, "model_type", "") in PAD_SKIPPING_POSITIONS and padding_idx is not None:
+    model_type = getattr(getattr(loaded.model, "config", None), "model_type", "")
+    if model_type in PAD_SKIPPING_POSITIONS and padding_idx is not None:
         not_pad = input_ids.ne(padding_idx).long()
         return torch.cumsum(not_pad, dim=-1) * not_pad + int(padding_idx)
     return torch.arange(n, device=input_ids.device).expand_as(input_ids)

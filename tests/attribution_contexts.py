@@ -10,28 +10,19 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from explain.analysis import TargetSpec
+from explain.analysis import AnalysisRequest, TargetSpec
 from explain.methods import AttributionContext
 from explain.models import LoadedModel
-from explain.pipeline import tokenize
-from explain.targets import Target, choose_index, resolve_target
+from explain.pipeline import attribution_context, tokenize
+from explain.targets import Target
 from explain.words import words_for_tokens
 
 
 def build_context(loaded: LoadedModel, text: str, spec: TargetSpec | None = None, baseline: str = "pad"
                   ) -> AttributionContext:
-    """The context the pipeline would build: tokens, target (top prediction unless `spec` names one), words."""
-    inputs, tokens = tokenize(loaded, text, loaded.max_tokens)
-    target = resolve_target(loaded, spec, inputs["input_ids"])
-    types = inputs.get("token_type_ids")
-    with torch.no_grad():
-        embeds = loaded.word_embeddings(inputs["input_ids"])
-        scores = target.forward_embeddings(embeds, inputs["attention_mask"], types)[0]
-    choose_index(target, scores)
-    words = words_for_tokens(text, tokens.offsets, tokens.special)
-    return AttributionContext(target=target, input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                              special=inputs["special"], token_word=words.token_word, n_words=len(words),
-                              baseline=baseline, token_type_ids=types)
+    """The context an analysis builds: tokens, target (top prediction unless `spec` names one), words."""
+    request = AnalysisRequest(text, model=loaded.spec, target=spec, baseline=baseline, max_tokens=loaded.max_tokens)
+    return attribution_context(request, loaded)
 
 
 class BagOfEmbeddings(torch.nn.Module):
@@ -70,7 +61,8 @@ def linear_context(tokenizer_source: LoadedModel, text: str, baseline: str = "pa
     words = words_for_tokens(text, tokens.offsets, tokens.special)
     context = AttributionContext(target=target, input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                                  special=inputs["special"], token_word=words.token_word, n_words=len(words),
-                                 baseline=baseline, token_type_ids=inputs.get("token_type_ids"))
+                                 baseline=baseline, token_type_ids=inputs.get("token_type_ids"),
+                                 position_ids=torch.arange(inputs["input_ids"].shape[1]).unsqueeze(0))
     ids = inputs["input_ids"][0]
     special = inputs["special"][0]
     x = bag.embedding.weight[ids]

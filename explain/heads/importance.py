@@ -24,7 +24,7 @@ from explain.analysis import TargetSpec
 from explain.heads.gating import adapter_of, check_mode, gated, head_means, shared_prefix
 from explain.models import LoadedModel
 from explain.pipeline import tokenize
-from explain.targets import Target, choose_index, resolve_target
+from explain.targets import Target, choose_index, resolve_target, target_kind
 
 MAP_NAMES = ("gradient", "ablation", "confidence")
 # Tokens x variants in one forward batch (no gradient): bert-base at 128 tokens runs 64 variants at once
@@ -60,7 +60,8 @@ def prepare_inputs(
 ) -> HeadInputs:
     """Tokenise `text` as an analysis does and fix the explained score (the top prediction when unset)."""
     with loaded.lock:
-        enc, tokens = tokenize(loaded, text, min(int(max_tokens), loaded.max_tokens))
+        enc, tokens = tokenize(loaded, text, min(int(max_tokens), loaded.max_tokens),
+                               keep_mask=target_kind(loaded, target) == "masked_token")
         ids, mask, types = enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids")
         resolved = resolve_target(loaded, target, ids)
         inputs = HeadInputs(resolved, ids, mask, types, tuple(tokens.tokens))

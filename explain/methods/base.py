@@ -161,7 +161,7 @@ class AttributionContext:
         k = embeds.shape[0]
         extra = self.model_inputs(k)
         return self.target.forward_embeddings(embeds, self.attention_mask.expand(k, -1), extra.get("token_type_ids"),
-                                              extra["position_ids"])
+                                              position_ids=extra["position_ids"])
 
 
 @dataclass(frozen=True, eq=False)

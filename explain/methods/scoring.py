@@ -46,7 +46,8 @@ def score_embeddings(context: AttributionContext, embeds: torch.Tensor, attentio
         for start in range(0, embeds.shape[0], chunk):
             part = slice(start, start + chunk)
             types = None if token_type_ids is None else token_type_ids[part]
-            scores = context.target.forward_embeddings(embeds[part], attention_mask[part], types, position_ids[part])
+            scores = context.target.forward_embeddings(embeds[part], attention_mask[part], types,
+                                                       position_ids=position_ids[part])
             out.append(scores[:, context.target.index].double().cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 

@@ -8,4 +8,5 @@ _ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 
 
 def plain(markdown: str) -> str:
-    return _ESCAPE.sub(r"\1", str(markdown))
+    """The text shown: escapes removed, and the invisible word joiners that keep URLs unlinked."""
+    return _ESCAPE.sub(r"\1", str(markdown)).replace("\u2060", "")

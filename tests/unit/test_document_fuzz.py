@@ -85,11 +85,19 @@ def matches(value, hint) -> bool:
         return isinstance(value, int) and not isinstance(value, bool)
     if hint is float:
         return isinstance(value, float)
+    if hint is typing.Any:
+        return True
     if origin in (list, tuple):
-        return isinstance(value, origin) and all(isinstance(v, args[0]) for v in value)
+        if not isinstance(value, origin):
+            return False
+        if origin is list or (len(args) == 2 and args[1] is Ellipsis):
+            return all(matches(v, args[0]) for v in value)
+        return len(value) == len(args) and all(matches(v, a) for v, a in zip(value, args))
     if origin is dict:
-        return isinstance(value, dict) and all(isinstance(k, args[0]) and isinstance(v, args[1])
+        return isinstance(value, dict) and all(matches(k, args[0]) and matches(v, args[1])
                                                for k, v in value.items())
+    if origin in (typing.Union, type(int | None)):
+        return any(matches(value, a) for a in args)
     if dataclasses.is_dataclass(hint):
         return isinstance(value, hint)
     return isinstance(value, hint)
