@@ -36,6 +36,7 @@ TEXTS = HERE / "texts.json"
 RESULTS = HERE / "results.json"
 PROJECT_SCORES = HERE / "project_scores.json"
 SEED = 0
+WARMUP_TEXT = "A short sentence that warms every explainer and evaluator up."
 # Copied from explain/targets.py (ferret's venv cannot import explain: transformers 4 there, 5 here).
 SENTIMENT_LABELS = ("positive", "negative")
 PROMPT_TEMPLATE = "This text is {}."
@@ -126,6 +127,14 @@ def build_model() -> tuple[Any, Any]:
     return ZeroShotClassifier().eval(), tokenizer
 
 
+def warm_up(bench: Any) -> None:
+    """One untimed call of every explainer and evaluator: shap's numba kernels compile on first use."""
+    for explainer in bench.explainers:
+        explanation = explainer(WARMUP_TEXT, 0)
+        for evaluator in bench.evaluators:
+            evaluator.compute_evaluation(explanation, 0)
+
+
 def removal_steps(scores: Any, only_pos: bool = True) -> list[int]:
     """Sizes of the distinct rationales ferret's AOPC metrics average over (its default removal_args)."""
     from ferret.evaluators.utils_from_soft_to_discrete import _get_id_tokens_percentage, parse_evaluator_args
@@ -143,8 +152,9 @@ def removal_steps(scores: Any, only_pos: bool = True) -> list[int]:
 
 
 def run_benchmark(repeats: int) -> dict[str, Any]:
+    import importlib.metadata
+
     import captum
-    import ferret
     import numpy as np
     import torch
     import transformers
@@ -159,7 +169,7 @@ def run_benchmark(repeats: int) -> dict[str, Any]:
         "machine": {
             "cpu_cores": os.cpu_count(), "torch_threads": threads, "python": platform.python_version(),
             "torch": torch.__version__, "transformers": transformers.__version__, "captum": captum.__version__,
-            "ferret": getattr(ferret, "__version__", "0.4.2"), "numpy": np.__version__,
+            "ferret": importlib.metadata.version("ferret-xai"), "numpy": np.__version__,
             "load_average_at_start": list(os.getloadavg()),
             "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         },
@@ -168,6 +178,7 @@ def run_benchmark(repeats: int) -> dict[str, Any]:
         "repeats": repeats,
         "texts": {},
     }
+    warm_up(bench)
     for name, text in load_texts().items():
         n_tokens = len(tokenizer(text)["input_ids"])
         probs = bench.score(text, return_dict=False).tolist()
