@@ -48,5 +48,14 @@ benchmark: install-dev browser
 	$(BIN)/pip install --quiet -r requirements-bench.txt -c requirements.txt
 	$(BIN)/python benchmarks/run_all.py
 
+# ferret-xai 0.4.2 pins transformers<5, captum<0.8 and numpy<2, so it gets a virtualenv of its own
+# (benchmarks/ferret/.venv); the main venv only supplies the project's probabilities for the wrapper check.
+.PHONY: benchmark-ferret
+benchmark-ferret: install
+	test -x benchmarks/ferret/.venv/bin/python || $(PYTHON) -m venv benchmarks/ferret/.venv
+	benchmarks/ferret/.venv/bin/pip install --quiet -r benchmarks/ferret/requirements.txt
+	$(BIN)/python benchmarks/ferret/run_ferret.py --project-scores
+	benchmarks/ferret/.venv/bin/python benchmarks/ferret/run_ferret.py
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
