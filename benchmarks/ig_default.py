@@ -9,7 +9,7 @@ Gauss-Legendre float32 reference of the same sentence:
 - locally adaptive Simpson panels stopping on the estimated error of the attribution vector
   (`method="adaptive_simpson"`, tolerance `SIMPSON_TOLERANCE`, cap 50): the candidate default.
 
-Per sentence: gradient evaluations, seconds (one run each), Spearman of the word scores against the
+Per sentence: gradient evaluations, seconds (best of 2 runs), Spearman of the word scores against the
 reference, and |delta| / |change|. Then the same rules (no reference: fixed 50 steps stands in) on the
 minilm-random control (same sentences) and on a random bert-base-size classifier at 128 tokens (the
 ig_speed.py case). Use --quick for the first 6 sentences and no bert-base case.
@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -92,14 +91,14 @@ def prepared(loaded, text: str, spec: TargetSpec | None = None, max_tokens: int 
     return run, words, ids.shape[1]
 
 
-def measure(run, words, reference_words) -> dict:
-    start = time.perf_counter()
-    a = None
+def measure(run, words, reference_words, repeats: int = 2) -> dict:
+    """Each rule on one text: evaluations, best seconds of `repeats`, word Spearman, relative delta.
+
+    Without `reference_words` the first rule (fixed 50 steps) is the reference.
+    """
     results = {}
     for name, kw in RULES.items():
-        start = time.perf_counter()
-        a = run(**kw)
-        seconds = time.perf_counter() - start
+        seconds, a = common.best_time(lambda kw=kw: run(**kw), repeats)
         w = word_sums(a.scores, words.token_word, len(words))
         ref = reference_words if reference_words is not None else results.get("ref")
         rho = 1.0 if len(w) < 2 else float(spearmanr(w, ref if ref is not None else w)[0])
