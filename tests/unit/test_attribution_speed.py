@@ -380,3 +380,13 @@ def test_bad_method_is_refused(method, tolerance, match):
 def test_method_defaults_keep_todays_engines():
     assert check_method(None, None) == "gauss_legendre" and check_method(None, 1e-2) == "clenshaw_curtis"
     assert check_method("adaptive_simpson", None) == "adaptive_simpson"
+
+
+def test_adaptive_simpson_in_bf16_reports_what_it_did(tiny_models):
+    run, _, _ = simpson_runner(tiny_models["encoder"], LONG, TargetSpec("zero_shot", label="positive"))
+    fp32, bf16 = run(), run(precision="bf16")
+    assert bf16.precision == "bf16" and isinstance(bf16.converged, bool) and 9 <= bf16.n_steps <= 50
+    assert float(bf16.scores.astype(np.float64).sum()) - (bf16.score_input - bf16.score_baseline) == pytest.approx(
+        bf16.delta, abs=1e-6
+    )
+    assert spearmanr(fp32.scores, bf16.scores)[0] >= 0.95
