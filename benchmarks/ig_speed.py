@@ -41,6 +41,7 @@ from scipy.stats import spearmanr  # noqa: E402
 
 from explain.analysis import TargetSpec  # noqa: E402
 from explain.attribution import (  # noqa: E402
+    SIMPSON_TOLERANCE,
     _Path,
     baseline_embeddings,
     endpoint_scores,
@@ -112,19 +113,19 @@ def reference_ig(model, ids, ref_ids, types, label: int, n_points: int) -> np.nd
     return total.cpu().numpy()
 
 
-def ig_flops(target, inputs, baselines, mask, types, n_points: int) -> float:
+def ig_flops(target, inputs, baselines, mask, types, positions, n_points: int) -> float:
     """Matmul FLOPs (torch.utils.flop_counter) of one explain IG run of `n_points` evaluations.
 
     Counted on one batch of 2 points (forward + input backward) and on the float32 endpoint pass.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
-    path = _Path(target, inputs, baselines, mask, types, "fp32", None)
+    path = _Path(target, inputs, baselines, (mask, types, positions), "fp32", None)
     with FlopCounterMode(display=False) as counter:
         path.contributions(np.array([0.25, 0.75]))
     per_point = counter.get_total_flops() / 2
     with FlopCounterMode(display=False) as counter:
-        endpoint_scores(target, inputs, baselines, mask, types)
+        endpoint_scores(target, inputs, baselines, mask, types, positions)
     return per_point * n_points + counter.get_total_flops()
 
 
@@ -200,6 +201,8 @@ def run_case(case: Case, ti, why: str, tok, text: str, args) -> tuple[list[str],
     runs = [("explain, adaptive fp32", dict(tolerance=tolerance, n_steps=case.cap), args.repeats)]
     if case.extra_rows:
         runs.append(("explain, fixed 50 steps fp32 (the default, Captum)", dict(n_steps=50), 1))
+    runs.append((f"explain, adaptive Simpson fp32 (tolerance {SIMPSON_TOLERANCE:g}, candidate default)",
+                 dict(method="adaptive_simpson", n_steps=min(case.cap, 50)), args.repeats))
     runs.append((f"explain, adaptive bf16 (tolerance {BF16_TOLERANCE:g})",
                  dict(tolerance=BF16_TOLERANCE, n_steps=case.cap, precision="bf16"), args.repeats))
     for name, kw, repeats in runs:
@@ -249,7 +252,7 @@ def run_case(case: Case, ti, why: str, tok, text: str, args) -> tuple[list[str],
                    f"{peer['delta']:+.2e}.")
         agree = np.abs(adaptive["scores"] - peer["scores"]).max() / np.abs(peer["scores"]).max()
         out.append(f"explain adaptive fp32 vs peer token attributions: max difference {agree:.2e} of the largest.")
-    flops = ig_flops(target_o, x_o, base_o, mask, types, adaptive["steps"])
+    flops = ig_flops(target_o, x_o, base_o, mask, types, inputs["position_ids"], adaptive["steps"])
     summary = dict(flops=flops, adaptive=adaptive, bf16=bf16, achieved=flops / adaptive["seconds"] / 1e9)
     return out, summary
 

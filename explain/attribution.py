@@ -18,6 +18,17 @@ to the input's) of the explained score's gradient:
   runs the forward and backward passes under bfloat16 autocast (several times
   faster on CPUs and GPUs with bf16 matrix units); the endpoint scores, and so the
   reported delta, stay float32.
+- `method="adaptive_simpson"` (the candidate default, issue 11) puts its points where
+  the integrand varies. On a pretrained encoder the gradient along the path has a
+  narrow peak (near alpha 0.3-0.5), which rules with fixed nodes clustered at the ends
+  (Gauss-Legendre, Clenshaw-Curtis) resolve only with many points. It starts from 2
+  panels of 5 equally spaced points (9 evaluations), estimates each panel's error vector
+  over the tokens (`simpson_panel`), and halves the panels with the largest estimates
+  (4 new points each, every earlier point kept) until the summed estimate is within
+  `tolerance` times the largest token attribution on every token (or the float32
+  rounding of the scores), or the `n_steps` cap. The answer is Boole's rule on each panel.
+  The stopping rule looks at the attribution vector, not at the delta: a small delta can
+  come from token errors that cancel.
 
 Every engine reports the convergence delta against the same float32 endpoint
 scores, so deltas of different modes can be compared directly.
@@ -40,6 +51,18 @@ from explain.targets import Target, model_position_ids
 # 128 tokens near 2 GB instead of 6 GB for all 50 steps at once.
 TOKEN_STEP_BUDGET = 1280
 PRECISIONS = ("fp32", "bf16")
+# Quadrature rules: fixed Gauss-Legendre steps, nested Clenshaw-Curtis stopping on the delta, and
+# locally adaptive Simpson panels stopping on the estimated error of the attribution vector.
+METHODS = ("gauss_legendre", "clenshaw_curtis", "adaptive_simpson")
+# adaptive_simpson's tolerance when none is given: estimated largest token error as a fraction of the
+# largest token attribution. On the pretrained minilm it ranks the words of 20 sentences as a 500-step
+# reference does (Spearman >= 0.99 on each) with about 2x fewer evaluations than 50 steps (docs/benchmarks.md).
+SIMPSON_TOLERANCE = 1.5e-2
+# Weight of the third-difference error estimate of a panel (`simpson_panel`), against peaks it does not
+# resolve: 4 keeps the error on Lorentzian peaks of widths 0.02-0.3 within 5x the tolerance.
+THIRD_DIFFERENCE_WEIGHT = 4.0
+# Panels of the first adaptive_simpson level (2 panels, 9 points); a cap below 9 points starts from 1 panel.
+SIMPSON_START_PANELS = 2
 # Intervals of the first adaptive level (Clenshaw-Curtis, 9 points); each further level doubles them.
 ADAPTIVE_START_INTERVALS = 8
 
@@ -67,6 +90,19 @@ def check_tolerance(tolerance: float | None) -> float | None:
             "change), or left empty for a fixed number of steps."
         )
     return float(tolerance)
+
+
+def check_method(method: str | None, tolerance: float | None) -> str:
+    """The quadrature rule to run: `method`, or when None the one `tolerance` implies (today's default)."""
+    if method is None:
+        return "gauss_legendre" if tolerance is None else "clenshaw_curtis"
+    if method not in METHODS:
+        raise InputError(f"Unknown integration method '{method}'; choose one of {', '.join(METHODS)}.")
+    if method == "clenshaw_curtis" and tolerance is None:
+        raise InputError("The clenshaw_curtis method needs a convergence tolerance.")
+    if method == "gauss_legendre" and tolerance is not None:
+        raise InputError("The gauss_legendre method runs a fixed number of steps and takes no tolerance.")
+    return method
 
 
 def check_precision(precision: str) -> str:
@@ -128,6 +164,66 @@ def adaptive_levels(max_points: int) -> list[int]:
         return []
     start = max(i for i, n in enumerate(levels) if n <= ADAPTIVE_START_INTERVALS)
     return levels[start:]
+
+
+def simpson_panel(values: np.ndarray, width: float) -> tuple[np.ndarray, np.ndarray]:
+    """Boole's rule and the error estimate of one panel from its 5 equally spaced values [5, tokens].
+
+    S1 is Simpson's rule on the whole panel, S2 on its two halves; S2 + (S2 - S1) / 15 is
+    Boole's rule (exact to degree 5). The error estimate per token is the larger of
+    Richardson's |S2 - S1| / 15 (a fourth difference) and `THIRD_DIFFERENCE_WEIGHT` times the
+    same scale of the larger third difference: on a peak the panel does not resolve, the
+    fourth difference can cancel by chance while the third differences stay large.
+    """
+    v = values
+    s1 = width / 6 * (v[0] + 4 * v[2] + v[4])
+    s2 = width / 12 * (v[0] + 4 * v[1] + 2 * v[2] + 4 * v[3] + v[4])
+    third = np.maximum(np.abs(v[3] - 3 * v[2] + 3 * v[1] - v[0]), np.abs(v[4] - 3 * v[3] + 3 * v[2] - v[1]))
+    return s2 + (s2 - s1) / 15, np.maximum(np.abs(s2 - s1) / 15, THIRD_DIFFERENCE_WEIGHT * width / 180 * third)
+
+
+def adaptive_simpson(
+    integrand: Callable[[np.ndarray], np.ndarray], tolerance: float, max_points: int, floor: float = 0.0
+) -> tuple[np.ndarray, int, bool]:
+    """Integral over [0, 1] of a vector-valued integrand by locally adaptive Simpson panels.
+
+    Returns (integral [tokens], points evaluated, converged). Starts from 2 panels of 5
+    equally spaced points (1 panel when `max_points` < 9); while the summed error estimates
+    (`simpson_panel`) exceed max(tolerance * the largest |integral| entry, floor) on some
+    token, halves the panels with the largest estimates (4 new points each, every earlier
+    point kept), as many per round as needed to get under it and as fit in `max_points`.
+
+    Args:
+        integrand: alphas [points] -> values [points, tokens], float64; called once per round.
+    """
+    n_panels = SIMPSON_START_PANELS if max_points >= 4 * SIMPSON_START_PANELS + 1 else 1
+    if max_points < 4 * n_panels + 1:
+        raise ValueError("adaptive Simpson needs at least 5 points")
+    alphas = np.arange(4 * n_panels + 1) / (4 * n_panels)
+    known = dict(zip(alphas.tolist(), integrand(alphas)))
+    panels = [(j / n_panels, (j + 1) / n_panels) for j in range(n_panels)]
+    while True:
+        rules = {
+            (a, b): simpson_panel(np.stack([known[a + (b - a) * j / 4] for j in range(5)]), b - a) for a, b in panels
+        }
+        total = np.sum([rule[0] for rule in rules.values()], axis=0)
+        error = np.sum([rule[1] for rule in rules.values()], axis=0)
+        allowed = max(tolerance * float(np.abs(total).max()), floor)
+        if float(error.max()) <= allowed:
+            return total, len(known), True
+        room = (max_points - len(known)) // 4
+        if room == 0:
+            return total, len(known), False
+        chosen, left = [], float(error.max())
+        for panel in sorted(panels, key=lambda p: (-float(rules[p][1].max()), p))[:room]:
+            chosen.append(panel)
+            left -= float(rules[panel][1].max())
+            if left <= allowed:
+                break
+        new = np.array([a + (b - a) * j / 8 for a, b in chosen for j in (1, 3, 5, 7)])
+        known.update(zip(new.tolist(), integrand(new)))
+        panels = sorted([p for p in panels if p not in chosen] + [h for a, b in chosen for h in ((a, (a + b) / 2),
+                                                                                               ((a + b) / 2, b))])
 
 
 def rounding_floor(score_input: float, score_baseline: float) -> float:
@@ -213,6 +309,7 @@ def integrated_gradients(
     progress: ProgressCallback | None = None,
     tolerance: float | None = None,
     precision: str = "fp32",
+    method: str | None = None,
 ) -> TokenAttribution:
     """Attribute `target`'s explained score to each token.
 
@@ -231,10 +328,16 @@ def integrated_gradients(
             rounding of the scores (`rounding_floor`), below which no number of steps
             can bring it; `converged` says whether that happened before the cap.
         precision: "fp32", or "bf16" for bfloat16 autocast of the model's passes.
+        method: None (the rule `tolerance` implies: "gauss_legendre" without one,
+            "clenshaw_curtis" with one) or one of `METHODS`. "adaptive_simpson" treats
+            `n_steps` as the cap on gradient evaluations and `tolerance` (default
+            `SIMPSON_TOLERANCE`) as the estimated largest token error allowed, as a fraction
+            of the largest token attribution; `converged` says whether it got there.
     """
     n_steps = check_steps(n_steps)
     tolerance = check_tolerance(tolerance)
     precision = check_precision(precision)
+    method = check_method(method, tolerance)
     embed = target.loaded.word_embeddings
     with torch.no_grad():
         inputs = embed(input_ids).detach()
@@ -242,7 +345,7 @@ def integrated_gradients(
     if position_ids is None:
         position_ids = model_position_ids(target.loaded, input_ids)
     context = (attention_mask, token_type_ids, position_ids)
-    if tolerance is None and precision == "fp32":
+    if method == "gauss_legendre" and precision == "fp32":
         scores, delta = _captum_ig(target, inputs, baselines, context, n_steps, progress)
         score_input, score_baseline = endpoint_scores(target, inputs, baselines, *context)
         return TokenAttribution(
@@ -257,8 +360,29 @@ def integrated_gradients(
     path = _Path(target, inputs, baselines, context, precision, progress)
     score_input, score_baseline = endpoint_scores(target, inputs, baselines, *context)
     change = score_input - score_baseline
-    allowed = None if tolerance is None else max(tolerance * abs(change), rounding_floor(score_input, score_baseline))
-    levels = adaptive_levels(n_steps) if tolerance is not None else []
+    floor = rounding_floor(score_input, score_baseline)
+    if method == "adaptive_simpson" and n_steps >= 5:
+        tolerance = SIMPSON_TOLERANCE if tolerance is None else tolerance
+        path.total = n_steps
+        integral, used, converged = adaptive_simpson(path.contributions, tolerance, n_steps, floor)
+        scores = integral.astype(np.float32)
+        if progress is not None:
+            progress(1.0)
+        return TokenAttribution(
+            scores=scores,
+            score_input=score_input,
+            score_baseline=score_baseline,
+            delta=float(scores.astype(np.float64).sum() - change),
+            n_steps=used,
+            baseline=baseline,
+            precision=precision,
+            tolerance=tolerance,
+            converged=converged,
+        )
+    if method == "adaptive_simpson":  # a cap below one panel: fixed steps, never converged
+        tolerance = SIMPSON_TOLERANCE if tolerance is None else tolerance
+    allowed = None if tolerance is None else max(tolerance * abs(change), floor)
+    levels = adaptive_levels(n_steps) if method == "clenshaw_curtis" else []
     if not levels:  # fixed steps (bf16), or a cap too small for any adaptive level
         path.total = n_steps
         nodes, weights = gauss_legendre(n_steps)
@@ -293,7 +417,7 @@ def integrated_gradients(
         baseline=baseline,
         precision=precision,
         tolerance=tolerance,
-        converged=None if allowed is None else abs(delta) <= allowed,
+        converged=None if allowed is None else method == "clenshaw_curtis" and abs(delta) <= allowed,
     )
 
 

@@ -7,13 +7,26 @@ import math
 
 import numpy as np
 import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 from explain import AnalysisRequest, TargetSpec, analyze
 from explain.analysis import Analysis
-from explain.attribution import adaptive_levels, clenshaw_curtis, gauss_legendre, rounding_floor
+from explain.attribution import (
+    SIMPSON_TOLERANCE,
+    adaptive_levels,
+    adaptive_simpson,
+    check_method,
+    clenshaw_curtis,
+    gauss_legendre,
+    integrated_gradients,
+    rounding_floor,
+)
 from explain.errors import InputError
 from explain.pipeline import validate
+from explain.targets import choose_index, resolve_target
 
 TEXT = "The film was good but too long ."
 LONG = (
@@ -185,3 +198,195 @@ def test_bad_tolerance_is_refused(tolerance):
 def test_bad_precision_is_refused():
     with pytest.raises(InputError, match="precision"):
         validate(AnalysisRequest(TEXT, precision="fp16"))
+
+
+# --- adaptive Simpson panels (issue 11: a default with fewer evaluations at equal word ranking) ---
+
+
+def recording(integrand):
+    """The integrand, and the list of every alpha it was asked for."""
+    seen: list[float] = []
+
+    def f(alphas):
+        seen.extend(np.asarray(alphas).tolist())
+        return integrand(np.asarray(alphas))
+
+    return f, seen
+
+
+def peaks(centres, widths):
+    """Lorentzian peaks, one per token, and their exact integrals over [0, 1]."""
+    c, w = np.asarray(centres, float), np.asarray(widths, float)
+
+    def f(alphas):
+        return w / ((alphas[:, None] - c) ** 2 + w**2)
+
+    exact = np.arctan((1 - c) / w) - np.arctan(-c / w)
+    return f, exact
+
+
+def test_adaptive_simpson_stops_at_the_first_level_when_the_integrand_is_linear():
+    slope, offset = np.array([0.5, -2.0, 3.0]), np.array([1.0, 0.0, -0.25])
+    f, seen = recording(lambda a: offset + a[:, None] * slope)
+    value, used, converged = adaptive_simpson(f, 1e-6, 50)
+    assert (used, converged) == (9, True) and len(seen) == 9
+    np.testing.assert_allclose(value, offset + slope / 2, rtol=1e-12)
+    assert sorted(seen) == [j / 8 for j in range(9)]
+
+
+def test_adaptive_simpson_is_boole_on_each_panel():
+    # Boole's rule is exact to degree 5; one level (tolerance 1) is 2 panels of it
+    f, _ = recording(lambda a: np.stack([a**5, 1 - 3 * a**4 + a**2], axis=1))
+    value, used, _ = adaptive_simpson(f, 1.0, 50)
+    assert used == 9
+    np.testing.assert_allclose(value, [1 / 6, 1 - 3 / 5 + 1 / 3], rtol=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    centre=st.floats(0.05, 0.95),
+    width=st.floats(0.02, 0.3),
+    tolerance=st.sampled_from([1.5e-2, 1e-2, 3e-3]),
+)
+def test_adaptive_simpson_error_near_its_tolerance_and_points_follow_the_peak(centre, width, tolerance):
+    # the error is estimated, not bounded: on peaks of these widths it stays within a few tolerances
+    # (up to 6.5 in a scan of centres; a tolerance of 3e-2 let peaks narrower than 0.05 slip to 20)
+    f, exact = peaks([centre, 0.5], [width, 1.0])
+    g, seen = recording(f)
+    value, used, converged = adaptive_simpson(g, tolerance, 1000)
+    assert converged and used == len(seen) == len(set(seen)) and (used - 9) % 4 == 0
+    assert np.abs(value - exact).max() <= 10 * tolerance * np.abs(exact).max()
+    distance = np.abs(np.array(seen) - centre)
+    if used > 9:  # the refinement went towards the peak: its points are nearer to it than the first level's
+        assert distance[9:].mean() < distance[:9].mean()
+
+
+def test_adaptive_simpson_respects_the_cap_and_is_deterministic():
+    f, _ = peaks([0.4, 0.3], [0.01, 0.05])
+    g, seen = recording(f)
+    first = adaptive_simpson(g, 1e-9, 30)
+    second = adaptive_simpson(f, 1e-9, 30)
+    assert first[1] <= 30 and first[2] is False and len(seen) == first[1]
+    assert first[1] == second[1] and np.array_equal(first[0], second[0])
+    assert adaptive_simpson(f, 1e-9, 8)[1] == 5  # below 9 points: one panel of 5
+
+
+def independent_boole(loaded, text, label_index):
+    """IG by composite Boole's rule on 9 equally spaced points, with a loop written here (not explain's)."""
+    tok = loaded.tokenizer
+    enc = tok(text, return_tensors="pt")
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    special = torch.tensor(tok.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True)).bool()
+    embed = loaded.model.bert.embeddings.word_embeddings
+    x = embed.weight[ids[0]].detach()
+    b = embed.weight[torch.where(special, ids[0], torch.full_like(ids[0], tok.pad_token_id))].detach()
+    weights = np.array([7, 32, 12, 32, 14, 32, 12, 32, 7]) / 180  # Boole on [0, 1/2] and [1/2, 1]
+    total = torch.zeros(ids.shape[1], dtype=torch.float64)
+    for j, w in enumerate(weights):
+        point = (b + j / 8 * (x - b)).unsqueeze(0).requires_grad_(True)
+        prob = torch.softmax(loaded.model(inputs_embeds=point, attention_mask=mask).logits, -1)[0, label_index]
+        (grad,) = torch.autograd.grad(prob, point)
+        total += w * ((x - b) * grad[0]).sum(-1).double()
+    return total.numpy()
+
+
+def test_adaptive_simpson_equals_an_independent_sum_on_the_same_points(tiny_models):
+    loaded = tiny_models["classification"]
+    request = AnalysisRequest(TEXT, target=TargetSpec("class", label="positive"))
+    enc = loaded.tokenizer(TEXT, return_tensors="pt")
+    ids, mask = enc["input_ids"], enc["attention_mask"]
+    special = torch.tensor(
+        loaded.tokenizer.get_special_tokens_mask(ids[0].tolist(), already_has_special_tokens=True)
+    ).bool().unsqueeze(0)
+    target = resolve_target(loaded, request.target, ids)
+    a = integrated_gradients(target, ids, mask, special, method="adaptive_simpson", tolerance=1.0)
+    assert a.n_steps == 9 and a.converged is True and a.tolerance == 1.0
+    expected = independent_boole(loaded, TEXT, target.index)
+    np.testing.assert_allclose(a.scores, expected, atol=1e-6 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("head,target", CASES)
+@pytest.mark.parametrize("baseline", ["pad", "zero"])
+def test_adaptive_simpson_completeness_and_recorded_settings(tiny_models, head, target, baseline):
+    loaded = tiny_models[head]
+    run, _, _ = simpson_runner(loaded, text_for(head, LONG), target, baseline)
+    a = run()
+    gap = float(a.scores.astype(np.float64).sum()) - (a.score_input - a.score_baseline)
+    assert gap == pytest.approx(a.delta, abs=1e-6)
+    assert a.tolerance == SIMPSON_TOLERANCE and a.precision == "fp32" and a.n_steps <= 50
+    assert a.n_steps >= 9 and (a.n_steps - 9) % 4 == 0
+    if a.converged:  # the estimated token errors are within tolerance; the summed ones bound the delta
+        assert abs(a.delta) <= len(a.scores) * 3 * SIMPSON_TOLERANCE * np.abs(a.scores).max() + 1e-6
+    reference = analyze(AnalysisRequest(text_for(head, LONG), target=target, baseline=baseline, n_steps=300),
+                        loaded).attribution.scores
+    np.testing.assert_allclose(a.scores, reference, atol=3 * SIMPSON_TOLERANCE * np.abs(reference).max() + 1e-7)
+
+
+def simpson_runner(loaded, text, target_spec, baseline="pad"):
+    """integrated_gradients with method="adaptive_simpson" on `text`, as the pipeline calls it."""
+    from explain.pipeline import tokenize
+
+    kind = target_spec.kind
+    inputs, tokens = tokenize(loaded, text, 64, keep_mask=kind == "masked_token")
+    ids, mask, special = inputs["input_ids"], inputs["attention_mask"], inputs["special"]
+    target = resolve_target(loaded, target_spec, ids)
+    with torch.no_grad():
+        out = target.module(input_ids=ids, attention_mask=mask, position_ids=inputs["position_ids"],
+                            **({"token_type_ids": inputs["token_type_ids"]} if "token_type_ids" in inputs else {}))
+        choose_index(target, target.scores_from_output(out, mask)[0].float())
+
+    def run(**kw):
+        return integrated_gradients(target, ids, mask, special, token_type_ids=inputs.get("token_type_ids"),
+                                    position_ids=inputs["position_ids"], baseline=baseline,
+                                    method="adaptive_simpson", **kw)
+
+    return run, target, tokens
+
+
+def test_adaptive_simpson_progress_reaches_one_and_runs_are_deterministic(tiny_models):
+    run, _, _ = simpson_runner(tiny_models["encoder"], LONG, TargetSpec("zero_shot", label="positive"))
+    seen: list[float] = []
+    a = run(progress=seen.append, tolerance=1e-6)
+    assert len(seen) >= 2 and seen == sorted(seen) and seen[-1] == 1.0 and a.n_steps > 9
+    b = run(tolerance=1e-6)
+    assert np.array_equal(a.scores, b.scores) and (a.n_steps, a.delta) == (b.n_steps, b.delta)
+
+    class Stop(Exception):
+        pass
+
+    def cancel(fraction):
+        raise Stop
+
+    with pytest.raises(Stop):
+        run(progress=cancel)
+
+
+def test_adaptive_simpson_small_caps(tiny_models):
+    run, _, _ = simpson_runner(tiny_models["encoder"], LONG, TargetSpec("zero_shot", label="positive"))
+    assert run(n_steps=8, tolerance=1.0).n_steps == 5
+    tiny = run(n_steps=4)
+    assert tiny.n_steps == 4 and tiny.converged is False
+
+
+@pytest.mark.parametrize(
+    "method,tolerance,match",
+    [("simpson", None, "method"), ("clenshaw_curtis", None, "tolerance"), ("gauss_legendre", 1e-2, "tolerance")],
+)
+def test_bad_method_is_refused(method, tolerance, match):
+    with pytest.raises(InputError, match=match):
+        check_method(method, tolerance)
+
+
+def test_method_defaults_keep_todays_engines():
+    assert check_method(None, None) == "gauss_legendre" and check_method(None, 1e-2) == "clenshaw_curtis"
+    assert check_method("adaptive_simpson", None) == "adaptive_simpson"
+
+
+def test_adaptive_simpson_in_bf16_reports_what_it_did(tiny_models):
+    run, _, _ = simpson_runner(tiny_models["encoder"], LONG, TargetSpec("zero_shot", label="positive"))
+    fp32, bf16 = run(), run(precision="bf16")
+    assert bf16.precision == "bf16" and isinstance(bf16.converged, bool) and 9 <= bf16.n_steps <= 50
+    assert float(bf16.scores.astype(np.float64).sum()) - (bf16.score_input - bf16.score_baseline) == pytest.approx(
+        bf16.delta, abs=1e-6
+    )
+    assert spearmanr(fp32.scores, bf16.scores)[0] >= 0.95
