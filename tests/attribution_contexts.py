@@ -44,7 +44,7 @@ class BagOfEmbeddings(torch.nn.Module):
 class LinearTarget(Target):
     """The explained score is the bag-of-embeddings sum itself (one label, no softmax)."""
 
-    def forward_embeddings(self, inputs_embeds, attention_mask, token_type_ids=None, **optional):
+    def forward_embeddings(self, inputs_embeds, attention_mask, token_type_ids=None, position_ids=None):
         bag = self.loaded.model
         return ((inputs_embeds @ bag.readout) * attention_mask.to(inputs_embeds.dtype)).sum(1, keepdim=True)
 
