@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from dashboard import cached
@@ -10,6 +12,7 @@ from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import set_value, widget_key
 from explain import Analysis, TokenAttribution, figures, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
+from explain.methods import METHODS
 
 # The delta is reported beside the highlights; past this share of the score change
 # the attributions no longer add up and the page says so.
@@ -74,7 +77,9 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
     fmt = figures.format_score
     st.caption(markdown_escape(
         f"{_method_text(result)} Score {fmt(a.score_input)} on the text, {fmt(a.score_baseline)} on the baseline; "
-        f"the attributions add up to {fmt(float(a.scores.sum()))} (convergence delta {a.delta:+.2g})."
+        f"the attributions add up to {fmt(float(a.scores.sum()))}"
+        + (f" (convergence delta {a.delta:+.2g})." if math.isfinite(a.delta) else
+           " (this method does not promise that they add up to the score change).")
     ))
     if a.relative_delta > DELTA_WARNING and not figures.negligible_change(a.score_input, a.score_baseline):
         st.warning(f"The convergence delta is {a.relative_delta:.0%} of the score change: the attributions are "
@@ -92,6 +97,11 @@ def _method_text(result: Analysis) -> str:
     """How the attributions were integrated, in words: fixed steps, or whether fast mode met its tolerance."""
     a: TokenAttribution = result.attribution
     baseline = f"a {a.baseline} baseline"
+    if a.method != "integrated_gradients":
+        method = METHODS.get(a.method)
+        title = method.title if method is not None else a.method
+        settings = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(a.settings.items()))
+        return f"{title}{f' ({settings})' if settings else ''}, from {baseline}."
     if a.tolerance is None:
         return f"Integrated gradients: {a.n_steps} steps from {baseline}" + (
             " in bfloat16." if a.precision == "bf16" else ".")

@@ -187,7 +187,7 @@ def main() -> None:
     with st.sidebar:
         st.header("Target")
         controls.target_controls(info)
-        st.header("Integrated gradients")
+        st.header("Attribution")
         controls.attribution_controls()
 
     st.text_area("Text" if mode == "models" else "First text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS,

@@ -68,7 +68,7 @@ def main() -> None:
     info = saved.model if saved else (loaded.info if loaded else None)
     with st.sidebar:
         controls.target_controls(info)
-        st.header("Integrated gradients")
+        st.header("Attribution")
         controls.attribution_controls()
 
     st.text_area("Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS, height=80, on_change=leave_saved,

@@ -141,3 +141,11 @@ def test_the_compare_page_uses_the_chosen_method_on_both_sides(tiny_dirs, tiny_m
         assert not np.allclose(expected.word_scores, ig.word_scores)
         for word, score in zip(expected.words.words, expected.word_scores):
             assert f'title="{html.escape(word)}: {html.escape(format_score(score))}"' in body
+
+
+def test_the_highlights_caption_names_the_method_shown(tiny_dirs):
+    at = run_page("explore", {"m": tiny_dirs["encoder"], "t": "the film was good", "me": "occlusion"})
+    assert_clean(at)
+    caption = next(plain(c.value) for c in at.caption if "on the baseline" in plain(c.value))
+    assert caption.startswith(METHODS["occlusion"].title) and "Integrated gradients" not in caption
+    assert "does not promise that they add up" in caption
