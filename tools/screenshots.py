@@ -23,6 +23,8 @@ SHOTS = {
     "explore_from_token": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5&ag=token&tok=4",
     "grid": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
     "compare": "compare?t=The+service+was+terrible+but+the+food+was+great.&m=minilm&m2=minilm-random",
+    "compare_texts": "compare?cm=texts&t=The+film+was+good+but+far+too+long.&t2=The+film+was+bad+and+far+too+long.",
+    "methods": "methods?t=The+service+was+terrible+but+the+food+was+great.",
     "saved": "saved",
 }
 
@@ -57,9 +59,16 @@ def save_two_analyses(page, base: str) -> None:
     wait_for_app(page, charts=0)
 
 
-BEFORE: dict = {"saved": save_two_analyses}  # interactions before a shot (name -> function of the page, base URL)
+def compute_all_methods(page, base: str) -> None:
+    """Press "Compute all methods" and wait for every row, the faithfulness table and the agreement chart."""
+    page.get_by_role("button", name="Compute all methods").click()
+    page.wait_for_timeout(500)
+    wait_for_app(page, timeout=600_000, charts=1)
+
+
+BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods}  # interactions before a shot (name -> function of the page, base URL)
 REGION = {"grid": all_heads_region}  # shots of one part of the page (page coordinates), not the full page
-WHOLE_PAGE = {"compare"}  # shots of the whole page, however long, rather than of the first screen
+WHOLE_PAGE = {"compare", "compare_texts", "methods"}  # shots of the whole page, however long, rather than of the first screen
 HEIGHT = {"saved": 620}  # shorter first screens for pages with little on them
 
 
@@ -80,7 +89,7 @@ def main() -> None:
             if args.only and name not in args.only:
                 continue
             page.goto(f"{base}/{query}")
-            wait_for_app(page, charts=0 if name == "saved" else 1)
+            wait_for_app(page, charts=0 if name in ("saved", "methods") else 1)
             if name in BEFORE:
                 BEFORE[name](page, base)
             path = args.out / f"{name}.png"
