@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import AlertBase, Block, HeadingBase, Markdown, Metric, Toast
 
 from dashboard import state as url_keys
-from tests.app.shown import plain
+from tests.app.shown import rendered_text
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TIMEOUT = 120
@@ -69,7 +69,7 @@ def assert_inert(at: AppTest) -> None:
     for source in sources:
         html = MARKDOWN.render(source)
         assert "<a " not in html and "<img" not in html, source
-        assert not BARE_URL.search(plain(source)), source
+        assert not BARE_URL.search(rendered_text(source)), source
 
 
 def run_page(page: str, params: dict[str, str]) -> AppTest:

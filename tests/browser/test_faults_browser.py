@@ -37,7 +37,8 @@ def progress_value(page) -> float:
 
 
 def test_closing_a_tab_mid_analysis_leaves_the_server_serving(tmp_path):
-    env = {"EXPLAIN_STORE_PATH": str(tmp_path / "analyses.sqlite3")}
+    # The analysis must outlast the tab, so this server has no work budget (a shared server would refuse it).
+    env = {"EXPLAIN_STORE_PATH": str(tmp_path / "analyses.sqlite3"), "EXPLAIN_MAX_WORK": "0"}
     with running_server(env=env) as base, launch_browser() as browser:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
         slow = context.new_page()
