@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,8 +21,10 @@ from explain.analysis import (
     Analysis,
     AnalysisRequest,
     TargetSpec,
+    to_jsonable,
 )
 from explain.errors import ExplainError
+from explain.heads.gating import ABLATION_MODES
 from explain.methods import METHODS
 from explain.methods.scoring import REMOVAL_MODES
 from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
@@ -91,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # --steps is integrated gradients' setting; tolerance and precision stay at fp32 fixed
             methods.add_argument(f"--{method.name}-{spec.name}".replace("_", "-"), dest=f"setting:{method.name}.{spec.name}",
                                  metavar=spec.name.upper(), help=f"{method.title}: {spec.help} (default {spec.default})")
+    heads = p.add_argument_group("heads", "Knock heads out, and rank them.")
+    heads.add_argument("--ablate", metavar="L:H[,L:H...]",
+                       help="analyse with these heads removed ('L:*' removes layer L's every head); the JSON holds "
+                       "them under 'ablated_heads'")
+    heads.add_argument("--ablate-mode", choices=ABLATION_MODES, default="zero",
+                       help="a removed head's output: zero, or its mean over the text (default zero)")
+    heads.add_argument("--head-importance", action="store_true",
+                       help="rank every head: gradient importance (Michel et al. 2019), the score change when it "
+                       "alone is removed, and confidence (Voita et al. 2019); the JSON holds the maps under "
+                       "'head_importance'")
     p.add_argument("--out", type=Path, help="write the analysis as JSON here")
     p.add_argument("--html", type=Path, help="write a standalone HTML page (works offline) here")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -117,6 +130,21 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
 def chosen_methods(args: argparse.Namespace) -> list[str]:
     """The --method names in order, without repeats ("all" stays a word; the model decides what it means)."""
     return list(dict.fromkeys(args.method or [IG]))
+
+
+def importance_summary(importance) -> str:
+    """The five most important heads by each map, and how far the maps agree."""
+    lines = []
+    for name in importance.map_names:
+        values = np.abs(np.asarray(importance.map(name), dtype=np.float64))
+        order = np.argsort(-values, axis=None, kind="stable")[:5]
+        heads = ", ".join(f"{i // values.shape[1]}:{i % values.shape[1]} ({values.flat[i]:.3g})" for i in order)
+        lines.append(f"most important heads by {name.replace('_', ' ')}: {heads}")
+    names = importance.map_names
+    rho = importance.rank_correlation
+    pairs = [f"{names[i]}~{names[j]} {rho[i, j]:.2f}" for i in range(len(names)) for j in range(i + 1, len(names))]
+    lines.append("rank correlation of the maps (Spearman): " + ", ".join(pairs))
+    return "\n".join(lines)
 
 
 def methods_table(result: Analysis) -> str:
@@ -177,15 +205,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         request = validate(request_from_args(args))
         loaded = load_model(request.model)
-        result = analyze(request, loaded)
+        ablated = None
+        if args.ablate:
+            from explain.heads import HeadSet, analyze_ablated
+
+            ablated = HeadSet.parse(args.ablate, loaded.info.n_layers, loaded.info.n_heads)
+            result = analyze_ablated(request, loaded, ablated, args.ablate_mode)
+        else:
+            result = analyze(request, loaded)
         names = chosen_methods(args)
         if "all" in names:
             names = [n for n in names if n != "all"] + supported_methods(loaded, request)
         names = list(dict.fromkeys(names))
         if len(names) > 1 or args.faithfulness:
             result = with_methods(result, loaded, names, faithfulness=args.faithfulness, removal=args.removal)
+        importance = None
+        if args.head_importance:
+            from explain.heads import head_importance, prepare_inputs
+
+            inputs = prepare_inputs(loaded, request.text, result.request.target, request.max_tokens)
+            importance = head_importance(loaded, inputs, args.ablate_mode)
         if args.out:
-            args.out.write_text(result.to_json(), encoding="utf-8")
+            data = to_jsonable(result)
+            if ablated is not None:
+                data["ablated_heads"], data["ablation_mode"] = ablated.format(), args.ablate_mode
+            if importance is not None:
+                data["head_importance"] = importance.to_dict()
+            args.out.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
         if args.html:
             from explain.report import standalone_html
 
@@ -200,6 +246,10 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(result, args.top))
         if len(result.methods) > 1 or result.faithfulness is not None:
             print(methods_table(result))
+        if ablated is not None:
+            print(f"heads removed ({args.ablate_mode}): {ablated.format()}")
+        if importance is not None:
+            print(importance_summary(importance))
         for path in (args.out, args.html):
             if path:
                 print(f"wrote {path}")

@@ -78,3 +78,23 @@ def test_cli_first_method_is_the_one_highlighted(tiny_dirs, tmp_path):
     assert main([TEXT, "--model", tiny_dirs["encoder"], "--method", "occlusion", "--out", str(out), "--quiet"]) == 0
     data = json.loads(out.read_text())
     assert data["attribution"]["method"] == "occlusion" and data["request"]["method"] == "occlusion"
+
+
+def test_cli_ablates_heads_and_ranks_them(tiny_dirs, tmp_path, capsys):
+    out = tmp_path / "a.json"
+    assert main([TEXT, "--model", tiny_dirs["encoder"], "--steps", "4", "--ablate", "0:1,1:*", "--head-importance",
+                 "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "heads removed (zero): 0:1,1:*" in printed and "most important heads by gradient" in printed
+    data = json.loads(out.read_text())
+    assert data["ablated_heads"] == "0:1,1:*" and data["ablation_mode"] == "zero"
+    maps = data["head_importance"]
+    assert len(maps["gradient"]) == 2 and len(maps["gradient"][0]) == 4  # the tiny model: 2 layers x 4 heads
+    main([TEXT, "--model", tiny_dirs["encoder"], "--steps", "4", "--out", str(tmp_path / "b.json"), "--quiet"])
+    unablated = json.loads((tmp_path / "b.json").read_text())
+    assert unablated["prediction"]["scores"] != data["prediction"]["scores"]  # removing heads changed the output
+
+
+def test_cli_refuses_a_head_the_model_does_not_have(tiny_dirs, capsys):
+    assert main([TEXT, "--model", tiny_dirs["encoder"], "--ablate", "7:0", "--quiet"]) == 2
+    assert "error:" in capsys.readouterr().err
