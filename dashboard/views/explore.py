@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import controls, results, share
+from dashboard.components.loading import load_model_or_error
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
     current,
@@ -27,18 +28,6 @@ VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggre
 # Up to this many tokens the single-head map (square, 12 px a token) fits beside the aggregate view; longer
 # texts get the full width for each, one below the other.
 SIDE_BY_SIDE_TOKENS = 24
-
-
-def load_model_or_error(spec: str) -> LoadedModel | None:
-    if not spec:
-        st.info("Pick a model in the sidebar.")
-        return None
-    try:
-        with st.spinner(markdown_escape(f"Loading {spec}…")):
-            return cached.get_model(spec)
-    except ExplainError as exc:
-        st.error(markdown_escape(exc))
-        return None
 
 
 def compute(state: ViewState, loaded: LoadedModel) -> Analysis | None:

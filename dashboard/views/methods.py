@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import controls, results, share
+from dashboard.components.loading import load_model_or_error
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import current, leave_saved, load_from_url, show_notices, widget_key, write_url
 from dashboard.state import MAX_TEXT_CHARS, METHODS_FIELDS, REMOVAL_MODES
@@ -42,18 +43,6 @@ COLUMN_HELP = {
 READING = ("A method is more faithful than chance when its comprehensiveness (how much the score drops when its "
            "top-ranked words are taken out) is above the random rankings' and its sufficiency (how much it drops "
            "when only those words are kept) is below theirs.")
-
-
-def load_model_or_error(spec: str) -> LoadedModel | None:
-    if not spec:
-        st.info("Pick a model in the sidebar.")
-        return None
-    try:
-        with st.spinner(markdown_escape(f"Loading {spec}…")):
-            return cached.get_model(spec)
-    except ExplainError as exc:
-        st.error(markdown_escape(exc))
-        return None
 
 
 def base_analysis(request: AnalysisRequest, loaded: LoadedModel) -> Analysis | None:
