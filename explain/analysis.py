@@ -43,8 +43,12 @@ class TargetSpec:
     "masked_token" (probability of `label` at the first [MASK]),
     "zero_shot" (probability of `label` among `labels`, from cosine similarity
     of the mean-pooled embedding to each of `prompts`), or "similarity"
-    (cosine similarity of the mean-pooled embedding to `reference`).
-    An empty `label` means the model's top prediction.
+    (cosine similarity of the mean-pooled embedding to `reference`), and the kinds of
+    newer heads: "next_sentence", "token_class" (`label` at token `token`) and "answer"
+    (`part` "start", "end" or "span" of an extractive answer). `explain.targets.TARGETS`
+    declares each kind and the fields it reads.
+    An empty `label` (and a `token` of -1) means the model's top prediction.
+    logit: explain the raw logit rather than the probability.
     """
 
     kind: str
@@ -52,6 +56,9 @@ class TargetSpec:
     labels: tuple[str, ...] = ()
     prompts: tuple[str, ...] = ()
     reference: str = ""
+    token: int = -1
+    part: str = ""
+    logit: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,17 @@ class AnalysisRequest:
     # integrated-gradients ones above as sorted ("method.setting", value) text pairs (hashable: requests key caches).
     method: str = "integrated_gradients"
     method_settings: tuple[tuple[str, str], ...] = ()
+    # A second text: `pair` follows `text` in one input (sentence pairs, next-sentence prediction);
+    # `question` is asked about `text`, the context (question answering: the question is encoded first).
+    pair: str = ""
+    question: str = ""
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The texts in the order the model reads them; token and word segments index into this."""
+        if self.question:
+            return (self.question, self.text)
+        return (self.text, self.pair) if self.pair else (self.text,)
 
 
 @dataclass(frozen=True)
@@ -94,6 +112,8 @@ class Tokens:
     offsets: int32 [tokens, 2] (start, end); special tokens have (0, 0) and special=True.
     n_tokens_full: the whole text's length in tokens, special tokens included; a lower
     bound when `n_tokens_full_at_least` (a text too long to count whole).
+    segments: int8 [tokens], the index in `AnalysisRequest.texts` of the text each token
+    comes from (offsets point into that text), -1 for special tokens; None: one text.
     """
 
     tokens: list[str]
@@ -102,6 +122,7 @@ class Tokens:
     truncated: bool = False
     n_tokens_full: int = 0
     n_tokens_full_at_least: bool = False
+    segments: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -122,15 +143,29 @@ class AttentionMaps:
         return int(self.weights.shape[1])
 
 
+@dataclass(frozen=True)
+class Span:
+    """Consecutive tokens the model marks as one unit: a named entity, or the answer to a question."""
+
+    label: str
+    first_token: int
+    last_token: int
+    score: float  # entities: the mean probability of their tokens' labels; answers: start + end logit
+
+
 @dataclass
 class Prediction:
-    """The model's output for the target: one score per label, and which one is explained."""
+    """The model's output for the target: one score per label, and which one is explained.
+
+    spans: the entities (token classification) or the answer (question answering) predicted.
+    """
 
     labels: list[str]
     scores: np.ndarray
     explained_index: int
     description: str  # e.g. "P(positive) under zero-shot labels"
     score_name: str = "probability"
+    spans: tuple[Span, ...] = ()
 
 
 @dataclass
@@ -166,11 +201,17 @@ class Words:
     """Words of the text (tokenizer independent), with the tokens that fall in each.
 
     spans: int32 [words, 2]; token_word: int32 [tokens], -1 for special tokens.
+    segments: int8 [words], the text (index in `AnalysisRequest.texts`) each word's span
+    points into; None: one text.
     """
 
     words: list[str]
     spans: np.ndarray
     token_word: np.ndarray
+    segments: np.ndarray | None = None
+
+    def segment_of(self, word: int) -> int:
+        return 0 if self.segments is None else int(self.segments[word])
 
     def __len__(self) -> int:
         return len(self.words)
@@ -302,6 +343,12 @@ def check_consistent(a: Analysis) -> Analysis:
     _check(p.scores.shape == (len(p.labels),) and 0 <= p.explained_index < len(p.labels),
            "the prediction does not match its labels")
     _check(isinstance(p.description, str) and isinstance(a.attribution.baseline, str), "descriptions are not text")
+    n_texts = len(a.request.texts)
+    for name, segments, n in (("token", a.tokens.segments, n_tokens), ("word", a.words.segments, n_words)):
+        _check(segments is None or (segments.shape == (n,) and (n == 0 or (segments.min() >= -1
+                                                                            and segments.max() < n_texts))),
+               f"the {name} segments do not match the texts")
+    _check(all(0 <= s.first_token <= s.last_token < n_tokens for s in p.spans), "a predicted span is outside the text")
     return a
 
 
@@ -469,7 +516,28 @@ def _target(value: Any, path: str) -> TargetSpec | None:
         labels=tuple(_texts(_get(obj, "labels", path, []), f"{path}.labels")),
         prompts=tuple(_texts(_get(obj, "prompts", path, []), f"{path}.prompts")),
         reference=_text(_get(obj, "reference", path, ""), f"{path}.reference"),
+        token=_whole(_get(obj, "token", path, -1), f"{path}.token", -1, MAX_COUNT),
+        part=_text(_get(obj, "part", path, ""), f"{path}.part"),
+        logit=_flag(_get(obj, "logit", path, False), f"{path}.logit"),
     )
+
+
+def _optional_array(value: Any, path: str, kinds: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    return None if value is None else _array(value, path, kinds, shape)
+
+
+def _spans(value: Any, path: str, n_tokens: int) -> tuple[Span, ...]:
+    if not isinstance(value, list):
+        raise _damaged(path, "is not a list")
+    spans = []
+    for i, item in enumerate(value):
+        at = f"{path}[{i}]"
+        obj = _object(item, at)
+        first = _whole(_get(obj, "first_token", at), f"{at}.first_token", 0, max(0, n_tokens - 1))
+        last = _whole(_get(obj, "last_token", at), f"{at}.last_token", first, max(0, n_tokens - 1))
+        spans.append(Span(label=_text(_get(obj, "label", at), f"{at}.label"), first_token=first, last_token=last,
+                          score=_number(_get(obj, "score", at), f"{at}.score")))
+    return tuple(spans)
 
 
 def _optional_number(obj: dict, key: str, path: str) -> float | None:
@@ -490,6 +558,8 @@ def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
         precision=_text(_get(obj, "precision", path, "fp32"), f"{path}.precision"),
         method=_text(_get(obj, "method", path, "integrated_gradients"), f"{path}.method"),
         method_settings=_setting_pairs(_get(obj, "method_settings", path, []), f"{path}.method_settings"),
+        pair=_text(_get(obj, "pair", path, ""), f"{path}.pair"),
+        question=_text(_get(obj, "question", path, ""), f"{path}.question"),
     )
 
 
@@ -674,11 +744,14 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
             n_tokens_full=_whole(_get(t, "n_tokens_full", at("tokens")), at("tokens.n_tokens_full"), 0, MAX_COUNT),
             n_tokens_full_at_least=_flag(_get(t, "n_tokens_full_at_least", at("tokens"), False),
                                          at("tokens.n_tokens_full_at_least")),
+            segments=_optional_array(_get(t, "segments", at("tokens"), None), at("tokens.segments"), "i",
+                                     (n_tokens,)),
         ),
         words=Words(
             words=words,
             spans=_array(_get(w, "spans", at("words")), at("words.spans"), "iu", (n_words, 2)),
             token_word=_array(_get(w, "token_word", at("words")), at("words.token_word"), "i", (n_tokens,)),
+            segments=_optional_array(_get(w, "segments", at("words"), None), at("words.segments"), "i", (n_words,)),
         ),
         attention=AttentionMaps(weights=_array(weights, at("attention.weights"), "f",
                                                (model.n_layers, model.n_heads, n_tokens, n_tokens))),
@@ -689,6 +762,7 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
                                    0, max(0, n_labels - 1)),
             description=_text(_get(p, "description", at("prediction")), at("prediction.description")),
             score_name=_text(_get(p, "score_name", at("prediction"), "probability"), at("prediction.score_name")),
+            spans=_spans(_get(p, "spans", at("prediction"), []), at("prediction.spans"), n_tokens),
         ),
         attribution=_token_attribution(a, at("attribution"), n_tokens),
         word_scores=_array(_get(data, "word_scores", path), at("word_scores"), "f", (n_words,)),

@@ -242,11 +242,7 @@ def kept_in_baseline(target: Target, input_ids: torch.Tensor, special: torch.Ten
     Keeping the mask means the masked-token question stays asked all along the path:
     replacing the [MASK] itself would credit much of the prediction to the mask token.
     """
-    kept = special.bool()
-    mask_id = target.loaded.tokenizer.mask_token_id
-    if target.spec.kind == "masked_token" and mask_id is not None:
-        kept = kept | input_ids.eq(mask_id)
-    return kept
+    return special.bool() | target.kept_in_baseline(input_ids)
 
 
 def baseline_embeddings(

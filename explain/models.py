@@ -49,13 +49,11 @@ COVERAGE_FLOOR = 0.5  # checkpoints holding fewer values than this share of the 
 CONFIG_SIZES = ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size", "vocab_size",
                 "max_position_embeddings")
 
-EXPLAINED = "this dashboard explains sequence-classification, masked-LM and bare encoder models"
+EXPLAINED = ("this dashboard explains sequence-classification, token-classification, question-answering, "
+             "masked-LM, next-sentence and bare encoder models")
 # Architecture name endings whose head this dashboard cannot explain yet, with the task they serve.
 UNSUPPORTED_HEADS = (
-    ("ForTokenClassification", "token-classification"),
-    ("ForQuestionAnswering", "question-answering"),
     ("ForMultipleChoice", "multiple-choice"),
-    ("ForNextSentencePrediction", "next-sentence-prediction"),
     ("ForCausalLM", "causal language"),
     ("LMHeadModel", "causal language"),
     ("ElectraForPreTraining", "replaced-token-detection"),
@@ -68,14 +66,30 @@ MASKED_LM_WEIGHTS = re.compile(
     r"^(cls\.predictions|lm_head|predictions|lm_predictions|generator_predictions|generator_lm_head|"
     r"vocab_transform|vocab_layer_norm|vocab_projector)\."
 )
-# Missing weights a head does without: bare encoders never use the pooler.
-SPARE_WHEN_MISSING = {"encoder": re.compile(r"(^|\.)pooler\."), "classification": None, "masked_lm": None}
-
-HEAD_TARGETS = {
-    "classification": ("class", "zero_shot", "similarity"),
-    "masked_lm": ("masked_token", "zero_shot", "similarity"),
-    "encoder": ("zero_shot", "similarity"),
+# Heads by the architecture-name ending that names them in config.json (checked in this order), and the
+# Auto class that loads each. BERT's pre-training model carries both the masked-LM and the next-sentence head.
+HEAD_ARCHITECTURES = (
+    ("ForSequenceClassification", "classification"),
+    ("ForTokenClassification", "token_classification"),
+    ("ForQuestionAnswering", "question_answering"),
+    ("ForNextSentencePrediction", "next_sentence"),
+    ("BertForPreTraining", "pretraining"),
+    ("ForMaskedLM", "masked_lm"),
+)
+HEAD_CLASSES = {
+    "classification": "AutoModelForSequenceClassification",
+    "token_classification": "AutoModelForTokenClassification",
+    "question_answering": "AutoModelForQuestionAnswering",
+    "next_sentence": "AutoModelForNextSentencePrediction",
+    "pretraining": "AutoModelForPreTraining",
+    "masked_lm": "AutoModelForMaskedLM",
 }
+HEADS_WITH_LABELS = frozenset({"classification", "token_classification"})
+# Missing weights a head does without: bare encoders never use the pooler.
+SPARE_WHEN_MISSING: dict[str, re.Pattern[str] | None] = {"encoder": re.compile(r"(^|\.)pooler\.")}
+# The target kinds each head can be explained through, in the order they register (the first is the default);
+# filled by explain.targets, which declares the kinds.
+HEAD_TARGETS: dict[str, tuple[str, ...]] = {}
 
 
 @dataclass
@@ -106,6 +120,9 @@ class LoadedModel:
     def masked_lm_head(self) -> torch.nn.Module | None:
         """The masked-LM head as one module from hidden states to vocabulary logits, where the model has one
         (BERT's `cls`, RoBERTa's `lm_head`, ALBERT's `predictions`); None otherwise."""
+        if self.head == "pretraining":
+            heads = getattr(self.model, "cls", None)
+            return getattr(heads, "predictions", None)
         if self.head != "masked_lm":
             return None
         for name in ("cls", "lm_head", "predictions"):
@@ -138,7 +155,7 @@ class LoadedModel:
             n_layers=int(self.config.num_hidden_layers),
             n_heads=int(self.config.num_attention_heads),
             max_tokens=self.max_tokens,
-            targets=HEAD_TARGETS[self.head],
+            targets=HEAD_TARGETS.get(self.head, ()),
         )
 
 
@@ -337,9 +354,10 @@ def _load_reports_muted() -> Iterator[None]:
 def _head_of(config: Any, spec: str) -> str:
     """The head named by config.json's architectures; refuses the heads this dashboard cannot explain."""
     archs = [str(a) for a in getattr(config, "architectures", None) or []]
-    if any("ForSequenceClassification" in a for a in archs):
-        return "classification"
-    if any("ForMaskedLM" in a or ("ForPreTraining" in a and not a.startswith("Electra")) for a in archs):
+    for ending, head in HEAD_ARCHITECTURES:
+        if any(a.endswith(ending) for a in archs):
+            return head
+    if any("ForPreTraining" in a and not a.startswith("Electra") for a in archs):
         return "masked_lm"
     for arch in archs:
         for ending, task in UNSUPPORTED_HEADS:
@@ -423,7 +441,7 @@ def _check_weights(info: dict[str, Any], head: str, spec: str) -> None:
     if unexpected:
         raise ModelLoadError(f"'{spec}' holds weights of a head its config.json does not name ({_some(unexpected)}); "
                              f"{EXPLAINED}.")
-    spare = SPARE_WHEN_MISSING[head]
+    spare = SPARE_WHEN_MISSING.get(head)
     missing = sorted(str(k) for k in info.get("missing_keys") or () if spare is None or not spare.search(k))
     missing += sorted(str(k[0] if isinstance(k, tuple) else k) for k in info.get("mismatched_keys") or ())
     if missing:
@@ -432,13 +450,8 @@ def _check_weights(info: dict[str, Any], head: str, spec: str) -> None:
 
 
 def _load_from(source: str, spec: str, *, local: bool, budget: LoadBudget) -> tuple[torch.nn.Module, Any, str]:
-    from transformers import (
-        AutoConfig,
-        AutoModel,
-        AutoModelForMaskedLM,
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-    )
+    import transformers
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
@@ -461,9 +474,7 @@ def _load_from(source: str, spec: str, *, local: bool, budget: LoadBudget) -> tu
         )
     _check_config_sizes(config, spec)
     head = _head_of(config, spec)
-    cls = {"classification": AutoModelForSequenceClassification, "masked_lm": AutoModelForMaskedLM}.get(
-        head, AutoModel
-    )
+    cls = getattr(transformers, HEAD_CLASSES[head]) if head in HEAD_CLASSES else AutoModel
     dtype = _weights_dtype(config)
     nbytes, n_params = _estimate(cls, config, dtype, spec)
     budget.check(nbytes, spec)
@@ -621,7 +632,7 @@ def load_model(
     model.to(dev).eval()
     for param in model.parameters():
         param.requires_grad_(False)  # attributions need input gradients only
-    labels = _label_names(model.config) if head == "classification" else []
+    labels = _label_names(model.config) if head in HEADS_WITH_LABELS else []
     return LoadedModel(spec=spec, name=name, model=model, tokenizer=tokenizer, head=head, label_names=labels, device=dev)
 
 

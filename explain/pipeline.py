@@ -24,20 +24,18 @@ from explain.analysis import (
     AttentionMaps,
     FaithfulnessSummary,
     MethodResult,
-    Prediction,
     TokenAttribution,
     Tokens,
+    Words,
 )
 from explain.attribution import check_precision, check_steps, check_tolerance, integrated_gradients
 from explain.errors import InputError
 from explain.evaluation.faithfulness import ERASER_BINS, evaluate_context
 from explain.methods import METHODS, AttributionContext, MethodAttribution, MethodSettings, get_method
 from explain.models import LoadedModel, load_model
-from explain.targets import choose_index, model_position_ids, resolve_target, target_kind
-from explain.tokenization import encode_truncated
+from explain.targets import TARGETS, choose_index, model_position_ids, resolve_target, target_kind
+from explain.tokenization import encode_pair_truncated, encode_truncated
 from explain.words import word_sums, words_for_tokens
-
-TOP_MASKED_PREDICTIONS = 10
 
 StageCallback = Callable[[str, float], None]
 
@@ -50,6 +48,11 @@ def validate(request: AnalysisRequest) -> AnalysisRequest:
     """Check the request's settings; raise InputError with one sentence on the first problem."""
     if not isinstance(request.text, str) or not request.text.strip():
         raise InputError("The text is empty; type or paste a sentence to analyse.")
+    if request.pair and request.question:
+        raise InputError("Give either a second text or a question, not both.")
+    for name, second in (("second text", request.pair), ("question", request.question)):
+        if not isinstance(second, str) or (second and not second.strip()):
+            raise InputError(f"The {name} is empty; type it or leave the box blank.")
     check_steps(request.n_steps)
     check_tolerance(request.tolerance)
     check_precision(request.precision)
@@ -86,16 +89,22 @@ def token_attribution(result: MethodAttribution, n_steps: int = 0) -> TokenAttri
 
 
 def tokenize(
-    loaded: LoadedModel, text: str, max_tokens: int, *, keep_mask: bool = False
+    loaded: LoadedModel, text: str | tuple[str, ...], max_tokens: int, *, keep_mask: bool = False,
+    truncation: str = "longest_first",
 ) -> tuple[dict[str, torch.Tensor], Tokens]:
-    """Model inputs for `text` (cut to `max_tokens` by the tokenizer's own truncation) and its Tokens record.
+    """Model inputs for `text` or a pair of texts (cut to `max_tokens` by the tokenizer's own truncation) and
+    its Tokens record.
 
     Typed special tokens are plain text; with `keep_mask` the mask token stays the mask.
     The inputs hold input_ids, attention_mask, token_type_ids (where the model takes
     them), position_ids (`model_position_ids`, for every pass) and special (bool).
     """
     tok = loaded.tokenizer
-    result = encode_truncated(tok, text, max_tokens, keep_mask=keep_mask)
+    texts = (text,) if isinstance(text, str) else tuple(text)
+    if len(texts) == 2:
+        result = encode_pair_truncated(tok, texts[0], texts[1], max_tokens, keep_mask=keep_mask, truncation=truncation)
+    else:
+        result = encode_truncated(tok, texts[0], max_tokens, keep_mask=keep_mask)
     enc = result.encoding
     ids = torch.tensor([enc.ids], dtype=torch.long)
     special = torch.tensor([enc.special_tokens_mask], dtype=torch.bool)
@@ -111,15 +120,58 @@ def tokenize(
         truncated=result.truncated,
         n_tokens_full=result.n_tokens_full,
         n_tokens_full_at_least=result.at_least,
+        segments=(np.array([-1 if s is None else s for s in enc.sequence_ids], dtype=np.int8)
+                  if len(texts) > 1 else None),
     )
     return {k: v.to(loaded.device) for k, v in inputs.items()}, tokens
+
+
+def token_segments(tokens: Tokens) -> np.ndarray:
+    """The text each token comes from (-1 for special tokens), also for one-text analyses."""
+    if tokens.segments is not None:
+        return tokens.segments
+    return np.where(np.asarray(tokens.special, dtype=bool), -1, 0).astype(np.int8)
+
+
+def read_words(texts: tuple[str, ...], tokens: Tokens) -> Words:
+    """The words of each text, in reading order, with the tokens that fall in each (`words_for_tokens` per text)."""
+    if len(texts) == 1:
+        return words_for_tokens(texts[0], tokens.offsets, tokens.special)
+    segments = token_segments(tokens)
+    words: list[str] = []
+    spans, word_segments = [], []
+    token_word = np.full(len(tokens), -1, dtype=np.int32)
+    for s, text in enumerate(texts):
+        part = words_for_tokens(text, tokens.offsets, np.asarray(tokens.special, dtype=bool) | (segments != s))
+        mine = part.token_word >= 0
+        token_word[mine] = part.token_word[mine] + len(words)
+        words += part.words
+        spans.append(part.spans.reshape(-1, 2))
+        word_segments += [s] * len(part.words)
+    return Words(words=words, spans=np.concatenate(spans).astype(np.int32), token_word=token_word,
+                 segments=np.array(word_segments, dtype=np.int8))
+
+
+def encoded_request(loaded: LoadedModel, request: AnalysisRequest, max_tokens: int
+                    ) -> tuple[dict[str, torch.Tensor], Tokens, str]:
+    """The request's text(s) encoded for its target kind, the tokens, and the kind."""
+    kind = target_kind(loaded, request.target)
+    declared = TARGETS.get(kind)
+    if declared is not None and declared.needs == "question" and not request.question:
+        raise InputError(f"The target '{declared.title}' needs a question; type it in the question box (--question).")
+    if declared is not None and declared.needs == "pair" and not request.pair:
+        raise InputError(f"The target '{declared.title}' needs a second text; type it in the second box (--pair).")
+    inputs, tokens = tokenize(loaded, request.texts, max_tokens, keep_mask=declared is not None and declared.keeps_mask,
+                              truncation="only_second" if request.question else "longest_first")
+    return inputs, tokens, kind
 
 
 def notices_for(loaded: LoadedModel, text: str, kind: str, tokens: Tokens) -> tuple[str, ...]:
     """One-sentence notes on how the model read the text: a mask token it reads as text, a truncation."""
     notices = []
     mask = getattr(loaded.tokenizer, "mask_token", None)
-    if kind != "masked_token" and mask and str(mask) in text:
+    keeps_mask = kind in TARGETS and TARGETS[kind].keeps_mask
+    if not keeps_mask and mask and str(mask) in text:
         notices.append(
             f"The text contains the mask token {mask}, which is read as plain text because the target is not "
             "the masked token; choose the masked-token target on a masked-LM model to have it predicted."
@@ -153,26 +205,23 @@ def analyze(
     max_tokens = min(int(request.max_tokens), loaded.max_tokens)
     with loaded.lock:
         report("tokenising", 0.0)
-        kind = target_kind(loaded, request.target)
-        inputs, tokens = tokenize(loaded, request.text, max_tokens, keep_mask=kind == "masked_token")
+        inputs, tokens, kind = encoded_request(loaded, request, max_tokens)
         ids, mask, special = inputs["input_ids"], inputs["attention_mask"], inputs["special"]
         types, positions = inputs.get("token_type_ids"), inputs["position_ids"]
-        target = resolve_target(loaded, request.target, ids)
+        target = resolve_target(loaded, request.target, ids, token_segments(tokens), types)
 
         report("attention", 0.0)
         t0 = time.perf_counter()
-        extra = {} if types is None else {"token_type_ids": types}
         with torch.inference_mode():
-            out = target.module(input_ids=ids, attention_mask=mask, position_ids=positions, output_attentions=True,
-                                **extra)
-            scores = target.scores_from_output(out, mask)[0].float().cpu()
+            all_scores, out = target.forward_ids(ids, mask, types, positions)
+            scores = all_scores[0].float().cpu()
             weights = torch.stack([a[0] for a in out.attentions]).float().cpu().numpy()
         del out
-        choose_index(target, scores)
+        target = choose_index(target, scores)
         timings["attention"] = time.perf_counter() - t0
 
         t0 = time.perf_counter()
-        words = words_for_tokens(request.text, tokens.offsets, tokens.special)
+        words = read_words(request.texts, tokens)
         if request.method == IG:
             attribution = integrated_gradients(
                 target,
@@ -208,34 +257,12 @@ def analyze(
         tokens=tokens,
         words=words,
         attention=AttentionMaps(weights=weights.astype(np.float32)),
-        prediction=_prediction(target, scores.numpy()),
+        prediction=target.prediction(scores.numpy()),
         attribution=attribution,
         word_scores=word_scores,
         timings=timings,
         methods={request.method: MethodResult(attribution=attribution, word_scores=word_scores)},
-        notices=notices_for(loaded, request.text, target.spec.kind, tokens),
-    )
-
-
-def _prediction(target, scores: np.ndarray) -> Prediction:
-    if target.spec.kind == "masked_token":
-        order = [int(i) for i in np.argsort(-scores)[:TOP_MASKED_PREDICTIONS]]
-        if target.index not in order:
-            order.append(target.index)
-        labels = [target.labels[i] for i in order]
-        return Prediction(
-            labels=labels,
-            scores=scores[order].astype(np.float32),
-            explained_index=order.index(target.index),
-            description=target.description,
-            score_name=target.score_name,
-        )
-    return Prediction(
-        labels=list(target.labels),
-        scores=scores.astype(np.float32),
-        explained_index=target.index,
-        description=target.description,
-        score_name=target.score_name,
+        notices=notices_for(loaded, " ".join(request.texts), target.spec.kind, tokens),
     )
 
 
@@ -243,15 +270,14 @@ def attribution_context(request: AnalysisRequest, loaded: LoadedModel) -> Attrib
     """What every method needs about the request's text, built once (call it holding `loaded.lock`)."""
     validate(request)
     max_tokens = min(int(request.max_tokens), loaded.max_tokens)
-    kind = target_kind(loaded, request.target)
-    inputs, tokens = tokenize(loaded, request.text, max_tokens, keep_mask=kind == "masked_token")
+    inputs, tokens, _ = encoded_request(loaded, request, max_tokens)
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
     types, positions = inputs.get("token_type_ids"), inputs["position_ids"]
-    target = resolve_target(loaded, request.target, ids)
+    target = resolve_target(loaded, request.target, ids, token_segments(tokens), types)
     with torch.no_grad():
         scores = target.forward_embeddings(loaded.word_embeddings(ids), mask, types, positions)[0].float().cpu()
-    choose_index(target, scores)
-    words = words_for_tokens(request.text, tokens.offsets, tokens.special)
+    target = choose_index(target, scores)
+    words = read_words(request.texts, tokens)
     return AttributionContext(target=target, input_ids=ids, attention_mask=mask, special=inputs["special"],
                               token_word=words.token_word, n_words=len(words), baseline=request.baseline,
                               token_type_ids=types, position_ids=positions)

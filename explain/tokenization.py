@@ -128,3 +128,43 @@ def encode_truncated(
     if len(content.ids) > keep:
         content.truncate(keep, direction=side)
     return TruncatedEncoding(backend.finish(content), n_full, at_least)
+
+
+PAIR_TRUNCATIONS = ("longest_first", "only_second")
+
+
+def encode_pair_truncated(
+    tokenizer: Any, first: str, second: str, max_tokens: int, *, keep_mask: bool = False,
+    truncation: str = "longest_first",
+) -> TruncatedEncoding:
+    """Encode two texts as one input ([CLS] first [SEP] second [SEP]), cut to `max_tokens` as transformers cuts pairs.
+
+    truncation: "longest_first" (sentence pairs: a token at a time from the longer text) or
+    "only_second" (question answering: the context is cut, never the question).
+    """
+    if truncation not in PAIR_TRUNCATIONS:
+        raise ValueError(f"unknown pair truncation {truncation!r}")
+    backend = text_backend(tokenizer, keep_mask)
+    a = backend.tokenizer.encode(first, add_special_tokens=False)
+    b = backend.tokenizer.encode(second, add_special_tokens=False)
+    n_special = 0 if backend.processor is None else backend.processor.num_special_tokens_to_add(True)
+    keep = max(max_tokens - n_special, 0)
+    n_a, n_b = len(a.ids), len(b.ids)
+    n_full = n_a + n_b + n_special
+    side = getattr(tokenizer, "truncation_side", "right")
+    if n_a + n_b > keep:
+        if truncation == "only_second":
+            cut_a, cut_b = n_a, max(keep - n_a, 0)
+        else:
+            cut_a, cut_b = n_a, n_b
+            while cut_a + cut_b > keep:
+                if cut_a > cut_b:
+                    cut_a -= 1
+                else:
+                    cut_b -= 1
+        if cut_a < n_a:
+            a.truncate(cut_a, direction=side)
+        if cut_b < n_b:
+            b.truncate(cut_b, direction=side)
+    encoding = a if backend.processor is None else backend.processor.process(a, b)
+    return TruncatedEncoding(encoding, n_full, False)

@@ -7,6 +7,8 @@ sum over the word's tokens of (e_t - b_t) . w, which the test computes by hand.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -41,6 +43,7 @@ class BagOfEmbeddings(torch.nn.Module):
         return self.embedding
 
 
+@dataclass(frozen=True, eq=False)
 class LinearTarget(Target):
     """The explained score is the bag-of-embeddings sum itself (one label, no softmax)."""
 
@@ -57,7 +60,7 @@ def linear_context(tokenizer_source: LoadedModel, text: str, baseline: str = "pa
     loaded = LoadedModel(spec="linear", name="linear bag of embeddings", model=bag, tokenizer=tok,
                          head="classification", label_names=["score"], device=torch.device("cpu"))
     inputs, tokens = tokenize(loaded, text, 64)
-    target = LinearTarget(TargetSpec("class"), loaded, ["score"], "the linear score", "score", index=0)
+    target = LinearTarget(TargetSpec("class"), loaded, ("score",), index=0, score_name="score")
     words = words_for_tokens(text, tokens.offsets, tokens.special)
     context = AttributionContext(target=target, input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
                                  special=inputs["special"], token_word=words.token_word, n_words=len(words),

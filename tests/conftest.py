@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from tests.tiny_models import HEADS, save_tiny_model, save_tiny_roberta
+from tests.tiny_models import HEADS, TASK_HEADS, save_tiny_model, save_tiny_roberta
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -25,6 +25,20 @@ def tiny_models(tiny_dirs):
     from explain import load_model
 
     return {head: load_model(path) for head, path in tiny_dirs.items()}
+
+
+@pytest.fixture(scope="session")
+def task_dirs(tmp_path_factory) -> dict[str, str]:
+    """Folders of tiny random BERTs with the heads of other tasks: NER, QA, next sentence, pre-training, multi-label."""
+    root = tmp_path_factory.mktemp("tasks")
+    return {head: str(save_tiny_model(root / head, head)) for head in TASK_HEADS}
+
+
+@pytest.fixture(scope="session")
+def task_models(task_dirs):
+    from explain import load_model
+
+    return {head: load_model(path) for head, path in task_dirs.items()}
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,11 @@ import torch
 from transformers import (
     BertConfig,
     BertForMaskedLM,
+    BertForNextSentencePrediction,
+    BertForPreTraining,
+    BertForQuestionAnswering,
     BertForSequenceClassification,
+    BertForTokenClassification,
     BertModel,
     BertTokenizer,
 )
@@ -24,6 +28,15 @@ WORDS = (
 PIECES = ["##s", "##ing", "##ed", "##ly", "##er"] + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 HEADS = ("classification", "masked_lm", "encoder")
+# The heads of the other tasks a BERT user meets (multi_label: a classification head with one sigmoid per label).
+TASK_HEADS = ("token_classification", "question_answering", "next_sentence", "pretraining", "multi_label")
+NER_LABELS = ("O", "B-PER", "I-PER", "B-LOC", "I-LOC")
+HEAD_CLASSES = {
+    "classification": BertForSequenceClassification, "multi_label": BertForSequenceClassification,
+    "masked_lm": BertForMaskedLM, "encoder": BertModel, "token_classification": BertForTokenClassification,
+    "question_answering": BertForQuestionAnswering, "next_sentence": BertForNextSentencePrediction,
+    "pretraining": BertForPreTraining,
+}
 
 
 def vocabulary(alternative: bool = False) -> dict[str, int]:
@@ -35,8 +48,10 @@ def vocabulary(alternative: bool = False) -> dict[str, int]:
 
 def save_tiny_model(folder: Path, head: str, *, seed: int = 0, alternative_vocab: bool = False,
                     layers: int = 2, heads: int = 4) -> Path:
-    """Write a random tiny BERT with `head` ("classification", "masked_lm", "encoder") to `folder`."""
+    """Write a random tiny BERT with `head` (one of HEADS or TASK_HEADS) to `folder`."""
     vocab = vocabulary(alternative_vocab)
+    labels = {"token_classification": NER_LABELS, "question_answering": ("start", "end")}.get(
+        head, ("negative", "neutral", "positive"))
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,
@@ -44,11 +59,13 @@ def save_tiny_model(folder: Path, head: str, *, seed: int = 0, alternative_vocab
         num_attention_heads=heads,
         intermediate_size=37,
         max_position_embeddings=64,
-        num_labels=3,
-        id2label={0: "negative", 1: "neutral", 2: "positive"},
-        label2id={"negative": 0, "neutral": 1, "positive": 2},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={label: i for i, label in enumerate(labels)},
     )
-    cls = {"classification": BertForSequenceClassification, "masked_lm": BertForMaskedLM, "encoder": BertModel}[head]
+    if head == "multi_label":
+        config.problem_type = "multi_label_classification"
+    cls = HEAD_CLASSES[head]
     torch.manual_seed(seed)
     model = cls(config)
     folder.mkdir(parents=True, exist_ok=True)

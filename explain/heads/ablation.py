@@ -6,7 +6,7 @@ from explain.analysis import Analysis, AnalysisRequest
 from explain.heads.gating import HeadSet, check_mode, gated, head_means
 from explain.models import LoadedModel
 from explain.pipeline import StageCallback, analyze, tokenize, validate
-from explain.targets import target_kind
+from explain.targets import TARGETS, target_kind
 
 
 def analyze_ablated(
@@ -29,7 +29,7 @@ def analyze_ablated(
         means = None
         if mode == "mean":
             enc, _ = tokenize(loaded, request.text, min(int(request.max_tokens), loaded.max_tokens),
-                              keep_mask=target_kind(loaded, request.target) == "masked_token")
+                              keep_mask=TARGETS[target_kind(loaded, request.target)].keeps_mask)
             means = head_means(loaded, enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))
         with gated(loaded, heads, mode, means):
             return analyze(request, loaded, progress=progress)

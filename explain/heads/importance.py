@@ -24,7 +24,7 @@ from explain.analysis import TargetSpec
 from explain.heads.gating import adapter_of, check_mode, gated, head_means, shared_prefix
 from explain.models import LoadedModel
 from explain.pipeline import tokenize
-from explain.targets import Target, choose_index, resolve_target, target_kind
+from explain.targets import TARGETS, Target, choose_index, resolve_target, target_kind
 
 MAP_NAMES = ("gradient", "ablation", "confidence")
 # Tokens x variants in one forward batch (no gradient): bert-base at 128 tokens runs 64 variants at once
@@ -61,14 +61,13 @@ def prepare_inputs(
     """Tokenise `text` as an analysis does and fix the explained score (the top prediction when unset)."""
     with loaded.lock:
         enc, tokens = tokenize(loaded, text, min(int(max_tokens), loaded.max_tokens),
-                               keep_mask=target_kind(loaded, target) == "masked_token")
+                               keep_mask=TARGETS[target_kind(loaded, target)].keeps_mask)
         ids, mask, types = enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids")
         resolved = resolve_target(loaded, target, ids)
-        inputs = HeadInputs(resolved, ids, mask, types, tuple(tokens.tokens))
         with torch.no_grad():
             scores = resolved.forward_embeddings(loaded.word_embeddings(ids), mask, types)[0]
-        choose_index(resolved, scores)
-    return inputs
+        resolved = choose_index(resolved, scores)
+    return HeadInputs(resolved, ids, mask, types, tuple(tokens.tokens))
 
 
 def explained_scores(inputs: HeadInputs, n_variants: int = 1) -> torch.Tensor:

@@ -22,14 +22,7 @@ from explain.methods.gradients import NoSettings
 
 def readout_weights(context: AttributionContext) -> np.ndarray:
     """How the target reads the query rows, float64 [tokens] summing to 1 (see the module docstring)."""
-    target = context.target
-    n = context.n_tokens
-    weights = np.zeros(n)
-    if target.pooled:
-        mask = context.attention_mask[0].double().cpu().numpy()
-        return mask / mask.sum()
-    weights[target.mask_position if target.spec.kind == "masked_token" else 0] = 1.0
-    return weights
+    return context.target.readout_weights(context.attention_mask)
 
 
 @dataclass(frozen=True)

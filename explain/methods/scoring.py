@@ -59,8 +59,9 @@ def word_scorer(context: AttributionContext, mode: str = "replace") -> WordScore
     """
     if mode not in REMOVAL_MODES:
         raise InputError(f"Unknown removal mode '{mode}'; choose one of {', '.join(REMOVAL_MODES)}.")
-    if mode == "remove" and context.target.spec.kind == "masked_token":
-        raise InputError("Removing words moves the [MASK] token the target reads; use the 'replace' mode.")
+    if mode == "remove" and context.target.kind.position_bound:
+        raise InputError(f"Removing words moves the token the {context.target.kind.title} target reads; "
+                         "use the 'replace' mode.")
     inputs = context.embeddings()[0]
     baselines = context.baseline_embeddings()[0]
     token_word = torch.as_tensor(context.token_word, dtype=torch.long, device=inputs.device)

@@ -1,0 +1,65 @@
+"""What scalar output is explained: a registry of target kinds (see `explain.targets.base`).
+
+    from explain.targets import TARGETS, resolve_target
+    TARGETS["class"].heads  # ('classification',)
+"""
+
+from __future__ import annotations
+
+from explain.targets.base import (
+    SCALES,
+    TARGETS,
+    Target,
+    TargetKind,
+    TextLayout,
+    choose_index,
+    default_target,
+    find_label,
+    get_target_kind,
+    kinds_for_head,
+    mean_pool,
+    model_position_ids,
+    resolve_target,
+    target_kind,
+)
+from explain.targets.classification import NEXT_SENTENCE_LABELS, ClassTarget, NextSentenceTarget, is_multi_label
+from explain.targets.masked_lm import TOP_MASKED_PREDICTIONS, MaskedTokenTarget
+from explain.targets.pooled import PROMPT_TEMPLATE, SENTIMENT_LABELS, ZERO_SHOT_SCALE, PooledTarget, embed_texts
+from explain.targets.question_answering import ANSWER_PARTS, AnswerTarget, best_span
+from explain.targets.token_classification import TokenClassTarget, merge_entities
+
+TARGET_KINDS = tuple(TARGETS)
+
+__all__ = [
+    "ANSWER_PARTS",
+    "NEXT_SENTENCE_LABELS",
+    "PROMPT_TEMPLATE",
+    "SCALES",
+    "SENTIMENT_LABELS",
+    "TARGETS",
+    "TARGET_KINDS",
+    "TOP_MASKED_PREDICTIONS",
+    "ZERO_SHOT_SCALE",
+    "AnswerTarget",
+    "ClassTarget",
+    "MaskedTokenTarget",
+    "NextSentenceTarget",
+    "PooledTarget",
+    "Target",
+    "TargetKind",
+    "TextLayout",
+    "TokenClassTarget",
+    "best_span",
+    "choose_index",
+    "default_target",
+    "embed_texts",
+    "find_label",
+    "get_target_kind",
+    "is_multi_label",
+    "kinds_for_head",
+    "mean_pool",
+    "merge_entities",
+    "model_position_ids",
+    "resolve_target",
+    "target_kind",
+]
