@@ -81,7 +81,7 @@ def prepared(loaded, text: str, spec: TargetSpec | None = None, max_tokens: int 
     extra = {} if types is None else {"token_type_ids": types}
     with torch.inference_mode():
         out = target.module(input_ids=ids, attention_mask=mask, position_ids=positions, **extra)
-        choose_index(target, target.scores_from_output(out, mask)[0].float().cpu())
+        target = choose_index(target, target.scores_from_output(out, mask)[0].float().cpu())
     words = words_for_tokens(text, tokens.offsets, tokens.special)
 
     def run(**kw):

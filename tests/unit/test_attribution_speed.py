@@ -333,7 +333,7 @@ def simpson_runner(loaded, text, target_spec, baseline="pad"):
     with torch.no_grad():
         out = target.module(input_ids=ids, attention_mask=mask, position_ids=inputs["position_ids"],
                             **({"token_type_ids": inputs["token_type_ids"]} if "token_type_ids" in inputs else {}))
-        choose_index(target, target.scores_from_output(out, mask)[0].float())
+        target = choose_index(target, target.scores_from_output(out, mask)[0].float())
 
     def run(**kw):
         return integrated_gradients(target, ids, mask, special, token_type_ids=inputs.get("token_type_ids"),
