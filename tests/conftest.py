@@ -3,8 +3,14 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
 
 from tests.tiny_models import HEADS, TASK_HEADS, save_tiny_model, save_tiny_roberta
+
+# Property tests draw the same examples on every run (CI stays repeatable); HYPOTHESIS_PROFILE=explore draws anew.
+settings.register_profile("repeatable", derandomize=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
