@@ -210,7 +210,7 @@ EMBEDDING_PARTS = ("token", "position", "segment")
 
 
 def _frozen_array(value: np.ndarray, dtype: type) -> np.ndarray:
-    array = np.array(value, dtype=dtype)
+    array: np.ndarray = np.array(value, dtype=dtype)
     array.setflags(write=False)
     return array
 

@@ -3,6 +3,8 @@ agreement with integrated gradients written here in plain torch, structure the m
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +19,7 @@ from explain.analysis import Analysis, AnalysisRequest, EmbeddingParts, LayerAtt
 from explain.attribution import integrated_gradients
 from explain.depth import embedding_parts, encoder_layers, layer_attribution
 from explain.errors import SchemaError
+from explain.exports import depth_csv
 from explain.pipeline import analyze, with_depth
 from tests.attribution_contexts import build_context
 from tests.tiny_models import WORDS
@@ -99,7 +102,7 @@ def path_integral_by_hand(context, n_points: int = 200) -> np.ndarray:
     for alpha in (np.arange(n_points) + 0.5) / n_points:
         point = [(bi + float(alpha) * (xi - bi)).requires_grad_(True) for xi, bi in zip(x, b)]
         replaced = embeddings.dropout(embeddings.LayerNorm(point[0] + point[1] + point[2]))
-        handle = embeddings.register_forward_hook(lambda _m, _i, _o: replaced)
+        handle = embeddings.register_forward_hook(lambda _m, _i, _o, out=replaced: out)
         try:
             with torch.enable_grad():
                 score = context.target.forward_embeddings(x[0], context.attention_mask, context.token_type_ids,
@@ -184,7 +187,7 @@ def test_one_layer_agrees_with_a_riemann_sum_written_in_torch(contexts):
     n_points = 200
     for alpha in (np.arange(n_points) + 0.5) / n_points:
         point = (b + float(alpha) * (x - b)).requires_grad_(True)
-        handle = first.register_forward_hook(lambda _m, _i, _o: point)
+        handle = first.register_forward_hook(lambda _m, _i, _o, out=point: out)
         try:
             with torch.enable_grad():
                 (grad,) = torch.autograd.grad(run(context.embeddings()), point)
@@ -261,3 +264,15 @@ def test_schema_1_files_read_without_depth():
         analysis = Analysis.from_json((FIXTURES / name).read_text())
         assert analysis.embedding_parts is None and analysis.layer_attribution is None
         assert "embedding_parts" not in json.loads(analysis.to_json())
+
+
+def test_the_csv_holds_every_part_and_layer_of_every_token(deep):
+    full = deep[2]
+    rows = list(csv.reader(io.StringIO(depth_csv(full))))
+    assert rows[0] == ["token", "start", "end", "special", "token_part", "position_part", "segment_part", "layer_1",
+                       "layer_2"]
+    assert [r[0] for r in rows[1:]] == full.tokens.tokens
+    values = np.array([[float(v) for v in r[4:]] for r in rows[1:]], dtype=np.float32)
+    np.testing.assert_array_equal(values[:, :3], full.embedding_parts.scores.T)
+    np.testing.assert_array_equal(values[:, 3:], full.layer_attribution.scores.T)
+    assert depth_csv(deep[1]).splitlines()[0] == "token,start,end,special"
