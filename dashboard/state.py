@@ -67,7 +67,7 @@ KEY_METHOD_SETTINGS = "ms"  # "lime.n_samples=200;lime.seed=0": settings of meth
 KEY_REMOVAL = "mf"  # how the methods page's faithfulness takes words out
 DEFAULT_METHOD = "integrated_gradients"
 # depth
-KEY_DEPTH = "dp"  # explore page: compute the embedding-part and layer-wise attributions
+KEY_DEPTH = "dp"  # explore page (kept by compare): compute the embedding-part and layer-wise attributions
 REMOVAL_MODES = ("replace", "remove")
 SETTING_SEPARATOR = ";"
 
@@ -258,7 +258,7 @@ URL_FIELDS: tuple[UrlField, ...] = (
              clean=check_method_settings),
     UrlField("removal", KEY_REMOVAL, pages=frozenset({METHODS_PAGE}), choices=REMOVAL_MODES),
     # depth
-    UrlField("depth", KEY_DEPTH, pages=frozenset({EXPLORE})),
+    UrlField("depth", KEY_DEPTH),  # on both pages, so a trip to Compare and back keeps it
 )
 FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
