@@ -24,7 +24,10 @@ PART_TITLES = {"token": "token", "position": "position", "segment": "segment"}
 PX_PER_TOKEN = 34
 PX_PER_ROW = 34
 MIN_PLOT_WIDTH = 360
-MAX_PLOT_WIDTH = 1100
+MAX_PLOT_WIDTH = 1000
+LEFT_MARGIN = 110  # px: the longest row label ("position") and the axis title
+RIGHT_MARGIN = 130  # px: the colour bar, its tick labels and its title
+TICK_PX = 15  # px a tick label needs across the axis
 
 
 def symmetric_range(scores: np.ndarray) -> float:
@@ -57,18 +60,22 @@ def _heatmap(z: np.ndarray, row_names: Sequence[str], row_ticks: Sequence[str], 
         text=_hover(row_names, labels, z), hovertemplate="%{text}<extra></extra>",
         colorbar=dict(title=dict(text=COLORBAR_TITLE, side="right"), thickness=14, tickformat=".3~g"),
     ))
-    longest = max((len(t) for t in labels), default=1)
-    width = int(min(MAX_PLOT_WIDTH, max(MIN_PLOT_WIDTH, PX_PER_TOKEN * n_tokens))) + 230
-    bottom = int(min(160, 20 + 7.5 * longest))
+    plot_width = min(MAX_PLOT_WIDTH, max(MIN_PLOT_WIDTH, PX_PER_TOKEN * n_tokens))
+    step = max(1, math.ceil(TICK_PX / (plot_width / max(n_tokens, 1))))  # every k-th label where they would overlap
+    shown = list(range(0, n_tokens, step))
+    longest = max((len(labels[j]) for j in shown), default=1)
+    bottom = int(min(160, 24 + 5.8 * longest))
     fig.update_layout(
-        template=TEMPLATE, font=FONT, width=width, height=90 + bottom + PX_PER_ROW * max(n_rows, 3),
+        template=TEMPLATE, font=FONT, width=LEFT_MARGIN + plot_width + RIGHT_MARGIN,
+        height=60 + bottom + PX_PER_ROW * max(n_rows, 3),
         title=dict(text=title, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
-        margin=dict(l=10, r=10, t=50, b=bottom),
+        margin=dict(l=LEFT_MARGIN, r=RIGHT_MARGIN, t=50, b=bottom),
     )
-    fig.update_xaxes(tickmode="array", tickvals=list(range(n_tokens)), ticktext=[_esc(t) for t in labels],
+    fig.update_xaxes(tickmode="array", tickvals=shown, ticktext=[_esc(labels[j]) for j in shown],
                      tickangle=-50 if n_tokens > 1 else 0, showgrid=False, zeroline=False, automargin=True)
+    # a fixed left margin (no automargin) so that the two figures' token columns line up one above the other
     fig.update_yaxes(tickmode="array", tickvals=list(range(n_rows)), ticktext=list(row_ticks),
-                     title=dict(text=y_title), showgrid=False, zeroline=False, automargin=True)
+                     title=dict(text=y_title), showgrid=False, zeroline=False, automargin=False)
     return fig
 
 
