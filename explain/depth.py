@@ -30,22 +30,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
-from explain.analysis import EMBEDDING_PARTS, EmbeddingParts, LayerAttribution
+from explain.analysis import EMBEDDING_PARTS, Analysis, EmbeddingParts, LayerAttribution
 from explain.attribution import endpoint_scores, internal_batch_size
 from explain.errors import InputError
 from explain.methods.base import AttributionContext
 from explain.models import LoadedModel
+from explain.scheduling import WorkBudget, WorkBudgetError, about, estimate_work
 
 __all__ = [
     "EMBEDDING_PARTS",
     "DEPTH_STEPS",
     "EmbeddingParts",
     "LayerAttribution",
+    "check_depth_budget",
     "embedding_modules",
     "embedding_parts",
     "encoder_layers",
@@ -255,3 +258,20 @@ def strongest_tokens(tokens: Sequence[str], scores: np.ndarray, k: int = 3) -> l
     values = np.asarray(scores, dtype=np.float64)
     order = np.argsort(-np.abs(values), kind="stable")[:k]
     return [(tokens[i], float(values[i])) for i in order]
+
+
+def check_depth_budget(analysis: Analysis, config: object, budget: WorkBudget | None = None,
+                       n_steps: int | None = None) -> float:
+    """The work units of both depth attributions of `analysis` (fp32, fixed steps: the embedding parts once,
+    then every layer); WorkBudgetError, one sentence, when over the budget (from the environment unless given)."""
+    budget = budget or WorkBudget.from_environment()
+    steps = analysis.request.n_steps if n_steps is None else n_steps
+    one_pass = replace(analysis.request, n_steps=steps, tolerance=None, precision="fp32")
+    work = estimate_work(one_pass, config, len(analysis.tokens)) * (analysis.model.n_layers + 1)
+    if work > budget.max_work:
+        raise WorkBudgetError(
+            f"Splitting the score over the embeddings and the {analysis.model.n_layers} layers needs about "
+            f"{about(budget.seconds(work))} s of computation, over this server's {about(budget.seconds(budget.max_work))}"
+            " s limit: use fewer steps or a shorter text."
+        )
+    return work

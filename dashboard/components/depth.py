@@ -13,6 +13,7 @@ from dashboard.components.results import run_with_progress
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import widget_key
 from explain import Analysis, ExplainError, LoadedModel
+from explain.depth import check_depth_budget
 from explain.depth_figures import embedding_parts_figure, layer_caption, layer_figure, parts_caption
 from explain.exports import depth_csv
 from explain.pipeline import with_depth
@@ -33,6 +34,7 @@ def computed(result: Analysis, loaded: LoadedModel) -> Analysis | None:
         kept.move_to_end(key)
         return kept[key]
     try:
+        check_depth_budget(result, loaded.config)
         deep = run_with_progress(lambda progress: with_depth(loaded, result, progress=progress),
                                  "Splitting the score over the embeddings and the layers")
     except ExplainError as exc:

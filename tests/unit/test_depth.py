@@ -276,3 +276,14 @@ def test_the_csv_holds_every_part_and_layer_of_every_token(deep):
     np.testing.assert_array_equal(values[:, :3], full.embedding_parts.scores.T)
     np.testing.assert_array_equal(values[:, 3:], full.layer_attribution.scores.T)
     assert depth_csv(deep[1]).splitlines()[0] == "token,start,end,special"
+
+
+def test_the_work_budget_counts_every_layer_and_refuses_too_much(deep):
+    from explain.depth import check_depth_budget
+    from explain.scheduling import WorkBudget, WorkBudgetError, estimate_work
+
+    loaded, plain, _ = deep
+    work = check_depth_budget(plain, loaded.config)
+    assert work == pytest.approx(3 * estimate_work(plain.request, loaded.config, len(plain.tokens)))  # 2 layers + 1
+    with pytest.raises(WorkBudgetError, match="Splitting the score over the embeddings and the 2 layers"):
+        check_depth_budget(plain, loaded.config, WorkBudget(max_work=work / 2))
