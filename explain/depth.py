@@ -118,23 +118,21 @@ def replaced_outputs(outputs: dict[torch.nn.Module, torch.Tensor]) -> Iterator[N
 
 
 @contextmanager
-def recorded_outputs(modules: Sequence[torch.nn.Module]) -> Iterator[list[torch.Tensor]]:
-    """Within the block, collect what each module outputs (first call each), in the order of `modules`."""
+def recorded_outputs(modules: Sequence[torch.nn.Module]) -> Iterator[dict[int, torch.Tensor]]:
+    """Within the block, record each module's first output, by the module's index in `modules`."""
     seen: dict[int, torch.Tensor] = {}
 
-    def hook(index: int) -> Callable:
+    def recorder(index: int) -> Callable:
         def record(_module, _inputs, output) -> None:
             seen.setdefault(index, output.detach())
         return record
 
-    recorded: list[torch.Tensor] = []
-    handles = [module.register_forward_hook(hook(i)) for i, module in enumerate(modules)]
+    handles = [module.register_forward_hook(recorder(i)) for i, module in enumerate(modules)]
     try:
-        yield recorded
+        yield seen
     finally:
         for handle in handles:
             handle.remove()
-        recorded.extend(seen[i] for i in range(len(modules)) if i in seen)
 
 
 def embedding_parts(context: AttributionContext, n_steps: int = DEPTH_STEPS,
@@ -157,7 +155,7 @@ def embedding_parts(context: AttributionContext, n_steps: int = DEPTH_STEPS,
             context.target.forward_embeddings(token, mask, types, position_ids=positions)
         if len(natural) != len(modules):
             raise InputError("This model does not use its position or segment embeddings on this text.")
-        inputs = (token, *(value.expand_as(token).contiguous() for value in natural))
+        inputs = (token, *(natural[i].expand_as(token).contiguous() for i in range(len(modules))))
         baselines = (context.baseline_embeddings(),
                      *(mean_embedding(module).expand_as(token) for module in modules.values()))
         parts = list(modules.values())
