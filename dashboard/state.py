@@ -66,6 +66,8 @@ KEY_METHOD = "me"
 KEY_METHOD_SETTINGS = "ms"  # "lime.n_samples=200;lime.seed=0": settings of methods other than integrated gradients
 KEY_REMOVAL = "mf"  # how the methods page's faithfulness takes words out
 DEFAULT_METHOD = "integrated_gradients"
+# depth
+KEY_DEPTH = "dp"  # explore page (kept by compare): compute the embedding-part and layer-wise attributions
 REMOVAL_MODES = ("replace", "remove")
 SETTING_SEPARATOR = ";"
 
@@ -103,6 +105,8 @@ class ViewState:
     method: str = DEFAULT_METHOD  # the attribution method shown (explain.methods.METHODS)
     method_settings: str = ""  # "method.setting=value" entries joined by ";" (only values off their default)
     removal: str = "replace"  # methods page: faithfulness replaces words by the baseline token or removes them
+    # depth
+    depth: bool = False  # explore page: where the score comes from (embedding parts, layers); slower
 
     def target_spec(self) -> TargetSpec | None:
         if not (self.target or self.label or self.labels or self.prompts or self.reference):
@@ -253,6 +257,8 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("method_settings", KEY_METHOD_SETTINGS, pages=ALL_PAGES, max_chars=1000, request=True,
              clean=check_method_settings),
     UrlField("removal", KEY_REMOVAL, pages=frozenset({METHODS_PAGE}), choices=REMOVAL_MODES),
+    # depth
+    UrlField("depth", KEY_DEPTH),  # on both pages, so a trip to Compare and back keeps it
 )
 FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"

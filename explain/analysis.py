@@ -246,6 +246,64 @@ class FaithfulnessSummary:
     n_variants: int
 
 
+# depth: where in the input representation and where in the model's depth the score comes from
+EMBEDDING_PARTS = ("token", "position", "segment")
+
+
+def _frozen_array(value: np.ndarray, dtype: type) -> np.ndarray:
+    array: np.ndarray = np.array(value, dtype=dtype)
+    array.setflags(write=False)
+    return array
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingParts:
+    """Integrated gradients split over the parts that BERT sums into its input representation.
+
+    parts: names from EMBEDDING_PARTS, in that order ("segment" only when the model has token-type
+    embeddings); scores: float32 [parts, tokens]. The token part starts from the request's baseline
+    tokens (special tokens kept, so theirs is 0); the position and segment parts start from the mean row of
+    their embedding tables (see explain.depth).
+    Completeness: scores.sum() == score_input - score_baseline + delta (score_baseline: all parts at
+    their baselines at once).
+    """
+
+    parts: tuple[str, ...]
+    scores: np.ndarray
+    score_input: float
+    score_baseline: float
+    delta: float
+    n_steps: int
+    baseline: str = "pad"
+    seconds: float = math.nan
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "parts", tuple(self.parts))
+        object.__setattr__(self, "scores", _frozen_array(self.scores, np.float32))
+
+
+@dataclass(frozen=True, eq=False)
+class LayerAttribution:
+    """Layer integrated gradients at each encoder layer's output, summed over the hidden size.
+
+    scores: float32 [layers, tokens], row l for layer l + 1; each row's path runs from that layer's
+    output on the baseline input to its output on the text, so every row on its own satisfies
+    scores[l].sum() == score_input - score_baseline + delta[l] (delta: float64 [layers]).
+    """
+
+    scores: np.ndarray
+    delta: np.ndarray
+    score_input: float
+    score_baseline: float
+    n_steps: int
+    baseline: str = "pad"
+    seconds: float = math.nan
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "scores", _frozen_array(self.scores, np.float32))
+        object.__setattr__(self, "delta", _frozen_array(self.delta, np.float64))
+
+
 @dataclass
 class Analysis:
     """One model's full analysis of one text."""
@@ -262,6 +320,8 @@ class Analysis:
     notices: tuple[str, ...] = ()  # one sentence each on how the text was read (truncation, a mask token as text)
     methods: dict[str, MethodResult] = field(default_factory=dict)  # by method name, the shown one included
     faithfulness: FaithfulnessSummary | None = None
+    embedding_parts: EmbeddingParts | None = None  # depth: computed on request (explain.pipeline.with_depth)
+    layer_attribution: LayerAttribution | None = None
     schema_version: int = SCHEMA_VERSION
     app_version: str = APP_VERSION
 
@@ -307,11 +367,17 @@ def _encode(value: Any) -> Any:
     return value
 
 
+OPTIONAL_KEYS = ("embedding_parts", "layer_attribution")
+
+
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON data for any result record; arrays become base64 with dtype and shape."""
     data = _encode(obj)
     if isinstance(obj, Analysis):
         data = {"format": "explain.analysis", **data}
+        for key in OPTIONAL_KEYS:  # absent rather than null, so an analysis without them writes as before
+            if data.get(key) is None:
+                data.pop(key, None)
     return data
 
 
@@ -653,6 +719,42 @@ def _faithfulness(value: Any, path: str) -> FaithfulnessSummary | None:
     )
 
 
+def _embedding_parts(value: Any, path: str, n_tokens: int) -> EmbeddingParts | None:
+    if value is None:
+        return None
+    obj = _object(value, path)
+    parts = tuple(_texts(_get(obj, "parts", path), f"{path}.parts"))
+    if not parts or len(set(parts)) != len(parts) or not set(parts) <= set(EMBEDDING_PARTS):
+        raise _damaged(f"{path}.parts", f"must be distinct names from {', '.join(EMBEDDING_PARTS)}")
+    seconds = _get(obj, "seconds", path, None)
+    return EmbeddingParts(
+        parts=parts,
+        scores=_array(_get(obj, "scores", path), f"{path}.scores", "f", (len(parts), n_tokens)),
+        score_input=_number(_get(obj, "score_input", path), f"{path}.score_input", finite=False),
+        score_baseline=_number(_get(obj, "score_baseline", path), f"{path}.score_baseline", finite=False),
+        delta=_number(_get(obj, "delta", path), f"{path}.delta", finite=False),
+        n_steps=_whole(_get(obj, "n_steps", path), f"{path}.n_steps", 0, MAX_COUNT),
+        baseline=_text(_get(obj, "baseline", path, "pad"), f"{path}.baseline"),
+        seconds=math.nan if seconds is None else _number(seconds, f"{path}.seconds", finite=False),
+    )
+
+
+def _layer_attribution(value: Any, path: str, n_layers: int, n_tokens: int) -> LayerAttribution | None:
+    if value is None:
+        return None
+    obj = _object(value, path)
+    seconds = _get(obj, "seconds", path, None)
+    return LayerAttribution(
+        scores=_array(_get(obj, "scores", path), f"{path}.scores", "f", (n_layers, n_tokens)),
+        delta=_array(_get(obj, "delta", path), f"{path}.delta", "f", (n_layers,)),
+        score_input=_number(_get(obj, "score_input", path), f"{path}.score_input", finite=False),
+        score_baseline=_number(_get(obj, "score_baseline", path), f"{path}.score_baseline", finite=False),
+        n_steps=_whole(_get(obj, "n_steps", path), f"{path}.n_steps", 0, MAX_COUNT),
+        baseline=_text(_get(obj, "baseline", path, "pad"), f"{path}.baseline"),
+        seconds=math.nan if seconds is None else _number(seconds, f"{path}.seconds", finite=False),
+    )
+
+
 def migrate_v1(data: dict) -> dict:
     """A schema-1 analysis as schema 2: its one integrated-gradients attribution becomes the request's method
     and the only entry of `methods`; nothing it shows changes."""
@@ -770,6 +872,9 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
         notices=tuple(_texts(_get(data, "notices", path, []), at("notices"))),
         methods=_method_results(_get(data, "methods", path, {}), at("methods"), n_tokens, n_words),
         faithfulness=_faithfulness(_get(data, "faithfulness", path, None), at("faithfulness")),
+        embedding_parts=_embedding_parts(_get(data, "embedding_parts", path, None), at("embedding_parts"), n_tokens),
+        layer_attribution=_layer_attribution(_get(data, "layer_attribution", path, None), at("layer_attribution"),
+                                             model.n_layers, n_tokens),
         schema_version=version,
         app_version=_text(_get(data, "app_version", path, ""), at("app_version")),
     )

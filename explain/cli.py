@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -104,6 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rank every head: gradient importance (Michel et al. 2019), the score change when it "
                        "alone is removed, and confidence (Voita et al. 2019); the JSON holds the maps under "
                        "'head_importance'")
+    depth = p.add_argument_group("depth", "Where the score comes from: the input's parts, and the layers.")
+    depth.add_argument("--embedding-parts", action="store_true",
+                       help="split integrated gradients over the token, position and segment embeddings (JSON: "
+                       "'embedding_parts')")
+    depth.add_argument("--layers", action="store_true",
+                       help="layer integrated gradients at every encoder layer's output, per token (JSON: "
+                       "'layer_attribution')")
     p.add_argument("--out", type=Path, help="write the analysis as JSON here")
     p.add_argument("--html", type=Path, help="write a standalone HTML page (works offline) here")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -173,6 +181,40 @@ def methods_table(result: Analysis) -> str:
     return "\n".join(lines)
 
 
+def depth_table(result: Analysis) -> str:
+    """The embedding parts (one row each) and the layers (one row each): total, completeness gap, strongest tokens."""
+    from explain.depth import strongest_tokens
+
+    tokens = result.tokens.tokens
+    lines: list[str] = []
+
+    def strongest(scores: np.ndarray) -> str:
+        return ", ".join(f"{token} {value:+.2g}" for token, value in strongest_tokens(tokens, scores))
+
+    parts = result.embedding_parts
+    if parts is not None:
+        lines.append(f"embedding parts ({parts.n_steps} steps; tokens against the {parts.baseline} baseline, positions "
+                     f"and segments against their mean embedding): delta {parts.delta:+.2e}")
+        rows = [("part", "total", "strongest tokens")]
+        rows += [(name, f"{float(row.sum()):+.3g}", strongest(row)) for name, row in zip(parts.parts, parts.scores)]
+        lines += aligned(rows)
+    layers = result.layer_attribution
+    if layers is not None:
+        lines.append(f"layer integrated gradients ({layers.n_steps} steps, {layers.baseline} baseline; each layer's "
+                     f"row adds up to {layers.score_input - layers.score_baseline:+.3g}):")
+        rows = [("layer", "delta", "strongest tokens")]
+        rows += [(str(i + 1), f"{float(d):+.1e}", strongest(row)) for i, (row, d) in enumerate(zip(layers.scores,
+                                                                                                  layers.delta))]
+        lines += aligned(rows)
+    return "\n".join(lines)
+
+
+def aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Rows of cells as indented text columns."""
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    return ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
 def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
     """What the CLI prints: the model, the explained score, the notices and the `top` strongest words (None: all)."""
     a = result.attribution
@@ -219,6 +261,10 @@ def main(argv: list[str] | None = None) -> int:
         names = list(dict.fromkeys(names))
         if len(names) > 1 or args.faithfulness:
             result = with_methods(result, loaded, names, faithfulness=args.faithfulness, removal=args.removal)
+        if args.embedding_parts or args.layers:
+            from explain.pipeline import with_depth
+
+            result = with_depth(loaded, result, parts=args.embedding_parts, layers=args.layers)
         importance = None
         if args.head_importance:
             from explain.heads import head_importance, prepare_inputs
@@ -246,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(result, args.top))
         if len(result.methods) > 1 or result.faithfulness is not None:
             print(methods_table(result))
+        if result.embedding_parts is not None or result.layer_attribution is not None:
+            print(depth_table(result))
         if ablated is not None:
             print(f"heads removed ({args.ablate_mode}): {ablated.format()}")
         if importance is not None:

@@ -101,3 +101,26 @@ def comparison_scores_csv(left: Analysis, right: Analysis, *, names: Sequence[st
         header, side_rows = _rows(analysis, level)
         rows.extend([safe_cell(name), *row] for row in side_rows)
     return _write(["side", *header], rows)
+
+
+def depth_csv(analysis: Analysis) -> str:
+    """The embedding-part and layer-wise attributions (explain.depth) as CSV, one row per token.
+
+    Columns: token, start, end, special, then one column per embedding part ("token_part", "position_part",
+    "segment_part") and per layer ("layer_1" ... "layer_L"), for those the analysis holds.
+    """
+    tokens = analysis.tokens
+    header = ["token", "start", "end", "special"]
+    columns: list[np.ndarray] = []
+    if analysis.embedding_parts is not None:
+        header += [f"{name}_part" for name in analysis.embedding_parts.parts]
+        columns += list(analysis.embedding_parts.scores)
+    if analysis.layer_attribution is not None:
+        header += [f"layer_{i + 1}" for i in range(analysis.layer_attribution.scores.shape[0])]
+        columns += list(analysis.layer_attribution.scores)
+    rows = [
+        [safe_cell(token), str(int(start)), str(int(end)), "1" if special else "0",
+         *(_number(column[i]) for column in columns)]
+        for i, (token, (start, end), special) in enumerate(zip(tokens.tokens, tokens.offsets, tokens.special))
+    ]
+    return _write(header, rows)

@@ -29,6 +29,7 @@ from explain.analysis import (
     Words,
 )
 from explain.attribution import check_precision, check_steps, check_tolerance, integrated_gradients
+from explain.depth import embedding_parts, layer_attribution
 from explain.errors import InputError
 from explain.evaluation.faithfulness import ERASER_BINS, evaluate_context
 from explain.methods import METHODS, AttributionContext, MethodAttribution, MethodSettings, get_method
@@ -357,3 +358,30 @@ def with_methods(analysis: Analysis, loaded: LoadedModel, names: list[str], *, f
             report("faithfulness", 0.0)
             results, summary = evaluate_faithfulness(request, loaded, results, removal=removal, context=context)
     return replace(analysis, methods=results, faithfulness=summary)
+
+
+def with_depth(loaded: LoadedModel, analysis: Analysis, *, parts: bool = True, layers: bool = True,
+               n_steps: int | None = None, progress: StageCallback | None = None) -> Analysis:
+    """The analysis with its embedding-part and layer-wise attributions (explain.depth) added.
+
+    Computes only what is asked for and not already there; `n_steps` defaults to the request's steps.
+    """
+    report = progress or _noop
+    need_parts = parts and analysis.embedding_parts is None
+    need_layers = layers and analysis.layer_attribution is None
+    if not (need_parts or need_layers):
+        return analysis
+    steps = check_steps(analysis.request.n_steps if n_steps is None else n_steps)
+    found_parts, found_layers = analysis.embedding_parts, analysis.layer_attribution
+    with loaded.lock:
+        context = attribution_context(analysis.request, loaded)
+        if context.n_tokens != len(analysis.tokens):
+            raise InputError("This model reads the analysed text as other tokens; analyse it with this model first.")
+        if need_parts:
+            report("embedding parts", 0.0)
+            found_parts = embedding_parts(context, steps, lambda f: report("embedding parts", f))
+        if need_layers:
+            report("layers", 0.0)
+            found_layers = layer_attribution(context, steps, lambda f: report("layers", f))
+    report("done", 1.0)
+    return replace(analysis, embedding_parts=found_parts, layer_attribution=found_layers)

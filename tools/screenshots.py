@@ -26,6 +26,7 @@ SHOTS = {
     "compare_texts": "compare?cm=texts&t=The+film+was+good+but+far+too+long.&t2=The+film+was+bad+and+far+too+long.",
     "methods": "methods?t=The+service+was+terrible+but+the+food+was+great.",
     "saved": "saved",
+    "explore_depth": "?t=The+service+was+terrible+but+the+food+was+great.&dp=1",
 }
 
 
@@ -41,6 +42,17 @@ def all_heads_region(page) -> dict[str, float]:
     y = top["y"] - pad
     return {"x": x, "y": y, "width": max(top["x"] + top["width"], grid["x"] + grid["width"]) + pad - x,
             "height": bottom["y"] + bottom["height"] + pad - y}
+
+
+def depth_region(page) -> dict[str, float]:
+    """Page coordinates of the "Where the score comes from" section: its heading down to its CSV button."""
+    page.locator(".st-key-depth_layers .js-plotly-plot .main-svg").first.wait_for(state="visible")
+    top = page.get_by_role("heading", name="Where the score comes from").bounding_box()
+    bottom = page.locator(".st-key-depth_csv").bounding_box()
+    main = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
+    pad = 12
+    return {"x": main["x"], "y": top["y"] - pad, "width": main["width"],
+            "height": bottom["y"] + bottom["height"] + pad - (top["y"] - pad)}
 
 
 def page_height(page) -> int:
@@ -67,7 +79,7 @@ def compute_all_methods(page, base: str) -> None:
 
 
 BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods}  # interactions before a shot (name -> function of the page, base URL)
-REGION = {"grid": all_heads_region}  # shots of one part of the page (page coordinates), not the full page
+REGION = {"grid": all_heads_region, "explore_depth": depth_region}  # shots of one part of the page (page coordinates), not the full page
 WHOLE_PAGE = {"compare", "compare_texts", "methods"}  # shots of the whole page, however long, rather than of the first screen
 HEIGHT = {"saved": 620}  # shorter first screens for pages with little on them
 

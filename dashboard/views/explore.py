@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import controls, results, share
+from dashboard.components.depth import render_depth_section
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
@@ -113,6 +114,8 @@ def main() -> None:
         results.render_aggregates(result, key="agg", layer=layer, head=head, stretch=stretch)
     st.subheader("All heads")
     results.render_grid(result, key="grid", layer=layer, head=head, stretch=stretch)
+
+    result = render_depth_section(result, loaded)
 
     st.subheader("Share and export")
     shown = current(FIELDS)

@@ -1,0 +1,80 @@
+"""The explore page's "Where the score comes from" section: the score split over the embedding parts, and over
+the layers (explain.depth), computed on request because it costs about (layers + 1) x the main attribution."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import streamlit as st
+
+from dashboard import cached
+from dashboard.components import share
+from dashboard.components.results import run_with_progress
+from dashboard.components.text import markdown_escape
+from dashboard.components.url_state import widget_key
+from explain import Analysis, ExplainError, LoadedModel
+from explain.depth import check_depth_budget
+from explain.depth_figures import embedding_parts_figure, layer_caption, layer_figure, parts_caption
+from explain.exports import depth_csv
+from explain.pipeline import with_depth
+
+RESULTS = "_depth_results"  # this session's analyses with depth, by (model, request), the latest few
+KEPT = 4
+
+
+def has_depth(result: Analysis) -> bool:
+    return result.embedding_parts is not None and result.layer_attribution is not None
+
+
+def computed(result: Analysis, loaded: LoadedModel) -> Analysis | None:
+    """`result` with its depth attributions, computed once per session and request (progress shown)."""
+    kept: OrderedDict = st.session_state.setdefault(RESULTS, OrderedDict())
+    key = (loaded.spec, result.request)
+    if key in kept:
+        kept.move_to_end(key)
+        return kept[key]
+    try:
+        check_depth_budget(result, loaded.config)
+        deep = run_with_progress(lambda progress: with_depth(loaded, result, progress=progress),
+                                 "Splitting the score over the embeddings and the layers")
+    except ExplainError as exc:
+        st.error(markdown_escape(exc))
+        return None
+    kept[key] = deep
+    while len(kept) > KEPT:
+        kept.popitem(last=False)
+    return deep
+
+
+def render_depth_section(result: Analysis, loaded: LoadedModel | None) -> Analysis:
+    """The section, under its own heading; returns the analysis shown, with its depth attributions when there
+    are any, so that saving and exporting include them."""
+    st.subheader("Where the score comes from")
+    on = st.toggle("Split the score over the embeddings and the layers", key=widget_key("depth"),
+                   help="Integrated gradients once over the token, position and segment embeddings, and once at "
+                        "every encoder layer's output: about as many passes as the attribution above, times the "
+                        "number of layers plus one.")
+    shown = result if has_depth(result) else None
+    if shown is None and on:
+        if loaded is None:
+            st.info("This saved analysis was saved without them; change the text or any setting to analyse live.")
+        else:
+            shown = computed(result, loaded)
+    if shown is None:
+        if not on:
+            st.caption("Off: turn it on to see which part of the input representation, and which layer, "
+                       "the score comes from (slower than the attribution above).")
+        return result
+    tokens = list(shown.tokens.tokens)
+    parts, layers = shown.embedding_parts, shown.layer_attribution
+    assert parts is not None and layers is not None
+    st.plotly_chart(cached.figure(shown, ("depth_parts",), lambda: embedding_parts_figure(tokens, parts)),
+                    key="depth_parts", config=share.chart_config("embedding-parts"), width="content")
+    st.caption(parts_caption(parts))
+    st.plotly_chart(cached.figure(shown, ("depth_layers",), lambda: layer_figure(tokens, layers)),
+                    key="depth_layers", config=share.chart_config("layers"), width="content")
+    st.caption(layer_caption(layers))
+    st.download_button("Download these as CSV", data=lambda: depth_csv(shown), file_name="depth.csv", mime="text/csv",
+                       key="depth_csv", icon=":material/table:",
+                       help="One row per token: its score for each embedding part and at each layer.")
+    return shown

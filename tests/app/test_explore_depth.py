@@ -1,0 +1,85 @@
+"""The explore page's "Where the score comes from" section under AppTest: from the URL, the toggle, save and reopen."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explain.document import document_from_data
+from explain.store import AnalysisStore
+from tests.app.shown import plain
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
+TIMEOUT = 120
+HEADING = "Where the score comes from"
+
+
+@pytest.fixture(autouse=True)
+def store_path(tmp_path, monkeypatch):
+    path = tmp_path / "store" / "analyses.sqlite3"
+    monkeypatch.setenv("EXPLAIN_STORE_PATH", str(path))
+    return path
+
+
+def run_app(params: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in params.items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, at.exception
+    assert not at.error, [plain(e.value) for e in at.error]
+
+
+def captions(at: AppTest) -> str:
+    return "\n".join(plain(c.value) for c in at.caption)
+
+
+def test_the_url_key_turns_the_section_on_and_shows_both_figures(tiny_dirs):
+    at = run_app({"m": tiny_dirs["classification"], "t": "the film was good", "n": "6", "dp": "1"})
+    assert_clean(at)
+    assert any(HEADING in plain(h.value) for h in at.subheader)
+    assert at.toggle(key="w_depth").value is True
+    assert len(at.get("plotly_chart")) == 6  # the page's four, the embedding parts and the layers
+    text = captions(at)
+    assert "split over the three embeddings" in text and "every row adds up to the score change" in text
+    assert at.query_params["dp"] == "1"
+
+
+def test_off_by_default_and_turned_on_by_the_toggle(tiny_dirs):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "the food was bad", "n": "6"})
+    assert_clean(at)
+    assert at.toggle(key="w_depth").value is False
+    assert len(at.get("plotly_chart")) == 4 and "Off: turn it on" in captions(at)
+    assert "dp" not in at.query_params
+    at.toggle(key="w_depth").set_value(True).run()
+    assert_clean(at)
+    assert len(at.get("plotly_chart")) == 6
+    assert at.query_params["dp"] == "1"
+
+
+def test_a_saved_analysis_keeps_its_depth_and_reopens_without_the_model(tiny_dirs, tmp_path, store_path):
+    folder = Path(shutil.copytree(tiny_dirs["encoder"], tmp_path / "model"))
+    at = run_app({"m": str(folder), "t": "the food was great", "n": "6", "dp": "1"})
+    assert_clean(at)
+    before = captions(at)
+    at.button(key="share_save").click().run()
+    assert_clean(at)
+    analysis_id = at.query_params["analysis"]
+    saved = document_from_data(AnalysisStore(store_path).load(analysis_id).document).analyses[0]
+    assert saved.embedding_parts is not None and saved.layer_attribution is not None
+    np.testing.assert_allclose(saved.layer_attribution.scores.sum(1),
+                               saved.layer_attribution.score_input - saved.layer_attribution.score_baseline,
+                               rtol=1e-2, atol=1e-6)
+
+    shutil.rmtree(folder)  # the link reopens the saved numbers; nothing is recomputed
+    again = run_app({"analysis": analysis_id})
+    assert_clean(again)
+    assert len(again.get("plotly_chart")) == 6
+    assert captions(again) == before
