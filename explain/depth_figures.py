@@ -89,9 +89,9 @@ def embedding_parts_figure(tokens: Sequence[str], parts: EmbeddingParts) -> go.F
 
 
 def layer_figure(tokens: Sequence[str], layers: LayerAttribution) -> go.Figure:
-    """One row per encoder layer (layer 1, the first, at the bottom), one column per token."""
+    """One row per encoder layer (layer 0, the first, at the bottom, numbered as in the attention views)."""
     z = np.asarray(layers.scores, dtype=np.float64)
-    numbers = [str(i + 1) for i in range(z.shape[0])]
+    numbers = [str(i) for i in range(z.shape[0])]
     return _heatmap(z, [f"after layer {n}" for n in numbers], numbers, tokens,
                     title="Where in depth each token's influence appears", y_title="output of layer")
 
@@ -109,8 +109,8 @@ def layer_caption(layers: LayerAttribution) -> str:
     """One sentence under the layers figure: what a row is, and its worst completeness gap."""
     change = layers.score_input - layers.score_baseline
     worst = float(np.max(np.abs(layers.delta))) if np.asarray(layers.delta).size else math.nan
-    return (f"Layer integrated gradients ({layers.n_steps} steps) at each encoder layer's output (layer 1 is the "
-            f"first, layer 0 of the attention view), from its output on the {layers.baseline} baseline to its output "
+    return (f"Layer integrated gradients ({layers.n_steps} steps) at each encoder layer's output (layer 0 is the "
+            f"first, as in the attention views), from its output on the {layers.baseline} baseline to its output "
             f"on the text: every row adds up to the score change {format_score(change)} (largest integration error "
             f"{_relative(worst, change)}).")
 

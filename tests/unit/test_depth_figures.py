@@ -53,17 +53,17 @@ def test_hover_names_token_part_and_value_at_four_significant_digits_escaped():
     assert all("<b>" not in t for t in fig.layout.xaxis.ticktext)
 
 
-def test_layer_figure_one_row_per_layer_numbered_from_one():
+def test_layer_figure_one_row_per_layer_numbered_as_the_attention_views():
     rng = np.random.default_rng(0)
     scores = rng.normal(size=(6, 5))
     fig = layer_figure(TOKENS, layers_record(scores))
     heatmap = fig.data[0]
     assert np.asarray(heatmap.z).shape == (6, 5)
-    np.testing.assert_allclose(np.asarray(heatmap.z)[0], scores[0], rtol=1e-6)  # layer 1 is the bottom row
-    assert list(fig.layout.yaxis.ticktext) == ["1", "2", "3", "4", "5", "6"]
+    np.testing.assert_allclose(np.asarray(heatmap.z)[0], scores[0], rtol=1e-6)  # layer 0 is the bottom row
+    assert list(fig.layout.yaxis.ticktext) == ["0", "1", "2", "3", "4", "5"]
     top = float(np.abs(scores).max())
     assert heatmap.zmid == 0 and heatmap.zmax == pytest.approx(top, rel=1e-6) and heatmap.zmin == -heatmap.zmax
-    assert np.asarray(heatmap.text)[5][3].startswith("good (token 3)<br>after layer 6: ")
+    assert np.asarray(heatmap.text)[5][3].startswith("good (token 3)<br>after layer 5: ")
     assert heatmap.colorbar.title.text == COLORBAR_TITLE
 
 
