@@ -72,6 +72,10 @@ class AnalysisRequest:
     # integrated-gradients ones above as sorted ("method.setting", value) text pairs (hashable: requests key caches).
     method: str = "integrated_gradients"
     method_settings: tuple[tuple[str, str], ...] = ()
+    # Heads knocked out for the whole analysis (explain.heads.HeadSet text, e.g. "0:1,2:*"; empty: none), and
+    # what a removed head outputs: "zero", or "mean" (its mean output over the text, from the full model).
+    ablate: str = ""
+    ablate_mode: str = "zero"
 
 
 @dataclass(frozen=True)
@@ -490,6 +494,8 @@ def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
         precision=_text(_get(obj, "precision", path, "fp32"), f"{path}.precision"),
         method=_text(_get(obj, "method", path, "integrated_gradients"), f"{path}.method"),
         method_settings=_setting_pairs(_get(obj, "method_settings", path, []), f"{path}.method_settings"),
+        ablate=_text(_get(obj, "ablate", path, ""), f"{path}.ablate"),
+        ablate_mode=_text(_get(obj, "ablate_mode", path, "zero"), f"{path}.ablate_mode"),
     )
 
 
