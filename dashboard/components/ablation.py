@@ -88,13 +88,12 @@ def head_picker(n_layers: int, n_heads: int, *, outlined: tuple[int, int] | None
                    format_func=lambda layer: f"layer {layer} (all {n_heads} heads)", placeholder="none")
     st.radio("A removed head outputs", list(ABLATION_MODES), key=widget_key("ablate_mode"), horizontal=True,
              format_func=MODE_NAMES.get, help=MODE_HELP, on_change=leave_saved)
-    c1, c2 = st.columns(2)
     if outlined is not None:
         layer, head = outlined
-        c1.button(f"Remove head {layer}:{head}", key="ablate_add_outlined", disabled=outlined in heads,
+        st.button(f"Remove head {layer}:{head}", key="ablate_add_outlined", disabled=outlined in heads,
                   on_click=lambda: _set_heads(HeadSet((*heads.heads, outlined), n_layers, n_heads)),
-                  help="Add the head outlined in the grid (click a thumbnail to outline it).")
-    c2.button("Keep every head", key="ablate_clear", disabled=not len(heads),
+                  help="Add the head outlined in the grid (click a thumbnail to outline it).", width="stretch")
+    st.button("Keep every head", key="ablate_clear", disabled=not len(heads), width="stretch",
               on_click=lambda: _set_heads(HeadSet((), n_layers, n_heads)))
     return heads
 

@@ -204,7 +204,7 @@ def main() -> None:
         st.header("Attribution")
         controls.attribution_controls()
 
-    st.text_area("Text" if mode == "models" else "First text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS,
+    st.text_area("First text" if mode == "texts" else "Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS,
                  height=70, on_change=leave_saved)
     if mode == "texts":
         st.text_area("Second text", key=widget_key("text_b"), max_chars=MAX_TEXT_CHARS, height=70,
