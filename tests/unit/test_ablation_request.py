@@ -163,3 +163,16 @@ def test_cli_records_the_heads_in_the_request(tiny_dirs, tmp_path, capsys):
     assert main([TEXT, "--model", tiny_dirs["classification"], "--ablate", "0:1:2", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: '0:1:2' is not a head") and err.count("\n") == 1
+
+
+def test_exports_name_the_removed_heads(tiny_models):
+    from explain.report import comparison_html, side_names, standalone_html
+
+    loaded = tiny_models["classification"]
+    request = AnalysisRequest(TEXT, model=loaded.spec, n_steps=4)
+    full = analyze(request, loaded)
+    ablated = analyze(replace(request, ablate="1:*", ablate_mode="mean"), loaded)
+    assert "<tr><th>heads removed</th><td>1:* (outputs set to mean)</td></tr>" in standalone_html(ablated)
+    assert "heads removed" not in standalone_html(full)
+    assert side_names(full, ablated) == (loaded.spec, f"{loaded.spec} without heads 1:*")
+    assert f"{loaded.spec} without heads 1:*" in comparison_html(full, ablated)
