@@ -55,9 +55,10 @@ def _set_heads(heads: HeadSet) -> None:
 
 
 def _picked(n_layers: int, n_heads: int) -> HeadSet:
-    pairs = [tuple(int(x) for x in label.split(":")) for label in st.session_state.get(HEADS_PICK) or []]
-    pairs += [(int(layer), h) for layer in st.session_state.get(LAYERS_PICK) or [] for h in range(n_heads)]
-    return HeadSet(tuple(pairs), n_layers, n_heads)  # type: ignore[arg-type]
+    """The set the two pickers hold now (single heads "layer:head", whole layers)."""
+    single = ",".join(st.session_state.get(HEADS_PICK) or [])
+    layers = ",".join(f"{int(layer)}:*" for layer in st.session_state.get(LAYERS_PICK) or [])
+    return HeadSet.parse(f"{single},{layers}", n_layers, n_heads)
 
 
 def head_picker(n_layers: int, n_heads: int, *, outlined: tuple[int, int] | None = None, warn: bool = True

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explain import AnalysisRequest, analyze, load_model
+from explain import AnalysisRequest, TargetSpec, analyze, load_model
 from explain.heads import HeadSet, analyze_ablated
 from tests.app.shown import plain
 
@@ -67,9 +67,6 @@ def test_explore_from_the_url_runs_without_the_heads_and_says_so(tiny_dirs):
     assert at.radio(key="w_ablate_mode").value == "mean"
     [metric] = at.metric
     loaded = load_model(tiny_dirs["classification"])
-    request = AnalysisRequest(TEXT, model=tiny_dirs["classification"], n_steps=8)
-    from explain import TargetSpec
-
     request = AnalysisRequest(TEXT, model=tiny_dirs["classification"], n_steps=8,
                               target=TargetSpec("class", label="positive"))
     full = analyze(request, loaded)
