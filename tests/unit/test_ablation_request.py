@@ -176,3 +176,20 @@ def test_exports_name_the_removed_heads(tiny_models):
     assert "heads removed" not in standalone_html(full)
     assert side_names(full, ablated) == (loaded.spec, f"{loaded.spec} without heads 1:*")
     assert f"{loaded.spec} without heads 1:*" in comparison_html(full, ablated)
+
+
+def test_a_different_ablation_inside_another_is_refused_and_leaves_no_gates(tiny_models):
+    from explain.heads.ablation import request_ablation
+
+    loaded = tiny_models["classification"]
+    enc, _ = tokenize(loaded, TEXT, 64)
+    outer = AnalysisRequest(TEXT, ablate="0:1")
+    with pytest.raises(RuntimeError, match="already removed"):
+        with request_ablation(loaded, outer, enc["input_ids"], enc["attention_mask"]):
+            with request_ablation(loaded, outer, enc["input_ids"], enc["attention_mask"]) as same:
+                assert same is not None and same.format() == "0:1"  # the same heads: nothing added
+                n_hooks = sum(len(site.output._forward_pre_hooks) for site in adapter_of(loaded).sites)
+                assert n_hooks == 1
+            with request_ablation(loaded, replace(outer, ablate="1:2"), enc["input_ids"], enc["attention_mask"]):
+                pass
+    assert no_gates(loaded)
