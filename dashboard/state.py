@@ -22,6 +22,7 @@ from explain.analysis import (
 )
 from explain.attention import HEAD_STATISTICS
 from explain.errors import InputError
+from explain.heads.gating import ABLATION_MODES, check_head_text
 from explain.methods import METHODS
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.targets import PROMPT_TEMPLATE, TARGET_KINDS
@@ -31,7 +32,7 @@ DEFAULT_SECOND_TEXT = "The film was bad and far too long."
 MAX_TEXT_CHARS = 5000
 MAX_TOKEN_CHOICES = (32, 64, 128, 256, 512)
 LEVELS = ("word", "subword")
-COMPARE_MODES = ("models", "texts")
+COMPARE_MODES = ("models", "texts", "heads")  # heads: the model against itself without some heads
 AGGREGATES = ("rollout", "stats", "token")
 
 # One constant per URL key: short, stable names that links depend on.
@@ -68,6 +69,9 @@ KEY_REMOVAL = "mf"  # how the methods page's faithfulness takes words out
 DEFAULT_METHOD = "integrated_gradients"
 # depth
 KEY_DEPTH = "dp"  # explore page (kept by compare): compute the embedding-part and layer-wise attributions
+# heads ablation
+KEY_ABLATE = "ab"  # heads knocked out, "0:1,2:*" (explain.heads.HeadSet text)
+KEY_ABLATE_MODE = "am"  # what a removed head outputs: zero, or its mean over the text
 REMOVAL_MODES = ("replace", "remove")
 SETTING_SEPARATOR = ";"
 
@@ -107,6 +111,9 @@ class ViewState:
     removal: str = "replace"  # methods page: faithfulness replaces words by the baseline token or removes them
     # depth
     depth: bool = False  # explore page: where the score comes from (embedding parts, layers); slower
+    # heads ablation: explore analyses the model without these heads; compare's "heads" mode sets them against it
+    ablate: str = ""
+    ablate_mode: str = "zero"
 
     def target_spec(self) -> TargetSpec | None:
         if not (self.target or self.label or self.labels or self.prompts or self.reference):
@@ -123,6 +130,8 @@ class ViewState:
         """The analysis request; `second` is the compare page's other side (other model or other text)."""
         model = self.model_b if second and self.mode == "models" else self.model
         text = self.text_b if second and self.mode == "texts" else self.text
+        # Compare's heads mode removes the heads on the second side only; elsewhere they go with the request.
+        ablate = self.ablate if second == (self.mode == "heads") else ""
         target = self.target_spec()
         if second and self.mode == "models" and target is not None and target.kind in ("", "class", "masked_token"):
             target = None  # the other model's head may differ: it explains through its own default
@@ -130,7 +139,8 @@ class ViewState:
             text=text, model=model, target=target, n_steps=self.steps, baseline=self.baseline,
             max_tokens=self.max_tokens, tolerance=FAST_TOLERANCE if self.fast else None,
             precision="bf16" if self.fast else "fp32", method=self.method,
-            method_settings=setting_pairs(self.method_settings),
+            method_settings=setting_pairs(self.method_settings), ablate=ablate,
+            ablate_mode=self.ablate_mode if ablate else "zero",
         )
 
 
@@ -177,6 +187,22 @@ def check_method_settings(text: str) -> tuple[str, list[str]]:
             continue
         kept[key] = value
     return settings_text(kept), problems
+
+def check_ablate(text: str) -> tuple[str, list[str]]:
+    """The link's heads to remove with each malformed entry dropped, and why (whether each head exists is
+    checked against the model when the page analyses)."""
+    kept, problems = [], []
+    for entry in text.split(","):
+        if not entry.strip():
+            continue
+        try:
+            check_head_text(entry)
+        except InputError as exc:
+            problems.append(str(exc).rstrip("."))
+            continue
+        kept.append(re.sub(r"\s+", "", entry))
+    return ",".join(kept), problems
+
 
 EXPLORE, COMPARE, METHODS_PAGE = "explore", "compare", "methods"
 BOTH = frozenset({EXPLORE, COMPARE})
@@ -259,6 +285,9 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("removal", KEY_REMOVAL, pages=frozenset({METHODS_PAGE}), choices=REMOVAL_MODES),
     # depth
     UrlField("depth", KEY_DEPTH),  # on both pages, so a trip to Compare and back keeps it
+    # heads ablation
+    UrlField("ablate", KEY_ABLATE, max_chars=2000, request=True, clean=check_ablate),
+    UrlField("ablate_mode", KEY_ABLATE_MODE, choices=ABLATION_MODES, request=True),
 )
 FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
@@ -308,7 +337,8 @@ EXPLORE_FIELDS = {f.name for f in URL_FIELDS if EXPLORE in f.pages}
 COMPARE_FIELDS = {f.name for f in URL_FIELDS if COMPARE in f.pages}
 # The methods page computes what explore computes (no saved analyses, no attention view).
 METHODS_FIELDS = {f.name for f in URL_FIELDS
-                  if METHODS_PAGE in f.pages or (f.request and EXPLORE in f.pages and f.name != "analysis")}
+                  if METHODS_PAGE in f.pages or (f.request and EXPLORE in f.pages and f.name != "analysis")} - {
+    "ablate", "ablate_mode"}  # heads ablation: shown (with its banner) on explore and compare only
 REQUEST_FIELDS = {f.name for f in URL_FIELDS if f.request}
 
 
@@ -329,10 +359,13 @@ def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],
         "fast": first.tolerance is not None or first.precision != "fp32",
         "method": first.method if first.method in METHODS else DEFAULT_METHOD,
         "method_settings": check_method_settings(settings_text(first.method_settings))[0],
+        "ablate": first.ablate, "ablate_mode": first.ablate_mode,
     }
     if len(requests) > 1:
         second = requests[1]
         values["model_b"] = second.model
         values["text_b"] = second.text
         values["mode"] = "texts" if second.text != first.text else "models"
+        if second.ablate and not first.ablate and (second.model, second.text) == (first.model, first.text):
+            values.update(mode="heads", ablate=second.ablate, ablate_mode=second.ablate_mode)
     return replace(state, **values), notices

@@ -90,6 +90,10 @@ class AnalysisRequest:
         if self.question:
             return (self.question, self.text)
         return (self.text, self.pair) if self.pair else (self.text,)
+    # Heads knocked out for the whole analysis (explain.heads.HeadSet text, e.g. "0:1,2:*"; empty: none), and
+    # what a removed head outputs: "zero", or "mean" (its mean output over the text, from the full model).
+    ablate: str = ""
+    ablate_mode: str = "zero"
 
 
 @dataclass(frozen=True)
@@ -626,6 +630,8 @@ def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
         method_settings=_setting_pairs(_get(obj, "method_settings", path, []), f"{path}.method_settings"),
         pair=_text(_get(obj, "pair", path, ""), f"{path}.pair"),
         question=_text(_get(obj, "question", path, ""), f"{path}.question"),
+        ablate=_text(_get(obj, "ablate", path, ""), f"{path}.ablate"),
+        ablate_mode=_text(_get(obj, "ablate_mode", path, "zero"), f"{path}.ablate_mode"),
     )
 
 

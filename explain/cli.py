@@ -97,8 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  metavar=spec.name.upper(), help=f"{method.title}: {spec.help} (default {spec.default})")
     heads = p.add_argument_group("heads", "Knock heads out, and rank them.")
     heads.add_argument("--ablate", metavar="L:H[,L:H...]",
-                       help="analyse with these heads removed ('L:*' removes layer L's every head); the JSON holds "
-                       "them under 'ablated_heads'")
+                       help="analyse with these heads removed ('L:*' removes layer L's every head); the JSON's "
+                       "request holds them as 'ablate' and 'ablate_mode'")
     heads.add_argument("--ablate-mode", choices=ABLATION_MODES, default="zero",
                        help="a removed head's output: zero, or its mean over the text (default zero)")
     heads.add_argument("--head-importance", action="store_true",
@@ -132,7 +132,8 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
                             if key.startswith("setting:") and value is not None))
     return AnalysisRequest(text=text, model=args.model, target=target, n_steps=args.steps,
                            baseline=args.baseline, max_tokens=args.max_tokens,
-                           method=names[0] if names and names[0] != "all" else IG, method_settings=settings)
+                           method=names[0] if names and names[0] != "all" else IG, method_settings=settings,
+                           ablate=args.ablate or "", ablate_mode=args.ablate_mode)
 
 
 def chosen_methods(args: argparse.Namespace) -> list[str]:
@@ -247,14 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         request = validate(request_from_args(args))
         loaded = load_model(request.model)
-        ablated = None
-        if args.ablate:
-            from explain.heads import HeadSet, analyze_ablated
-
-            ablated = HeadSet.parse(args.ablate, loaded.info.n_layers, loaded.info.n_heads)
-            result = analyze_ablated(request, loaded, ablated, args.ablate_mode)
-        else:
-            result = analyze(request, loaded)
+        result = analyze(request, loaded)
         names = chosen_methods(args)
         if "all" in names:
             names = [n for n in names if n != "all"] + supported_methods(loaded, request)
@@ -273,8 +267,6 @@ def main(argv: list[str] | None = None) -> int:
             importance = head_importance(loaded, inputs, args.ablate_mode)
         if args.out:
             data = to_jsonable(result)
-            if ablated is not None:
-                data["ablated_heads"], data["ablation_mode"] = ablated.format(), args.ablate_mode
             if importance is not None:
                 data["head_importance"] = importance.to_dict()
             args.out.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
@@ -294,8 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             print(methods_table(result))
         if result.embedding_parts is not None or result.layer_attribution is not None:
             print(depth_table(result))
-        if ablated is not None:
-            print(f"heads removed ({args.ablate_mode}): {ablated.format()}")
+        if result.request.ablate:
+            print(f"heads removed ({result.request.ablate_mode}): {result.request.ablate}")
         if importance is not None:
             print(importance_summary(importance))
         for path in (args.out, args.html):

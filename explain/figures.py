@@ -695,6 +695,37 @@ def mark_head(fig: go.Figure, layer: int, head: int) -> go.Figure:
     return marked
 
 
+REMOVED_COLOUR = "#52606d"
+
+
+def mark_removed_heads(fig: go.Figure, heads: Sequence[tuple[int, int]]) -> go.Figure:
+    """A copy of a layers x heads figure with each of `heads` greyed, crossed and labelled "removed".
+
+    For an analysis of a model without some heads: their attention is still computed by the model (the
+    gates act on each head's output), so their maps stay visible, marked as not used.
+    """
+    meta = fig.layout.meta
+    cells = meta.get(HEAD_CELLS) if isinstance(meta, Mapping) else None
+    if not cells:
+        raise ValueError("this figure has no layers x heads cells to mark")
+    pitch, size = cells["pitch"], cells["size"]
+    marked = go.Figure(fig)
+    for layer, head in heads:
+        if not (0 <= layer < cells["layers"] and 0 <= head < cells["heads"]):
+            raise ValueError(f"layer {layer}, head {head} is outside this {cells['layers']} x {cells['heads']} figure")
+        x0, x1 = head * pitch - 0.5, head * pitch + size - 0.5
+        y0, y1 = layer * pitch - 0.5, layer * pitch + size - 0.5
+        marked.add_shape(type="rect", xref="x", yref="y", x0=x0, x1=x1, y0=y0, y1=y1, name="removed head",
+                         line=dict(color=REMOVED_COLOUR, width=1), fillcolor="rgba(255,255,255,0.6)")
+        for ya, yb in ((y0, y1), (y1, y0)):
+            marked.add_shape(type="line", xref="x", yref="y", x0=x0, x1=x1, y0=ya, y1=yb, name="removed head",
+                             line=dict(color=REMOVED_COLOUR, width=1))
+        marked.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, xref="x", yref="y", text="removed",
+                              showarrow=False, font=dict(size=9, color="#1f2933"), bgcolor="rgba(255,255,255,0.85)",
+                              name="removed head")
+    return marked
+
+
 def _colourscale_stops(name: str) -> list[tuple[float, str]]:
     return [(float(p), c) for p, c in get_colorscale(name)]
 

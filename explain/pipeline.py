@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -62,7 +64,28 @@ def validate(request: AnalysisRequest) -> AnalysisRequest:
     if not isinstance(request.max_tokens, (int, np.integer)) or request.max_tokens < 3:
         raise InputError("The token limit must be a whole number of at least 3.")
     method_settings(request, request.method)
+    if request.ablate or request.ablate_mode != "zero":
+        from explain.heads.ablation import check_ablation  # explain.heads builds on this module
+
+        check_ablation(request)
     return request
+
+
+def heads_removed(loaded: LoadedModel, request: AnalysisRequest, input_ids: torch.Tensor,
+                  attention_mask: torch.Tensor, token_type_ids: torch.Tensor | None,
+                  position_ids: torch.Tensor | None) -> AbstractContextManager[Any]:
+    """The request's heads (`ablate`) knocked out for a block, so every pass in it sees the ablated model;
+    yields the HeadSet removed, or None (and does nothing) when the request removes none."""
+    if not request.ablate.strip():
+        return nullcontext(None)
+    from explain.heads.ablation import request_ablation  # explain.heads builds on this module
+
+    return request_ablation(loaded, request, input_ids, attention_mask, token_type_ids, position_ids)
+
+
+def context_heads_removed(request: AnalysisRequest, context: AttributionContext) -> AbstractContextManager[Any]:
+    return heads_removed(context.target.loaded, request, context.input_ids, context.attention_mask,
+                         context.token_type_ids, context.position_ids)
 
 
 IG = "integrated_gradients"
@@ -204,11 +227,12 @@ def analyze(
         loaded = load_model(request.model)
         timings["load"] = time.perf_counter() - start
     max_tokens = min(int(request.max_tokens), loaded.max_tokens)
-    with loaded.lock:
+    with loaded.lock, ExitStack() as ablation:
         report("tokenising", 0.0)
         inputs, tokens, kind = encoded_request(loaded, request, max_tokens)
         ids, mask, special = inputs["input_ids"], inputs["attention_mask"], inputs["special"]
         types, positions = inputs.get("token_type_ids"), inputs["position_ids"]
+        removed = ablation.enter_context(heads_removed(loaded, request, ids, mask, types, positions))
         target = resolve_target(loaded, request.target, ids, token_segments(tokens), types)
 
         report("attention", 0.0)
@@ -248,7 +272,7 @@ def analyze(
             attribution = token_attribution(result)
         timings["attribution"] = time.perf_counter() - t0
 
-    resolved_request = replace(request, target=target.spec)
+    resolved_request = replace(request, target=target.spec, ablate=removed.format() if removed else "")
     word_scores = word_sums(attribution.scores, words.token_word, len(words)).astype(np.float32)
     timings["total"] = time.perf_counter() - start
     report("done", 1.0)
@@ -274,9 +298,10 @@ def attribution_context(request: AnalysisRequest, loaded: LoadedModel) -> Attrib
     inputs, tokens, _ = encoded_request(loaded, request, max_tokens)
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
     types, positions = inputs.get("token_type_ids"), inputs["position_ids"]
-    target = resolve_target(loaded, request.target, ids, token_segments(tokens), types)
-    with torch.no_grad():
-        scores = target.forward_embeddings(loaded.word_embeddings(ids), mask, types, positions)[0].float().cpu()
+    with heads_removed(loaded, request, ids, mask, types, positions):  # label prompts are embedded ablated too
+        target = resolve_target(loaded, request.target, ids, token_segments(tokens), types)
+        with torch.no_grad():
+            scores = target.forward_embeddings(loaded.word_embeddings(ids), mask, types, positions)[0].float().cpu()
     target = choose_index(target, scores)
     words = read_words(request.texts, tokens)
     return AttributionContext(target=target, input_ids=ids, attention_mask=mask, special=inputs["special"],
@@ -294,8 +319,9 @@ def explain_method(request: AnalysisRequest, loaded: LoadedModel, name: str, *,
                    context: AttributionContext | None = None, progress: Callable[[float], None] | None = None
                    ) -> MethodResult:
     """One method's attribution of the request's explained score (the analysis's tokens and words)."""
-    with loaded.lock:
+    with loaded.lock, ExitStack() as ablation:
         context = context or attribution_context(request, loaded)
+        ablation.enter_context(context_heads_removed(request, context))
         settings = method_settings(request, name)
         if name == IG:
             start = time.perf_counter()
@@ -317,8 +343,9 @@ def evaluate_faithfulness(request: AnalysisRequest, loaded: LoadedModel, results
                           ) -> tuple[dict[str, MethodResult], FaithfulnessSummary]:
     """Comprehensiveness, sufficiency and leave-one-word-out agreement of each method's word scores, and the
     random-ranking floor; all perturbed inputs in a few batched passes."""
-    with loaded.lock:
+    with loaded.lock, ExitStack() as ablation:
         context = context or attribution_context(request, loaded)
+        ablation.enter_context(context_heads_removed(request, context))
         report = evaluate_context(context, {name: r.word_scores for name, r in results.items()}, mode=removal,
                                   bins=bins)
     scored = {
@@ -340,8 +367,9 @@ def with_methods(analysis: Analysis, loaded: LoadedModel, names: list[str], *, f
     """The analysis with more methods' attributions (and, if asked, every method's faithfulness) added."""
     report = progress or _noop
     request = analysis.request
-    with loaded.lock:
+    with loaded.lock, ExitStack() as ablation:
         context = attribution_context(request, loaded)
+        ablation.enter_context(context_heads_removed(request, context))
         results = dict(analysis.methods)
         for i, name in enumerate(names):
             if name in results:

@@ -166,7 +166,8 @@ def _model_rows(analysis: Analysis) -> list[tuple[str, str]]:
             f"{attribution.method.replace('_', ' ')}, {attribution.n_steps} steps, {attribution.baseline} baseline",
         ),
         ("tokens", n_tokens),
-    ]
+    ] + ([("heads removed", f"{analysis.request.ablate} (outputs set to {analysis.request.ablate_mode})")]
+         if analysis.request.ablate else [])
 
 
 def _convergence_html(analysis: Analysis) -> str:
@@ -296,7 +297,9 @@ def side_names(left: Analysis, right: Analysis, mode: str = "") -> tuple[str, st
     by_text = mode == "texts" or (mode == "" and left.request.text != right.request.text)
     if by_text:
         return f"«{left.request.text[:SIDE_TEXT_CHARS]}»", f"«{right.request.text[:SIDE_TEXT_CHARS]}»"
-    return left.model.spec, right.model.spec
+    left_name, right_name = (f"{a.model.spec} without heads {a.request.ablate}" if a.request.ablate else a.model.spec
+                             for a in (left, right))
+    return left_name, right_name
 
 
 def _column(analysis: Analysis, name: str, layer: int, head: int, level: str, scale: float,

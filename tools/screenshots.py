@@ -25,6 +25,8 @@ SHOTS = {
     "compare": "compare?t=The+service+was+terrible+but+the+food+was+great.&m=minilm&m2=minilm-random",
     "compare_texts": "compare?cm=texts&t=The+film+was+good+but+far+too+long.&t2=The+film+was+bad+and+far+too+long.",
     "methods": "methods?t=The+service+was+terrible+but+the+food+was+great.",
+    "explore_ablated": "?t=The+service+was+terrible+but+the+food+was+great.&l=5&h=9&ab=1:*,2:10,3:10,5:9",
+    "compare_ablated": "compare?cm=heads&t=The+service+was+terrible+but+the+food+was+great.&ab=1:*,2:10,3:10,5:9",
     "saved": "saved",
     "explore_depth": "?t=The+service+was+terrible+but+the+food+was+great.&dp=1",
 }
@@ -80,7 +82,7 @@ def compute_all_methods(page, base: str) -> None:
 
 BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods}  # interactions before a shot (name -> function of the page, base URL)
 REGION = {"grid": all_heads_region, "explore_depth": depth_region}  # shots of one part of the page (page coordinates), not the full page
-WHOLE_PAGE = {"compare", "compare_texts", "methods"}  # shots of the whole page, however long, rather than of the first screen
+WHOLE_PAGE = {"compare", "compare_texts", "methods", "explore_ablated", "compare_ablated"}  # shots of the whole page, however long, rather than of the first screen
 HEIGHT = {"saved": 620}  # shorter first screens for pages with little on them
 
 

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import share
+from dashboard.components.ablation import removed_heads
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import set_value, widget_key
 from explain import Analysis, TokenAttribution, figures, head_statistics, rollout, token_by_layer
@@ -134,6 +135,8 @@ def _head_matrix(result: Analysis, layer: int, head: int, hide_special: bool):
 def _head_figure(result: Analysis, layer: int, head: int, hide_special: bool, stretch: bool):
     weights, labels = _head_matrix(result, layer, head, hide_special)
     title = f"Layer {layer}, head {head}" + (" (without [CLS]/[SEP], rows renormalised)" if hide_special else "")
+    if (layer, head) in removed_heads(result):
+        title += " — removed: the model computes this map, its output is not used"
     return figures.attention_heatmap(weights, labels, labels, title=title, stretch=stretch)
 
 
@@ -143,6 +146,9 @@ def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, 
     figure = cached.figure(result, ("head", layer, head, hide_special, stretch),
                            lambda: _head_figure(result, layer, head, hide_special, stretch))
     st.plotly_chart(figure, key=key, config=share.chart_config("attention"), width="content")
+    if (layer, head) in removed_heads(result):
+        st.caption(f"Head {layer}:{head} is removed in this analysis: its attention is still computed by the model "
+                   "(the gate acts on the head's output), but nothing it outputs reaches the later layers.")
 
 
 def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tuple[int, int]) -> None:
@@ -153,9 +159,18 @@ def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tupl
 
 
 def marked_figure(result: Analysis, view: tuple, layer: int, head: int, build):
-    """The layers x heads figure of `view` with (layer, head) outlined: built once, then marked on a copy."""
+    """The layers x heads figure of `view` with (layer, head) outlined: built once, then marked on a copy.
+
+    Heads the analysis ran without are greyed, crossed and labelled "removed" (their maps are still computed).
+    """
+    removed = removed_heads(result)
+
+    def build_marked():
+        figure = build()
+        return figures.mark_removed_heads(figure, removed) if removed else figure
+
     return cached.figure(result, (*view, "marked", layer, head),
-                         lambda: figures.mark_head(cached.figure(result, view, build), layer, head))
+                         lambda: figures.mark_head(cached.figure(result, view, build_marked), layer, head))
 
 
 def render_grid(result: Analysis, *, key: str, layer: int = 0, head: int = 0, stretch: bool = False,
@@ -173,7 +188,9 @@ def render_grid(result: Analysis, *, key: str, layer: int = 0, head: int = 0, st
     )
     scale = "each scaled to its own maximum" if stretch else "all on the same 0–1 scale as the other maps"
     st.caption(f"Each thumbnail is one head (rows: layers, columns: heads), {scale}; long texts are shown in blocks "
-               f"of neighbouring tokens. The outlined head is the one shown above: click a thumbnail to open it.")
+               f"of neighbouring tokens. The outlined head is the one shown above: click a thumbnail to open it."
+               + (" Crossed-out thumbnails are the removed heads: the model still computes their attention, but "
+                  "their output is not used." if removed_heads(result) else ""))
 
 
 AGGREGATE_NAMES = {"rollout": "Attention rollout", "stats": "Head statistics", "token": "From one token"}

@@ -9,7 +9,7 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import controls, results, share
+from dashboard.components import ablation, controls, results, share
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
     current,
@@ -31,6 +31,7 @@ from explain.report import comparison_html
 PAGE = "compare"
 FIELDS = COMPARE_FIELDS
 VIEW_FIELDS = {"level", "layer", "head", "layer_b", "head_b", "hide_special"}
+MODE_NAMES = {"models": "two models", "texts": "two texts", "heads": "without heads"}
 
 
 def sanity_preset() -> None:
@@ -43,6 +44,8 @@ def sanity_preset() -> None:
 
 def same_target(request: AnalysisRequest, first: Analysis, mode: str) -> AnalysisRequest:
     """Make the second side explain the very label the first one explains, where both can."""
+    if mode == "heads":  # the same model: the side without heads explains the full model's label
+        return ablation.same_label(request, first)
     target = first.request.target
     if target is None or (mode == "models" and target.kind not in ("zero_shot", "similarity")):
         return request
@@ -86,6 +89,9 @@ def analyse(state: ViewState, loaded: LoadedModel | None, first: Analysis | None
 
 def side_title(result: Analysis, mode: str) -> str:
     """The side's model, or the start of its text; plain text (escape it for Markdown)."""
+    if mode == "heads":
+        ablate = result.request.ablate
+        return f"{result.model.spec} without heads {ablation.heads_text(ablate)}" if ablate else result.model.spec
     return result.model.spec if mode == "models" else f"«{result.request.text[:40]}»"
 
 
@@ -175,7 +181,9 @@ def main() -> None:
         st.header("What to compare")
         mode = st.segmented_control("Compare", COMPARE_MODES, key=widget_key("mode"), required=True,
                                     on_change=leave_saved,
-                                    format_func=lambda m: {"models": "two models", "texts": "two texts"}[m])
+                                    format_func=MODE_NAMES.get,
+                                    help="Two models on one text, one model on two texts, or one model against "
+                                         "itself without some of its heads.")
         spec = controls.model_picker("model", "First model" if mode == "models" else "Model")
         if mode == "models":
             controls.model_picker("model_b", "Second model")
@@ -185,18 +193,26 @@ def main() -> None:
     loaded = None if saved else load_side(spec, "First")
     info = saved[0].model if saved else (loaded.info if loaded else None)
     with st.sidebar:
+        if mode == "heads" and info is not None:
+            st.header("Heads to remove")
+            if saved:
+                st.caption("Change the text or a setting to compare live, then choose heads to remove.")
+            else:
+                ablation.head_picker(info.n_layers, info.n_heads)
         st.header("Target")
         controls.target_controls(info)
         st.header("Attribution")
         controls.attribution_controls()
 
-    st.text_area("Text" if mode == "models" else "First text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS,
+    st.text_area("First text" if mode == "texts" else "Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS,
                  height=70, on_change=leave_saved)
     if mode == "texts":
         st.text_area("Second text", key=widget_key("text_b"), max_chars=MAX_TEXT_CHARS, height=70,
                      on_change=leave_saved, help="For example the same sentence with one word changed.")
     state = current(FIELDS)
     write_url(state, FIELDS)
+    if mode != "heads":  # the heads stay in the link for the heads mode, but only it removes them
+        state = replace(state, ablate="", ablate_mode="zero")
     if saved:
         st.info(f"Showing the saved comparison **{markdown_escape(state.analysis)}** (saved "
                 f"{markdown_escape(created[:16].replace('T', ' '))} UTC). "
@@ -208,11 +224,20 @@ def main() -> None:
         if not state.text.strip() or (mode == "texts" and not state.text_b.strip()):
             st.info("Type the text(s) to compare above.")
             return
+        if mode == "heads":
+            state = replace(state, ablate=ablation.parse_kept(state.ablate, loaded.info.n_layers,
+                                                              loaded.info.n_heads)[0].format())
+            if not state.ablate:
+                st.info("Choose the heads to remove in the sidebar: the model is then compared with itself "
+                        "without them, on the same text.", icon=":material/content_cut:")
+                return
         left = analyse(state, loaded)
-        right = analyse(state, loaded if mode == "texts" else None, left) if left is not None else None
+        right = analyse(state, loaded if mode in ("texts", "heads") else None, left) if left is not None else None
         if left is None or right is None:
             return
 
+    if right.request.ablate:
+        ablation.ablation_banner(right, left)
     comparison = agreement_section(left, right, state)
     scale = float(max(abs(comparison.scores_left).max(initial=0), abs(comparison.scores_right).max(initial=0))) or None
     st.subheader("Word attributions side by side")

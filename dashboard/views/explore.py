@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import controls, results, share
+from dashboard.components import ablation, controls, results, share
 from dashboard.components.depth import render_depth_section
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.text import markdown_escape
@@ -18,7 +20,7 @@ from dashboard.components.url_state import (
     write_url,
 )
 from dashboard.state import EXPLORE_FIELDS, LEVELS, MAX_TEXT_CHARS, ViewState, to_query
-from explain import Analysis, ExplainError, LoadedModel
+from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel
 from explain.document import Document
 from explain.exports import word_scores_csv
 from explain.report import standalone_html
@@ -31,16 +33,25 @@ VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggre
 SIDE_BY_SIDE_TOKENS = 24
 
 
-def compute(state: ViewState, loaded: LoadedModel) -> Analysis | None:
-    request = state.request()
+def compute(request: AnalysisRequest, loaded: LoadedModel, label: str = "") -> Analysis | None:
     cache = cached.analysis_cache()
     try:
         return cache.get(cache.key(request, loaded.spec)) or results.run_with_progress(
-            lambda progress: cache.compute(request, loaded, progress), f"Analysing with {loaded.spec}"
+            lambda progress: cache.compute(request, loaded, progress), label or f"Analysing with {loaded.spec}"
         )
     except ExplainError as exc:
         st.error(markdown_escape(exc))
         return None
+
+
+def compute_both(state: ViewState, loaded: LoadedModel) -> tuple[Analysis | None, Analysis | None]:
+    """(shown, full): the analysis of the model without the chosen heads (explaining the full model's label)
+    and the full model's; with no heads removed both are the full model's."""
+    full = compute(replace(state, ablate="").request(), loaded)
+    if full is None or not state.ablate:
+        return full, full
+    request = ablation.same_label(state.request(), full)
+    return compute(request, loaded, f"Analysing {loaded.spec} without heads {ablation.heads_text(state.ablate)}"), full
 
 
 def main() -> None:
@@ -69,16 +80,23 @@ def main() -> None:
         st.info(f"Showing the saved analysis **{markdown_escape(state.analysis)}** (saved "
                 f"{markdown_escape(created[:16].replace('T', ' '))} UTC, model {markdown_escape(saved.model.spec)}). Nothing is recomputed; change the text or any setting to analyse live.",
                 icon=":material/bookmark:")
-        result = saved
+        result, full = saved, None
     elif loaded is None:
         return
     elif not state.text.strip():
         st.info("Type or paste a sentence above to see how the model reads it.")
         return
     else:
-        result = compute(state, loaded)
+        kept, problems = ablation.parse_kept(state.ablate, loaded.info.n_layers, loaded.info.n_heads)
+        for problem in problems:
+            st.warning(markdown_escape(f"A head to remove was ignored: {problem}"), icon=":material/link:")
+        state = replace(state, ablate=kept.format())
+        result, full = compute_both(state, loaded)
         if result is None:
             return
+
+    if result.request.ablate:
+        ablation.ablation_banner(result, full)
 
     left, right = st.columns([2, 3], gap="large")
     with left:
@@ -89,6 +107,9 @@ def main() -> None:
         st.segmented_control("Level", LEVELS, key=widget_key("level"), required=True,
                              format_func=lambda v: {"word": "whole words", "subword": "subword tokens"}[v])
         results.render_highlights(result, state.level)
+        if result.request.ablate and full is not None and full is not result:
+            with st.expander("Highlights of the full model (every head)"):
+                results.render_highlights(full, state.level)
 
     st.subheader("Attention")
     results.clamp_view("layer", result.model.n_layers, "layer")
@@ -113,7 +134,15 @@ def main() -> None:
     with agg_col:
         results.render_aggregates(result, key="agg", layer=layer, head=head, stretch=stretch)
     st.subheader("All heads")
-    results.render_grid(result, key="grid", layer=layer, head=head, stretch=stretch)
+    grid_col, knock_col = st.columns([3, 1], gap="medium")
+    with grid_col:
+        results.render_grid(result, key="grid", layer=layer, head=head, stretch=stretch)
+    with knock_col:
+        st.markdown("**Knock out heads**")
+        if saved:
+            st.caption("Change the text or a setting to analyse live, then choose heads to remove.")
+        else:
+            ablation.head_picker(result.model.n_layers, result.model.n_heads, outlined=(layer, head), warn=False)
 
     result = render_depth_section(result, loaded)
 

@@ -1,12 +1,78 @@
-"""A whole analysis (prediction, attention, attributions) of a model with some heads removed."""
+"""A whole analysis (prediction, attention, attributions) of a model with some heads removed.
+
+A request names the heads it removes (`AnalysisRequest.ablate`, e.g. "0:1,2:*") and how
+(`ablate_mode`): `explain.analyze` and every method pass of the pipeline then run inside
+`request_ablation`, so the prediction and each attribution explain the ablated model.
+"""
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+
+import torch
+
 from explain.analysis import Analysis, AnalysisRequest
-from explain.heads.gating import HeadSet, check_mode, gated, head_means
+from explain.errors import InputError
+from explain.heads.gating import HeadSet, check_head_text, check_mode, gated, head_means
 from explain.models import LoadedModel
-from explain.pipeline import StageCallback, analyze, tokenize, validate
-from explain.targets import TARGETS, target_kind
+from explain.pipeline import StageCallback, analyze
+
+# The request gates on each model now ((heads text, mode)), so nested pipeline calls gate once.
+ACTIVE: weakref.WeakKeyDictionary[torch.nn.Module, tuple[str, str]] = weakref.WeakKeyDictionary()
+
+
+def check_ablation(request: AnalysisRequest) -> None:
+    """The request's heads text and mode, checked without the model (InputError with one sentence)."""
+    check_head_text(request.ablate)
+    check_mode(request.ablate_mode)
+
+
+def requested_heads(request: AnalysisRequest, loaded: LoadedModel) -> HeadSet | None:
+    """The heads the request removes from this model (None: none); InputError when one does not exist."""
+    check_ablation(request)
+    heads = HeadSet.parse(request.ablate, loaded.info.n_layers, loaded.info.n_heads)
+    return heads if len(heads) else None
+
+
+@contextmanager
+def request_ablation(
+    loaded: LoadedModel,
+    request: AnalysisRequest,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    token_type_ids: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
+) -> Iterator[HeadSet | None]:
+    """Run the block with the request's heads removed; yields them (None when it removes none).
+
+    Mean ablation replaces a head's output by its mean over this text from the full model. The model's lock
+    is held for the whole block and the gates come off before it is released; inside a block that already
+    removes the same heads (a method pass within `with_methods`) nothing is added.
+    """
+    heads = requested_heads(request, loaded)
+    if heads is None:
+        yield None
+        return
+    key = (heads.format(), request.ablate_mode)
+    with loaded.lock:
+        active = ACTIVE.get(loaded.encoder)
+        if active == key:
+            yield heads
+            return
+        if active is not None:
+            raise RuntimeError(f"heads {active[0]} are already removed from this model; ablations do not nest")
+        means = None
+        if request.ablate_mode == "mean":
+            means = head_means(loaded, input_ids, attention_mask, token_type_ids, position_ids)
+        with gated(loaded, heads, request.ablate_mode, means):
+            ACTIVE[loaded.encoder] = key
+            try:
+                yield heads
+            finally:
+                ACTIVE.pop(loaded.encoder, None)
 
 
 def analyze_ablated(
@@ -18,18 +84,11 @@ def analyze_ablated(
     progress: StageCallback | None = None,
 ) -> Analysis:
     """`explain.analyze(request, loaded)` with `heads` removed: set to zero, or to their mean output over
-    the request's text ("mean", from an unablated pass).
-
-    The model's lock is held from the mean pass to the end of the analysis, and the gates come off
-    before it is released, so other analyses on the same model never see them.
-    """
+    the request's text ("mean", from an unablated pass). The result's request records them."""
     check_mode(mode)
-    validate(request)
-    with loaded.lock:
-        means = None
-        if mode == "mean":
-            enc, _ = tokenize(loaded, request.text, min(int(request.max_tokens), loaded.max_tokens),
-                              keep_mask=TARGETS[target_kind(loaded, request.target)].keeps_mask)
-            means = head_means(loaded, enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"))
-        with gated(loaded, heads, mode, means):
-            return analyze(request, loaded, progress=progress)
+    if (heads.n_layers, heads.n_heads) != (loaded.info.n_layers, loaded.info.n_heads):
+        raise InputError(
+            f"The head set is for {heads.n_layers} x {heads.n_heads} heads, but this model has "
+            f"{loaded.info.n_layers} x {loaded.info.n_heads}."
+        )
+    return analyze(replace(request, ablate=heads.format(), ablate_mode=mode), loaded, progress=progress)

@@ -27,6 +27,7 @@ import torch
 from explain.errors import InputError
 from explain.heads.adapters import AttentionSite, HeadAdapter, head_adapter
 from explain.models import LoadedModel
+from explain.targets import model_position_ids
 
 ABLATION_MODES = ("zero", "mean")
 HEAD_TOKEN = re.compile(r"^(\d+)\s*:\s*(\d+|\*)$")
@@ -124,6 +125,28 @@ def _check_head(head: int, n_heads: int) -> int:
     if not 0 <= head < n_heads:
         raise InputError(f"Head {head} does not exist; each layer has heads 0 to {n_heads - 1}.")
     return head
+
+
+MAX_HEAD_TEXT_CHARS = 20_000
+
+
+def check_head_text(text: str) -> str:
+    """`text` when it reads as "L:H" / "L:*" items separated by commas, else InputError with one sentence.
+
+    Only the form is checked here; whether the layers and heads exist needs the model (`HeadSet.parse`).
+    """
+    if not isinstance(text, str):
+        raise InputError("The list of heads to remove must be text such as 0:1,2:*.")
+    if len(text) > MAX_HEAD_TEXT_CHARS:
+        raise InputError("The list of heads is longer than any list of a model's heads can be.")
+    for raw in text.split(","):
+        item = raw.strip()
+        if item and HEAD_TOKEN.match(item) is None:
+            raise InputError(
+                f"'{item[:40]}' is not a head; write layer:head such as 0:1, or layer:* for a whole layer, "
+                "separated by commas."
+            )
+    return text
 
 
 def check_mode(mode: str) -> str:
@@ -294,9 +317,15 @@ def head_means(
     input_ids: torch.Tensor,
     attention_mask: torch.Tensor,
     token_type_ids: torch.Tensor | None = None,
+    position_ids: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Each head's mean output over the text's real (non-pad) tokens, from an unablated pass:
-    [layers, heads, head_dim], the replacement of mean ablation."""
+    [layers, heads, head_dim], the replacement of mean ablation.
+
+    `position_ids` default to the model's own rule (`model_position_ids`), as in every other pass.
+    """
+    if position_ids is None:
+        position_ids = model_position_ids(loaded, input_ids)
     adapter = adapter_of(loaded)
     out = torch.zeros(adapter.n_layers, adapter.n_heads, adapter.head_dim, device=loaded.device)
     weights = attention_mask[:1].to(out.dtype).unsqueeze(-1)
@@ -313,5 +342,6 @@ def head_means(
             hooks.handles.append(site.output.register_forward_pre_hook(capture))
         extra = {} if token_type_ids is None else {"token_type_ids": token_type_ids[:1]}
         with torch.no_grad():
-            loaded.encoder(input_ids=input_ids[:1], attention_mask=attention_mask[:1], **extra)
+            loaded.encoder(input_ids=input_ids[:1], attention_mask=attention_mask[:1], position_ids=position_ids[:1],
+                           **extra)
     return out

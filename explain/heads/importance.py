@@ -24,7 +24,7 @@ from explain.analysis import TargetSpec
 from explain.heads.gating import adapter_of, check_mode, gated, head_means, shared_prefix
 from explain.models import LoadedModel
 from explain.pipeline import tokenize
-from explain.targets import TARGETS, Target, choose_index, resolve_target, target_kind
+from explain.targets import TARGETS, Target, choose_index, model_position_ids, resolve_target, target_kind
 
 MAP_NAMES = ("gradient", "ablation", "confidence")
 # Tokens x variants in one forward batch (no gradient): bert-base at 128 tokens runs 64 variants at once
@@ -49,10 +49,19 @@ class HeadInputs:
     attention_mask: torch.Tensor
     token_type_ids: torch.Tensor | None
     tokens: tuple[str, ...]
+    # The model's own position ids for input_ids (None: `model_position_ids`), given to every pass as the
+    # analysis does, so that RoBERTa-style models explain the same function.
+    position_ids: torch.Tensor | None = None
 
     @property
     def n_tokens(self) -> int:
         return int(self.input_ids.shape[1])
+
+    @property
+    def positions(self) -> torch.Tensor:
+        if self.position_ids is not None:
+            return self.position_ids
+        return model_position_ids(self.target.loaded, self.input_ids)
 
 
 def prepare_inputs(
@@ -62,12 +71,13 @@ def prepare_inputs(
     with loaded.lock:
         enc, tokens = tokenize(loaded, text, min(int(max_tokens), loaded.max_tokens),
                                keep_mask=TARGETS[target_kind(loaded, target)].keeps_mask)
-        ids, mask, types = enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids")
+        ids, mask, types, positions = (enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"),
+                                       enc["position_ids"])
         resolved = resolve_target(loaded, target, ids)
         with torch.no_grad():
-            scores = resolved.forward_embeddings(loaded.word_embeddings(ids), mask, types)[0]
+            scores = resolved.forward_embeddings(loaded.word_embeddings(ids), mask, types, positions)[0]
         resolved = choose_index(resolved, scores)
-    return HeadInputs(resolved, ids, mask, types, tuple(tokens.tokens))
+    return HeadInputs(resolved, ids, mask, types, tuple(tokens.tokens), positions)
 
 
 def explained_scores(inputs: HeadInputs, n_variants: int = 1) -> torch.Tensor:
@@ -83,6 +93,7 @@ def explained_scores(inputs: HeadInputs, n_variants: int = 1) -> torch.Tensor:
         embeds.expand(n_variants, -1, -1),
         inputs.attention_mask.expand(n_variants, -1),
         None if types is None else types.expand(n_variants, -1),
+        inputs.positions.expand(n_variants, -1),
     )
     return scores[:, inputs.target.index].float()
 
@@ -95,7 +106,7 @@ def mean_outputs(loaded: LoadedModel, inputs: HeadInputs, mode: str) -> torch.Te
     """The replacement outputs mean ablation needs (None for zero ablation)."""
     if check_mode(mode) == "zero":
         return None
-    return head_means(loaded, inputs.input_ids, inputs.attention_mask, inputs.token_type_ids)
+    return head_means(loaded, inputs.input_ids, inputs.attention_mask, inputs.token_type_ids, inputs.positions)
 
 
 def gradient_importance(loaded: LoadedModel, inputs: HeadInputs, mode: str = "zero") -> np.ndarray:
@@ -178,7 +189,8 @@ def confidence(loaded: LoadedModel, inputs: HeadInputs) -> np.ndarray:
     extra = {} if types is None else {"token_type_ids": types}
     with loaded.lock, torch.no_grad():
         out = loaded.encoder(
-            input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, output_attentions=True, **extra
+            input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, position_ids=inputs.positions,
+            output_attentions=True, **extra
         )
         weights = torch.stack([a[0] for a in out.attentions]).float()  # [layers, heads, query, key]
     real = inputs.attention_mask[0].bool()

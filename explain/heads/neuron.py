@@ -90,7 +90,8 @@ def neuron_view(loaded: LoadedModel, inputs: HeadInputs, layer: int, head: int, 
 
             hooks.handles.append(module.register_forward_hook(capture))
         with torch.no_grad():
-            loaded.encoder(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask, **extra)
+            loaded.encoder(input_ids=inputs.input_ids, attention_mask=inputs.attention_mask,
+                           position_ids=inputs.positions, **extra)
     query = captured["query"][query_token]
     keys = captured["key"]
     products = query[None, :] * keys

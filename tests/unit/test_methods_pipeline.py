@@ -87,7 +87,7 @@ def test_cli_ablates_heads_and_ranks_them(tiny_dirs, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "heads removed (zero): 0:1,1:*" in printed and "most important heads by gradient" in printed
     data = json.loads(out.read_text())
-    assert data["ablated_heads"] == "0:1,1:*" and data["ablation_mode"] == "zero"
+    assert data["request"]["ablate"] == "0:1,1:*" and data["request"]["ablate_mode"] == "zero"
     maps = data["head_importance"]
     assert len(maps["gradient"]) == 2 and len(maps["gradient"][0]) == 4  # the tiny model: 2 layers x 4 heads
     main([TEXT, "--model", tiny_dirs["encoder"], "--steps", "4", "--out", str(tmp_path / "b.json"), "--quiet"])
