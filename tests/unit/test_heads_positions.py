@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -38,8 +40,7 @@ def test_heads_score_ids_holding_a_pad_by_the_models_own_positions(tiny_roberta)
     loaded = tiny_roberta["classification"]
     ids = pad_inside(loaded)
     mask = torch.ones_like(ids)
-    target = resolve_target(loaded, TARGETS["classification"], ids)
-    target.index = 2
+    target = replace(resolve_target(loaded, TARGETS["classification"], ids), index=2)
     with torch.no_grad():
         own = float(torch.softmax(loaded.model(input_ids=ids, attention_mask=mask).logits, -1)[0, 2])
         sequential = float(target.forward_embeddings(loaded.word_embeddings(ids), mask)[0, 2])
