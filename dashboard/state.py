@@ -1,4 +1,4 @@
-"""The explore, compare and methods pages' state as one typed object <-> URL query params.
+"""The explore, compare, methods and heads pages' state as one typed object <-> URL query params.
 
 Pure (no streamlit): query params are always strings, so every field is parsed
 and checked here; anything unusable falls back to its default and is reported
@@ -22,6 +22,7 @@ from explain.analysis import (
 )
 from explain.attention import HEAD_STATISTICS
 from explain.errors import InputError
+from explain.heads import MAP_NAMES, PRUNING_ORDERS
 from explain.methods import METHODS
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.targets import PROMPT_TEMPLATE, TARGET_KINDS
@@ -68,6 +69,12 @@ KEY_REMOVAL = "mf"  # how the methods page's faithfulness takes words out
 DEFAULT_METHOD = "integrated_gradients"
 REMOVAL_MODES = ("replace", "remove")
 SETTING_SEPARATOR = ";"
+# heads page
+KEY_HEADS_LAYER = "hl"  # the head selected on the heads page (its layer and head), which the neuron view shows
+KEY_HEADS_HEAD = "hh"
+KEY_HEADS_TOKEN = "hq"  # the neuron view's query token
+KEY_PRUNE_MAP = "pm"  # the importance map that orders the pruning curve
+KEY_PRUNE_ORDER = "po"  # remove the least or the most important heads first
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,12 @@ class ViewState:
     method: str = DEFAULT_METHOD  # the attribution method shown (explain.methods.METHODS)
     method_settings: str = ""  # "method.setting=value" entries joined by ";" (only values off their default)
     removal: str = "replace"  # methods page: faithfulness replaces words by the baseline token or removes them
+    # heads page
+    heads_layer: int = 0
+    heads_head: int = 0
+    heads_token: int = 1  # the first token after [CLS]
+    prune_map: str = MAP_NAMES[0]
+    prune_order: str = PRUNING_ORDERS[0]
 
     def target_spec(self) -> TargetSpec | None:
         if not (self.target or self.label or self.labels or self.prompts or self.reference):
@@ -175,6 +188,7 @@ def check_method_settings(text: str) -> tuple[str, list[str]]:
     return settings_text(kept), problems
 
 EXPLORE, COMPARE, METHODS_PAGE = "explore", "compare", "methods"
+HEADS_PAGE = "heads"
 BOTH = frozenset({EXPLORE, COMPARE})
 ALL_PAGES = frozenset({EXPLORE, COMPARE, METHODS_PAGE})
 SHORT_TEXT_CHARS = 300
@@ -253,6 +267,12 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("method_settings", KEY_METHOD_SETTINGS, pages=ALL_PAGES, max_chars=1000, request=True,
              clean=check_method_settings),
     UrlField("removal", KEY_REMOVAL, pages=frozenset({METHODS_PAGE}), choices=REMOVAL_MODES),
+    # heads page
+    UrlField("heads_layer", KEY_HEADS_LAYER, pages=frozenset({HEADS_PAGE}), bounds=_LAYER_HEAD),
+    UrlField("heads_head", KEY_HEADS_HEAD, pages=frozenset({HEADS_PAGE}), bounds=_LAYER_HEAD),
+    UrlField("heads_token", KEY_HEADS_TOKEN, pages=frozenset({HEADS_PAGE}), bounds=(0, 511)),
+    UrlField("prune_map", KEY_PRUNE_MAP, pages=frozenset({HEADS_PAGE}), choices=MAP_NAMES),
+    UrlField("prune_order", KEY_PRUNE_ORDER, pages=frozenset({HEADS_PAGE}), choices=PRUNING_ORDERS),
 )
 FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
@@ -304,6 +324,9 @@ COMPARE_FIELDS = {f.name for f in URL_FIELDS if COMPARE in f.pages}
 METHODS_FIELDS = {f.name for f in URL_FIELDS
                   if METHODS_PAGE in f.pages or (f.request and EXPLORE in f.pages and f.name != "analysis")}
 REQUEST_FIELDS = {f.name for f in URL_FIELDS if f.request}
+# The heads page computes from the text, the model, the target and the token limit (no attribution method).
+HEADS_REQUEST_FIELDS = {"text", "model", "target", "label", "labels", "prompts", "reference", "max_tokens"}
+HEADS_FIELDS = HEADS_REQUEST_FIELDS | {f.name for f in URL_FIELDS if HEADS_PAGE in f.pages}
 
 
 def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],
