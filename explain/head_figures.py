@@ -38,7 +38,7 @@ VECTOR_SCALE = "RdBu"
 CHAR_PX = 0.62 * FONT_SIZE  # a little wider than the average glyph: estimates of label widths err large
 IMPORTANCE_CELL_PX = 30
 COLORBAR_OFFSET_PX = 58  # from the plot's bottom edge to a colour bar drawn under the x axis and its title
-COLORBAR_TITLE_CHARS = 42
+COLORBAR_TITLE_CHARS = 38  # a map sits in a third of the page: about 300 px for the title at 12 px
 NEURON_ROW_PX = 18
 NEURON_MIN_ROW_PX = 11
 NEURON_MAX_PLOT_PX = 1800
@@ -62,15 +62,20 @@ def map_values(importance: HeadImportance, name: str) -> np.ndarray:
     return importance.map(name)
 
 
-def map_colorbar_title(name: str, score_name: str) -> str:
+def map_colorbar_title(name: str, score_name: str) -> tuple[str, str]:
     """What a map measures, and in which units (plain text)."""
     if name == "gradient":
-        return f"|∂ score / ∂ gate| ({score_name} per unit of gate)"
+        return "|∂ score / ∂ gate|", f"({score_name} per unit of gate)"
     if name == "ablation":
-        return f"score change without the head ({score_name})"
+        return "score change without the head", f"({score_name})"
     if name == "confidence":
-        return "mean largest attention weight (0–1)"
+        return "mean largest attention weight", "(0–1)"
     raise KeyError(f"no importance map '{name}'")
+
+
+def colorbar_title_text(name: str, score_name: str) -> str:
+    """The colour bar's title: the measure on one line, its units on the next (each wrapped, escaped)."""
+    return "<br>".join(wrap_title(part, COLORBAR_TITLE_CHARS) for part in map_colorbar_title(name, score_name))
 
 
 def map_hover_name(name: str) -> str:
@@ -98,12 +103,13 @@ def importance_map_figure(importance: HeadImportance, name: str, *, width: int |
     elif name == "confidence":
         colour_range = dict(zmin=0.0, zmax=1.0)
     else:
-        colour_range = dict(zmin=0.0)
+        top = float(finite.max()) if finite.size else 0.0
+        colour_range = dict(zmin=0.0, zmax=top if top > 0 else 1.0)
     layer_idx, head_idx = np.meshgrid(np.arange(n_layers), np.arange(n_heads), indexing="ij")
     hover_name = map_hover_name(name)
     text = [format_score(float(v)) for v in z.reshape(-1)]
-    colorbar_title = map_colorbar_title(name, importance.score_name)
-    title_lines = wrap_title(colorbar_title, COLORBAR_TITLE_CHARS).count("<br>") + 1
+    colorbar_title = colorbar_title_text(name, importance.score_name)
+    title_lines = colorbar_title.count("<br>") + 1
     plot_h = IMPORTANCE_CELL_PX * n_layers
     fig = go.Figure([
         go.Heatmap(
@@ -114,7 +120,8 @@ def importance_map_figure(importance: HeadImportance, name: str, *, width: int |
             xgap=1,
             ygap=1,
             hoverinfo="skip",
-            colorbar=dict(title=dict(text=wrap_title(colorbar_title, COLORBAR_TITLE_CHARS), side="top"),
+            colorbar=dict(title=dict(text=colorbar_title, side="top",
+                                     font=dict(size=12)),
                           orientation="h", x=0.0, xanchor="left", len=1.0, lenmode="fraction",
                           y=-COLORBAR_OFFSET_PX / plot_h, yanchor="top", thickness=10, tickformat=".3~g"),
             **colour_range,
@@ -135,7 +142,7 @@ def importance_map_figure(importance: HeadImportance, name: str, *, width: int |
         ),
     ])
     top_margin, left = 54, 58
-    bottom = COLORBAR_OFFSET_PX + 18 * title_lines + 10 + 30
+    bottom = COLORBAR_OFFSET_PX + 16 * title_lines + 10 + 30
     fig.update_layout(
         template=TEMPLATE, font=FONT, height=top_margin + plot_h + bottom, width=width,
         title=dict(text=escape(MAP_TITLES[name]), x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),

@@ -67,13 +67,15 @@ def test_importance_map_shows_the_record_with_titles_colour_bar_and_hover(comput
     assert len(scatter.text) == n_layers * n_heads
 
 
-def test_ablation_map_is_centred_on_zero_and_confidence_on_its_own_zero_one_range(computed):
+def test_colour_scales_start_at_zero_and_the_ablation_map_is_centred_on_it(computed):
     _, _, importance = computed
     ablation = heatmap(importance_map_figure(importance, "ablation"))
     top = float(np.abs(importance.ablation_effect).max())
     assert ablation.zmid == 0 and ablation.zmin == pytest.approx(-top) and ablation.zmax == pytest.approx(top)
     confidence = heatmap(importance_map_figure(importance, "confidence"))
     assert (confidence.zmin, confidence.zmax) == (0, 1)
+    gradient = heatmap(importance_map_figure(importance, "gradient"))
+    assert (gradient.zmin, gradient.zmax) == (0, pytest.approx(float(importance.gradient.max())))
 
 
 def test_a_clicked_cell_reads_back_as_its_head_and_can_be_outlined(computed):
