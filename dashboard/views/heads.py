@@ -3,6 +3,8 @@ curve), and what one head computes for one token (neuron view)."""
 
 from __future__ import annotations
 
+import json
+
 import streamlit as st
 
 from dashboard import cached
@@ -30,7 +32,7 @@ from explain.head_figures import (
     neuron_view_figure,
     pruning_curve_figure,
 )
-from explain.heads import MAP_NAMES, PRUNING_ORDERS, HeadImportance, HeadInputs
+from explain.heads import MAP_NAMES, PRUNING_ORDERS, HeadImportance, HeadInputs, NeuronView, PruningCurve
 
 PAGE = "heads"
 FIELDS = HEADS_FIELDS
@@ -110,7 +112,7 @@ def selection_controls(n_layers: int, n_heads: int) -> tuple[int, int]:
 
 
 def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs,
-                    importance: HeadImportance) -> None:
+                    importance: HeadImportance) -> PruningCurve | None:
     st.subheader("What removing heads does")
     left, right = st.columns([3, 2])
     map_name = left.segmented_control("Order heads by", list(MAP_NAMES), key=widget_key("prune_map"), required=True,
@@ -126,7 +128,7 @@ def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInpu
             request, loaded, inputs, importance, map_name, order, progress))
     except ExplainError as exc:
         st.error(markdown_escape(exc))
-        return
+        return None
     st.plotly_chart(pruning_curve_figure(curve, description=importance.description), key="heads_pruning",
                     config=share.chart_config("pruning-curve"), width="stretch")
     st.caption(markdown_escape(
@@ -135,9 +137,11 @@ def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInpu
         f"the band is one standard deviation of the random orders either side of their mean. An importance map "
         f"that ranks well keeps the score longer than random when the least important heads go first, and "
         f"loses it sooner when the most important go first."))
+    return curve
 
 
-def neuron_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, layer: int, head: int) -> None:
+def neuron_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, layer: int,
+                   head: int) -> NeuronView | None:
     st.subheader(f"Inside layer {layer}, head {head}")
     tokens = inputs.tokens
     clamp_view("heads_token", len(tokens), "token")
@@ -149,10 +153,33 @@ def neuron_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInput
             view = cached.head_cache().neuron(request, loaded, inputs, layer, head, int(token))
     except ExplainError as exc:
         st.error(markdown_escape(exc))
-        return
+        return None
     st.plotly_chart(neuron_view_figure(view), key="heads_neuron", config=share.chart_config("neuron-view"),
                     width="stretch")
     st.caption(NEURON_CAPTION)
+    return view
+
+
+def export_section(request: HeadsRequest, importance: HeadImportance, curve: PruningCurve | None,
+                   view: NeuronView | None) -> None:
+    """The page's numbers as one JSON file (importance maps, pruning curve, neuron view)."""
+    st.subheader("Export")
+
+    def document() -> str:
+        return json.dumps({
+            "model": request.spec, "text": request.text, "max_tokens": request.max_tokens,
+            "head_importance": importance.to_dict(),
+            "pruning_curve": None if curve is None else curve.to_dict(),
+            "neuron_view": None if view is None else view.to_dict(),
+        }, indent=1)
+
+    st.download_button("Download JSON", data=document, file_name=f"heads-{share.slug(request.text)}.json",
+                       mime="application/json", key="heads_json", icon=":material/download:",
+                       help="The three importance maps with their rank correlations, the pruning curve and the "
+                            "neuron view shown, as numbers.")
+    share.image_format_control("heads_share")
+    st.caption("The address bar is a link to this view (the selected head, the query token and the pruning "
+               "order included). To save one chart, use the camera icon that appears above it on hover.")
 
 
 def heads_request(state: ViewState, loaded: LoadedModel) -> HeadsRequest:
@@ -210,8 +237,9 @@ def main() -> None:
     st.subheader("Which heads matter")
     importance_section(importance, layer, head)
     layer, head = selection_controls(n_layers, n_heads)
-    neuron_section(request, loaded, inputs, layer, head)
-    pruning_section(request, loaded, inputs, importance)
+    view = neuron_section(request, loaded, inputs, layer, head)
+    curve = pruning_section(request, loaded, inputs, importance)
+    export_section(request, importance, curve, view)
     write_url(current(FIELDS), FIELDS)
 
 

@@ -116,6 +116,11 @@ def test_the_pickers_move_the_selection_the_outline_and_the_link(tiny_dirs):
     at.segmented_control(key="w_prune_order").set_value("most").run()
     assert_clean(at)
     assert at.query_params["po"] == "most"
+    assert [b.proto.label for b in at.get("download_button")] == ["Download JSON"]
+    at.button_group(key="heads_share_image_format").set_value("svg").run()
+    assert_clean(at)
+    formats = [json.loads(c.proto.config)["toImageButtonOptions"]["format"] for c in at.get("plotly_chart")]
+    assert formats == ["svg"] * 5
 
 
 @pytest.mark.parametrize("params,key,says", [
