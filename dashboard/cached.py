@@ -576,10 +576,22 @@ class HeadResultCache:
                 f"{about(self.budget.seconds(self.budget.max_work))} s limit: use a shorter text or a lower token "
                 "limit.")
 
+    @staticmethod
+    def inputs_key(request: HeadsRequest) -> tuple:
+        return ("inputs", request)
+
+    @staticmethod
+    def importance_key(request: HeadsRequest) -> tuple:
+        return ("importance", request)
+
+    @staticmethod
+    def pruning_key(request: HeadsRequest, map_name: str, order: str) -> tuple:
+        return ("pruning", request, map_name, order)
+
     def inputs(self, request: HeadsRequest, loaded: LoadedModel,
                progress: Callable[[str, float | None], None] | None = None) -> HeadInputs:
         """The text tokenised as an analysis does, with its explained score fixed; InputError for a bad target."""
-        key = ("inputs", request)
+        key = self.inputs_key(request)
         return self._compute(key, loaded, lambda model, step: prepare_inputs(
             model, request.text, request.target, request.max_tokens), light=True, progress=progress,
             stage="tokenising")  # type: ignore[return-value]
@@ -587,7 +599,7 @@ class HeadResultCache:
     def importance(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs,
                    progress: Callable[[str, float | None], None] | None = None) -> HeadImportance:
         """The three importance maps and their rank correlations (zero ablation)."""
-        key = ("importance", request)
+        key = self.importance_key(request)
         if self.get(key) is None:
             self.check_budget(loaded, inputs, "importance", "Ranking the heads")
         return self._compute(key, loaded, lambda model, step: head_importance(model, inputs, progress=step),
@@ -597,7 +609,7 @@ class HeadResultCache:
                 map_name: str, order: str,
                 progress: Callable[[str, float | None], None] | None = None) -> PruningCurve:
         """The pruning curve in the order of `map_name` (least or most important first) and in random orders."""
-        key = ("pruning", request, map_name, order)
+        key = self.pruning_key(request, map_name, order)
         if self.get(key) is None:
             self.check_budget(loaded, inputs, "pruning", "The pruning curve")
         return self._compute(key, loaded, lambda model, step: pruning_curve(

@@ -124,8 +124,9 @@ def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInpu
                                          "longest); most important first shows how few heads carry it.")
     cache = cached.head_cache()
     try:
-        curve = run_with_status("Pruning heads", lambda progress: cache.pruning(
-            request, loaded, inputs, importance, map_name, order, progress))
+        curve = cache.get(cache.pruning_key(request, map_name, order)) or run_with_status(
+            "Pruning heads", lambda progress: cache.pruning(request, loaded, inputs, importance, map_name, order,
+                                                            progress))
     except ExplainError as exc:
         st.error(markdown_escape(exc))
         return None
@@ -219,8 +220,10 @@ def main() -> None:
         inputs = cache.inputs(request, loaded, progress)
         return inputs, cache.importance(request, loaded, inputs, progress)
 
+    done = (cache.get(cache.inputs_key(request)), cache.get(cache.importance_key(request)))
     try:
-        inputs, importance = run_with_status(f"Ranking the heads of {loaded.spec}", rank_heads)
+        inputs, importance = done if None not in done else run_with_status(
+            f"Ranking the heads of {loaded.spec}", rank_heads)
     except ExplainError as exc:
         st.error(markdown_escape(exc))
         return
