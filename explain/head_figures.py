@@ -33,6 +33,7 @@ MAP_TITLES = {
     "ablation": "Ablation effect",
     "confidence": "Confidence",
 }
+ORDER_WORDS = {"least": "least important first", "most": "most important first"}
 MAP_SCALES = {"gradient": "Viridis", "ablation": "RdBu", "confidence": "Blues"}
 VECTOR_SCALE = "RdBu"
 CHAR_PX = 0.62 * FONT_SIZE  # a little wider than the average glyph: estimates of label widths err large
@@ -173,9 +174,6 @@ def correlation_rows(importance: HeadImportance) -> list[dict[str, object]]:
             row[MAP_TITLES.get(other, other)] = float(value) if math.isfinite(value) else None
         rows.append(row)
     return rows
-
-
-ORDER_WORDS = {"least": "least important first", "most": "most important first"}
 
 
 def pruning_curve_figure(curve: PruningCurve, *, description: str = "") -> go.Figure:

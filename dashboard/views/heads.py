@@ -11,7 +11,7 @@ from dashboard import cached
 from dashboard.cached import HeadsRequest
 from dashboard.components import controls, share
 from dashboard.components.loading import load_model_or_error
-from dashboard.components.results import clamp_view
+from dashboard.components.results import clamp_view, run_with_progress
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
     current,
@@ -27,6 +27,7 @@ from explain import ExplainError, LoadedModel
 from explain.figures import format_score, grid_cell_from_selection, mark_head
 from explain.head_figures import (
     MAP_TITLES,
+    ORDER_WORDS,
     correlation_rows,
     importance_map_figure,
     neuron_view_figure,
@@ -36,7 +37,6 @@ from explain.heads import MAP_NAMES, PRUNING_ORDERS, HeadImportance, HeadInputs,
 
 PAGE = "heads"
 FIELDS = HEADS_FIELDS
-ORDER_NAMES = {"least": "least important first", "most": "most important first"}
 MAP_HELP = {
     "gradient": "Gradient importance (Michel et al. 2019): how fast the score changes when the head's output is "
                 "scaled down, |∂ score / ∂ gate| at gate 1, from one backward pass.",
@@ -51,23 +51,6 @@ NEURON_CAPTION = (
     "products scaled by 1/√(head dimension), and their softmax, which is the head's attention row for this "
     "token; the chosen token's row is outlined."
 )
-
-
-def run_with_status(label: str, steps):
-    """Run `steps(progress)` in a status box with a progress bar naming the stage (or the place in the queue)."""
-    slot = st.empty()
-    with slot.container(), st.status(label, expanded=True):
-        bar = st.progress(0.0, text="starting")
-
-        def progress(stage: str, fraction: float | None) -> None:
-            if fraction is None:
-                bar.progress(0.0, text=stage)
-            else:
-                bar.progress(min(max(fraction, 0.0), 1.0), text=f"{stage} — {fraction:.0%}")
-
-        result = steps(progress)
-    slot.empty()
-    return result
 
 
 def on_map_select(chart_key: str, shape: tuple[int, int]) -> None:
@@ -100,9 +83,7 @@ def importance_section(importance: HeadImportance, layer: int, head: int) -> Non
 
 
 def selection_controls(n_layers: int, n_heads: int) -> tuple[int, int]:
-    """Keyboard-usable layer and head pickers, kept in step with clicks on the maps."""
-    clamp_view("heads_layer", n_layers, "layer")
-    clamp_view("heads_head", n_heads, "head")
+    """Keyboard-usable layer and head pickers, kept in step with clicks on the maps (values already clamped)."""
     left, right, _ = st.columns([1, 1, 4])
     layer = left.selectbox("Layer", list(range(n_layers)), key=widget_key("heads_layer"),
                            help="The selected head's layer (or click a cell of a map above).")
@@ -119,14 +100,14 @@ def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInpu
                                       format_func=MAP_TITLES.get,
                                       help="The importance map that decides which head goes next.")
     order = right.segmented_control("Remove", list(PRUNING_ORDERS), key=widget_key("prune_order"), required=True,
-                                    format_func=ORDER_NAMES.get,
+                                    format_func=ORDER_WORDS.get,
                                     help="Least important first is Michel et al.'s pruning (the score should hold "
                                          "longest); most important first shows how few heads carry it.")
     cache = cached.head_cache()
     try:
-        curve = cache.get(cache.pruning_key(request, map_name, order)) or run_with_status(
-            "Pruning heads", lambda progress: cache.pruning(request, loaded, inputs, importance, map_name, order,
-                                                            progress))
+        curve = cache.get(cache.pruning_key(request, map_name, order)) or run_with_progress(
+            lambda progress: cache.pruning(request, loaded, inputs, importance, map_name, order, progress),
+            "Pruning heads")
     except ExplainError as exc:
         st.error(markdown_escape(exc))
         return None
@@ -134,7 +115,7 @@ def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInpu
                     config=share.chart_config("pruning-curve"), width="stretch")
     st.caption(markdown_escape(
         f"Heads are removed one after another (their outputs set to zero), in the order of the "
-        f"{MAP_TITLES[map_name].lower()} map ({ORDER_NAMES[order]}) and in {len(curve.seeds)} random orders; "
+        f"{MAP_TITLES[map_name].lower()} map ({ORDER_WORDS[order]}) and in {len(curve.seeds)} random orders; "
         f"the band is one standard deviation of the random orders either side of their mean. An importance map "
         f"that ranks well keeps the score longer than random when the least important heads go first, and "
         f"loses it sooner when the most important go first."))
@@ -222,8 +203,8 @@ def main() -> None:
 
     done = (cache.get(cache.inputs_key(request)), cache.get(cache.importance_key(request)))
     try:
-        inputs, importance = done if None not in done else run_with_status(
-            f"Ranking the heads of {loaded.spec}", rank_heads)
+        inputs, importance = done if all(part is not None for part in done) else run_with_progress(
+            rank_heads, f"Ranking the heads of {loaded.spec}")
     except ExplainError as exc:
         st.error(markdown_escape(exc))
         return
