@@ -15,6 +15,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, replace
+from typing import cast
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -592,9 +593,9 @@ class HeadResultCache:
                progress: Callable[[str, float | None], None] | None = None) -> HeadInputs:
         """The text tokenised as an analysis does, with its explained score fixed; InputError for a bad target."""
         key = self.inputs_key(request)
-        return self._compute(key, loaded, lambda model, step: prepare_inputs(
+        return cast(HeadInputs, self._compute(key, loaded, lambda model, step: prepare_inputs(
             model, request.text, request.target, request.max_tokens), light=True, progress=progress,
-            stage="tokenising")  # type: ignore[return-value]
+            stage="tokenising"))
 
     def importance(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs,
                    progress: Callable[[str, float | None], None] | None = None) -> HeadImportance:
@@ -602,8 +603,9 @@ class HeadResultCache:
         key = self.importance_key(request)
         if self.get(key) is None:
             self.check_budget(loaded, inputs, "importance", "Ranking the heads")
-        return self._compute(key, loaded, lambda model, step: head_importance(model, inputs, progress=step),
-                             light=False, progress=progress, stage="removing each head in turn")  # type: ignore[return-value]
+        return cast(HeadImportance, self._compute(
+            key, loaded, lambda model, step: head_importance(model, inputs, progress=step), light=False,
+            progress=progress, stage="removing each head in turn"))
 
     def pruning(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, importance: HeadImportance,
                 map_name: str, order: str,
@@ -612,17 +614,18 @@ class HeadResultCache:
         key = self.pruning_key(request, map_name, order)
         if self.get(key) is None:
             self.check_budget(loaded, inputs, "pruning", "The pruning curve")
-        return self._compute(key, loaded, lambda model, step: pruning_curve(
+        return cast(PruningCurve, self._compute(key, loaded, lambda model, step: pruning_curve(
             model, inputs, importance.map(map_name), importance_name=map_name, order=order,
             n_random=PRUNING_RANDOM_ORDERS, n_points=PRUNING_POINTS, progress=step),
-            light=False, progress=progress, stage="removing heads one by one")  # type: ignore[return-value]
+            light=False, progress=progress, stage="removing heads one by one"))
 
     def neuron(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, layer: int, head: int,
                token: int) -> NeuronView:
         """One head's query, keys, their products, scores and attention row for one query token."""
         key = ("neuron", request, layer, head, token)
-        return self._compute(key, loaded, lambda model, step: neuron_view(model, inputs, layer, head, token),
-                             light=True, progress=None, stage="inside the head")  # type: ignore[return-value]
+        return cast(NeuronView, self._compute(
+            key, loaded, lambda model, step: neuron_view(model, inputs, layer, head, token), light=True,
+            progress=None, stage="inside the head"))
 
     def __len__(self) -> int:
         return len(self._items)
