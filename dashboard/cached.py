@@ -1,5 +1,5 @@
-"""The dashboard's only caches: loaded models, finished analyses and single methods' results, shared by all
-sessions.
+"""The dashboard's only caches: loaded models, finished analyses, single methods' results and the heads page's
+results, shared by all sessions.
 
 Models live in `st.cache_resource` (bounded). Analyses live in a bounded LRU
 held by `st.cache_resource` rather than `st.cache_data`, because the page must
@@ -14,16 +14,28 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import cast
 
 import plotly.graph_objects as go
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
-from explain.analysis import DEFAULT_STEPS, FaithfulnessSummary, MethodResult
+from explain.analysis import DEFAULT_STEPS, FaithfulnessSummary, MethodResult, TargetSpec
 from explain.document import Document, document_from_data
 from explain.errors import ModelLoadError
+from explain.heads import (
+    HeadImportance,
+    HeadInputs,
+    NeuronView,
+    PruningCurve,
+    adapter_of,
+    head_importance,
+    neuron_view,
+    prepare_inputs,
+    pruning_curve,
+)
 from explain.methods import METHODS
 from explain.models import canonical_spec, configure_threads, max_model_bytes, module_bytes
 from explain.pipeline import IG, evaluate_faithfulness, explain_method, method_settings, validate
@@ -458,3 +470,167 @@ class MethodResultCache:
 @st.cache_resource(show_spinner=False)
 def method_cache() -> MethodResultCache:
     return MethodResultCache()
+
+
+# -- heads page ----------------------------------------------------------------------------------------------
+
+# The pruning curve is scored at this many evenly spread numbers of removed heads (every number on smaller
+# models): each point is one forward pass per order, and 49 points draw the curve's shape.
+PRUNING_POINTS = 49
+PRUNING_RANDOM_ORDERS = 3
+
+
+@dataclass(frozen=True)
+class HeadsRequest:
+    """What the heads page computes from: the model, the text, the explained output and the token limit."""
+
+    spec: str
+    text: str
+    target: TargetSpec | None
+    max_tokens: int
+
+
+def head_passes(n_layers: int, n_heads: int, what: str, n_points: int = PRUNING_POINTS,
+                n_random: int = PRUNING_RANDOM_ORDERS) -> int:
+    """Forward passes one heads computation makes: the importance maps (one per head, plus the gradient's
+    forward and backward and the attention pass) or the pruning curve (each point in each order)."""
+    n_total = n_layers * n_heads
+    if what == "importance":
+        return n_total + 3
+    return (1 + n_random) * min(n_total + 1, n_points)
+
+
+class HeadResultCache:
+    """The heads page's results (tokenised inputs, importance maps, pruning curves, neuron views), bounded LRU.
+
+    Importance maps and pruning curves are checked against the work budget and wait for a heavy turn on the
+    model's scheduler (they put gates on the shared model, under its lock); the tokenised inputs and neuron
+    views are one pass each and take a light turn. One computation per key at a time: a second session asking
+    for the same result waits for the first.
+    """
+
+    def __init__(self, max_entries: int = 256, budget: WorkBudget | None = None,
+                 schedulers: Schedulers | None = None) -> None:
+        self.max_entries = max_entries
+        self.budget = budget or WorkBudget.from_environment()
+        self.schedulers = schedulers
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[tuple, threading.Lock] = {}
+
+    def get(self, key: tuple) -> object | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def _put(self, key: tuple, value: object) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_entries:
+                self._items.popitem(last=False)
+
+    def _compute(self, key: tuple, loaded: LoadedModel, make: Callable[[LoadedModel, Callable[[float], None]], object],
+                 *, light: bool, progress: Callable[[str, float | None], None] | None, stage: str) -> object:
+        value = self.get(key)
+        if value is not None:
+            return value
+        report = progress or _ignore
+        with self._lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        try:
+            with key_lock:
+                value = self.get(key)
+                if value is not None:
+                    return value
+                schedulers = self.schedulers or analysis_cache().schedulers
+                with schedulers.get(loaded.spec).turn(light=light, session=current_session(),
+                                                      waiting=lambda ahead: report(queue_text(ahead), None)) as turn:
+                    model = replace(loaded, lock=threading.RLock()) if turn.beside_paused else loaded
+
+                    def step(fraction: float) -> None:
+                        turn.check()
+                        report(stage, fraction)
+
+                    report(stage, 0.0)
+                    value = make(model, step)
+                self._put(key, value)
+        finally:
+            with self._lock:
+                self._key_locks.pop(key, None)
+        return value
+
+    def check_budget(self, loaded: LoadedModel, inputs: HeadInputs, what: str, title: str) -> None:
+        """WorkBudgetError (one sentence) when `what` ("importance" or "pruning") is over the work budget.
+
+        A forward pass without gradients costs about half an integration step (forward and backward).
+        """
+        adapter = adapter_of(loaded)
+        passes = head_passes(adapter.n_layers, adapter.n_heads, what)
+        request = AnalysisRequest("heads", model=loaded.spec, n_steps=max(1, passes // 2))
+        work = estimate_work(request, loaded.config, inputs.n_tokens)
+        if work > self.budget.max_work:
+            raise WorkBudgetError(
+                f"{title} needs about {about(self.budget.seconds(work))} s of computation here, over this server's "
+                f"{about(self.budget.seconds(self.budget.max_work))} s limit: use a shorter text or a lower token "
+                "limit.")
+
+    @staticmethod
+    def inputs_key(request: HeadsRequest) -> tuple:
+        return ("inputs", request)
+
+    @staticmethod
+    def importance_key(request: HeadsRequest) -> tuple:
+        return ("importance", request)
+
+    @staticmethod
+    def pruning_key(request: HeadsRequest, map_name: str, order: str) -> tuple:
+        return ("pruning", request, map_name, order)
+
+    def inputs(self, request: HeadsRequest, loaded: LoadedModel,
+               progress: Callable[[str, float | None], None] | None = None) -> HeadInputs:
+        """The text tokenised as an analysis does, with its explained score fixed; InputError for a bad target."""
+        key = self.inputs_key(request)
+        return cast(HeadInputs, self._compute(key, loaded, lambda model, step: prepare_inputs(
+            model, request.text, request.target, request.max_tokens), light=True, progress=progress,
+            stage="tokenising"))
+
+    def importance(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs,
+                   progress: Callable[[str, float | None], None] | None = None) -> HeadImportance:
+        """The three importance maps and their rank correlations (zero ablation)."""
+        key = self.importance_key(request)
+        if self.get(key) is None:
+            self.check_budget(loaded, inputs, "importance", "Ranking the heads")
+        return cast(HeadImportance, self._compute(
+            key, loaded, lambda model, step: head_importance(model, inputs, progress=step), light=False,
+            progress=progress, stage="removing each head in turn"))
+
+    def pruning(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, importance: HeadImportance,
+                map_name: str, order: str,
+                progress: Callable[[str, float | None], None] | None = None) -> PruningCurve:
+        """The pruning curve in the order of `map_name` (least or most important first) and in random orders."""
+        key = self.pruning_key(request, map_name, order)
+        if self.get(key) is None:
+            self.check_budget(loaded, inputs, "pruning", "The pruning curve")
+        return cast(PruningCurve, self._compute(key, loaded, lambda model, step: pruning_curve(
+            model, inputs, importance.map(map_name), importance_name=map_name, order=order,
+            n_random=PRUNING_RANDOM_ORDERS, n_points=PRUNING_POINTS, progress=step),
+            light=False, progress=progress, stage="removing heads one by one"))
+
+    def neuron(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, layer: int, head: int,
+               token: int) -> NeuronView:
+        """One head's query, keys, their products, scores and attention row for one query token."""
+        key = ("neuron", request, layer, head, token)
+        return cast(NeuronView, self._compute(
+            key, loaded, lambda model, step: neuron_view(model, inputs, layer, head, token), light=True,
+            progress=None, stage="inside the head"))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+@st.cache_resource(show_spinner=False)
+def head_cache() -> HeadResultCache:
+    return HeadResultCache()

@@ -1,4 +1,4 @@
-"""The explore, compare and methods pages' state as one typed object <-> URL query params.
+"""The explore, compare, methods and heads pages' state as one typed object <-> URL query params.
 
 Pure (no streamlit): query params are always strings, so every field is parsed
 and checked here; anything unusable falls back to its default and is reported
@@ -23,6 +23,7 @@ from explain.analysis import (
 from explain.attention import HEAD_STATISTICS
 from explain.errors import InputError
 from explain.heads.gating import ABLATION_MODES, check_head_text
+from explain.heads import MAP_NAMES, PRUNING_ORDERS
 from explain.methods import METHODS
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.targets import PROMPT_TEMPLATE, TARGET_KINDS
@@ -74,6 +75,12 @@ KEY_ABLATE = "ab"  # heads knocked out, "0:1,2:*" (explain.heads.HeadSet text)
 KEY_ABLATE_MODE = "am"  # what a removed head outputs: zero, or its mean over the text
 REMOVAL_MODES = ("replace", "remove")
 SETTING_SEPARATOR = ";"
+# heads page
+KEY_HEADS_LAYER = "hl"  # the head selected on the heads page (its layer and head), which the neuron view shows
+KEY_HEADS_HEAD = "hh"
+KEY_HEADS_TOKEN = "hq"  # the neuron view's query token
+KEY_PRUNE_MAP = "pm"  # the importance map that orders the pruning curve
+KEY_PRUNE_ORDER = "po"  # remove the least or the most important heads first
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,12 @@ class ViewState:
     # heads ablation: explore analyses the model without these heads; compare's "heads" mode sets them against it
     ablate: str = ""
     ablate_mode: str = "zero"
+    # heads page
+    heads_layer: int = 0
+    heads_head: int = 0
+    heads_token: int = 1  # the first token after [CLS]
+    prune_map: str = MAP_NAMES[0]
+    prune_order: str = PRUNING_ORDERS[0]
 
     def target_spec(self) -> TargetSpec | None:
         if not (self.target or self.label or self.labels or self.prompts or self.reference):
@@ -205,6 +218,7 @@ def check_ablate(text: str) -> tuple[str, list[str]]:
 
 
 EXPLORE, COMPARE, METHODS_PAGE = "explore", "compare", "methods"
+HEADS_PAGE = "heads"
 BOTH = frozenset({EXPLORE, COMPARE})
 ALL_PAGES = frozenset({EXPLORE, COMPARE, METHODS_PAGE})
 SHORT_TEXT_CHARS = 300
@@ -288,6 +302,12 @@ URL_FIELDS: tuple[UrlField, ...] = (
     # heads ablation
     UrlField("ablate", KEY_ABLATE, max_chars=2000, request=True, clean=check_ablate),
     UrlField("ablate_mode", KEY_ABLATE_MODE, choices=ABLATION_MODES, request=True),
+    # heads page
+    UrlField("heads_layer", KEY_HEADS_LAYER, pages=frozenset({HEADS_PAGE}), bounds=_LAYER_HEAD),
+    UrlField("heads_head", KEY_HEADS_HEAD, pages=frozenset({HEADS_PAGE}), bounds=_LAYER_HEAD),
+    UrlField("heads_token", KEY_HEADS_TOKEN, pages=frozenset({HEADS_PAGE}), bounds=(0, 511)),
+    UrlField("prune_map", KEY_PRUNE_MAP, pages=frozenset({HEADS_PAGE}), choices=MAP_NAMES),
+    UrlField("prune_order", KEY_PRUNE_ORDER, pages=frozenset({HEADS_PAGE}), choices=PRUNING_ORDERS),
 )
 FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
@@ -340,6 +360,9 @@ METHODS_FIELDS = {f.name for f in URL_FIELDS
                   if METHODS_PAGE in f.pages or (f.request and EXPLORE in f.pages and f.name != "analysis")} - {
     "ablate", "ablate_mode"}  # heads ablation: shown (with its banner) on explore and compare only
 REQUEST_FIELDS = {f.name for f in URL_FIELDS if f.request}
+# The heads page computes from the text, the model, the target and the token limit (no attribution method).
+HEADS_REQUEST_FIELDS = {"text", "model", "target", "label", "labels", "prompts", "reference", "max_tokens"}
+HEADS_FIELDS = HEADS_REQUEST_FIELDS | {f.name for f in URL_FIELDS if HEADS_PAGE in f.pages}
 
 
 def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],

@@ -29,6 +29,7 @@ SHOTS = {
     "compare_ablated": "compare?cm=heads&t=The+service+was+terrible+but+the+food+was+great.&ab=1:*,2:10,3:10,5:9",
     "saved": "saved",
     "explore_depth": "?t=The+service+was+terrible+but+the+food+was+great.&dp=1",
+    "heads": "heads?t=The+service+was+terrible+but+the+food+was+great.&hl=1&hh=10&hq=4",
 }
 
 
@@ -80,9 +81,14 @@ def compute_all_methods(page, base: str) -> None:
     wait_for_app(page, timeout=600_000, charts=1)
 
 
-BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods}  # interactions before a shot (name -> function of the page, base URL)
+def heads_drawn(page, base: str) -> None:
+    """Wait for the heads page's five charts: three importance maps, the neuron view and the pruning curve."""
+    wait_for_app(page, timeout=300_000, charts=5)
+
+
+BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods, "heads": heads_drawn}  # interactions before a shot (name -> function of the page, base URL)
 REGION = {"grid": all_heads_region, "explore_depth": depth_region}  # shots of one part of the page (page coordinates), not the full page
-WHOLE_PAGE = {"compare", "compare_texts", "methods", "explore_ablated", "compare_ablated"}  # shots of the whole page, however long, rather than of the first screen
+WHOLE_PAGE = {"compare", "compare_texts", "methods", "explore_ablated", "compare_ablated", "heads"}  # shots of the whole page, however long, rather than of the first screen
 HEIGHT = {"saved": 620}  # shorter first screens for pages with little on them
 
 
