@@ -22,8 +22,8 @@ from explain.analysis import (
 )
 from explain.attention import HEAD_STATISTICS
 from explain.errors import InputError
-from explain.heads.gating import ABLATION_MODES, check_head_text
 from explain.heads import MAP_NAMES, PRUNING_ORDERS
+from explain.heads.gating import ABLATION_MODES, check_head_text
 from explain.methods import METHODS
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.targets import PROMPT_TEMPLATE, TARGET_KINDS
