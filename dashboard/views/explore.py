@@ -5,18 +5,17 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import controls, results, share
+from dashboard.components import controls, results, share, tasks
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
     current,
-    leave_saved,
     load_from_url,
     show_notices,
     widget_key,
     write_url,
 )
-from dashboard.state import EXPLORE_FIELDS, LEVELS, MAX_TEXT_CHARS, ViewState, to_query
+from dashboard.state import EXPLORE_FIELDS, LEVELS, ViewState, to_query
 from explain import Analysis, ExplainError, LoadedModel
 from explain.document import Document
 from explain.exports import word_scores_csv
@@ -39,12 +38,14 @@ def compute(state: ViewState, loaded: LoadedModel) -> Analysis | None:
         )
     except ExplainError as exc:
         st.error(markdown_escape(exc))
+        tasks.render_bad_token(state)
         return None
 
 
 def main() -> None:
     cached.startup()
     load_from_url(PAGE, FIELDS)
+    tasks.keep_task_values()
     st.title("Explore how a model reads a sentence")
     show_notices(PAGE)
     saved_list, created = share.open_saved(current(FIELDS).analysis, PAGE)
@@ -56,12 +57,11 @@ def main() -> None:
     loaded = None if saved else load_model_or_error(spec)
     info = saved.model if saved else (loaded.info if loaded else None)
     with st.sidebar:
-        controls.target_controls(info)
+        kind = controls.target_controls(info)
         st.header("Attribution")
         controls.attribution_controls()
 
-    st.text_area("Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS, height=80, on_change=leave_saved,
-                 help="Any text; long texts are truncated to the token limit. Press Ctrl+Enter to apply.")
+    tasks.text_inputs(kind, info)
     state = current(FIELDS)
     write_url(state, FIELDS)
     if saved:
@@ -74,20 +74,24 @@ def main() -> None:
     elif not state.text.strip():
         st.info("Type or paste a sentence above to see how the model reads it.")
         return
+    elif tasks.missing_input(state, kind):
+        st.info(markdown_escape(tasks.missing_input(state, kind)))
+        return
     else:
-        result = compute(state, loaded)
+        result = compute(tasks.request_state(state, kind, info), loaded)
         if result is None:
             return
 
     left, right = st.columns([2, 3], gap="large")
     with left:
         st.subheader("Prediction")
-        results.render_prediction(result, key="prediction")
+        tasks.render_prediction(result, key="prediction")
+        tasks.token_picker(result)
     with right:
         st.subheader("Which tokens raised or lowered the score")
         st.segmented_control("Level", LEVELS, key=widget_key("level"), required=True,
                              format_func=lambda v: {"word": "whole words", "subword": "subword tokens"}[v])
-        results.render_highlights(result, state.level)
+        tasks.render_highlights(result, state.level, loaded, state)
 
     st.subheader("Attention")
     results.clamp_view("layer", result.model.n_layers, "layer")
