@@ -55,8 +55,11 @@ def token_spans(analysis: Analysis) -> list[str]:
     return out
 
 
-def _segments(segments: np.ndarray | None, n: int) -> list[str]:
-    return ["0"] * n if segments is None else [str(int(s)) if s >= 0 else "" for s in segments]
+def _segments(segments: np.ndarray | None, n: int, special: np.ndarray | None = None) -> list[str]:
+    """Each piece's text as a CSV cell ("" for special tokens); a single text is text 0."""
+    if segments is None:
+        segments = np.where(special, -1, 0) if special is not None else np.zeros(n, dtype=np.int8)
+    return [str(int(s)) if s >= 0 else "" for s in segments]
 
 
 def _rows(analysis: Analysis, level: str) -> tuple[list[str], list[list[str]]]:
@@ -84,7 +87,7 @@ def _rows(analysis: Analysis, level: str) -> tuple[list[str], list[list[str]]]:
             [safe_cell(token), segment, str(int(start)), str(int(end)), "1" if special else "0",
              "" if word < 0 else str(int(word)), safe_cell(span), _number(score)]
             for token, segment, (start, end), special, word, span, score in zip(
-                tokens.tokens, _segments(tokens.segments, len(tokens)), tokens.offsets, tokens.special, token_word,
+                tokens.tokens, _segments(tokens.segments, len(tokens), tokens.special), tokens.offsets, tokens.special, token_word,
                 spans, scores)
         ]
         return header, rows

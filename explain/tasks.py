@@ -18,7 +18,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from explain.analysis import Analysis, AnalysisRequest, Span, TargetSpec
-from explain.figures import continues_word, subword_pieces, token_highlights_html
+from explain.figures import (
+    ANSWER_COLOUR,
+    continues_word,
+    entity_colours,
+    format_score,
+    marked_text_html,
+    subword_pieces,
+    token_highlights_html,
+)
 
 MULTI_LABEL_MARK = "one sigmoid per label"  # how the class target describes a multi-label head's score
 MULTI_LABEL_THRESHOLD = 0.5
@@ -174,3 +182,39 @@ def answer_span(analysis: Analysis) -> Span | None:
     if analysis.model.head != "question_answering" or not analysis.prediction.spans:
         return None
     return analysis.prediction.spans[0]
+
+
+Mark = tuple[int, int, str, str, str]  # (start, end, label, colour, hover) in characters of one text
+
+
+def entity_marks(analysis: Analysis) -> tuple[list[Mark], dict[str, str]]:
+    """The predicted entities as marks on the text, and the colour of each entity type (the legend)."""
+    spans = analysis.prediction.spans if analysis.model.head == "token_classification" else ()
+    colours = entity_colours(entity_types(spans))
+    marks = []
+    for span in spans:
+        _, start, end = span_chars(analysis, span)
+        tokens = f"{span.first_token}–{span.last_token}" if span.last_token > span.first_token else str(span.first_token)
+        marks.append((start, end, span.label, colours[span.label],
+                      f"{span.label}: score {format_score(span.score)}, tokens {tokens}"))
+    return marks, colours
+
+
+def texts_html(analysis: Analysis) -> str:
+    """Each text the model read under its name, the predicted entities or the answer marked in colour."""
+    names = segment_names(analysis.request)
+    marks: dict[int, list[Mark]] = {}
+    legend: dict[str, str] | None = None
+    answer = answer_span(analysis)
+    if answer is not None:
+        segment, start, end = span_chars(analysis, answer)
+        marks[segment] = [(start, end, "answer", ANSWER_COLOUR,
+                           f"answer: start + end logit {format_score(answer.score)}, tokens {answer.first_token}–"
+                           f"{answer.last_token}")]
+    elif analysis.model.head == "token_classification":
+        marks[0], legend = entity_marks(analysis)
+    return "".join(
+        marked_text_html(text, marks.get(i, []), title=name if len(names) > 1 else "",
+                         legend=legend if i == len(names) - 1 else None)
+        for i, (name, text) in enumerate(zip(names, analysis.request.texts))
+    )

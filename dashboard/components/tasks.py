@@ -17,11 +17,11 @@ from explain.targets import TARGETS
 from explain.tasks import (
     MULTI_LABEL_THRESHOLD,
     answer_span,
+    entity_marks,
     entity_requests,
-    entity_types,
     is_multi_label,
-    span_chars,
     span_text,
+    texts_html,
 )
 
 TASK_FIELDS = ("pair", "question", "target_token", "part", "logit")
@@ -109,18 +109,6 @@ def render_prediction(result: Analysis, *, key: str) -> None:
     results.render_prediction(result, key=key)
 
 
-def entity_marks(result: Analysis) -> tuple[list[tuple[int, int, str, str, str]], dict[str, str]]:
-    spans = result.prediction.spans
-    colours = figures.entity_colours(entity_types(spans))
-    marks = []
-    for span in spans:
-        _, start, end = span_chars(result, span)
-        marks.append((start, end, span.label, colours[span.label],
-                      f"{span.label}: score {figures.format_score(span.score)}, tokens {span.first_token}–"
-                      f"{span.last_token}"))
-    return marks, colours
-
-
 def render_entities(result: Analysis, *, key: str) -> None:
     """The predicted entities drawn over the text (a colour per type) and listed in a table."""
     spans = result.prediction.spans
@@ -139,17 +127,11 @@ def render_entities(result: Analysis, *, key: str) -> None:
 
 
 def render_answer(result: Analysis) -> None:
-    """The answer span marked in the context, with its score."""
+    """The question and the context apart, the answer span marked in the context, with its score."""
     span = answer_span(result)
     if span is None:
         return
-    segment, start, end = span_chars(result, span)
-    hover = f"start + end logit {figures.format_score(span.score)}, tokens {span.first_token}–{span.last_token}"
-    names = ("Question", "Context")
-    question = figures.marked_text_html(result.request.texts[0], [], title=names[0]) if segment == 1 else ""
-    context = figures.marked_text_html(result.request.texts[segment], [(start, end, "answer", figures.ANSWER_COLOUR,
-                                                                        hover)], title=names[segment])
-    st.html(question + context)
+    st.html(texts_html(result))
     st.caption(markdown_escape(f"Answer «{span_text(result, span)}», score {figures.format_score(span.score)} "
                                "(start logit + end logit: the best span of at most 30 tokens in the context)."))
 
