@@ -220,8 +220,8 @@ def sigmoid_bars_figure(prediction: Prediction, *, threshold: float = 0.5) -> go
     y = np.arange(len(scores), dtype=np.int32)
     fig = go.Figure(go.Bar(
         x=scores.astype(np.float32), y=y, orientation="h", marker=dict(color=colours),
-        text=[f"{v:.3g}" + (" on" if o else "") for v, o in zip(scores, on)], textposition="auto",
-        customdata=labels, hovertemplate="%{customdata}: %{x:.6g}<extra></extra>",
+        text=[f"{v:.3g}" + (" (on)" if o else "") for v, o in zip(scores, on)], textposition="outside",
+        cliponaxis=False, customdata=labels, hovertemplate="%{customdata}: %{x:.6g}<extra></extra>",
     ))
     fig.add_vline(x=threshold, line=dict(color=THRESHOLD_COLOUR, width=1.5, dash="dash"),
                   annotation_text=f"threshold {threshold:g}", annotation_position="top",
@@ -230,7 +230,8 @@ def sigmoid_bars_figure(prediction: Prediction, *, threshold: float = 0.5) -> go
     _layout(
         fig, title=title, height=int(_clip(150 + 34 * len(scores), 240, 560)) + TITLE_LINE_PX * title.count("<br>"),
         showlegend=False,
-        margin=dict(l=_label_margin(labels, FONT_SIZE, title=False), b=_label_margin(["0"], FONT_SIZE, tilt=0)),
+        margin=dict(l=_label_margin(labels, FONT_SIZE, title=False), b=_label_margin(["0"], FONT_SIZE, tilt=0),
+                    r=_label_margin(["0.999 (on)"], FONT_SIZE, title=False)),
     )
     fig.update_xaxes(title=dict(text="sigmoid of each label"), range=[0, 1.0], automargin=True)
     fig.update_yaxes(tickmode="array", tickvals=y,

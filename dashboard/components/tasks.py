@@ -106,6 +106,13 @@ def render_prediction(result: Analysis, *, key: str) -> None:
         render_entities(result, key=key)
     elif result.model.head == "question_answering":
         render_answer(result)
+        if len(result.prediction.labels) == len(result.tokens):  # one logit per token: name them by position
+            shown = replace(result.prediction, labels=[f"{i}: {t}" for i, t in enumerate(result.tokens.tokens)])
+            figure = cached.figure(result, "positions", lambda: figures.prediction_figure(shown))
+            st.plotly_chart(figure, key=key, config=share.chart_config("prediction"))
+            st.caption("The highest logits over every token, question included; the answer is the best span "
+                       "inside the context.")
+            return
     results.render_prediction(result, key=key)
 
 
