@@ -174,3 +174,27 @@ def test_word_csv_names_each_words_text(task_models):
     lines = word_scores_csv(result).splitlines()
     assert lines[0].split(",")[0:2] == ["word", "segment"]
     assert [line.split(",")[1] for line in lines[1:]] == ["0"] * 3 + ["1"] * 4
+
+
+def test_saved_question_answering_reopens_with_its_question_and_context(task_dirs, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXPLAIN_STORE_PATH", str(tmp_path / "analyses.sqlite3"))
+    params = {"m": task_dirs["question_answering"], "t": "the film was good .", "q": "was the film good ?",
+              "pt": "end", "n": "4"}
+    at = run_app(params)
+    assert_clean(at)
+    before = html_text(at)
+    at.button(key="share_save").click().run()
+    assert_clean(at)
+    again = run_app({"analysis": at.query_params["analysis"]})
+    assert_clean(again)
+    assert again.text_input(key="w_question").value == "was the film good ?"
+    assert again.text_area(key="w_text").label == "Context" and again.radio(key="w_part").value == "end"
+    assert html_text(again) == before
+
+
+def test_methods_page_reads_the_question(task_dirs):
+    at = run_app({"m": task_dirs["question_answering"], "t": "the film was good .", "q": "was the film good ?",
+                  "n": "4"}, page="methods")
+    assert_clean(at)
+    assert at.text_input(key="w_question").value == "was the film good ?"
+    assert any("start logit" in plain(m.value) for m in at.markdown)
