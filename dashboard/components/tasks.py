@@ -25,7 +25,8 @@ from explain.tasks import (
 )
 
 TASK_FIELDS = ("pair", "question", "target_token", "part", "logit")
-PAIR_HEADS = ("classification",)  # cross-encoders read a sentence pair through a classification head
+PAIR_HEADS = ("classification",)
+MAX_ENTITY_ROWS = 12  # "All entities" explains at most this many (each is a full attribution run)  # cross-encoders read a sentence pair through a classification head
 
 
 def keep_task_values() -> None:
@@ -188,7 +189,7 @@ def entity_analyses(result: Analysis, loaded: LoadedModel | None) -> list[tuple[
     """(entity name, analysis) for every predicted entity, each explained at its first token (cached)."""
     out = []
     cache = cached.analysis_cache()
-    for span, request in entity_requests(result):
+    for span, request in entity_requests(result)[:MAX_ENTITY_ROWS]:
         name = f"{span.label} «{span_text(result, span)}»"
         target = result.request.target
         if span == result.prediction.spans[0] and (target is None or (target.token == ALL_ENTITIES
@@ -224,6 +225,9 @@ def render_highlights(result: Analysis, level: str, loaded: LoadedModel | None, 
         st.html(figures.token_highlights_html(list(pieces), scores, joined=joined,
                                               title=f"{name}: {analysis.prediction.description}",
                                               score_input=a.score_input, score_baseline=a.score_baseline))
+    more = len(result.prediction.spans) - MAX_ENTITY_ROWS
+    if more > 0:
+        st.caption(markdown_escape(f"{more} more entities are not explained here; pick one beside the prediction."))
     st.caption(markdown_escape(
         f"One row per predicted entity ({len(rows)}), each the attribution of its first token's predicted label, "
         "on its own colour scale. Pick one entity or token beside the prediction to see it alone."))

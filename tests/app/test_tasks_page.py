@@ -198,3 +198,14 @@ def test_methods_page_reads_the_question(task_dirs):
     assert_clean(at)
     assert at.text_input(key="w_question").value == "was the film good ?"
     assert any("start logit" in plain(m.value) for m in at.markdown)
+
+
+def test_classification_reads_an_optional_second_text_as_a_pair(tiny_dirs):
+    at = run_app({"m": tiny_dirs["classification"], "t": "the film was good .", "n": "4"})
+    assert_clean(at)
+    assert "First text" not in row_titles(html_text(at))
+    at.text_area(key="w_pair").input("it was too long .").run()
+    assert_clean(at)
+    assert at.query_params["p2"] == "it was too long ."
+    titles = row_titles(html_text(at))
+    assert "First text" in titles and "Second text" in titles
