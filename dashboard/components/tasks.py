@@ -46,7 +46,8 @@ def shown_inputs(kind: str, info: ModelInfo | None) -> tuple[bool, bool]:
     return needs == "pair" or head in PAIR_HEADS, needs == "question"
 
 
-def text_inputs(kind: str, info: ModelInfo | None, *, height: int = 80, main_label: str = "Text") -> None:
+def text_inputs(kind: str, info: ModelInfo | None, *, height: int = 80, main_label: str = "Text",
+                pair_label: str = "Second text") -> None:
     """The text box, and the boxes the task needs: a question above it (question answering, the text then being
     the context) or a second text below it (next-sentence prediction; optional for classification heads)."""
     pair, question = shown_inputs(kind, info)
@@ -59,7 +60,7 @@ def text_inputs(kind: str, info: ModelInfo | None, *, height: int = 80, main_lab
                  help="Any text; long texts are truncated to the token limit. Press Ctrl+Enter to apply.")
     if pair:
         st.text_area(
-            "Second text" if needs == "pair" else "Second text (optional)", key=widget_key("pair"),
+            pair_label if needs == "pair" else f"{pair_label} (optional)", key=widget_key("pair"),
             max_chars=MAX_TEXT_CHARS, height=max(60, height - 20), on_change=leave_saved,
             help="Read with the first text as one input ([CLS] first [SEP] second [SEP]): next-sentence prediction "
                  "asks whether it follows the first; cross-encoders (NLI, paraphrase) classify the pair.",

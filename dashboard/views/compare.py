@@ -194,7 +194,8 @@ def main() -> None:
         st.header("Attribution")
         controls.attribution_controls()
 
-    tasks.text_inputs(kind, info, height=70, main_label="Text" if mode == "models" else "First text")
+    tasks.text_inputs(kind, info, height=70, main_label="Text" if mode == "models" else "First text",
+                      pair_label="Second text" if mode == "models" else "Text read with each (pair)")
     if mode == "texts":
         st.text_area("Second text", key=widget_key("text_b"), max_chars=MAX_TEXT_CHARS, height=70,
                      on_change=leave_saved, help="For example the same sentence with one word changed.")
