@@ -26,7 +26,7 @@ from explain.heads import MAP_NAMES, PRUNING_ORDERS
 from explain.heads.gating import ABLATION_MODES, check_head_text
 from explain.methods import METHODS
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
-from explain.targets import PROMPT_TEMPLATE, TARGET_KINDS
+from explain.targets import ANSWER_PARTS, PROMPT_TEMPLATE, TARGET_KINDS
 
 DEFAULT_TEXT = "The film was good but far too long."
 DEFAULT_SECOND_TEXT = "The film was bad and far too long."
@@ -67,6 +67,13 @@ KEY_ANALYSIS = "analysis"
 KEY_METHOD = "me"
 KEY_METHOD_SETTINGS = "ms"  # "lime.n_samples=200;lime.seed=0": settings of methods other than integrated gradients
 KEY_REMOVAL = "mf"  # how the methods page's faithfulness takes words out
+KEY_PAIR = "p2"  # the second text of a sentence pair (next-sentence prediction, cross-encoders)
+KEY_QUESTION = "q"  # question answering: the question asked about the text (the context)
+KEY_TARGET_TOKEN = "tt"  # the token a token-level target explains; -1: every predicted entity
+KEY_PART = "pt"  # question answering: the answer's start, end or span
+KEY_LOGIT = "lg"  # explain the raw logit rather than the probability
+ALL_ENTITIES = -1
+SHARED_TARGETS = ("zero_shot", "similarity")  # target kinds every model can explain, so both sides share them
 DEFAULT_METHOD = "integrated_gradients"
 # depth
 KEY_DEPTH = "dp"  # explore page (kept by compare): compute the embedding-part and layer-wise attributions
@@ -127,9 +134,15 @@ class ViewState:
     heads_token: int = 1  # the first token after [CLS]
     prune_map: str = MAP_NAMES[0]
     prune_order: str = PRUNING_ORDERS[0]
+    pair: str = ""  # a second text read with the first (sentence pairs, next-sentence prediction)
+    question: str = ""  # question answering: `text` is then the context
+    target_token: int = ALL_ENTITIES  # token-level targets: the token explained (-1: the predicted entities)
+    part: str = ""  # question answering: "start", "end" or "span" ("" the start)
+    logit: bool = False
 
     def target_spec(self) -> TargetSpec | None:
-        if not (self.target or self.label or self.labels or self.prompts or self.reference):
+        if not (self.target or self.label or self.labels or self.prompts or self.reference or self.part or self.logit
+                or self.target_token != ALL_ENTITIES):
             return None
         return TargetSpec(
             kind=self.target,
@@ -137,6 +150,9 @@ class ViewState:
             labels=tuple(s.strip() for s in self.labels.split(",") if s.strip()),
             prompts=tuple(s.strip() for s in self.prompts.split("|") if s.strip()),
             reference=self.reference.strip(),
+            token=self.target_token,
+            part=self.part,
+            logit=self.logit,
         )
 
     def request(self, *, second: bool = False) -> AnalysisRequest:
@@ -146,14 +162,18 @@ class ViewState:
         # Compare's heads mode removes the heads on the second side only; elsewhere they go with the request.
         ablate = self.ablate if second == (self.mode == "heads") else ""
         target = self.target_spec()
-        if second and self.mode == "models" and target is not None and target.kind in ("", "class", "masked_token"):
-            target = None  # the other model's head may differ: it explains through its own default
+        if second and self.mode == "models" and target is not None and target.kind not in SHARED_TARGETS:
+            # The other model's head may differ: it explains through its own default, reading the same token,
+            # answer part and scale where its target reads them.
+            target = None if target == TargetSpec(kind=target.kind, label=target.label) else TargetSpec(
+                kind="", token=target.token, part=target.part, logit=target.logit)
         return AnalysisRequest(
             text=text, model=model, target=target, n_steps=self.steps, baseline=self.baseline,
             max_tokens=self.max_tokens, tolerance=FAST_TOLERANCE if self.fast else None,
             precision="bf16" if self.fast else "fp32", method=self.method,
             method_settings=setting_pairs(self.method_settings), ablate=ablate,
-            ablate_mode=self.ablate_mode if ablate else "zero",
+            ablate_mode=self.ablate_mode if ablate else "zero", pair=self.pair.strip(),
+            question=self.question.strip(),
         )
 
 
@@ -308,6 +328,11 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("heads_token", KEY_HEADS_TOKEN, pages=frozenset({HEADS_PAGE}), bounds=(0, 511)),
     UrlField("prune_map", KEY_PRUNE_MAP, pages=frozenset({HEADS_PAGE}), choices=MAP_NAMES),
     UrlField("prune_order", KEY_PRUNE_ORDER, pages=frozenset({HEADS_PAGE}), choices=PRUNING_ORDERS),
+    UrlField("pair", KEY_PAIR, pages=ALL_PAGES, max_chars=MAX_TEXT_CHARS, request=True),
+    UrlField("question", KEY_QUESTION, pages=ALL_PAGES, max_chars=MAX_TEXT_CHARS, request=True),
+    UrlField("target_token", KEY_TARGET_TOKEN, pages=ALL_PAGES, bounds=(ALL_ENTITIES, 511), request=True),
+    UrlField("part", KEY_PART, pages=ALL_PAGES, choices=("",) + ANSWER_PARTS, request=True),
+    UrlField("logit", KEY_LOGIT, pages=ALL_PAGES, request=True),
 )
 FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
@@ -383,6 +408,8 @@ def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],
         "method": first.method if first.method in METHODS else DEFAULT_METHOD,
         "method_settings": check_method_settings(settings_text(first.method_settings))[0],
         "ablate": first.ablate, "ablate_mode": first.ablate_mode,
+        "pair": first.pair, "question": first.question, "target_token": target.token, "part": target.part,
+        "logit": target.logit,
     }
     if len(requests) > 1:
         second = requests[1]

@@ -45,26 +45,50 @@ def _number(value: float) -> str:
     return str(value)
 
 
+def token_spans(analysis: Analysis) -> list[str]:
+    """For each token, the predicted span it lies in: its entity type (token classification), "answer" (question
+    answering), else ""."""
+    out = [""] * len(analysis.tokens)
+    for span in analysis.prediction.spans:
+        for i in range(span.first_token, span.last_token + 1):
+            out[i] = span.label
+    return out
+
+
+def _segments(segments: np.ndarray | None, n: int, special: np.ndarray | None = None) -> list[str]:
+    """Each piece's text as a CSV cell ("" for special tokens); a single text is text 0."""
+    if segments is None:
+        segments = np.where(special, -1, 0) if special is not None else np.zeros(n, dtype=np.int8)
+    return [str(int(s)) if s >= 0 else "" for s in segments]
+
+
 def _rows(analysis: Analysis, level: str) -> tuple[list[str], list[list[str]]]:
+    spans = token_spans(analysis)
     if level == "word":
         words = analysis.words
         scores = np.asarray(analysis.word_scores)
-        header = ["word", "start", "end", "score"]
+        word_spans = [""] * len(words)
+        for token, word in enumerate(np.asarray(words.token_word)):
+            if word >= 0 and spans[token] and not word_spans[word]:
+                word_spans[word] = spans[token]
+        header = ["word", "segment", "start", "end", "span", "score"]
         rows = [
-            [safe_cell(word), str(int(start)), str(int(end)), _number(score)]
-            for word, (start, end), score in zip(words.words, words.spans, scores)
+            [safe_cell(word), segment, str(int(start)), str(int(end)), safe_cell(span), _number(score)]
+            for word, segment, (start, end), span, score in zip(
+                words.words, _segments(words.segments, len(words)), words.spans, word_spans, scores)
         ]
         return header, rows
     if level == "subword":
         tokens = analysis.tokens
         token_word = np.asarray(analysis.words.token_word)
         scores = np.asarray(analysis.attribution.scores)
-        header = ["token", "start", "end", "special", "word_index", "score"]
+        header = ["token", "segment", "start", "end", "special", "word_index", "span", "score"]
         rows = [
-            [safe_cell(token), str(int(start)), str(int(end)), "1" if special else "0",
-             "" if word < 0 else str(int(word)), _number(score)]
-            for token, (start, end), special, word, score in zip(
-                tokens.tokens, tokens.offsets, tokens.special, token_word, scores)
+            [safe_cell(token), segment, str(int(start)), str(int(end)), "1" if special else "0",
+             "" if word < 0 else str(int(word)), safe_cell(span), _number(score)]
+            for token, segment, (start, end), special, word, span, score in zip(
+                tokens.tokens, _segments(tokens.segments, len(tokens), tokens.special), tokens.offsets, tokens.special, token_word,
+                spans, scores)
         ]
         return header, rows
     raise ValueError(f"Unknown level '{level}'; expected one of {', '.join(LEVELS)}.")
@@ -83,10 +107,12 @@ def word_scores_csv(analysis: Analysis, *, level: str = "word") -> str:
 
     Args:
         analysis: the result to export.
-        level: "word" (columns word, start, end, score) or "subword" (columns token, start, end, special,
-            word_index, score; word_index is empty for special tokens).
+        level: "word" (columns word, segment, start, end, span, score) or "subword" (columns token, segment,
+            start, end, special, word_index, span, score; word_index and segment are empty for special tokens).
 
-    Start and end are character offsets into the analysed text. Text cells that a spreadsheet would read as
+    Segment is the text a word comes from (0 the first, 1 the second of a pair; for question answering 0 the
+    question and 1 the context); start and end are character offsets into that text. Span names the predicted
+    entity type (token classification) or "answer" (question answering) the word or token lies in. Text cells that a spreadsheet would read as
     a formula get a leading quote (see `safe_cell`); scores are plain numbers.
     """
     return _write(*_rows(analysis, level))

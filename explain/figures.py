@@ -28,6 +28,7 @@ STATISTIC_SCALE = "Viridis"
 GRID_GAP_COLOUR = "#aab4bf"
 HIGHLIGHT_COLOUR = "#d9480f"  # the explained label
 OTHER_COLOUR = "#9aa5b1"
+POSITIVE_LINE = "#2f6fae"  # a multi-label head's labels that are on
 NEGATIVE_RGB = (178, 24, 43)  # RdBu ends: red lowers the score
 POSITIVE_RGB = (33, 102, 172)  # blue raises it
 MAX_PREDICTION_BARS = 10
@@ -44,6 +45,11 @@ HEATMAP_PX_PER_TOKEN = 12
 HEATMAP_TICK_FONT = 10  # the smallest tick label drawn: fewer labels (every k-th) rather than smaller ones
 GRID_PLOT_WIDTH = 760  # px of the all-heads mosaic, unless its height would pass GRID_MAX_PLOT_HEIGHT
 GRID_MAX_PLOT_HEIGHT = 760
+SEGMENT_LINE = dict(color="#d9480f", width=1.5, dash="dash")  # where the second text starts in attention maps
+# One colour per entity type, in the order the types occur (Okabe-Ito-like, light enough for dark text).
+ENTITY_COLOURS = ("#a5d8ff", "#ffd8a8", "#b2f2bb", "#eebefa", "#ffec99", "#99e9f2", "#ffc9c9", "#d0bfff")
+ANSWER_COLOUR = "#ffe066"
+THRESHOLD_COLOUR = "#52606d"
 HEAD_CELLS = "head_cells"  # layout.meta key of layers x heads figures: where each head's cell is (see mark_head)
 _SPECIAL_PIECES = {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>", "<pad>", "<mask>", "<unk>"}
 
@@ -199,6 +205,41 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
     return fig
 
 
+def sigmoid_bars_figure(prediction: Prediction, *, threshold: float = 0.5) -> go.Figure:
+    """A multi-label head's scores: every label's own sigmoid as a bar (0-1), the threshold marked.
+
+    Each label is on when its sigmoid passes `threshold`; several may be on at once, so the bars do not
+    add up to 1 and every label is drawn (not only the top ones), in the head's order.
+    """
+    scores = np.asarray(prediction.scores, dtype=np.float64).reshape(-1)
+    explained = int(prediction.explained_index)
+    labels = [_esc(label) for label in prediction.labels]
+    on = scores >= threshold
+    colours = [HIGHLIGHT_COLOUR if i == explained else (POSITIVE_LINE if on[i] else OTHER_COLOUR)
+               for i in range(len(scores))]
+    y = np.arange(len(scores), dtype=np.int32)
+    fig = go.Figure(go.Bar(
+        x=scores.astype(np.float32), y=y, orientation="h", marker=dict(color=colours),
+        text=[f"{v:.3g}" + (" (on)" if o else "") for v, o in zip(scores, on)], textposition="outside",
+        cliponaxis=False, customdata=labels, hovertemplate="%{customdata}: %{x:.6g}<extra></extra>",
+    ))
+    fig.add_vline(x=threshold, line=dict(color=THRESHOLD_COLOUR, width=1.5, dash="dash"),
+                  annotation_text=f"threshold {threshold:g}", annotation_position="top",
+                  annotation_font=dict(size=11, color=THRESHOLD_COLOUR))
+    title = wrap_title(prediction.description, PREDICTION_TITLE_CHARS)
+    _layout(
+        fig, title=title, height=int(_clip(150 + 34 * len(scores), 240, 560)) + TITLE_LINE_PX * title.count("<br>"),
+        showlegend=False,
+        margin=dict(l=_label_margin(labels, FONT_SIZE, title=False), b=_label_margin(["0"], FONT_SIZE, tilt=0),
+                    r=_label_margin(["0.999 (on)"], FONT_SIZE, title=False)),
+    )
+    fig.update_xaxes(title=dict(text="sigmoid of each label"), range=[0, 1.0], automargin=True)
+    fig.update_yaxes(tickmode="array", tickvals=y,
+                     ticktext=[f"<b>{label}</b>" if i == explained else label for i, label in enumerate(labels)],
+                     autorange="reversed", automargin=True, showgrid=False)
+    return fig
+
+
 # -- token highlights ----------------------------------------------------------
 
 
@@ -338,6 +379,8 @@ def token_highlights_html(
     joined: Sequence[bool] | None = None,
     score_input: float | None = None,
     score_baseline: float | None = None,
+    legend: bool = True,
+    note: bool = True,
 ) -> str:
     """Pieces of text as inline spans coloured by score, with a legend.
 
@@ -351,6 +394,8 @@ def token_highlights_html(
         score_input, score_baseline: the explained score at the input and at the baseline. When both are given,
             the colour scale is never finer than NEGLIGIBLE_CHANGE of the score (noise in a score that barely
             moves stays faint), and `attribution_note`'s sentence, if any, is shown beside the pieces.
+        legend, note: draw the colour legend and the note (rows of one explanation draw them once, under the
+            last row).
 
     Each word keeps its own writing direction (right-to-left pieces run right to left, isolated in <bdi>), and
     the line of words follows the text's first strongly directional word, as the browser's dir="auto" would.
@@ -365,9 +410,9 @@ def token_highlights_html(
     if scale is None:
         scale = float(finite.max()) if finite.size else 0.0
     scale = float(scale)
-    note = None
+    sentence = None
     if score_input is not None and score_baseline is not None:
-        note = attribution_note(score_input, score_baseline)
+        sentence = attribution_note(score_input, score_baseline) if note else None
         floor = _colour_floor(score_input, score_baseline)
         if math.isfinite(floor):
             scale = max(scale, floor) if math.isfinite(scale) else floor
@@ -405,18 +450,82 @@ def token_highlights_html(
     )
     note_html = (
         '<div role="note" style="margin-top:6px;padding:4px 8px;border-left:3px solid #f0b429;background:#fffbea;'
-        f'font-size:13px;line-height:1.5;color:#52606d;">{html.escape(note)}</div>'
-        if note else ""
+        f'font-size:13px;line-height:1.5;color:#52606d;">{html.escape(sentence)}</div>'
+        if sentence else ""
     )
     return (
         "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:15px;line-height:1.9;"
         'color:#1f2933;">'
         f'{heading}<div {line_direction}style="display:block;">{"".join(spans)}</div>{note_html}'
-        f"{_legend_html(scale)}</div>"
+        f"{_legend_html(scale) if legend else ''}</div>"
+    )
+
+
+def entity_colours(types: Sequence[str]) -> dict[str, str]:
+    """A colour per entity type, in the order given (colours repeat past len(ENTITY_COLOURS) types)."""
+    return {kind: ENTITY_COLOURS[i % len(ENTITY_COLOURS)] for i, kind in enumerate(dict.fromkeys(types))}
+
+
+def marked_text_html(text: str, marks: Sequence[tuple[int, int, str, str, str]], *, title: str = "",
+                     legend: Mapping[str, str] | None = None) -> str:
+    """A text with character ranges marked in colour and labelled (named entities, an answer).
+
+    Args:
+        text: the text (user text; escaped here).
+        marks: (start, end, label, colour, hover) per range, in characters of `text`; overlapping ranges
+            after the first are skipped. The label is drawn small after the marked characters.
+        title: an optional heading (escaped).
+        legend: label -> colour, drawn as swatches under the text.
+
+    Returns:
+        An HTML fragment with inline styles only (safe for `st.html`); the text keeps its own direction.
+    """
+    parts: list[str] = []
+    at = 0
+    for start, end, label, colour, hover in sorted(marks, key=lambda m: (m[0], m[1])):
+        start, end = max(int(start), at), min(int(end), len(text))
+        if end <= start:
+            continue
+        parts.append(html.escape(text[at:start]))
+        parts.append(
+            f'<mark title="{html.escape(hover, quote=True)}" style="background:{colour};color:#1f2933;'
+            'padding:2px 4px;margin:0 1px;border-radius:4px;border:1px solid rgba(0,0,0,0.12);">'
+            f"<bdi>{html.escape(text[start:end])}</bdi>"
+            f'<span style="font-size:11px;font-weight:600;margin-left:5px;color:#323f4b;">{html.escape(label)}</span>'
+            "</mark>"
+        )
+        at = end
+    parts.append(html.escape(text[at:]))
+    heading = (f'<div style="font-weight:600;margin-bottom:4px;font-size:14px;">{html.escape(title)}</div>'
+               if title else "")
+    swatches = "".join(
+        f'<span style="display:inline-flex;align-items:center;gap:4px;margin-right:12px;">'
+        f'<span style="display:inline-block;width:12px;height:12px;border-radius:3px;background:{colour};'
+        f'border:1px solid rgba(0,0,0,0.15);"></span>{html.escape(name)}</span>'
+        for name, colour in (legend or {}).items()
+    )
+    legend_html = (f'<div style="margin-top:6px;font-size:12px;color:#52606d;">{swatches}</div>' if swatches else "")
+    return (
+        "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:15px;line-height:2.1;"
+        f'color:#1f2933;">{heading}<div {_dir_attribute(text)}style="white-space:pre-wrap;">{"".join(parts)}</div>'
+        f"{legend_html}</div>"
     )
 
 
 # -- attention -----------------------------------------------------------------
+
+
+def mark_segment_start(fig: go.Figure, start: int | None, *, rows: bool = True) -> go.Figure:
+    """Dashed lines before token `start` (where the second text begins) across a token-by-token map.
+
+    rows: also a horizontal line (maps with tokens on both axes); None draws nothing.
+    """
+    if start is None or start <= 0:
+        return fig
+    fig.add_vline(x=start - 0.5, line=SEGMENT_LINE)
+    if rows:
+        fig.add_hline(y=start - 0.5, line=SEGMENT_LINE)
+    return fig
 
 
 def _hover_text(query_labels: Sequence[str], key_labels: Sequence[str]) -> list[list[str]]:
@@ -461,6 +570,7 @@ def attention_heatmap(
     title: str = "",
     colorbar_title: str = "attention",
     stretch: bool = False,
+    segment_start: int | None = None,
 ) -> go.Figure:
     """One attention map as a heatmap: rows are query ("from") tokens, columns key ("to") tokens.
 
@@ -472,6 +582,8 @@ def attention_heatmap(
         colorbar_title: colour bar title (escaped).
         stretch: False (default) draws every map on the same absolute 0–1 scale, so a near-uniform map looks
             pale beside a peaked one; True stretches the colours to this map's own maximum.
+        segment_start: the first token of the second text (sentence pairs, question and context): dashed
+            lines mark where it begins; None for one text.
 
     The figure has a fixed size whose plot area is square (labels thinned to every k-th token when they would
     not fit at a readable size); hover shows "from → to: value" with the token strings, or token positions
@@ -523,7 +635,7 @@ def attention_heatmap(
         tickfont=dict(size=y_size),
     )
     fig.update_yaxes(range=[n_q - 0.5, -0.5])  # first token on top
-    return fig
+    return mark_segment_start(fig, segment_start)
 
 
 def _block_bins(n: int, cells: int) -> np.ndarray:
@@ -826,7 +938,8 @@ def head_statistic_figure(values: np.ndarray, *, name: str, colorbar_title: str)
 
 
 def token_by_layer_figure(
-    rows: np.ndarray, token_labels: list[str], *, source_label: str, stretch: bool = False
+    rows: np.ndarray, token_labels: list[str], *, source_label: str, stretch: bool = False,
+    segment_start: int | None = None,
 ) -> go.Figure:
     """Where one token attends in every layer (heads averaged): layers on y, key tokens on x.
 
@@ -835,6 +948,7 @@ def token_by_layer_figure(
         token_labels: one label per token (repeats allowed).
         source_label: the chosen token, for the title (escaped).
         stretch: as in `attention_heatmap`: False keeps the absolute 0–1 scale of every attention map.
+        segment_start: as in `attention_heatmap` (a dashed line before the second text's first token).
     """
     z = np.asarray(rows, dtype=np.float32)
     if z.ndim != 2 or z.shape[1] != len(token_labels):
@@ -871,10 +985,11 @@ def token_by_layer_figure(
         tickfont=dict(size=size),
     )
     fig.update_yaxes(**_layer_axis(n_layers))
-    return fig
+    return mark_segment_start(fig, segment_start, rows=False)
 
 
-def rollout_figure(rollout: np.ndarray, labels: list[str], *, stretch: bool = False) -> go.Figure:
+def rollout_figure(rollout: np.ndarray, labels: list[str], *, stretch: bool = False,
+                   segment_start: int | None = None) -> go.Figure:
     """Attention rollout [tokens, tokens] as a heatmap (see `explain.attention.rollout`).
 
     Rollout rows sum to 1 like attention rows, so by default it shares their 0–1 scale; `stretch` as in
@@ -887,6 +1002,7 @@ def rollout_figure(rollout: np.ndarray, labels: list[str], *, stretch: bool = Fa
         title="attention rollout (all layers, heads averaged)",
         colorbar_title="attention rollout",
         stretch=stretch,
+        segment_start=segment_start,
     )
 
 

@@ -29,9 +29,18 @@ from explain.figures import (
     layer_distance_figure,
     prediction_figure,
     rollout_figure,
+    sigmoid_bars_figure,
     subword_pieces,
     token_by_layer_figure,
     token_highlights_html,
+)
+from explain.tasks import (
+    MULTI_LABEL_THRESHOLD,
+    is_multi_label,
+    second_segment_start,
+    segment_highlights_html,
+    segment_rows,
+    texts_html,
 )
 
 _CSS = """
@@ -194,9 +203,26 @@ def _shown_scores(analysis: Analysis, level: str) -> np.ndarray:
     return np.asarray(analysis.word_scores if level == "word" else analysis.attribution.scores, dtype=np.float64)
 
 
+def _prediction_figure(analysis: Analysis) -> go.Figure:
+    """The prediction as the dashboard draws it: a multi-label head's sigmoids against their threshold, else bars."""
+    if is_multi_label(analysis):
+        return sigmoid_bars_figure(analysis.prediction, threshold=MULTI_LABEL_THRESHOLD)
+    return prediction_figure(analysis.prediction)
+
+
+def _texts(analysis: Analysis) -> str:
+    """The text, or each text of a pair or of a question and its context apart, entities or the answer marked."""
+    if len(analysis.request.texts) == 1 and not analysis.prediction.spans:
+        return f"<blockquote>{_e(analysis.request.text)}</blockquote>"
+    return f'<div class="texts">{texts_html(analysis)}</div>'
+
+
 def _highlights(analysis: Analysis, level: str, *, scale: float | None = None) -> str:
-    """Token highlights at the page's level: whole words, or the subword pieces drawn joined into words."""
+    """Token highlights at the page's level: whole words, or the subword pieces drawn joined into words; one row
+    per text when the model read two (question and context, or a pair)."""
     a = analysis.attribution
+    if len(segment_rows(analysis, level)) > 1:
+        return segment_highlights_html(analysis, level, scale, title="")
     if level == "word":
         return token_highlights_html(analysis.words.words, analysis.word_scores, scale=scale, title="Words",
                                      score_input=a.score_input, score_baseline=a.score_baseline)
@@ -225,13 +251,15 @@ def _head_figure(analysis: Analysis, layer: int, head: int, hide_special: bool, 
         weights = renormalise_without(weights, special)
         labels = [t for t, s in zip(labels, special) if not s]
         title += " (without [CLS]/[SEP], rows renormalised)"
-    return attention_heatmap(weights, labels, labels, title=title)
+    start = second_segment_start(analysis.tokens.segments, ~analysis.tokens.special if hide_special else None)
+    return attention_heatmap(weights, labels, labels, title=title, segment_start=start)
 
 
 def _aggregate_section(analysis: Analysis, view: ReportView, figure: _Figures) -> str:
     tokens = list(analysis.tokens.tokens)
     if view.aggregate == "rollout":
-        chart = figure(rollout_figure(rollout(analysis.attention), tokens), "rollout")
+        chart = figure(rollout_figure(rollout(analysis.attention), tokens,
+                                      segment_start=second_segment_start(analysis.tokens.segments)), "rollout")
         note = ("Rollout (Abnar &amp; Zuidema 2020): each layer's head-averaged attention plus the residual identity, "
                 "renormalised and multiplied from the first layer up.")
     elif view.aggregate == "stats":
@@ -241,7 +269,9 @@ def _aggregate_section(analysis: Analysis, view: ReportView, figure: _Figures) -
     else:
         token = _clamp(view.token, len(tokens))
         chart = figure(token_by_layer_figure(token_by_layer(analysis.attention, token), tokens,
-                                             source_label=tokens[token]), "token-by-layer")
+                                             source_label=tokens[token],
+                                             segment_start=second_segment_start(analysis.tokens.segments)),
+                       "token-by-layer")
         note = f"Where token {token} attends in every layer, heads averaged."
     return f"<h3>{_e(AGGREGATE_TITLES[view.aggregate])}</h3>{chart}<p class=\"note\">{note}</p>"
 
@@ -266,8 +296,8 @@ def standalone_html(analysis: Analysis, *, title: str | None = None, view: Repor
     level_note = "whole words" if view.level == "word" else "subword tokens, as the model saw them"
     parts = [
         f"<h1>{_e(title)}</h1>",
-        f"<section><h2>Text</h2><blockquote>{_e(text)}</blockquote>{_meta_table(_model_rows(analysis))}</section>",
-        f"<section><h2>Prediction</h2>{figure(prediction_figure(analysis.prediction), 'prediction')}</section>",
+        f"<section><h2>Text</h2>{_texts(analysis)}{_meta_table(_model_rows(analysis))}</section>",
+        f"<section><h2>Prediction</h2>{figure(_prediction_figure(analysis), 'prediction')}</section>",
         "<section><h2>Which tokens pushed the score</h2>"
         f'<p class="note">Integrated-gradients attribution of the explained score over {level_note}; hover a '
         "piece for its value.</p>"
@@ -313,7 +343,7 @@ def _column(analysis: Analysis, name: str, layer: int, head: int, level: str, sc
         attention = (f"<h3>Attention</h3>{figure(chart, f'{side}-attention-layer-{layer}-head-{head}')}")
     return (
         f"<section><h2>{_e(name)}</h2>{_meta_table(_model_rows(analysis))}"
-        f"<h3>Prediction</h3>{figure(prediction_figure(analysis.prediction), f'{side}-prediction')}"
+        f"<h3>Prediction</h3>{figure(_prediction_figure(analysis), f'{side}-prediction')}"
         f"<h3>Attribution</h3>{_highlights(analysis, level, scale=scale)}"
         f"<h3>Convergence</h3>{_convergence_html(analysis)}{attention}</section>"
     )
@@ -356,7 +386,9 @@ def comparison_html(left: Analysis, right: Analysis, *, view: ReportView = Repor
     """
     figure = _Figures()
     name_left, name_right = side_names(left, right, view.mode)
-    if left.request.text == right.request.text:
+    if left.request.texts == right.request.texts and len(left.request.texts) > 1:
+        texts = _texts(left)
+    elif left.request.text == right.request.text:
         texts = f"<blockquote>{_e(left.request.text)}</blockquote>"
     else:
         texts = (

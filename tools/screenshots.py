@@ -33,6 +33,43 @@ SHOTS = {
 }
 
 
+# The tasks' shots use tiny random models of each task head (tests/tiny_models.py) saved to a temporary folder:
+# no real NER or QA weights can be downloaded where the screenshots are taken, so what these models predict is
+# random; the shots show how each task is drawn, not what a trained model reads.
+TASK_SHOTS = {
+    "task_ner": ("token_classification", 6, {"t": "the film was good but the food was terrible ."}),
+    "task_qa": ("question_answering", 0, {"q": "was the food good ?",
+                                          "t": "the film was good but the food was terrible and slow ."}),
+    "task_pairs": ("next_sentence", 0, {"t": "the film was good .", "p2": "but it was too long ."}),
+    "task_multilabel": ("multi_label", 0, {"t": "the service was slow but the food was great ."}),
+}
+
+
+def spread_label_biases(folder: Path) -> None:
+    """Give the random multi-label head's labels different biases (2, -1.5, 0.6), so its sigmoids spread out
+    (two on, one off) instead of all sitting at 0.5: the shot then shows what "several labels on" looks like."""
+    import torch
+    from transformers import BertForSequenceClassification
+
+    model = BertForSequenceClassification.from_pretrained(folder)
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.tensor([2.0, -1.5, 0.6]))
+    model.save_pretrained(folder)
+
+
+def task_queries(folder: Path) -> dict[str, str]:
+    """The tasks' shots: each tiny task model saved under `folder`, and the query that opens it."""
+    from tests.tiny_models import save_tiny_model
+
+    out = {}
+    for name, (head, seed, params) in TASK_SHOTS.items():
+        model = save_tiny_model(folder / f"{head}-{seed}", head, seed=seed)
+        if head == "multi_label":
+            spread_label_biases(model)
+        out[name] = "?" + urlencode({"m": str(model), **params, "n": "20"})
+    return out
+
+
 def all_heads_region(page) -> dict[str, float]:
     """Page coordinates of the "All heads" section: its heading down to the caption under the grid."""
     page.locator(".st-key-grid .js-plotly-plot .heatmaplayer image").first.wait_for(state="visible")
@@ -88,7 +125,7 @@ def heads_drawn(page, base: str) -> None:
 
 BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods, "heads": heads_drawn}  # interactions before a shot (name -> function of the page, base URL)
 REGION = {"grid": all_heads_region, "explore_depth": depth_region}  # shots of one part of the page (page coordinates), not the full page
-WHOLE_PAGE = {"compare", "compare_texts", "methods", "explore_ablated", "compare_ablated", "heads"}  # shots of the whole page, however long, rather than of the first screen
+WHOLE_PAGE = {"compare", "compare_texts", "methods", "explore_ablated", "compare_ablated", "heads", "task_ner"}  # shots of the whole page, however long, rather than of the first screen
 HEIGHT = {"saved": 620}  # shorter first screens for pages with little on them
 
 
@@ -105,9 +142,11 @@ def main() -> None:
     store = {"EXPLAIN_STORE_PATH": str(Path(tempfile.mkdtemp(prefix="screenshots-")) / "analyses.sqlite3")}
     with running_server(args.url, env=store) as base, launch_browser() as browser:
         page = browser.new_page(viewport={"width": args.width, "height": args.height})
-        for name, query in SHOTS.items():
-            if args.only and name not in args.only:
-                continue
+        wanted = [name for name in [*SHOTS, *TASK_SHOTS] if not args.only or name in args.only]
+        shots = {**SHOTS, **(task_queries(Path(tempfile.mkdtemp(prefix="task-models-")))
+                             if any(name in TASK_SHOTS for name in wanted) else {})}
+        for name in wanted:
+            query = shots[name]
             page.goto(f"{base}/{query}")
             wait_for_app(page, charts=0 if name in ("saved", "methods") else 1)
             if name in BEFORE:

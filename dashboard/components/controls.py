@@ -11,15 +11,9 @@ from explain import BUILTIN_MODELS, ModelInfo
 from explain.analysis import BASELINES, MAX_STEPS, MIN_STEPS
 from explain.attention import HEAD_STATISTICS
 from explain.methods import METHODS, Method, SettingSpec
-from explain.targets import PROMPT_TEMPLATE, SENTIMENT_LABELS
+from explain.targets import ANSWER_PARTS, PROMPT_TEMPLATE, SENTIMENT_LABELS, TARGETS
 
-TARGET_NAMES = {
-    "": "model default",
-    "class": "class probability",
-    "masked_token": "masked token probability",
-    "zero_shot": "zero-shot labels",
-    "similarity": "similarity to a reference text",
-}
+PART_NAMES = {"": "start", "start": "start", "end": "end", "span": "whole span"}
 BASELINE_NAMES = {"pad": "[PAD] tokens", "mask": "[MASK] tokens", "zero": "zero vectors"}
 
 
@@ -45,17 +39,38 @@ def model_picker(name: str, label: str) -> str:
     return (value or "").strip()
 
 
-def target_controls(info: ModelInfo | None) -> None:
-    """Target kind and its settings; the kinds offered follow the model's head."""
+def target_title(kind: str, info: ModelInfo | None = None) -> str:
+    """A target kind as the picker names it (the registry's title); "" is the model's default kind."""
+    if not kind:
+        default = info.targets[0] if info and info.targets else ""
+        return f"model default ({TARGETS[default].title})" if default in TARGETS else "model default"
+    return TARGETS[kind].title if kind in TARGETS else kind
+
+
+def effective_target(info: ModelInfo | None) -> str:
+    """The target kind the request resolves to: the one picked, else the model's default."""
+    kind = st.session_state.get(widget_key("target")) or ""
+    return kind or (info.targets[0] if info and info.targets else "")
+
+
+def target_controls(info: ModelInfo | None) -> str:
+    """Target kind and the settings it reads (its `TargetKind.reads`); the kinds offered follow the model's head.
+
+    Returns the effective kind. The token a token-level target explains is picked beside the prediction
+    (its choices are the predicted entities and the tokens of the text).
+    """
     kinds = [""] + list(info.targets if info else [])
     _ensure_option("target", kinds)
     kind = st.selectbox(
-        "Explain", kinds, key=widget_key("target"), on_change=leave_saved, format_func=lambda k: TARGET_NAMES.get(k, k),
-        help="Which output the attributions explain. Classification models explain a class probability, "
-        "masked-LM models the probability of a token at [MASK], encoders zero-shot labels or similarity.",
+        "Explain", kinds, key=widget_key("target"), on_change=leave_saved,
+        format_func=lambda k: target_title(k, info),
+        help="Which output the attributions explain. " + " ".join(
+            f"**{markdown_escape(TARGETS[k].title)}**: {markdown_escape(TARGETS[k].summary)}"
+            for k in kinds if k in TARGETS),
     )
     effective = kind or (info.targets[0] if info else "")
-    if effective == "zero_shot":
+    reads = TARGETS[effective].reads if effective in TARGETS else ()
+    if "labels" in reads:
         labels = st.text_input("Labels (comma-separated)", key=widget_key("labels"), on_change=leave_saved,
                                placeholder=", ".join(SENTIMENT_LABELS))
         names = [name.strip() for name in (labels or "").split(",") if name.strip()] or list(SENTIMENT_LABELS)
@@ -64,13 +79,28 @@ def target_controls(info: ModelInfo | None) -> None:
             placeholder=" | ".join(PROMPT_TEMPLATE.format(name) for name in names),
             help=f"Empty: '{PROMPT_TEMPLATE.format('<label>')}' for each label.",
         )
-    if effective == "similarity":
+    if "reference" in reads:
         st.text_input("Reference text", key=widget_key("reference"), on_change=leave_saved, placeholder="A sentence to compare with")
-    if effective in ("class", "zero_shot", "masked_token"):
+    if "label" in reads:
         st.text_input(
             "Label to explain", key=widget_key("label"), on_change=leave_saved, placeholder="top prediction",
-            help="Empty explains the top prediction. For a masked-LM model, a single vocabulary token.",
+            help="Empty explains the top prediction. For a masked-LM model, a single vocabulary token; for a "
+                 "token-classification model, a label at the picked token (e.g. B-PER).",
         )
+    if "part" in reads:
+        if st.session_state.get(widget_key("part")) == "start":
+            st.session_state[widget_key("part")] = ""  # one link for the default
+        options = ["", *(p for p in ANSWER_PARTS if p != "start")]
+        _ensure_option("part", options)
+        st.radio("Answer part", options, key=widget_key("part"), on_change=leave_saved, horizontal=True,
+                 format_func=lambda p: PART_NAMES.get(p, p),
+                 help="The start logit or the end logit of the answer (at the answer's token, or the token picked "
+                      "beside the prediction), or the whole span's score (start + end logit).")
+    if "logit" in reads:
+        st.checkbox("Explain the logit", key=widget_key("logit"), on_change=leave_saved,
+                    help="Explain the raw logit of the label instead of its probability: a probability also "
+                         "moves when other labels' logits move; the logit is the head's own score for this label.")
+    return effective
 
 
 def attribution_controls() -> None:

@@ -14,6 +14,7 @@ from dashboard.components.url_state import set_value, widget_key
 from explain import Analysis, TokenAttribution, figures, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
 from explain.methods import METHODS
+from explain.tasks import second_segment_start, segment_highlights_html, segment_rows
 
 # The delta is reported beside the highlights; past this share of the score change
 # the attributions no longer add up and the page says so.
@@ -70,11 +71,15 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
     A sentence beside the highlights says when they would mislead (a score that barely changes from the
     baseline, or a baseline that already scores higher than the text; see `figures.attribution_note`).
     """
-    pieces, scores, joined = pieces_and_scores(result, level)
     a = result.attribution
-    st.html(figures.token_highlights_html(list(pieces), scores, scale=scale, joined=joined,
-                                          title=f"Attribution to {result.prediction.description}",
-                                          score_input=a.score_input, score_baseline=a.score_baseline))
+    rows = segment_rows(result, level)
+    if len(rows) == 1:
+        pieces, scores, joined = pieces_and_scores(result, level)
+        st.html(figures.token_highlights_html(list(pieces), scores, scale=scale, joined=joined,
+                                              title=f"Attribution to {result.prediction.description}",
+                                              score_input=a.score_input, score_baseline=a.score_baseline))
+    else:
+        st.html(segment_highlights_html(result, level, scale))
     fmt = figures.format_score
     st.caption(markdown_escape(
         f"{_method_text(result)} Score {fmt(a.score_input)} on the text, {fmt(a.score_baseline)} on the baseline; "
@@ -132,12 +137,18 @@ def _head_matrix(result: Analysis, layer: int, head: int, hide_special: bool):
     return weights, labels
 
 
+def segment_start(result: Analysis, hide_special: bool = False) -> int | None:
+    """Where the second text starts on the map's token axis (None for one text)."""
+    return second_segment_start(result.tokens.segments, ~result.tokens.special if hide_special else None)
+
+
 def _head_figure(result: Analysis, layer: int, head: int, hide_special: bool, stretch: bool):
     weights, labels = _head_matrix(result, layer, head, hide_special)
     title = f"Layer {layer}, head {head}" + (" (without [CLS]/[SEP], rows renormalised)" if hide_special else "")
     if (layer, head) in removed_heads(result):
         title += " — removed: the model computes this map, its output is not used"
-    return figures.attention_heatmap(weights, labels, labels, title=title, stretch=stretch)
+    return figures.attention_heatmap(weights, labels, labels, title=title, stretch=stretch,
+                                     segment_start=segment_start(result, hide_special))
 
 
 def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, key: str,
@@ -206,8 +217,11 @@ def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int =
                                 required=True, format_func=AGGREGATE_NAMES.get, label_visibility="collapsed")
     if view == "rollout":
         figure = cached.figure(result, ("rollout", stretch),
-                               lambda: figures.rollout_figure(rollout(result.attention), tokens, stretch=stretch))
+                               lambda: figures.rollout_figure(rollout(result.attention), tokens, stretch=stretch,
+                                                                     segment_start=segment_start(result)))
         st.plotly_chart(figure, key=f"{key}_rollout", config=share.chart_config("rollout"), width="content")
+        if segment_start(result) is not None:
+            st.caption("The dashed lines mark where the second text starts.")
         st.caption("Rollout (Abnar & Zuidema 2020): each layer's head-averaged attention plus the residual "
                    "identity, renormalised and multiplied from the first layer up — how much each token's final "
                    "representation draws on each input token.")
@@ -222,5 +236,6 @@ def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int =
         token = st.selectbox("Token", list(range(len(tokens))), key=widget_key("token"),
                              format_func=lambda i: f"{i}: {tokens[i]}")
         figure = cached.figure(result, ("token", token, stretch), lambda: figures.token_by_layer_figure(
-            token_by_layer(result.attention, token), tokens, source_label=tokens[token], stretch=stretch))
+            token_by_layer(result.attention, token), tokens, source_label=tokens[token], stretch=stretch,
+            segment_start=segment_start(result)))
         st.plotly_chart(figure, key=f"{key}_token", config=share.chart_config("token-by-layer"))

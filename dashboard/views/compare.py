@@ -9,7 +9,7 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import ablation, controls, results, share
+from dashboard.components import ablation, controls, results, share, tasks
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
     current,
@@ -20,7 +20,7 @@ from dashboard.components.url_state import (
     widget_key,
     write_url,
 )
-from dashboard.state import COMPARE_FIELDS, COMPARE_MODES, MAX_TEXT_CHARS, ViewState, to_query
+from dashboard.state import COMPARE_FIELDS, COMPARE_MODES, MAX_TEXT_CHARS, SHARED_TARGETS, ViewState, to_query
 from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel, figures
 from explain.compare import Comparison, Outcome, compare_analyses
 from explain.document import Document
@@ -76,6 +76,9 @@ def analyse(state: ViewState, loaded: LoadedModel | None, first: Analysis | None
         loaded = load_side(request.model, "Second" if second else "First")
         if loaded is None:
             return None
+    picked = state.target_spec()
+    if second and picked is not None and picked.kind not in SHARED_TARGETS and picked.kind in loaded.info.targets:
+        request = replace(request, target=picked)  # the other model can explain the very same target kind
     try:
         cache = cached.analysis_cache()
         return cache.get(cache.key(request, loaded.spec)) or results.run_with_progress(
@@ -173,6 +176,7 @@ def agreement_html(comparison: Comparison, left: Analysis, right: Analysis, mode
 def main() -> None:
     cached.startup()
     load_from_url(PAGE, FIELDS)
+    tasks.keep_task_values()
     st.title("Compare two explanations")
     show_notices(PAGE)
     saved, created = share.open_saved(current(FIELDS).analysis, PAGE)
@@ -200,12 +204,12 @@ def main() -> None:
             else:
                 ablation.head_picker(info.n_layers, info.n_heads)
         st.header("Target")
-        controls.target_controls(info)
+        kind = controls.target_controls(info)
         st.header("Attribution")
         controls.attribution_controls()
 
-    st.text_area("First text" if mode == "texts" else "Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS,
-                 height=70, on_change=leave_saved)
+    tasks.text_inputs(kind, info, height=70, main_label="First text" if mode == "texts" else "Text",
+                      pair_label="Text read with each (pair)" if mode == "texts" else "Second text")
     if mode == "texts":
         st.text_area("Second text", key=widget_key("text_b"), max_chars=MAX_TEXT_CHARS, height=70,
                      on_change=leave_saved, help="For example the same sentence with one word changed.")
@@ -224,15 +228,19 @@ def main() -> None:
         if not state.text.strip() or (mode == "texts" and not state.text_b.strip()):
             st.info("Type the text(s) to compare above.")
             return
+        if tasks.missing_input(state, kind):
+            st.info(markdown_escape(tasks.missing_input(state, kind)))
+            return
+        asked = tasks.request_state(state, kind, info)
         if mode == "heads":
-            state = replace(state, ablate=ablation.parse_kept(state.ablate, loaded.info.n_layers,
+            asked = replace(asked, ablate=ablation.parse_kept(asked.ablate, loaded.info.n_layers,
                                                               loaded.info.n_heads)[0].format())
-            if not state.ablate:
+            if not asked.ablate:
                 st.info("Choose the heads to remove in the sidebar: the model is then compared with itself "
                         "without them, on the same text.", icon=":material/content_cut:")
                 return
-        left = analyse(state, loaded)
-        right = analyse(state, loaded if mode in ("texts", "heads") else None, left) if left is not None else None
+        left = analyse(asked, loaded)
+        right = analyse(asked, loaded if mode in ("texts", "heads") else None, left) if left is not None else None
         if left is None or right is None:
             return
 

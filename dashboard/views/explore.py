@@ -7,19 +7,18 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import ablation, controls, results, share
+from dashboard.components import ablation, controls, results, share, tasks
 from dashboard.components.depth import render_depth_section
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
     current,
-    leave_saved,
     load_from_url,
     show_notices,
     widget_key,
     write_url,
 )
-from dashboard.state import EXPLORE_FIELDS, LEVELS, MAX_TEXT_CHARS, ViewState, to_query
+from dashboard.state import EXPLORE_FIELDS, LEVELS, ViewState, to_query
 from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel
 from explain.document import Document
 from explain.exports import word_scores_csv
@@ -33,7 +32,8 @@ VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggre
 SIDE_BY_SIDE_TOKENS = 24
 
 
-def compute(request: AnalysisRequest, loaded: LoadedModel, label: str = "") -> Analysis | None:
+def compute(request: AnalysisRequest, loaded: LoadedModel, label: str = "", state: ViewState | None = None
+            ) -> Analysis | None:
     cache = cached.analysis_cache()
     try:
         return cache.get(cache.key(request, loaded.spec)) or results.run_with_progress(
@@ -41,22 +41,26 @@ def compute(request: AnalysisRequest, loaded: LoadedModel, label: str = "") -> A
         )
     except ExplainError as exc:
         st.error(markdown_escape(exc))
+        if state is not None:
+            tasks.render_bad_token(state)
         return None
 
 
 def compute_both(state: ViewState, loaded: LoadedModel) -> tuple[Analysis | None, Analysis | None]:
     """(shown, full): the analysis of the model without the chosen heads (explaining the full model's label)
     and the full model's; with no heads removed both are the full model's."""
-    full = compute(replace(state, ablate="").request(), loaded)
+    full = compute(replace(state, ablate="").request(), loaded, state=state)
     if full is None or not state.ablate:
         return full, full
     request = ablation.same_label(state.request(), full)
-    return compute(request, loaded, f"Analysing {loaded.spec} without heads {ablation.heads_text(state.ablate)}"), full
+    return compute(request, loaded, f"Analysing {loaded.spec} without heads {ablation.heads_text(state.ablate)}",
+                   state=state), full
 
 
 def main() -> None:
     cached.startup()
     load_from_url(PAGE, FIELDS)
+    tasks.keep_task_values()
     st.title("Explore how a model reads a sentence")
     show_notices(PAGE)
     saved_list, created = share.open_saved(current(FIELDS).analysis, PAGE)
@@ -68,12 +72,11 @@ def main() -> None:
     loaded = None if saved else load_model_or_error(spec)
     info = saved.model if saved else (loaded.info if loaded else None)
     with st.sidebar:
-        controls.target_controls(info)
+        kind = controls.target_controls(info)
         st.header("Attribution")
         controls.attribution_controls()
 
-    st.text_area("Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS, height=80, on_change=leave_saved,
-                 help="Any text; long texts are truncated to the token limit. Press Ctrl+Enter to apply.")
+    tasks.text_inputs(kind, info)
     state = current(FIELDS)
     write_url(state, FIELDS)
     if saved:
@@ -86,12 +89,15 @@ def main() -> None:
     elif not state.text.strip():
         st.info("Type or paste a sentence above to see how the model reads it.")
         return
+    elif tasks.missing_input(state, kind):
+        st.info(markdown_escape(tasks.missing_input(state, kind)))
+        return
     else:
         kept, problems = ablation.parse_kept(state.ablate, loaded.info.n_layers, loaded.info.n_heads)
         for problem in problems:
             st.warning(markdown_escape(f"A head to remove was ignored: {problem}"), icon=":material/link:")
         state = replace(state, ablate=kept.format())
-        result, full = compute_both(state, loaded)
+        result, full = compute_both(tasks.request_state(state, kind, info), loaded)
         if result is None:
             return
 
@@ -101,12 +107,13 @@ def main() -> None:
     left, right = st.columns([2, 3], gap="large")
     with left:
         st.subheader("Prediction")
-        results.render_prediction(result, key="prediction")
+        tasks.render_prediction(result, key="prediction")
+        tasks.token_picker(result)
     with right:
         st.subheader("Which tokens raised or lowered the score")
         st.segmented_control("Level", LEVELS, key=widget_key("level"), required=True,
                              format_func=lambda v: {"word": "whole words", "subword": "subword tokens"}[v])
-        results.render_highlights(result, state.level)
+        tasks.render_highlights(result, state.level, loaded, state)
         if result.request.ablate and full is not None and full is not result:
             with st.expander("Highlights of the full model (every head)"):
                 results.render_highlights(full, state.level)

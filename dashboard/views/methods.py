@@ -8,11 +8,11 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import controls, results, share
+from dashboard.components import controls, results, share, tasks
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.text import markdown_escape
-from dashboard.components.url_state import current, leave_saved, load_from_url, show_notices, widget_key, write_url
-from dashboard.state import MAX_TEXT_CHARS, METHODS_FIELDS, REMOVAL_MODES
+from dashboard.components.url_state import current, load_from_url, show_notices, widget_key, write_url
+from dashboard.state import METHODS_FIELDS, REMOVAL_MODES
 from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel
 from explain.analysis import MethodResult
 from explain.errors import InputError
@@ -138,6 +138,7 @@ def faithfulness_section(request: AnalysisRequest, loaded: LoadedModel, analysis
 def main() -> None:
     cached.startup()
     load_from_url(PAGE, FIELDS)
+    tasks.keep_task_values()
     st.title("Compare attribution methods")
     show_notices(PAGE)
     with st.sidebar:
@@ -145,15 +146,14 @@ def main() -> None:
         spec = controls.model_picker("model", "Model")
     loaded = load_model_or_error(spec)
     with st.sidebar:
-        controls.target_controls(loaded.info if loaded else None)
+        kind = controls.target_controls(loaded.info if loaded else None)
         st.header("Methods")
         controls.attribution_controls()
         st.segmented_control("Faithfulness: words are", REMOVAL_MODES, key=widget_key("removal"), required=True,
                              format_func=REMOVAL_NAMES.get,
                              help="How the faithfulness metrics take a word out: replace it by the baseline token "
                                   "(the input keeps its length) or remove it from the text.")
-    st.text_area("Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS, height=80, on_change=leave_saved,
-                 help="Any text; long texts are truncated to the token limit. Press Ctrl+Enter to apply.")
+    tasks.text_inputs(kind, loaded.info if loaded else None)
     state = current(FIELDS)
     write_url(state, FIELDS)
     if loaded is None:
@@ -161,7 +161,10 @@ def main() -> None:
     if not state.text.strip():
         st.info("Type or paste a sentence above to compare how the methods explain it.")
         return
-    request = state.request()
+    if tasks.missing_input(state, kind):
+        st.info(markdown_escape(tasks.missing_input(state, kind)))
+        return
+    request = tasks.request_state(state, kind, loaded.info).request()
     analysis = base_analysis(request, loaded)
     if analysis is None:
         return

@@ -95,7 +95,7 @@ def test_compare_offers_the_target_controls_and_says_when_targets_differ(tiny_di
     at.session_state["_url_loaded_compare"] = False
     at.run()
     assert_clean(at)
-    assert at.selectbox(key="w_target").options == ["model default", "class probability", "zero-shot labels",
+    assert at.selectbox(key="w_target").options == ["model default (class probability)", "class probability", "zero-shot labels",
                                                     "similarity to a reference text"]
     differ = [plain(w.value) for w in at.warning if "The targets differ" in w.value]
     assert len(differ) == 1 and "classification head" in differ[0] and "zero-shot labels" in differ[0]

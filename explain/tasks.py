@@ -1,0 +1,220 @@
+"""What each task shows beside its explanation: the texts read together, the entities and answers predicted.
+
+An analysis of a sentence pair or of a question with its context reads two texts in one input; its words
+and tokens say which text they come from (`Words.segments`, `Tokens.segments`). These helpers split what
+is shown by text, name the texts, and turn predicted spans (named entities, answers) into character ranges
+of their own text and into the requests that explain each one.
+
+    rows = segment_rows(analysis, "word")        # one (name, pieces, scores) row per text
+    for span, request in entity_requests(analysis):
+        analyze(request, loaded)                 # each entity explained at its first token
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from explain.analysis import Analysis, AnalysisRequest, Span, TargetSpec
+from explain.figures import (
+    ANSWER_COLOUR,
+    continues_word,
+    entity_colours,
+    format_score,
+    marked_text_html,
+    subword_pieces,
+    token_highlights_html,
+)
+
+MULTI_LABEL_MARK = "one sigmoid per label"  # how the class target describes a multi-label head's score
+MULTI_LABEL_THRESHOLD = 0.5
+
+
+def segment_names(request: AnalysisRequest) -> tuple[str, ...]:
+    """What the page calls each text of `request.texts`, in the model's order."""
+    if request.question:
+        return ("Question", "Context")
+    if request.pair:
+        return ("First text", "Second text")
+    return ("Text",)
+
+
+def token_rows_of(segments: np.ndarray) -> np.ndarray:
+    """The text each token is shown with: its own, and for a special token the text before it (the first
+    text for a leading [CLS]), so [SEP] closes the text it ends."""
+    rows = np.asarray(segments, dtype=np.int64).copy()
+    known = np.flatnonzero(rows >= 0)
+    if not known.size:
+        return np.zeros_like(rows)
+    for i in range(len(rows)):
+        if rows[i] < 0:
+            rows[i] = rows[i - 1] if i > 0 else rows[known[0]]
+    return rows
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    """The words (or tokens) of one text, with their scores: one row of highlights."""
+
+    name: str
+    segment: int
+    pieces: list[str]
+    scores: np.ndarray
+    joined: list[bool] | None  # subword level: whether each piece continues the word before it
+    indices: np.ndarray  # the word (or token) index of each piece in the analysis
+
+
+def segment_rows(analysis: Analysis, level: str, scores: np.ndarray | None = None) -> list[SegmentRow]:
+    """The highlights of `analysis` split by text: one row per text it read (one row for a single text).
+
+    level: "word" (whole words, `scores` per word, default the word scores) or "subword" (tokens as the
+    model saw them, `scores` per token, default the attribution scores).
+    """
+    names = segment_names(analysis.request)
+    if level == "word":
+        pieces = list(analysis.words.words)
+        values = np.asarray(analysis.word_scores if scores is None else scores)
+        joined = None
+        rows_of = (np.zeros(len(pieces), dtype=np.int64) if analysis.words.segments is None
+                   else np.asarray(analysis.words.segments, dtype=np.int64))
+    else:
+        tokens = list(analysis.tokens.tokens)
+        pieces = subword_pieces(tokens)
+        values = np.asarray(analysis.attribution.scores if scores is None else scores)
+        joined = continues_word(tokens)
+        rows_of = (np.zeros(len(pieces), dtype=np.int64) if analysis.tokens.segments is None
+                   else token_rows_of(analysis.tokens.segments))
+    out = []
+    for segment, name in enumerate(names):
+        indices = np.flatnonzero(rows_of == segment)
+        if not indices.size and segment:
+            continue  # a truncated second text
+        out.append(SegmentRow(
+            name=name, segment=segment, pieces=[pieces[i] for i in indices], scores=values[indices],
+            joined=None if joined is None else [bool(joined[i]) and k > 0 for k, i in enumerate(indices)],
+            indices=indices,
+        ))
+    return out
+
+
+def segment_highlights_html(analysis: Analysis, level: str, scale: float | None = None, *,
+                            title: str | None = None) -> str:
+    """One row of highlights per text the model read (question and context, or the two texts of a pair), on one
+    colour scale (`scale`, default the largest |score|), with one legend under the last row."""
+    a = analysis.attribution
+    rows = segment_rows(analysis, level)
+    values = np.concatenate([np.abs(row.scores[np.isfinite(row.scores)]) for row in rows])
+    common = scale if scale is not None else (float(values.max()) if values.size else 0.0)
+    heading = f"Attribution to {analysis.prediction.description}" if title is None else title
+    parts = [f'<div style="font-weight:600;font-size:14px;">{html.escape(heading)}</div>' if heading else ""]
+    for i, row in enumerate(rows):
+        last = i == len(rows) - 1
+        parts.append(token_highlights_html(
+            row.pieces, row.scores, scale=common, joined=row.joined, title=row.name, legend=last,
+            score_input=a.score_input, score_baseline=a.score_baseline, note=last))
+    return "".join(parts)
+
+
+def second_segment_start(segments: np.ndarray | None, shown: np.ndarray | None = None) -> int | None:
+    """Where the second text starts among the shown tokens (`shown`: bool per token, default all), else None.
+
+    The position is the first shown token of the second text: attention maps draw a line before it.
+    """
+    if segments is None:
+        return None
+    segments = np.asarray(segments)
+    if shown is not None:
+        segments = segments[np.asarray(shown, dtype=bool)]
+    second = np.flatnonzero(segments == 1)
+    return int(second[0]) if second.size else None
+
+
+def span_segment(analysis: Analysis, span: Span) -> int:
+    """The text (index in `request.texts`) a span's tokens come from."""
+    if analysis.tokens.segments is None:
+        return 0
+    return max(int(analysis.tokens.segments[span.first_token]), 0)
+
+
+def span_chars(analysis: Analysis, span: Span) -> tuple[int, int, int]:
+    """(text index, first character, end character) a span covers in its own text."""
+    offsets = analysis.tokens.offsets
+    return span_segment(analysis, span), int(offsets[span.first_token][0]), int(offsets[span.last_token][1])
+
+
+def span_text(analysis: Analysis, span: Span) -> str:
+    """The characters of its text a span covers."""
+    segment, start, end = span_chars(analysis, span)
+    return analysis.request.texts[segment][start:end]
+
+
+def entity_request(request: AnalysisRequest, span: Span) -> AnalysisRequest:
+    """The request that explains one predicted entity: its first token's predicted label (the top label there).
+
+    The label is left to the model's top prediction at that token, which is the label the entity was
+    predicted from, so picking the entity by its token gives the very same request (and cached result).
+    """
+    logit = request.target.logit if request.target is not None else False
+    return replace(request, target=TargetSpec(kind="token_class", token=span.first_token, logit=logit))
+
+
+def entity_requests(analysis: Analysis) -> list[tuple[Span, AnalysisRequest]]:
+    """Each entity the model predicts, with the request that explains it."""
+    if analysis.model.head != "token_classification":
+        return []
+    return [(span, entity_request(analysis.request, span)) for span in analysis.prediction.spans]
+
+
+def entity_types(spans: tuple[Span, ...] | list[Span]) -> list[str]:
+    """The entity types in the order they first occur."""
+    return list(dict.fromkeys(span.label for span in spans))
+
+
+def is_multi_label(analysis: Analysis) -> bool:
+    """Whether the explained score is one of a multi-label head's sigmoids (several labels may be on at once)."""
+    return analysis.model.head == "classification" and MULTI_LABEL_MARK in analysis.prediction.description
+
+
+def answer_span(analysis: Analysis) -> Span | None:
+    """The answer a question-answering head extracts, when the analysis has one."""
+    if analysis.model.head != "question_answering" or not analysis.prediction.spans:
+        return None
+    return analysis.prediction.spans[0]
+
+
+Mark = tuple[int, int, str, str, str]  # (start, end, label, colour, hover) in characters of one text
+
+
+def entity_marks(analysis: Analysis) -> tuple[list[Mark], dict[str, str]]:
+    """The predicted entities as marks on the text, and the colour of each entity type (the legend)."""
+    spans = analysis.prediction.spans if analysis.model.head == "token_classification" else ()
+    colours = entity_colours(entity_types(spans))
+    marks = []
+    for span in spans:
+        _, start, end = span_chars(analysis, span)
+        tokens = f"{span.first_token}–{span.last_token}" if span.last_token > span.first_token else str(span.first_token)
+        marks.append((start, end, span.label, colours[span.label],
+                      f"{span.label}: score {format_score(span.score)}, tokens {tokens}"))
+    return marks, colours
+
+
+def texts_html(analysis: Analysis) -> str:
+    """Each text the model read under its name, the predicted entities or the answer marked in colour."""
+    names = segment_names(analysis.request)
+    marks: dict[int, list[Mark]] = {}
+    legend: dict[str, str] | None = None
+    answer = answer_span(analysis)
+    if answer is not None:
+        segment, start, end = span_chars(analysis, answer)
+        marks[segment] = [(start, end, "answer", ANSWER_COLOUR,
+                           f"answer: start + end logit {format_score(answer.score)}, tokens {answer.first_token}–"
+                           f"{answer.last_token}")]
+    elif analysis.model.head == "token_classification":
+        marks[0], legend = entity_marks(analysis)
+    return "".join(
+        marked_text_html(text, marks.get(i, []), title=name if len(names) > 1 else "",
+                         legend=legend if i == len(names) - 1 else None)
+        for i, (name, text) in enumerate(zip(names, analysis.request.texts))
+    )
