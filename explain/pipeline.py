@@ -22,6 +22,7 @@ from explain.analysis import (
     Analysis,
     AnalysisRequest,
     AttentionMaps,
+    EntityExplanation,
     FaithfulnessSummary,
     MethodResult,
     TokenAttribution,
@@ -33,7 +34,7 @@ from explain.errors import InputError
 from explain.evaluation.faithfulness import ERASER_BINS, evaluate_context
 from explain.methods import METHODS, AttributionContext, MethodAttribution, MethodSettings, get_method
 from explain.models import LoadedModel, load_model
-from explain.targets import TARGETS, choose_index, model_position_ids, resolve_target, target_kind
+from explain.targets import TARGETS, choose_index, fitting_kind, model_position_ids, resolve_target, target_kind
 from explain.tokenization import encode_pair_truncated, encode_truncated
 from explain.words import word_sums, words_for_tokens
 
@@ -156,12 +157,12 @@ def encoded_request(loaded: LoadedModel, request: AnalysisRequest, max_tokens: i
                     ) -> tuple[dict[str, torch.Tensor], Tokens, str]:
     """The request's text(s) encoded for its target kind, the tokens, and the kind."""
     kind = target_kind(loaded, request.target)
-    declared = TARGETS.get(kind)
-    if declared is not None and declared.needs == "question" and not request.question:
+    declared = fitting_kind(loaded, kind)
+    if declared.needs == "question" and not request.question:
         raise InputError(f"The target '{declared.title}' needs a question; type it in the question box (--question).")
-    if declared is not None and declared.needs == "pair" and not request.pair:
+    if declared.needs == "pair" and not request.pair:
         raise InputError(f"The target '{declared.title}' needs a second text; type it in the second box (--pair).")
-    inputs, tokens = tokenize(loaded, request.texts, max_tokens, keep_mask=declared is not None and declared.keeps_mask,
+    inputs, tokens = tokenize(loaded, request.texts, max_tokens, keep_mask=declared.keeps_mask,
                               truncation="only_second" if request.question else "longest_first")
     return inputs, tokens, kind
 
@@ -357,3 +358,42 @@ def with_methods(analysis: Analysis, loaded: LoadedModel, names: list[str], *, f
             report("faithfulness", 0.0)
             results, summary = evaluate_faithfulness(request, loaded, results, removal=removal, context=context)
     return replace(analysis, methods=results, faithfulness=summary)
+
+
+def explain_entities(analysis: Analysis, loaded: LoadedModel, method: str | None = None, *,
+                     progress: Callable[[str, float], None] | None = None) -> tuple[EntityExplanation, ...]:
+    """Every entity a token-classification analysis predicts, explained at its first token with its predicted label.
+
+    Each entity's explained score is P(label) at its first token (its logit when the analysis explains logits),
+    attributed by `method` (default: the analysis's own) to the analysis's words. Store the result with
+    `dataclasses.replace(analysis, entities=...)` to have it in the JSON.
+    """
+    request = analysis.request
+    spec = request.target
+    if spec is None or spec.kind != "token_class":
+        raise InputError("Only a token-classification analysis has entities to explain.")
+    name = method or request.method
+    get_method(name)
+    report = progress or _noop
+    token_word = analysis.words.token_word
+    out = []
+    for i, span in enumerate(analysis.prediction.spans):
+        stage = f"entity {i + 1} of {len(analysis.prediction.spans)}"
+        report(stage, 0.0)
+
+        def step(fraction: float, stage: str = stage) -> None:
+            report(stage, fraction)
+
+        entity_request = replace(request, target=replace(spec, token=span.first_token, label=""))
+        with loaded.lock:
+            context = attribution_context(entity_request, loaded)
+            result = explain_method(entity_request, loaded, name, context=context, progress=step)
+        covered = token_word[span.first_token : span.last_token + 1]
+        words = tuple(analysis.words.words[w] for w in dict.fromkeys(int(w) for w in covered if w >= 0))
+        out.append(EntityExplanation(
+            label=span.label, token_label=context.target.labels[context.target.index], first_token=span.first_token,
+            last_token=span.last_token, words=words, score=span.score, explained=result.attribution.score_input,
+            method=name, word_scores=result.word_scores,
+        ))
+    report("done", 1.0)
+    return tuple(out)
