@@ -167,8 +167,10 @@ def encoded_request(loaded: LoadedModel, request: AnalysisRequest, max_tokens: i
     return inputs, tokens, kind
 
 
-def notices_for(loaded: LoadedModel, text: str, kind: str, tokens: Tokens) -> tuple[str, ...]:
-    """One-sentence notes on how the model read the text: a mask token it reads as text, a truncation."""
+def notices_for(loaded: LoadedModel, text: str, kind: str, tokens: Tokens, *, question: bool = False
+                ) -> tuple[str, ...]:
+    """One-sentence notes on how the model read the text: a mask token it reads as text, a truncation
+    (`question`: a pair cut as question answering cuts it, the context only)."""
     notices = []
     mask = getattr(loaded.tokenizer, "mask_token", None)
     keeps_mask = kind in TARGETS and TARGETS[kind].keeps_mask
@@ -179,7 +181,14 @@ def notices_for(loaded: LoadedModel, text: str, kind: str, tokens: Tokens) -> tu
         )
     if tokens.truncated:
         length = f"at least {tokens.n_tokens_full:,}" if tokens.n_tokens_full_at_least else f"{tokens.n_tokens_full:,}"
-        notices.append(f"The text has {length} tokens; only the first {len(tokens):,} were analysed.")
+        if tokens.segments is None:
+            notices.append(f"The text has {length} tokens; only the first {len(tokens):,} were analysed.")
+        elif question:
+            notices.append(f"The question and the context have {length} tokens together; the context was cut from "
+                           f"its end to fit {len(tokens):,} tokens.")
+        else:
+            notices.append(f"The two texts have {length} tokens together; each was cut from its end, the longer "
+                           f"first, to {len(tokens):,} tokens.")
     return tuple(notices)
 
 
@@ -263,7 +272,7 @@ def analyze(
         word_scores=word_scores,
         timings=timings,
         methods={request.method: MethodResult(attribution=attribution, word_scores=word_scores)},
-        notices=notices_for(loaded, " ".join(request.texts), target.spec.kind, tokens),
+        notices=notices_for(loaded, " ".join(request.texts), target.spec.kind, tokens, question=bool(request.question)),
     )
 
 

@@ -414,3 +414,15 @@ def test_only_token_classification_has_entities(task_models):
     result = analyze(AnalysisRequest(TEXT, n_steps=2), task_models["multi_label"])
     with pytest.raises(InputError, match="Only a token-classification analysis"):
         explain_entities(result, task_models["multi_label"])
+
+
+@pytest.mark.parametrize("head, request_, notice", [
+    ("next_sentence", AnalysisRequest(FIRST, pair=SECOND, max_tokens=20),
+     "The two texts have {n} tokens together; each was cut from its end, the longer first, to 20 tokens."),
+    ("question_answering", AnalysisRequest(FIRST, question=QUESTION, max_tokens=20),
+     "The question and the context have {n} tokens together; the context was cut from its end to fit 20 tokens."),
+])
+def test_a_cut_pair_says_how_it_was_cut(task_models, pair_tokenizer, head, request_, notice):
+    result = analyze(dataclasses.replace(request_, n_steps=2), task_models[head])
+    n = len(pair_tokenizer(*request_.texts)["input_ids"])
+    assert len(result.tokens) == 20 and result.notices == (notice.format(n=n),)
