@@ -345,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         names = list(dict.fromkeys(names))
         if len(names) > 1 or args.faithfulness:
             result = with_methods(result, loaded, names, faithfulness=args.faithfulness, removal=args.removal)
-        if kind == "token_class" and args.token is None and ablated is None:
+        if kind == "token_class" and args.token is None and not args.ablate:
             result = replace(result, entities=explain_entities(result, loaded))
         importance = None
         if args.head_importance:

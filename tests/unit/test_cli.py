@@ -226,3 +226,29 @@ def test_head_importance_on_entities_reads_the_explained_token(task_dirs, tmp_pa
     result = Analysis.from_json(out.read_text())
     assert data["head_importance"]["description"] == result.prediction.description
     assert data["head_importance"]["score"] == pytest.approx(result.attribution.score_input, rel=1e-5)
+
+
+@pytest.mark.parametrize("head, argv, logits_of", [
+    ("multi_label", ["--label", "neutral", "--logit"], lambda out: out.logits[0, 1]),
+    ("pretraining", ["--pair", PAIR, "--target", "next_sentence", "--label", "is next", "--logit"],
+     lambda out: out.seq_relationship_logits[0, 0]),
+])
+def test_logit_prints_the_models_own_logit(task_dirs, tmp_path, capsys, head, argv, logits_of):
+    import torch
+    from transformers import AutoTokenizer
+
+    from tests.tiny_models import HEAD_CLASSES
+
+    out = tmp_path / "logit.json"
+    code, printed, _ = run_cli(capsys, TASK_TEXT, "--model", task_dirs[head], "--steps", "2", "--out", str(out),
+                               *argv)
+    assert code == 0
+    model = HEAD_CLASSES[head].from_pretrained(task_dirs[head]).eval()
+    texts = (TASK_TEXT, PAIR) if "--pair" in argv else (TASK_TEXT,)
+    with torch.no_grad():
+        expected = float(logits_of(model(**AutoTokenizer.from_pretrained(task_dirs[head])(*texts,
+                                                                                          return_tensors="pt"))))
+    result = Analysis.from_json(out.read_text())
+    assert result.prediction.score_name == "logit"
+    assert result.attribution.score_input == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert f"= {expected:.4g} (baseline" in printed
