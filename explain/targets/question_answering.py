@@ -59,7 +59,7 @@ class AnswerTarget(Target):
         weights = np.zeros(attention_mask.shape[-1])
         assert self.answer is not None
         if self.part == "span":
-            weights[[self.answer.first_token, self.answer.last_token]] += 0.5
+            np.add.at(weights, [self.answer.first_token, self.answer.last_token], 0.5)  # a one-token answer gets 1
         else:
             weights[self.index] = 1.0
         return weights

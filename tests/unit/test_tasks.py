@@ -426,3 +426,11 @@ def test_a_cut_pair_says_how_it_was_cut(task_models, pair_tokenizer, head, reque
     result = analyze(dataclasses.replace(request_, n_steps=2), task_models[head])
     n = len(pair_tokenizer(*request_.texts)["input_ids"])
     assert len(result.tokens) == 20 and result.notices == (notice.format(n=n),)
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_the_readout_row_is_a_distribution_over_what_the_target_reads(task_contexts, task):
+    context = task_contexts[task]
+    weights = context.target.readout_weights(context.attention_mask)
+    assert weights.shape == (context.n_tokens,) and (weights >= 0).all()
+    assert weights.sum() == pytest.approx(1.0)
