@@ -186,7 +186,7 @@ def check_target_flags(args: argparse.Namespace, kind: str) -> None:
     unread = [flag for flag, name in given_target_flags(args) if name not in declared.reads]
     if unread:
         reads = ", ".join(f"--{name}" for name in declared.reads) or "no option"
-        raise InputError(f"The {declared.title} target does not read {', '.join(unread)}; it reads {reads}.")
+        raise InputError(f"The target '{declared.title}' does not read {', '.join(unread)}; it reads {reads}.")
 
 
 def chosen_methods(args: argparse.Namespace) -> list[str]:

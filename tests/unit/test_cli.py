@@ -200,6 +200,8 @@ def test_pair_words_are_printed_under_their_text(task_dirs, tmp_path, capsys):
     ("next_sentence", ["--pair", PAIR, "--question", QUESTION], "either a second text or a question"),
     ("next_sentence", ["--pair", PAIR, "--head-importance"], "Head importance reads one text"),
     ("multi_label", ["--target", "answer", "--question", QUESTION], "cannot explain a 'answer' target"),
+    ("token_classification", ["--token", "1", "--faithfulness", "--removal", "remove"], "use the 'replace' mode"),
+    ("question_answering", ["--question", QUESTION, "--label", "start"], "does not read --label"),
 ])
 def test_task_errors_are_one_sentence(task_dirs, capsys, head, argv, message):
     code, printed, err = run_cli(capsys, TASK_TEXT, "--model", task_dirs[head], "--steps", "2", *argv)
