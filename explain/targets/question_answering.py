@@ -80,6 +80,9 @@ def resolve_answer(loaded: LoadedModel, spec: TargetSpec, layout: TextLayout) ->
     part = spec.part or "start"
     if part not in ANSWER_PARTS:
         raise InputError(f"Unknown answer part '{part}'; choose one of {', '.join(ANSWER_PARTS)}.")
+    if part == "span" and spec.token >= 0:
+        raise InputError("The span score reads the answer's own tokens; leave out the token or explain the start "
+                         "or the end.")
     context = layout.segments == CONTEXT_SEGMENT
     if not context.any():
         raise InputError("Question answering needs a question and a context; type the question in its box "

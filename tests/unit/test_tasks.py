@@ -434,3 +434,26 @@ def test_the_readout_row_is_a_distribution_over_what_the_target_reads(task_conte
     weights = context.target.readout_weights(context.attention_mask)
     assert weights.shape == (context.n_tokens,) and (weights >= 0).all()
     assert weights.sum() == pytest.approx(1.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "NOUN"]), st.booleans()),
+                max_size=14))
+def test_entities_cover_every_labelled_ordinary_token_once(tokens):
+    labels = [label for label, _ in tokens]
+    special = np.array([flag for _, flag in tokens], dtype=bool)
+    spans = merge_entities(labels, np.full(len(labels), 0.5), special)
+    covered = [i for s in spans for i in range(s.first_token, s.last_token + 1)]
+    assert covered == sorted(set(covered))  # in order, no overlap
+    assert set(covered) == {i for i, label in enumerate(labels) if label != "O" and not special[i]}
+    for s in spans:
+        inside = [labels[i].split("-")[-1] for i in range(s.first_token, s.last_token + 1)]
+        assert set(inside) == {s.label}
+        assert all(not labels[i].startswith("B-") for i in range(s.first_token + 1, s.last_token + 1))
+
+
+def test_a_token_with_the_span_score_is_refused(task_models):
+    with pytest.raises(InputError, match="span score reads the answer's own tokens") as error:
+        analyze(AnalysisRequest(TEXT, question=QUESTION, target=TargetSpec("answer", part="span", token=8), n_steps=2),
+                task_models["question_answering"])
+    assert one_sentence(str(error.value))
