@@ -393,16 +393,24 @@ def explain_entities(analysis: Analysis, loaded: LoadedModel, method: str | None
         def step(fraction: float, stage: str = stage) -> None:
             report(stage, fraction)
 
-        entity_request = replace(request, target=replace(spec, token=span.first_token, label=""))
-        with loaded.lock:
-            context = attribution_context(entity_request, loaded)
-            result = explain_method(entity_request, loaded, name, context=context, progress=step)
+        # The analysis's own target is this entity's when it names no label and its token is the entity's first
+        # (with no token named, the first entity's).
+        explains_this = not spec.label and (spec.token == span.first_token if spec.token >= 0 else i == 0)
+        if explains_this and name in analysis.methods:
+            result = analysis.methods[name]
+            token_label = analysis.prediction.labels[analysis.prediction.explained_index]
+        else:
+            entity_request = replace(request, target=replace(spec, token=span.first_token, label=""))
+            with loaded.lock:
+                context = attribution_context(entity_request, loaded)
+                result = explain_method(entity_request, loaded, name, context=context, progress=step)
+            token_label = context.target.labels[context.target.index]
         covered = token_word[span.first_token : span.last_token + 1]
         words = tuple(analysis.words.words[w] for w in dict.fromkeys(int(w) for w in covered if w >= 0))
         out.append(EntityExplanation(
-            label=span.label, token_label=context.target.labels[context.target.index], first_token=span.first_token,
-            last_token=span.last_token, words=words, score=span.score, explained=result.attribution.score_input,
-            method=name, word_scores=result.word_scores,
+            label=span.label, token_label=token_label, first_token=span.first_token, last_token=span.last_token,
+            words=words, score=span.score, explained=result.attribution.score_input, method=name,
+            word_scores=result.word_scores,
         ))
     report("done", 1.0)
     return tuple(out)

@@ -457,3 +457,16 @@ def test_a_token_with_the_span_score_is_refused(task_models):
         analyze(AnalysisRequest(TEXT, question=QUESTION, target=TargetSpec("answer", part="span", token=8), n_steps=2),
                 task_models["question_answering"])
     assert one_sentence(str(error.value))
+
+
+def test_entities_of_an_analysis_at_a_later_entity_reuse_only_that_one(task_models, ner_analysis):
+    loaded = task_models["token_classification"]
+    second = ner_analysis.prediction.spans[1]
+    at_second = analyze(AnalysisRequest(TEXT, n_steps=16, target=TargetSpec("token_class", token=second.first_token)),
+                        loaded)
+    fresh = explain_entities(ner_analysis, loaded)
+    reused = explain_entities(at_second, loaded)
+    for a, b in zip(fresh, reused):
+        assert (a.token_label, a.words) == (b.token_label, b.words)
+        assert a.explained == pytest.approx(b.explained, rel=1e-6)
+        np.testing.assert_allclose(a.word_scores, b.word_scores, rtol=1e-5, atol=1e-7)
