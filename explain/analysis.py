@@ -308,6 +308,26 @@ class LayerAttribution:
         object.__setattr__(self, "delta", _frozen_array(self.delta, np.float64))
 
 
+@dataclass(frozen=True, eq=False)
+class EntityExplanation:
+    """One predicted entity explained: its label at its first token, attributed to the analysis's words.
+
+    label: the entity type ("PER"); token_label: the label explained at `first_token` ("B-PER");
+    words: the words the entity covers; score: the entity's mean token probability;
+    explained: the explained score (P(token_label) at first_token, or its logit); word_scores: float32 [words].
+    """
+
+    label: str
+    token_label: str
+    first_token: int
+    last_token: int
+    words: tuple[str, ...]
+    score: float
+    explained: float
+    method: str
+    word_scores: np.ndarray
+
+
 @dataclass
 class Analysis:
     """One model's full analysis of one text."""
@@ -326,6 +346,7 @@ class Analysis:
     faithfulness: FaithfulnessSummary | None = None
     embedding_parts: EmbeddingParts | None = None  # depth: computed on request (explain.pipeline.with_depth)
     layer_attribution: LayerAttribution | None = None
+    entities: tuple[EntityExplanation, ...] = ()  # token classification: every predicted entity explained
     schema_version: int = SCHEMA_VERSION
     app_version: str = APP_VERSION
 
@@ -377,8 +398,8 @@ OPTIONAL_KEYS = ("embedding_parts", "layer_attribution")
 def to_jsonable(obj: Any) -> Any:
     """Plain JSON data for any result record; arrays become base64 with dtype and shape."""
     data = _encode(obj)
-    if isinstance(obj, Analysis):
-        data = {"format": "explain.analysis", **data}
+    if isinstance(obj, Analysis):  # "task": the model's head, for readers of the file (derived, not read back)
+        data = {"format": "explain.analysis", "task": obj.model.head, **data}
         for key in OPTIONAL_KEYS:  # absent rather than null, so an analysis without them writes as before
             if data.get(key) is None:
                 data.pop(key, None)
@@ -419,6 +440,8 @@ def check_consistent(a: Analysis) -> Analysis:
                                                                             and segments.max() < n_texts))),
                f"the {name} segments do not match the texts")
     _check(all(0 <= s.first_token <= s.last_token < n_tokens for s in p.spans), "a predicted span is outside the text")
+    _check(all(0 <= e.first_token <= e.last_token < n_tokens and e.word_scores.shape == (n_words,)
+               for e in a.entities), "an explained entity does not match the tokens and words")
     return a
 
 
@@ -608,6 +631,28 @@ def _spans(value: Any, path: str, n_tokens: int) -> tuple[Span, ...]:
         spans.append(Span(label=_text(_get(obj, "label", at), f"{at}.label"), first_token=first, last_token=last,
                           score=_number(_get(obj, "score", at), f"{at}.score")))
     return tuple(spans)
+
+
+def _entities(value: Any, path: str, n_tokens: int, n_words: int) -> tuple[EntityExplanation, ...]:
+    if not isinstance(value, list):
+        raise _damaged(path, "is not a list")
+    out = []
+    for i, item in enumerate(value):
+        at = f"{path}[{i}]"
+        obj = _object(item, at)
+        first = _whole(_get(obj, "first_token", at), f"{at}.first_token", 0, max(0, n_tokens - 1))
+        out.append(EntityExplanation(
+            label=_text(_get(obj, "label", at), f"{at}.label"),
+            token_label=_text(_get(obj, "token_label", at), f"{at}.token_label"),
+            first_token=first,
+            last_token=_whole(_get(obj, "last_token", at), f"{at}.last_token", first, max(0, n_tokens - 1)),
+            words=tuple(_texts(_get(obj, "words", at), f"{at}.words")),
+            score=_number(_get(obj, "score", at), f"{at}.score", finite=False),
+            explained=_number(_get(obj, "explained", at), f"{at}.explained", finite=False),
+            method=_text(_get(obj, "method", at), f"{at}.method"),
+            word_scores=_array(_get(obj, "word_scores", at), f"{at}.word_scores", "f", (n_words,)),
+        ))
+    return tuple(out)
 
 
 def _optional_number(obj: dict, key: str, path: str) -> float | None:
@@ -881,6 +926,7 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
         embedding_parts=_embedding_parts(_get(data, "embedding_parts", path, None), at("embedding_parts"), n_tokens),
         layer_attribution=_layer_attribution(_get(data, "layer_attribution", path, None), at("layer_attribution"),
                                              model.n_layers, n_tokens),
+        entities=_entities(_get(data, "entities", path, []), at("entities"), n_tokens, n_words),
         schema_version=version,
         app_version=_text(_get(data, "app_version", path, ""), at("app_version")),
     )

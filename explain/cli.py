@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +25,12 @@ from explain.analysis import (
     TargetSpec,
     to_jsonable,
 )
-from explain.errors import ExplainError
+from explain.errors import ExplainError, InputError
 from explain.heads.gating import ABLATION_MODES
 from explain.methods import METHODS
 from explain.methods.scoring import REMOVAL_MODES
 from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
-from explain.targets import TARGET_KINDS
+from explain.targets import ANSWER_PARTS, TARGETS, TargetKind
 
 DEFAULT_TOP_WORDS = 10
 IG = "integrated_gradients"
@@ -48,6 +49,32 @@ def top_words(value: str) -> int | None:
     return count
 
 
+def token_index(value: str) -> int:
+    """`--token`: a token index, 0 or more."""
+    try:
+        index = int(value)
+    except ValueError:
+        index = -1
+    if index < 0:
+        raise argparse.ArgumentTypeError(f"expected a token index of 0 or more, not '{value}'")
+    return index
+
+
+def target_help() -> str:
+    """--target's help, from the registry's declarations."""
+    def default(kind: TargetKind) -> str:
+        return f" (default for {', '.join(h.replace('_', '-') for h in kind.default_for)} heads)" if kind.default_for else ""
+
+    kinds = "; ".join(f"{name}{default(kind)}: {kind.summary[:1].lower()}{kind.summary[1:].rstrip('.')}"
+                      for name, kind in TARGETS.items())
+    return f"what to explain (default: the model's head decides) — {kinds}"
+
+
+# The flags that fill a TargetSpec field: a target kind refuses those it does not read (TargetKind.reads).
+TARGET_FLAGS = (("--label", "label"), ("--labels", "labels"), ("--prompts", "prompts"), ("--reference", "reference"),
+                ("--token", "token"), ("--part", "part"), ("--logit", "logit"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     builtins = "; ".join(f"{k}: {v}" for k, v in BUILTIN_MODELS.items())
     p = argparse.ArgumentParser(
@@ -55,18 +82,35 @@ def build_parser() -> argparse.ArgumentParser:
         description="Explain how a BERT-family model reads a text: attention maps of every layer and head, "
         "and integrated-gradients attributions of one output to each token.",
     )
-    p.add_argument("text", help="the text to analyse ('-' reads it from standard input)")
+    p.add_argument("text", help="the text to analyse, or with --question the context the answer is searched in "
+                   "('-' reads it from standard input)")
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"built-in name, local folder or Hugging Face Hub id (default {DEFAULT_MODEL}; {builtins})")
-    p.add_argument("--target", choices=TARGET_KINDS,
-                   help="what to explain (default: follows the model's head: class, masked_token or zero_shot)")
+    p.add_argument("--target", choices=list(TARGETS), metavar="KIND", help=target_help())
     p.add_argument("--label", default="",
-                   help="which class / zero-shot label / masked-token candidate to explain (default: the top one)")
+                   help="which class / token label / next-sentence label / zero-shot label / masked-token candidate "
+                   "to explain (default: the top one)")
     p.add_argument("--labels", default="",
                    help="zero-shot labels, comma-separated (default: positive,negative)")
     p.add_argument("--prompts", default="",
                    help="zero-shot prompts, '|'-separated, one per label (default: 'This text is <label>.')")
     p.add_argument("--reference", default="", help="reference text for the similarity target")
+    tasks = p.add_argument_group("tasks", "Sentence pairs, questions, tokens and answers.")
+    tasks.add_argument("--pair", default="", metavar="TEXT",
+                       help="a second text read after the first in one input (sentence pairs, next-sentence "
+                       "prediction)")
+    tasks.add_argument("--question", default="", metavar="TEXT",
+                       help="a question about the text (extractive question answering: the text is the context)")
+    tasks.add_argument("--token", type=token_index, metavar="INDEX",
+                       help="token classification: explain the label at this token; question answering: the start "
+                       "or end logit at this token (default: every predicted entity, each at its first token; the "
+                       "answer's own tokens)")
+    tasks.add_argument("--part", choices=ANSWER_PARTS,
+                       help="question answering: explain the answer's start logit, end logit or span score (start + "
+                       "end logit) (default start)")
+    tasks.add_argument("--logit", action="store_true",
+                       help="explain the raw logit rather than the probability (class, token label, next sentence, "
+                       "masked token)")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"integration steps, {MIN_STEPS}..{MAX_STEPS} (default {DEFAULT_STEPS})")
     p.add_argument("--baseline", choices=BASELINES, default="pad",
@@ -121,19 +165,37 @@ def build_parser() -> argparse.ArgumentParser:
 def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
     text = sys.stdin.read() if args.text == "-" else args.text
     target = None
-    if args.target or args.label or args.labels or args.prompts or args.reference:
+    if args.target or given_target_flags(args):
         # An empty kind means the model's default target, with the given label.
         kind = args.target or ("similarity" if args.reference else "zero_shot" if (args.labels or args.prompts) else "")
         labels = tuple(s.strip() for s in args.labels.split(",") if s.strip())
         prompts = tuple(s.strip() for s in args.prompts.split("|") if s.strip())
-        target = TargetSpec(kind=kind, label=args.label, labels=labels, prompts=prompts, reference=args.reference)
+        target = TargetSpec(kind=kind, label=args.label, labels=labels, prompts=prompts, reference=args.reference,
+                            token=-1 if args.token is None else args.token, part=args.part or "", logit=args.logit)
     names = chosen_methods(args)
     settings = tuple(sorted((key.split(":", 1)[1], str(value)) for key, value in vars(args).items()
                             if key.startswith("setting:") and value is not None))
     return AnalysisRequest(text=text, model=args.model, target=target, n_steps=args.steps,
                            baseline=args.baseline, max_tokens=args.max_tokens,
                            method=names[0] if names and names[0] != "all" else IG, method_settings=settings,
-                           ablate=args.ablate or "", ablate_mode=args.ablate_mode)
+                           ablate=args.ablate or "", ablate_mode=args.ablate_mode,
+                           pair=args.pair, question=args.question)
+
+
+def given_target_flags(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The (flag, TargetSpec field) pairs the command line set."""
+    values = {"label": args.label, "labels": args.labels, "prompts": args.prompts, "reference": args.reference,
+              "token": args.token is not None, "part": args.part, "logit": args.logit}
+    return [(flag, name) for flag, name in TARGET_FLAGS if values[name]]
+
+
+def check_target_flags(args: argparse.Namespace, kind: str) -> None:
+    """InputError when a flag sets a field the target kind does not read (it would be silently ignored)."""
+    declared = TARGETS[kind]
+    unread = [flag for flag, name in given_target_flags(args) if name not in declared.reads]
+    if unread:
+        reads = ", ".join(f"--{name}" for name in declared.reads) or "no option"
+        raise InputError(f"The target '{declared.title}' does not read {', '.join(unread)}; it reads {reads}.")
 
 
 def chosen_methods(args: argparse.Namespace) -> list[str]:
@@ -204,7 +266,7 @@ def depth_table(result: Analysis) -> str:
         lines.append(f"layer integrated gradients ({layers.n_steps} steps, {layers.baseline} baseline; each layer's "
                      f"row adds up to {layers.score_input - layers.score_baseline:+.3g}):")
         rows = [("layer", "delta", "strongest tokens")]
-        rows += [(str(i + 1), f"{float(d):+.1e}", strongest(row)) for i, (row, d) in enumerate(zip(layers.scores,
+        rows += [(str(i), f"{float(d):+.1e}", strongest(row)) for i, (row, d) in enumerate(zip(layers.scores,
                                                                                                   layers.delta))]
         lines += aligned(rows)
     return "\n".join(lines)
@@ -214,6 +276,59 @@ def aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
     """Rows of cells as indented text columns."""
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     return ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+
+
+def segment_names(result: Analysis) -> tuple[str, ...]:
+    """What each text of the request is called, in `AnalysisRequest.texts` order."""
+    if result.request.question:
+        return ("question", "context")
+    return ("first text", "second text") if result.request.pair else ("text",)
+
+
+def span_text(result: Analysis, first: int, last: int) -> str:
+    """The characters tokens `first`..`last` cover, cut from the text they come from (the answer in the context)."""
+    segments = result.tokens.segments
+    segment = 0 if segments is None else int(segments[first])
+    if segment < 0:
+        return " ".join(result.tokens.tokens[first : last + 1])
+    offsets = result.tokens.offsets
+    return result.request.texts[segment][int(offsets[first, 0]) : int(offsets[last, 1])]
+
+
+def strongest(words: list[str], scores: np.ndarray, k: int = 3) -> str:
+    order = np.argsort(-np.abs(np.asarray(scores, dtype=np.float64)), kind="stable")[:k]
+    return ", ".join(f"{words[i]} {float(scores[i]):+.2g}" for i in order)
+
+
+def entities_table(result: Analysis) -> str:
+    """One row per predicted entity: its tokens and text, its mean probability and, when explained, the explained
+    score at its first token and its three strongest words."""
+    spans = result.prediction.spans
+    if not spans:
+        return "entities: none predicted"
+    rows = [("entity", "tokens", "text", "P(entity)", "explained", "strongest words")]
+    explained = {(e.first_token, e.last_token): e for e in result.entities}
+    for span in spans:
+        e = explained.get((span.first_token, span.last_token))
+        rows.append((span.label, f"{span.first_token}-{span.last_token}", span_text(result, span.first_token,
+                                                                                     span.last_token),
+                     f"{span.score:.3g}", "-" if e is None else f"{e.token_label} {e.explained:.3g}",
+                     "-" if e is None else strongest(result.words.words, e.word_scores)))
+    widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join([f"entities ({len(spans)}):", *lines])
+
+
+def task_lines(result: Analysis) -> list[str]:
+    """What the task predicts, beside the explained score: the answer, or the entities."""
+    kind = result.request.target.kind if result.request.target is not None else ""
+    if kind == "answer" and result.prediction.spans:
+        answer = result.prediction.spans[0]
+        return [f"answer: «{span_text(result, answer.first_token, answer.last_token)}» (tokens "
+                f"{answer.first_token}-{answer.last_token}, span score {answer.score:.4g} = start + end logit)"]
+    if kind == "token_class":
+        return [entities_table(result)]
+    return []
 
 
 def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
@@ -227,6 +342,7 @@ def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
          f"{a.baseline} baseline"),
     ]
     lines += [f"note: {notice}" for notice in result.notices]
+    lines += task_lines(result)
     words, scores = result.words.words, np.asarray(result.word_scores, dtype=np.float64)
     order = list(range(len(words)))
     if top is not None and top < len(words):
@@ -235,19 +351,29 @@ def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
     else:
         lines.append("word attributions:")
     width = max((len(words[i]) for i in order), default=4)
-    lines += [f"  {words[i]:<{width}}  {scores[i]:+.3g}" for i in order]
+    names = segment_names(result)
+    for segment, name in enumerate(names):
+        mine = [i for i in order if result.words.segment_of(i) == segment]
+        if len(names) > 1:
+            lines.append(f"in the {name}:" if mine else f"in the {name}: none")
+        lines += [f"  {words[i]:<{width}}  {scores[i]:+.3g}" for i in mine]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from explain.models import configure_threads, load_model
-    from explain.pipeline import analyze, supported_methods, validate, with_methods
+    from explain.pipeline import analyze, explain_entities, supported_methods, validate, with_methods
+    from explain.targets import first_entity_token, target_kind
 
     configure_threads()
     try:
         request = validate(request_from_args(args))
         loaded = load_model(request.model)
+        kind = target_kind(loaded, request.target)
+        check_target_flags(args, kind)
+        if args.head_importance and len(request.texts) > 1:
+            raise InputError("Head importance reads one text; leave out --pair and --question.")
         result = analyze(request, loaded)
         names = chosen_methods(args)
         if "all" in names:
@@ -259,11 +385,16 @@ def main(argv: list[str] | None = None) -> int:
             from explain.pipeline import with_depth
 
             result = with_depth(loaded, result, parts=args.embedding_parts, layers=args.layers)
+        if kind == "token_class" and args.token is None:
+            result = replace(result, entities=explain_entities(result, loaded))
         importance = None
         if args.head_importance:
             from explain.heads import head_importance, prepare_inputs
 
-            inputs = prepare_inputs(loaded, request.text, result.request.target, request.max_tokens)
+            spec = result.request.target
+            if spec is not None and spec.kind == "token_class" and spec.token < 0:  # the token the analysis explains
+                spec = replace(spec, token=first_entity_token(result.prediction.spans, result.tokens.special))
+            inputs = prepare_inputs(loaded, request.text, spec, request.max_tokens)
             importance = head_importance(loaded, inputs, args.ablate_mode)
         if args.out:
             data = to_jsonable(result)

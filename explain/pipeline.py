@@ -24,6 +24,7 @@ from explain.analysis import (
     Analysis,
     AnalysisRequest,
     AttentionMaps,
+    EntityExplanation,
     FaithfulnessSummary,
     MethodResult,
     TokenAttribution,
@@ -36,7 +37,7 @@ from explain.errors import InputError
 from explain.evaluation.faithfulness import ERASER_BINS, evaluate_context
 from explain.methods import METHODS, AttributionContext, MethodAttribution, MethodSettings, get_method
 from explain.models import LoadedModel, load_model
-from explain.targets import TARGETS, choose_index, model_position_ids, resolve_target, target_kind
+from explain.targets import TARGETS, choose_index, fitting_kind, model_position_ids, resolve_target, target_kind
 from explain.tokenization import encode_pair_truncated, encode_truncated
 from explain.words import word_sums, words_for_tokens
 
@@ -180,18 +181,20 @@ def encoded_request(loaded: LoadedModel, request: AnalysisRequest, max_tokens: i
                     ) -> tuple[dict[str, torch.Tensor], Tokens, str]:
     """The request's text(s) encoded for its target kind, the tokens, and the kind."""
     kind = target_kind(loaded, request.target)
-    declared = TARGETS.get(kind)
-    if declared is not None and declared.needs == "question" and not request.question:
+    declared = fitting_kind(loaded, kind)
+    if declared.needs == "question" and not request.question:
         raise InputError(f"The target '{declared.title}' needs a question; type it in the question box (--question).")
-    if declared is not None and declared.needs == "pair" and not request.pair:
+    if declared.needs == "pair" and not request.pair:
         raise InputError(f"The target '{declared.title}' needs a second text; type it in the second box (--pair).")
-    inputs, tokens = tokenize(loaded, request.texts, max_tokens, keep_mask=declared is not None and declared.keeps_mask,
+    inputs, tokens = tokenize(loaded, request.texts, max_tokens, keep_mask=declared.keeps_mask,
                               truncation="only_second" if request.question else "longest_first")
     return inputs, tokens, kind
 
 
-def notices_for(loaded: LoadedModel, text: str, kind: str, tokens: Tokens) -> tuple[str, ...]:
-    """One-sentence notes on how the model read the text: a mask token it reads as text, a truncation."""
+def notices_for(loaded: LoadedModel, text: str, kind: str, tokens: Tokens, *, question: bool = False
+                ) -> tuple[str, ...]:
+    """One-sentence notes on how the model read the text: a mask token it reads as text, a truncation
+    (`question`: a pair cut as question answering cuts it, the context only)."""
     notices = []
     mask = getattr(loaded.tokenizer, "mask_token", None)
     keeps_mask = kind in TARGETS and TARGETS[kind].keeps_mask
@@ -202,7 +205,14 @@ def notices_for(loaded: LoadedModel, text: str, kind: str, tokens: Tokens) -> tu
         )
     if tokens.truncated:
         length = f"at least {tokens.n_tokens_full:,}" if tokens.n_tokens_full_at_least else f"{tokens.n_tokens_full:,}"
-        notices.append(f"The text has {length} tokens; only the first {len(tokens):,} were analysed.")
+        if tokens.segments is None:
+            notices.append(f"The text has {length} tokens; only the first {len(tokens):,} were analysed.")
+        elif question:
+            notices.append(f"The question and the context have {length} tokens together; the context was cut from "
+                           f"its end to fit {len(tokens):,} tokens.")
+        else:
+            notices.append(f"The two texts have {length} tokens together; each was cut from its end, the longer "
+                           f"first, to {len(tokens):,} tokens.")
     return tuple(notices)
 
 
@@ -287,7 +297,7 @@ def analyze(
         word_scores=word_scores,
         timings=timings,
         methods={request.method: MethodResult(attribution=attribution, word_scores=word_scores)},
-        notices=notices_for(loaded, " ".join(request.texts), target.spec.kind, tokens),
+        notices=notices_for(loaded, " ".join(request.texts), target.spec.kind, tokens, question=bool(request.question)),
     )
 
 
@@ -413,3 +423,50 @@ def with_depth(loaded: LoadedModel, analysis: Analysis, *, parts: bool = True, l
             found_layers = layer_attribution(context, steps, lambda f: report("layers", f))
     report("done", 1.0)
     return replace(analysis, embedding_parts=found_parts, layer_attribution=found_layers)
+
+
+def explain_entities(analysis: Analysis, loaded: LoadedModel, method: str | None = None, *,
+                     progress: Callable[[str, float], None] | None = None) -> tuple[EntityExplanation, ...]:
+    """Every entity a token-classification analysis predicts, explained at its first token with its predicted label.
+
+    Each entity's explained score is P(label) at its first token (its logit when the analysis explains logits),
+    attributed by `method` (default: the analysis's own) to the analysis's words. Store the result with
+    `dataclasses.replace(analysis, entities=...)` to have it in the JSON.
+    """
+    request = analysis.request
+    spec = request.target
+    if spec is None or spec.kind != "token_class":
+        raise InputError("Only a token-classification analysis has entities to explain.")
+    name = method or request.method
+    get_method(name)
+    report = progress or _noop
+    token_word = analysis.words.token_word
+    out = []
+    for i, span in enumerate(analysis.prediction.spans):
+        stage = f"entity {i + 1} of {len(analysis.prediction.spans)}"
+        report(stage, 0.0)
+
+        def step(fraction: float, stage: str = stage) -> None:
+            report(stage, fraction)
+
+        # The analysis's own target is this entity's when it names no label and its token is the entity's first
+        # (with no token named, the first entity's).
+        explains_this = not spec.label and (spec.token == span.first_token if spec.token >= 0 else i == 0)
+        if explains_this and name in analysis.methods:
+            result = analysis.methods[name]
+            token_label = analysis.prediction.labels[analysis.prediction.explained_index]
+        else:
+            entity_request = replace(request, target=replace(spec, token=span.first_token, label=""))
+            with loaded.lock:
+                context = attribution_context(entity_request, loaded)
+                result = explain_method(entity_request, loaded, name, context=context, progress=step)
+            token_label = context.target.labels[context.target.index]
+        covered = token_word[span.first_token : span.last_token + 1]
+        words = tuple(analysis.words.words[w] for w in dict.fromkeys(int(w) for w in covered if w >= 0))
+        out.append(EntityExplanation(
+            label=span.label, token_label=token_label, first_token=span.first_token, last_token=span.last_token,
+            words=words, score=span.score, explained=result.attribution.score_input, method=name,
+            word_scores=result.word_scores,
+        ))
+    report("done", 1.0)
+    return tuple(out)

@@ -22,6 +22,8 @@ from typing import Any
 from tokenizers import Encoding, Tokenizer
 from tokenizers.processors import PostProcessor
 
+from explain.errors import InputError
+
 # Texts up to this many characters are tokenised whole, so their full length is exact
 # (about 0.1 s with a fast tokenizer); longer ones may be cut at a space past it, and
 # their length is then a lower bound.
@@ -133,6 +135,20 @@ def encode_truncated(
 PAIR_TRUNCATIONS = ("longest_first", "only_second")
 
 
+def longest_first_lengths(n_first: int, n_second: int, keep: int) -> tuple[int, int]:
+    """How many tokens of each text `tokenizers`' "longest_first" truncation keeps of a pair that needs cutting.
+
+    The shorter text stays whole when the longer one can give up enough; otherwise each keeps half
+    of `keep`, the longer one (the second on a tie) the odd token.
+    """
+    short, long_ = sorted((n_first, n_second))
+    long_ = short if short > keep else max(short, keep - short)
+    if short + long_ > keep:
+        short = keep // 2
+        long_ = short + keep % 2
+    return (long_, short) if n_first > n_second else (short, long_)
+
+
 def encode_pair_truncated(
     tokenizer: Any, first: str, second: str, max_tokens: int, *, keep_mask: bool = False,
     truncation: str = "longest_first",
@@ -152,16 +168,11 @@ def encode_pair_truncated(
     n_a, n_b = len(a.ids), len(b.ids)
     n_full = n_a + n_b + n_special
     side = getattr(tokenizer, "truncation_side", "right")
+    if truncation == "only_second" and n_a >= keep:
+        raise InputError(f"The question leaves no room for the context within the limit of {max_tokens:,} tokens; "
+                         "shorten the question or raise the limit.")
     if n_a + n_b > keep:
-        if truncation == "only_second":
-            cut_a, cut_b = n_a, max(keep - n_a, 0)
-        else:
-            cut_a, cut_b = n_a, n_b
-            while cut_a + cut_b > keep:
-                if cut_a > cut_b:
-                    cut_a -= 1
-                else:
-                    cut_b -= 1
+        cut_a, cut_b = (n_a, keep - n_a) if truncation == "only_second" else longest_first_lengths(n_a, n_b, keep)
         if cut_a < n_a:
             a.truncate(cut_a, direction=side)
         if cut_b < n_b:

@@ -15,6 +15,7 @@ from explain.targets.base import (
     choose_index,
     default_target,
     find_label,
+    fitting_kind,
     get_target_kind,
     kinds_for_head,
     mean_pool,
@@ -26,7 +27,7 @@ from explain.targets.classification import NEXT_SENTENCE_LABELS, ClassTarget, Ne
 from explain.targets.masked_lm import TOP_MASKED_PREDICTIONS, MaskedTokenTarget
 from explain.targets.pooled import PROMPT_TEMPLATE, SENTIMENT_LABELS, ZERO_SHOT_SCALE, PooledTarget, embed_texts
 from explain.targets.question_answering import ANSWER_PARTS, AnswerTarget, best_span
-from explain.targets.token_classification import TokenClassTarget, merge_entities
+from explain.targets.token_classification import TokenClassTarget, first_entity_token, merge_entities
 
 TARGET_KINDS = tuple(TARGETS)
 
@@ -54,6 +55,8 @@ __all__ = [
     "default_target",
     "embed_texts",
     "find_label",
+    "first_entity_token",
+    "fitting_kind",
     "get_target_kind",
     "is_multi_label",
     "kinds_for_head",

@@ -219,6 +219,17 @@ def get_target_kind(name: str) -> TargetKind:
     return TARGETS[name]
 
 
+def fitting_kind(loaded: LoadedModel, name: str) -> TargetKind:
+    """The declared kind `name`, after checking that this model's head can be explained through it."""
+    kind = get_target_kind(name)
+    if name not in kinds_for_head(loaded.head):
+        raise InputError(
+            f"The model '{loaded.spec}' ({loaded.head}) cannot explain a '{name}' target; "
+            f"it can explain {', '.join(kinds_for_head(loaded.head))}."
+        )
+    return kind
+
+
 def resolve_target(loaded: LoadedModel, spec: TargetSpec | None, input_ids: torch.Tensor,
                    segments: np.ndarray | None = None, token_type_ids: torch.Tensor | None = None) -> Target:
     """Check `spec` against the model and the text, and prepare what its scores need.
@@ -229,12 +240,7 @@ def resolve_target(loaded: LoadedModel, spec: TargetSpec | None, input_ids: torc
     spec = spec or default_target(loaded.head)
     if not spec.kind:
         spec = replace(spec, kind=default_target(loaded.head).kind)
-    kind = get_target_kind(spec.kind)
-    if spec.kind not in kinds_for_head(loaded.head):
-        raise InputError(
-            f"The model '{loaded.spec}' ({loaded.head}) cannot explain a '{spec.kind}' target; "
-            f"it can explain {', '.join(kinds_for_head(loaded.head))}."
-        )
+    kind = fitting_kind(loaded, spec.kind)
     if segments is None:
         segments = np.zeros(input_ids.shape[-1], dtype=np.int8)
     return kind.resolve(loaded, spec, TextLayout(loaded, input_ids, segments, token_type_ids))

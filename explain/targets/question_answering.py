@@ -59,7 +59,7 @@ class AnswerTarget(Target):
         weights = np.zeros(attention_mask.shape[-1])
         assert self.answer is not None
         if self.part == "span":
-            weights[[self.answer.first_token, self.answer.last_token]] += 0.5
+            np.add.at(weights, [self.answer.first_token, self.answer.last_token], 0.5)  # a one-token answer gets 1
         else:
             weights[self.index] = 1.0
         return weights
@@ -80,6 +80,9 @@ def resolve_answer(loaded: LoadedModel, spec: TargetSpec, layout: TextLayout) ->
     part = spec.part or "start"
     if part not in ANSWER_PARTS:
         raise InputError(f"Unknown answer part '{part}'; choose one of {', '.join(ANSWER_PARTS)}.")
+    if part == "span" and spec.token >= 0:
+        raise InputError("The span score reads the answer's own tokens; leave out the token or explain the start "
+                         "or the end.")
     context = layout.segments == CONTEXT_SEGMENT
     if not context.any():
         raise InputError("Question answering needs a question and a context; type the question in its box "

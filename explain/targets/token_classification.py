@@ -96,13 +96,19 @@ def predicted_entities(loaded: LoadedModel, layout: TextLayout, special: np.ndar
     return merge_entities(labels, probs[np.arange(len(best)), best], special)
 
 
+def first_entity_token(entities: tuple[Span, ...], special: np.ndarray) -> int:
+    """The token explained when the request names none: the first entity's first token, else the first ordinary one."""
+    if entities:
+        return entities[0].first_token
+    ordinary = np.flatnonzero(~np.asarray(special, dtype=bool))
+    return int(ordinary[0]) if len(ordinary) else 0
+
+
 def resolve_token_class(loaded: LoadedModel, spec: TargetSpec, layout: TextLayout) -> Target:
     n = layout.input_ids.shape[-1]
     special = layout.segments < 0
     entities = predicted_entities(loaded, layout, special)
-    token = spec.token
-    if token < 0:
-        token = entities[0].first_token if entities else int(np.flatnonzero(~special)[0]) if (~special).any() else 0
+    token = spec.token if spec.token >= 0 else first_entity_token(entities, special)
     if not 0 <= token < n:
         raise InputError(f"There is no token {token}; the text has tokens 0 to {n - 1}.")
     labels = tuple(loaded.label_names)

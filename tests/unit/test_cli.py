@@ -98,3 +98,159 @@ def test_truncated_text_prints_no_indexing_warning(tiny_dirs, capsys):
         library_logger.removeHandler(collect)
     assert not [m for m in collect.messages if "indexing errors" in m]
     assert "note: The text has 202 tokens; only the first 64 were analysed." in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- tasks: entities, answers, sentence pairs
+
+TASK_TEXT = "the film was good but too long ."
+QUESTION = "what was too long ?"
+PAIR = "it was very slow and bad ."
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_target_choices_and_help_come_from_the_registry():
+    from explain.targets import TARGETS
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "target")
+    assert list(action.choices) == list(TARGETS)
+    help_text = "".join(parser.format_help().split())
+    for name, kind in TARGETS.items():
+        assert f"{name}" in help_text
+        assert "".join(kind.summary.rstrip(".").split())[1:] in help_text  # argparse wraps lines anywhere
+
+
+def test_every_entity_is_printed_and_written(task_dirs, tmp_path, capsys):
+    out = tmp_path / "ner.json"
+    code, printed, _ = run_cli(capsys, TASK_TEXT, "--model", task_dirs["token_classification"], "--steps", "4",
+                               "--out", str(out))
+    assert code == 0
+    data = json.loads(out.read_text())
+    assert data["task"] == "token_classification"
+    result = Analysis.from_json(out.read_text())
+    spans = result.prediction.spans
+    assert len(data["entities"]) == len(result.entities) == len(spans) >= 2
+    assert set(data["entities"][0]) == {"label", "token_label", "first_token", "last_token", "words", "score",
+                                        "explained", "method", "word_scores"}
+    lines = printed.splitlines()
+    header = lines.index(f"entities ({len(spans)}):")
+    rows = lines[header + 2 : header + 2 + len(spans)]
+    for row, entity, span in zip(rows, result.entities, spans):
+        cells = row.split()
+        assert cells[0] == span.label and cells[1] == f"{span.first_token}-{span.last_token}"
+        assert f"{entity.token_label} {entity.explained:.3g}" in row
+        text = " ".join(entity.words)
+        assert f" {text} " in row
+    # the main analysis is the first entity
+    assert result.entities[0].explained == pytest.approx(result.attribution.score_input)
+
+
+def test_a_chosen_token_explains_that_token_only(task_dirs, tmp_path, capsys):
+    out = tmp_path / "token.json"
+    code, printed, _ = run_cli(capsys, TASK_TEXT, "--model", task_dirs["token_classification"], "--steps", "4",
+                               "--token", "3", "--label", "I-PER", "--logit", "--out", str(out))
+    assert code == 0
+    result = Analysis.from_json(out.read_text())
+    assert result.entities == () and json.loads(out.read_text())["entities"] == []
+    assert result.request.target.token == 3 and result.request.target.logit
+    assert "explained: logit(I-PER) at token 3" in printed
+
+
+def test_the_answer_is_printed_from_the_context(task_dirs, tmp_path, capsys):
+    from transformers import AutoTokenizer
+
+    out = tmp_path / "qa.json"
+    code, printed, _ = run_cli(capsys, TASK_TEXT, "--question", QUESTION, "--model", task_dirs["question_answering"],
+                               "--steps", "4", "--part", "span", "--out", str(out))
+    assert code == 0
+    result = Analysis.from_json(out.read_text())
+    (answer,) = result.prediction.spans
+    offsets = AutoTokenizer.from_pretrained(task_dirs["question_answering"])(
+        QUESTION, TASK_TEXT, return_offsets_mapping=True)["offset_mapping"]
+    expected = TASK_TEXT[offsets[answer.first_token][0] : offsets[answer.last_token][1]]
+    assert f"answer: «{expected}» (tokens {answer.first_token}-{answer.last_token}, span score {answer.score:.4g}" \
+        in printed
+    assert json.loads(out.read_text())["task"] == "question_answering"
+    assert result.request.question == QUESTION and result.request.text == TASK_TEXT
+
+
+def test_pair_words_are_printed_under_their_text(task_dirs, tmp_path, capsys):
+    out = tmp_path / "pair.json"
+    code, printed, _ = run_cli(capsys, TASK_TEXT, "--pair", PAIR, "--model", task_dirs["next_sentence"],
+                               "--steps", "4", "--top", "all", "--out", str(out))
+    assert code == 0
+    result = Analysis.from_json(out.read_text())
+    lines = printed.splitlines()
+    first, second = lines.index("in the first text:"), lines.index("in the second text:")
+    assert [line.split()[0] for line in lines[first + 1 : second]] == TASK_TEXT.split()
+    assert [line.split()[0] for line in lines[second + 1 :] if line.startswith("  ")] == PAIR.split()
+    assert [w for w, _ in word_lines(printed)] == result.words.words
+
+
+@pytest.mark.parametrize("head, argv, message", [
+    ("question_answering", [], "needs a question"),
+    ("next_sentence", [], "needs a second text"),
+    ("next_sentence", ["--pair", PAIR, "--part", "end"], "does not read --part; it reads --label, --logit."),
+    ("token_classification", ["--token", "99"], "There is no token 99"),
+    ("next_sentence", ["--pair", PAIR, "--question", QUESTION], "either a second text or a question"),
+    ("next_sentence", ["--pair", PAIR, "--head-importance"], "Head importance reads one text"),
+    ("multi_label", ["--target", "answer", "--question", QUESTION], "cannot explain a 'answer' target"),
+    ("token_classification", ["--token", "1", "--faithfulness", "--removal", "remove"], "use the 'replace' mode"),
+    ("question_answering", ["--question", QUESTION, "--label", "start"], "does not read --label"),
+])
+def test_task_errors_are_one_sentence(task_dirs, capsys, head, argv, message):
+    code, printed, err = run_cli(capsys, TASK_TEXT, "--model", task_dirs[head], "--steps", "2", *argv)
+    assert code == 2 and printed == ""
+    line = err.strip()
+    assert line.startswith("error: ") and message in line and line.endswith(".") and "\n" not in line
+    assert ". " not in line.removeprefix("error: ").rstrip(".")
+
+
+@pytest.mark.parametrize("argv", [["--token", "-1"], ["--token", "first"], ["--part", "middle"]])
+def test_bad_token_or_part_is_refused_by_the_parser(argv, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["x", *argv])
+    assert exit_.value.code == 2
+    assert argv[0] in capsys.readouterr().err
+
+
+def test_head_importance_on_entities_reads_the_explained_token(task_dirs, tmp_path, capsys):
+    out = tmp_path / "heads.json"
+    code, _, _ = run_cli(capsys, TASK_TEXT, "--model", task_dirs["token_classification"], "--steps", "2",
+                         "--head-importance", "--out", str(out))
+    assert code == 0
+    data = json.loads(out.read_text())
+    result = Analysis.from_json(out.read_text())
+    assert data["head_importance"]["description"] == result.prediction.description
+    assert data["head_importance"]["score"] == pytest.approx(result.attribution.score_input, rel=1e-5)
+
+
+@pytest.mark.parametrize("head, argv, logits_of", [
+    ("multi_label", ["--label", "neutral", "--logit"], lambda out: out.logits[0, 1]),
+    ("pretraining", ["--pair", PAIR, "--target", "next_sentence", "--label", "is next", "--logit"],
+     lambda out: out.seq_relationship_logits[0, 0]),
+])
+def test_logit_prints_the_models_own_logit(task_dirs, tmp_path, capsys, head, argv, logits_of):
+    import torch
+    from transformers import AutoTokenizer
+
+    from tests.tiny_models import HEAD_CLASSES
+
+    out = tmp_path / "logit.json"
+    code, printed, _ = run_cli(capsys, TASK_TEXT, "--model", task_dirs[head], "--steps", "2", "--out", str(out),
+                               *argv)
+    assert code == 0
+    model = HEAD_CLASSES[head].from_pretrained(task_dirs[head]).eval()
+    texts = (TASK_TEXT, PAIR) if "--pair" in argv else (TASK_TEXT,)
+    with torch.no_grad():
+        expected = float(logits_of(model(**AutoTokenizer.from_pretrained(task_dirs[head])(*texts,
+                                                                                          return_tensors="pt"))))
+    result = Analysis.from_json(out.read_text())
+    assert result.prediction.score_name == "logit"
+    assert result.attribution.score_input == pytest.approx(expected, rel=1e-5, abs=1e-6)
+    assert f"= {expected:.4g} (baseline" in printed
