@@ -25,7 +25,7 @@ def test_depth_flags_write_the_json_and_print_a_table(tiny_dirs, tmp_path, capsy
     rows = {line.split()[0]: line.split() for line in printed.splitlines() if line.startswith("  ")}
     for name, scores in zip(result.embedding_parts.parts, result.embedding_parts.scores):
         assert float(rows[name][1]) == np.float64(f"{float(scores.sum()):+.3g}")
-    assert rows["2"][1] == f"{float(result.layer_attribution.delta[1]):+.1e}"
+    assert rows["1"][1] == f"{float(result.layer_attribution.delta[1]):+.1e}"  # layers numbered from 0
 
 
 def test_only_what_is_asked_is_computed(tiny_dirs, tmp_path, capsys):
