@@ -60,7 +60,7 @@ def word_scorer(context: AttributionContext, mode: str = "replace") -> WordScore
     if mode not in REMOVAL_MODES:
         raise InputError(f"Unknown removal mode '{mode}'; choose one of {', '.join(REMOVAL_MODES)}.")
     if mode == "remove" and context.target.kind.position_bound:
-        raise InputError(f"Removing words moves the token the {context.target.kind.title} target reads; "
+        raise InputError(f"Removing words moves the token this target ({context.target.kind.title}) reads; "
                          "use the 'replace' mode.")
     inputs = context.embeddings()[0]
     baselines = context.baseline_embeddings()[0]
