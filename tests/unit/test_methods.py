@@ -244,7 +244,7 @@ def reference_gradient_rollout(context, settings):
 
 
 REFERENCES = {
-    "integrated_gradients": (reference_integrated_gradients, {"n_steps": 50}),
+    "integrated_gradients": (reference_integrated_gradients, {"n_steps": 50, "integration": "gauss_legendre"}),
     "saliency": (reference_saliency, {}),
     "gradient_x_input": (reference_gradient_x_input, {}),
     "smoothgrad": (reference_smoothgrad, {"noise": 0.0, "nt_samples": 3}),
@@ -255,6 +255,21 @@ REFERENCES = {
     "gradient_rollout": (reference_gradient_rollout, {}),
 }
 SAMPLED = ("lime", "kernel_shap")  # checked on the linear model below, where the right answer is known
+
+
+def test_integrated_gradients_defaults_to_adaptive_integration_within_its_tolerance(contexts):
+    from explain.attribution import SIMPSON_TOLERANCE
+
+    method = METHODS["integrated_gradients"]
+    settings = method.settings_type()
+    assert (settings.integration, settings.n_steps) == ("adaptive_simpson", 50)
+    assert {s.name: s for s in method.settings_type.specs()}["integration"].choices[0] == "adaptive_simpson"
+    context = contexts["class"]
+    got = method.attribute(context, settings)
+    assert got.settings["integration"] == "adaptive_simpson"
+    expected = np.where(context.special[0].numpy(), 0.0,
+                        reference_integrated_gradients(context, method.settings_type.parse({"n_steps": 300})))
+    np.testing.assert_allclose(got.scores, expected, atol=3 * SIMPSON_TOLERANCE * np.abs(expected).max(), rtol=0)
 
 
 def test_every_method_has_an_independent_check():
