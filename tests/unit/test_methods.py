@@ -386,3 +386,24 @@ def test_the_explained_score_is_the_shown_prediction_on_roberta(tiny_roberta, na
     method = METHODS[name]
     result = method.attribute(context, fast(method))
     assert result.score_input == pytest.approx(shown, abs=1e-5)
+
+
+def test_the_endpoint_scores_are_computed_once_per_context(tiny_models):
+    """Every method reports the scores at the input and the baseline; one context computes them once."""
+    from explain.attribution import endpoint_scores
+
+    loaded = tiny_models["classification"]
+    context = build_context(loaded, "the film was good but far too long")
+    rows = [0]
+    handle = loaded.model.base_model.embeddings.register_forward_hook(
+        lambda module, args, output: rows.__setitem__(0, rows[0] + output.shape[0]))
+    try:
+        first = get_method("saliency").attribute(context)
+        after_first = rows[0]
+        second = get_method("gradient_x_input").attribute(context)
+    finally:
+        handle.remove()
+    assert after_first == 1 + 2 and rows[0] - after_first == 1  # one gradient pass each, the two endpoints once
+    expected = endpoint_scores(context.target, context.embeddings(), context.baseline_embeddings(),
+                               context.attention_mask, context.token_type_ids, context.position_ids)
+    assert (first.score_input, first.score_baseline) == (second.score_input, second.score_baseline) == expected
