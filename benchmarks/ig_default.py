@@ -1,13 +1,15 @@
-"""Integrated gradients: which default? Evaluations, seconds and word-ranking accuracy (issue 11).
+"""Integrated gradients' default rule against the others: evaluations, seconds, word-ranking accuracy (issue 11).
 
 For 20 varied sentences on the embedded pretrained all-MiniLM-L6-v2 (its default zero-shot target,
 the [PAD] baseline, as `explain.analyze` runs it), each rule below is compared with a 500-step
 Gauss-Legendre float32 reference of the same sentence:
 
-- fixed 50 Gauss-Legendre steps (Captum; today's default),
-- nested Clenshaw-Curtis stopping on |delta| <= 1e-2 |change| (today's adaptive mode, cap 50),
-- locally adaptive Simpson panels stopping on the estimated error of the attribution vector
-  (`method="adaptive_simpson"`, tolerance `SIMPSON_TOLERANCE`, cap 50): the candidate default.
+- fixed 50 Gauss-Legendre steps (Captum; the default before adaptive integration, still `integration=
+  "gauss_legendre"`),
+- nested Clenshaw-Curtis stopping on |delta| <= 1e-2 |change| (fast mode's rule, here in fp32, cap 50),
+- the default: `DEFAULT_INTEGRATION` (locally adaptive Simpson panels stopping on the estimated error of
+  the attribution vector, tolerance `SIMPSON_TOLERANCE`) capped at `DEFAULT_STEPS`, as a default
+  `AnalysisRequest` runs it.
 
 Per sentence: gradient evaluations, seconds (best of 2 runs), Spearman of the word scores against the
 reference, and |delta| / |change|. Then the same rules (no reference: fixed 50 steps stands in) on the
@@ -20,7 +22,6 @@ Run: .venv/bin/python benchmarks/ig_default.py [--quick]
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -31,7 +32,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from explain.analysis import TargetSpec  # noqa: E402
+from explain.analysis import DEFAULT_INTEGRATION, DEFAULT_STEPS, AnalysisRequest, TargetSpec  # noqa: E402
 from explain.attribution import SIMPSON_TOLERANCE, integrated_gradients  # noqa: E402
 from explain.models import load_model  # noqa: E402
 from explain.pipeline import tokenize  # noqa: E402
@@ -64,10 +65,14 @@ SENTENCES = [
     "helpful.",
 ]
 REFERENCE_STEPS = 500
+DEFAULT_REQUEST = AnalysisRequest("")
+assert (DEFAULT_REQUEST.integration, DEFAULT_REQUEST.n_steps) == (DEFAULT_INTEGRATION, DEFAULT_STEPS)
 RULES = {
-    "fixed 50 (today's default)": dict(n_steps=50),
-    "Clenshaw-Curtis, tolerance 1e-2 (today's adaptive)": dict(n_steps=50, tolerance=1e-2),
-    f"adaptive Simpson, tolerance {SIMPSON_TOLERANCE:g} (new)": dict(n_steps=50, method="adaptive_simpson"),
+    "fixed 50 (the former default)": dict(n_steps=50, method="gauss_legendre"),
+    "Clenshaw-Curtis, tolerance 1e-2 (fast mode's rule, fp32)": dict(n_steps=50, tolerance=1e-2,
+                                                                       method="clenshaw_curtis"),
+    f"{DEFAULT_INTEGRATION.replace('_', ' ')}, tolerance {SIMPSON_TOLERANCE:g} (the default)": dict(
+        n_steps=DEFAULT_REQUEST.n_steps, method=DEFAULT_REQUEST.integration),
 }
 
 
@@ -113,12 +118,12 @@ def measure(run, words, reference_words, repeats: int = 2) -> dict:
 def sentence_table(model: str, texts: list[str], with_reference: bool) -> list[str]:
     loaded = load_model(model)
     rows, per_rule = [], {name: [] for name in RULES}
-    prepared(loaded, texts[0])[0](n_steps=2)  # warm-up
+    prepared(loaded, texts[0])[0](n_steps=2, method="gauss_legendre")  # warm-up
     for i, text in enumerate(texts):
         run, words, n_tokens = prepared(loaded, text)
         reference = None
         if with_reference:
-            a = run(n_steps=REFERENCE_STEPS)
+            a = run(n_steps=REFERENCE_STEPS, method="gauss_legendre")
             reference = word_sums(a.scores, words.token_word, len(words))
         results = measure(run, words, reference)
         row = [str(i + 1), str(n_tokens), str(len(words))]
@@ -150,7 +155,7 @@ def bert_base_case() -> list[str]:
     text = common.text_of_tokens(tok)
     loaded = common.loaded(common.bert_base("eager", None, True), tok)
     run, words, n_tokens = prepared(loaded, text, TargetSpec("class", label="LABEL_1"), common.N_TOKENS)
-    run(n_steps=2)
+    run(n_steps=2, method="gauss_legendre")
     results = measure(run, words, None)
     rows = [[name, str(r["evals"]), f"{r['seconds']:.2f}", f"{r['rho']:.4f}", f"{r['rel']:.1e}"]
             for name, r in results.items()]
@@ -165,12 +170,13 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     common.setup()
     texts = SENTENCES[:6] if args.quick else SENTENCES
-    load_start = os.getloadavg()[0]
+    load_start = Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "n/a"
     out = sentence_table("minilm", texts, with_reference=True)
     out += [""] + sentence_table("minilm-random", texts, with_reference=False)
     if not args.quick:
         out += [""] + bert_base_case()
-    out.append(f"\nLoad average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f}.")
+    load_end = Path("/proc/loadavg").read_text().strip() if Path("/proc/loadavg").exists() else "n/a"
+    out.append(f"\n/proc/loadavg at start: {load_start}; at end: {load_end}.")
     return "\n".join(out)
 
 

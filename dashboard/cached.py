@@ -22,7 +22,7 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
-from explain.analysis import DEFAULT_STEPS, FaithfulnessSummary, MethodResult, TargetSpec
+from explain.analysis import DEFAULT_INTEGRATION, DEFAULT_STEPS, FaithfulnessSummary, MethodResult, TargetSpec
 from explain.document import Document, document_from_data
 from explain.errors import ModelLoadError
 from explain.heads import (
@@ -375,7 +375,7 @@ def method_request(request: AnalysisRequest, name: str) -> AnalysisRequest:
     if name == IG:
         return replace(request, method=name, method_settings=())
     return replace(request, method=name, method_settings=own, n_steps=DEFAULT_STEPS, tolerance=None,
-                   precision="fp32")
+                   precision="fp32", integration=DEFAULT_INTEGRATION)
 
 
 class MethodResultCache:

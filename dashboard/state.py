@@ -13,8 +13,10 @@ from dataclasses import dataclass, fields, replace
 
 from explain.analysis import (
     BASELINES,
+    DEFAULT_INTEGRATION,
     DEFAULT_MAX_TOKENS,
     DEFAULT_STEPS,
+    FIXED_INTEGRATION,
     MAX_STEPS,
     MIN_STEPS,
     AnalysisRequest,
@@ -58,6 +60,12 @@ KEY_STRETCH = "sc"  # "stretch each map": attention colours to each map's own ma
 KEY_FAST = "fa"
 # Fast mode: adaptive steps (n_steps is the cap) until |delta| <= FAST_TOLERANCE x the score change, under bf16.
 FAST_TOLERANCE = 1e-2
+FAST_INTEGRATION = "clenshaw_curtis"
+# Integrated gradients' quadrature rule outside fast mode. Every link written since it existed carries it; a link
+# without it was written before, when the only rule was fixed steps, so there it means FIXED_INTEGRATION
+# (`migrate_query`).
+KEY_INTEGRATION = "ig"
+INTEGRATION_CHOICES = (DEFAULT_INTEGRATION, FIXED_INTEGRATION)
 KEY_MODEL_B = "m2"
 KEY_TEXT_B = "t2"
 KEY_LAYER_B = "l2"
@@ -101,7 +109,8 @@ class ViewState:
     labels: str = ""  # zero-shot labels, comma-separated
     prompts: str = ""  # zero-shot prompts, "|"-separated
     reference: str = ""
-    steps: int = DEFAULT_STEPS
+    steps: int = DEFAULT_STEPS  # integrated gradients: the cap on model evaluations when adaptive
+    integration: str = DEFAULT_INTEGRATION
     baseline: str = "pad"
     max_tokens: int = DEFAULT_MAX_TOKENS
     fast: bool = False
@@ -173,7 +182,7 @@ class ViewState:
             precision="bf16" if self.fast else "fp32", method=self.method,
             method_settings=setting_pairs(self.method_settings), ablate=ablate,
             ablate_mode=self.ablate_mode if ablate else "zero", pair=self.pair.strip(),
-            question=self.question.strip(),
+            question=self.question.strip(), integration=FAST_INTEGRATION if self.fast else self.integration,
         )
 
 
@@ -295,6 +304,7 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("prompts", KEY_PROMPTS, request=True),
     UrlField("reference", KEY_REFERENCE, max_chars=MAX_TEXT_CHARS, request=True),
     UrlField("steps", KEY_STEPS, bounds=(MIN_STEPS, MAX_STEPS), request=True),
+    UrlField("integration", KEY_INTEGRATION, pages=ALL_PAGES, choices=INTEGRATION_CHOICES, request=True),
     UrlField("baseline", KEY_BASELINE, choices=BASELINES, request=True),
     UrlField("max_tokens", KEY_MAX_TOKENS, bounds=(3, 512), request=True),
     UrlField("fast", KEY_FAST, request=True),
@@ -336,12 +346,28 @@ URL_FIELDS: tuple[UrlField, ...] = (
 )
 FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
+# Written into every link even at their default value: the text (a link shows a sentence), and the integration
+# rule (whose absence marks a link from before it existed, `migrate_query`).
+ALWAYS_WRITTEN = ("text", "integration")
+
+
+def migrate_query(params: Mapping[str, str | list[str]]) -> dict[str, str | list[str]]:
+    """Query params of a link written by any earlier version, as this version reads them.
+
+    A link without the integration rule comes from before adaptive integration was the default: it ran
+    fixed steps, so it gets FIXED_INTEGRATION. No params at all is a fresh visit, which gets today's defaults.
+    """
+    out = dict(params)
+    if out and KEY_INTEGRATION not in out:
+        out[KEY_INTEGRATION] = FIXED_INTEGRATION
+    return out
 
 
 def from_query(params: Mapping[str, str | list[str]]) -> tuple[ViewState, list[str]]:
     """Parse query params into a state; each unusable value is replaced by its default, with a notice."""
     values: dict[str, object] = {}
     notices: list[str] = []
+    params = migrate_query(params)
     for url_field in URL_FIELDS:
         name, key = url_field.name, url_field.key
         if key not in params:
@@ -372,7 +398,7 @@ def to_query(state: ViewState, *, include: set[str] | None = None) -> dict[str, 
         if include is not None and f.name not in include:
             continue
         value = getattr(state, f.name)
-        if value == getattr(DEFAULTS, f.name) and f.name not in ("text",):
+        if value == getattr(DEFAULTS, f.name) and f.name not in ALWAYS_WRITTEN:
             continue
         out[FIELDS_BY_NAME[f.name].key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
     return out
@@ -404,7 +430,8 @@ def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],
         "text": first.text, "model": first.model, "target": target.kind, "label": target.label,
         "labels": ", ".join(target.labels), "prompts": prompts, "reference": target.reference,
         "steps": first.n_steps, "baseline": first.baseline, "max_tokens": first.max_tokens,
-        "fast": first.tolerance is not None or first.precision != "fp32",
+        "fast": first.integration == FAST_INTEGRATION or first.precision != "fp32",
+        "integration": first.integration if first.integration in INTEGRATION_CHOICES else DEFAULT_INTEGRATION,
         "method": first.method if first.method in METHODS else DEFAULT_METHOD,
         "method_settings": check_method_settings(settings_text(first.method_settings))[0],
         "ablate": first.ablate, "ablate_mode": first.ablate_mode,

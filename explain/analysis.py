@@ -21,14 +21,20 @@ import numpy as np
 
 from explain.errors import ExplainError, SchemaError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # v1 -> v2: requests name their attribution method and its settings; an analysis holds several methods'
-# attributions (`methods`) and their faithfulness. `migrate` upgrades older documents as they are read.
+# attributions (`methods`) and their faithfulness. v2 -> v3: requests name integrated gradients' quadrature
+# rule (`integration`), whose default became adaptive. `migrate` upgrades older documents as they are read.
 APP_VERSION = "0.1.0"
 
 BASELINES = ("pad", "mask", "zero")
 MIN_STEPS, MAX_STEPS = 1, 1000
 DEFAULT_STEPS = 50
+# Integrated gradients' quadrature rules (explain.attribution): fixed Gauss-Legendre steps, nested Clenshaw-Curtis
+# levels stopping on the convergence delta, adaptive Simpson panels stopping on the attribution vector's error.
+INTEGRATIONS = ("adaptive_simpson", "gauss_legendre", "clenshaw_curtis")
+DEFAULT_INTEGRATION = "adaptive_simpson"
+FIXED_INTEGRATION = "gauss_legendre"
 # The token limit of a request that names none: the library, the CLI and the dashboard share it.
 DEFAULT_MAX_TOKENS = 128
 # The limit analyses saved before requests recorded theirs were computed with.
@@ -71,8 +77,11 @@ class AnalysisRequest:
     n_steps: int = DEFAULT_STEPS
     baseline: str = "pad"
     max_tokens: int = DEFAULT_MAX_TOKENS
-    # Integrated gradients: None = n_steps fixed steps; else adaptive steps (at most n_steps) until
-    # |delta| <= tolerance * |score change|. precision "bf16" runs the model under bfloat16 autocast.
+    # Integrated gradients: `integration` is the quadrature rule. "adaptive_simpson" (the default) makes at most
+    # n_steps model evaluations, stopping when the attribution vector's estimated error is within `tolerance`
+    # (None: explain.attribution.SIMPSON_TOLERANCE) of its largest entry; "gauss_legendre" runs n_steps fixed
+    # steps (no tolerance); "clenshaw_curtis" makes at most n_steps until |delta| <= tolerance * |score change|.
+    # precision "bf16" runs the model under bfloat16 autocast.
     tolerance: float | None = None
     precision: str = "fp32"
     # The attribution method shown (a name in explain.methods.METHODS), and methods' settings other than the
@@ -83,6 +92,11 @@ class AnalysisRequest:
     # `question` is asked about `text`, the context (question answering: the question is encoded first).
     pair: str = ""
     question: str = ""
+    # Heads knocked out for the whole analysis (explain.heads.HeadSet text, e.g. "0:1,2:*"; empty: none), and
+    # what a removed head outputs: "zero", or "mean" (its mean output over the text, from the full model).
+    ablate: str = ""
+    ablate_mode: str = "zero"
+    integration: str = DEFAULT_INTEGRATION
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -90,10 +104,12 @@ class AnalysisRequest:
         if self.question:
             return (self.question, self.text)
         return (self.text, self.pair) if self.pair else (self.text,)
-    # Heads knocked out for the whole analysis (explain.heads.HeadSet text, e.g. "0:1,2:*"; empty: none), and
-    # what a removed head outputs: "zero", or "mean" (its mean output over the text, from the full model).
-    ablate: str = ""
-    ablate_mode: str = "zero"
+
+
+def implied_integration(tolerance: float | None) -> str:
+    """The quadrature rule a request written before `integration` existed ran: fixed steps without a tolerance,
+    nested Clenshaw-Curtis levels with one."""
+    return FIXED_INTEGRATION if tolerance is None else "clenshaw_curtis"
 
 
 @dataclass(frozen=True)
@@ -661,7 +677,9 @@ def _optional_number(obj: dict, key: str, path: str) -> float | None:
 
 
 def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
+    """A request from its JSON form; one without `integration` ran the rule its tolerance implied then."""
     obj = _object(data, path)
+    tolerance = _optional_number(obj, "tolerance", path)
     return AnalysisRequest(
         text=_text(_get(obj, "text", path), f"{path}.text"),
         model=_text(_get(obj, "model", path), f"{path}.model"),
@@ -669,7 +687,7 @@ def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
         n_steps=_whole(_get(obj, "n_steps", path), f"{path}.n_steps", MIN_STEPS, MAX_STEPS),
         baseline=_text(_get(obj, "baseline", path), f"{path}.baseline"),
         max_tokens=_whole(_get(obj, "max_tokens", path, LEGACY_MAX_TOKENS), f"{path}.max_tokens", 1, MAX_COUNT),
-        tolerance=_optional_number(obj, "tolerance", path),
+        tolerance=tolerance,
         precision=_text(_get(obj, "precision", path, "fp32"), f"{path}.precision"),
         method=_text(_get(obj, "method", path, "integrated_gradients"), f"{path}.method"),
         method_settings=_setting_pairs(_get(obj, "method_settings", path, []), f"{path}.method_settings"),
@@ -677,6 +695,7 @@ def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
         question=_text(_get(obj, "question", path, ""), f"{path}.question"),
         ablate=_text(_get(obj, "ablate", path, ""), f"{path}.ablate"),
         ablate_mode=_text(_get(obj, "ablate_mode", path, "zero"), f"{path}.ablate_mode"),
+        integration=_text(_get(obj, "integration", path, implied_integration(tolerance)), f"{path}.integration"),
     )
 
 
@@ -822,7 +841,21 @@ def migrate_v1(data: dict) -> dict:
     return out
 
 
-MIGRATIONS = {1: migrate_v1}  # from version k to k + 1
+def migrate_v2(data: dict) -> dict:
+    """A schema-2 analysis as schema 3: its request names the quadrature rule it ran (fixed steps, or Clenshaw-Curtis
+    levels when it had a tolerance), since a request without one now means adaptive Simpson panels."""
+    out = dict(data)
+    request = out.get("request")
+    if isinstance(request, dict):
+        tolerance = request.get("tolerance")
+        request = dict(request)
+        request.setdefault("integration", implied_integration(tolerance))
+        out["request"] = request
+    out["schema_version"] = 3
+    return out
+
+
+MIGRATIONS = {1: migrate_v1, 2: migrate_v2}  # from version k to k + 1
 
 
 def migrate(data: dict) -> dict:

@@ -3,7 +3,9 @@
 Two engines compute the same path integral (from the baseline's word embeddings
 to the input's) of the explained score's gradient:
 
-- the default, a fixed number of Gauss-Legendre steps in float32, is Captum's
+- fixed Gauss-Legendre steps in float32 (this function's rule when given no
+  `method` and no `tolerance`, and the rule of analyses saved before adaptive
+  integration became the requests' default) is Captum's
   `IntegratedGradients` run on the word embeddings passed as `inputs_embeds`, so
   the path is the same as `LayerIntegratedGradients` on the word-embedding layer,
   but no hook is put on the (shared, cached) model and the baseline may be any
@@ -18,7 +20,7 @@ to the input's) of the explained score's gradient:
   runs the forward and backward passes under bfloat16 autocast (several times
   faster on CPUs and GPUs with bf16 matrix units); the endpoint scores, and so the
   reported delta, stay float32.
-- `method="adaptive_simpson"` (the candidate default, issue 11) puts its points where
+- `method="adaptive_simpson"` (the default of requests, the registry method and the CLI) puts its points where
   the integrand varies. On a pretrained encoder the gradient along the path has a
   narrow peak (near alpha 0.3-0.5), which rules with fixed nodes clustered at the ends
   (Gauss-Legendre, Clenshaw-Curtis) resolve only with many points. It starts from 2
@@ -43,7 +45,7 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients
 
-from explain.analysis import BASELINES, MAX_STEPS, MIN_STEPS, TokenAttribution
+from explain.analysis import BASELINES, INTEGRATIONS, MAX_STEPS, MIN_STEPS, TokenAttribution, implied_integration
 from explain.errors import InputError
 from explain.targets import Target, model_position_ids
 
@@ -53,7 +55,7 @@ TOKEN_STEP_BUDGET = 1280
 PRECISIONS = ("fp32", "bf16")
 # Quadrature rules: fixed Gauss-Legendre steps, nested Clenshaw-Curtis stopping on the delta, and
 # locally adaptive Simpson panels stopping on the estimated error of the attribution vector.
-METHODS = ("gauss_legendre", "clenshaw_curtis", "adaptive_simpson")
+METHODS = INTEGRATIONS
 # adaptive_simpson's tolerance when none is given: estimated largest token error as a fraction of the
 # largest token attribution. On the pretrained minilm it ranks the words of 20 sentences as a 500-step
 # reference does (Spearman >= 0.99 on each) with about 2x fewer evaluations than 50 steps (docs/benchmarks.md).
@@ -95,7 +97,7 @@ def check_tolerance(tolerance: float | None) -> float | None:
 def check_method(method: str | None, tolerance: float | None) -> str:
     """The quadrature rule to run: `method`, or when None the one `tolerance` implies (today's default)."""
     if method is None:
-        return "gauss_legendre" if tolerance is None else "clenshaw_curtis"
+        return implied_integration(tolerance)
     if method not in METHODS:
         raise InputError(f"Unknown integration method '{method}'; choose one of {', '.join(METHODS)}.")
     if method == "clenshaw_curtis" and tolerance is None:

@@ -16,8 +16,10 @@ import numpy as np
 
 from explain.analysis import (
     BASELINES,
+    DEFAULT_INTEGRATION,
     DEFAULT_MAX_TOKENS,
     DEFAULT_STEPS,
+    FIXED_INTEGRATION,
     MAX_STEPS,
     MIN_STEPS,
     Analysis,
@@ -112,7 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="explain the raw logit rather than the probability (class, token label, next sentence, "
                        "masked token)")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
-                   help=f"integration steps, {MIN_STEPS}..{MAX_STEPS} (default {DEFAULT_STEPS})")
+                   help=f"integrated gradients: at most this many model evaluations (adaptive integration) or this "
+                   f"many steps (fixed), {MIN_STEPS}..{MAX_STEPS} (default {DEFAULT_STEPS})")
+    p.add_argument("--integration", choices=(DEFAULT_INTEGRATION, FIXED_INTEGRATION), default=DEFAULT_INTEGRATION,
+                   help="integrated gradients' quadrature: adaptive Simpson panels that stop once the attributions "
+                   f"settle, or {FIXED_INTEGRATION} fixed steps (default {DEFAULT_INTEGRATION})")
     p.add_argument("--baseline", choices=BASELINES, default="pad",
                    help="reference input: tokens replaced by [PAD], [MASK] or zero vectors, all but [CLS], [SEP] and the "
                    "[MASK] of a masked-token target (default pad)")
@@ -136,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     for method in METHODS.values():
         for spec in method.settings_type.specs():
             if method.name == IG:
-                continue  # --steps is integrated gradients' setting; tolerance and precision stay at fp32 fixed
+                continue  # --steps and --integration are integrated gradients' settings; precision stays fp32
             methods.add_argument(f"--{method.name}-{spec.name}".replace("_", "-"), dest=f"setting:{method.name}.{spec.name}",
                                  metavar=spec.name.upper(), help=f"{method.title}: {spec.help} (default {spec.default})")
     heads = p.add_argument_group("heads", "Knock heads out, and rank them.")
@@ -176,7 +182,7 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
     settings = tuple(sorted((key.split(":", 1)[1], str(value)) for key, value in vars(args).items()
                             if key.startswith("setting:") and value is not None))
     return AnalysisRequest(text=text, model=args.model, target=target, n_steps=args.steps,
-                           baseline=args.baseline, max_tokens=args.max_tokens,
+                           baseline=args.baseline, max_tokens=args.max_tokens, integration=args.integration,
                            method=names[0] if names and names[0] != "all" else IG, method_settings=settings,
                            ablate=args.ablate or "", ablate_mode=args.ablate_mode,
                            pair=args.pair, question=args.question)
@@ -331,13 +337,21 @@ def task_lines(result: Analysis) -> list[str]:
     return []
 
 
+def ig_steps_text(result: Analysis) -> str:
+    """How many model evaluations integrated gradients made, and under which rule."""
+    a, request = result.attribution, result.request
+    if request.integration == FIXED_INTEGRATION or a.tolerance is None:
+        return f"{a.n_steps} steps"
+    return f"{a.n_steps} model evaluations ({request.integration.replace('_', ' ')}, at most {request.n_steps})"
+
+
 def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
     """What the CLI prints: the model, the explained score, the notices and the `top` strongest words (None: all)."""
     a = result.attribution
     lines = [
         f"model: {result.model.spec} ({result.model.head}, {result.model.n_layers} layers x {result.model.n_heads} heads)",
         f"explained: {result.prediction.description} = {a.score_input:.4g} (baseline {a.score_baseline:.4g})",
-        (f"integrated gradients: {a.n_steps} steps, {a.baseline} baseline, convergence delta {a.delta:+.2e}"
+        (f"integrated gradients: {ig_steps_text(result)}, {a.baseline} baseline, convergence delta {a.delta:+.2e}"
          if a.method == IG else f"{METHODS[a.method].title if a.method in METHODS else a.method}: "
          f"{a.baseline} baseline"),
     ]

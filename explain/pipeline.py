@@ -31,7 +31,7 @@ from explain.analysis import (
     Tokens,
     Words,
 )
-from explain.attribution import check_precision, check_steps, check_tolerance, integrated_gradients
+from explain.attribution import check_method, check_precision, check_steps, check_tolerance, integrated_gradients
 from explain.depth import embedding_parts, layer_attribution
 from explain.errors import InputError
 from explain.evaluation.faithfulness import ERASER_BINS, evaluate_context
@@ -58,7 +58,7 @@ def validate(request: AnalysisRequest) -> AnalysisRequest:
         if not isinstance(second, str) or (second and not second.strip()):
             raise InputError(f"The {name} is empty; type it or leave the box blank.")
     check_steps(request.n_steps)
-    check_tolerance(request.tolerance)
+    check_method(request.integration, check_tolerance(request.tolerance))
     check_precision(request.precision)
     if request.baseline not in BASELINES:
         raise InputError(f"Unknown baseline '{request.baseline}'; choose one of {', '.join(BASELINES)}.")
@@ -93,12 +93,13 @@ IG = "integrated_gradients"
 
 
 def method_settings(request: AnalysisRequest, name: str) -> MethodSettings:
-    """The settings `name` runs with for `request`: integrated gradients from the request's steps, tolerance
-    and precision; any other method from the request's `method_settings` entries "name.setting", else defaults."""
+    """The settings `name` runs with for `request`: integrated gradients from the request's steps, tolerance,
+    precision and integration; any other method from the request's `method_settings` entries "name.setting", else
+    defaults."""
     method = get_method(name)
     if name == IG:
         return method.settings_type.parse({"n_steps": request.n_steps, "tolerance": request.tolerance or 0.0,
-                                           "precision": request.precision})
+                                           "precision": request.precision, "integration": request.integration})
     prefix = f"{name}."
     return method.settings_type.parse({key[len(prefix):]: value for key, value in request.method_settings
                                        if key.startswith(prefix)})
@@ -270,6 +271,7 @@ def analyze(
                 progress=lambda f: report("attribution", f),
                 tolerance=request.tolerance,
                 precision=request.precision,
+                method=request.integration,
             )
             attribution.settings = method_settings(request, IG).as_dict()
             attribution.seconds = time.perf_counter() - t0
@@ -338,7 +340,8 @@ def explain_method(request: AnalysisRequest, loaded: LoadedModel, name: str, *,
             ig = integrated_gradients(context.target, context.input_ids, context.attention_mask, context.special,
                                       token_type_ids=context.token_type_ids, position_ids=context.position_ids,
                                       n_steps=request.n_steps, baseline=request.baseline, progress=progress,
-                                      tolerance=request.tolerance, precision=request.precision)
+                                      tolerance=request.tolerance, precision=request.precision,
+                                      method=request.integration)
             ig.settings, ig.seconds = settings.as_dict(), time.perf_counter() - start
             attribution = ig
         else:

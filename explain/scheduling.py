@@ -71,7 +71,7 @@ class Replaced(ExplainError):
 def evaluations(request: AnalysisRequest) -> int:
     """The most model evaluations (forward and backward) integrated gradients makes for `request`."""
     n_steps = int(request.n_steps)
-    if request.tolerance is not None:
+    if request.integration == "clenshaw_curtis":  # whole levels only; adaptive Simpson may use the whole cap
         points = [n + 1 for n in (1, 2, 4) if n + 1 <= n_steps]
         n = ADAPTIVE_START_INTERVALS
         while n + 1 <= n_steps:

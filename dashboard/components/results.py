@@ -100,7 +100,8 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
 
 
 def _method_text(result: Analysis) -> str:
-    """How the attributions were integrated, in words: fixed steps, or whether fast mode met its tolerance."""
+    """How the attributions were integrated, in words: fixed steps, or whether adaptive integration or fast mode met
+    its tolerance."""
     a: TokenAttribution = result.attribution
     baseline = f"a {a.baseline} baseline"
     if a.method != "integrated_gradients":
@@ -111,6 +112,15 @@ def _method_text(result: Analysis) -> str:
     if a.tolerance is None:
         return f"Integrated gradients: {a.n_steps} steps from {baseline}" + (
             " in bfloat16." if a.precision == "bf16" else ".")
+    if result.request.integration == "adaptive_simpson":
+        cap = result.request.n_steps
+        if a.converged:
+            return (f"Adaptive integrated gradients: {a.n_steps} model evaluations (the slider allows up to {cap}), "
+                    f"stopped once every token's estimated error was within {a.tolerance:.1%} of the largest "
+                    f"attribution, integrating from {baseline}.")
+        return (f"Adaptive integrated gradients used all {a.n_steps} model evaluations the cap of {cap} allows "
+                f"before the attributions settled within {a.tolerance:.1%}; raise the cap for exact numbers. "
+                f"Integrated from {baseline}.")
     mode = "Fast mode" + (" (bfloat16, adaptive steps)" if a.precision == "bf16" else " (adaptive steps)")
     cap = result.request.n_steps
     evaluations = f"{a.n_steps} model evaluations"

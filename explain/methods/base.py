@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -149,6 +150,15 @@ class AttributionContext:
         """The baseline's word embeddings [1, tokens, hidden]: special tokens kept, the rest replaced."""
         return baseline_embeddings(self.target, self.input_ids, self.special, self.baseline).detach()
 
+    @cached_property
+    def endpoints(self) -> tuple[float, float]:
+        """The explained score at the input and at the baseline, float32, computed once for all methods.
+
+        Cached: a context describes one model state, which must not change (gates, weights) while it is used.
+        """
+        return endpoint_scores(self.target, self.embeddings(), self.baseline_embeddings(), self.attention_mask,
+                               self.token_type_ids, self.position_ids)
+
     def model_inputs(self, k: int = 1) -> dict[str, torch.Tensor]:
         """Segment and position ids for `k` variants of this text, as the model's keyword arguments."""
         extra = {} if self.token_type_ids is None else {"token_type_ids": self.token_type_ids.expand(k, -1)}
@@ -235,9 +245,7 @@ class Method:
         raw = self.compute(context, settings, progress)
         scores = np.where(context.special[0].cpu().numpy(), 0.0, np.asarray(raw.scores, dtype=np.float64))
         if raw.score_input is None or raw.score_baseline is None:
-            score_input, score_baseline = endpoint_scores(
-                context.target, context.embeddings(), context.baseline_embeddings(),
-                context.attention_mask, context.token_type_ids, context.position_ids)
+            score_input, score_baseline = context.endpoints
         else:
             score_input, score_baseline = raw.score_input, raw.score_baseline
         words = word_sums(scores, context.token_word, context.n_words)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from explain.analysis import DEFAULT_STEPS, MAX_STEPS, MIN_STEPS
-from explain.attribution import PRECISIONS, integrated_gradients
+from explain.analysis import DEFAULT_INTEGRATION, DEFAULT_STEPS, INTEGRATIONS, MAX_STEPS, MIN_STEPS
+from explain.attribution import PRECISIONS, SIMPSON_TOLERANCE, integrated_gradients
 from explain.methods.base import (
     AttributionContext,
     Method,
@@ -19,11 +19,16 @@ from explain.methods.base import (
 
 @dataclass(frozen=True)
 class IntegratedGradientsSettings(MethodSettings):
-    n_steps: int = setting(DEFAULT_STEPS, "integration steps (with a tolerance: the most allowed)",
-                           minimum=MIN_STEPS, maximum=MAX_STEPS)
-    tolerance: float = setting(0.0, "0 for a fixed number of steps; else stop when |delta| is within this "
-                               "fraction of the score change", minimum=0.0, maximum=1.0)
+    n_steps: int = setting(DEFAULT_STEPS, "adaptive rules: at most this many model evaluations; gauss_legendre: "
+                           "this many fixed steps", minimum=MIN_STEPS, maximum=MAX_STEPS)
+    tolerance: float = setting(0.0, f"adaptive_simpson: the largest token error allowed, as a fraction of the "
+                               f"largest token attribution (0: {SIMPSON_TOLERANCE:g}); clenshaw_curtis (needs one): "
+                               "stop when |delta| is within this fraction of the score change; gauss_legendre: 0",
+                               minimum=0.0, maximum=1.0)
     precision: str = setting("fp32", "arithmetic of the model's passes", choices=PRECISIONS)
+    integration: str = setting(DEFAULT_INTEGRATION, "quadrature rule: adaptive Simpson panels that stop when the "
+                               "attributions settle, fixed Gauss-Legendre steps, or Clenshaw-Curtis levels that "
+                               "stop on the convergence delta", choices=INTEGRATIONS)
 
 
 def attribute_ig(context: AttributionContext, settings: IntegratedGradientsSettings,
@@ -40,6 +45,7 @@ def attribute_ig(context: AttributionContext, settings: IntegratedGradientsSetti
         progress=progress,
         tolerance=settings.tolerance or None,
         precision=settings.precision,
+        method=settings.integration,
     )
     return RawScores(scores=result.scores, delta=result.delta, score_input=result.score_input,
                      score_baseline=result.score_baseline)

@@ -5,10 +5,14 @@ tokens by the baseline's embedding ("replace") or by deleting those tokens and
 closing the gap ("remove"; later tokens move up one position per removed token, as
 if the words had never been typed). Special tokens are always kept. Variants go
 through the model in chunks sized from the sequence length, never one pass each.
+Scores are remembered per context and removal mode, so a variant that one method
+scored (leave-one-word-out's) is not scored again by another (faithfulness).
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Callable
 
 import numpy as np
@@ -23,6 +27,16 @@ VARIANT_TOKEN_BUDGET = 16384
 REMOVAL_MODES = ("replace", "remove")
 
 WordScorer = Callable[[np.ndarray], np.ndarray]
+# Scores of the variants already scored, per context (while it lives) and removal mode, by keep-mask bytes.
+SCORED_VARIANTS: weakref.WeakKeyDictionary[AttributionContext, dict[str, dict[bytes, float]]] = (
+    weakref.WeakKeyDictionary())
+SCORED_VARIANTS_LOCK = threading.Lock()
+
+
+def scored_variants(context: AttributionContext, mode: str) -> dict[bytes, float]:
+    """The remembered scores of `context`'s variants under removal `mode` (a context describes one model state)."""
+    with SCORED_VARIANTS_LOCK:
+        return SCORED_VARIANTS.setdefault(context, {}).setdefault(mode, {})
 
 
 def variants_per_pass(n_tokens: int, hidden_size: int) -> int:
@@ -70,8 +84,21 @@ def word_scorer(context: AttributionContext, mode: str = "replace") -> WordScore
     chunk = variants_per_pass(inputs.shape[0], inputs.shape[1])
     types = context.token_type_ids
 
+    known = scored_variants(context, mode)
+
     def score(keep: np.ndarray) -> np.ndarray:
-        keep = np.asarray(keep, dtype=bool).reshape(-1, context.n_words)
+        keep = np.ascontiguousarray(keep, dtype=bool).reshape(-1, context.n_words)
+        keys = [row.tobytes() for row in keep]
+        firsts: dict[bytes, int] = {}  # each variant not scored yet, at its first row
+        for i, key in enumerate(keys):
+            if key not in known and key not in firsts:
+                firsts[key] = i
+        rows = list(firsts.values())
+        for key, value in zip(firsts, score_new(keep[rows])):
+            known[key] = float(value)
+        return np.array([known[key] for key in keys], dtype=np.float64)
+
+    def score_new(keep: np.ndarray) -> np.ndarray:
         out = []
         for start in range(0, len(keep), chunk):
             part = torch.as_tensor(keep[start : start + chunk], device=inputs.device)

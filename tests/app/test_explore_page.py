@@ -117,10 +117,23 @@ def test_fast_mode_from_the_url_says_in_words_how_it_went(tiny_dirs):
     caption = next(plain(c.value) for c in at.caption if "Fast mode" in c.value)
     assert re.search(r"(met its tolerance|did not meet its tolerance|float32 rounding)", caption), caption
     assert re.search(r"after \d+ model evaluations", caption) and "65" in caption and "bfloat16" in caption
-    assert "cap" in at.slider(key="w_steps").label  # in fast mode the slider is the most steps allowed
-    fixed = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "65"})
-    assert "cap" not in fixed.slider(key="w_steps").label
+    assert "At most" in at.slider(key="w_steps").label  # in fast mode the slider is the most steps allowed
+    fixed = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "65"})  # a link from before `ig`
+    assert at.selectbox(key="w_integration").disabled and not fixed.selectbox(key="w_integration").disabled
+    assert fixed.selectbox(key="w_integration").value == "gauss_legendre"
+    assert fixed.slider(key="w_steps").label == "Integration steps"
+    assert any("Integrated gradients: 65 steps" in plain(c.value) for c in fixed.caption)
     assert not any("Fast mode" in plain(c.value) for c in fixed.caption)
+
+
+def test_adaptive_integration_is_the_default_and_the_slider_is_its_cap(tiny_dirs):
+    at = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "40", "ig": "adaptive_simpson"})
+    assert_clean(at)
+    assert at.selectbox(key="w_integration").value == "adaptive_simpson"
+    assert at.slider(key="w_steps").label == "At most this many model evaluations"
+    caption = next(plain(c.value) for c in at.caption if "Adaptive integrated gradients" in c.value)
+    assert re.search(r"\d+ model evaluations \(the slider allows up to 40\)", caption) or "cap of 40" in caption
+    assert at.query_params["ig"] == "adaptive_simpson"
 
 
 def charts(at: AppTest) -> list[dict]:

@@ -19,10 +19,21 @@ def test_terrible_lowers_positive_sentiment(minilm):
 
 
 def test_default_steps_converge(minilm):
-    result = analyze(AnalysisRequest("The film was good but too long."), minilm)
-    assert result.attribution.n_steps == 50
-    assert result.attribution.relative_delta < 0.01
-    assert result.model.n_layers == 6 and result.model.n_heads == 12
+    fixed = analyze(AnalysisRequest("The film was good but too long.", integration="gauss_legendre"), minilm)
+    assert fixed.attribution.n_steps == 50
+    assert fixed.attribution.relative_delta < 0.01
+    assert fixed.model.n_layers == 6 and fixed.model.n_heads == 12
+
+
+def test_the_default_adaptive_integration_ranks_words_as_fixed_steps_with_fewer_evaluations(minilm):
+    text = "The film was good but too long."
+    adaptive = analyze(AnalysisRequest(text), minilm)
+    fixed = analyze(AnalysisRequest(text, integration="gauss_legendre"), minilm)
+    a = adaptive.attribution
+    assert adaptive.request.integration == "adaptive_simpson" and a.converged is True
+    assert a.n_steps < 50
+    assert a.relative_delta < 0.05
+    assert list(np.argsort(-adaptive.word_scores)) == list(np.argsort(-fixed.word_scores))
 
 
 def test_random_control_is_reproducible_and_differs_from_trained(minilm):

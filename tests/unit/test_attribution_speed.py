@@ -80,7 +80,7 @@ def test_adaptive_levels_fit_the_step_cap():
 @pytest.mark.parametrize("head,target", CASES)
 @pytest.mark.parametrize("baseline", ["pad", "zero"])
 def test_adaptive_completeness_within_reported_delta_and_tolerance(tiny_models, head, target, baseline):
-    request = AnalysisRequest(text_for(head), target=target, baseline=baseline, tolerance=1e-3)
+    request = AnalysisRequest(text_for(head), target=target, baseline=baseline, tolerance=1e-3, integration="clenshaw_curtis")
     a = analyze(request, tiny_models[head]).attribution
     gap = float(a.scores.astype(np.float64).sum()) - (a.score_input - a.score_baseline)
     assert gap == pytest.approx(a.delta, abs=1e-6)
@@ -96,7 +96,8 @@ def test_adaptive_completeness_within_reported_delta_and_tolerance(tiny_models, 
 
 def test_adaptive_reports_hitting_the_step_cap(tiny_models):
     # zero-shot on the tiny encoder: its score changes by ~0.02 and 5 points give a delta near 1e-4 of that
-    request = AnalysisRequest(TEXT, target=TargetSpec("zero_shot", label="positive"), n_steps=5, tolerance=1e-9)
+    request = AnalysisRequest(TEXT, target=TargetSpec("zero_shot", label="positive"), n_steps=5, tolerance=1e-9,
+                              integration="clenshaw_curtis")
     a = analyze(request, tiny_models["encoder"]).attribution
     assert a.n_steps == 5 and a.converged is False
     assert abs(a.delta) > allowed_delta(a)
@@ -106,23 +107,23 @@ def test_adaptive_reports_hitting_the_step_cap(tiny_models):
 
 
 def test_adaptive_stops_early_on_an_easy_tolerance(tiny_models):
-    a = analyze(AnalysisRequest(LONG, tolerance=1e-2), tiny_models["encoder"]).attribution
+    a = analyze(AnalysisRequest(LONG, tolerance=1e-2, integration="clenshaw_curtis"), tiny_models["encoder"]).attribution
     assert a.converged is True and a.n_steps == 9
 
 
 @pytest.mark.parametrize("head,target", CASES[:3])
 def test_adaptive_agrees_with_many_fixed_steps(tiny_models, head, target):
     text = text_for(head, LONG)
-    reference = analyze(AnalysisRequest(text, target=target, n_steps=300), tiny_models[head]).attribution.scores
-    got = analyze(AnalysisRequest(text, target=target, tolerance=1e-4), tiny_models[head]).attribution.scores
+    reference = analyze(AnalysisRequest(text, target=target, n_steps=300, integration="gauss_legendre"), tiny_models[head]).attribution.scores
+    got = analyze(AnalysisRequest(text, target=target, tolerance=1e-4, integration="clenshaw_curtis"), tiny_models[head]).attribution.scores
     np.testing.assert_allclose(got, reference, atol=1e-4 * np.abs(reference).max() + 1e-9)
 
 
 @pytest.mark.parametrize("head,target", CASES)
 def test_bf16_attributions_follow_fp32(tiny_models, head, target):
     text = text_for(head, LONG)
-    fp32 = analyze(AnalysisRequest(text, target=target), tiny_models[head])
-    bf16 = analyze(AnalysisRequest(text, target=target, precision="bf16"), tiny_models[head])
+    fp32 = analyze(AnalysisRequest(text, target=target, integration="gauss_legendre"), tiny_models[head])
+    bf16 = analyze(AnalysisRequest(text, target=target, precision="bf16", integration="gauss_legendre"), tiny_models[head])
     a, b = fp32.attribution, bf16.attribution
     assert b.precision == "bf16" and b.n_steps == 50 and b.converged is None
     # bfloat16 really ran: float32 engines agree to ~1e-6 of the largest score, bfloat16 to ~1e-2 ...
@@ -140,19 +141,35 @@ def test_bf16_attributions_follow_fp32(tiny_models, head, target):
 
 
 def test_bf16_adaptive_reports_steps(tiny_models):
-    a = analyze(AnalysisRequest(LONG, tolerance=5e-2, precision="bf16"), tiny_models["encoder"]).attribution
+    a = analyze(AnalysisRequest(LONG, tolerance=5e-2, precision="bf16", integration="clenshaw_curtis"), tiny_models["encoder"]).attribution
     assert a.precision == "bf16" and a.n_steps in (9, 17, 33)
     assert a.converged is (abs(a.delta) <= allowed_delta(a))
 
 
-def test_default_mode_is_unchanged(tiny_models):
-    a = analyze(AnalysisRequest(TEXT), tiny_models["encoder"]).attribution
-    assert (a.n_steps, a.precision, a.tolerance, a.converged) == (50, "fp32", None, None)
+def test_the_default_is_adaptive_simpson_capped_by_the_steps_and_fixed_steps_stay_available(tiny_models):
+    request = AnalysisRequest(LONG)
+    a = analyze(request, tiny_models["encoder"]).attribution
+    assert request.integration == "adaptive_simpson" and a.settings["integration"] == "adaptive_simpson"
+    assert a.precision == "fp32" and a.tolerance == SIMPSON_TOLERANCE and isinstance(a.converged, bool)
+    assert 9 <= a.n_steps <= 50 and (a.n_steps - 9) % 4 == 0
+    capped = analyze(AnalysisRequest(LONG, n_steps=13), tiny_models["encoder"]).attribution
+    assert capped.n_steps <= 13
+    fixed = analyze(AnalysisRequest(LONG, integration="gauss_legendre"), tiny_models["encoder"]).attribution
+    assert (fixed.n_steps, fixed.precision, fixed.tolerance, fixed.converged) == (50, "fp32", None, None)
+    # both integrate the same path: the adaptive answer is the 50-step one within its tolerance
+    np.testing.assert_allclose(a.scores, fixed.scores, atol=3 * SIMPSON_TOLERANCE * np.abs(fixed.scores).max())
+
+
+def test_a_fixed_rule_with_a_tolerance_and_an_unknown_rule_are_refused():
+    with pytest.raises(InputError, match="fixed number of steps"):
+        validate(AnalysisRequest(TEXT, integration="gauss_legendre", tolerance=1e-2))
+    with pytest.raises(InputError, match="integration method"):
+        validate(AnalysisRequest(TEXT, integration="trapezoid"))
 
 
 def test_adaptive_progress_is_monotonic_and_cancellable(tiny_models):
     seen = []
-    request = AnalysisRequest(LONG, tolerance=1e-9, n_steps=17)  # runs both levels
+    request = AnalysisRequest(LONG, tolerance=1e-9, n_steps=17, integration="clenshaw_curtis")  # runs both levels
     analyze(request, tiny_models["encoder"], progress=lambda s, f: seen.append((s, f)))
     fractions = [f for s, f in seen if s == "attribution"]
     assert len(fractions) >= 2 and fractions == sorted(fractions) and fractions[-1] == 1.0
@@ -166,14 +183,14 @@ def test_adaptive_progress_is_monotonic_and_cancellable(tiny_models):
 
     for precision in ("fp32", "bf16"):
         with pytest.raises(Stop):
-            analyze(AnalysisRequest(LONG, tolerance=1e-3, precision=precision), tiny_models["encoder"],
+            analyze(AnalysisRequest(LONG, tolerance=1e-3, precision=precision, integration="clenshaw_curtis"), tiny_models["encoder"],
                     progress=cancel)
     # the model lock was released
-    assert analyze(AnalysisRequest(TEXT, tolerance=1e-2), tiny_models["encoder"]).attribution.n_steps == 9
+    assert analyze(AnalysisRequest(TEXT, tolerance=1e-2, integration="clenshaw_curtis"), tiny_models["encoder"]).attribution.n_steps == 9
 
 
 def test_options_survive_the_json_round_trip(tiny_models):
-    request = AnalysisRequest(TEXT, tolerance=1e-3, precision="bf16", n_steps=33)
+    request = AnalysisRequest(TEXT, tolerance=1e-3, precision="bf16", n_steps=33, integration="clenshaw_curtis")
     result = analyze(request, tiny_models["encoder"])
     back = Analysis.from_json(result.to_json())
     assert back.request.tolerance == 1e-3 and back.request.precision == "bf16"
@@ -182,10 +199,10 @@ def test_options_survive_the_json_round_trip(tiny_models):
     # files written before these fields existed still load, with the old meaning
     data = json.loads(result.to_json())
     for record in (data["request"], data["attribution"]):
-        for key in ("tolerance", "precision", "converged"):
+        for key in ("tolerance", "precision", "converged", "integration"):
             record.pop(key, None)
     old = Analysis.from_json(json.dumps(data))
-    assert (old.request.tolerance, old.request.precision) == (None, "fp32")
+    assert (old.request.tolerance, old.request.precision, old.request.integration) == (None, "fp32", "gauss_legendre")
     assert (old.attribution.tolerance, old.attribution.precision, old.attribution.converged) == (None, "fp32", None)
 
 
@@ -317,7 +334,8 @@ def test_adaptive_simpson_completeness_and_recorded_settings(tiny_models, head, 
     assert a.n_steps >= 9 and (a.n_steps - 9) % 4 == 0
     if a.converged:  # the estimated token errors are within tolerance; the summed ones bound the delta
         assert abs(a.delta) <= len(a.scores) * 3 * SIMPSON_TOLERANCE * np.abs(a.scores).max() + 1e-6
-    reference = analyze(AnalysisRequest(text_for(head, LONG), target=target, baseline=baseline, n_steps=300),
+    reference = analyze(AnalysisRequest(text_for(head, LONG), target=target, baseline=baseline, n_steps=300,
+                                        integration="gauss_legendre"),
                         loaded).attribution.scores
     np.testing.assert_allclose(a.scores, reference, atol=3 * SIMPSON_TOLERANCE * np.abs(reference).max() + 1e-7)
 

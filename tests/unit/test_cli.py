@@ -254,3 +254,16 @@ def test_logit_prints_the_models_own_logit(task_dirs, tmp_path, capsys, head, ar
     assert result.prediction.score_name == "logit"
     assert result.attribution.score_input == pytest.approx(expected, rel=1e-5, abs=1e-6)
     assert f"= {expected:.4g} (baseline" in printed
+
+
+def test_cli_integrates_adaptively_by_default_and_fixed_on_request(tiny_dirs, tmp_path, capsys):
+    assert build_parser().parse_args(["x"]).integration == "adaptive_simpson"
+    adaptive, fixed = tmp_path / "a.json", tmp_path / "f.json"
+    assert main([TEXT, "--model", tiny_dirs["encoder"], "--steps", "30", "--out", str(adaptive)]) == 0
+    assert "model evaluations (adaptive simpson, at most 30)" in capsys.readouterr().out
+    assert main([TEXT, "--model", tiny_dirs["encoder"], "--steps", "30", "--integration", "gauss_legendre",
+                 "--out", str(fixed)]) == 0
+    assert "integrated gradients: 30 steps" in capsys.readouterr().out
+    a, f = Analysis.from_json(adaptive.read_text()), Analysis.from_json(fixed.read_text())
+    assert a.request.integration == "adaptive_simpson" and a.attribution.n_steps <= 30
+    assert f.request.integration == "gauss_legendre" and f.attribution.n_steps == 30

@@ -170,3 +170,44 @@ def test_remove_mode_is_refused_for_masked_token_targets(tiny_models):
     context = build_context(tiny_models["masked_lm"], "the film was [MASK] .", TargetSpec("masked_token", label="good"))
     with pytest.raises(InputError):
         word_scorer(context, "remove")
+
+
+
+def rows_through_the_model(loaded):
+    """A counter of the inputs (batch rows) that reach the model's embedding layer, and its hook handle."""
+    count = [0]
+
+    def hook(module, args, output):
+        count[0] += output.shape[0]
+
+    return count, loaded.model.base_model.embeddings.register_forward_hook(hook)
+
+
+@pytest.mark.parametrize("mode", ["replace", "remove"])
+def test_a_context_scores_each_variant_once_with_the_same_numbers(tiny_models, mode):
+    """Leave-one-word-out's variants, scored by the occlusion method (replace mode) or by a first call, are not
+    scored again by faithfulness on the same context, and the metrics are those of a fresh context."""
+    loaded = tiny_models["classification"]
+    text = "the film was good but far too long and the service was slow"
+    context = build_context(loaded, text)
+    n_words = context.n_words
+    count, handle = rows_through_the_model(loaded)
+    try:
+        scores = {name: get_method(name).attribute(context).word_scores for name in ("gradient_x_input", "occlusion")}
+        before = count[0]
+        word_scorer(context, mode)(np.vstack([np.ones((1, n_words), dtype=bool), ~np.eye(n_words, dtype=bool)]))
+        assert count[0] - before == (0 if mode == "replace" else n_words + 1)
+        before = count[0]
+        report = evaluate_context(context, scores, mode=mode)
+        assert count[0] - before == report.n_variants - (n_words + 1)  # the full input and leave-one-out were known
+        before = count[0]
+        evaluate_context(context, scores, mode=mode)
+        assert count[0] == before  # the second evaluation scored nothing new
+    finally:
+        handle.remove()
+    fresh = evaluate_context(build_context(loaded, text), scores, mode=mode)
+    for name in scores:
+        a, b = report.methods[name], fresh.methods[name]
+        np.testing.assert_allclose([a.comprehensiveness, a.sufficiency], [b.comprehensiveness, b.sufficiency],
+                                   atol=1e-6)
+    np.testing.assert_allclose(report.leave_one_out, fresh.leave_one_out, atol=1e-6)

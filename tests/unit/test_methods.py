@@ -244,7 +244,7 @@ def reference_gradient_rollout(context, settings):
 
 
 REFERENCES = {
-    "integrated_gradients": (reference_integrated_gradients, {"n_steps": 50}),
+    "integrated_gradients": (reference_integrated_gradients, {"n_steps": 50, "integration": "gauss_legendre"}),
     "saliency": (reference_saliency, {}),
     "gradient_x_input": (reference_gradient_x_input, {}),
     "smoothgrad": (reference_smoothgrad, {"noise": 0.0, "nt_samples": 3}),
@@ -255,6 +255,21 @@ REFERENCES = {
     "gradient_rollout": (reference_gradient_rollout, {}),
 }
 SAMPLED = ("lime", "kernel_shap")  # checked on the linear model below, where the right answer is known
+
+
+def test_integrated_gradients_defaults_to_adaptive_integration_within_its_tolerance(contexts):
+    from explain.attribution import SIMPSON_TOLERANCE
+
+    method = METHODS["integrated_gradients"]
+    settings = method.settings_type()
+    assert (settings.integration, settings.n_steps) == ("adaptive_simpson", 50)
+    assert {s.name: s for s in method.settings_type.specs()}["integration"].choices[0] == "adaptive_simpson"
+    context = contexts["class"]
+    got = method.attribute(context, settings)
+    assert got.settings["integration"] == "adaptive_simpson"
+    expected = np.where(context.special[0].numpy(), 0.0,
+                        reference_integrated_gradients(context, method.settings_type.parse({"n_steps": 300})))
+    np.testing.assert_allclose(got.scores, expected, atol=3 * SIMPSON_TOLERANCE * np.abs(expected).max(), rtol=0)
 
 
 def test_every_method_has_an_independent_check():
@@ -371,3 +386,24 @@ def test_the_explained_score_is_the_shown_prediction_on_roberta(tiny_roberta, na
     method = METHODS[name]
     result = method.attribute(context, fast(method))
     assert result.score_input == pytest.approx(shown, abs=1e-5)
+
+
+def test_the_endpoint_scores_are_computed_once_per_context(tiny_models):
+    """Every method reports the scores at the input and the baseline; one context computes them once."""
+    from explain.attribution import endpoint_scores
+
+    loaded = tiny_models["classification"]
+    context = build_context(loaded, "the film was good but far too long")
+    rows = [0]
+    handle = loaded.model.base_model.embeddings.register_forward_hook(
+        lambda module, args, output: rows.__setitem__(0, rows[0] + output.shape[0]))
+    try:
+        first = get_method("saliency").attribute(context)
+        after_first = rows[0]
+        second = get_method("gradient_x_input").attribute(context)
+    finally:
+        handle.remove()
+    assert after_first == 1 + 2 and rows[0] - after_first == 1  # one gradient pass each, the two endpoints once
+    expected = endpoint_scores(context.target, context.embeddings(), context.baseline_embeddings(),
+                               context.attention_mask, context.token_type_ids, context.position_ids)
+    assert (first.score_input, first.score_baseline) == (second.score_input, second.score_baseline) == expected

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from explain import AnalysisRequest, analyze
-from explain.analysis import Analysis
+from explain.analysis import SCHEMA_VERSION, Analysis
 from explain.cli import main
 from explain.errors import InputError
 from explain.methods import METHODS
@@ -66,7 +66,7 @@ def test_cli_method_all_with_faithfulness_prints_the_table_and_writes_every_meth
     printed = capsys.readouterr().out
     assert "compr." in printed and "random rankings" in printed and "Leave one word out" in printed
     data = json.loads(out.read_text())
-    assert data["schema_version"] == 2
+    assert data["schema_version"] == SCHEMA_VERSION
     assert set(data["methods"]) == {n for n, m in METHODS.items() if m.supports("zero_shot")}
     for entry in data["methods"].values():
         assert {"comprehensiveness", "sufficiency", "word_scores", "attribution"} <= set(entry)

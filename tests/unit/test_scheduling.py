@@ -205,13 +205,15 @@ def test_the_default_budget_keeps_the_default_request_light_and_refuses_the_ui_m
 @settings(max_examples=60, deadline=None)
 @given(tokens=st.integers(3, 512), steps=st.integers(1, 1000), fast=st.booleans())
 def test_work_grows_with_tokens_steps_and_model_size(tokens, steps, fast):
-    request = AnalysisRequest("x", n_steps=steps, tolerance=1e-2 if fast else None)
+    request = AnalysisRequest("x", n_steps=steps, tolerance=1e-2 if fast else None,
+                              integration="clenshaw_curtis" if fast else "gauss_legendre")
     work = estimate_work(request, MINILM, tokens)
     assert estimate_work(request, MINILM, tokens + 1) > work
     assert estimate_work(replace(request, n_steps=min(steps + 1, 1000)), MINILM, tokens) >= work
     assert estimate_work(request, BERT_BASE, tokens) > 4 * work  # 2x layers, 4x per-layer cost (less overhead)
     expected = steps if not fast or not adaptive_levels(steps) else adaptive_levels(steps)[-1] + 1
     assert evaluations(request) - 2 == expected
+    assert evaluations(replace(request, tolerance=None, integration="adaptive_simpson")) - 2 == steps  # the cap
 
 
 # -- the dashboard's analysis cache on a real model ----------------------------------------------------------

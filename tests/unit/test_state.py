@@ -12,7 +12,7 @@ from explain.methods import METHODS
 
 
 def test_defaults_give_a_short_link_and_round_trip():
-    assert to_query(DEFAULTS) == {"t": DEFAULTS.text}
+    assert to_query(DEFAULTS) == {"t": DEFAULTS.text, "ig": "adaptive_simpson"}
     state, notices = from_query(to_query(DEFAULTS))
     assert state == DEFAULTS and notices == []
 
@@ -185,3 +185,39 @@ def test_valid_settings_survive_the_link(entries, method):
     assert dict(state.request().method_settings) == dict(entries)  # the last value of a repeated setting wins
     back, again = from_query(to_query(state))
     assert back == state and again == []
+
+
+@pytest.mark.parametrize("params", [{"t": "good film"}, {"t": "good film", "n": "50"}, {"t": "good film", "l": "2"},
+                                    {"t": "good film", "fa": "0", "me": "integrated_gradients"}])
+def test_a_link_from_before_adaptive_integration_still_runs_fixed_50_steps(params):
+    """Links written before the `ig` key existed ran 50 fixed steps (their default); a missing key must not turn
+    them adaptive when they reopen."""
+    state, notices = from_query(params)
+    request = state.request()
+    assert notices == []
+    assert request.integration == "gauss_legendre" and request.n_steps == 50 and request.tolerance is None
+    assert to_query(state)["ig"] == "gauss_legendre"  # and the link it writes back says so
+
+
+def test_a_fresh_visit_and_a_new_link_run_adaptive_integration_capped_by_the_steps():
+    state, notices = from_query({})
+    assert notices == [] and state.request().integration == "adaptive_simpson" and state.request().n_steps == 50
+    link = to_query(replace(DEFAULTS, steps=80))
+    assert link["ig"] == "adaptive_simpson"
+    back, _ = from_query(link)
+    assert back.request().integration == "adaptive_simpson" and back.request().n_steps == 80
+
+
+def test_fast_mode_keeps_its_own_rule_and_an_old_fast_link_reads_the_same():
+    state, _ = from_query({"t": "good film", "fa": "1"})
+    request = state.request()
+    assert (request.integration, request.tolerance, request.precision) == ("clenshaw_curtis", 1e-2, "bf16")
+
+
+def test_reopening_a_saved_fixed_step_analysis_keeps_fixed_steps():
+    from dashboard.state import state_from_saved
+    from explain import AnalysisRequest
+
+    state, _ = state_from_saved([AnalysisRequest("good film", n_steps=30, integration="gauss_legendre")], {},
+                                {"analysis": "abc"})
+    assert state.request().integration == "gauss_legendre" and state.request().n_steps == 30
