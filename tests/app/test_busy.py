@@ -107,6 +107,8 @@ def test_cached_results_and_saved_analyses_do_not_wait_for_a_running_analysis(ti
 
 
 def first_request(params: dict[str, str], loaded):
-    from dashboard.state import ViewState
+    """The request the page makes for these link params (read as the page reads them, link migrations included)."""
+    from dashboard.state import from_query
 
-    return ViewState(text=params["t"], model=params["m"], steps=int(params["n"])).request()
+    state, _ = from_query(params)
+    return state.request()
