@@ -22,8 +22,10 @@ from explain.errors import InputError
 from explain.methods.base import AttributionContext
 from explain.targets import model_position_ids
 
-# Tokens through the model in one no-grad pass, for a hidden size of 768: 128 variants of 128 tokens.
-VARIANT_TOKEN_BUDGET = 16384
+# Tokens through the model in one no-grad pass, for a hidden size of 768: 16 variants of 128 tokens. Smaller
+# passes stay in the CPU caches: on the 2-core build machine, 128 variants of 128 tokens of MiniLM took 2.0 s in
+# passes of 16 or 32 variants against 3.0 s in passes of 256 (benchmarks in docs/benchmarks.md).
+VARIANT_TOKEN_BUDGET = 2048
 REMOVAL_MODES = ("replace", "remove")
 
 WordScorer = Callable[[np.ndarray], np.ndarray]
