@@ -337,21 +337,13 @@ def task_lines(result: Analysis) -> list[str]:
     return []
 
 
-def ig_steps_text(result: Analysis) -> str:
-    """How many model evaluations integrated gradients made, and under which rule."""
-    a, request = result.attribution, result.request
-    if request.integration == FIXED_INTEGRATION or a.tolerance is None:
-        return f"{a.n_steps} steps"
-    return f"{a.n_steps} model evaluations ({request.integration.replace('_', ' ')}, at most {request.n_steps})"
-
-
 def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
     """What the CLI prints: the model, the explained score, the notices and the `top` strongest words (None: all)."""
     a = result.attribution
     lines = [
         f"model: {result.model.spec} ({result.model.head}, {result.model.n_layers} layers x {result.model.n_heads} heads)",
         f"explained: {result.prediction.description} = {a.score_input:.4g} (baseline {a.score_baseline:.4g})",
-        (f"integrated gradients: {ig_steps_text(result)}, {a.baseline} baseline, convergence delta {a.delta:+.2e}"
+        (f"integrated gradients: {evaluations_text(result.request, a)}, {a.baseline} baseline, convergence delta {a.delta:+.2e}"
          if a.method == IG else f"{METHODS[a.method].title if a.method in METHODS else a.method}: "
          f"{a.baseline} baseline"),
     ]

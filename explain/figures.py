@@ -18,7 +18,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import get_colorscale
 
-from explain.analysis import Prediction
+from explain.analysis import FIXED_INTEGRATION, AnalysisRequest, Prediction, TokenAttribution
 
 TEMPLATE = "plotly_white"
 FONT_SIZE = 13
@@ -1027,3 +1027,12 @@ def layer_distance_figure(distances: np.ndarray, *, label_a: str, label_b: str) 
                      tickmode="array", tickvals=layers, showgrid=False)
     fig.update_yaxes(title="JS distance", range=[0, 1], rangemode="tozero")
     return fig
+
+
+def evaluations_text(request: AnalysisRequest, attribution: TokenAttribution) -> str:
+    """How many model evaluations integrated gradients made, and under which rule ("50 steps", or
+    "23 model evaluations (adaptive simpson, at most 50)")."""
+    if request.integration == FIXED_INTEGRATION or attribution.tolerance is None:
+        return f"{attribution.n_steps} steps"
+    return (f"{attribution.n_steps} model evaluations ({request.integration.replace('_', ' ')}, "
+            f"at most {request.n_steps})")

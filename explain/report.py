@@ -21,6 +21,7 @@ from explain.attention import HEAD_STATISTICS, head_statistics, renormalise_with
 from explain.compare import Comparison
 from explain.exports import LEVELS, image_config
 from explain.figures import (
+    evaluations_text,
     attention_grid,
     attention_heatmap,
     continues_word,
@@ -172,7 +173,10 @@ def _model_rows(analysis: Analysis) -> list[tuple[str, str]]:
         ("explained", analysis.prediction.description),
         (
             "method",
-            f"{attribution.method.replace('_', ' ')}, {attribution.n_steps} steps, {attribution.baseline} baseline",
+            f"{attribution.method.replace('_', ' ')}, "
+            + (f"{evaluations_text(analysis.request, attribution)}, " if attribution.method == "integrated_gradients"
+               else "")
+            + f"{attribution.baseline} baseline",
         ),
         ("tokens", n_tokens),
     ] + ([("heads removed", f"{analysis.request.ablate} (outputs set to {analysis.request.ablate_mode})")]
