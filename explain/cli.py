@@ -28,6 +28,7 @@ from explain.analysis import (
     to_jsonable,
 )
 from explain.errors import ExplainError, InputError
+from explain.figures import evaluations_text
 from explain.heads.gating import ABLATION_MODES
 from explain.methods import METHODS
 from explain.methods.scoring import REMOVAL_MODES

@@ -21,10 +21,10 @@ from explain.attention import HEAD_STATISTICS, head_statistics, renormalise_with
 from explain.compare import Comparison
 from explain.exports import LEVELS, image_config
 from explain.figures import (
-    evaluations_text,
     attention_grid,
     attention_heatmap,
     continues_word,
+    evaluations_text,
     format_score,
     head_statistic_figure,
     layer_distance_figure,
