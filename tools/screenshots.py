@@ -147,6 +147,8 @@ def main() -> None:
                              if any(name in TASK_SHOTS for name in wanted) else {})}
         for name in wanted:
             query = shots[name]
+            if "?" in query and "ig=" not in query:  # a link without `ig` reads as one from before adaptive IG
+                query += "&ig=adaptive_simpson"
             page.goto(f"{base}/{query}")
             wait_for_app(page, charts=0 if name in ("saved", "methods") else 1)
             if name in BEFORE:
