@@ -378,27 +378,15 @@ def method_request(request: AnalysisRequest, name: str) -> AnalysisRequest:
                    precision="fp32", integration=DEFAULT_INTEGRATION)
 
 
-class MethodResultCache:
-    """Single methods' results (and the faithfulness of a set of them), bounded LRU, computed one by one.
+class LruItems:
+    """A thread-safe map that keeps its `max_entries` most recently used items (the bounded caches below)."""
 
-    Keyed by (model, the request reduced to the method's own settings, method): the methods page fills it one
-    method at a time, so a rerun shows what is done at once and computes only the rest. Each computation is
-    checked against the work budget and waits for its turn on the model's scheduler, like an analysis.
-    """
-
-    def __init__(self, max_entries: int = 512, budget: WorkBudget | None = None,
-                 schedulers: Schedulers | None = None) -> None:
+    def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
-        self.budget = budget or WorkBudget.from_environment()
-        self.schedulers = schedulers
         self._items: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
 
-    @staticmethod
-    def key(request: AnalysisRequest, spec: str, name: str) -> tuple:
-        return (spec, method_request(request, name), name)
-
-    def get(self, key: tuple):
+    def get(self, key: tuple) -> object | None:
         with self._lock:
             value = self._items.get(key)
             if value is not None:
@@ -411,6 +399,28 @@ class MethodResultCache:
             self._items.move_to_end(key)
             while len(self._items) > self.max_entries:
                 self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class MethodResultCache(LruItems):
+    """Single methods' results (and the faithfulness of a set of them), bounded LRU, computed one by one.
+
+    Keyed by (model, the request reduced to the method's own settings, method): the methods page fills it one
+    method at a time, so a rerun shows what is done at once and computes only the rest. Each computation is
+    checked against the work budget and waits for its turn on the model's scheduler, like an analysis.
+    """
+
+    def __init__(self, max_entries: int = 512, budget: WorkBudget | None = None,
+                 schedulers: Schedulers | None = None) -> None:
+        super().__init__(max_entries)
+        self.budget = budget or WorkBudget.from_environment()
+        self.schedulers = schedulers
+
+    @staticmethod
+    def key(request: AnalysisRequest, spec: str, name: str) -> tuple:
+        return (spec, method_request(request, name), name)
 
     def estimate(self, request: AnalysisRequest, loaded: LoadedModel, name: str) -> float:
         """The method's work units; WorkBudgetError (one sentence) when it is over the budget."""
@@ -463,9 +473,6 @@ class MethodResultCache:
         return schedulers.get(loaded.spec).turn(light=light, session=current_session() if session is None else session,
                                                 waiting=waiting)
 
-    def __len__(self) -> int:
-        return len(self._items)
-
 
 @st.cache_resource(show_spinner=False)
 def method_cache() -> MethodResultCache:
@@ -500,7 +507,7 @@ def head_passes(n_layers: int, n_heads: int, what: str, n_points: int = PRUNING_
     return (1 + n_random) * min(n_total + 1, n_points)
 
 
-class HeadResultCache:
+class HeadResultCache(LruItems):
     """The heads page's results (tokenised inputs, importance maps, pruning curves, neuron views), bounded LRU.
 
     Importance maps and pruning curves are checked against the work budget and wait for a heavy turn on the
@@ -511,26 +518,10 @@ class HeadResultCache:
 
     def __init__(self, max_entries: int = 256, budget: WorkBudget | None = None,
                  schedulers: Schedulers | None = None) -> None:
-        self.max_entries = max_entries
+        super().__init__(max_entries)
         self.budget = budget or WorkBudget.from_environment()
         self.schedulers = schedulers
-        self._items: OrderedDict[tuple, object] = OrderedDict()
-        self._lock = threading.Lock()
         self._key_locks: dict[tuple, threading.Lock] = {}
-
-    def get(self, key: tuple) -> object | None:
-        with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
-
-    def _put(self, key: tuple, value: object) -> None:
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_entries:
-                self._items.popitem(last=False)
 
     def _compute(self, key: tuple, loaded: LoadedModel, make: Callable[[LoadedModel, Callable[[float], None]], object],
                  *, light: bool, progress: Callable[[str, float | None], None] | None, stage: str) -> object:
@@ -556,7 +547,7 @@ class HeadResultCache:
 
                     report(stage, 0.0)
                     value = make(model, step)
-                self._put(key, value)
+                self.put(key, value)
         finally:
             with self._lock:
                 self._key_locks.pop(key, None)
@@ -626,9 +617,6 @@ class HeadResultCache:
         return cast(NeuronView, self._compute(
             key, loaded, lambda model, step: neuron_view(model, inputs, layer, head, token), light=True,
             progress=None, stage="inside the head"))
-
-    def __len__(self) -> int:
-        return len(self._items)
 
 
 @st.cache_resource(show_spinner=False)
