@@ -28,8 +28,9 @@ from explain.analysis import (
     to_jsonable,
 )
 from explain.errors import ExplainError, InputError
-from explain.figures import evaluations_text
+from explain.figures import evaluations_text, format_score
 from explain.heads.gating import ABLATION_MODES
+from explain.heads.importance import MAP_NAMES
 from explain.methods import METHODS
 from explain.methods.scoring import REMOVAL_MODES
 from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
@@ -156,6 +157,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="rank every head: gradient importance (Michel et al. 2019), the score change when it "
                        "alone is removed, and confidence (Voita et al. 2019); the JSON holds the maps under "
                        "'head_importance'")
+    heads.add_argument("--pruning", choices=MAP_NAMES, metavar="MAP",
+                       help=f"remove heads one by one in the order of an importance map ({', '.join(MAP_NAMES)}), "
+                       "least important first, and in 3 random orders as the control; the JSON holds the curves "
+                       "under 'pruning_curve'")
+    heads.add_argument("--neuron", type=neuron_spec, metavar="L:H:T",
+                       help="inside head H of layer L for query token T: query and key vectors, their products, the "
+                       "scaled dot products and the softmax row (bertviz's neuron view); the JSON holds them under "
+                       "'neuron_view'")
     depth = p.add_argument_group("depth", "Where the score comes from: the input's parts, and the layers.")
     depth.add_argument("--embedding-parts", action="store_true",
                        help="split integrated gradients over the token, position and segment embeddings (JSON: "
@@ -208,6 +217,29 @@ def check_target_flags(args: argparse.Namespace, kind: str) -> None:
 def chosen_methods(args: argparse.Namespace) -> list[str]:
     """The --method names in order, without repeats ("all" stays a word; the model decides what it means)."""
     return list(dict.fromkeys(args.method or [IG]))
+
+
+def neuron_spec(text: str) -> tuple[int, int, int]:
+    """"L:H:T" (layer, head, query token) as three whole numbers."""
+    parts = text.split(":")
+    if len(parts) != 3 or not all(part.strip().isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"'{text}' is not layer:head:token, e.g. 2:5:3")
+    layer, head, token = (int(part) for part in parts)
+    return layer, head, token
+
+
+def pruning_summary(curve) -> str:
+    """The explained score after removing a quarter, half and three quarters of the heads, against random orders."""
+    removed = np.asarray(curve.removed)
+    total = int(removed.max()) if removed.size else 0
+    lines = [f"pruning by {curve.importance_name} importance ({curve.order} important first) vs "
+             f"{len(curve.seeds)} random orders, {curve.score_name}:"]
+    for share in (0.25, 0.5, 0.75):
+        i = int(np.argmin(np.abs(removed - share * total)))
+        lines.append(f"  {int(removed[i])} of {total} heads removed: {format_score(float(curve.scores[i]))} "
+                     f"(random {format_score(float(curve.random_mean[i]))} ± "
+                     f"{format_score(float(curve.random_std[i]))})")
+    return "\n".join(lines)
 
 
 def importance_summary(importance) -> str:
@@ -379,8 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_model(request.model)
         kind = target_kind(loaded, request.target)
         check_target_flags(args, kind)
-        if args.head_importance and len(request.texts) > 1:
-            raise InputError("Head importance reads one text; leave out --pair and --question.")
+        if (args.head_importance or args.pruning or args.neuron) and len(request.texts) > 1:
+            raise InputError("Head importance, pruning and the neuron view read one text; leave out --pair and "
+                             "--question.")
         result = analyze(request, loaded)
         names = chosen_methods(args)
         if "all" in names:
@@ -394,19 +427,36 @@ def main(argv: list[str] | None = None) -> int:
             result = with_depth(loaded, result, parts=args.embedding_parts, layers=args.layers)
         if kind == "token_class" and args.token is None:
             result = replace(result, entities=explain_entities(result, loaded))
-        importance = None
-        if args.head_importance:
-            from explain.heads import head_importance, prepare_inputs
+        importance = curve = neuron = None
+        if args.head_importance or args.pruning or args.neuron:
+            from explain.heads import head_importance, neuron_view, prepare_inputs, pruning_curve
 
             spec = result.request.target
             if spec is not None and spec.kind == "token_class" and spec.token < 0:  # the token the analysis explains
                 spec = replace(spec, token=first_entity_token(result.prediction.spans, result.tokens.special))
             inputs = prepare_inputs(loaded, request.text, spec, request.max_tokens)
-            importance = head_importance(loaded, inputs, args.ablate_mode)
+            if args.head_importance or args.pruning:
+                importance = head_importance(loaded, inputs, args.ablate_mode)
+            if args.pruning:
+                assert importance is not None
+                curve = pruning_curve(loaded, inputs, importance.map(args.pruning), importance_name=args.pruning,
+                                      mode=args.ablate_mode)
+            if args.neuron:
+                layer, head, token = args.neuron
+                info = loaded.info
+                if layer >= info.n_layers or head >= info.n_heads or token >= inputs.n_tokens:
+                    raise InputError(f"There is no head {layer}:{head} or token {token}; the model has layers 0 to "
+                                     f"{info.n_layers - 1}, heads 0 to {info.n_heads - 1}, and the text tokens 0 to "
+                                     f"{inputs.n_tokens - 1}.")
+                neuron = neuron_view(loaded, inputs, layer, head, token)
         if args.out:
             data = to_jsonable(result)
-            if importance is not None:
+            if importance is not None and args.head_importance:
                 data["head_importance"] = importance.to_dict()
+            if curve is not None:
+                data["pruning_curve"] = curve.to_dict()
+            if neuron is not None:
+                data["neuron_view"] = neuron.to_dict()
             args.out.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
         if args.html:
             from explain.report import standalone_html
@@ -426,8 +476,16 @@ def main(argv: list[str] | None = None) -> int:
             print(depth_table(result))
         if result.request.ablate:
             print(f"heads removed ({result.request.ablate_mode}): {result.request.ablate}")
-        if importance is not None:
+        if importance is not None and args.head_importance:
             print(importance_summary(importance))
+        if curve is not None:
+            print(pruning_summary(curve))
+        if neuron is not None:
+            row = np.asarray(neuron.attention, dtype=np.float64)
+            top = int(np.argmax(row))
+            print(f"neuron view of head {neuron.layer}:{neuron.head} for token {neuron.query_token} "
+                  f"«{neuron.tokens[neuron.query_token]}»: attends most to token {top} «{neuron.tokens[top]}» "
+                  f"({format_score(float(row[top]))}; scaled q·k {format_score(float(neuron.scores[top]))})")
         for path in (args.out, args.html):
             if path:
                 print(f"wrote {path}")

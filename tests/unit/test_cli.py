@@ -267,3 +267,36 @@ def test_cli_integrates_adaptively_by_default_and_fixed_on_request(tiny_dirs, tm
     a, f = Analysis.from_json(adaptive.read_text()), Analysis.from_json(fixed.read_text())
     assert a.request.integration == "adaptive_simpson" and a.attribution.n_steps <= 30
     assert f.request.integration == "gauss_legendre" and f.attribution.n_steps == 30
+
+
+def test_pruning_and_neuron_view_go_into_the_json(tiny_dirs, tmp_path, capsys):
+    out = tmp_path / "heads.json"
+    code = main([TEXT, "--model", tiny_dirs["classification"], "--steps", "2", "--pruning", "gradient",
+                 "--neuron", "1:2:3", "--out", str(out)])
+    assert code == 0
+    printed = capsys.readouterr().out
+    data = json.loads(out.read_text())
+    result = Analysis.from_json(out.read_text())
+    curve, neuron = data["pruning_curve"], data["neuron_view"]
+    assert curve["importance_name"] == "gradient" and curve["removed"][0] == 0 and curve["removed"][-1] == 2 * 4
+    assert curve["scores"][0] == pytest.approx(result.attribution.score_input, rel=1e-5)  # nothing removed yet
+    assert "pruning by gradient importance" in printed and "neuron view of head 1:2 for token 3" in printed
+    # the neuron view's softmax row is the head's attention row the analysis recorded
+    row = np.asarray(neuron["attention"], dtype=np.float64)
+    np.testing.assert_allclose(row, result.attention.weights[1, 2, 3], atol=1e-5)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--neuron", "9:0:1"], "There is no head 9:0"),
+    (["--neuron", "0:0:99"], "or token 99"),
+])
+def test_heads_flags_out_of_range_are_one_sentence(tiny_dirs, capsys, argv, message):
+    code = main([TEXT, "--model", tiny_dirs["classification"], "--steps", "2", *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and message in err and err.endswith(".") and "\n" not in err
+
+
+def test_a_neuron_spec_that_is_not_three_numbers_is_refused_by_the_parser(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["x", "--neuron", "1:2"])
+    assert "layer:head:token" in capsys.readouterr().err
