@@ -178,6 +178,8 @@ class Prediction:
     """The model's output for the target: one score per label, and which one is explained.
 
     spans: the entities (token classification) or the answer (question answering) predicted.
+    independent: each label's score is its own sigmoid (multi-label heads), so several may be high at once and
+    they need not sum to 1.
     """
 
     labels: list[str]
@@ -186,6 +188,7 @@ class Prediction:
     description: str  # e.g. "P(positive) under zero-shot labels"
     score_name: str = "probability"
     spans: tuple[Span, ...] = ()
+    independent: bool = False
 
 
 @dataclass
@@ -949,6 +952,7 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
             description=_text(_get(p, "description", at("prediction")), at("prediction.description")),
             score_name=_text(_get(p, "score_name", at("prediction"), "probability"), at("prediction.score_name")),
             spans=_spans(_get(p, "spans", at("prediction"), []), at("prediction.spans"), n_tokens),
+            independent=_flag(_get(p, "independent", at("prediction"), False), at("prediction.independent")),
         ),
         attribution=_token_attribution(a, at("attribution"), n_tokens),
         word_scores=_array(_get(data, "word_scores", path), at("word_scores"), "f", (n_words,)),

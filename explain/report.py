@@ -37,7 +37,7 @@ from explain.figures import (
 )
 from explain.tasks import (
     MULTI_LABEL_THRESHOLD,
-    is_multi_label,
+    has_independent_scores,
     second_segment_start,
     segment_highlights_html,
     segment_rows,
@@ -209,7 +209,7 @@ def _shown_scores(analysis: Analysis, level: str) -> np.ndarray:
 
 def _prediction_figure(analysis: Analysis) -> go.Figure:
     """The prediction as the dashboard draws it: a multi-label head's sigmoids against their threshold, else bars."""
-    if is_multi_label(analysis):
+    if has_independent_scores(analysis):
         return sigmoid_bars_figure(analysis.prediction, threshold=MULTI_LABEL_THRESHOLD)
     return prediction_figure(analysis.prediction)
 

@@ -28,7 +28,6 @@ from explain.figures import (
     token_highlights_html,
 )
 
-MULTI_LABEL_MARK = "one sigmoid per label"  # how the class target describes a multi-label head's score
 MULTI_LABEL_THRESHOLD = 0.5
 
 
@@ -172,9 +171,9 @@ def entity_types(spans: tuple[Span, ...] | list[Span]) -> list[str]:
     return list(dict.fromkeys(span.label for span in spans))
 
 
-def is_multi_label(analysis: Analysis) -> bool:
+def has_independent_scores(analysis: Analysis) -> bool:
     """Whether the explained score is one of a multi-label head's sigmoids (several labels may be on at once)."""
-    return analysis.model.head == "classification" and MULTI_LABEL_MARK in analysis.prediction.description
+    return analysis.prediction.independent
 
 
 def answer_span(analysis: Analysis) -> Span | None:

@@ -19,7 +19,7 @@ from explain.tasks import (
     answer_span,
     entity_marks,
     entity_requests,
-    is_multi_label,
+    has_independent_scores,
     span_text,
     texts_html,
 )
@@ -94,7 +94,7 @@ def missing_input(state: ViewState, kind: str) -> str | None:
 
 def render_prediction(result: Analysis, *, key: str) -> None:
     """The prediction as the task reads it: entities, an answer, a multi-label head's sigmoids, or the bars."""
-    if is_multi_label(result):
+    if has_independent_scores(result):
         figure = cached.figure(result, "sigmoids", lambda: figures.sigmoid_bars_figure(
             result.prediction, threshold=MULTI_LABEL_THRESHOLD))
         st.plotly_chart(figure, key=key, config=share.chart_config("labels"))

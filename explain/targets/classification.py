@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import torch
 
-from explain.analysis import TargetSpec
+from explain.analysis import Prediction, TargetSpec
 from explain.errors import InputError
 from explain.models import LoadedModel
 from explain.targets.base import Target, TargetKind, TextLayout, find_label, register, squash
@@ -28,6 +29,9 @@ class ClassTarget(Target):
 
     def scores_from_output(self, out: Any, attention_mask: torch.Tensor) -> torch.Tensor:
         return squash(out.logits, self.spec, self.multi_label)
+
+    def prediction(self, scores: np.ndarray) -> Prediction:
+        return replace(super().prediction(scores), independent=self.multi_label and not self.spec.logit)
 
     @property
     def description(self) -> str:

@@ -16,7 +16,7 @@ from explain.figures import attention_heatmap, marked_text_html, sigmoid_bars_fi
 from explain.report import standalone_html
 from explain.tasks import (
     entity_requests,
-    is_multi_label,
+    has_independent_scores,
     second_segment_start,
     segment_names,
     segment_rows,
@@ -132,7 +132,7 @@ def test_segment_start_draws_dashed_lines_before_the_second_text():
 def test_sigmoid_bars_draw_every_label_and_the_threshold(task_models):
     loaded = task_models["multi_label"]
     result = analyze(AnalysisRequest("the film was good .", model=loaded.spec, n_steps=2), loaded)
-    assert is_multi_label(result)
+    assert has_independent_scores(result)
     fig = sigmoid_bars_figure(result.prediction, threshold=0.5)
     assert len(fig.data[0].x) == len(result.prediction.labels)
     assert [s.x0 for s in fig.layout.shapes] == [0.5]
@@ -150,3 +150,18 @@ def test_word_csv_has_segment_and_span_columns(qa):
     assert " ".join(r["word"] for r in rows if r["span"] == "answer") == span_text(qa, answer)
     tokens = list(csv.DictReader(io.StringIO(word_scores_csv(qa, level="subword"))))
     assert [r["segment"] for r in tokens] == ["" if s < 0 else str(s) for s in qa.tokens.segments]
+
+
+def test_only_a_multi_label_heads_probabilities_are_independent_and_the_json_keeps_it(task_models, tiny_models):
+    from explain import Analysis, TargetSpec
+
+    text = "the film was good ."
+    multi = task_models["multi_label"]
+    sigmoids = analyze(AnalysisRequest(text, model=multi.spec, n_steps=2), multi)
+    assert sigmoids.prediction.independent and abs(float(sigmoids.prediction.scores.sum()) - 1) > 1e-3
+    assert Analysis.from_json(sigmoids.to_json()).prediction.independent
+    logits = analyze(AnalysisRequest(text, model=multi.spec, n_steps=2, target=TargetSpec("class", logit=True)), multi)
+    single = tiny_models["classification"]
+    softmax = analyze(AnalysisRequest(text, model=single.spec, n_steps=2), single)
+    assert not logits.prediction.independent and not softmax.prediction.independent
+    assert not has_independent_scores(softmax)
