@@ -495,6 +495,15 @@ class HeadsRequest:
     text: str
     target: TargetSpec | None
     max_tokens: int
+    pair: str = ""  # a second text read with the first
+    question: str = ""  # question answering: `text` is then the context
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The texts in the order the model reads them (as `AnalysisRequest.texts`)."""
+        if self.question:
+            return (self.question, self.text)
+        return (self.text, self.pair) if self.pair else (self.text,)
 
 
 def head_passes(n_layers: int, n_heads: int, what: str, n_points: int = PRUNING_POINTS,
@@ -585,7 +594,8 @@ class HeadResultCache(LruItems):
         """The text tokenised as an analysis does, with its explained score fixed; InputError for a bad target."""
         key = self.inputs_key(request)
         return cast(HeadInputs, self._compute(key, loaded, lambda model, step: prepare_inputs(
-            model, request.text, request.target, request.max_tokens), light=True, progress=progress,
+            model, request.texts, request.target, request.max_tokens,
+            truncation="only_second" if request.question else "longest_first"), light=True, progress=progress,
             stage="tokenising"))
 
     def importance(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs,

@@ -412,7 +412,8 @@ METHODS_FIELDS = {f.name for f in URL_FIELDS
     "ablate", "ablate_mode"}  # heads ablation: shown (with its banner) on explore and compare only
 REQUEST_FIELDS = {f.name for f in URL_FIELDS if f.request}
 # The heads page computes from the text, the model, the target and the token limit (no attribution method).
-HEADS_REQUEST_FIELDS = {"text", "model", "target", "label", "labels", "prompts", "reference", "max_tokens"}
+HEADS_REQUEST_FIELDS = {"text", "model", "target", "label", "labels", "prompts", "reference", "max_tokens", "pair",
+                        "question", "target_token", "part", "logit"}
 HEADS_FIELDS = HEADS_REQUEST_FIELDS | {f.name for f in URL_FIELDS if HEADS_PAGE in f.pages}
 
 

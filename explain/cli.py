@@ -411,9 +411,6 @@ def main(argv: list[str] | None = None) -> int:
         loaded = load_model(request.model)
         kind = target_kind(loaded, request.target)
         check_target_flags(args, kind)
-        if (args.head_importance or args.pruning or args.neuron) and len(request.texts) > 1:
-            raise InputError("Head importance, pruning and the neuron view read one text; leave out --pair and "
-                             "--question.")
         result = analyze(request, loaded)
         names = chosen_methods(args)
         if "all" in names:
@@ -434,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
             spec = result.request.target
             if spec is not None and spec.kind == "token_class" and spec.token < 0:  # the token the analysis explains
                 spec = replace(spec, token=first_entity_token(result.prediction.spans, result.tokens.special))
-            inputs = prepare_inputs(loaded, request.text, spec, request.max_tokens)
+            inputs = prepare_inputs(loaded, request.texts, spec, request.max_tokens,
+                                    truncation="only_second" if request.question else "longest_first")
             if args.head_importance or args.pruning:
                 importance = head_importance(loaded, inputs, args.ablate_mode)
             if args.pruning:

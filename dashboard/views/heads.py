@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.cached import HeadsRequest
-from dashboard.components import controls, share
+from dashboard.components import controls, share, tasks
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.results import clamp_view, run_with_progress
 from dashboard.components.text import markdown_escape
@@ -22,7 +22,7 @@ from dashboard.components.url_state import (
     widget_key,
     write_url,
 )
-from dashboard.state import HEADS_FIELDS, MAX_TEXT_CHARS, MAX_TOKEN_CHOICES, ViewState
+from dashboard.state import HEADS_FIELDS, MAX_TOKEN_CHOICES, ViewState
 from explain import ExplainError, LoadedModel
 from explain.figures import format_score, grid_cell_from_selection, mark_head
 from explain.head_figures import (
@@ -166,27 +166,28 @@ def export_section(request: HeadsRequest, importance: HeadImportance, curve: Pru
 
 def heads_request(state: ViewState, loaded: LoadedModel) -> HeadsRequest:
     return HeadsRequest(spec=loaded.spec, text=state.text, target=state.target_spec(),
-                        max_tokens=int(state.max_tokens))
+                        max_tokens=int(state.max_tokens), pair=state.pair.strip(), question=state.question.strip())
 
 
 def main() -> None:
     cached.startup()
     load_from_url(PAGE, FIELDS)
+    tasks.keep_task_values()
     st.title("Heads: which matter, and what one computes")
     show_notices(PAGE)
     with st.sidebar:
         st.header("Model")
         spec = controls.model_picker("model", "Model")
     loaded = load_model_or_error(spec)
+    info = loaded.info if loaded else None
     with st.sidebar:
-        controls.target_controls(loaded.info if loaded else None)
+        kind = controls.target_controls(info)
         options = list(MAX_TOKEN_CHOICES)
         if st.session_state.get(widget_key("max_tokens")) not in options:
             options.append(st.session_state.get(widget_key("max_tokens")))
         st.selectbox("Token limit", sorted(o for o in options if isinstance(o, int)), key=widget_key("max_tokens"),
                      on_change=leave_saved, help="Longer texts are truncated to this many tokens.")
-    st.text_area("Text", key=widget_key("text"), max_chars=MAX_TEXT_CHARS, height=80, on_change=leave_saved,
-                 help="Any text; long texts are truncated to the token limit. Press Ctrl+Enter to apply.")
+    tasks.text_inputs(kind, info)
     state = current(FIELDS)
     write_url(state, FIELDS)
     if loaded is None:
@@ -194,7 +195,10 @@ def main() -> None:
     if not state.text.strip():
         st.info("Type or paste a sentence above to see which heads matter for the model's output.")
         return
-    request = heads_request(state, loaded)
+    if tasks.missing_input(state, kind):
+        st.info(markdown_escape(tasks.missing_input(state, kind)))
+        return
+    request = heads_request(tasks.request_state(state, kind, info), loaded)
     cache = cached.head_cache()
 
     def rank_heads(progress) -> tuple[HeadInputs, HeadImportance]:

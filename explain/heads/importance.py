@@ -23,7 +23,7 @@ from scipy.stats import spearmanr
 from explain.analysis import TargetSpec
 from explain.heads.gating import adapter_of, check_mode, gated, head_means, shared_prefix
 from explain.models import LoadedModel
-from explain.pipeline import tokenize
+from explain.pipeline import token_segments, tokenize
 from explain.targets import TARGETS, Target, choose_index, model_position_ids, resolve_target, target_kind
 
 MAP_NAMES = ("gradient", "ablation", "confidence")
@@ -65,15 +65,17 @@ class HeadInputs:
 
 
 def prepare_inputs(
-    loaded: LoadedModel, text: str, target: TargetSpec | None = None, max_tokens: int = 512
+    loaded: LoadedModel, text: str | tuple[str, ...], target: TargetSpec | None = None, max_tokens: int = 512,
+    *, truncation: str = "longest_first",
 ) -> HeadInputs:
-    """Tokenise `text` as an analysis does and fix the explained score (the top prediction when unset)."""
+    """Tokenise `text` (or two texts read as one input, as `AnalysisRequest.texts` orders them) as an analysis
+    does and fix the explained score (the top prediction when unset)."""
     with loaded.lock:
         enc, tokens = tokenize(loaded, text, min(int(max_tokens), loaded.max_tokens),
-                               keep_mask=TARGETS[target_kind(loaded, target)].keeps_mask)
+                               keep_mask=TARGETS[target_kind(loaded, target)].keeps_mask, truncation=truncation)
         ids, mask, types, positions = (enc["input_ids"], enc["attention_mask"], enc.get("token_type_ids"),
                                        enc["position_ids"])
-        resolved = resolve_target(loaded, target, ids)
+        resolved = resolve_target(loaded, target, ids, token_segments(tokens), types)
         with torch.no_grad():
             scores = resolved.forward_embeddings(loaded.word_embeddings(ids), mask, types, positions)[0]
         resolved = choose_index(resolved, scores)

@@ -170,3 +170,22 @@ def heads_params() -> st.SearchStrategy[dict]:
 @given(params=heads_params(), typed=st.none() | fuzz.odd_text(120))
 def test_heads_survives_any_link_and_any_typed_text(tiny_dirs, params, typed):
     fuzz.check_page("heads", tiny_dirs, params, typed)
+
+
+def test_a_sentence_pair_ranks_the_heads_for_the_pair(task_dirs, task_models):
+    """Next-sentence prediction reads two texts: the page asks for the second, then ranks the heads on the pair
+    exactly as the library does for the same two texts."""
+    first, second = "the film was good .", "it was too long ."
+    at = run_heads({"m": task_dirs["next_sentence"], "t": first})
+    assert_clean(at)
+    assert any("second text" in plain(i.value).lower() for i in at.info)
+    at = run_heads({"m": task_dirs["next_sentence"], "t": first, "p2": second, "hl": "1", "hh": "2"})
+    assert_clean(at)
+    loaded = task_models["next_sentence"]
+    inputs = prepare_inputs(loaded, (first, second), None, 128)
+    assert "[SEP]" in inputs.tokens[1:-1]  # both texts in one input
+    expected = head_importance(loaded, inputs)
+    shown = charts(at)
+    gradient = next(fig for title, fig in shown.items() if "Gradient" in title)
+    np.testing.assert_allclose(array(gradient["data"][0]["z"]).astype(np.float64).reshape(expected.gradient.shape),
+                               expected.gradient, rtol=1e-4, atol=1e-7)

@@ -198,7 +198,6 @@ def test_pair_words_are_printed_under_their_text(task_dirs, tmp_path, capsys):
     ("next_sentence", ["--pair", PAIR, "--part", "end"], "does not read --part; it reads --label, --logit."),
     ("token_classification", ["--token", "99"], "There is no token 99"),
     ("next_sentence", ["--pair", PAIR, "--question", QUESTION], "either a second text or a question"),
-    ("next_sentence", ["--pair", PAIR, "--head-importance"], "Head importance reads one text"),
     ("multi_label", ["--target", "answer", "--question", QUESTION], "cannot explain a 'answer' target"),
     ("token_classification", ["--token", "1", "--faithfulness", "--removal", "remove"], "use the 'replace' mode"),
     ("question_answering", ["--question", QUESTION, "--label", "start"], "does not read --label"),
@@ -217,6 +216,16 @@ def test_bad_token_or_part_is_refused_by_the_parser(argv, capsys):
         build_parser().parse_args(["x", *argv])
     assert exit_.value.code == 2
     assert argv[0] in capsys.readouterr().err
+
+
+def test_head_importance_on_a_pair_ranks_the_heads_for_the_pair(task_dirs, tmp_path, capsys):
+    out = tmp_path / "pair_heads.json"
+    code, _, _ = run_cli(capsys, TASK_TEXT, "--pair", PAIR, "--model", task_dirs["next_sentence"], "--steps", "2",
+                         "--head-importance", "--out", str(out))
+    assert code == 0
+    data = json.loads(out.read_text())
+    result = Analysis.from_json(out.read_text())
+    assert data["head_importance"]["score"] == pytest.approx(result.attribution.score_input, rel=1e-5)
 
 
 def test_head_importance_on_entities_reads_the_explained_token(task_dirs, tmp_path, capsys):
