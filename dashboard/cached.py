@@ -23,6 +23,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
 from explain.analysis import DEFAULT_INTEGRATION, DEFAULT_STEPS, FaithfulnessSummary, MethodResult, TargetSpec
+from explain.depth import check_depth_budget
 from explain.document import Document, document_from_data
 from explain.errors import ModelLoadError
 from explain.heads import (
@@ -38,7 +39,7 @@ from explain.heads import (
 )
 from explain.methods import METHODS
 from explain.models import canonical_spec, configure_threads, max_model_bytes, module_bytes
-from explain.pipeline import IG, evaluate_faithfulness, explain_method, method_settings, validate
+from explain.pipeline import IG, evaluate_faithfulness, explain_method, method_settings, validate, with_depth
 from explain.scheduling import Schedulers, WorkBudget, WorkBudgetError, about, estimate_work, has_foreign_hooks
 from explain.store import AnalysisStore, default_store_path
 from explain.tokenization import encode_truncated
@@ -516,14 +517,10 @@ def head_passes(n_layers: int, n_heads: int, what: str, n_points: int = PRUNING_
     return (1 + n_random) * min(n_total + 1, n_points)
 
 
-class HeadResultCache(LruItems):
-    """The heads page's results (tokenised inputs, importance maps, pruning curves, neuron views), bounded LRU.
-
-    Importance maps and pruning curves are checked against the work budget and wait for a heavy turn on the
-    model's scheduler (they put gates on the shared model, under its lock); the tokenised inputs and neuron
-    views are one pass each and take a light turn. One computation per key at a time: a second session asking
-    for the same result waits for the first.
-    """
+class ScheduledResults(LruItems):
+    """Results shared by every session, bounded LRU, each computed on its model's scheduler (a light or a heavy
+    turn, like an analysis). One computation per key at a time: a second session asking for the same result
+    waits for the first."""
 
     def __init__(self, max_entries: int = 256, budget: WorkBudget | None = None,
                  schedulers: Schedulers | None = None) -> None:
@@ -561,6 +558,16 @@ class HeadResultCache(LruItems):
             with self._lock:
                 self._key_locks.pop(key, None)
         return value
+
+
+
+class HeadResultCache(ScheduledResults):
+    """The heads page's results (tokenised inputs, importance maps, pruning curves, neuron views).
+
+    Importance maps and pruning curves are checked against the work budget and take a heavy turn (they put
+    gates on the shared model, under its lock); the tokenised inputs and neuron views are one pass each and take
+    a light turn.
+    """
 
     def check_budget(self, loaded: LoadedModel, inputs: HeadInputs, what: str, title: str) -> None:
         """WorkBudgetError (one sentence) when `what` ("importance" or "pruning") is over the work budget.
@@ -632,3 +639,42 @@ class HeadResultCache(LruItems):
 @st.cache_resource(show_spinner=False)
 def head_cache() -> HeadResultCache:
     return HeadResultCache()
+
+
+class DepthResults(ScheduledResults):
+    """Analyses with their embedding-part and layer-wise attributions (explain.depth), shared by every session.
+
+    Each is checked against the work budget (about layers + 1 times one attribution) and takes a heavy turn.
+    """
+
+    def __init__(self, max_entries: int = 16, budget: WorkBudget | None = None,
+                 schedulers: Schedulers | None = None) -> None:
+        super().__init__(max_entries, budget, schedulers)
+
+    @staticmethod
+    def key(result: Analysis, spec: str) -> tuple:
+        return ("depth", spec, result.request)
+
+    def with_depth(self, result: Analysis, loaded: LoadedModel,
+                   progress: Callable[[str, float | None], None] | None = None) -> Analysis:
+        """`result` with both depth attributions; WorkBudgetError (one sentence) when over the budget."""
+        key = self.key(result, loaded.spec)
+        cached_result = self.get(key)
+        if cached_result is not None:
+            return cast(Analysis, cached_result)
+        check_depth_budget(result, loaded.config, self.budget)
+        share = 1.0 / (result.model.n_layers + 1)  # the embedding parts cost about one layer's attribution
+
+        def make(model: LoadedModel, step: Callable[[float], None]) -> Analysis:
+            def overall(stage: str, fraction: float) -> None:
+                step(fraction * share if stage == "embedding parts" else share + fraction * (1 - share))
+
+            return with_depth(model, result, progress=overall)
+
+        return cast(Analysis, self._compute(key, loaded, make, light=False, progress=progress,
+                                            stage="splitting the score over the embeddings and the layers"))
+
+
+@st.cache_resource(show_spinner=False)
+def depth_results() -> DepthResults:
+    return DepthResults()

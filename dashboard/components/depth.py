@@ -3,8 +3,6 @@ the layers (explain.depth), computed on request because it costs about (layers +
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import streamlit as st
 
 from dashboard import cached
@@ -13,13 +11,8 @@ from dashboard.components.results import run_with_progress
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import widget_key
 from explain import Analysis, ExplainError, LoadedModel
-from explain.depth import check_depth_budget
 from explain.depth_figures import embedding_parts_figure, layer_caption, layer_figure, parts_caption
 from explain.exports import depth_csv
-from explain.pipeline import with_depth
-
-RESULTS = "_depth_results"  # this session's analyses with depth, by (model, request), the latest few
-KEPT = 4
 
 
 def has_depth(result: Analysis) -> bool:
@@ -27,23 +20,16 @@ def has_depth(result: Analysis) -> bool:
 
 
 def computed(result: Analysis, loaded: LoadedModel) -> Analysis | None:
-    """`result` with its depth attributions, computed once per session and request (progress shown)."""
-    kept: OrderedDict = st.session_state.setdefault(RESULTS, OrderedDict())
-    key = (loaded.spec, result.request)
-    if key in kept:
-        kept.move_to_end(key)
-        return kept[key]
+    """`result` with its depth attributions, computed once for all sessions on the model's scheduler (progress
+    and the place in the queue shown)."""
+    results = cached.depth_results()
     try:
-        check_depth_budget(result, loaded.config)
-        deep = run_with_progress(lambda progress: with_depth(loaded, result, progress=progress),
-                                 "Splitting the score over the embeddings and the layers")
+        return results.get(results.key(result, loaded.spec)) or run_with_progress(  # type: ignore[return-value]
+            lambda progress: results.with_depth(result, loaded, progress),
+            "Splitting the score over the embeddings and the layers")
     except ExplainError as exc:
         st.error(markdown_escape(exc))
         return None
-    kept[key] = deep
-    while len(kept) > KEPT:
-        kept.popitem(last=False)
-    return deep
 
 
 def render_depth_section(result: Analysis, loaded: LoadedModel | None) -> Analysis:
