@@ -22,7 +22,14 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
-from explain.analysis import DEFAULT_INTEGRATION, DEFAULT_STEPS, FaithfulnessSummary, MethodResult, TargetSpec
+from explain.analysis import (
+    DEFAULT_INTEGRATION,
+    DEFAULT_STEPS,
+    FaithfulnessSummary,
+    MethodResult,
+    TargetSpec,
+    texts_in_order,
+)
 from explain.depth import check_depth_budget
 from explain.document import Document, document_from_data
 from explain.errors import ModelLoadError
@@ -502,9 +509,7 @@ class HeadsRequest:
     @property
     def texts(self) -> tuple[str, ...]:
         """The texts in the order the model reads them (as `AnalysisRequest.texts`)."""
-        if self.question:
-            return (self.question, self.text)
-        return (self.text, self.pair) if self.pair else (self.text,)
+        return texts_in_order(self.text, self.pair, self.question)
 
 
 def head_passes(n_layers: int, n_heads: int, what: str, n_points: int = PRUNING_POINTS,

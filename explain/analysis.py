@@ -101,9 +101,14 @@ class AnalysisRequest:
     @property
     def texts(self) -> tuple[str, ...]:
         """The texts in the order the model reads them; token and word segments index into this."""
-        if self.question:
-            return (self.question, self.text)
-        return (self.text, self.pair) if self.pair else (self.text,)
+        return texts_in_order(self.text, self.pair, self.question)
+
+
+def texts_in_order(text: str, pair: str = "", question: str = "") -> tuple[str, ...]:
+    """The texts as the model reads them: (question, context) for question answering, (text, pair) for pairs."""
+    if question:
+        return (question, text)
+    return (text, pair) if pair else (text,)
 
 
 def implied_integration(tolerance: float | None) -> str:

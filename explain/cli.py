@@ -35,6 +35,7 @@ from explain.methods import METHODS
 from explain.methods.scoring import REMOVAL_MODES
 from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
 from explain.targets import ANSWER_PARTS, TARGETS, TargetKind
+from explain.tasks import segment_names, span_text
 
 DEFAULT_TOP_WORDS = 10
 IG = "integrated_gradients"
@@ -317,23 +318,6 @@ def aligned(rows: Sequence[tuple[str, ...]]) -> list[str]:
     return ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
 
 
-def segment_names(result: Analysis) -> tuple[str, ...]:
-    """What each text of the request is called, in `AnalysisRequest.texts` order."""
-    if result.request.question:
-        return ("question", "context")
-    return ("first text", "second text") if result.request.pair else ("text",)
-
-
-def span_text(result: Analysis, first: int, last: int) -> str:
-    """The characters tokens `first`..`last` cover, cut from the text they come from (the answer in the context)."""
-    segments = result.tokens.segments
-    segment = 0 if segments is None else int(segments[first])
-    if segment < 0:
-        return " ".join(result.tokens.tokens[first : last + 1])
-    offsets = result.tokens.offsets
-    return result.request.texts[segment][int(offsets[first, 0]) : int(offsets[last, 1])]
-
-
 def strongest(words: list[str], scores: np.ndarray, k: int = 3) -> str:
     order = np.argsort(-np.abs(np.asarray(scores, dtype=np.float64)), kind="stable")[:k]
     return ", ".join(f"{words[i]} {float(scores[i]):+.2g}" for i in order)
@@ -349,8 +333,7 @@ def entities_table(result: Analysis) -> str:
     explained = {(e.first_token, e.last_token): e for e in result.entities}
     for span in spans:
         e = explained.get((span.first_token, span.last_token))
-        rows.append((span.label, f"{span.first_token}-{span.last_token}", span_text(result, span.first_token,
-                                                                                     span.last_token),
+        rows.append((span.label, f"{span.first_token}-{span.last_token}", span_text(result, span),
                      f"{span.score:.3g}", "-" if e is None else f"{e.token_label} {e.explained:.3g}",
                      "-" if e is None else strongest(result.words.words, e.word_scores)))
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
@@ -363,7 +346,7 @@ def task_lines(result: Analysis) -> list[str]:
     kind = result.request.target.kind if result.request.target is not None else ""
     if kind == "answer" and result.prediction.spans:
         answer = result.prediction.spans[0]
-        return [f"answer: «{span_text(result, answer.first_token, answer.last_token)}» (tokens "
+        return [f"answer: «{span_text(result, answer)}» (tokens "
                 f"{answer.first_token}-{answer.last_token}, span score {answer.score:.4g} = start + end logit)"]
     if kind == "token_class":
         return [entities_table(result)]
@@ -390,7 +373,7 @@ def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
     else:
         lines.append("word attributions:")
     width = max((len(words[i]) for i in order), default=4)
-    names = segment_names(result)
+    names = [name.lower() for name in segment_names(result.request)]
     for segment, name in enumerate(names):
         mine = [i for i in order if result.words.segment_of(i) == segment]
         if len(names) > 1:
