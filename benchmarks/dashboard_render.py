@@ -14,7 +14,7 @@ and headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) opens t
 there, and the prediction, single-head, rollout and all-heads charts have all been drawn by Plotly (SVG plus the
 heatmap images). Time runs from page.goto() to that point, measured in this process.
 
-Bytes: `len(explain.figures.attention_grid(weights).to_json())` for the real weights of that input (what the
+Bytes: `len(explain.viz.attention.attention_grid(weights).to_json())` for the real weights of that input (what the
 page sends for the grid), the websocket frame that actually carried the grid (found by its "heads" trace), and
 every websocket payload the page received (uncompressed payload sizes as Playwright reports them).
 
@@ -306,7 +306,7 @@ def report_submit(rows: list[Submit]) -> str:
 def grid_json_bytes(case: Case) -> int:
     """The grid figure's JSON for this input's real attention (the same request the page makes)."""
     from explain import AnalysisRequest, analyze, load_model
-    from explain.figures import attention_grid
+    from explain.viz.attention import attention_grid
 
     loaded = load_model(case.model or "minilm")
     request = AnalysisRequest(text=case.text, model=case.model or "minilm", n_steps=1,
@@ -525,7 +525,7 @@ Measured 2026-11-26 on this machine while it was shared (load average 8 to 11 on
 
 Earlier changes (2026-11-25) took about 0.3 s off the median: the figures of an analysis are built once per view
 and kept beside it (`dashboard.cached.FigureCache`), and every figure sets margins that already fit its tick labels
-(`explain.figures._label_margin`), so Plotly's automargin does not measure the labels and draw everything again
+(`explain.viz.attention._label_margin`), so Plotly's automargin does not measure the labels and draw everything again
 (a browser test checks that no chart's margins had to grow).
 
 What is left above the floor is three more Plotly charts (and every chart drawn twice by Streamlit's front end),
@@ -567,7 +567,7 @@ gradients at the default 50 steps on the CPU. A **text analysed before** comes f
   for the server or the network).
 - Reading a miss: if "script run over at" is well under the warm render, the time goes in the browser (Plotly's
   bundle and drawing; compare "main thread busy"); if it is close to it, the server's rerun is the part to cut.
-- **Grid figure JSON**: `len(explain.figures.attention_grid(weights).to_json())` for the input's real attention
+- **Grid figure JSON**: `len(explain.viz.attention.attention_grid(weights).to_json())` for the input's real attention
   weights; **grid websocket frame**: the frame that carried that chart; **websocket bytes**: all payloads the
   page received (uncompressed sizes; Streamlit does not compress its websocket by default).
 - **Floor**: `benchmarks/floor_app.py`, a Streamlit page holding one small Plotly heatmap and nothing else,

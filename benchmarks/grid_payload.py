@@ -1,6 +1,6 @@
 """The all-heads attention grid: explain's Plotly payload vs bertviz's model view, same input.
 
-explain: `len(explain.figures.attention_grid(weights).to_json())`, the figure the dashboard sends.
+explain: `len(explain.viz.attention.attention_grid(weights).to_json())`, the figure the dashboard sends.
 bertviz 1.4.1: `model_view(attention, tokens, html_action="return").data`, the HTML it puts in a
 notebook (its attention data is inlined there as JSON). Sizes raw and gzipped (what a server that
 compresses would send). Inputs: bert-base size (random weights, 12 x 12 heads) and the embedded
@@ -21,8 +21,8 @@ import common  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from explain.figures import attention_grid  # noqa: E402
 from explain.models import load_model  # noqa: E402
+from explain.viz.attention import attention_grid  # noqa: E402
 
 
 def attention_of(model, tok, text):

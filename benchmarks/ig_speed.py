@@ -39,7 +39,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from explain.analysis import TargetSpec  # noqa: E402
 from explain.attribution import (  # noqa: E402
     SIMPSON_TOLERANCE,
     _Path,
@@ -49,7 +48,8 @@ from explain.attribution import (  # noqa: E402
     integrated_gradients,
     rounding_floor,
 )
-from explain.pipeline import tokenize  # noqa: E402
+from explain.inputs import tokenize  # noqa: E402
+from explain.records import TargetSpec  # noqa: E402
 from explain.targets import resolve_target  # noqa: E402
 from explain.words import word_sums, words_for_tokens  # noqa: E402
 

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from explain.analysis import MAX_STEPS, AnalysisRequest  # noqa: E402
+from explain.records import MAX_STEPS, AnalysisRequest  # noqa: E402
 from explain.scheduling import WorkBudget, WorkBudgetError  # noqa: E402
 from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, running_server  # noqa: E402
 

@@ -22,14 +22,6 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
-from explain.analysis import (
-    DEFAULT_INTEGRATION,
-    DEFAULT_STEPS,
-    FaithfulnessSummary,
-    MethodResult,
-    TargetSpec,
-    texts_in_order,
-)
 from explain.depth import check_depth_budget
 from explain.document import Document, document_from_data
 from explain.errors import ModelLoadError
@@ -47,6 +39,14 @@ from explain.heads import (
 from explain.methods import METHODS
 from explain.models import canonical_spec, configure_threads, max_model_bytes, module_bytes
 from explain.pipeline import IG, evaluate_faithfulness, explain_method, method_settings, validate, with_depth
+from explain.records import (
+    DEFAULT_INTEGRATION,
+    DEFAULT_STEPS,
+    FaithfulnessSummary,
+    MethodResult,
+    TargetSpec,
+    texts_in_order,
+)
 from explain.scheduling import Schedulers, WorkBudget, WorkBudgetError, about, estimate_work, has_foreign_hooks
 from explain.store import AnalysisStore, default_store_path
 from explain.tokenization import encode_truncated

@@ -11,7 +11,13 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 
-from explain.analysis import (
+from explain.attention import HEAD_STATISTICS
+from explain.errors import InputError
+from explain.heads import MAP_NAMES, PRUNING_ORDERS
+from explain.heads.gating import ABLATION_MODES, check_head_text
+from explain.methods import METHODS
+from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
+from explain.records import (
     BASELINES,
     DEFAULT_INTEGRATION,
     DEFAULT_MAX_TOKENS,
@@ -22,12 +28,6 @@ from explain.analysis import (
     AnalysisRequest,
     TargetSpec,
 )
-from explain.attention import HEAD_STATISTICS
-from explain.errors import InputError
-from explain.heads import MAP_NAMES, PRUNING_ORDERS
-from explain.heads.gating import ABLATION_MODES, check_head_text
-from explain.methods import METHODS
-from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.targets import ANSWER_PARTS, PROMPT_TEMPLATE, TARGET_KINDS
 
 DEFAULT_TEXT = "The film was good but far too long."

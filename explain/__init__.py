@@ -6,7 +6,13 @@
 
 from __future__ import annotations
 
-from explain.analysis import (
+from explain.attention import head_statistics, rollout, token_by_layer
+from explain.attribution import integrated_gradients
+from explain.errors import ExplainError, InputError, ModelLoadError, SchemaError
+from explain.models import BUILTIN_MODELS, DEFAULT_MODEL, RANDOM_CONTROL, LoadedModel, load_model
+from explain.pipeline import analyze
+from explain.viz.notebook import attach_notebook_display
+from explain.records import (
     APP_VERSION,
     SCHEMA_VERSION,
     Analysis,
@@ -19,11 +25,6 @@ from explain.analysis import (
     Tokens,
     Words,
 )
-from explain.attention import head_statistics, rollout, token_by_layer
-from explain.attribution import integrated_gradients
-from explain.errors import ExplainError, InputError, ModelLoadError, SchemaError
-from explain.models import BUILTIN_MODELS, DEFAULT_MODEL, RANDOM_CONTROL, LoadedModel, load_model
-from explain.pipeline import analyze
 
 __all__ = [
     "APP_VERSION",
@@ -52,3 +53,5 @@ __all__ = [
     "rollout",
     "token_by_layer",
 ]
+
+attach_notebook_display()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from explain.analysis import AttentionMaps
+from explain.records import AttentionMaps
 
 HEAD_STATISTICS = {
     "entropy": "entropy of each row (bits), averaged over query tokens",

@@ -45,8 +45,8 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients
 
-from explain.analysis import BASELINES, INTEGRATIONS, MAX_STEPS, MIN_STEPS, TokenAttribution, implied_integration
 from explain.errors import InputError
+from explain.records import BASELINES, INTEGRATIONS, MAX_STEPS, MIN_STEPS, TokenAttribution, implied_integration
 from explain.targets import Target, model_position_ids
 
 # Tokens x steps processed in one batch, for a hidden size of 768: keeps bert-base at

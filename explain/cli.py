@@ -14,7 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from explain.analysis import (
+from explain.errors import ExplainError, InputError
+from explain.heads.gating import ABLATION_MODES
+from explain.heads.importance import MAP_NAMES
+from explain.methods import METHODS
+from explain.methods.scoring import REMOVAL_MODES
+from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
+from explain.records import (
     BASELINES,
     DEFAULT_INTEGRATION,
     DEFAULT_MAX_TOKENS,
@@ -27,15 +33,10 @@ from explain.analysis import (
     TargetSpec,
     to_jsonable,
 )
-from explain.errors import ExplainError, InputError
-from explain.figures import evaluations_text, format_score
-from explain.heads.gating import ABLATION_MODES
-from explain.heads.importance import MAP_NAMES
-from explain.methods import METHODS
-from explain.methods.scoring import REMOVAL_MODES
-from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
 from explain.targets import ANSWER_PARTS, TARGETS, TargetKind
 from explain.tasks import segment_names, span_text
+from explain.viz.text import evaluations_text
+from explain.viz.theme import format_score
 
 DEFAULT_TOP_WORDS = 10
 IG = "integrated_gradients"
@@ -440,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
                 data["neuron_view"] = neuron.to_dict()
             args.out.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
         if args.html:
-            from explain.report import standalone_html
+            from explain.viz.report import standalone_html
 
             args.html.write_text(standalone_html(result), encoding="utf-8")
     except ExplainError as exc:

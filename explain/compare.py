@@ -476,13 +476,13 @@ def _span_score(scores: np.ndarray, span: tuple[int, int]) -> float:
 
 
 def compare_analyses(left, right, *, k: int = 5) -> Comparison:
-    """Bring two analyses (`explain.analysis.Analysis`) onto their shared words and compare them.
+    """Bring two analyses (`explain.records.Analysis`) onto their shared words and compare them.
 
     The same text read by two models shares every word; two texts are aligned by `word_diff`, and
     the words that differ are kept as `changes` with their summed attribution on each side.
     """
-    from explain.analysis import AttentionMaps
     from explain.attention import rollout
+    from explain.records import AttentionMaps
 
     left_scores = np.asarray(left.word_scores, dtype=np.float64)
     right_scores = np.asarray(right.word_scores, dtype=np.float64)

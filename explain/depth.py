@@ -36,11 +36,11 @@ import numpy as np
 import torch
 from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
-from explain.analysis import EMBEDDING_PARTS, Analysis, EmbeddingParts, LayerAttribution
 from explain.attribution import endpoint_scores, internal_batch_size
 from explain.errors import InputError
 from explain.methods.base import AttributionContext
 from explain.models import LoadedModel
+from explain.records import EMBEDDING_PARTS, Analysis, EmbeddingParts, LayerAttribution
 from explain.scheduling import WorkBudget, WorkBudgetError, about, estimate_work
 
 __all__ = [

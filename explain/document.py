@@ -10,7 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from explain.analysis import (
+from explain.errors import SchemaError
+from explain.records import (
     APP_VERSION,
     Analysis,
     ReadLimits,
@@ -19,7 +20,6 @@ from explain.analysis import (
     parse_json,
     to_jsonable,
 )
-from explain.errors import SchemaError
 
 DOCUMENT_FORMAT = "explain.document"
 DOCUMENT_VERSION = 1

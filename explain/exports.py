@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from explain.analysis import Analysis
+from explain.records import Analysis
 
 LEVELS = ("word", "subword")
 IMAGE_FORMATS = ("png", "svg")

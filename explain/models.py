@@ -23,8 +23,8 @@ from typing import Any
 
 import torch
 
-from explain.analysis import ModelInfo
 from explain.errors import ModelLoadError
+from explain.records import ModelInfo
 
 DEFAULT_MODEL = "minilm"
 RANDOM_CONTROL = "minilm-random"

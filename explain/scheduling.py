@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from explain.analysis import MIN_STEPS, AnalysisRequest
 from explain.errors import ExplainError, InputError
+from explain.records import MIN_STEPS, AnalysisRequest
 
 MAX_WORK_ENV = "EXPLAIN_MAX_WORK"
 WORK_RATE_ENV = "EXPLAIN_WORK_RATE"

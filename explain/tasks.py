@@ -17,16 +17,15 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from explain.analysis import Analysis, AnalysisRequest, Span, TargetSpec
-from explain.figures import (
-    ANSWER_COLOUR,
+from explain.records import Analysis, AnalysisRequest, Span, TargetSpec
+from explain.viz.highlights import (
     continues_word,
     entity_colours,
-    format_score,
     marked_text_html,
     subword_pieces,
     token_highlights_html,
 )
+from explain.viz.theme import ANSWER_COLOUR, format_score
 
 MULTI_LABEL_THRESHOLD = 0.5
 

@@ -40,7 +40,7 @@ import unicodedata
 import numpy as np
 import regex
 
-from explain.analysis import Words
+from explain.records import Words
 
 GRAPHEME = regex.compile(r"\X")
 WORD_START = regex.compile(r"\w")

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explain.analysis import AnalysisRequest, TargetSpec
+from explain.inputs import tokenize
 from explain.methods import AttributionContext
 from explain.models import LoadedModel
-from explain.pipeline import attribution_context, tokenize
+from explain.pipeline import attribution_context
+from explain.records import AnalysisRequest, TargetSpec
 from explain.targets import Target
 from explain.words import words_for_tokens
 

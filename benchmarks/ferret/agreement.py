@@ -84,11 +84,11 @@ def ours() -> dict[str, Any]:
     import numpy as np
 
     from explain import load_model
-    from explain.analysis import AnalysisRequest
     from explain.evaluation.faithfulness import ERASER_BINS, FERRET_DECILES, evaluate
     from explain.methods import METHODS
     from explain.methods.scoring import word_scorer
     from explain.pipeline import attribution_context
+    from explain.records import AnalysisRequest
 
     loaded = load_model("minilm")
     results: dict[str, Any] = {"load_average": Path("/proc/loadavg").read_text().strip(), "texts": {}}

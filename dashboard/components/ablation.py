@@ -9,8 +9,9 @@ import streamlit as st
 
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import leave_saved, widget_key
-from explain import Analysis, AnalysisRequest, InputError, figures
+from explain import Analysis, AnalysisRequest, InputError
 from explain.heads import ABLATION_MODES, HeadSet
+from explain.viz.theme import format_score
 
 MODE_NAMES = {"zero": "zero", "mean": "mean over the text"}
 MODE_HELP = ("What a removed head outputs: zeros, or its mean output over the text's tokens (from the full model). "
@@ -125,7 +126,7 @@ def ablation_banner(result: Analysis, full: Analysis | None) -> None:
     p, q = result.prediction, full.prediction
     ablated_score = float(p.scores[p.explained_index])
     full_score = float(q.scores[q.explained_index])
-    fmt = figures.format_score
+    fmt = format_score
     st.metric(f"{p.description}, without {n_removed} of {n_total} heads", fmt(ablated_score),
               delta=f"{ablated_score - full_score:+.3g} against the full model ({fmt(full_score)})",
               delta_color="off" if ablated_score == full_score else "normal")

@@ -8,9 +8,9 @@ from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import leave_saved, widget_key
 from dashboard.state import DEFAULT_METHOD, INTEGRATION_CHOICES, MAX_TOKEN_CHOICES, setting_pairs, settings_text
 from explain import BUILTIN_MODELS, ModelInfo
-from explain.analysis import BASELINES, MAX_STEPS, MIN_STEPS
 from explain.attention import HEAD_STATISTICS
 from explain.methods import METHODS, Method, SettingSpec
+from explain.records import BASELINES, MAX_STEPS, MIN_STEPS
 from explain.targets import ANSWER_PARTS, PROMPT_TEMPLATE, SENTIMENT_LABELS, TARGETS
 
 PART_NAMES = {"": "start", "start": "start", "end": "end", "span": "whole span"}

@@ -11,8 +11,8 @@ from dashboard.components.results import run_with_progress
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import widget_key
 from explain import Analysis, ExplainError, LoadedModel
-from explain.depth_figures import embedding_parts_figure, layer_caption, layer_figure, parts_caption
 from explain.exports import depth_csv
+from explain.viz.depth import embedding_parts_figure, layer_caption, layer_figure, parts_caption
 
 
 def has_depth(result: Analysis) -> bool:

@@ -9,12 +9,30 @@ import streamlit as st
 from dashboard import cached
 from dashboard.components import share
 from dashboard.components.ablation import removed_heads
+from dashboard.components.selection import grid_cell_from_selection
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import set_value, widget_key
-from explain import Analysis, TokenAttribution, figures, head_statistics, rollout, token_by_layer
+from explain import Analysis, TokenAttribution, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
 from explain.methods import METHODS
 from explain.tasks import second_segment_start, segment_highlights_html, segment_rows
+from explain.viz.attention import (
+    attention_grid,
+    attention_heatmap,
+    head_statistic_figure,
+    mark_head,
+    mark_removed_heads,
+    rollout_figure,
+    token_by_layer_figure,
+)
+from explain.viz.highlights import (
+    continues_word,
+    negligible_change,
+    subword_pieces,
+    token_highlights_html,
+)
+from explain.viz.prediction import prediction_figure
+from explain.viz.theme import format_score
 
 # The delta is reported beside the highlights; past this share of the score change
 # the attributions no longer add up and the page says so.
@@ -57,11 +75,11 @@ def pieces_and_scores(result: Analysis, level: str):
     if level == "word":
         return result.words.words, result.word_scores, None
     tokens = result.tokens.tokens
-    return figures.subword_pieces(tokens), result.attribution.scores, figures.continues_word(tokens)
+    return subword_pieces(tokens), result.attribution.scores, continues_word(tokens)
 
 
 def render_prediction(result: Analysis, *, key: str) -> None:
-    figure = cached.figure(result, "prediction", lambda: figures.prediction_figure(result.prediction))
+    figure = cached.figure(result, "prediction", lambda: prediction_figure(result.prediction))
     st.plotly_chart(figure, key=key, config=share.chart_config("prediction"))
 
 
@@ -69,25 +87,25 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
     """Token highlights with the convergence delta and truncation notice beside them.
 
     A sentence beside the highlights says when they would mislead (a score that barely changes from the
-    baseline, or a baseline that already scores higher than the text; see `figures.attribution_note`).
+    baseline, or a baseline that already scores higher than the text; see `attribution_note`).
     """
     a = result.attribution
     rows = segment_rows(result, level)
     if len(rows) == 1:
         pieces, scores, joined = pieces_and_scores(result, level)
-        st.html(figures.token_highlights_html(list(pieces), scores, scale=scale, joined=joined,
+        st.html(token_highlights_html(list(pieces), scores, scale=scale, joined=joined,
                                               title=f"Attribution to {result.prediction.description}",
                                               score_input=a.score_input, score_baseline=a.score_baseline))
     else:
         st.html(segment_highlights_html(result, level, scale))
-    fmt = figures.format_score
+    fmt = format_score
     st.caption(markdown_escape(
         f"{_method_text(result)} Score {fmt(a.score_input)} on the text, {fmt(a.score_baseline)} on the baseline; "
         f"the attributions add up to {fmt(float(a.scores.sum()))}"
         + (f" (convergence delta {a.delta:+.2g})." if math.isfinite(a.delta) else
            " (this method does not promise that they add up to the score change).")
     ))
-    if a.relative_delta > DELTA_WARNING and not figures.negligible_change(a.score_input, a.score_baseline):
+    if a.relative_delta > DELTA_WARNING and not negligible_change(a.score_input, a.score_baseline):
         st.warning(f"The convergence delta is {a.relative_delta:.0%} of the score change: the attributions are "
                    "approximate. Raise the integration steps for exact numbers.")
     for notice in result.notices:
@@ -157,7 +175,7 @@ def _head_figure(result: Analysis, layer: int, head: int, hide_special: bool, st
     title = f"Layer {layer}, head {head}" + (" (without [CLS]/[SEP], rows renormalised)" if hide_special else "")
     if (layer, head) in removed_heads(result):
         title += " — removed: the model computes this map, its output is not used"
-    return figures.attention_heatmap(weights, labels, labels, title=title, stretch=stretch,
+    return attention_heatmap(weights, labels, labels, title=title, stretch=stretch,
                                      segment_start=segment_start(result, hide_special))
 
 
@@ -173,7 +191,7 @@ def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, 
 
 
 def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tuple[int, int]) -> None:
-    cell = figures.grid_cell_from_selection(st.session_state.get(chart_key) or {}, shape)
+    cell = grid_cell_from_selection(st.session_state.get(chart_key) or {}, shape)
     if cell is not None:
         set_value(layer_name, int(cell[0]))
         set_value(head_name, int(cell[1]))
@@ -188,17 +206,17 @@ def marked_figure(result: Analysis, view: tuple, layer: int, head: int, build):
 
     def build_marked():
         figure = build()
-        return figures.mark_removed_heads(figure, removed) if removed else figure
+        return mark_removed_heads(figure, removed) if removed else figure
 
     return cached.figure(result, (*view, "marked", layer, head),
-                         lambda: figures.mark_head(cached.figure(result, view, build_marked), layer, head))
+                         lambda: mark_head(cached.figure(result, view, build_marked), layer, head))
 
 
 def render_grid(result: Analysis, *, key: str, layer: int = 0, head: int = 0, stretch: bool = False,
                 layer_name: str = "layer", head_name: str = "head") -> None:
     """All layers x heads thumbnails, the shown head outlined; clicking one opens that head in the single-head view."""
     figure = marked_figure(result, ("grid", stretch), layer, head,
-                           lambda: figures.attention_grid(result.attention.weights, stretch=stretch))
+                           lambda: attention_grid(result.attention.weights, stretch=stretch))
     st.plotly_chart(
         figure,
         key=key,
@@ -227,7 +245,7 @@ def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int =
                                 required=True, format_func=AGGREGATE_NAMES.get, label_visibility="collapsed")
     if view == "rollout":
         figure = cached.figure(result, ("rollout", stretch),
-                               lambda: figures.rollout_figure(rollout(result.attention), tokens, stretch=stretch,
+                               lambda: rollout_figure(rollout(result.attention), tokens, stretch=stretch,
                                                                      segment_start=segment_start(result)))
         st.plotly_chart(figure, key=f"{key}_rollout", config=share.chart_config("rollout"), width="content")
         if segment_start(result) is not None:
@@ -238,14 +256,14 @@ def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int =
     elif view == "stats":
         stat = st.selectbox("Statistic", list(HEAD_STATISTICS), key=widget_key("stat"),
                             format_func=lambda s: f"{s} — {HEAD_STATISTICS[s]}")
-        figure = marked_figure(result, ("stats", stat), layer, head, lambda: figures.head_statistic_figure(
+        figure = marked_figure(result, ("stats", stat), layer, head, lambda: head_statistic_figure(
             head_statistics(result.attention, result.tokens.special, tokens)[stat], name=stat, colorbar_title=stat))
         st.plotly_chart(figure, key=f"{key}_stat", config=share.chart_config(f"head-{stat}"))
     else:
         clamp_view("token", len(tokens), "token")
         token = st.selectbox("Token", list(range(len(tokens))), key=widget_key("token"),
                              format_func=lambda i: f"{i}: {tokens[i]}")
-        figure = cached.figure(result, ("token", token, stretch), lambda: figures.token_by_layer_figure(
+        figure = cached.figure(result, ("token", token, stretch), lambda: token_by_layer_figure(
             token_by_layer(result.attention, token), tokens, source_label=tokens[token], stretch=stretch,
             segment_start=segment_start(result)))
         st.plotly_chart(figure, key=f"{key}_token", config=share.chart_config("token-by-layer"))

@@ -15,8 +15,8 @@ from dashboard.state import ViewState
 from explain import Analysis, ExplainError
 from explain.document import Document
 from explain.exports import IMAGE_FORMATS, image_config
-from explain.report import ReportView
 from explain.store import SaveReceipt, new_delete_token
+from explain.viz.report import ReportView
 
 # The chosen chart image format, kept outside any widget key so it survives moving between pages.
 IMAGE_FORMAT_KEY = "chart_image_format"

@@ -12,7 +12,7 @@ from dashboard.components import results, share
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import leave_saved, set_value, widget_key
 from dashboard.state import ALL_ENTITIES, MAX_TEXT_CHARS, ViewState
-from explain import Analysis, ExplainError, LoadedModel, ModelInfo, figures
+from explain import Analysis, ExplainError, LoadedModel, ModelInfo
 from explain.targets import TARGETS
 from explain.tasks import (
     MULTI_LABEL_THRESHOLD,
@@ -23,6 +23,9 @@ from explain.tasks import (
     span_text,
     texts_html,
 )
+from explain.viz.highlights import marked_text_html, token_highlights_html
+from explain.viz.prediction import prediction_figure, sigmoid_bars_figure
+from explain.viz.theme import format_score
 
 TASK_FIELDS = ("pair", "question", "target_token", "part", "logit")
 PAIR_HEADS = ("classification",)
@@ -95,7 +98,7 @@ def missing_input(state: ViewState, kind: str) -> str | None:
 def render_prediction(result: Analysis, *, key: str) -> None:
     """The prediction as the task reads it: entities, an answer, a multi-label head's sigmoids, or the bars."""
     if has_independent_scores(result):
-        figure = cached.figure(result, "sigmoids", lambda: figures.sigmoid_bars_figure(
+        figure = cached.figure(result, "sigmoids", lambda: sigmoid_bars_figure(
             result.prediction, threshold=MULTI_LABEL_THRESHOLD))
         st.plotly_chart(figure, key=key, config=share.chart_config("labels"))
         on = [label for label, score in zip(result.prediction.labels, result.prediction.scores)
@@ -110,7 +113,7 @@ def render_prediction(result: Analysis, *, key: str) -> None:
         render_answer(result)
         if len(result.prediction.labels) == len(result.tokens):  # one logit per token: name them by position
             shown = replace(result.prediction, labels=[f"{i}: {t}" for i, t in enumerate(result.tokens.tokens)])
-            figure = cached.figure(result, "positions", lambda: figures.prediction_figure(shown))
+            figure = cached.figure(result, "positions", lambda: prediction_figure(shown))
             st.plotly_chart(figure, key=key, config=share.chart_config("prediction"))
             st.caption("The highest logits over every token, question included; the answer is the best span "
                        "inside the context.")
@@ -125,11 +128,11 @@ def render_entities(result: Analysis, *, key: str) -> None:
         st.info("The model predicts no entity in this text (every token is outside).")
         return
     marks, colours = entity_marks(result)
-    st.html(figures.marked_text_html(result.request.text, marks, title="Predicted entities", legend=colours))
+    st.html(marked_text_html(result.request.text, marks, title="Predicted entities", legend=colours))
     st.dataframe(
         [{"Entity": span_text(result, span), "Type": span.label,
           "Tokens": f"{span.first_token}–{span.last_token}" if span.last_token > span.first_token
-          else str(span.first_token), "Score": figures.format_score(span.score)} for span in spans],
+          else str(span.first_token), "Score": format_score(span.score)} for span in spans],
         hide_index=True, key=f"{key}_entities",
     )
     st.caption("Score: the mean probability of the labels predicted for the entity's tokens.")
@@ -141,7 +144,7 @@ def render_answer(result: Analysis) -> None:
     if span is None:
         return
     st.html(texts_html(result))
-    st.caption(markdown_escape(f"Answer «{span_text(result, span)}», score {figures.format_score(span.score)} "
+    st.caption(markdown_escape(f"Answer «{span_text(result, span)}», score {format_score(span.score)} "
                                "(start logit + end logit: the best span of at most 30 tokens in the context)."))
 
 
@@ -223,7 +226,7 @@ def render_highlights(result: Analysis, level: str, loaded: LoadedModel | None, 
     for name, analysis in rows:
         pieces, scores, joined = results.pieces_and_scores(analysis, level)
         a = analysis.attribution
-        st.html(figures.token_highlights_html(list(pieces), scores, joined=joined,
+        st.html(token_highlights_html(list(pieces), scores, joined=joined,
                                               title=f"{name}: {analysis.prediction.description}",
                                               score_input=a.score_input, score_baseline=a.score_baseline))
     more = len(result.prediction.spans) - MAX_ENTITY_ROWS

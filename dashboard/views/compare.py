@@ -21,12 +21,13 @@ from dashboard.components.url_state import (
     write_url,
 )
 from dashboard.state import COMPARE_FIELDS, COMPARE_MODES, MAX_TEXT_CHARS, SHARED_TARGETS, ViewState, to_query
-from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel, figures
+from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel
 from explain.compare import Comparison, Outcome, compare_analyses
 from explain.document import Document
 from explain.exports import comparison_scores_csv
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
-from explain.report import comparison_html
+from explain.viz.attention import attention_heatmap, layer_distance_figure
+from explain.viz.report import comparison_html
 
 PAGE = "compare"
 FIELDS = COMPARE_FIELDS
@@ -275,12 +276,12 @@ def main() -> None:
     for col, result, matrix, key in ((cols[0], left, comparison.rollout_left, "a"),
                                      (cols[1], right, comparison.rollout_right, "b")):
         with col:
-            st.plotly_chart(figures.attention_heatmap(matrix, comparison.words, comparison.words,
+            st.plotly_chart(attention_heatmap(matrix, comparison.words, comparison.words,
                                                       title=f"Rollout, {side_title(result, state.mode)}",
                                                       colorbar_title="rollout"),
                             key=f"roll_{key}", config=share.chart_config(f"rollout-{key}"))
     st.plotly_chart(
-        figures.layer_distance_figure(comparison.layer_distance, label_a=side_title(left, state.mode),
+        layer_distance_figure(comparison.layer_distance, label_a=side_title(left, state.mode),
                                       label_b=side_title(right, state.mode)),
         key="distance", config=share.chart_config("attention-distance"),
     )

@@ -22,7 +22,7 @@ from dashboard.state import EXPLORE_FIELDS, LEVELS, ViewState, to_query
 from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel
 from explain.document import Document
 from explain.exports import word_scores_csv
-from explain.report import standalone_html
+from explain.viz.report import standalone_html
 
 PAGE = "explore"
 FIELDS = EXPLORE_FIELDS

@@ -12,6 +12,7 @@ from dashboard.cached import HeadsRequest
 from dashboard.components import controls, share, tasks
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.results import clamp_view, run_with_progress
+from dashboard.components.selection import grid_cell_from_selection
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
     current,
@@ -24,8 +25,9 @@ from dashboard.components.url_state import (
 )
 from dashboard.state import HEADS_FIELDS, MAX_TOKEN_CHOICES, ViewState
 from explain import ExplainError, LoadedModel
-from explain.figures import format_score, grid_cell_from_selection, mark_head
-from explain.head_figures import (
+from explain.heads import MAP_NAMES, PRUNING_ORDERS, HeadImportance, HeadInputs, NeuronView, PruningCurve
+from explain.viz.attention import mark_head
+from explain.viz.heads import (
     MAP_TITLES,
     ORDER_WORDS,
     correlation_rows,
@@ -33,7 +35,7 @@ from explain.head_figures import (
     neuron_view_figure,
     pruning_curve_figure,
 )
-from explain.heads import MAP_NAMES, PRUNING_ORDERS, HeadImportance, HeadInputs, NeuronView, PruningCurve
+from explain.viz.theme import format_score
 
 PAGE = "heads"
 FIELDS = HEADS_FIELDS

@@ -14,10 +14,10 @@ from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import current, load_from_url, show_notices, widget_key, write_url
 from dashboard.state import METHODS_FIELDS, REMOVAL_MODES
 from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel
-from explain.analysis import MethodResult
 from explain.errors import InputError
-from explain.figures import format_score
-from explain.method_figures import (
+from explain.pipeline import supported_methods
+from explain.records import MethodResult
+from explain.viz.methods import (
     MethodRow,
     faithfulness_rows,
     method_title,
@@ -26,7 +26,7 @@ from explain.method_figures import (
     rank_agreement,
     rank_agreement_figure,
 )
-from explain.pipeline import supported_methods
+from explain.viz.theme import format_score
 
 PAGE = "methods"
 FIELDS = METHODS_FIELDS

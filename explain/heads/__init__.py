@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-from explain.heads.ablation import analyze_ablated
 from explain.heads.adapters import AttentionSite, HeadAdapter, head_adapter
 from explain.heads.gating import ABLATION_MODES, HeadSet, adapter_of, gated, head_means
 from explain.heads.importance import (
@@ -41,7 +40,6 @@ __all__ = [
     "PruningCurve",
     "ablation_effect",
     "adapter_of",
-    "analyze_ablated",
     "confidence",
     "explained_scores",
     "gated",

@@ -10,15 +10,12 @@ from __future__ import annotations
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 
 import torch
 
-from explain.analysis import Analysis, AnalysisRequest
-from explain.errors import InputError
 from explain.heads.gating import HeadSet, check_head_text, check_mode, gated, head_means
 from explain.models import LoadedModel
-from explain.pipeline import StageCallback, analyze
+from explain.records import AnalysisRequest
 
 # The request gates on each model now ((heads text, mode)), so nested pipeline calls gate once.
 ACTIVE: weakref.WeakKeyDictionary[torch.nn.Module, tuple[str, str]] = weakref.WeakKeyDictionary()
@@ -73,22 +70,3 @@ def request_ablation(
                 yield heads
             finally:
                 ACTIVE.pop(loaded.encoder, None)
-
-
-def analyze_ablated(
-    request: AnalysisRequest,
-    loaded: LoadedModel,
-    heads: HeadSet,
-    mode: str = "zero",
-    *,
-    progress: StageCallback | None = None,
-) -> Analysis:
-    """`explain.analyze(request, loaded)` with `heads` removed: set to zero, or to their mean output over
-    the request's text ("mean", from an unablated pass). The result's request records them."""
-    check_mode(mode)
-    if (heads.n_layers, heads.n_heads) != (loaded.info.n_layers, loaded.info.n_heads):
-        raise InputError(
-            f"The head set is for {heads.n_layers} x {heads.n_heads} heads, but this model has "
-            f"{loaded.info.n_layers} x {loaded.info.n_heads}."
-        )
-    return analyze(replace(request, ablate=heads.format(), ablate_mode=mode), loaded, progress=progress)

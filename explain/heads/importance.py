@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from explain.analysis import TargetSpec
 from explain.heads.gating import adapter_of, check_mode, gated, head_means, shared_prefix
+from explain.inputs import token_segments, tokenize
 from explain.models import LoadedModel
-from explain.pipeline import token_segments, tokenize
+from explain.records import TargetSpec
 from explain.targets import TARGETS, Target, choose_index, model_position_ids, resolve_target, target_kind
 
 MAP_NAMES = ("gradient", "ablation", "confidence")

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from explain.analysis import AttentionMaps
 from explain.attention import rollout
 from explain.methods.base import AttributionContext, Method, ProgressCallback, RawScores, register
 from explain.methods.gradients import NoSettings
+from explain.records import AttentionMaps
 
 
 def readout_weights(context: AttributionContext) -> np.ndarray:

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from explain.analysis import BASELINES
 from explain.attribution import baseline_embeddings, endpoint_scores
 from explain.errors import InputError
+from explain.records import BASELINES
 from explain.targets import TARGET_KINDS, Target, model_position_ids
 from explain.words import word_sums
 

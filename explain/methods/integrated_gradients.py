@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from explain.analysis import DEFAULT_INTEGRATION, DEFAULT_STEPS, INTEGRATIONS, MAX_STEPS, MIN_STEPS
 from explain.attribution import PRECISIONS, SIMPSON_TOLERANCE, integrated_gradients
 from explain.methods.base import (
     AttributionContext,
@@ -15,6 +14,7 @@ from explain.methods.base import (
     register,
     setting,
 )
+from explain.records import DEFAULT_INTEGRATION, DEFAULT_STEPS, INTEGRATIONS, MAX_STEPS, MIN_STEPS
 
 
 @dataclass(frozen=True)

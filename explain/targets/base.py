@@ -17,9 +17,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explain.analysis import Prediction, TargetSpec
 from explain.errors import InputError
 from explain.models import HEAD_TARGETS, LoadedModel
+from explain.records import Prediction, TargetSpec
 
 # Families whose position ids skip padding tokens: fairseq's rule, positions padding_idx + 1, + 2, ... for
 # the other tokens and padding_idx for pads (RoBERTa's `create_position_ids_from_input_ids`).

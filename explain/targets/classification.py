@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from explain.analysis import Prediction, TargetSpec
 from explain.errors import InputError
 from explain.models import LoadedModel
+from explain.records import Prediction, TargetSpec
 from explain.targets.base import Target, TargetKind, TextLayout, find_label, register, squash
 
 # BERT's next-sentence head: label 0 means the second text follows the first.

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from explain.analysis import TargetSpec
 from explain.errors import InputError
 from explain.models import LoadedModel
+from explain.records import TargetSpec
 from explain.targets.base import Target, TargetKind, TextLayout, find_label, mean_pool, register
 
 SENTIMENT_LABELS = ("positive", "negative")

@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from explain.analysis import Prediction, Span, TargetSpec
 from explain.errors import InputError
 from explain.models import LoadedModel
+from explain.records import Prediction, Span, TargetSpec
 from explain.targets.base import (
     Target,
     TargetKind,

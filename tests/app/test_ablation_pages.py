@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explain import AnalysisRequest, TargetSpec, analyze, load_model
-from explain.heads import HeadSet, analyze_ablated
+from explain.heads import HeadSet
+from explain.pipeline import analyze_ablated
 from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")

@@ -185,7 +185,7 @@ def test_grid_outline_follows_the_layer_and_head_pickers(tiny_dirs):
 
 def test_highlights_say_when_the_explained_score_barely_changes(tiny_dirs):
     from explain import AnalysisRequest, analyze
-    from explain.figures import attribution_note
+    from explain.viz.highlights import attribution_note
 
     request = AnalysisRequest(text="the film was good", model=tiny_dirs["classification"], n_steps=8)
     a = analyze(request).attribution

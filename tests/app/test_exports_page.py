@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.components.share import IMAGE_FORMAT_KEY, report_view
 from dashboard.state import ViewState
-from explain.report import ReportView
+from explain.viz.report import ReportView
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 TIMEOUT = 120

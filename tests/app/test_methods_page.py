@@ -11,9 +11,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explain import AnalysisRequest, analyze
-from explain.figures import format_score
 from explain.methods import METHODS
 from explain.targets import target_kind
+from explain.viz.theme import format_score
 from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")

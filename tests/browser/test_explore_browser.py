@@ -99,7 +99,7 @@ def test_default_page_renders_highlights_and_heatmaps(server, watched):
     assert page.locator(f"{HEAD_MAP} .heatmaplayer image, {HEAD_MAP} .heatmaplayer .hm").count() >= 1
     assert urlencode({"t": DEFAULT_TEXT}) in page.url  # the page writes its state into the address bar
     # The figures' own margins already fit their tick labels, so Plotly drew each chart once instead of
-    # measuring the labels, growing the margins and drawing it again (see explain.figures._label_margin).
+    # measuring the labels, growing the margins and drawing it again (see explain.viz.attention._label_margin).
     for key in ("prediction", "head_map", "agg_rollout", "grid"):
         grown = page.locator(f".st-key-{key} .js-plotly-plot").evaluate(MARGINS_GROWN)
         assert not grown, f"{key}: Plotly had to grow the margins {grown}"

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from explain import AnalysisRequest, InputError, TargetSpec, analyze, load_model
-from explain.analysis import Analysis, to_jsonable
 from explain.cli import main
-from explain.heads import HeadSet, adapter_of, analyze_ablated, gated, head_means
-from explain.pipeline import tokenize, validate, with_methods
+from explain.heads import HeadSet, adapter_of, gated, head_means
+from explain.inputs import tokenize
+from explain.pipeline import analyze_ablated, validate, with_methods
+from explain.records import Analysis, to_jsonable
 from tests.unit.test_heads import build_family
 
 TEXT = "the film was good but too long ."
@@ -166,7 +167,7 @@ def test_cli_records_the_heads_in_the_request(tiny_dirs, tmp_path, capsys):
 
 
 def test_exports_name_the_removed_heads(tiny_models):
-    from explain.report import comparison_html, side_names, standalone_html
+    from explain.viz.report import comparison_html, side_names, standalone_html
 
     loaded = tiny_models["classification"]
     request = AnalysisRequest(TEXT, model=loaded.spec, n_steps=4)

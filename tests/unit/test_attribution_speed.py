@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 from explain import AnalysisRequest, TargetSpec, analyze
-from explain.analysis import Analysis
 from explain.attribution import (
     SIMPSON_TOLERANCE,
     adaptive_levels,
@@ -26,6 +25,7 @@ from explain.attribution import (
 )
 from explain.errors import InputError
 from explain.pipeline import validate
+from explain.records import Analysis
 from explain.targets import choose_index, resolve_target
 
 TEXT = "The film was good but too long ."
@@ -342,7 +342,7 @@ def test_adaptive_simpson_completeness_and_recorded_settings(tiny_models, head, 
 
 def simpson_runner(loaded, text, target_spec, baseline="pad"):
     """integrated_gradients with method="adaptive_simpson" on `text`, as the pipeline calls it."""
-    from explain.pipeline import tokenize
+    from explain.inputs import tokenize
 
     kind = target_spec.kind
     inputs, tokens = tokenize(loaded, text, 64, keep_mask=kind == "masked_token")

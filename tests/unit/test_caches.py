@@ -8,7 +8,9 @@ import threading
 import pytest
 
 from dashboard.cached import AnalysisCache, FigureCache, ModelCache
-from explain import AnalysisRequest, analyze, figures
+from explain import AnalysisRequest, analyze
+from explain.viz.attention import attention_grid
+from explain.viz.prediction import prediction_figure
 
 
 def param_bytes(loaded) -> int:
@@ -80,7 +82,7 @@ def test_figures_are_built_once_per_analysis_and_view_and_die_with_the_analysis(
 
     def grid(result):
         builds.append(result.request.text)
-        return figures.attention_grid(result.attention.weights)
+        return attention_grid(result.attention.weights)
 
     a = cache.get(first, "grid", lambda: grid(first))
     assert cache.get(first, "grid", lambda: grid(first)) is a  # a rerun reuses the figure
@@ -88,8 +90,8 @@ def test_figures_are_built_once_per_analysis_and_view_and_die_with_the_analysis(
     assert b is not a and builds == ["good film", "bad film"]
     ticks = b.layout.yaxis.ticktext
     assert list(ticks) == [f"layer {i}" for i in range(second.model.n_layers)]
-    cache.get(first, ("head", 0, 1), lambda: figures.prediction_figure(first.prediction))
-    cache.get(first, ("head", 1, 0), lambda: figures.prediction_figure(first.prediction))
+    cache.get(first, ("head", 0, 1), lambda: prediction_figure(first.prediction))
+    cache.get(first, ("head", 1, 0), lambda: prediction_figure(first.prediction))
     assert len(cache) == 3  # bounded: the oldest entry (first's grid) went
     assert cache.get(second, "grid", lambda: grid(second)) is b
     cache.get(first, "grid", lambda: grid(first))

@@ -10,8 +10,8 @@ import pytest
 from transformers.utils import logging as hf_logging
 
 from explain import Analysis, AnalysisRequest, analyze
-from explain.analysis import DEFAULT_MAX_TOKENS, analysis_from_dict
 from explain.cli import DEFAULT_TOP_WORDS, build_parser, main
+from explain.records import DEFAULT_MAX_TOKENS, analysis_from_dict
 
 TEXT = "the film was good but too long and the service was terrible , not great !"
 

@@ -15,12 +15,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explain.analysis import Analysis, AnalysisRequest, EmbeddingParts, LayerAttribution, TargetSpec
 from explain.attribution import integrated_gradients
 from explain.depth import embedding_parts, encoder_layers, layer_attribution
 from explain.errors import SchemaError
 from explain.exports import depth_csv
 from explain.pipeline import analyze, with_depth
+from explain.records import Analysis, AnalysisRequest, EmbeddingParts, LayerAttribution, TargetSpec
 from tests.attribution_contexts import build_context
 from tests.tiny_models import WORDS
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explain.analysis import EmbeddingParts, LayerAttribution
-from explain.depth_figures import (
+from explain.records import EmbeddingParts, LayerAttribution
+from explain.viz.depth import (
     COLORBAR_TITLE,
     embedding_parts_figure,
     layer_caption,

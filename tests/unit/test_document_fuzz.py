@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from explain import AnalysisRequest, SchemaError, analyze
-from explain.analysis import check_consistent
 from explain.document import Document, document_from_data, document_from_json
+from explain.records import check_consistent
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

@@ -165,7 +165,7 @@ def test_remove_mode_keeps_special_tokens_and_order(tiny_models):
 
 
 def test_remove_mode_is_refused_for_masked_token_targets(tiny_models):
-    from explain.analysis import TargetSpec
+    from explain.records import TargetSpec
 
     context = build_context(tiny_models["masked_lm"], "the film was [MASK] .", TargetSpec("masked_token", label="good"))
     with pytest.raises(InputError):

@@ -8,22 +8,20 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from explain import figures
-from explain.analysis import Prediction
-from explain.figures import (
+from dashboard.components.selection import grid_cell_from_selection
+from explain.records import Prediction
+from explain.viz.attention import (
     attention_grid,
     attention_heatmap,
-    continues_word,
     downsample_attention,
-    grid_cell_from_selection,
     head_statistic_figure,
-    prediction_figure,
+    mark_head,
     rollout_figure,
-    score_colour,
-    subword_pieces,
     token_by_layer_figure,
-    token_highlights_html,
 )
+from explain.viz.highlights import attribution_note, continues_word, score_colour, subword_pieces, token_highlights_html
+from explain.viz.prediction import prediction_figure
+from explain.viz.theme import format_score
 
 EVIL = "<img src=x onerror=alert(1)>"
 
@@ -367,8 +365,8 @@ def test_grid_plot_area_is_the_mosaic_so_the_colour_bar_is_as_tall_as_the_grid()
 def test_grid_outline_follows_the_selected_head():
     fig = attention_grid(softmax_attention((3, 5, 6, 6)))
     assert not fig.layout.shapes
-    first = figures.mark_head(fig, 0, 0)
-    other = figures.mark_head(fig, 2, 3)
+    first = mark_head(fig, 0, 0)
+    other = mark_head(fig, 2, 3)
     assert not fig.layout.shapes  # the cached figure is left alone
     (a,), (b,) = first.layout.shapes, other.layout.shapes
     # thumbnails are 6 cells with a 1-cell gap: head 3 spans x 21..26, layer 2 spans y 14..19
@@ -376,11 +374,11 @@ def test_grid_outline_follows_the_selected_head():
     assert (b.x0, b.x1, b.y0, b.y1) == (20.5, 26.5, 13.5, 19.5)
     np.testing.assert_array_equal(np.asarray(other.data[0].z), np.asarray(fig.data[0].z))
     with pytest.raises(ValueError):
-        figures.mark_head(fig, 3, 0)
+        mark_head(fig, 3, 0)
 
 
 def test_head_statistics_map_marks_the_current_head():
-    fig = figures.mark_head(head_statistic_figure(np.zeros((3, 4)), name="entropy", colorbar_title="bits"), 1, 2)
+    fig = mark_head(head_statistic_figure(np.zeros((3, 4)), name="entropy", colorbar_title="bits"), 1, 2)
     (shape,) = fig.layout.shapes
     assert (shape.x0, shape.x1, shape.y0, shape.y1) == (1.5, 2.5, 0.5, 1.5)
 
@@ -415,7 +413,7 @@ def test_single_head_at_128_tokens_is_square_with_thinned_readable_labels():
 
 
 def test_format_score_uses_significant_digits():
-    fmt = figures.format_score
+    fmt = format_score
     assert fmt(2e-5) == "2e-05"
     assert fmt(0.000123456) == "0.0001235"
     assert fmt(0.5) == "0.5" and fmt(0.0) == "0" and fmt(-0.0) == "0"
@@ -447,8 +445,8 @@ def test_highlights_say_when_the_baseline_scores_higher_than_the_text():
     assert "baseline" in note and "higher" in note and "0.8" in note and "0.61" in note
     normal = token_highlights_html(["a", "b"], np.array([0.15, 0.04]), score_input=0.8, score_baseline=0.61)
     assert highlight_note(normal) == ""
-    assert figures.attribution_note(0.8, 0.61) is None
-    assert figures.attribution_note(0.61, 0.8) == note
+    assert attribution_note(0.8, 0.61) is None
+    assert attribution_note(0.61, 0.8) == note
 
 
 def test_right_to_left_words_keep_their_own_direction():

@@ -11,16 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from dashboard.components.selection import grid_cell_from_selection
 from explain import TargetSpec
-from explain.figures import format_score, grid_cell_from_selection, mark_head
-from explain.head_figures import (
+from explain.heads import MAP_NAMES, HeadImportance, head_importance, neuron_view, prepare_inputs, pruning_curve
+from explain.viz.attention import mark_head
+from explain.viz.heads import (
     MAP_TITLES,
     correlation_rows,
     importance_map_figure,
     neuron_view_figure,
     pruning_curve_figure,
 )
-from explain.heads import MAP_NAMES, HeadImportance, head_importance, neuron_view, prepare_inputs, pruning_curve
+from explain.viz.theme import format_score
 
 TEXT = "the film was <b>good</b> but too long ."
 

@@ -32,7 +32,6 @@ from explain.heads import (
     HeadSet,
     ablation_effect,
     adapter_of,
-    analyze_ablated,
     explained_scores,
     gated,
     gradient_importance,
@@ -42,6 +41,7 @@ from explain.heads import (
     prepare_inputs,
     pruning_curve,
 )
+from explain.pipeline import analyze_ablated
 from tests.tiny_models import vocabulary
 
 TEXT = "the film was good but too long ."

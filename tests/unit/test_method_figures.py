@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from explain.figures import score_colour
-from explain.method_figures import (
+from explain.viz.highlights import score_colour
+from explain.viz.methods import (
     MethodRow,
     methods_highlights_html,
     rank_agreement,

@@ -9,10 +9,10 @@ import pytest
 import torch
 from captum.attr import LayerIntegratedGradients
 
-from explain.analysis import TargetSpec
 from explain.errors import InputError
 from explain.evaluation.faithfulness import spearman
 from explain.methods import METHODS, Method, MethodSettings, get_method
+from explain.records import TargetSpec
 from explain.words import word_sums
 from tests.attribution_contexts import build_context, linear_context
 

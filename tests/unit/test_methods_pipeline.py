@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from explain import AnalysisRequest, analyze
-from explain.analysis import SCHEMA_VERSION, Analysis
 from explain.cli import main
 from explain.errors import InputError
 from explain.methods import METHODS
 from explain.pipeline import supported_methods, validate, with_methods
+from explain.records import SCHEMA_VERSION, Analysis
 
 TEXT = "the film was good but too long"
 

@@ -8,7 +8,7 @@ import re
 from explain import AnalysisRequest, analyze
 from explain.methods import METHODS
 from explain.pipeline import with_methods
-from explain.report import standalone_html
+from explain.viz.report import standalone_html
 
 
 def frame_document(shown: str) -> str:

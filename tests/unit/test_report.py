@@ -8,7 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from explain.analysis import (
+from explain.compare import compare_analyses
+from explain.records import (
     Analysis,
     AnalysisRequest,
     AttentionMaps,
@@ -19,8 +20,7 @@ from explain.analysis import (
     Tokens,
     Words,
 )
-from explain.compare import compare_analyses
-from explain.report import ReportView, comparison_html, standalone_html
+from explain.viz.report import ReportView, comparison_html, standalone_html
 
 EVIL_TEXT = "The <script>alert(1)</script> film & <img src=x onerror=alert(1)> was great"
 PLOTLY_JS_MARKER = "plotly.js v"  # appears once in the bundled library's licence header

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explain.analysis import SCHEMA_VERSION, Analysis, analysis_from_dict
 from explain.document import document_from_json
+from explain.records import SCHEMA_VERSION, Analysis, analysis_from_dict
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schema_v1"
 # Written by the schema-2 code (commit 8ac2b2e, before adaptive integration was the default): minilm, the default

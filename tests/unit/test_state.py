@@ -106,7 +106,7 @@ def test_stretching_each_map_is_off_by_default_and_kept_in_the_link():
 
 
 def test_the_dashboard_and_the_library_share_one_token_limit():
-    from explain.analysis import DEFAULT_MAX_TOKENS
+    from explain.records import DEFAULT_MAX_TOKENS
 
     assert DEFAULTS.max_tokens == DEFAULT_MAX_TOKENS == 128
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explain.analysis import (
+from explain.errors import ExplainError
+from explain.records import (
     Analysis,
     AnalysisRequest,
     AttentionMaps,
@@ -25,7 +26,6 @@ from explain.analysis import (
     Tokens,
     Words,
 )
-from explain.errors import ExplainError
 from explain.store import STORE_SCHEMA_VERSION, AnalysisStore, StoreError, content_id, default_store_path
 
 NOBODY = 65534

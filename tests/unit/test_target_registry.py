@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from explain.analysis import AnalysisRequest, TargetSpec
 from explain.errors import InputError
 from explain.models import HEAD_ARCHITECTURES, HEAD_TARGETS
 from explain.pipeline import attribution_context
+from explain.records import AnalysisRequest, TargetSpec
 from explain.targets import TARGETS, kinds_for_head
 
 TEXTS = {"": "the film was good but too long .", "pair": "it was a bad movie .", "question": "what was the film ?"}

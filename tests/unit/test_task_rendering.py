@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 
 from explain import AnalysisRequest, TargetSpec, analyze
-from explain.analysis import Prediction
 from explain.exports import word_scores_csv
-from explain.figures import attention_heatmap, marked_text_html, sigmoid_bars_figure
-from explain.report import standalone_html
+from explain.records import Prediction
 from explain.tasks import (
     entity_requests,
     has_independent_scores,
@@ -24,6 +22,10 @@ from explain.tasks import (
     texts_html,
     token_rows_of,
 )
+from explain.viz.attention import attention_heatmap
+from explain.viz.highlights import marked_text_html
+from explain.viz.prediction import sigmoid_bars_figure
+from explain.viz.report import standalone_html
 
 CONTEXT = "the film was good but too long ."
 QUESTION = "what was the film ?"

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from explain import Analysis, AnalysisRequest, TargetSpec, analyze
-from explain.pipeline import tokenize
+from explain.inputs import tokenize
 from explain.tokenization import EXACT_COUNT_CHARS, encode_truncated
 
 FRAGMENTS = ["good", "film", "was", "hello", " ", "  ", "\n", "\t", "\u200b", ".", "!", "é", "e\u0301", "😀", "ab",

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from explain.analysis import EmbeddingParts, LayerAttribution
-from explain.figures import FONT, TEMPLATE, TITLE_FONT_SIZE, format_score, subword_pieces
+from explain.records import EmbeddingParts, LayerAttribution
+from explain.viz.highlights import subword_pieces
+from explain.viz.theme import FONT, TEMPLATE, TITLE_FONT_SIZE, format_score
 
 DIVERGING_SCALE = "RdBu"  # red at the low end (lowers the score), blue at the high end (raises it)
 COLORBAR_TITLE = "attribution (score units)"

@@ -16,25 +16,10 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from explain.analysis import APP_VERSION, Analysis
 from explain.attention import HEAD_STATISTICS, head_statistics, renormalise_without, rollout, token_by_layer
 from explain.compare import Comparison
 from explain.exports import LEVELS, image_config
-from explain.figures import (
-    attention_grid,
-    attention_heatmap,
-    continues_word,
-    evaluations_text,
-    format_score,
-    head_statistic_figure,
-    layer_distance_figure,
-    prediction_figure,
-    rollout_figure,
-    sigmoid_bars_figure,
-    subword_pieces,
-    token_by_layer_figure,
-    token_highlights_html,
-)
+from explain.records import APP_VERSION, Analysis
 from explain.tasks import (
     MULTI_LABEL_THRESHOLD,
     has_independent_scores,
@@ -43,6 +28,18 @@ from explain.tasks import (
     segment_rows,
     texts_html,
 )
+from explain.viz.attention import (
+    attention_grid,
+    attention_heatmap,
+    head_statistic_figure,
+    layer_distance_figure,
+    rollout_figure,
+    token_by_layer_figure,
+)
+from explain.viz.highlights import continues_word, subword_pieces, token_highlights_html
+from explain.viz.prediction import prediction_figure, sigmoid_bars_figure
+from explain.viz.text import evaluations_text
+from explain.viz.theme import format_score
 
 _CSS = """
 body { font-family: Inter, 'Segoe UI', Helvetica, Arial, sans-serif; color: #1f2933; margin: 0;

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import plotly.graph_objects as go
 
-from explain.analysis import Analysis, FaithfulnessSummary
 from explain.evaluation.faithfulness import spearman
-from explain.figures import FONT, TEMPLATE, TITLE_FONT_SIZE, format_score, score_colour, text_direction
 from explain.methods import METHODS
+from explain.records import Analysis, FaithfulnessSummary
+from explain.viz.highlights import score_colour, text_direction
+from explain.viz.theme import FONT, TEMPLATE, TITLE_FONT_SIZE, format_score
 
 RELEVANCE_RGB = (106, 61, 154)  # one hue for methods whose scores are never negative
 AGREEMENT_SCALE = "RdBu"

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import html
 import json
 import math
 import os
@@ -20,101 +19,17 @@ from typing import Any
 import numpy as np
 
 from explain.errors import ExplainError, SchemaError
-
-SCHEMA_VERSION = 3
-# v1 -> v2: requests name their attribution method and its settings; an analysis holds several methods'
-# attributions (`methods`) and their faithfulness. v2 -> v3: requests name integrated gradients' quadrature
-# rule (`integration`), whose default became adaptive. `migrate` upgrades older documents as they are read.
-APP_VERSION = "0.1.0"
-
-BASELINES = ("pad", "mask", "zero")
-MIN_STEPS, MAX_STEPS = 1, 1000
-DEFAULT_STEPS = 50
-# Integrated gradients' quadrature rules (explain.attribution): fixed Gauss-Legendre steps, nested Clenshaw-Curtis
-# levels stopping on the convergence delta, adaptive Simpson panels stopping on the attribution vector's error.
-INTEGRATIONS = ("adaptive_simpson", "gauss_legendre", "clenshaw_curtis")
-DEFAULT_INTEGRATION = "adaptive_simpson"
-FIXED_INTEGRATION = "gauss_legendre"
-# The token limit of a request that names none: the library, the CLI and the dashboard share it.
-DEFAULT_MAX_TOKENS = 128
-# The limit analyses saved before requests recorded theirs were computed with.
-LEGACY_MAX_TOKENS = 512
-
-
-@dataclass(frozen=True)
-class TargetSpec:
-    """What scalar output is explained.
-
-    kind: "class" (a class probability of a classification head),
-    "masked_token" (probability of `label` at the first [MASK]),
-    "zero_shot" (probability of `label` among `labels`, from cosine similarity
-    of the mean-pooled embedding to each of `prompts`), or "similarity"
-    (cosine similarity of the mean-pooled embedding to `reference`), and the kinds of
-    newer heads: "next_sentence", "token_class" (`label` at token `token`) and "answer"
-    (`part` "start", "end" or "span" of an extractive answer). `explain.targets.TARGETS`
-    declares each kind and the fields it reads.
-    An empty `label` (and a `token` of -1) means the model's top prediction.
-    logit: explain the raw logit rather than the probability.
-    """
-
-    kind: str
-    label: str = ""
-    labels: tuple[str, ...] = ()
-    prompts: tuple[str, ...] = ()
-    reference: str = ""
-    token: int = -1
-    part: str = ""
-    logit: bool = False
-
-
-@dataclass(frozen=True)
-class AnalysisRequest:
-    """Everything needed to reproduce an analysis. `target=None` takes the model's default."""
-
-    text: str
-    model: str = "minilm"
-    target: TargetSpec | None = None
-    n_steps: int = DEFAULT_STEPS
-    baseline: str = "pad"
-    max_tokens: int = DEFAULT_MAX_TOKENS
-    # Integrated gradients: `integration` is the quadrature rule. "adaptive_simpson" (the default) makes at most
-    # n_steps model evaluations, stopping when the attribution vector's estimated error is within `tolerance`
-    # (None: explain.attribution.SIMPSON_TOLERANCE) of its largest entry; "gauss_legendre" runs n_steps fixed
-    # steps (no tolerance); "clenshaw_curtis" makes at most n_steps until |delta| <= tolerance * |score change|.
-    # precision "bf16" runs the model under bfloat16 autocast.
-    tolerance: float | None = None
-    precision: str = "fp32"
-    # The attribution method shown (a name in explain.methods.METHODS), and methods' settings other than the
-    # integrated-gradients ones above as sorted ("method.setting", value) text pairs (hashable: requests key caches).
-    method: str = "integrated_gradients"
-    method_settings: tuple[tuple[str, str], ...] = ()
-    # A second text: `pair` follows `text` in one input (sentence pairs, next-sentence prediction);
-    # `question` is asked about `text`, the context (question answering: the question is encoded first).
-    pair: str = ""
-    question: str = ""
-    # Heads knocked out for the whole analysis (explain.heads.HeadSet text, e.g. "0:1,2:*"; empty: none), and
-    # what a removed head outputs: "zero", or "mean" (its mean output over the text, from the full model).
-    ablate: str = ""
-    ablate_mode: str = "zero"
-    integration: str = DEFAULT_INTEGRATION
-
-    @property
-    def texts(self) -> tuple[str, ...]:
-        """The texts in the order the model reads them; token and word segments index into this."""
-        return texts_in_order(self.text, self.pair, self.question)
-
-
-def texts_in_order(text: str, pair: str = "", question: str = "") -> tuple[str, ...]:
-    """The texts as the model reads them: (question, context) for question answering, (text, pair) for pairs."""
-    if question:
-        return (question, text)
-    return (text, pair) if pair else (text,)
-
-
-def implied_integration(tolerance: float | None) -> str:
-    """The quadrature rule a request written before `integration` existed ran: fixed steps without a tolerance,
-    nested Clenshaw-Curtis levels with one."""
-    return FIXED_INTEGRATION if tolerance is None else "clenshaw_curtis"
+from explain.records.migrations import migrate
+from explain.records.requests import (
+    APP_VERSION,
+    LEGACY_MAX_TOKENS,
+    MAX_STEPS,
+    MIN_STEPS,
+    SCHEMA_VERSION,
+    AnalysisRequest,
+    TargetSpec,
+    implied_integration,
+)
 
 
 @dataclass(frozen=True)
@@ -380,21 +295,6 @@ class Analysis:
     @classmethod
     def from_json(cls, text: str | bytes) -> Analysis:
         return analysis_from_dict(parse_json(text))
-
-    def _repr_html_(self) -> str:
-        """How Jupyter shows an analysis that ends a cell: the standalone report (highlights and figures, offline)
-        in a frame of its own, so its styles and plotly.js stay out of the notebook; then each method's row when
-        the analysis holds several."""
-        from explain.report import standalone_html  # here: the report module builds on this one
-
-        frame = (f'<iframe srcdoc="{html.escape(standalone_html(self), quote=True)}" style="width:100%;height:900px;'
-                 'border:1px solid #e4e7eb;" onload="this.style.height=(this.contentWindow.document.body'
-                 '.scrollHeight+40)+\'px\'"></iframe>')
-        if len(self.methods) < 2:
-            return frame
-        from explain.method_figures import method_rows, methods_highlights_html
-
-        return frame + methods_highlights_html(self.words.words, method_rows(self))
 
 
 def _encode(value: Any) -> Any:
@@ -831,48 +731,6 @@ def _layer_attribution(value: Any, path: str, n_layers: int, n_tokens: int) -> L
         baseline=_text(_get(obj, "baseline", path, "pad"), f"{path}.baseline"),
         seconds=math.nan if seconds is None else _number(seconds, f"{path}.seconds", finite=False),
     )
-
-
-def migrate_v1(data: dict) -> dict:
-    """A schema-1 analysis as schema 2: its one integrated-gradients attribution becomes the request's method
-    and the only entry of `methods`; nothing it shows changes."""
-    out = dict(data)
-    request = dict(out.get("request") or {})
-    attribution = out.get("attribution")
-    method = attribution.get("method", "integrated_gradients") if isinstance(attribution, dict) else None
-    request.setdefault("method", method if isinstance(method, str) else "integrated_gradients")
-    request.setdefault("method_settings", [])
-    out["request"] = request
-    if isinstance(attribution, dict) and "word_scores" in out:
-        out["methods"] = {request["method"]: {"attribution": attribution, "word_scores": out["word_scores"]}}
-    out["schema_version"] = 2
-    return out
-
-
-def migrate_v2(data: dict) -> dict:
-    """A schema-2 analysis as schema 3: its request names the quadrature rule it ran (fixed steps, or Clenshaw-Curtis
-    levels when it had a tolerance), since a request without one now means adaptive Simpson panels."""
-    out = dict(data)
-    request = out.get("request")
-    if isinstance(request, dict):
-        tolerance = request.get("tolerance")
-        request = dict(request)
-        request.setdefault("integration", implied_integration(tolerance))
-        out["request"] = request
-    out["schema_version"] = 3
-    return out
-
-
-MIGRATIONS = {1: migrate_v1, 2: migrate_v2}  # from version k to k + 1
-
-
-def migrate(data: dict) -> dict:
-    """Upgrade an analysis dict of any earlier schema version to SCHEMA_VERSION, one step at a time."""
-    version = data.get("schema_version")
-    while isinstance(version, int) and not isinstance(version, bool) and version in MIGRATIONS:
-        data = MIGRATIONS[version](data)
-        version = data.get("schema_version")
-    return data
 
 
 def _model(data: Any, path: str, limits: ReadLimits) -> ModelInfo:

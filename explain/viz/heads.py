@@ -16,7 +16,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explain.figures import (
+from explain.heads import HeadImportance, NeuronView, PruningCurve
+from explain.viz.theme import (
     FONT,
     FONT_SIZE,
     HEAD_CELLS,
@@ -26,7 +27,6 @@ from explain.figures import (
     format_score,
     wrap_title,
 )
-from explain.heads import HeadImportance, NeuronView, PruningCurve
 
 MAP_TITLES = {
     "gradient": "Gradient importance",
@@ -87,8 +87,8 @@ def importance_map_figure(importance: HeadImportance, name: str, *, width: int |
     """One importance map as a layers x heads heatmap that can be clicked to pick a head.
 
     An invisible square marker sits on every cell with customdata [layer, head] (Streamlit's point selection
-    reports it; `explain.figures.grid_cell_from_selection` reads it back) and carries the hover: layer, head
-    and the value with 4 significant digits. `explain.figures.mark_head` outlines one head.
+    reports it; `explain.viz.attention.grid_cell_from_selection` reads it back) and carries the hover: layer, head
+    and the value with 4 significant digits. `explain.viz.attention.mark_head` outlines one head.
 
     Args:
         importance: the three maps of one text.

@@ -1,0 +1,58 @@
+"""Records: what is asked (requests), what comes back (results) and their one JSON form.
+
+Frozen dataclasses of numpy arrays and strings; the JSON codec writes arrays in a typed encoding
+(base64 bytes, dtype, shape) under a schema version, and `migrations` upgrades older documents as they
+are read. This package imports nothing of the project above `explain.errors`.
+"""
+
+from __future__ import annotations
+
+from explain.records.analysis import (
+    EMBEDDING_PARTS,
+    Analysis,
+    AttentionMaps,
+    EmbeddingParts,
+    EntityExplanation,
+    FaithfulnessSummary,
+    LayerAttribution,
+    MethodResult,
+    ModelInfo,
+    Prediction,
+    ReadLimits,
+    Span,
+    TokenAttribution,
+    Tokens,
+    Words,
+    analysis_from_dict,
+    check_consistent,
+    check_depth,
+    parse_json,
+    to_jsonable,
+)
+from explain.records.migrations import MIGRATIONS, migrate
+from explain.records.requests import (
+    APP_VERSION,
+    BASELINES,
+    DEFAULT_INTEGRATION,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_STEPS,
+    FIXED_INTEGRATION,
+    INTEGRATIONS,
+    LEGACY_MAX_TOKENS,
+    MAX_STEPS,
+    MIN_STEPS,
+    SCHEMA_VERSION,
+    AnalysisRequest,
+    TargetSpec,
+    implied_integration,
+    texts_in_order,
+)
+
+__all__ = [
+    "APP_VERSION", "BASELINES", "DEFAULT_INTEGRATION", "DEFAULT_MAX_TOKENS", "DEFAULT_STEPS", "EMBEDDING_PARTS",
+    "FIXED_INTEGRATION", "INTEGRATIONS", "LEGACY_MAX_TOKENS", "MAX_STEPS", "MIGRATIONS", "MIN_STEPS",
+    "SCHEMA_VERSION", "Analysis", "AnalysisRequest", "AttentionMaps", "EmbeddingParts", "EntityExplanation",
+    "FaithfulnessSummary", "LayerAttribution", "MethodResult", "ModelInfo", "Prediction", "ReadLimits", "Span",
+    "TargetSpec", "TokenAttribution", "Tokens", "Words", "analysis_from_dict", "check_consistent", "check_depth",
+    "implied_integration", "migrate", "parse_json", "texts_in_order", "to_jsonable",
+]

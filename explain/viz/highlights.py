@@ -1,0 +1,294 @@
+"""Token highlights as escaped HTML: one colour per sign, strength by score, hover values, a legend."""
+
+from __future__ import annotations
+
+import html
+import math
+import unicodedata
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from explain.viz.theme import (
+    ENTITY_COLOURS,
+    NEGATIVE_RGB,
+    NEGLIGIBLE_CHANGE,
+    POSITIVE_RGB,
+    SPECIAL_PIECES,
+    clip,
+    format_score,
+)
+
+
+def subword_pieces(tokens: list[str]) -> list[str]:
+    """Tokenizer pieces as people read them: "##ing" -> "ing", "▁word"/"Ġword" -> "word".
+
+    Special tokens such as [CLS] and [SEP] are kept as they are.
+    """
+    pieces = []
+    for token in tokens:
+        token = str(token)
+        if token in SPECIAL_PIECES:
+            pieces.append(token)
+        elif token.startswith("##") and len(token) > 2:
+            pieces.append(token[2:])
+        elif token[:1] in ("▁", "Ġ") and len(token) > 1:
+            pieces.append(token[1:])
+        else:
+            pieces.append(token)
+    return pieces
+
+
+def continues_word(tokens: Sequence[str]) -> list[bool]:
+    """For each tokenizer piece, whether it continues the word of the piece before it.
+
+    WordPiece marks continuations ("##ing"); SentencePiece ("▁word") and byte-level BPE ("Ġword") mark word
+    starts instead, so there a piece without the mark continues the word before it. Special tokens neither
+    continue nor are continued.
+    """
+    tokens = [str(t) for t in tokens]
+    marks_starts = any(t[:1] in ("▁", "Ġ") and len(t) > 1 for t in tokens)
+    out = []
+    for i, token in enumerate(tokens):
+        if token in SPECIAL_PIECES or i == 0 or tokens[i - 1] in SPECIAL_PIECES:
+            out.append(False)
+        elif marks_starts:
+            out.append(token[:1] not in ("▁", "Ġ"))
+        else:
+            out.append(token.startswith("##") and len(token) > 2)
+    return out
+
+
+def score_colour(score: float, scale: float) -> tuple[str, str]:
+    """(background, text colour) for a score: red below 0, blue above, white at 0.
+
+    Args:
+        score: the attribution score.
+        scale: the |score| that gets the full colour.
+    """
+    t = float(score) / scale if scale > 0 and math.isfinite(float(score)) else 0.0
+    t = clip(t, -1.0, 1.0)
+    end = NEGATIVE_RGB if t < 0 else POSITIVE_RGB
+    a = abs(t)
+    rgb = [round(255 + (c - 255) * a) for c in end]
+    # relative luminance (sRGB) decides between dark and white text
+    lin = [((c / 255) / 12.92) if c / 255 <= 0.04045 else (((c / 255) + 0.055) / 1.055) ** 2.4 for c in rgb]
+    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+    text = "#ffffff" if luminance < 0.3 else "#1f2933"
+    return "#{:02x}{:02x}{:02x}".format(*rgb), text
+
+
+def _legend_html(scale: float) -> str:
+    lo, hi = score_colour(-scale, scale)[0], score_colour(scale, scale)[0]
+    small = "font-size:12px;color:#52606d;"
+    return (
+        '<div style="display:flex;align-items:center;gap:8px;margin-top:8px;font-size:12px;color:#52606d;">'
+        f'<span style="{small}">lowers the score</span>'
+        '<span style="display:inline-flex;flex-direction:column;min-width:180px;">'
+        f'<span style="display:block;height:10px;border-radius:2px;border:1px solid #d9dee3;'
+        f'background:linear-gradient(to right,{lo},#ffffff,{hi});"></span>'
+        '<span style="display:flex;justify-content:space-between;font-variant-numeric:tabular-nums;">'
+        f"<span>{html.escape(f'{-scale:.3g}')}</span><span>0</span><span>+{html.escape(f'{scale:.3g}')}</span>"
+        "</span></span>"
+        f'<span style="{small}">raises the score</span>'
+        "</div>"
+    )
+
+
+def negligible_change(score_input: float, score_baseline: float) -> bool:
+    """Whether the explained score barely moves from the baseline to the input (see NEGLIGIBLE_CHANGE)."""
+    return abs(score_input - score_baseline) < _colour_floor(score_input, score_baseline)
+
+
+def _colour_floor(score_input: float, score_baseline: float) -> float:
+    return NEGLIGIBLE_CHANGE * max(1.0, abs(float(score_input)), abs(float(score_baseline)))
+
+
+def attribution_note(score_input: float, score_baseline: float) -> str | None:
+    """One sentence to show beside the highlights when they would mislead, else None.
+
+    Two cases: the score barely changes between the baseline and the input (the
+    attributions then split almost nothing, and their colours are kept faint), or the
+    baseline already scores higher than the input (the attributions then add up to a
+    drop, so red dominates even for text that supports the label).
+    """
+    score_input, score_baseline = float(score_input), float(score_baseline)
+    if not (math.isfinite(score_input) and math.isfinite(score_baseline)):
+        return None
+    change = score_input - score_baseline
+    if negligible_change(score_input, score_baseline):
+        return (
+            f"The score barely changes between the baseline ({format_score(score_baseline)}) and the text "
+            f"({format_score(score_input)}), so the attributions split a change of only {format_score(change)} and "
+            f"are drawn faint, on a fixed ±{format_score(_colour_floor(score_input, score_baseline))} scale."
+        )
+    if change < 0:
+        return (
+            f"The baseline already scores higher than the text ({format_score(score_baseline)} vs "
+            f"{format_score(score_input)}), so the attributions add up to a drop of {format_score(-change)}: they "
+            "show what lowers the score from the baseline's, not what the label rests on."
+        )
+    return None
+
+
+def text_direction(text: str) -> str | None:
+    """ "rtl" or "ltr" from the first strongly directional character (as the browser's dir="auto"), else None."""
+    for char in str(text):
+        kind = unicodedata.bidirectional(char)
+        if kind == "L":
+            return "ltr"
+        if kind in ("R", "AL"):
+            return "rtl"
+    return None
+
+
+def _dir_attribute(text: str) -> str:
+    direction = text_direction(text)
+    return f'dir="{direction}" ' if direction else ""
+
+
+def token_highlights_html(
+    pieces: list[str],
+    scores: np.ndarray,
+    *,
+    scale: float | None = None,
+    title: str = "",
+    joined: Sequence[bool] | None = None,
+    score_input: float | None = None,
+    score_baseline: float | None = None,
+    legend: bool = True,
+    note: bool = True,
+) -> str:
+    """Pieces of text as inline spans coloured by score, with a legend.
+
+    Args:
+        pieces: words or subword pieces (user text; escaped here).
+        scores: one score per piece.
+        scale: the |score| shown at full colour; default the largest |score|.
+        title: optional heading above the pieces (escaped).
+        joined: per piece, whether it continues the word before it (see `continues_word`); the pieces of one
+            word are then drawn touching, as one word split by thin lines, and never wrap apart.
+        score_input, score_baseline: the explained score at the input and at the baseline. When both are given,
+            the colour scale is never finer than NEGLIGIBLE_CHANGE of the score (noise in a score that barely
+            moves stays faint), and `attribution_note`'s sentence, if any, is shown beside the pieces.
+        legend, note: draw the colour legend and the note (rows of one explanation draw them once, under the
+            last row).
+
+    Each word keeps its own writing direction (right-to-left pieces run right to left, isolated in <bdi>), and
+    the line of words follows the text's first strongly directional word, as the browser's dir="auto" would.
+
+    Returns:
+        An HTML fragment with inline styles only (safe for `st.html`).
+    """
+    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(values) != len(pieces):
+        raise ValueError(f"{len(pieces)} pieces but {len(values)} scores")
+    finite = np.abs(values[np.isfinite(values)])
+    if scale is None:
+        scale = float(finite.max()) if finite.size else 0.0
+    scale = float(scale)
+    sentence = None
+    if score_input is not None and score_baseline is not None:
+        sentence = attribution_note(score_input, score_baseline) if note else None
+        floor = _colour_floor(score_input, score_baseline)
+        if math.isfinite(floor):
+            scale = max(scale, floor) if math.isfinite(scale) else floor
+    if not math.isfinite(scale) or scale <= 0:
+        scale = 1.0
+    if joined is not None and len(joined) != len(pieces):
+        raise ValueError(f"{len(pieces)} pieces but {len(joined)} joined flags")
+    starts = [i == 0 or not (joined is not None and joined[i]) for i in range(len(pieces))]
+    groups: list[list[str]] = []
+    group_texts: list[str] = []
+    for i, (piece, value) in enumerate(zip(pieces, values)):
+        first, last = starts[i], i + 1 == len(pieces) or starts[i + 1]
+        radius = " ".join("4px" if end else "0" for end in (first, last, last, first))
+        background, colour = score_colour(value, scale)
+        text = html.escape(str(piece), quote=True)
+        span = (
+            f'<span title="{text}: {html.escape(format_score(value))}" style="display:inline-block;'
+            f"background:{background};color:{colour};padding:1px {5 if first else 3}px 1px {5 if first else 3}px;"
+            f"margin:0;border-radius:{radius};border:1px solid rgba(0,0,0,0.08);"
+            f'{"" if first else "border-left-color:rgba(0,0,0,0.25);"}white-space:pre-wrap;"><bdi>{text}</bdi></span>'
+        )
+        if first:
+            groups.append([])
+            group_texts.append("")
+        groups[-1].append(span)
+        group_texts[-1] += str(piece)
+    spans = [
+        f'<span {_dir_attribute(word)}style="display:inline-block;white-space:nowrap;margin:2px 1px;">'
+        f'{"".join(group)}</span>'
+        for group, word in zip(groups, group_texts)
+    ]
+    line_direction = _dir_attribute("".join(str(p) for p in pieces if str(p) not in SPECIAL_PIECES))
+    heading = (
+        f'<div style="font-weight:600;margin-bottom:4px;font-size:14px;">{html.escape(title)}</div>' if title else ""
+    )
+    note_html = (
+        '<div role="note" style="margin-top:6px;padding:4px 8px;border-left:3px solid #f0b429;background:#fffbea;'
+        f'font-size:13px;line-height:1.5;color:#52606d;">{html.escape(sentence)}</div>'
+        if sentence else ""
+    )
+    return (
+        "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:15px;line-height:1.9;"
+        'color:#1f2933;">'
+        f'{heading}<div {line_direction}style="display:block;">{"".join(spans)}</div>{note_html}'
+        f"{_legend_html(scale) if legend else ''}</div>"
+    )
+
+
+def entity_colours(types: Sequence[str]) -> dict[str, str]:
+    """A colour per entity type, in the order given (colours repeat past len(ENTITY_COLOURS) types)."""
+    return {kind: ENTITY_COLOURS[i % len(ENTITY_COLOURS)] for i, kind in enumerate(dict.fromkeys(types))}
+
+
+def marked_text_html(text: str, marks: Sequence[tuple[int, int, str, str, str]], *, title: str = "",
+                     legend: Mapping[str, str] | None = None) -> str:
+    """A text with character ranges marked in colour and labelled (named entities, an answer).
+
+    Args:
+        text: the text (user text; escaped here).
+        marks: (start, end, label, colour, hover) per range, in characters of `text`; overlapping ranges
+            after the first are skipped. The label is drawn small after the marked characters.
+        title: an optional heading (escaped).
+        legend: label -> colour, drawn as swatches under the text.
+
+    Returns:
+        An HTML fragment with inline styles only (safe for `st.html`); the text keeps its own direction.
+    """
+    parts: list[str] = []
+    at = 0
+    for start, end, label, colour, hover in sorted(marks, key=lambda m: (m[0], m[1])):
+        start, end = max(int(start), at), min(int(end), len(text))
+        if end <= start:
+            continue
+        parts.append(html.escape(text[at:start]))
+        parts.append(
+            f'<mark title="{html.escape(hover, quote=True)}" style="background:{colour};color:#1f2933;'
+            'padding:2px 4px;margin:0 1px;border-radius:4px;border:1px solid rgba(0,0,0,0.12);">'
+            f"<bdi>{html.escape(text[start:end])}</bdi>"
+            f'<span style="font-size:11px;font-weight:600;margin-left:5px;color:#323f4b;">{html.escape(label)}</span>'
+            "</mark>"
+        )
+        at = end
+    parts.append(html.escape(text[at:]))
+    heading = (f'<div style="font-weight:600;margin-bottom:4px;font-size:14px;">{html.escape(title)}</div>'
+               if title else "")
+    swatches = "".join(
+        f'<span style="display:inline-flex;align-items:center;gap:4px;margin-right:12px;">'
+        f'<span style="display:inline-block;width:12px;height:12px;border-radius:3px;background:{colour};'
+        f'border:1px solid rgba(0,0,0,0.15);"></span>{html.escape(name)}</span>'
+        for name, colour in (legend or {}).items()
+    )
+    legend_html = (f'<div style="margin-top:6px;font-size:12px;color:#52606d;">{swatches}</div>' if swatches else "")
+    return (
+        "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:15px;line-height:2.1;"
+        f'color:#1f2933;">{heading}<div {_dir_attribute(text)}style="white-space:pre-wrap;">{"".join(parts)}</div>'
+        f"{legend_html}</div>"
+    )
+
+
+# -- attention -----------------------------------------------------------------
+
+

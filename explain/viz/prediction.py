@@ -1,0 +1,115 @@
+"""The model's prediction as bars: the explained label marked, probabilities on a 0-1 axis."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+
+from explain.records import Prediction
+from explain.viz.theme import (
+    FONT_SIZE,
+    HIGHLIGHT_COLOUR,
+    MAX_PREDICTION_BARS,
+    OTHER_COLOUR,
+    POSITIVE_LINE,
+    PREDICTION_TITLE_CHARS,
+    THRESHOLD_COLOUR,
+    TITLE_LINE_PX,
+    base_layout,
+    clip,
+    esc,
+    label_margin,
+    wrap_title,
+)
+
+
+def prediction_figure(prediction: Prediction) -> go.Figure:
+    """Horizontal bars of the scores per label (top 10), the explained label highlighted.
+
+    Args:
+        prediction: the model's scores; `explained_index` marks the label being explained.
+
+    Returns:
+        A bar figure, best label on top; the explained label is kept even when outside the top 10. A long
+        description wraps onto more title lines (the chart sits in a narrow column) instead of being cut.
+    """
+    scores = np.asarray(prediction.scores, dtype=np.float64).reshape(-1)
+    order = [int(i) for i in np.argsort(-scores, kind="stable")[:MAX_PREDICTION_BARS]]
+    explained = int(prediction.explained_index)
+    if 0 <= explained < len(scores) and explained not in order:
+        order[-1] = explained
+        order.sort(key=lambda i: -scores[i])
+    labels = [esc(prediction.labels[i]) if i < len(prediction.labels) else str(i) for i in order]
+    values = scores[order].astype(np.float32)
+    colours = [HIGHLIGHT_COLOUR if i == explained else OTHER_COLOUR for i in order]
+    y = np.arange(len(order), dtype=np.int32)
+    fig = go.Figure(
+        go.Bar(
+            x=values,
+            y=y,
+            orientation="h",
+            marker=dict(color=colours),
+            text=[f"{v:.3g}" for v in values],
+            textposition="auto",
+            customdata=labels,
+            hovertemplate="%{customdata}: %{x:.6g}<extra></extra>",
+        )
+    )
+    name = esc(prediction.score_name)
+    title = wrap_title(prediction.description, PREDICTION_TITLE_CHARS)
+    extra_lines = title.count("<br>")
+    base_layout(
+        fig, title=title, height=int(clip(130 + 34 * len(order), 220, 500)) + TITLE_LINE_PX * extra_lines,
+        showlegend=False,
+        margin=dict(l=label_margin(labels, FONT_SIZE, title=False), b=label_margin(["0"], FONT_SIZE, tilt=0)),
+    )
+    fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9")
+    fig.update_yaxes(
+        tickmode="array",
+        tickvals=y,
+        ticktext=[f"<b>{label}</b>" if i == explained else label for label, i in zip(labels, order)],
+        autorange="reversed",
+        automargin=True,
+        showgrid=False,
+    )
+    return fig
+
+
+def sigmoid_bars_figure(prediction: Prediction, *, threshold: float = 0.5) -> go.Figure:
+    """A multi-label head's scores: every label's own sigmoid as a bar (0-1), the threshold marked.
+
+    Each label is on when its sigmoid passes `threshold`; several may be on at once, so the bars do not
+    add up to 1 and every label is drawn (not only the top ones), in the head's order.
+    """
+    scores = np.asarray(prediction.scores, dtype=np.float64).reshape(-1)
+    explained = int(prediction.explained_index)
+    labels = [esc(label) for label in prediction.labels]
+    on = scores >= threshold
+    colours = [HIGHLIGHT_COLOUR if i == explained else (POSITIVE_LINE if on[i] else OTHER_COLOUR)
+               for i in range(len(scores))]
+    y = np.arange(len(scores), dtype=np.int32)
+    fig = go.Figure(go.Bar(
+        x=scores.astype(np.float32), y=y, orientation="h", marker=dict(color=colours),
+        text=[f"{v:.3g}" + (" (on)" if o else "") for v, o in zip(scores, on)], textposition="outside",
+        cliponaxis=False, customdata=labels, hovertemplate="%{customdata}: %{x:.6g}<extra></extra>",
+    ))
+    fig.add_vline(x=threshold, line=dict(color=THRESHOLD_COLOUR, width=1.5, dash="dash"),
+                  annotation_text=f"threshold {threshold:g}", annotation_position="top",
+                  annotation_font=dict(size=11, color=THRESHOLD_COLOUR))
+    title = wrap_title(prediction.description, PREDICTION_TITLE_CHARS)
+    base_layout(
+        fig, title=title, height=int(clip(150 + 34 * len(scores), 240, 560)) + TITLE_LINE_PX * title.count("<br>"),
+        showlegend=False,
+        margin=dict(l=label_margin(labels, FONT_SIZE, title=False), b=label_margin(["0"], FONT_SIZE, tilt=0),
+                    r=label_margin(["0.999 (on)"], FONT_SIZE, title=False)),
+    )
+    fig.update_xaxes(title=dict(text="sigmoid of each label"), range=[0, 1.0], automargin=True)
+    fig.update_yaxes(tickmode="array", tickvals=y,
+                     ticktext=[f"<b>{label}</b>" if i == explained else label for i, label in enumerate(labels)],
+                     autorange="reversed", automargin=True, showgrid=False)
+    return fig
+
+
+# -- token highlights ----------------------------------------------------------
+
+
