@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from explain.attribution import SIMPSON_TOLERANCE, integrated_gradients  # noqa: E402
 from explain.inputs import tokenize  # noqa: E402
+from explain.methods.quadrature import SIMPSON_TOLERANCE, integrated_gradients  # noqa: E402
 from explain.models import load_model  # noqa: E402
 from explain.records import DEFAULT_INTEGRATION, DEFAULT_STEPS, AnalysisRequest, TargetSpec  # noqa: E402
 from explain.targets import choose_index, resolve_target, target_kind  # noqa: E402

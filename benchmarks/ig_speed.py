@@ -9,7 +9,7 @@ the same weights as `explain.load_model` leaves them (eager attention, parameter
 
 Equal accuracy is checked two ways:
 - the convergence delta, computed the same way for every run: sum of the token attributions minus
-  (f(input) - f(baseline)), with f evaluated by `explain.attribution.endpoint_scores` on the run's own
+  (f(input) - f(baseline)), with f evaluated by `explain.methods.baselines.endpoint_scores` on the run's own
   model copy, at the points where the word-embedding path really starts and ends (the peer's own
   Captum `delta` is printed too, but Captum computes it at a baseline whose position ids and token
   types are all 0, which is not where the path starts);
@@ -39,16 +39,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
-from explain.attribution import (  # noqa: E402
-    SIMPSON_TOLERANCE,
-    _Path,
-    baseline_embeddings,
-    endpoint_scores,
-    gauss_legendre,
-    integrated_gradients,
-    rounding_floor,
-)
 from explain.inputs import tokenize  # noqa: E402
+from explain.methods.baselines import baseline_embeddings, endpoint_scores
+from explain.methods.quadrature import SIMPSON_TOLERANCE, _Path, gauss_legendre, integrated_gradients, rounding_floor
 from explain.records import TargetSpec  # noqa: E402
 from explain.targets import resolve_target  # noqa: E402
 from explain.words import word_sums, words_for_tokens  # noqa: E402

@@ -7,11 +7,10 @@
 from __future__ import annotations
 
 from explain.attention import head_statistics, rollout, token_by_layer
-from explain.attribution import integrated_gradients
 from explain.errors import ExplainError, InputError, ModelLoadError, SchemaError
+from explain.methods.quadrature import integrated_gradients
 from explain.models import BUILTIN_MODELS, DEFAULT_MODEL, RANDOM_CONTROL, LoadedModel, load_model
 from explain.pipeline import analyze
-from explain.viz.notebook import attach_notebook_display
 from explain.records import (
     APP_VERSION,
     SCHEMA_VERSION,
@@ -25,6 +24,7 @@ from explain.records import (
     Tokens,
     Words,
 )
+from explain.viz.notebook import attach_notebook_display
 
 __all__ = [
     "APP_VERSION",

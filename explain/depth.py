@@ -30,18 +30,19 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
-from explain.attribution import endpoint_scores, internal_batch_size
+from explain.costs import depth_work
 from explain.errors import InputError
 from explain.methods.base import AttributionContext
+from explain.methods.baselines import endpoint_scores
+from explain.methods.quadrature import internal_batch_size
 from explain.models import LoadedModel
 from explain.records import EMBEDDING_PARTS, Analysis, EmbeddingParts, LayerAttribution
-from explain.scheduling import WorkBudget, WorkBudgetError, about, estimate_work
+from explain.scheduling import WorkBudget
 
 __all__ = [
     "EMBEDDING_PARTS",
@@ -263,13 +264,7 @@ def check_depth_budget(analysis: Analysis, config: object, budget: WorkBudget | 
     """The work units of both depth attributions of `analysis` (fp32, fixed steps: the embedding parts once,
     then every layer); WorkBudgetError, one sentence, when over the budget (from the environment unless given)."""
     budget = budget or WorkBudget.from_environment()
-    steps = analysis.request.n_steps if n_steps is None else n_steps
-    one_pass = replace(analysis.request, n_steps=steps, tolerance=None, precision="fp32")
-    work = estimate_work(one_pass, config, len(analysis.tokens)) * (analysis.model.n_layers + 1)
-    if work > budget.max_work:
-        raise WorkBudgetError(
-            f"Splitting the score over the embeddings and the {analysis.model.n_layers} layers needs about "
-            f"{about(budget.seconds(work))} s of computation, over this server's {about(budget.seconds(budget.max_work))}"
-            " s limit: use fewer steps or a shorter text."
-        )
+    work = depth_work(analysis.request, analysis.model.n_layers, config, len(analysis.tokens), n_steps)
+    budget.check_work(work, f"Splitting the score over the embeddings and the {analysis.model.n_layers} layers",
+                      "use fewer steps or a shorter text")
     return work

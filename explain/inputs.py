@@ -115,3 +115,23 @@ def notices_for(loaded: LoadedModel, text: str, kind: str, tokens: Tokens, *, qu
             notices.append(f"The two texts have {length} tokens together; each was cut from its end, the longer "
                            f"first, to {len(tokens):,} tokens.")
     return tuple(notices)
+
+
+def count_units(loaded: LoadedModel, request: AnalysisRequest) -> tuple[int, int]:
+    """(tokens, words) the model reads for `request`, every text included and cut as an analysis cuts them,
+    from the tokenizer alone (a private copy of its backend), so pricing never waits for the model's lock."""
+    max_tokens = min(int(request.max_tokens), loaded.max_tokens)
+    texts = request.texts
+    if len(texts) == 2:
+        truncation = "only_second" if request.question else "longest_first"
+        encoding = encode_pair_truncated(loaded.tokenizer, texts[0], texts[1], max_tokens,
+                                         truncation=truncation).encoding
+    else:
+        encoding = encode_truncated(loaded.tokenizer, texts[0], max_tokens).encoding
+    special = np.asarray(encoding.special_tokens_mask, dtype=bool)
+    offsets = np.asarray(encoding.offsets, dtype=np.int32).reshape(-1, 2)
+    n_words = 0
+    sequence = np.array([-1 if s is None else s for s in encoding.sequence_ids])
+    for s, text in enumerate(texts):
+        n_words += len(words_for_tokens(text, offsets, special | (sequence != s)).words)
+    return len(encoding.ids), n_words

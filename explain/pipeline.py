@@ -19,14 +19,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from explain.attribution import check_method, check_precision, check_steps, check_tolerance, integrated_gradients
 from explain.depth import embedding_parts, layer_attribution
 from explain.errors import InputError
 from explain.evaluation.faithfulness import ERASER_BINS, evaluate_context
 from explain.heads.ablation import check_ablation, request_ablation
 from explain.heads.gating import HeadSet, check_mode
 from explain.inputs import encoded_request, notices_for, read_words, token_segments
-from explain.methods import METHODS, AttributionContext, MethodAttribution, MethodSettings, get_method
+from explain.methods import METHODS, AttributionContext, MethodAttribution, get_method
+from explain.methods.base import method_settings
+from explain.methods.quadrature import check_method, check_precision, check_steps, check_tolerance
 from explain.models import LoadedModel, load_model
 from explain.records import (
     BASELINES,
@@ -85,28 +86,17 @@ def context_heads_removed(request: AnalysisRequest, context: AttributionContext)
                          context.token_type_ids, context.position_ids)
 
 
-IG = "integrated_gradients"
-
-
-def method_settings(request: AnalysisRequest, name: str) -> MethodSettings:
-    """The settings `name` runs with for `request`: integrated gradients from the request's steps, tolerance,
-    precision and integration; any other method from the request's `method_settings` entries "name.setting", else
-    defaults."""
-    method = get_method(name)
-    if name == IG:
-        return method.settings_type.parse({"n_steps": request.n_steps, "tolerance": request.tolerance or 0.0,
-                                           "precision": request.precision, "integration": request.integration})
-    prefix = f"{name}."
-    return method.settings_type.parse({key[len(prefix):]: value for key, value in request.method_settings
-                                       if key.startswith(prefix)})
-
-
-def token_attribution(result: MethodAttribution, n_steps: int = 0) -> TokenAttribution:
-    """A registry method's result as the analysis's attribution record."""
+def token_attribution(result: MethodAttribution) -> TokenAttribution:
+    """A registry method's result as the analysis's attribution record (with its quadrature, if it integrates)."""
+    quadrature = result.quadrature
     return TokenAttribution(
         scores=np.array(result.scores, dtype=np.float32), score_input=result.score_input,
-        score_baseline=result.score_baseline, delta=result.delta, n_steps=n_steps, baseline=result.baseline,
-        method=result.method, settings=dict(result.settings), seconds=result.seconds, signed=result.signed,
+        score_baseline=result.score_baseline, delta=result.delta,
+        n_steps=quadrature.evaluations if quadrature else 0, baseline=result.baseline, method=result.method,
+        precision=quadrature.precision if quadrature else "fp32",
+        tolerance=quadrature.tolerance if quadrature else None,
+        converged=quadrature.converged if quadrature else None,
+        settings=dict(result.settings), seconds=result.seconds, signed=result.signed,
     )
 
 
@@ -151,30 +141,12 @@ def analyze(
 
         t0 = time.perf_counter()
         words = read_words(request.texts, tokens)
-        if request.method == IG:
-            attribution = integrated_gradients(
-                target,
-                ids,
-                mask,
-                special,
-                token_type_ids=types,
-                position_ids=positions,
-                n_steps=request.n_steps,
-                baseline=request.baseline,
-                progress=lambda f: report("attribution", f),
-                tolerance=request.tolerance,
-                precision=request.precision,
-                method=request.integration,
-            )
-            attribution.settings = method_settings(request, IG).as_dict()
-            attribution.seconds = time.perf_counter() - t0
-        else:
-            context = AttributionContext(target=target, input_ids=ids, attention_mask=mask, special=special,
-                                         token_word=words.token_word, n_words=len(words), baseline=request.baseline,
-                                         token_type_ids=types, position_ids=positions)
-            result = get_method(request.method).attribute(context, method_settings(request, request.method),
-                                                          progress=lambda f: report("attribution", f))
-            attribution = token_attribution(result)
+        context = AttributionContext(target=target, input_ids=ids, attention_mask=mask, special=special,
+                                     token_word=words.token_word, n_words=len(words), baseline=request.baseline,
+                                     token_type_ids=types, position_ids=positions)
+        result = get_method(request.method).attribute(context, method_settings(request, request.method),
+                                                      progress=lambda f: report("attribution", f))
+        attribution = token_attribution(result)
         timings["attribution"] = time.perf_counter() - t0
 
     resolved_request = replace(request, target=target.spec, ablate=removed.format() if removed else "")
@@ -227,18 +199,7 @@ def explain_method(request: AnalysisRequest, loaded: LoadedModel, name: str, *,
     with loaded.lock, ExitStack() as ablation:
         context = context or attribution_context(request, loaded)
         ablation.enter_context(context_heads_removed(request, context))
-        settings = method_settings(request, name)
-        if name == IG:
-            start = time.perf_counter()
-            ig = integrated_gradients(context.target, context.input_ids, context.attention_mask, context.special,
-                                      token_type_ids=context.token_type_ids, position_ids=context.position_ids,
-                                      n_steps=request.n_steps, baseline=request.baseline, progress=progress,
-                                      tolerance=request.tolerance, precision=request.precision,
-                                      method=request.integration)
-            ig.settings, ig.seconds = settings.as_dict(), time.perf_counter() - start
-            attribution = ig
-        else:
-            attribution = token_attribution(get_method(name).attribute(context, settings, progress))
+        attribution = token_attribution(get_method(name).attribute(context, method_settings(request, name), progress))
     word_scores = word_sums(attribution.scores, context.token_word, context.n_words).astype(np.float32)
     return MethodResult(attribution=attribution, word_scores=word_scores)
 

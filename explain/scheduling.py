@@ -4,9 +4,8 @@ Integrated gradients on one model runs one analysis at a time (the model's lock)
 order a few large requests starve everyone else, and Python's locks are not first come, first
 served. Here:
 
-- `estimate_work` and `WorkBudget`: a request's work is its tokens x model evaluations x the
-  model's cost per token relative to the embedded `minilm` (plus a fixed cost per evaluation);
-  a request over the budget is refused with one sentence before it waits for anything.
+- `WorkBudget`: work is priced from the declared cost of what runs (`explain.costs`); work over the
+  budget is refused with one sentence before it waits for anything.
 - `ModelScheduler`: per model, heavy analyses take turns first come, first served, at most
   `max_waiting` waiting (beyond that `ServerBusy`), one per session (a session's new request
   replaces its old one). Light analyses (a few seconds at most) go first: a running heavy
@@ -18,16 +17,20 @@ Pure Python: the scheduler needs no torch and no streamlit; the caller runs the 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import threading
-from collections import deque
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from explain.costs import EXTRA_EVALUATIONS, estimate_work, evaluations
 from explain.errors import ExplainError, InputError
+from explain.methods import get_method
 from explain.records import MIN_STEPS, AnalysisRequest
 
 MAX_WORK_ENV = "EXPLAIN_MAX_WORK"
@@ -35,25 +38,14 @@ WORK_RATE_ENV = "EXPLAIN_WORK_RATE"
 LIGHT_SECONDS_ENV = "EXPLAIN_LIGHT_SECONDS"
 QUEUE_LENGTH_ENV = "EXPLAIN_QUEUE_LENGTH"
 
-# The unit of work: one token through one forward and backward pass of minilm (6 layers, hidden 384,
-# intermediate 1536) in a 128-token sequence. The rate is this project's 2-core machine (AMD EPYC, torch
-# threads 2): 512 tokens x 1000 steps took about 340 s (issue 10), 128 x 200 and 11 x 50 agree within 10%
-# (benchmarks/work_budget.py, docs/load-test.md).
-REFERENCE_SHAPE = (6, 384, 1536)
-REFERENCE_TOKENS = 128
-DEFAULT_WORK_RATE = 2000.0  # work units per second here
+DEFAULT_WORK_RATE = 2000.0  # work units per second here (explain.costs: the unit and where the rate comes from)
 DEFAULT_LIMIT_SECONDS = 30.0
 DEFAULT_LIGHT_SECONDS = 3.0
 DEFAULT_QUEUE_LENGTH = 4
-# Fixed cost of one evaluation in token units (tensor set-up, per-layer overhead), which dominates
-# short texts; and the passes besides the integration steps (attention, the two endpoint scores).
-EVALUATION_OVERHEAD_TOKENS = 64
-EXTRA_EVALUATIONS = 2
-# bfloat16 autocast (fast mode) relative to float32, per evaluation: counted as float32 (not measured
-# apart here).
-PRECISION_COST = {"fp32": 1.0, "bf16": 1.0}
-# Adaptive runs use nested levels of 9, 17, 33, ... points up to the cap (explain.attribution).
-ADAPTIVE_START_INTERVALS = 8
+# A running turn that has not finished within this many times its estimate (and at least WATCHDOG_MIN_SECONDS),
+# pauses excluded, is stopped at its next progress report, and waiting turns stop waiting for it.
+WATCHDOG_FACTOR = 10.0
+WATCHDOG_MIN_SECONDS = 120.0
 
 
 class WorkBudgetError(InputError):
@@ -66,42 +58,6 @@ class ServerBusy(ExplainError):
 
 class Replaced(ExplainError):
     """A newer analysis from the same session took this one's place."""
-
-
-def evaluations(request: AnalysisRequest) -> int:
-    """The most model evaluations (forward and backward) integrated gradients makes for `request`."""
-    n_steps = int(request.n_steps)
-    if request.integration == "clenshaw_curtis":  # whole levels only; adaptive Simpson may use the whole cap
-        points = [n + 1 for n in (1, 2, 4) if n + 1 <= n_steps]
-        n = ADAPTIVE_START_INTERVALS
-        while n + 1 <= n_steps:
-            points.append(n + 1)
-            n *= 2
-        n_steps = max(points, default=n_steps)
-    return n_steps + EXTRA_EVALUATIONS
-
-
-def model_shape(config: Any) -> tuple[int, int, int]:
-    """(layers, hidden size, feed-forward size) of a transformers config (BERT and DistilBERT names)."""
-    if config is None:
-        return REFERENCE_SHAPE
-    hidden = int(getattr(config, "hidden_size", None) or getattr(config, "dim", None) or REFERENCE_SHAPE[1])
-    layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None) or REFERENCE_SHAPE[0])
-    inner = int(getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None) or 4 * hidden)
-    return layers, hidden, inner
-
-
-def token_cost(shape: tuple[int, int, int], n_tokens: int) -> float:
-    """Multiply-adds per token of one pass: projections, feed-forward and attention over `n_tokens`."""
-    layers, hidden, inner = shape
-    return float(layers * (4 * hidden * hidden + 2 * hidden * inner + 2 * n_tokens * hidden))
-
-
-def estimate_work(request: AnalysisRequest, config: Any, n_tokens: int) -> float:
-    """Work units of `request` on a model with this config at `n_tokens` tokens (see REFERENCE_SHAPE)."""
-    relative = token_cost(model_shape(config), n_tokens) / token_cost(REFERENCE_SHAPE, REFERENCE_TOKENS)
-    precision = PRECISION_COST.get(request.precision, 1.0)
-    return evaluations(request) * (n_tokens + EVALUATION_OVERHEAD_TOKENS) * relative * precision
 
 
 def about(value: float) -> str:
@@ -145,17 +101,32 @@ class WorkBudget:
     def is_light(self, work: float) -> bool:
         return self.seconds(work) <= self.light_seconds
 
-    def check(self, request: AnalysisRequest, config: Any, n_tokens: int) -> float:
-        """The request's work; raises WorkBudgetError (one sentence saying what to reduce) when over the budget."""
-        work = estimate_work(request, config, n_tokens)
+    def check(self, request: AnalysisRequest, config: Any, n_tokens: int, n_words: int | None = None) -> float:
+        """The request's work, priced from its method's declared cost; raises WorkBudgetError (one sentence saying
+        what to reduce) when over the budget."""
+        work = estimate_work(request, config, n_tokens, n_words)
         if work <= self.max_work:
             return work
-        per_step = work / evaluations(request)
-        fit = int(self.max_work // per_step) - EXTRA_EVALUATIONS
-        advice = (f"at {n_tokens} tokens up to {fit} integration steps fit, so use fewer steps or a shorter text"
-                  if fit >= MIN_STEPS else "use a shorter text or a lower token limit")
+        advice = "use a shorter text, a lower token limit or a cheaper method"
+        if "n_steps" in get_method(request.method).request_fields:
+            per_step = work / evaluations(request, n_tokens, n_words)
+            fit = int(self.max_work // per_step) - EXTRA_EVALUATIONS
+            if fit >= MIN_STEPS:
+                advice = f"at {n_tokens} tokens up to {fit} integration steps fit, so use fewer steps or a shorter text"
+            else:
+                advice = "use a shorter text or a lower token limit"
+        self.refuse(work, "This request", advice)
+        return work
+
+    def check_work(self, work: float, what: str, advice: str) -> float:
+        """`work`, or WorkBudgetError ("`what` needs about N s ..., over this server's M s limit: `advice`.")."""
+        if work > self.max_work:
+            self.refuse(work, what, advice)
+        return work
+
+    def refuse(self, work: float, what: str, advice: str) -> None:
         raise WorkBudgetError(
-            f"This request needs about {about(self.seconds(work))} s of computation, over this server's "
+            f"{what} needs about {about(self.seconds(work))} s of computation, over this server's "
             f"{about(self.seconds(self.max_work))} s limit: {advice}."
         )
 
@@ -171,14 +142,33 @@ def queue_length_from_environment() -> int:
     return max(0, int(_env_float(QUEUE_LENGTH_ENV, DEFAULT_QUEUE_LENGTH)))
 
 
-class Ticket:
-    """One analysis asking for a model: waiting, then running (heavy may pause), then done."""
+class TurnExpired(ExplainError):
+    """A turn ran far past its estimate and was stopped so that the work queued behind it can go on."""
 
-    def __init__(self, session: Hashable | None, light: bool) -> None:
+
+class Ticket:
+    """One piece of work asking for a model: waiting, then running (heavy may pause), then done.
+
+    `allowed`: seconds it may run (pauses excluded) before the watchdog stops it.
+    """
+
+    def __init__(self, session: Hashable | None, light: bool, allowed: float = math.inf) -> None:
         self.session = session
         self.light = light
+        self.allowed = allowed
         self.running = False
         self.replaced = False
+        self.expired = False
+        self.started = 0.0
+        self.paused_seconds = 0.0
+
+    def overdue(self, now: float) -> bool:
+        return self.running and now - self.started - self.paused_seconds > self.allowed
+
+
+def watchdog_seconds(estimated_seconds: float) -> float:
+    """How long a turn estimated at `estimated_seconds` may run before the watchdog stops it."""
+    return max(WATCHDOG_MIN_SECONDS, WATCHDOG_FACTOR * estimated_seconds)
 
 
 class Turn:
@@ -195,9 +185,34 @@ class Turn:
         return self._ticket.light
 
     def check(self) -> None:
-        """Raise Replaced when a newer analysis of the same session took this one's place."""
+        """Raise Replaced when a newer analysis of the same session took this one's place, TurnExpired when the
+        watchdog stopped this turn."""
         if self._ticket.replaced:
             raise Replaced("A newer analysis from this page replaced this one.")
+        if self._ticket.expired or self._ticket.overdue(time.monotonic()):
+            self._ticket.expired = True
+            raise TurnExpired(f"This computation ran past {about(self._ticket.allowed)} s, far beyond its estimate, "
+                              "and was stopped so that the work queued behind it can go on.")
+
+    @contextmanager
+    def hold(self, loaded: Any) -> Iterator[Any]:
+        """The model for this turn, its lock held: the scheduler is the one owner of a model's lock.
+
+        Beside a heavy turn paused at a safe point (which holds the model's lock), a light turn gets the same
+        weights under a lock of its own, so no order of turns can wait on a lock a paused turn holds. The lock is
+        waited for at most as long as the turn may run, so work outside the queue cannot hold the queue for good.
+        """
+        if self.beside_paused:
+            yield dataclasses.replace(loaded, lock=threading.RLock())
+            return
+        wait = self._ticket.allowed if math.isfinite(self._ticket.allowed) else -1
+        if not loaded.lock.acquire(timeout=wait):
+            raise ServerBusy(f"This model has been busy for over {about(wait)} s with other work; "
+                             "try again in a minute.")
+        try:
+            yield loaded
+        finally:
+            loaded.lock.release()
 
     def pause_point(self) -> None:
         """Heavy work calls this where the model may be lent out (no hooks on it, no tokenizer in use):
@@ -258,7 +273,7 @@ class ModelScheduler:
 
     @contextmanager
     def turn(self, *, light: bool, session: Hashable | None = None,
-             waiting: Callable[[int], None] | None = None) -> Iterator[Turn]:
+             waiting: Callable[[int], None] | None = None, allowed: float = math.inf) -> Iterator[Turn]:
         """Wait for this analysis's turn and hold it for the `with` block.
 
         Args:
@@ -269,8 +284,10 @@ class ModelScheduler:
         Raises:
             ServerBusy: `max_waiting` analyses already wait.
             Replaced: a newer ticket of the same session took this one's place while it waited.
+            allowed: seconds the turn may run, pauses excluded (`watchdog_seconds`); a turn past it is stopped
+                at its next `Turn.check`, and turns waiting behind it stop waiting for it.
         """
-        ticket = Ticket(session, light)
+        ticket = Ticket(session, light, allowed)
         with self._cond:
             if session is not None:
                 for old in self._tickets():
@@ -304,10 +321,12 @@ class ModelScheduler:
             with self._cond:
                 if ticket.replaced:
                     raise Replaced("A newer analysis from this page replaced this one.")
+                self._expire_overdue()
                 if self._can_start(ticket):
                     queue = self._light if ticket.light else self._heavy
                     queue.popleft()
                     ticket.running = True
+                    ticket.started = time.monotonic()
                     if ticket.light:
                         self._running_light = ticket
                         return self._running_heavy is not None
@@ -320,6 +339,20 @@ class ModelScheduler:
                 if not self._can_start(ticket) and not ticket.replaced:
                     self._cond.wait(self.poll_seconds)
 
+    def _expire_overdue(self) -> None:
+        """The watchdog (called with the condition held): a running turn past its allowed time loses its place, so
+        the queue goes on; its own thread is stopped at its next check."""
+        now = time.monotonic()
+        for running in (self._running_heavy, self._running_light):
+            if running is not None and running.overdue(now):
+                running.expired = True
+                if self._running_heavy is running:
+                    self._running_heavy = None
+                    self._paused = False
+                else:
+                    self._running_light = None
+                self._cond.notify_all()
+
     def pause_heavy(self, ticket: Ticket) -> None:
         """Called by the running heavy analysis at a safe point: wait while light analyses wait or run."""
         with self._cond:
@@ -327,11 +360,14 @@ class ModelScheduler:
                 return
             self._paused = True
             self._cond.notify_all()
+            start = time.monotonic()
             try:
-                while (self._light or self._running_light) and not ticket.replaced:
+                while (self._light or self._running_light) and not ticket.replaced and not ticket.expired:
                     self._cond.wait(self.poll_seconds)
             finally:
-                self._paused = False
+                ticket.paused_seconds += time.monotonic() - start
+                if self._running_heavy is ticket:
+                    self._paused = False
 
 
 class Schedulers:
@@ -362,3 +398,121 @@ def has_foreign_hooks(module: Any) -> bool:
                 if not str(owner).startswith("transformers."):
                     return True
     return False
+
+
+def queue_text(ahead: int) -> str:
+    """What a waiting page shows: "2 analyses ahead of yours"."""
+    if ahead <= 0:
+        return "Next in line: starting in a moment"
+    return f"{ahead} {'analysis' if ahead == 1 else 'analyses'} ahead of yours"
+
+
+Progress = Callable[[str, float | None], None]
+StepReport = Callable[[str, float], None]
+
+
+def ignore_progress(stage: str, fraction: float | None) -> None:
+    pass
+
+
+class ScheduledCache:
+    """Results every session shares: a bounded LRU (by count, and by bytes when `size` is given), one
+    computation per key at a time, each priced against the work budget before it waits for anything and run in
+    a turn on its model's scheduler, with its progress, its place in the queue and the watchdog.
+
+    A page adds a request type and a compute function `make(model, step)`; `step(stage, fraction)` reports
+    progress, raises when the turn is replaced or stopped, and pauses heavy work at stages named in `pause_at`
+    while light work waits (never while hooks of ours are on the model).
+    """
+
+    def __init__(self, max_entries: int = 256, budget: WorkBudget | None = None,
+                 schedulers: Schedulers | None = None, *, max_bytes: float = math.inf,
+                 size: Callable[[Any], int] | None = None) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.budget = budget or WorkBudget.from_environment()
+        self.schedulers = schedulers or Schedulers()
+        self._size = size or (lambda value: 0)
+        self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._key_locks: dict[Hashable, list[Any]] = {}  # key -> [lock, sessions using it]
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            item = self._items.get(key)
+            if item is None:
+                return None
+            self._items.move_to_end(key)
+            return item[0]
+
+    def put(self, key: Hashable, value: Any) -> None:
+        size = self._size(value)
+        with self._lock:
+            if key in self._items:
+                self._bytes -= self._items.pop(key)[1]
+            self._items[key] = (value, size)
+            self._bytes += size
+            while len(self._items) > 1 and (len(self._items) > self.max_entries or self._bytes > self.max_bytes):
+                self._bytes -= self._items.popitem(last=False)[1][1]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @contextmanager
+    def _key_lock(self, key: Hashable) -> Iterator[None]:
+        with self._lock:
+            entry = self._key_locks.setdefault(key, [threading.Lock(), 0])
+            entry[1] += 1
+        try:
+            with entry[0]:
+                yield
+        finally:
+            with self._lock:
+                entry[1] -= 1
+                if entry[1] == 0:
+                    self._key_locks.pop(key, None)
+
+    def compute(self, key: Hashable, loaded: Any, make: Callable[[Any, StepReport], Any], *, work: float,
+                what: str, advice: str, progress: Progress | None = None, session: Hashable | None = None,
+                stage: str = "", pause_at: frozenset[str] = frozenset(), refusable: bool = True) -> Any:
+        """The cached value for `key`, or `make(model, step)` in its turn on `loaded`'s scheduler.
+
+        Args:
+            work: the work units of `make`, priced from what it runs (explain.costs); over the budget it is
+                refused with "`what` needs about N s ..., over this server's M s limit: `advice`."
+            progress: called with (stage, fraction done), and with (queue text, None) while waiting; it may
+                raise to cancel (Streamlit does at the next call after a rerun or when the tab closes).
+            session: who asks (its older turn on this model is replaced); None: nobody's.
+            refusable: False for one pass over the text (reading it, one head's view): the least any page
+                needs, priced for the queue but never refused.
+        Raises:
+            WorkBudgetError, ServerBusy, Replaced, TurnExpired and other ExplainErrors, each one sentence.
+        """
+        value = self.get(key)
+        if value is not None:
+            return value
+        if refusable:
+            self.budget.check_work(work, what, advice)
+        light = self.budget.is_light(work)
+        report = progress or ignore_progress
+        with self._key_lock(key):
+            value = self.get(key)
+            if value is not None:
+                return value
+            scheduler = self.schedulers.get(loaded.spec)
+            with scheduler.turn(light=light, session=session, waiting=lambda ahead: report(queue_text(ahead), None),
+                                allowed=watchdog_seconds(self.budget.seconds(work))) as turn, \
+                    turn.hold(loaded) as model:
+
+                def step(name: str, fraction: float) -> None:
+                    turn.check()
+                    report(name, fraction)
+                    if name in pause_at and not turn.light and not has_foreign_hooks(loaded.model):
+                        turn.pause_point()
+
+                if stage:
+                    report(stage, 0.0)
+                value = make(model, step)
+            self.put(key, value)
+        return value

@@ -8,7 +8,6 @@ import json
 import streamlit as st
 
 from dashboard import cached
-from dashboard.cached import HeadsRequest
 from dashboard.components import controls, share, tasks
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.results import clamp_view, run_with_progress
@@ -26,6 +25,7 @@ from dashboard.components.url_state import (
 from dashboard.state import HEADS_FIELDS, MAX_TOKEN_CHOICES, ViewState
 from explain import ExplainError, LoadedModel
 from explain.heads import MAP_NAMES, PRUNING_ORDERS, HeadImportance, HeadInputs, NeuronView, PruningCurve
+from explain.records import HeadsRequest
 from explain.viz.attention import mark_head
 from explain.viz.heads import (
     MAP_TITLES,

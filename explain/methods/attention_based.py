@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from explain.attention import rollout
-from explain.methods.base import AttributionContext, Method, ProgressCallback, RawScores, register
+from explain.methods.base import AttributionContext, Method, ProgressCallback, RawScores, one_forward_pass, register
 from explain.methods.gradients import NoSettings
 from explain.records import AttentionMaps
 
@@ -101,6 +101,7 @@ LAST_LAYER_ATTENTION = register(Method(
             "layer, averaged over heads.",
     settings_type=NoSettings,
     compute=last_layer_attention,
+    cost=one_forward_pass,
     signed=False,
 ))
 ATTENTION_ROLLOUT = register(Method(
@@ -109,6 +110,7 @@ ATTENTION_ROLLOUT = register(Method(
     summary="Rollout (Abnar and Zuidema 2020) of head-averaged attention with the residual, read-out row.",
     settings_type=NoSettings,
     compute=attention_rollout,
+    cost=one_forward_pass,
     signed=False,
 ))
 ATTENTION_X_GRADIENT = register(Method(

@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from explain.attribution import baseline_embeddings, endpoint_scores
 from explain.errors import InputError
-from explain.records import BASELINES
+from explain.methods.baselines import baseline_embeddings, endpoint_scores
+from explain.records import BASELINES, AnalysisRequest
 from explain.targets import TARGET_KINDS, Target, model_position_ids
 from explain.words import word_sums
 
@@ -113,7 +113,7 @@ class AttributionContext:
 
     input_ids, attention_mask, special, token_type_ids: [1, tokens] tensors on the model's device;
     token_word: int [tokens], the word of each token (-1 for special tokens); baseline: "pad", "mask"
-    or "zero", what a removed word is replaced by (`explain.attribution.baseline_embeddings`).
+    or "zero", what a removed word is replaced by (`explain.methods.baselines.baseline_embeddings`).
     The target's explained index must already be chosen.
     """
 
@@ -194,6 +194,18 @@ class MethodAttribution:
     settings: dict[str, Any]
     signed: bool
     seconds: float
+    quadrature: Quadrature | None = None
+
+
+@dataclass(frozen=True)
+class Quadrature:
+    """How a path integral was evaluated: model evaluations used, the arithmetic, the tolerance it aimed for
+    (None: fixed steps) and whether it met it before the cap (None: no tolerance to meet)."""
+
+    evaluations: int
+    precision: str = "fp32"
+    tolerance: float | None = None
+    converged: bool | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,6 +216,24 @@ class RawScores:
     delta: float = math.nan
     score_input: float | None = None
     score_baseline: float | None = None
+    quadrature: Quadrature | None = None
+
+
+CostFunction = Callable[[Any, int, int], float]
+
+
+def one_pass_with_gradient(settings: Any, n_tokens: int, n_words: int) -> float:
+    """One forward and one backward pass (saliency, gradient x input, attention x gradient)."""
+    return 1.0
+
+
+def one_forward_pass(settings: Any, n_tokens: int, n_words: int) -> float:
+    """One forward pass without gradients: half an evaluation (attention read-outs)."""
+    return FORWARD_PASS
+
+
+# A forward pass without gradients, in model evaluations (a forward and a backward pass each).
+FORWARD_PASS = 0.5
 
 
 @dataclass(frozen=True)
@@ -219,6 +249,12 @@ class Method:
     targets: tuple[str, ...] = TARGET_KINDS
     signed_for: Callable[[Any], bool] | None = None  # when signedness depends on the settings
     complete: bool = False  # the scores should sum to score_input - score_baseline; delta reports the gap
+    # Model evaluations (a forward and a backward pass each; a forward pass alone is FORWARD_PASS) for
+    # (settings, tokens, words): the work budget, the queue and the progress read this and nothing else.
+    cost: CostFunction = one_pass_with_gradient
+    # Settings read from the request's own fields of these names rather than its "method.setting" entries
+    # (integrated gradients: the steps, tolerance, precision and integration every request carries).
+    request_fields: tuple[str, ...] = ()
 
     @property
     def stochastic(self) -> bool:
@@ -229,6 +265,10 @@ class Method:
 
     def supports(self, target_kind: str) -> bool:
         return target_kind in self.targets
+
+    def evaluations(self, settings: MethodSettings | None, n_tokens: int, n_words: int) -> float:
+        """The declared cost of one attribution with these settings, in model evaluations."""
+        return float(self.cost(settings if settings is not None else self.settings_type(), n_tokens, n_words))
 
     def attribute(self, context: AttributionContext, settings: MethodSettings | None = None,
                   progress: ProgressCallback | None = None) -> MethodAttribution:
@@ -265,6 +305,7 @@ class Method:
             settings=settings.as_dict(),
             signed=self.is_signed(settings),
             seconds=time.perf_counter() - start,
+            quadrature=raw.quadrature,
         )
 
 
@@ -309,6 +350,31 @@ def register(method: Method) -> Method:
         raise ValueError(f"an attribution method named {method.name!r} is already registered")
     METHODS[method.name] = method
     return method
+
+
+def method_settings(request: AnalysisRequest, name: str) -> MethodSettings:
+    """The settings method `name` runs with for `request`: from the request's own fields for a method that
+    declares `request_fields` (integrated gradients), else from its "name.setting" entries, else defaults."""
+    method = get_method(name)
+    if method.request_fields:
+        return method.settings_type.parse({field: value for field in method.request_fields
+                                           if (value := getattr(request, field)) is not None})
+    prefix = f"{name}."
+    return method.settings_type.parse({key[len(prefix):]: value for key, value in request.method_settings
+                                       if key.startswith(prefix)})
+
+
+def request_for_method(request: AnalysisRequest, name: str) -> AnalysisRequest:
+    """`request` reduced to what method `name` depends on: its own settings only (a method with `request_fields`
+    keeps those fields; every other method sees their defaults), so that changing one method's settings leaves
+    the others' results cached."""
+    method = get_method(name)
+    defaults = AnalysisRequest(request.text)
+    fields = {f for m in METHODS.values() for f in m.request_fields} - set(method.request_fields)
+    own = () if method.request_fields else tuple(pair for pair in request.method_settings
+                                                 if pair[0].startswith(f"{name}."))
+    return dataclasses.replace(request, method=name, method_settings=own,
+                               **{f: getattr(defaults, f) for f in sorted(fields)})
 
 
 def get_method(name: str) -> Method:

@@ -4,7 +4,7 @@ All three run Captum on the difference d = input - baseline (the model sees
 baseline + d), so "input" means the difference from the baseline everywhere:
 gradient x input is grad . (x - b), which for a model linear in the embeddings
 equals replacing the token by the baseline (occlusion), and IG is the same path
-as `explain.attribution`'s.
+as `explain.methods.quadrature`'s.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import torch
 from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
 
-from explain.attribution import internal_batch_size
 from explain.methods.base import (
     AttributionContext,
     Method,
@@ -25,6 +24,7 @@ from explain.methods.base import (
     seeded,
     setting,
 )
+from explain.methods.quadrature import internal_batch_size
 
 SMOOTHED_METHODS = ("saliency", "gradient_x_input", "integrated_gradients")
 
@@ -112,6 +112,11 @@ def smoothgrad(context: AttributionContext, settings: SmoothGradSettings, progre
     return RawScores(scores=scores.detach().double().cpu().numpy())
 
 
+def smoothgrad_cost(settings: SmoothGradSettings, n_tokens: int, n_words: int) -> float:
+    """One gradient per noisy copy, or `ig_steps` of them when smoothing integrated gradients."""
+    return float(settings.nt_samples * (settings.ig_steps if settings.over == "integrated_gradients" else 1))
+
+
 SALIENCY = register(Method(
     name="saliency",
     title="Saliency (gradient norm)",
@@ -133,6 +138,7 @@ SMOOTHGRAD = register(Method(
     summary="A gradient method averaged over noisy copies of the embeddings (Captum NoiseTunnel).",
     settings_type=SmoothGradSettings,
     compute=smoothgrad,
+    cost=smoothgrad_cost,
     signed_for=lambda settings: settings.over != "saliency",
 ))
 

@@ -1,19 +1,20 @@
-"""Integrated gradients through the project's one integration engine (`explain.attribution`)."""
+"""Integrated gradients, registered like every method; its quadrature engine is `explain.methods.quadrature`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from explain.attribution import PRECISIONS, SIMPSON_TOLERANCE, integrated_gradients
 from explain.methods.base import (
     AttributionContext,
     Method,
     MethodSettings,
     ProgressCallback,
+    Quadrature,
     RawScores,
     register,
     setting,
 )
+from explain.methods.quadrature import ADAPTIVE_START_INTERVALS, PRECISIONS, SIMPSON_TOLERANCE, integrated_gradients
 from explain.records import DEFAULT_INTEGRATION, DEFAULT_STEPS, INTEGRATIONS, MAX_STEPS, MIN_STEPS
 
 
@@ -48,7 +49,23 @@ def attribute_ig(context: AttributionContext, settings: IntegratedGradientsSetti
         method=settings.integration,
     )
     return RawScores(scores=result.scores, delta=result.delta, score_input=result.score_input,
-                     score_baseline=result.score_baseline)
+                     score_baseline=result.score_baseline,
+                     quadrature=Quadrature(evaluations=result.n_steps, precision=result.precision,
+                                           tolerance=result.tolerance, converged=result.converged))
+
+
+def ig_cost(settings: IntegratedGradientsSettings, n_tokens: int, n_words: int) -> float:
+    """The most gradient evaluations the rule may make: the cap for adaptive Simpson and fixed steps, and for
+    Clenshaw-Curtis the largest whole level within the cap (levels of 2, 3, 5, then 9, 17, 33, ... points)."""
+    n_steps = int(settings.n_steps)
+    if settings.integration != "clenshaw_curtis":
+        return float(n_steps)
+    points = [n + 1 for n in (1, 2, 4) if n + 1 <= n_steps]
+    n = ADAPTIVE_START_INTERVALS
+    while n + 1 <= n_steps:
+        points.append(n + 1)
+        n *= 2
+    return float(max(points, default=n_steps))
 
 
 INTEGRATED_GRADIENTS = register(Method(
@@ -59,4 +76,6 @@ INTEGRATED_GRADIENTS = register(Method(
     settings_type=IntegratedGradientsSettings,
     compute=attribute_ig,
     complete=True,
+    cost=ig_cost,
+    request_fields=("n_steps", "tolerance", "precision", "integration"),
 ))

@@ -17,6 +17,7 @@ from captum.attr import KernelShap, Lime
 
 from explain.errors import InputError
 from explain.methods.base import (
+    FORWARD_PASS,
     AttributionContext,
     Method,
     MethodSettings,
@@ -103,12 +104,23 @@ def kernel_shap(context: AttributionContext, settings: SamplingSettings, progres
     return sampled(context, settings, progress, KernelShap)
 
 
+def occlusion_cost(settings: NoSettings, n_tokens: int, n_words: int) -> float:
+    """One forward pass per word, without gradients."""
+    return FORWARD_PASS * n_words
+
+
+def sampling_cost(settings: SamplingSettings, n_tokens: int, n_words: int) -> float:
+    """One forward pass per sampled input, without gradients (the surrogate fit is negligible beside them)."""
+    return FORWARD_PASS * settings.n_samples
+
+
 OCCLUSION = register(Method(
     name="occlusion",
     title="Leave one word out",
     summary="The score drop when one word is replaced by the baseline token, word by word, in batched passes.",
     settings_type=NoSettings,
     compute=occlusion,
+    cost=occlusion_cost,
 ))
 LIME = register(Method(
     name="lime",
@@ -117,6 +129,7 @@ LIME = register(Method(
             "by the baseline, weighted by closeness to the input (Captum's Lime).",
     settings_type=SamplingSettings,
     compute=lime,
+    cost=sampling_cost,
 ))
 KERNEL_SHAP = register(Method(
     name="kernel_shap",
@@ -125,5 +138,6 @@ KERNEL_SHAP = register(Method(
             "(Captum's KernelShap); they sum to about the score change from the baseline.",
     settings_type=SamplingSettings,
     compute=kernel_shap,
+    cost=sampling_cost,
     complete=True,
 ))

@@ -43,6 +43,7 @@ from explain.records.requests import (
     MIN_STEPS,
     SCHEMA_VERSION,
     AnalysisRequest,
+    HeadsRequest,
     TargetSpec,
     implied_integration,
     texts_in_order,
@@ -51,7 +52,7 @@ from explain.records.requests import (
 __all__ = [
     "APP_VERSION", "BASELINES", "DEFAULT_INTEGRATION", "DEFAULT_MAX_TOKENS", "DEFAULT_STEPS", "EMBEDDING_PARTS",
     "FIXED_INTEGRATION", "INTEGRATIONS", "LEGACY_MAX_TOKENS", "MAX_STEPS", "MIGRATIONS", "MIN_STEPS",
-    "SCHEMA_VERSION", "Analysis", "AnalysisRequest", "AttentionMaps", "EmbeddingParts", "EntityExplanation",
+    "SCHEMA_VERSION", "Analysis", "AnalysisRequest", "AttentionMaps", "HeadsRequest", "EmbeddingParts", "EntityExplanation",
     "FaithfulnessSummary", "LayerAttribution", "MethodResult", "ModelInfo", "Prediction", "ReadLimits", "Span",
     "TargetSpec", "TokenAttribution", "Tokens", "Words", "analysis_from_dict", "check_consistent", "check_depth",
     "implied_integration", "migrate", "parse_json", "texts_in_order", "to_jsonable",

@@ -16,7 +16,7 @@ APP_VERSION = "0.1.0"
 BASELINES = ("pad", "mask", "zero")
 MIN_STEPS, MAX_STEPS = 1, 1000
 DEFAULT_STEPS = 50
-# Integrated gradients' quadrature rules (explain.attribution): fixed Gauss-Legendre steps, nested Clenshaw-Curtis
+# Integrated gradients' quadrature rules (explain.methods.quadrature): fixed Gauss-Legendre steps, nested Clenshaw-Curtis
 # levels stopping on the convergence delta, adaptive Simpson panels stopping on the attribution vector's error.
 INTEGRATIONS = ("adaptive_simpson", "gauss_legendre", "clenshaw_curtis")
 DEFAULT_INTEGRATION = "adaptive_simpson"
@@ -65,7 +65,7 @@ class AnalysisRequest:
     max_tokens: int = DEFAULT_MAX_TOKENS
     # Integrated gradients: `integration` is the quadrature rule. "adaptive_simpson" (the default) makes at most
     # n_steps model evaluations, stopping when the attribution vector's estimated error is within `tolerance`
-    # (None: explain.attribution.SIMPSON_TOLERANCE) of its largest entry; "gauss_legendre" runs n_steps fixed
+    # (None: explain.methods.quadrature.SIMPSON_TOLERANCE) of its largest entry; "gauss_legendre" runs n_steps fixed
     # steps (no tolerance); "clenshaw_curtis" makes at most n_steps until |delta| <= tolerance * |score change|.
     # precision "bf16" runs the model under bfloat16 autocast.
     tolerance: float | None = None
@@ -101,3 +101,20 @@ def implied_integration(tolerance: float | None) -> str:
     """The quadrature rule a request written before `integration` existed ran: fixed steps without a tolerance,
     nested Clenshaw-Curtis levels with one."""
     return FIXED_INTEGRATION if tolerance is None else "clenshaw_curtis"
+
+
+@dataclass(frozen=True)
+class HeadsRequest:
+    """What the heads page computes from: the model, the text, the explained output and the token limit."""
+
+    spec: str
+    text: str
+    target: TargetSpec | None
+    max_tokens: int
+    pair: str = ""  # a second text read with the first
+    question: str = ""  # question answering: `text` is then the context
+
+    @property
+    def texts(self) -> tuple[str, ...]:
+        """The texts in the order the model reads them (as `AnalysisRequest.texts`)."""
+        return texts_in_order(self.text, self.pair, self.question)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from explain import AnalysisRequest, TargetSpec, analyze
-from explain.attribution import integrated_gradients, internal_batch_size
+from explain.methods.quadrature import integrated_gradients, internal_batch_size
 from explain.targets import model_position_ids, resolve_target
 
 TEXT = "The film was good but too long ."

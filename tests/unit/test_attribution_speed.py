@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from scipy.stats import spearmanr
 
 from explain import AnalysisRequest, TargetSpec, analyze
-from explain.attribution import (
+from explain.errors import InputError
+from explain.methods.quadrature import (
     SIMPSON_TOLERANCE,
     adaptive_levels,
     adaptive_simpson,
@@ -23,7 +24,6 @@ from explain.attribution import (
     integrated_gradients,
     rounding_floor,
 )
-from explain.errors import InputError
 from explain.pipeline import validate
 from explain.records import Analysis
 from explain.targets import choose_index, resolve_target

@@ -15,10 +15,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from explain.attribution import integrated_gradients
 from explain.depth import embedding_parts, encoder_layers, layer_attribution
 from explain.errors import SchemaError
 from explain.exports import depth_csv
+from explain.methods.quadrature import integrated_gradients
 from explain.pipeline import analyze, with_depth
 from explain.records import Analysis, AnalysisRequest, EmbeddingParts, LayerAttribution, TargetSpec
 from tests.attribution_contexts import build_context

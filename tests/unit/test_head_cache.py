@@ -7,9 +7,10 @@ import threading
 import numpy as np
 import pytest
 
-from dashboard.cached import HeadResultCache, HeadsRequest
+from dashboard.cached import HeadResultCache
 from explain import TargetSpec
 from explain.heads import head_importance, neuron_view, prepare_inputs, pruning_curve
+from explain.records import HeadsRequest
 from explain.scheduling import Schedulers, WorkBudget, WorkBudgetError
 
 TEXT = "the film was good but too long"

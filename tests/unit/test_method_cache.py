@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from dashboard.cached import MethodResultCache, method_request
+from dashboard.cached import MethodResultCache
 from explain import AnalysisRequest
+from explain.methods.base import request_for_method
 from explain.pipeline import explain_method
 from explain.scheduling import Schedulers, WorkBudget, WorkBudgetError
 
@@ -42,8 +43,8 @@ def test_one_methods_settings_leave_the_others_cached(tiny_models):
     assert methods.key(base, loaded.spec, "lime") != methods.key(tuned, loaded.spec, "lime")
     assert methods.key(base, loaded.spec, "integrated_gradients") != methods.key(tuned, loaded.spec,
                                                                                  "integrated_gradients")
-    assert method_request(tuned, "lime").method_settings == (("lime.n_samples", "16"),)
-    assert method_request(tuned, "kernel_shap").method_settings == ()
+    assert request_for_method(tuned, "lime").method_settings == (("lime.n_samples", "16"),)
+    assert request_for_method(tuned, "kernel_shap").method_settings == ()
 
 
 def test_the_cache_is_bounded(tiny_models):

@@ -258,7 +258,7 @@ SAMPLED = ("lime", "kernel_shap")  # checked on the linear model below, where th
 
 
 def test_integrated_gradients_defaults_to_adaptive_integration_within_its_tolerance(contexts):
-    from explain.attribution import SIMPSON_TOLERANCE
+    from explain.methods.quadrature import SIMPSON_TOLERANCE
 
     method = METHODS["integrated_gradients"]
     settings = method.settings_type()
@@ -390,7 +390,7 @@ def test_the_explained_score_is_the_shown_prediction_on_roberta(tiny_roberta, na
 
 def test_the_endpoint_scores_are_computed_once_per_context(tiny_models):
     """Every method reports the scores at the input and the baseline; one context computes them once."""
-    from explain.attribution import endpoint_scores
+    from explain.methods.baselines import endpoint_scores
 
     loaded = tiny_models["classification"]
     context = build_context(loaded, "the film was good but far too long")

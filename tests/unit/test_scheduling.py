@@ -15,9 +15,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard.cached import AnalysisCache, queue_text
+from dashboard.cached import AnalysisCache
 from explain import AnalysisRequest, InputError, analyze
-from explain.attribution import adaptive_levels
+from explain.costs import estimate_work, evaluations
+from explain.methods.quadrature import adaptive_levels
 from explain.scheduling import (
     MAX_WORK_ENV,
     ModelScheduler,
@@ -26,9 +27,8 @@ from explain.scheduling import (
     WorkBudget,
     WorkBudgetError,
     check_work_budget,
-    estimate_work,
-    evaluations,
     has_foreign_hooks,
+    queue_text,
 )
 
 SAFETY = 60  # seconds: a broken scheduler fails the test instead of hanging it

@@ -1,4 +1,4 @@
-"""Integrated gradients on the word embeddings.
+"""Integrated gradients on the word embeddings: the quadrature engine of the integrated-gradients method.
 
 Two engines compute the same path integral (from the baseline's word embeddings
 to the input's) of the explained score's gradient:
@@ -46,16 +46,14 @@ import torch
 from captum.attr import IntegratedGradients
 
 from explain.errors import InputError
-from explain.records import BASELINES, INTEGRATIONS, MAX_STEPS, MIN_STEPS, TokenAttribution, implied_integration
+from explain.methods.baselines import baseline_embeddings, endpoint_scores
+from explain.records import INTEGRATIONS, MAX_STEPS, MIN_STEPS, TokenAttribution, implied_integration
 from explain.targets import Target, model_position_ids
 
 # Tokens x steps processed in one batch, for a hidden size of 768: keeps bert-base at
 # 128 tokens near 2 GB instead of 6 GB for all 50 steps at once.
 TOKEN_STEP_BUDGET = 1280
 PRECISIONS = ("fp32", "bf16")
-# Quadrature rules: fixed Gauss-Legendre steps, nested Clenshaw-Curtis stopping on the delta, and
-# locally adaptive Simpson panels stopping on the estimated error of the attribution vector.
-METHODS = INTEGRATIONS
 # adaptive_simpson's tolerance when none is given: estimated largest token error as a fraction of the
 # largest token attribution. On the pretrained minilm it ranks the words of 20 sentences as a 500-step
 # reference does (Spearman >= 0.99 on each) with about 2x fewer evaluations than 50 steps (docs/benchmarks.md).
@@ -98,8 +96,8 @@ def check_method(method: str | None, tolerance: float | None) -> str:
     """The quadrature rule to run: `method`, or when None the one `tolerance` implies (today's default)."""
     if method is None:
         return implied_integration(tolerance)
-    if method not in METHODS:
-        raise InputError(f"Unknown integration method '{method}'; choose one of {', '.join(METHODS)}.")
+    if method not in INTEGRATIONS:
+        raise InputError(f"Unknown integration method '{method}'; choose one of {', '.join(INTEGRATIONS)}.")
     if method == "clenshaw_curtis" and tolerance is None:
         raise InputError("The clenshaw_curtis method needs a convergence tolerance.")
     if method == "gauss_legendre" and tolerance is not None:
@@ -237,63 +235,6 @@ def rounding_floor(score_input: float, score_baseline: float) -> float:
     return 2.0 * float(np.spacing(np.float32(max(abs(score_input), abs(score_baseline)))))
 
 
-def kept_in_baseline(target: Target, input_ids: torch.Tensor, special: torch.Tensor) -> torch.Tensor:
-    """Tokens the baseline keeps as they are: the special tokens and, for a masked-token target, every mask token.
-
-    A kept token is the same at both ends of the path, so it gets exactly zero attribution.
-    Keeping the mask means the masked-token question stays asked all along the path:
-    replacing the [MASK] itself would credit much of the prediction to the mask token.
-    """
-    return special.bool() | target.kept_in_baseline(input_ids)
-
-
-def baseline_embeddings(
-    target: Target, input_ids: torch.Tensor, special: torch.Tensor, baseline: str
-) -> torch.Tensor:
-    """Reference input: every token replaced by [PAD], [MASK] or a zero vector, but those `kept_in_baseline`.
-
-    Special tokens ([CLS], [SEP]) and, for masked-token targets, the [MASK] itself keep
-    their embeddings, so they get no attribution.
-    """
-    if baseline not in BASELINES:
-        raise InputError(f"Unknown baseline '{baseline}'; choose one of {', '.join(BASELINES)}.")
-    embed = target.loaded.word_embeddings
-    tok = target.loaded.tokenizer
-    kept = kept_in_baseline(target, input_ids, special)
-    if baseline == "zero":
-        with torch.no_grad():
-            emb = embed(input_ids)
-        return torch.where(kept.unsqueeze(-1), emb, torch.zeros_like(emb))
-    token_id = tok.pad_token_id if baseline == "pad" else tok.mask_token_id
-    if token_id is None:
-        raise InputError(f"This model's tokenizer has no {baseline} token; choose another baseline.")
-    ids = torch.where(kept, input_ids, torch.full_like(input_ids, token_id))
-    with torch.no_grad():
-        return embed(ids)
-
-
-def endpoint_scores(
-    target: Target,
-    inputs: torch.Tensor,
-    baselines: torch.Tensor,
-    attention_mask: torch.Tensor,
-    token_type_ids: torch.Tensor | None,
-    position_ids: torch.Tensor | None = None,
-) -> tuple[float, float]:
-    """The explained score at the input and at the baseline, float32, in one batch of two.
-
-    Every engine measures its convergence delta against these two numbers.
-    """
-    with torch.no_grad():
-        ends = target.forward_embeddings(
-            torch.cat([inputs, baselines]),
-            attention_mask.repeat(2, 1),
-            None if token_type_ids is None else token_type_ids.repeat(2, 1),
-            None if position_ids is None else position_ids.repeat(2, 1),
-        )
-    return float(ends[0, target.index]), float(ends[1, target.index])
-
-
 def integrated_gradients(
     target: Target,
     input_ids: torch.Tensor,
@@ -327,7 +268,7 @@ def integrated_gradients(
             can bring it; `converged` says whether that happened before the cap.
         precision: "fp32", or "bf16" for bfloat16 autocast of the model's passes.
         method: None (the rule `tolerance` implies: "gauss_legendre" without one,
-            "clenshaw_curtis" with one) or one of `METHODS`. "adaptive_simpson" treats
+            "clenshaw_curtis" with one) or one of `INTEGRATIONS`. "adaptive_simpson" treats
             `n_steps` as the cap on gradient evaluations and `tolerance` (default
             `SIMPSON_TOLERANCE`) as the estimated largest token error allowed, as a fraction
             of the largest token attribution; `converged` says whether it got there.
@@ -506,5 +447,3 @@ class _Path:
             (grad,) = torch.autograd.grad(scores[:, self.target.index].sum(), points)
         return (grad.float() * self.diff).sum(-1).double().cpu().numpy()
 
-
-ATTRIBUTION_METHODS = {"integrated_gradients": integrated_gradients}

@@ -1,0 +1,104 @@
+"""What work costs, read from what it runs: model evaluations from each method's declared cost (and the
+faithfulness, head and depth computations' own counts), priced in work units for a model and a length.
+
+The unit of work is one token through one forward and backward pass of minilm (6 layers, hidden 384,
+intermediate 1536) in a 128-token sequence; `explain.scheduling.WorkBudget` turns work into seconds here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from explain.evaluation.faithfulness import DEFAULT_RANDOM_RANKINGS, ERASER_BINS
+from explain.methods import get_method
+from explain.methods.base import FORWARD_PASS, method_settings
+from explain.records import FIXED_INTEGRATION, AnalysisRequest
+
+# The rate behind DEFAULT_WORK_RATE was measured on this project's 2-core machine (AMD EPYC, torch threads 2):
+# 512 tokens x 1000 steps took about 340 s (issue 10), 128 x 200 and 11 x 50 agree within 10%
+# (benchmarks/work_budget.py, docs/load-test.md).
+REFERENCE_SHAPE = (6, 384, 1536)
+REFERENCE_TOKENS = 128
+# Fixed cost of one evaluation in token units (tensor set-up, per-layer overhead), which dominates short texts.
+EVALUATION_OVERHEAD_TOKENS = 64
+# The passes of an analysis besides its method's: the attention pass and the two endpoint scores.
+EXTRA_EVALUATIONS = 2
+# bfloat16 autocast (fast mode) relative to float32, per evaluation: counted as float32 (not measured apart).
+PRECISION_COST = {"fp32": 1.0, "bf16": 1.0}
+# The heads page scores the pruning curve at this many evenly spread numbers of removed heads (every number on
+# smaller models), in the importance order and in this many random orders.
+PRUNING_POINTS = 49
+PRUNING_RANDOM_ORDERS = 3
+
+
+def model_shape(config: Any) -> tuple[int, int, int]:
+    """(layers, hidden size, feed-forward size) of a transformers config (BERT and DistilBERT names)."""
+    if config is None:
+        return REFERENCE_SHAPE
+    hidden = int(getattr(config, "hidden_size", None) or getattr(config, "dim", None) or REFERENCE_SHAPE[1])
+    layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None) or REFERENCE_SHAPE[0])
+    inner = int(getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None) or 4 * hidden)
+    return layers, hidden, inner
+
+
+def token_cost(shape: tuple[int, int, int], n_tokens: int) -> float:
+    """Multiply-adds per token of one pass: projections, feed-forward and attention over `n_tokens`."""
+    layers, hidden, inner = shape
+    return float(layers * (4 * hidden * hidden + 2 * hidden * inner + 2 * n_tokens * hidden))
+
+
+def work_units(evaluations: float, config: Any, n_tokens: int, precision: str = "fp32") -> float:
+    """Work units of `evaluations` model evaluations at `n_tokens` tokens on a model with this config."""
+    relative = token_cost(model_shape(config), n_tokens) / token_cost(REFERENCE_SHAPE, REFERENCE_TOKENS)
+    return evaluations * (n_tokens + EVALUATION_OVERHEAD_TOKENS) * relative * PRECISION_COST.get(precision, 1.0)
+
+
+def method_evaluations(request: AnalysisRequest, name: str, n_tokens: int, n_words: int | None = None) -> float:
+    """Model evaluations method `name` makes for `request`: its declared cost at its settings for this request
+    (`n_words` defaults to `n_tokens`, which no text exceeds)."""
+    words = n_tokens if n_words is None else n_words
+    return get_method(name).evaluations(method_settings(request, name), n_tokens, words)
+
+
+def evaluations(request: AnalysisRequest, n_tokens: int = 0, n_words: int | None = None) -> float:
+    """Model evaluations of a whole analysis of `request`: its method's, the attention pass and the endpoints."""
+    return method_evaluations(request, request.method, n_tokens, n_words) + EXTRA_EVALUATIONS
+
+
+def estimate_work(request: AnalysisRequest, config: Any, n_tokens: int, n_words: int | None = None) -> float:
+    """Work units of an analysis of `request` at `n_tokens` tokens (every text it reads) on this model."""
+    return work_units(evaluations(request, n_tokens, n_words), config, n_tokens, request.precision)
+
+
+def faithfulness_evaluations(n_methods: int, n_words: int, n_bins: int = len(ERASER_BINS),
+                             n_random: int = DEFAULT_RANDOM_RANKINGS) -> float:
+    """At most this many evaluations score the faithfulness of `n_methods` methods: each removes and keeps
+    the top words at each bin, as do the random rankings, besides leaving out each word once (forward passes)."""
+    variants = n_words + 2 * n_bins * (n_methods + n_random)
+    return FORWARD_PASS * variants
+
+
+def head_passes(n_layers: int, n_heads: int, what: str, n_points: int = PRUNING_POINTS,
+                n_random: int = PRUNING_RANDOM_ORDERS) -> int:
+    """Forward passes one heads computation makes: the importance maps (one per head, plus the gradient's
+    forward and backward and the attention pass) or the pruning curve (each point in each order)."""
+    n_total = n_layers * n_heads
+    if what == "importance":
+        return n_total + 3
+    return (1 + n_random) * min(n_total + 1, n_points)
+
+
+def head_work(n_layers: int, n_heads: int, what: str, config: Any, n_tokens: int) -> float:
+    """Work units of a heads computation ("importance" or "pruning") at `n_tokens` tokens."""
+    return work_units(FORWARD_PASS * head_passes(n_layers, n_heads, what), config, n_tokens)
+
+
+def depth_work(request: AnalysisRequest, n_layers: int, config: Any, n_tokens: int, n_steps: int | None = None
+               ) -> float:
+    """Work units of both depth attributions (fixed-step integrated gradients in float32: the embedding parts
+    once, then every layer)."""
+    steps = request.n_steps if n_steps is None else n_steps
+    one_pass = replace(request, method="integrated_gradients", n_steps=steps, tolerance=None, precision="fp32",
+                       integration=FIXED_INTEGRATION)
+    return estimate_work(one_pass, config, n_tokens) * (n_layers + 1)
