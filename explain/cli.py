@@ -16,7 +16,6 @@ import numpy as np
 
 from explain.errors import ExplainError, InputError
 from explain.heads.gating import ABLATION_MODES
-from explain.heads.importance import MAP_NAMES
 from explain.methods import METHODS
 from explain.methods.scoring import REMOVAL_MODES
 from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
@@ -26,6 +25,7 @@ from explain.records import (
     DEFAULT_MAX_TOKENS,
     DEFAULT_STEPS,
     FIXED_INTEGRATION,
+    MAP_NAMES,
     MAX_STEPS,
     MIN_STEPS,
     Analysis,
@@ -434,11 +434,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.out:
             data = to_jsonable(result)
             if importance is not None and args.head_importance:
-                data["head_importance"] = importance.to_dict()
+                data["head_importance"] = to_jsonable(importance)
             if curve is not None:
-                data["pruning_curve"] = curve.to_dict()
+                data["pruning_curve"] = to_jsonable(curve)
             if neuron is not None:
-                data["neuron_view"] = neuron.to_dict()
+                data["neuron_view"] = to_jsonable(neuron)
             args.out.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
         if args.html:
             from explain.viz.report import standalone_html

@@ -3,8 +3,6 @@ curve), and what one head computes for one token (neuron view)."""
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
 from dashboard import cached
@@ -25,7 +23,7 @@ from dashboard.components.url_state import (
 from dashboard.state import HEADS_FIELDS, MAX_TOKEN_CHOICES, ViewState
 from explain import ExplainError, LoadedModel
 from explain.heads import MAP_NAMES, PRUNING_ORDERS, HeadImportance, HeadInputs, NeuronView, PruningCurve
-from explain.records import HeadsRequest
+from explain.records import HeadsRequest, heads_document
 from explain.viz.attention import mark_head
 from explain.viz.heads import (
     MAP_TITLES,
@@ -150,12 +148,7 @@ def export_section(request: HeadsRequest, importance: HeadImportance, curve: Pru
     st.subheader("Export")
 
     def document() -> str:
-        return json.dumps({
-            "model": request.spec, "text": request.text, "max_tokens": request.max_tokens,
-            "head_importance": importance.to_dict(),
-            "pruning_curve": None if curve is None else curve.to_dict(),
-            "neuron_view": None if view is None else view.to_dict(),
-        }, indent=1)
+        return heads_document(request, importance, curve, view)
 
     st.download_button("Download JSON", data=document, file_name=f"heads-{share.slug(request.text)}.json",
                        mime="application/json", key="heads_json", icon=":material/download:",

@@ -13,8 +13,6 @@ from __future__ import annotations
 from explain.heads.adapters import AttentionSite, HeadAdapter, head_adapter
 from explain.heads.gating import ABLATION_MODES, HeadSet, adapter_of, gated, head_means
 from explain.heads.importance import (
-    MAP_NAMES,
-    HeadImportance,
     HeadInputs,
     ablation_effect,
     confidence,
@@ -24,8 +22,9 @@ from explain.heads.importance import (
     prepare_inputs,
     rank_correlations,
 )
-from explain.heads.neuron import NeuronView, neuron_view
-from explain.heads.pruning import PRUNING_ORDERS, PruningCurve, pruning_curve
+from explain.heads.neuron import neuron_view
+from explain.heads.pruning import PRUNING_ORDERS, pruning_curve
+from explain.records.heads import MAP_NAMES, HeadImportance, NeuronView, PruningCurve
 
 __all__ = [
     "ABLATION_MODES",

@@ -14,7 +14,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -24,20 +23,14 @@ from explain.heads.gating import adapter_of, check_mode, gated, head_means, shar
 from explain.inputs import token_segments, tokenize
 from explain.models import LoadedModel
 from explain.records import TargetSpec
+from explain.records.heads import HeadImportance
 from explain.targets import TARGETS, Target, choose_index, model_position_ids, resolve_target, target_kind
 
-MAP_NAMES = ("gradient", "ablation", "confidence")
 # Tokens x variants in one forward batch (no gradient): bert-base at 128 tokens runs 64 variants at once
 # (attention scores of one layer: 64 x 12 heads x 128 x 128 floats, 50 MB).
 VARIANT_TOKEN_BUDGET = 8192
 
 ProgressCallback = Callable[[float], None]
-
-
-def read_only(array: Any, dtype: Any = np.float32) -> np.ndarray:
-    out = np.array(array, dtype=dtype)
-    out.setflags(write=False)
-    return out
 
 
 @dataclass(frozen=True)
@@ -213,77 +206,6 @@ def rank_correlations(maps: list[np.ndarray]) -> np.ndarray:
                 rho = float(spearmanr(a, b).statistic)
             out[i, j] = out[j, i] = rho
     return out
-
-
-@dataclass(frozen=True)
-class HeadImportance:
-    """Three importance maps of one text's explained score, [layers, heads] each (read-only float32).
-
-    `ablation_effect` is signed: (score without the head) - (score with all heads). The rank correlations
-    compare |gradient|, |ablation_effect| and confidence, in the order of `map_names`.
-    """
-
-    gradient: np.ndarray
-    ablation_effect: np.ndarray
-    confidence: np.ndarray
-    rank_correlation: np.ndarray
-    score: float
-    score_name: str
-    description: str
-    mode: str
-    map_names: tuple[str, ...] = MAP_NAMES
-    timings: tuple[tuple[str, float], ...] = ()
-
-    def __post_init__(self) -> None:
-        for name in ("gradient", "ablation_effect", "confidence", "rank_correlation"):
-            object.__setattr__(self, name, read_only(getattr(self, name)))
-
-    def map(self, name: str) -> np.ndarray:
-        """A map by name, as ranked: "gradient", "ablation" (the absolute effect) or "confidence"."""
-        if name == "gradient":
-            return self.gradient
-        if name == "ablation":
-            return read_only(np.abs(self.ablation_effect))
-        if name == "confidence":
-            return self.confidence
-        raise KeyError(f"no importance map '{name}'; the maps are {', '.join(MAP_NAMES)}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: nested lists of floats (NaN correlations as None)."""
-
-        def clean(values: np.ndarray) -> Any:
-            return [[None if not np.isfinite(x) else float(x) for x in row] for row in values.tolist()]
-
-        return {
-            "gradient": clean(self.gradient),
-            "ablation_effect": clean(self.ablation_effect),
-            "confidence": clean(self.confidence),
-            "rank_correlation": clean(self.rank_correlation),
-            "map_names": list(self.map_names),
-            "score": self.score,
-            "score_name": self.score_name,
-            "description": self.description,
-            "mode": self.mode,
-            "timings": dict(self.timings),
-        }
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HeadImportance:
-        def array(values: Any) -> np.ndarray:
-            return np.array([[np.nan if x is None else x for x in row] for row in values], dtype=np.float32)
-
-        return cls(
-            gradient=array(data["gradient"]),
-            ablation_effect=array(data["ablation_effect"]),
-            confidence=array(data["confidence"]),
-            rank_correlation=array(data["rank_correlation"]),
-            score=float(data["score"]),
-            score_name=str(data["score_name"]),
-            description=str(data["description"]),
-            mode=str(data["mode"]),
-            map_names=tuple(data.get("map_names", MAP_NAMES)),
-            timings=tuple((str(k), float(v)) for k, v in dict(data.get("timings", {})).items()),
-        )
 
 
 def head_importance(

@@ -8,54 +8,15 @@ itself computes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
 from explain.errors import InputError
 from explain.heads.gating import adapter_of, hooks_on
-from explain.heads.importance import HeadInputs, read_only
+from explain.heads.importance import HeadInputs
 from explain.models import LoadedModel
-
-
-@dataclass(frozen=True)
-class NeuronView:
-    """One head's attention row for one query token, from its parts (read-only float32 arrays).
-
-    query [head_dim]; keys and products [tokens, head_dim]; scores (scaled dot products) and attention
-    [tokens]; padding tokens get score -inf and attention 0.
-    """
-
-    layer: int
-    head: int
-    query_token: int
-    tokens: tuple[str, ...]
-    query: np.ndarray
-    keys: np.ndarray
-    products: np.ndarray
-    scores: np.ndarray
-    attention: np.ndarray
-    scaling: float
-
-    def __post_init__(self) -> None:
-        for name in ("query", "keys", "products", "scores", "attention"):
-            object.__setattr__(self, name, read_only(getattr(self, name)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "layer": self.layer,
-            "head": self.head,
-            "query_token": self.query_token,
-            "tokens": list(self.tokens),
-            "query": self.query.tolist(),
-            "keys": self.keys.tolist(),
-            "products": self.products.tolist(),
-            "scores": [None if not np.isfinite(x) else float(x) for x in self.scores.tolist()],
-            "attention": self.attention.tolist(),
-            "scaling": self.scaling,
-        }
+from explain.records.heads import NeuronView
 
 
 def neuron_view(loaded: LoadedModel, inputs: HeadInputs, layer: int, head: int, query_token: int) -> NeuronView:

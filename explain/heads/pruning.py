@@ -7,66 +7,19 @@ every point of every curve is one gate set, and the gate sets run as batches of 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
 
 from explain.errors import InputError
 from explain.heads.gating import adapter_of, check_mode, gated
-from explain.heads.importance import HeadInputs, explained_scores, mean_outputs, read_only, variants_per_batch
+from explain.heads.importance import HeadInputs, explained_scores, mean_outputs, variants_per_batch
 from explain.models import LoadedModel
+from explain.records.heads import PruningCurve
 
 PRUNING_ORDERS = ("least", "most")
 
 ProgressCallback = Callable[[float], None]
-
-
-@dataclass(frozen=True)
-class PruningCurve:
-    """Scores after removing `removed[k]` heads: in importance order (`scores`) and in random orders
-    (`random_scores`, one row per seed, with their mean and standard deviation).
-
-    `head_order` [heads, 2] lists (layer, head) in the importance order used.
-    """
-
-    removed: np.ndarray
-    scores: np.ndarray
-    random_scores: np.ndarray
-    head_order: np.ndarray
-    importance_name: str
-    order: str
-    mode: str
-    seeds: tuple[int, ...]
-    score_name: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "removed", read_only(self.removed, np.int32))
-        object.__setattr__(self, "scores", read_only(self.scores))
-        object.__setattr__(self, "random_scores", read_only(self.random_scores))
-        object.__setattr__(self, "head_order", read_only(self.head_order, np.int32))
-
-    @property
-    def random_mean(self) -> np.ndarray:
-        return read_only(self.random_scores.mean(0))
-
-    @property
-    def random_std(self) -> np.ndarray:
-        return read_only(self.random_scores.std(0))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "removed": self.removed.tolist(),
-            "scores": self.scores.tolist(),
-            "random_scores": self.random_scores.tolist(),
-            "head_order": self.head_order.tolist(),
-            "importance_name": self.importance_name,
-            "order": self.order,
-            "mode": self.mode,
-            "seeds": list(self.seeds),
-            "score_name": self.score_name,
-        }
 
 
 def removal_counts(n_total: int, n_points: int | None) -> np.ndarray:

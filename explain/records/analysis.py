@@ -193,7 +193,7 @@ class FaithfulnessSummary:
 EMBEDDING_PARTS = ("token", "position", "segment")
 
 
-def _frozen_array(value: np.ndarray, dtype: type) -> np.ndarray:
+def frozen_array(value: np.ndarray, dtype: type) -> np.ndarray:
     array: np.ndarray = np.array(value, dtype=dtype)
     array.setflags(write=False)
     return array
@@ -222,7 +222,7 @@ class EmbeddingParts:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "parts", tuple(self.parts))
-        object.__setattr__(self, "scores", _frozen_array(self.scores, np.float32))
+        object.__setattr__(self, "scores", frozen_array(self.scores, np.float32))
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,8 +243,8 @@ class LayerAttribution:
     seconds: float = math.nan
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "scores", _frozen_array(self.scores, np.float32))
-        object.__setattr__(self, "delta", _frozen_array(self.delta, np.float64))
+        object.__setattr__(self, "scores", frozen_array(self.scores, np.float32))
+        object.__setattr__(self, "delta", frozen_array(self.delta, np.float64))
 
 
 @dataclass(frozen=True, eq=False)
@@ -439,15 +439,16 @@ def check_depth(data: Any, limit: int = MAX_JSON_DEPTH) -> None:
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
-def _damaged(path: str, problem: str) -> SchemaError:
+def damaged(path: str, problem: str) -> SchemaError:
+    """The one-sentence error for a bad field at `path`."""
     return SchemaError(f"{_DAMAGED}: {path} {problem}.")
 
 
-def _get(obj: dict, key: str, path: str, default: Any = _MISSING) -> Any:
+def read_field(obj: dict, key: str, path: str, default: Any = _MISSING) -> Any:
     if key in obj:
         return obj[key]
     if default is _MISSING:
-        raise _damaged(_join(path, key), "is missing")
+        raise damaged(_join(path, key), "is missing")
     return default
 
 
@@ -455,43 +456,43 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def _object(value: Any, path: str) -> dict:
+def record_object(value: Any, path: str) -> dict:
     if not isinstance(value, dict):
-        raise _damaged(path, "must be an object")
+        raise damaged(path, "must be an object")
     return value
 
 
-def _text(value: Any, path: str) -> str:
+def read_text(value: Any, path: str) -> str:
     if not isinstance(value, str):
-        raise _damaged(path, "must be text")
+        raise damaged(path, "must be text")
     return value
 
 
-def _texts(value: Any, path: str) -> list[str]:
+def read_texts(value: Any, path: str) -> list[str]:
     if not isinstance(value, list):
-        raise _damaged(path, "must be a list of texts")
-    return [_text(item, f"{path}[{i}]") for i, item in enumerate(value)]
+        raise damaged(path, "must be a list of texts")
+    return [read_text(item, f"{path}[{i}]") for i, item in enumerate(value)]
 
 
-def _whole(value: Any, path: str, low: int = 0, high: int | None = None) -> int:
+def read_whole(value: Any, path: str, low: int = 0, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _damaged(path, "must be a whole number")
+        raise damaged(path, "must be a whole number")
     if value < low or (high is not None and value > high):
-        raise _damaged(path, f"must be between {low} and {high}" if high is not None else f"must be at least {low}")
+        raise damaged(path, f"must be between {low} and {high}" if high is not None else f"must be at least {low}")
     return value
 
 
-def _number(value: Any, path: str, *, finite: bool = True) -> float:
+def read_number(value: Any, path: str, *, finite: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise _damaged(path, "must be a number")
+        raise damaged(path, "must be a number")
     if finite and not math.isfinite(value):
-        raise _damaged(path, "must be a finite number")
+        raise damaged(path, "must be a finite number")
     return float(value)
 
 
 def _flag(value: Any, path: str) -> bool:
     if not isinstance(value, bool):
-        raise _damaged(path, "must be true or false")
+        raise damaged(path, "must be true or false")
     return value
 
 
@@ -500,174 +501,184 @@ def _bounded(count: int, limit: int, what: str, env: str) -> None:
         raise SchemaError(f"This analysis has {count} {what}, more than the {limit} this dashboard reads ({env}).")
 
 
-def _array(value: Any, path: str, kinds: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A base64 array whose dtype kind is one of `kinds` and whose shape is exactly `shape`, checked before decoding."""
-    obj = _object(value, path)
-    dtype_text = _text(_get(obj, "dtype", path), f"{path}.dtype")
-    if not _DTYPE_PATTERN.fullmatch(dtype_text) or np.dtype(dtype_text).kind not in kinds:
-        raise _damaged(f"{path}.dtype", f"{dtype_text[:20]!r} is not a supported number type")
-    dtype = np.dtype(dtype_text)
-    declared = _get(obj, "shape", path)
-    if not isinstance(declared, list) or [_whole(n, f"{path}.shape[{i}]") for i, n in enumerate(declared)] != list(shape):
-        raise _damaged(f"{path}.shape", f"must be {list(shape)}")
-    encoded = _text(_get(obj, "__ndarray__", path), f"{path}.__ndarray__")
-    n_bytes = math.prod(shape) * dtype.itemsize
+def read_array(value: Any, path: str, kinds: str, shape: tuple[int | None, ...],
+               max_elements: int | None = None) -> np.ndarray:
+    """A base64 array whose dtype kind is one of `kinds` and whose shape is `shape` (None: any length, within
+    `max_elements` in all), checked before decoding."""
+    obj = record_object(value, path)
+    dtype_text = read_text(read_field(obj, "dtype", path), f"{path}.dtype")
+    try:
+        dtype = np.dtype(dtype_text) if _DTYPE_PATTERN.fullmatch(dtype_text) else None
+    except TypeError:  # a pattern numpy has no type for ("f1", "b2")
+        dtype = None
+    if dtype is None or dtype.kind not in kinds:
+        raise damaged(f"{path}.dtype", f"{dtype_text[:20]!r} is not a supported number type")
+    declared = read_field(obj, "shape", path)
+    if not isinstance(declared, list) or len(declared) != len(shape):
+        raise damaged(f"{path}.shape", f"must have {len(shape)} dimensions")
+    dims = [read_whole(n, f"{path}.shape[{i}]", 0, MAX_COUNT) for i, n in enumerate(declared)]
+    if any(want is not None and got != want for got, want in zip(dims, shape)):
+        raise damaged(f"{path}.shape", f"must be {[d if d is not None else 'n' for d in shape]}")
+    if max_elements is not None and math.prod(dims) > max_elements:
+        raise damaged(f"{path}.shape", f"holds more than {max_elements:,} numbers")
+    encoded = read_text(read_field(obj, "__ndarray__", path), f"{path}.__ndarray__")
+    n_bytes = math.prod(dims) * dtype.itemsize
     if len(encoded) != 4 * math.ceil(n_bytes / 3):
-        raise _damaged(path, f"holds {len(encoded) * 3 // 4} bytes where its shape needs {n_bytes}")
+        raise damaged(path, f"holds {len(encoded) * 3 // 4} bytes where its shape needs {n_bytes}")
     try:
         raw = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise _damaged(f"{path}.__ndarray__", "is not base64") from exc
+        raise damaged(f"{path}.__ndarray__", "is not base64") from exc
     if len(raw) != n_bytes:
-        raise _damaged(path, f"holds {len(raw)} bytes where its shape needs {n_bytes}")
-    return np.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+        raise damaged(path, f"holds {len(raw)} bytes where its shape needs {n_bytes}")
+    return np.frombuffer(raw, dtype=dtype).reshape(dims).copy()
 
 
 def _target(value: Any, path: str) -> TargetSpec | None:
     if value is None:
         return None
-    obj = _object(value, path)
+    obj = record_object(value, path)
     return TargetSpec(
-        kind=_text(_get(obj, "kind", path), f"{path}.kind"),
-        label=_text(_get(obj, "label", path, ""), f"{path}.label"),
-        labels=tuple(_texts(_get(obj, "labels", path, []), f"{path}.labels")),
-        prompts=tuple(_texts(_get(obj, "prompts", path, []), f"{path}.prompts")),
-        reference=_text(_get(obj, "reference", path, ""), f"{path}.reference"),
-        token=_whole(_get(obj, "token", path, -1), f"{path}.token", -1, MAX_COUNT),
-        part=_text(_get(obj, "part", path, ""), f"{path}.part"),
-        logit=_flag(_get(obj, "logit", path, False), f"{path}.logit"),
+        kind=read_text(read_field(obj, "kind", path), f"{path}.kind"),
+        label=read_text(read_field(obj, "label", path, ""), f"{path}.label"),
+        labels=tuple(read_texts(read_field(obj, "labels", path, []), f"{path}.labels")),
+        prompts=tuple(read_texts(read_field(obj, "prompts", path, []), f"{path}.prompts")),
+        reference=read_text(read_field(obj, "reference", path, ""), f"{path}.reference"),
+        token=read_whole(read_field(obj, "token", path, -1), f"{path}.token", -1, MAX_COUNT),
+        part=read_text(read_field(obj, "part", path, ""), f"{path}.part"),
+        logit=_flag(read_field(obj, "logit", path, False), f"{path}.logit"),
     )
 
 
 def _optional_array(value: Any, path: str, kinds: str, shape: tuple[int, ...]) -> np.ndarray | None:
-    return None if value is None else _array(value, path, kinds, shape)
+    return None if value is None else read_array(value, path, kinds, shape)
 
 
 def _spans(value: Any, path: str, n_tokens: int) -> tuple[Span, ...]:
     if not isinstance(value, list):
-        raise _damaged(path, "is not a list")
+        raise damaged(path, "is not a list")
     spans = []
     for i, item in enumerate(value):
         at = f"{path}[{i}]"
-        obj = _object(item, at)
-        first = _whole(_get(obj, "first_token", at), f"{at}.first_token", 0, max(0, n_tokens - 1))
-        last = _whole(_get(obj, "last_token", at), f"{at}.last_token", first, max(0, n_tokens - 1))
-        spans.append(Span(label=_text(_get(obj, "label", at), f"{at}.label"), first_token=first, last_token=last,
-                          score=_number(_get(obj, "score", at), f"{at}.score")))
+        obj = record_object(item, at)
+        first = read_whole(read_field(obj, "first_token", at), f"{at}.first_token", 0, max(0, n_tokens - 1))
+        last = read_whole(read_field(obj, "last_token", at), f"{at}.last_token", first, max(0, n_tokens - 1))
+        spans.append(Span(label=read_text(read_field(obj, "label", at), f"{at}.label"), first_token=first, last_token=last,
+                          score=read_number(read_field(obj, "score", at), f"{at}.score")))
     return tuple(spans)
 
 
 def _entities(value: Any, path: str, n_tokens: int, n_words: int) -> tuple[EntityExplanation, ...]:
     if not isinstance(value, list):
-        raise _damaged(path, "is not a list")
+        raise damaged(path, "is not a list")
     out = []
     for i, item in enumerate(value):
         at = f"{path}[{i}]"
-        obj = _object(item, at)
-        first = _whole(_get(obj, "first_token", at), f"{at}.first_token", 0, max(0, n_tokens - 1))
+        obj = record_object(item, at)
+        first = read_whole(read_field(obj, "first_token", at), f"{at}.first_token", 0, max(0, n_tokens - 1))
         out.append(EntityExplanation(
-            label=_text(_get(obj, "label", at), f"{at}.label"),
-            token_label=_text(_get(obj, "token_label", at), f"{at}.token_label"),
+            label=read_text(read_field(obj, "label", at), f"{at}.label"),
+            token_label=read_text(read_field(obj, "token_label", at), f"{at}.token_label"),
             first_token=first,
-            last_token=_whole(_get(obj, "last_token", at), f"{at}.last_token", first, max(0, n_tokens - 1)),
-            words=tuple(_texts(_get(obj, "words", at), f"{at}.words")),
-            score=_number(_get(obj, "score", at), f"{at}.score", finite=False),
-            explained=_number(_get(obj, "explained", at), f"{at}.explained", finite=False),
-            method=_text(_get(obj, "method", at), f"{at}.method"),
-            word_scores=_array(_get(obj, "word_scores", at), f"{at}.word_scores", "f", (n_words,)),
+            last_token=read_whole(read_field(obj, "last_token", at), f"{at}.last_token", first, max(0, n_tokens - 1)),
+            words=tuple(read_texts(read_field(obj, "words", at), f"{at}.words")),
+            score=read_number(read_field(obj, "score", at), f"{at}.score", finite=False),
+            explained=read_number(read_field(obj, "explained", at), f"{at}.explained", finite=False),
+            method=read_text(read_field(obj, "method", at), f"{at}.method"),
+            word_scores=read_array(read_field(obj, "word_scores", at), f"{at}.word_scores", "f", (n_words,)),
         ))
     return tuple(out)
 
 
 def _optional_number(obj: dict, key: str, path: str) -> float | None:
-    value = _get(obj, key, path, None)
-    return None if value is None else _number(value, _join(path, key))
+    value = read_field(obj, key, path, None)
+    return None if value is None else read_number(value, _join(path, key))
 
 
 def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
     """A request from its JSON form; one without `integration` ran the rule its tolerance implied then."""
-    obj = _object(data, path)
+    obj = record_object(data, path)
     tolerance = _optional_number(obj, "tolerance", path)
     return AnalysisRequest(
-        text=_text(_get(obj, "text", path), f"{path}.text"),
-        model=_text(_get(obj, "model", path), f"{path}.model"),
-        target=_target(_get(obj, "target", path, None), f"{path}.target"),
-        n_steps=_whole(_get(obj, "n_steps", path), f"{path}.n_steps", MIN_STEPS, MAX_STEPS),
-        baseline=_text(_get(obj, "baseline", path), f"{path}.baseline"),
-        max_tokens=_whole(_get(obj, "max_tokens", path, LEGACY_MAX_TOKENS), f"{path}.max_tokens", 1, MAX_COUNT),
+        text=read_text(read_field(obj, "text", path), f"{path}.text"),
+        model=read_text(read_field(obj, "model", path), f"{path}.model"),
+        target=_target(read_field(obj, "target", path, None), f"{path}.target"),
+        n_steps=read_whole(read_field(obj, "n_steps", path), f"{path}.n_steps", MIN_STEPS, MAX_STEPS),
+        baseline=read_text(read_field(obj, "baseline", path), f"{path}.baseline"),
+        max_tokens=read_whole(read_field(obj, "max_tokens", path, LEGACY_MAX_TOKENS), f"{path}.max_tokens", 1, MAX_COUNT),
         tolerance=tolerance,
-        precision=_text(_get(obj, "precision", path, "fp32"), f"{path}.precision"),
-        method=_text(_get(obj, "method", path, "integrated_gradients"), f"{path}.method"),
-        method_settings=_setting_pairs(_get(obj, "method_settings", path, []), f"{path}.method_settings"),
-        pair=_text(_get(obj, "pair", path, ""), f"{path}.pair"),
-        question=_text(_get(obj, "question", path, ""), f"{path}.question"),
-        ablate=_text(_get(obj, "ablate", path, ""), f"{path}.ablate"),
-        ablate_mode=_text(_get(obj, "ablate_mode", path, "zero"), f"{path}.ablate_mode"),
-        integration=_text(_get(obj, "integration", path, implied_integration(tolerance)), f"{path}.integration"),
+        precision=read_text(read_field(obj, "precision", path, "fp32"), f"{path}.precision"),
+        method=read_text(read_field(obj, "method", path, "integrated_gradients"), f"{path}.method"),
+        method_settings=_setting_pairs(read_field(obj, "method_settings", path, []), f"{path}.method_settings"),
+        pair=read_text(read_field(obj, "pair", path, ""), f"{path}.pair"),
+        question=read_text(read_field(obj, "question", path, ""), f"{path}.question"),
+        ablate=read_text(read_field(obj, "ablate", path, ""), f"{path}.ablate"),
+        ablate_mode=read_text(read_field(obj, "ablate_mode", path, "zero"), f"{path}.ablate_mode"),
+        integration=read_text(read_field(obj, "integration", path, implied_integration(tolerance)), f"{path}.integration"),
     )
 
 
 def _setting_pairs(value: Any, path: str) -> tuple[tuple[str, str], ...]:
     """A request's method settings: [[name, value], ...] as written (an object is read too)."""
-    items: list[Any] = list(_object(value, path).items()) if isinstance(value, dict) else value
+    items: list[Any] = list(record_object(value, path).items()) if isinstance(value, dict) else value
     if not isinstance(items, list):
-        raise _damaged(path, "is not a list of [name, value] pairs")
+        raise damaged(path, "is not a list of [name, value] pairs")
     pairs = []
     for item in items:
         if not isinstance(item, (list, tuple)) or len(item) != 2:
-            raise _damaged(path, "is not a list of [name, value] pairs")
-        pairs.append((_text(item[0], path), _text(item[1], f"{path}.{item[0]}")))
+            raise damaged(path, "is not a list of [name, value] pairs")
+        pairs.append((read_text(item[0], path), read_text(item[1], f"{path}.{item[0]}")))
     return tuple(sorted(pairs))
 
 
 def _settings(value: Any, path: str) -> dict[str, Any]:
     """A method's settings as it ran: names to numbers, text or flags."""
     out: dict[str, Any] = {}
-    for key, item in _object(value, path).items():
+    for key, item in record_object(value, path).items():
         if isinstance(item, bool) or isinstance(item, str):
             out[key] = item
         elif isinstance(item, int):
-            out[key] = _whole(item, _join(path, key), -MAX_COUNT, MAX_COUNT)
+            out[key] = read_whole(item, _join(path, key), -MAX_COUNT, MAX_COUNT)
         else:
-            out[key] = _number(item, _join(path, key))
+            out[key] = read_number(item, _join(path, key))
     return out
 
 
 def _token_attribution(value: Any, path: str, n_tokens: int) -> TokenAttribution:
-    a = _object(value, path)
-    converged = _get(a, "converged", path, None)
-    seconds = _get(a, "seconds", path, None)
+    a = record_object(value, path)
+    converged = read_field(a, "converged", path, None)
+    seconds = read_field(a, "seconds", path, None)
     return TokenAttribution(
-        scores=_array(_get(a, "scores", path), f"{path}.scores", "f", (n_tokens,)),
+        scores=read_array(read_field(a, "scores", path), f"{path}.scores", "f", (n_tokens,)),
         # A model can output NaN or an infinity; the record keeps what it computed.
-        score_input=_number(_get(a, "score_input", path), f"{path}.score_input", finite=False),
-        score_baseline=_number(_get(a, "score_baseline", path), f"{path}.score_baseline", finite=False),
-        delta=_number(_get(a, "delta", path), f"{path}.delta", finite=False),
-        n_steps=_whole(_get(a, "n_steps", path), f"{path}.n_steps", 0, MAX_COUNT),
-        baseline=_text(_get(a, "baseline", path), f"{path}.baseline"),
-        method=_text(_get(a, "method", path, "integrated_gradients"), f"{path}.method"),
-        precision=_text(_get(a, "precision", path, "fp32"), f"{path}.precision"),
+        score_input=read_number(read_field(a, "score_input", path), f"{path}.score_input", finite=False),
+        score_baseline=read_number(read_field(a, "score_baseline", path), f"{path}.score_baseline", finite=False),
+        delta=read_number(read_field(a, "delta", path), f"{path}.delta", finite=False),
+        n_steps=read_whole(read_field(a, "n_steps", path), f"{path}.n_steps", 0, MAX_COUNT),
+        baseline=read_text(read_field(a, "baseline", path), f"{path}.baseline"),
+        method=read_text(read_field(a, "method", path, "integrated_gradients"), f"{path}.method"),
+        precision=read_text(read_field(a, "precision", path, "fp32"), f"{path}.precision"),
         tolerance=_optional_number(a, "tolerance", path),
         converged=None if converged is None else _flag(converged, f"{path}.converged"),
-        settings=_settings(_get(a, "settings", path, {}), f"{path}.settings"),
-        seconds=math.nan if seconds is None else _number(seconds, f"{path}.seconds", finite=False),
-        signed=_flag(_get(a, "signed", path, True), f"{path}.signed"),
+        settings=_settings(read_field(a, "settings", path, {}), f"{path}.settings"),
+        seconds=math.nan if seconds is None else read_number(seconds, f"{path}.seconds", finite=False),
+        signed=_flag(read_field(a, "signed", path, True), f"{path}.signed"),
     )
 
 
 def _optional_float(obj: dict, key: str, path: str) -> float:
-    value = _get(obj, key, path, None)
-    return math.nan if value is None else _number(value, _join(path, key), finite=False)
+    value = read_field(obj, key, path, None)
+    return math.nan if value is None else read_number(value, _join(path, key), finite=False)
 
 
 def _method_results(value: Any, path: str, n_tokens: int, n_words: int) -> dict[str, MethodResult]:
     out: dict[str, MethodResult] = {}
-    for name, item in _object(value, path).items():
+    for name, item in record_object(value, path).items():
         where = _join(path, name)
-        obj = _object(item, where)
+        obj = record_object(item, where)
         out[name] = MethodResult(
-            attribution=_token_attribution(_get(obj, "attribution", where), f"{where}.attribution", n_tokens),
-            word_scores=_array(_get(obj, "word_scores", where), f"{where}.word_scores", "f", (n_words,)),
+            attribution=_token_attribution(read_field(obj, "attribution", where), f"{where}.attribution", n_tokens),
+            word_scores=read_array(read_field(obj, "word_scores", where), f"{where}.word_scores", "f", (n_words,)),
             comprehensiveness=_optional_float(obj, "comprehensiveness", where),
             sufficiency=_optional_float(obj, "sufficiency", where),
             loo_spearman=_optional_float(obj, "loo_spearman", where),
@@ -678,75 +689,75 @@ def _method_results(value: Any, path: str, n_tokens: int, n_words: int) -> dict[
 def _faithfulness(value: Any, path: str) -> FaithfulnessSummary | None:
     if value is None:
         return None
-    f = _object(value, path)
-    bins = _get(f, "bins", path)
+    f = record_object(value, path)
+    bins = read_field(f, "bins", path)
     if not isinstance(bins, list) or not bins:
-        raise _damaged(f"{path}.bins", "is not a list of numbers")
+        raise damaged(f"{path}.bins", "is not a list of numbers")
     return FaithfulnessSummary(
-        bins=tuple(_number(b, f"{path}.bins") for b in bins),
-        removal=_text(_get(f, "removal", path), f"{path}.removal"),
-        random_comprehensiveness=_number(_get(f, "random_comprehensiveness", path), f"{path}.random_comprehensiveness",
+        bins=tuple(read_number(b, f"{path}.bins") for b in bins),
+        removal=read_text(read_field(f, "removal", path), f"{path}.removal"),
+        random_comprehensiveness=read_number(read_field(f, "random_comprehensiveness", path), f"{path}.random_comprehensiveness",
                                          finite=False),
-        random_comprehensiveness_std=_number(_get(f, "random_comprehensiveness_std", path),
+        random_comprehensiveness_std=read_number(read_field(f, "random_comprehensiveness_std", path),
                                              f"{path}.random_comprehensiveness_std", finite=False),
-        random_sufficiency=_number(_get(f, "random_sufficiency", path), f"{path}.random_sufficiency", finite=False),
-        random_sufficiency_std=_number(_get(f, "random_sufficiency_std", path), f"{path}.random_sufficiency_std",
+        random_sufficiency=read_number(read_field(f, "random_sufficiency", path), f"{path}.random_sufficiency", finite=False),
+        random_sufficiency_std=read_number(read_field(f, "random_sufficiency_std", path), f"{path}.random_sufficiency_std",
                                        finite=False),
-        n_random=_whole(_get(f, "n_random", path), f"{path}.n_random", 0, MAX_COUNT),
-        n_variants=_whole(_get(f, "n_variants", path), f"{path}.n_variants", 0, MAX_COUNT),
+        n_random=read_whole(read_field(f, "n_random", path), f"{path}.n_random", 0, MAX_COUNT),
+        n_variants=read_whole(read_field(f, "n_variants", path), f"{path}.n_variants", 0, MAX_COUNT),
     )
 
 
 def _embedding_parts(value: Any, path: str, n_tokens: int) -> EmbeddingParts | None:
     if value is None:
         return None
-    obj = _object(value, path)
-    parts = tuple(_texts(_get(obj, "parts", path), f"{path}.parts"))
+    obj = record_object(value, path)
+    parts = tuple(read_texts(read_field(obj, "parts", path), f"{path}.parts"))
     if not parts or len(set(parts)) != len(parts) or not set(parts) <= set(EMBEDDING_PARTS):
-        raise _damaged(f"{path}.parts", f"must be distinct names from {', '.join(EMBEDDING_PARTS)}")
-    seconds = _get(obj, "seconds", path, None)
+        raise damaged(f"{path}.parts", f"must be distinct names from {', '.join(EMBEDDING_PARTS)}")
+    seconds = read_field(obj, "seconds", path, None)
     return EmbeddingParts(
         parts=parts,
-        scores=_array(_get(obj, "scores", path), f"{path}.scores", "f", (len(parts), n_tokens)),
-        score_input=_number(_get(obj, "score_input", path), f"{path}.score_input", finite=False),
-        score_baseline=_number(_get(obj, "score_baseline", path), f"{path}.score_baseline", finite=False),
-        delta=_number(_get(obj, "delta", path), f"{path}.delta", finite=False),
-        n_steps=_whole(_get(obj, "n_steps", path), f"{path}.n_steps", 0, MAX_COUNT),
-        baseline=_text(_get(obj, "baseline", path, "pad"), f"{path}.baseline"),
-        seconds=math.nan if seconds is None else _number(seconds, f"{path}.seconds", finite=False),
+        scores=read_array(read_field(obj, "scores", path), f"{path}.scores", "f", (len(parts), n_tokens)),
+        score_input=read_number(read_field(obj, "score_input", path), f"{path}.score_input", finite=False),
+        score_baseline=read_number(read_field(obj, "score_baseline", path), f"{path}.score_baseline", finite=False),
+        delta=read_number(read_field(obj, "delta", path), f"{path}.delta", finite=False),
+        n_steps=read_whole(read_field(obj, "n_steps", path), f"{path}.n_steps", 0, MAX_COUNT),
+        baseline=read_text(read_field(obj, "baseline", path, "pad"), f"{path}.baseline"),
+        seconds=math.nan if seconds is None else read_number(seconds, f"{path}.seconds", finite=False),
     )
 
 
 def _layer_attribution(value: Any, path: str, n_layers: int, n_tokens: int) -> LayerAttribution | None:
     if value is None:
         return None
-    obj = _object(value, path)
-    seconds = _get(obj, "seconds", path, None)
+    obj = record_object(value, path)
+    seconds = read_field(obj, "seconds", path, None)
     return LayerAttribution(
-        scores=_array(_get(obj, "scores", path), f"{path}.scores", "f", (n_layers, n_tokens)),
-        delta=_array(_get(obj, "delta", path), f"{path}.delta", "f", (n_layers,)),
-        score_input=_number(_get(obj, "score_input", path), f"{path}.score_input", finite=False),
-        score_baseline=_number(_get(obj, "score_baseline", path), f"{path}.score_baseline", finite=False),
-        n_steps=_whole(_get(obj, "n_steps", path), f"{path}.n_steps", 0, MAX_COUNT),
-        baseline=_text(_get(obj, "baseline", path, "pad"), f"{path}.baseline"),
-        seconds=math.nan if seconds is None else _number(seconds, f"{path}.seconds", finite=False),
+        scores=read_array(read_field(obj, "scores", path), f"{path}.scores", "f", (n_layers, n_tokens)),
+        delta=read_array(read_field(obj, "delta", path), f"{path}.delta", "f", (n_layers,)),
+        score_input=read_number(read_field(obj, "score_input", path), f"{path}.score_input", finite=False),
+        score_baseline=read_number(read_field(obj, "score_baseline", path), f"{path}.score_baseline", finite=False),
+        n_steps=read_whole(read_field(obj, "n_steps", path), f"{path}.n_steps", 0, MAX_COUNT),
+        baseline=read_text(read_field(obj, "baseline", path, "pad"), f"{path}.baseline"),
+        seconds=math.nan if seconds is None else read_number(seconds, f"{path}.seconds", finite=False),
     )
 
 
 def _model(data: Any, path: str, limits: ReadLimits) -> ModelInfo:
-    m = _object(data, path)
-    n_layers = _whole(_get(m, "n_layers", path), f"{path}.n_layers", 1)
-    n_heads = _whole(_get(m, "n_heads", path), f"{path}.n_heads", 1)
+    m = record_object(data, path)
+    n_layers = read_whole(read_field(m, "n_layers", path), f"{path}.n_layers", 1)
+    n_heads = read_whole(read_field(m, "n_heads", path), f"{path}.n_heads", 1)
     _bounded(n_layers, limits.layers, "layers", "EXPLAIN_MAX_LAYERS")
     _bounded(n_heads, limits.heads, "heads", "EXPLAIN_MAX_HEADS")
     return ModelInfo(
-        spec=_text(_get(m, "spec", path), f"{path}.spec"),
-        name=_text(_get(m, "name", path), f"{path}.name"),
-        head=_text(_get(m, "head", path), f"{path}.head"),
+        spec=read_text(read_field(m, "spec", path), f"{path}.spec"),
+        name=read_text(read_field(m, "name", path), f"{path}.name"),
+        head=read_text(read_field(m, "head", path), f"{path}.head"),
         n_layers=n_layers,
         n_heads=n_heads,
-        max_tokens=_whole(_get(m, "max_tokens", path), f"{path}.max_tokens", 1, MAX_COUNT),
-        targets=tuple(_texts(_get(m, "targets", path), f"{path}.targets")),
+        max_tokens=read_whole(read_field(m, "max_tokens", path), f"{path}.max_tokens", 1, MAX_COUNT),
+        targets=tuple(read_texts(read_field(m, "targets", path), f"{path}.targets")),
     )
 
 
@@ -770,65 +781,65 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
         return _join(path, key)
 
     def part(key: str) -> dict:
-        return _object(_get(data, key, path), at(key))
+        return record_object(read_field(data, key, path), at(key))
 
-    request = request_from_dict(_get(data, "request", path), at("request"))
-    model = _model(_get(data, "model", path), at("model"), limits)
+    request = request_from_dict(read_field(data, "request", path), at("request"))
+    model = _model(read_field(data, "model", path), at("model"), limits)
     t, w, p, a = part("tokens"), part("words"), part("prediction"), part("attribution")
-    tokens = _texts(_get(t, "tokens", at("tokens")), at("tokens.tokens"))
+    tokens = read_texts(read_field(t, "tokens", at("tokens")), at("tokens.tokens"))
     if not tokens:
-        raise _damaged(at("tokens.tokens"), "is empty")
+        raise damaged(at("tokens.tokens"), "is empty")
     _bounded(len(tokens), limits.tokens, "tokens", "EXPLAIN_MAX_DOC_TOKENS")
     n_tokens = len(tokens)
-    words = _texts(_get(w, "words", at("words")), at("words.words"))
-    labels = _texts(_get(p, "labels", at("prediction")), at("prediction.labels"))
+    words = read_texts(read_field(w, "words", at("words")), at("words.words"))
+    labels = read_texts(read_field(p, "labels", at("prediction")), at("prediction.labels"))
     n_words, n_labels = len(words), len(labels)
-    weights = _get(part("attention"), "weights", at("attention"))
-    timings = _object(_get(data, "timings", path, {}), at("timings"))
+    weights = read_field(part("attention"), "weights", at("attention"))
+    timings = record_object(read_field(data, "timings", path, {}), at("timings"))
     analysis = Analysis(
         request=request,
         model=model,
         tokens=Tokens(
             tokens=tokens,
-            offsets=_array(_get(t, "offsets", at("tokens")), at("tokens.offsets"), "iu", (n_tokens, 2)),
-            special=_array(_get(t, "special", at("tokens")), at("tokens.special"), "biu", (n_tokens,)),
-            truncated=_flag(_get(t, "truncated", at("tokens")), at("tokens.truncated")),
-            n_tokens_full=_whole(_get(t, "n_tokens_full", at("tokens")), at("tokens.n_tokens_full"), 0, MAX_COUNT),
-            n_tokens_full_at_least=_flag(_get(t, "n_tokens_full_at_least", at("tokens"), False),
+            offsets=read_array(read_field(t, "offsets", at("tokens")), at("tokens.offsets"), "iu", (n_tokens, 2)),
+            special=read_array(read_field(t, "special", at("tokens")), at("tokens.special"), "biu", (n_tokens,)),
+            truncated=_flag(read_field(t, "truncated", at("tokens")), at("tokens.truncated")),
+            n_tokens_full=read_whole(read_field(t, "n_tokens_full", at("tokens")), at("tokens.n_tokens_full"), 0, MAX_COUNT),
+            n_tokens_full_at_least=_flag(read_field(t, "n_tokens_full_at_least", at("tokens"), False),
                                          at("tokens.n_tokens_full_at_least")),
-            segments=_optional_array(_get(t, "segments", at("tokens"), None), at("tokens.segments"), "i",
+            segments=_optional_array(read_field(t, "segments", at("tokens"), None), at("tokens.segments"), "i",
                                      (n_tokens,)),
         ),
         words=Words(
             words=words,
-            spans=_array(_get(w, "spans", at("words")), at("words.spans"), "iu", (n_words, 2)),
-            token_word=_array(_get(w, "token_word", at("words")), at("words.token_word"), "i", (n_tokens,)),
-            segments=_optional_array(_get(w, "segments", at("words"), None), at("words.segments"), "i", (n_words,)),
+            spans=read_array(read_field(w, "spans", at("words")), at("words.spans"), "iu", (n_words, 2)),
+            token_word=read_array(read_field(w, "token_word", at("words")), at("words.token_word"), "i", (n_tokens,)),
+            segments=_optional_array(read_field(w, "segments", at("words"), None), at("words.segments"), "i", (n_words,)),
         ),
-        attention=AttentionMaps(weights=_array(weights, at("attention.weights"), "f",
+        attention=AttentionMaps(weights=read_array(weights, at("attention.weights"), "f",
                                                (model.n_layers, model.n_heads, n_tokens, n_tokens))),
         prediction=Prediction(
             labels=labels,
-            scores=_array(_get(p, "scores", at("prediction")), at("prediction.scores"), "f", (n_labels,)),
-            explained_index=_whole(_get(p, "explained_index", at("prediction")), at("prediction.explained_index"),
+            scores=read_array(read_field(p, "scores", at("prediction")), at("prediction.scores"), "f", (n_labels,)),
+            explained_index=read_whole(read_field(p, "explained_index", at("prediction")), at("prediction.explained_index"),
                                    0, max(0, n_labels - 1)),
-            description=_text(_get(p, "description", at("prediction")), at("prediction.description")),
-            score_name=_text(_get(p, "score_name", at("prediction"), "probability"), at("prediction.score_name")),
-            spans=_spans(_get(p, "spans", at("prediction"), []), at("prediction.spans"), n_tokens),
-            independent=_flag(_get(p, "independent", at("prediction"), False), at("prediction.independent")),
+            description=read_text(read_field(p, "description", at("prediction")), at("prediction.description")),
+            score_name=read_text(read_field(p, "score_name", at("prediction"), "probability"), at("prediction.score_name")),
+            spans=_spans(read_field(p, "spans", at("prediction"), []), at("prediction.spans"), n_tokens),
+            independent=_flag(read_field(p, "independent", at("prediction"), False), at("prediction.independent")),
         ),
         attribution=_token_attribution(a, at("attribution"), n_tokens),
-        word_scores=_array(_get(data, "word_scores", path), at("word_scores"), "f", (n_words,)),
-        timings={_text(k, at("timings")): _number(v, at(f"timings.{k}")) for k, v in timings.items()},
-        notices=tuple(_texts(_get(data, "notices", path, []), at("notices"))),
-        methods=_method_results(_get(data, "methods", path, {}), at("methods"), n_tokens, n_words),
-        faithfulness=_faithfulness(_get(data, "faithfulness", path, None), at("faithfulness")),
-        embedding_parts=_embedding_parts(_get(data, "embedding_parts", path, None), at("embedding_parts"), n_tokens),
-        layer_attribution=_layer_attribution(_get(data, "layer_attribution", path, None), at("layer_attribution"),
+        word_scores=read_array(read_field(data, "word_scores", path), at("word_scores"), "f", (n_words,)),
+        timings={read_text(k, at("timings")): read_number(v, at(f"timings.{k}")) for k, v in timings.items()},
+        notices=tuple(read_texts(read_field(data, "notices", path, []), at("notices"))),
+        methods=_method_results(read_field(data, "methods", path, {}), at("methods"), n_tokens, n_words),
+        faithfulness=_faithfulness(read_field(data, "faithfulness", path, None), at("faithfulness")),
+        embedding_parts=_embedding_parts(read_field(data, "embedding_parts", path, None), at("embedding_parts"), n_tokens),
+        layer_attribution=_layer_attribution(read_field(data, "layer_attribution", path, None), at("layer_attribution"),
                                              model.n_layers, n_tokens),
-        entities=_entities(_get(data, "entities", path, []), at("entities"), n_tokens, n_words),
+        entities=_entities(read_field(data, "entities", path, []), at("entities"), n_tokens, n_words),
         schema_version=version,
-        app_version=_text(_get(data, "app_version", path, ""), at("app_version")),
+        app_version=read_text(read_field(data, "app_version", path, ""), at("app_version")),
     )
     try:
         return check_consistent(analysis)

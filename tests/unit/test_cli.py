@@ -11,7 +11,12 @@ from transformers.utils import logging as hf_logging
 
 from explain import Analysis, AnalysisRequest, analyze
 from explain.cli import DEFAULT_TOP_WORDS, build_parser, main
-from explain.records import DEFAULT_MAX_TOKENS, analysis_from_dict
+from explain.records import (
+    DEFAULT_MAX_TOKENS,
+    analysis_from_dict,
+    neuron_view_from_dict,
+    pruning_curve_from_dict,
+)
 
 TEXT = "the film was good but too long and the service was terrible , not great !"
 
@@ -286,12 +291,12 @@ def test_pruning_and_neuron_view_go_into_the_json(tiny_dirs, tmp_path, capsys):
     printed = capsys.readouterr().out
     data = json.loads(out.read_text())
     result = Analysis.from_json(out.read_text())
-    curve, neuron = data["pruning_curve"], data["neuron_view"]
-    assert curve["importance_name"] == "gradient" and curve["removed"][0] == 0 and curve["removed"][-1] == 2 * 4
-    assert curve["scores"][0] == pytest.approx(result.attribution.score_input, rel=1e-5)  # nothing removed yet
+    curve, neuron = pruning_curve_from_dict(data["pruning_curve"]), neuron_view_from_dict(data["neuron_view"])
+    assert curve.importance_name == "gradient" and curve.removed[0] == 0 and curve.removed[-1] == 2 * 4
+    assert curve.scores[0] == pytest.approx(result.attribution.score_input, rel=1e-5)  # nothing removed yet
     assert "pruning by gradient importance" in printed and "neuron view of head 1:2 for token 3" in printed
     # the neuron view's softmax row is the head's attention row the analysis recorded
-    row = np.asarray(neuron["attention"], dtype=np.float64)
+    row = np.asarray(neuron.attention, dtype=np.float64)
     np.testing.assert_allclose(row, result.attention.weights[1, 2, 3], atol=1e-5)
 
 
@@ -309,3 +314,29 @@ def test_a_neuron_spec_that_is_not_three_numbers_is_refused_by_the_parser(capsys
     with pytest.raises(SystemExit):
         build_parser().parse_args(["x", "--neuron", "1:2"])
     assert "layer:head:token" in capsys.readouterr().err
+
+
+def test_the_cli_and_the_heads_page_write_the_same_json_for_the_same_maps(tiny_dirs, tmp_path):
+    """One codec: the CLI's head maps, pruning curve and neuron view are the Heads page's export, byte for byte."""
+    from dashboard.cached import HeadResultCache
+    from explain import load_model
+    from explain.records import HeadsRequest, heads_document
+    from explain.scheduling import Schedulers
+
+    out = tmp_path / "heads.json"
+    assert main([TEXT, "--model", tiny_dirs["classification"], "--steps", "2", "--head-importance",
+                 "--pruning", "gradient", "--neuron", "1:2:3", "--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    loaded = load_model(tiny_dirs["classification"])
+    cache = HeadResultCache(schedulers=Schedulers())
+    request = HeadsRequest(loaded.spec, TEXT, None, DEFAULT_MAX_TOKENS)
+    inputs = cache.inputs(request, loaded)
+    importance = cache.importance(request, loaded, inputs)
+    curve = cache.pruning(request, loaded, inputs, importance, "gradient", "least")
+    view = cache.neuron(request, loaded, inputs, 1, 2, 3)
+    page = json.loads(heads_document(request, importance, curve, view))
+    for key in ("head_importance", "pruning_curve", "neuron_view"):
+        mine, theirs = dict(written[key]), dict(page[key])
+        if key == "head_importance":
+            mine.pop("timings"), theirs.pop("timings")  # seconds differ from run to run
+        assert mine == theirs, key

@@ -4,6 +4,7 @@ the neuron view rebuilds the model's own attention rows."""
 from __future__ import annotations
 
 import copy
+import json
 import threading
 from pathlib import Path
 
@@ -28,7 +29,6 @@ from transformers import (
 
 from explain import AnalysisRequest, InputError, TargetSpec, analyze, load_model
 from explain.heads import (
-    HeadImportance,
     HeadSet,
     ablation_effect,
     adapter_of,
@@ -42,6 +42,7 @@ from explain.heads import (
     pruning_curve,
 )
 from explain.pipeline import analyze_ablated
+from explain.records import head_importance_from_dict, to_jsonable
 from tests.tiny_models import vocabulary
 
 TEXT = "the film was good but too long ."
@@ -507,7 +508,7 @@ def test_head_importance_record(tiny_models, family_models):
 
     a, b = ranks(record.gradient), ranks(np.abs(record.ablation_effect))
     assert corr[0, 1] == pytest.approx(np.corrcoef(a, b)[0, 1])
-    again = HeadImportance.from_dict(record.to_dict())
+    again = head_importance_from_dict(json.loads(json.dumps(to_jsonable(record))))
     assert np.array_equal(again.gradient, record.gradient) and again.description == record.description
     assert record.score == pytest.approx(score(inputs))
 
