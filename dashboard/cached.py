@@ -102,7 +102,8 @@ class ModelCache:
                     reserved.append(nbytes)
 
             try:
-                loaded = load_model(spec, max_bytes=self.max_bytes, reserve=make_room)
+                # every visitor sees the one canonical name, never the first visitor's spelling of it
+                loaded = replace(load_model(spec, max_bytes=self.max_bytes, reserve=make_room), spec=key)
                 size = module_bytes(loaded.model)
                 with self._lock:
                     self._reserved -= sum(reserved)
