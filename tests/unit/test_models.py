@@ -349,6 +349,25 @@ def test_outside_the_roots_an_existing_and_a_missing_folder_get_the_same_sentenc
         load_model(str(allowed / "missing"), roots=[allowed])
 
 
+def test_with_roots_set_relative_names_say_nothing_about_the_working_directory(tmp_path, monkeypatch):
+    """Names that could be Hub ids (`org/name`, one word, a file name) get one sentence whether a folder or file of
+    that name exists where the server runs or not, and nothing of it is read."""
+    allowed = tmp_path / "allowed"
+    save_tiny_model(allowed / "inside", "encoder")
+    save_tiny_model(tmp_path / "elsewhere" / "m", "encoder")
+    (tmp_path / "notes.txt").write_text("a file in the server's working directory")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for there, not_there in [("elsewhere/m", "elsewhere/n"), ("elsewhere", "nowhere"), ("notes.txt", "other.txt")]:
+        said = []
+        for spec in (there, not_there):
+            with pytest.raises(ModelLoadError) as err:
+                load_model(spec, roots=[allowed])
+            said.append(str(err.value).replace(spec, "<spec>"))
+        assert said[0] == said[1], (there, not_there)
+    assert load_model("allowed/inside", roots=[allowed]).head == "encoder"  # a relative folder inside the roots
+
+
 @pytest.mark.parametrize("setting", ["3 GB", "nan", "inf", "0", "-5"])
 def test_an_unusable_size_limit_is_one_sentence(monkeypatch, setting):
     monkeypatch.setenv("EXPLAIN_MAX_MODEL_MB", setting)
