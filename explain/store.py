@@ -142,8 +142,11 @@ def env_megabytes(name: str, default: float) -> int:
 
 
 def format_size(n_bytes: int) -> str:
-    """Bytes below one MB, else MB with three significant digits."""
-    return f"{n_bytes} bytes" if n_bytes < MB else f"{n_bytes / MB:.3g} MB"
+    """Bytes below one MB, MB with three significant digits below 100 MB, else whole MB ("2,050 MB")."""
+    if n_bytes < MB:
+        return f"{n_bytes} bytes"
+    mb = n_bytes / MB
+    return f"{mb:,.0f} MB" if mb >= 100 else f"{mb:.3g} MB"
 
 
 def new_delete_token() -> str:

@@ -494,3 +494,14 @@ def test_default_store_path(tmp_path, monkeypatch):
     analysis_id = save(AnalysisStore(default_store_path()), {"n": 1})
     assert (tmp_path / "elsewhere" / "s.sqlite3").is_file()
     assert AnalysisStore(default_store_path()).load(analysis_id).document == {"n": 1}
+
+
+@pytest.mark.parametrize("n_bytes, shown", [
+    (65536, "65536 bytes"), (int(1.5 * 2**20), "1.5 MB"), (int(25.6 * 2**20), "25.6 MB"),
+    (2050 * 2**20, "2,050 MB"), (256 * 2**20, "256 MB"), (2**40, "1,048,576 MB"),
+])
+def test_sizes_read_as_numbers_people_write(n_bytes, shown):
+    """Never "2.05e+03 MB": whole megabytes with thousands separators from 100 MB on."""
+    from explain.store import format_size
+
+    assert format_size(n_bytes) == shown
