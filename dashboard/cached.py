@@ -48,7 +48,7 @@ from explain.methods import METHODS
 from explain.models import canonical_spec, configure_threads, max_model_bytes, module_bytes
 from explain.pipeline import IG, evaluate_faithfulness, explain_method, method_settings, validate, with_depth
 from explain.scheduling import Schedulers, WorkBudget, WorkBudgetError, about, estimate_work, has_foreign_hooks
-from explain.store import AnalysisStore, default_store_path
+from explain.store import AnalysisStore, StoreError, default_store_path, normalise_id
 from explain.tokenization import encode_truncated
 
 MAX_MODELS = int(os.environ.get("EXPLAIN_MAX_MODELS", "3"))
@@ -348,8 +348,12 @@ def _store_at(path: str) -> AnalysisStore:
 
 
 def saved_document(analysis_id: str) -> tuple[Document, str]:
-    """A saved document by id, with its save time."""
-    return _saved_document(str(default_store_path()), analysis_id)
+    """A saved document by id, with its save time; the store is asked first, as another server process on the same
+    store may have deleted it since this one cached it."""
+    path = str(default_store_path())
+    if not _store_at(path).exists(analysis_id):
+        raise StoreError(f"No saved analysis has the id {normalise_id(analysis_id)!r}.")
+    return _saved_document(path, analysis_id)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

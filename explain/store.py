@@ -283,6 +283,14 @@ class AnalysisStore:
             app_version=app_version,
         )
 
+    def exists(self, analysis_id: str) -> bool:
+        """Whether an analysis with this id is saved: one indexed lookup, no document read (so a process that
+        keeps documents in memory can check that another process has not deleted one)."""
+        key = normalise_id(analysis_id)
+        with self._operation("read", write=False) as conn:
+            found = conn is not None and conn.execute("SELECT 1 FROM analyses WHERE id = ?", (key,)).fetchone()
+        return bool(found)
+
     def delete(self, analysis_id: str, delete_token: str) -> bool:
         """Remove this saver's claim on the analysis, and the analysis when no other saver holds it.
 

@@ -505,3 +505,14 @@ def test_sizes_read_as_numbers_people_write(n_bytes, shown):
     from explain.store import format_size
 
     assert format_size(n_bytes) == shown
+
+
+def test_exists_answers_without_reading_the_document(tmp_path):
+    path = tmp_path / "a.sqlite3"
+    assert not AnalysisStore(path).exists("abcdefghijkl") and not path.exists()  # nothing created to answer
+    kept = save(AnalysisStore(path), {"n": 1})
+    assert AnalysisStore(path).exists(kept) and AnalysisStore(path).exists(kept.upper())
+    AnalysisStore(path).remove(kept)
+    assert not AnalysisStore(path).exists(kept)
+    with pytest.raises(StoreError, match="is not a saved-analysis id"):
+        AnalysisStore(path).exists("../etc")
