@@ -46,6 +46,11 @@ HUB_MISSING = "Could not get '{spec}' from the Hugging Face Hub: it is unreachab
 MAX_MODEL_MB_ENV = "EXPLAIN_MAX_MODEL_MB"
 DEFAULT_MAX_MODEL_MB = 3072  # bert-large (about 1,300 MB in float32) fits twice; a 1000-layer MiniLM (27 GB) does not
 MAX_LAYERS = 256  # deeper than any BERT-like encoder; bounds the cost of building the size estimate
+MAX_HEADS = 64  # bert-large has 16 heads, deberta-v2-xxlarge 24; saved documents are read up to 64 (EXPLAIN_MAX_HEADS)
+# Attention maps one forward pass returns (and an analysis keeps), at the longest input checked on load:
+# all-MiniLM-L6-v2 75 MB, bert-large 403 MB, deberta-v2-xxlarge 1,208 MB.
+MAX_ATTENTION_BYTES = 2048 * 2**20
+ATTENTION_CHECK_TOKENS = 512  # the longest input the dashboard offers, and the position table of most BERT models
 COVERAGE_FLOOR = 0.5  # checkpoints holding fewer values than this share of the parameters are refused unread
 CONFIG_SIZES = ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size", "vocab_size",
                 "max_position_embeddings")
@@ -380,6 +385,34 @@ def _check_config_sizes(config: Any, spec: str) -> None:
         raise ModelLoadError(
             f"'{spec}' has a config.json asking for {layers:,} layers, more than any BERT-like encoder has "
             f"(at most {MAX_LAYERS} here)."
+        )
+    check_attention_size(config, spec)
+
+
+def attention_bytes(config: Any, n_tokens: int) -> int:
+    """Bytes of the attention maps of one forward pass at `n_tokens` tokens: layers x heads x tokens^2 float32
+    values, which every pass with maps returns and every analysis keeps."""
+    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+    heads = int(getattr(config, "num_attention_heads", 0) or 0)
+    return layers * heads * int(n_tokens) ** 2 * 4
+
+
+def check_attention_size(config: Any, spec: str) -> None:
+    """Refuse a head count no BERT-like encoder has, and attention maps too large to keep at the longest input
+    (a config.json can ask for one head per hidden dimension and still match its weights)."""
+    heads = int(getattr(config, "num_attention_heads", 0) or 0)
+    if heads > MAX_HEADS:
+        raise ModelLoadError(
+            f"'{spec}' has a config.json asking for {heads:,} attention heads, more than any BERT-like encoder has "
+            f"(at most {MAX_HEADS} here)."
+        )
+    n_tokens = min(int(getattr(config, "max_position_embeddings", 0) or ATTENTION_CHECK_TOKENS), ATTENTION_CHECK_TOKENS)
+    nbytes = attention_bytes(config, n_tokens)
+    if nbytes > MAX_ATTENTION_BYTES:
+        raise ModelLoadError(
+            f"'{spec}' would keep {megabytes(nbytes)} of attention maps per pass at {n_tokens} tokens "
+            f"({config.num_hidden_layers} layers x {heads} heads), more than the "
+            f"{megabytes(MAX_ATTENTION_BYTES, exact=True)} this server allows."
         )
 
 
