@@ -15,6 +15,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from dataclasses import replace
 from typing import Any, cast
 
 import plotly.graph_objects as go
@@ -52,7 +53,7 @@ from explain.models import canonical_spec, configure_threads, max_model_bytes, m
 from explain.pipeline import evaluate_faithfulness, explain_method, validate, with_depth
 from explain.records import FaithfulnessSummary, HeadsRequest, MethodResult
 from explain.scheduling import Progress, ScheduledCache, Schedulers, WorkBudget
-from explain.store import AnalysisStore, default_store_path
+from explain.store import AnalysisStore, StoreError, default_store_path, normalise_id
 
 MAX_MODELS = int(os.environ.get("EXPLAIN_MAX_MODELS", "3"))
 MAX_CACHED_BYTES = 512 * 1024 * 1024
@@ -106,7 +107,8 @@ class ModelCache:
                     reserved.append(nbytes)
 
             try:
-                loaded = load_model(spec, max_bytes=self.max_bytes, reserve=make_room)
+                # every visitor sees the one canonical name, never the first visitor's spelling of it
+                loaded = replace(load_model(spec, max_bytes=self.max_bytes, reserve=make_room), spec=key)
                 size = module_bytes(loaded.model)
                 with self._lock:
                     self._reserved -= sum(reserved)
@@ -294,8 +296,12 @@ def _store_at(path: str) -> AnalysisStore:
 
 
 def saved_document(analysis_id: str) -> tuple[Document, str]:
-    """A saved document by id, with its save time."""
-    return _saved_document(str(default_store_path()), analysis_id)
+    """A saved document by id, with its save time; the store is asked first, as another server process on the same
+    store may have deleted it since this one cached it."""
+    path = str(default_store_path())
+    if not _store_at(path).exists(analysis_id):
+        raise StoreError(f"No saved analysis has the id {normalise_id(analysis_id)!r}.")
+    return _saved_document(path, analysis_id)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)

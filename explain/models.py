@@ -41,10 +41,16 @@ SUPPORTED_MODEL_TYPES = frozenset(
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 MODEL_ROOTS_ENV = "EXPLAIN_MODEL_ROOTS"
 HUB_ALLOW_ENV = "EXPLAIN_HUB_ALLOW"
+HUB_MISSING = "Could not get '{spec}' from the Hugging Face Hub: it is unreachable from here or has no such model."
 
 MAX_MODEL_MB_ENV = "EXPLAIN_MAX_MODEL_MB"
 DEFAULT_MAX_MODEL_MB = 3072  # bert-large (about 1,300 MB in float32) fits twice; a 1000-layer MiniLM (27 GB) does not
 MAX_LAYERS = 256  # deeper than any BERT-like encoder; bounds the cost of building the size estimate
+MAX_HEADS = 64  # bert-large has 16 heads, deberta-v2-xxlarge 24; saved documents are read up to 64 (EXPLAIN_MAX_HEADS)
+# Attention maps one forward pass returns (and an analysis keeps), at the longest input checked on load:
+# all-MiniLM-L6-v2 75 MB, bert-large 403 MB, deberta-v2-xxlarge 1,208 MB.
+MAX_ATTENTION_BYTES = 2048 * 2**20
+ATTENTION_CHECK_TOKENS = 512  # the longest input the dashboard offers, and the position table of most BERT models
 COVERAGE_FLOOR = 0.5  # checkpoints holding fewer values than this share of the parameters are refused unread
 CONFIG_SIZES = ("num_hidden_layers", "num_attention_heads", "hidden_size", "intermediate_size", "vocab_size",
                 "max_position_embeddings")
@@ -380,6 +386,34 @@ def _check_config_sizes(config: Any, spec: str) -> None:
             f"'{spec}' has a config.json asking for {layers:,} layers, more than any BERT-like encoder has "
             f"(at most {MAX_LAYERS} here)."
         )
+    check_attention_size(config, spec)
+
+
+def attention_bytes(config: Any, n_tokens: int) -> int:
+    """Bytes of the attention maps of one forward pass at `n_tokens` tokens: layers x heads x tokens^2 float32
+    values, which every pass with maps returns and every analysis keeps."""
+    layers = int(getattr(config, "num_hidden_layers", 0) or 0)
+    heads = int(getattr(config, "num_attention_heads", 0) or 0)
+    return layers * heads * int(n_tokens) ** 2 * 4
+
+
+def check_attention_size(config: Any, spec: str) -> None:
+    """Refuse a head count no BERT-like encoder has, and attention maps too large to keep at the longest input
+    (a config.json can ask for one head per hidden dimension and still match its weights)."""
+    heads = int(getattr(config, "num_attention_heads", 0) or 0)
+    if heads > MAX_HEADS:
+        raise ModelLoadError(
+            f"'{spec}' has a config.json asking for {heads:,} attention heads, more than any BERT-like encoder has "
+            f"(at most {MAX_HEADS} here)."
+        )
+    n_tokens = min(int(getattr(config, "max_position_embeddings", 0) or ATTENTION_CHECK_TOKENS), ATTENTION_CHECK_TOKENS)
+    nbytes = attention_bytes(config, n_tokens)
+    if nbytes > MAX_ATTENTION_BYTES:
+        raise ModelLoadError(
+            f"'{spec}' would keep {megabytes(nbytes)} of attention maps per pass at {n_tokens} tokens "
+            f"({config.num_hidden_layers} layers x {heads} heads), more than the "
+            f"{megabytes(MAX_ATTENTION_BYTES, exact=True)} this server allows."
+        )
 
 
 def _weights_dtype(config: Any) -> torch.dtype:
@@ -461,9 +495,7 @@ def _load_from(source: str, spec: str, *, local: bool, budget: LoadBudget) -> tu
     except OSError as exc:
         if local:
             raise ModelLoadError(f"The folder '{spec}' has no readable config.json.") from exc
-        raise ModelLoadError(
-            f"Could not get '{spec}' from the Hugging Face Hub: it is unreachable from here or has no such model."
-        ) from exc
+        raise ModelLoadError(HUB_MISSING.format(spec=spec)) from exc
     except Exception as exc:  # a malformed config raises many kinds (ValueError, validation errors, ...)
         raise ModelLoadError(f"'{spec}' has a config.json transformers cannot read ({_first_line(exc)}).") from exc
     model_type = getattr(config, "model_type", "")
@@ -514,9 +546,20 @@ def _is_hub_id(spec: str) -> bool:
 
 def _looks_local(spec: str, roots: list[Path] | None = None) -> bool:
     """Whether `spec` names a folder: written as a path, or existing. With roots set, also any spec that is no
-    valid Hub id, so such a name gets the same answer whether a folder of that name exists or not."""
+    valid Hub id, and a Hub-id-like name only when it lies inside the roots, so a name outside them gets the same
+    answer whether a folder or file of that name exists in the working directory or not."""
     if spec.startswith((".", "/", "~")) or (roots is not None and not _is_hub_id(spec)):
         return True
+    if roots is not None:
+        try:
+            real = Path(spec).resolve()
+        except (OSError, RuntimeError):
+            return False
+        return any(_inside(real, r) for r in roots) and _exists(spec)
+    return _exists(spec)
+
+
+def _exists(spec: str) -> bool:
     try:
         return Path(spec).expanduser().exists()
     except (OSError, RuntimeError):
@@ -554,19 +597,26 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def _load_from_hub(spec: str, budget: LoadBudget) -> tuple[torch.nn.Module, Any, str]:
+def _load_from_hub(spec: str, budget: LoadBudget, *, shadowed: bool = False) -> tuple[torch.nn.Module, Any, str]:
     """A Hub id: from the local Hugging Face cache when it is there, else downloaded (config.json first, so the
-    size estimate comes before any weight is downloaded)."""
-    try:
-        return _load_from(spec, spec, local=True, budget=budget)
-    except ModelLoadError as cached_error:
-        if "no readable config.json" not in str(cached_error):
-            raise
+    size estimate comes before any weight is downloaded).
+
+    `shadowed`: a folder or file of that name lies in the working directory, outside the roots. transformers would
+    read it instead of the Hub, so nothing is read and the answer is the one a name found nowhere gets.
+    """
+    if not shadowed:
+        try:
+            return _load_from(spec, spec, local=True, budget=budget)
+        except ModelLoadError as cached_error:
+            if "no readable config.json" not in str(cached_error):
+                raise
     if not hub_reachable():
         raise ModelLoadError(
             f"The Hugging Face Hub is not reachable from this machine, so '{spec}' cannot be downloaded; "
             "use a built-in model or a local folder."
         )
+    if shadowed:
+        raise ModelLoadError(HUB_MISSING.format(spec=spec))
     return _load_from(spec, spec, local=False, budget=budget)
 
 
@@ -622,7 +672,7 @@ def load_model(
         elif _is_hub_id(spec):
             if not hub_allowed(spec):
                 raise ModelLoadError(f"'{spec}' is not on this server's list of allowed Hub models.")
-            model, tokenizer, head = _load_from_hub(spec, budget)
+            model, tokenizer, head = _load_from_hub(spec, budget, shadowed=roots is not None and _exists(spec))
             name = spec
         else:
             raise ModelLoadError(f"'{spec}' is neither a built-in model, an existing folder, nor a valid Hub id.")

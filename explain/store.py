@@ -74,7 +74,15 @@ _MIGRATE_1_TO_2 = "INSERT OR IGNORE INTO claims (id, token_hash) SELECT id, '' F
 
 
 class StoreError(ExplainError):
-    """The analysis store cannot save or return what was asked for."""
+    """The analysis store cannot save or return what was asked for.
+
+    The sentence never names the store's file (visitors read it; where the server keeps its files is not theirs
+    to learn); `path` holds it for the operator.
+    """
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass(frozen=True)
@@ -134,8 +142,11 @@ def env_megabytes(name: str, default: float) -> int:
 
 
 def format_size(n_bytes: int) -> str:
-    """Bytes below one MB, else MB with three significant digits."""
-    return f"{n_bytes} bytes" if n_bytes < MB else f"{n_bytes / MB:.3g} MB"
+    """Bytes below one MB, MB with three significant digits below 100 MB, else whole MB ("2,050 MB")."""
+    if n_bytes < MB:
+        return f"{n_bytes} bytes"
+    mb = n_bytes / MB
+    return f"{mb:,.0f} MB" if mb >= 100 else f"{mb:.3g} MB"
 
 
 def new_delete_token() -> str:
@@ -272,6 +283,14 @@ class AnalysisStore:
             app_version=app_version,
         )
 
+    def exists(self, analysis_id: str) -> bool:
+        """Whether an analysis with this id is saved: one indexed lookup, no document read (so a process that
+        keeps documents in memory can check that another process has not deleted one)."""
+        key = normalise_id(analysis_id)
+        with self._operation("read", write=False) as conn:
+            found = conn is not None and conn.execute("SELECT 1 FROM analyses WHERE id = ?", (key,)).fetchone()
+        return bool(found)
+
     def delete(self, analysis_id: str, delete_token: str) -> bool:
         """Remove this saver's claim on the analysis, and the analysis when no other saver holds it.
 
@@ -385,9 +404,9 @@ class AnalysisStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             blocker = next((p for p in self.path.parents if p.exists() and not p.is_dir()), None)
-            reason = f"{blocker} is a file, not a folder" if blocker else f"{exc.strerror or exc}"
+            reason = "a file stands where its folder should be" if blocker else f"{exc.strerror or type(exc).__name__}"
             raise StoreError(
-                f"The analysis store at {self.path} cannot be created ({reason}), so nothing was saved."
+                f"The analysis store cannot be created ({reason}), so nothing was saved.", self.path
             ) from exc
         conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
@@ -404,8 +423,8 @@ class AnalysisStore:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > STORE_SCHEMA_VERSION:
             raise StoreError(
-                f"The analysis store at {self.path} was written by a newer version of this app "
-                f"(store schema {version}); update the app to use it."
+                f"The analysis store was written by a newer version of this app (store schema {version}); update "
+                "the app to use it.", self.path
             )
         self._use_wal(conn)
         if version < STORE_SCHEMA_VERSION or not self._has_table(conn):
@@ -446,8 +465,8 @@ class AnalysisStore:
         version = conn.execute("PRAGMA user_version").fetchone()[0]
         if version > STORE_SCHEMA_VERSION:
             raise StoreError(
-                f"The analysis store at {self.path} was written by a newer version of this app "
-                f"(store schema {version}); update the app to use it."
+                f"The analysis store was written by a newer version of this app (store schema {version}); update "
+                "the app to use it.", self.path
             )
         found = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'analyses'").fetchone()
         return found is not None
@@ -481,26 +500,27 @@ class AnalysisStore:
         """One sentence for a SQLite failure; `verb` says what did not happen ("saved", "deleted", "read")."""
         code = getattr(exc, "sqlite_errorcode", None)
         primary = code & 0xFF if isinstance(code, int) else None
-        where = f"The analysis store at {self.path}"
+        where = "The analysis store"
         nothing = "so nothing was saved" if verb == "saved" else f"so nothing was {verb}"
         if primary == sqlite3.SQLITE_NOTADB:
-            return StoreError(f"The file at {self.path} is not a SQLite database, so it cannot hold saved analyses.")
+            return StoreError("The analysis store's file is not a SQLite database, so it cannot hold saved analyses.",
+                              self.path)
         if primary == sqlite3.SQLITE_READONLY or (self.read_only and verb != "read") or (
             primary in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM) and verb != "read" and not self._writable()
         ):
-            return StoreError(f"{where} is read-only, {nothing}.")
+            return StoreError(f"{where} is read-only, {nothing}.", self.path)
         if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
             return StoreError(
-                f"{where} stayed busy with other saves for {BUSY_TIMEOUT_S:g} seconds, {nothing}; try again."
+                f"{where} stayed busy with other saves for {BUSY_TIMEOUT_S:g} seconds, {nothing}; try again.", self.path
             )
         if primary == sqlite3.SQLITE_FULL:
             limit = "" if self.max_bytes is None else f" or its size limit of {format_size(self.max_bytes)}"
-            return StoreError(f"{where} is full (no space left on its disk{limit}), {nothing}.")
+            return StoreError(f"{where} is full (no space left on its disk{limit}), {nothing}.", self.path)
         if primary == sqlite3.SQLITE_CORRUPT:
-            return StoreError(f"{where} is damaged, {nothing}; restore it from a backup or move it aside.")
+            return StoreError(f"{where} is damaged, {nothing}; restore it from a backup or move it aside.", self.path)
         if primary == sqlite3.SQLITE_CANTOPEN:
-            return StoreError(f"{where} cannot be opened ({exc}), {nothing}.")
-        return StoreError(f"{where} reported an error ({exc}), {nothing}.")
+            return StoreError(f"{where} cannot be opened ({exc}), {nothing}.", self.path)
+        return StoreError(f"{where} reported an error ({exc}), {nothing}.", self.path)
 
 
 class _Transaction:

@@ -43,17 +43,19 @@ def run_with_progress(compute, label: str):
     """Run `compute(progress)` inside a status box with a progress bar naming the current step
     (or, with fraction None, the place in the model's queue).
 
-    The box disappears once the result is there; errors are shown by the caller.
+    The box disappears once the result is there; errors are shown by the caller (the box stays). The label
+    and the stages are shown as text: a status label and a progress text render Markdown, and the label names a
+    model a link chose.
     """
     slot = st.empty()
-    with slot.container(), st.status(label, expanded=True):
+    with slot.container(), st.status(markdown_escape(label), expanded=True):
         bar = st.progress(0.0, text="starting")
 
         def progress(stage: str, fraction: float | None) -> None:
             if fraction is None:  # waiting for a turn on the model: the stage says where in the queue
-                bar.progress(0.0, text=stage)
+                bar.progress(0.0, text=markdown_escape(stage))
             else:
-                bar.progress(min(max(fraction, 0.0), 1.0), text=f"{stage} — {fraction:.0%}")
+                bar.progress(min(max(fraction, 0.0), 1.0), text=markdown_escape(f"{stage} — {fraction:.0%}"))
 
         result = compute(progress)
     slot.empty()

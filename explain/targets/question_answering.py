@@ -18,7 +18,9 @@ from explain.records import Prediction, Span, TargetSpec
 from explain.targets.base import Target, TargetKind, TextLayout, register
 
 ANSWER_PARTS = ("start", "end", "span")
-MAX_ANSWER_TOKENS = 30  # the question-answering pipeline's default max_answer_len
+# The longest answer in tokens: transformers' extractive default (`max_answer_len=15` in its question-answering
+# pipelines' span selection), so the answer explained is the one the pipeline would give.
+MAX_ANSWER_TOKENS = 15
 CONTEXT_SEGMENT = 1
 
 

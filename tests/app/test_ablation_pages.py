@@ -73,9 +73,9 @@ def test_explore_from_the_url_runs_without_the_heads_and_says_so(tiny_dirs):
     full = analyze(request, loaded)
     ablated = analyze_ablated(request, loaded, HeadSet.parse("0:2,1:*", 2, 4), "mean")
     p, q = ablated.prediction, full.prediction
-    assert metric.label.startswith("P(positive) from the classification head, without 5 of 8 heads")
+    assert plain(metric.label).startswith("P(positive) from the classification head, without 5 of 8 heads")
     assert float(metric.value) == pytest.approx(float(p.scores[p.explained_index]), rel=1e-2)
-    assert f"({float(q.scores[q.explained_index]):.4g})" in metric.proto.delta
+    assert f"({float(q.scores[q.explained_index]):.4g})" in plain(metric.proto.delta)
     grid = [spec for spec in chart_specs(at) if removed_marks(spec)]
     assert len(grid) == 1 and removed_marks(grid[0]) == 5  # the all-heads grid crosses out the removed heads
 
@@ -105,7 +105,7 @@ def test_compare_the_model_against_itself_without_heads(tiny_dirs):
     assert_clean(at)
     assert banner(at).startswith("Without heads 0:* — 4 of 8 heads removed (set to zero)")
     assert at.segmented_control(key="w_mode").value == "heads"
-    labels = [m.label for m in at.metric]
+    labels = [plain(m.label) for m in at.metric]
     assert "Spearman" in labels and any("without 4 of 8 heads" in label for label in labels)
     shown = "\n".join(plain(m.value) for m in at.markdown)
     assert "without heads 0:*" in shown
@@ -138,6 +138,6 @@ def test_a_saved_link_reopens_the_ablation(tiny_dirs, page):
     assert banner(again) == before
     if page == "compare":
         assert again.segmented_control(key="w_mode").value == "heads"
-        assert any("without 2 of 8 heads" in m.label for m in again.metric)
+        assert any("without 2 of 8 heads" in plain(m.label) for m in again.metric)
     else:
         assert any("not part of this saved analysis" in plain(c.value) for c in again.caption)

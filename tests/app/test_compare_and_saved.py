@@ -172,6 +172,19 @@ def test_save_reopen_without_the_model_and_delete(tiny_dirs, tmp_path, store_pat
     assert store.list() == []
 
 
+def test_an_analysis_deleted_by_another_server_process_is_gone_here_too(tiny_dirs, store_path):
+    """Two server processes share one store: this process has the document cached when the other deletes it."""
+    at = open_page("explore", {"m": tiny_dirs["encoder"], "t": "the food was great", "n": "4"})
+    at.button(key="share_save").click().run()
+    analysis_id = at.query_params["analysis"]
+    assert_clean(open_page("explore", {"analysis": analysis_id}))  # opened once here: cached in this process
+    assert AnalysisStore(store_path).remove(analysis_id)  # the other process (its admin or its saver) deletes it
+    again = open_page("explore", {"analysis": analysis_id, "m": tiny_dirs["encoder"], "t": "good", "n": "4"})
+    assert not again.exception
+    assert "No saved analysis has the id" in " ".join(plain(w.value) for w in again.warning)
+    assert not any("saved analysis" in plain(i.value) for i in again.info)
+
+
 def test_unknown_analysis_id_is_a_clear_message(tiny_dirs):
     at = open_page("explore", {"analysis": "zzzzzzzzzzzz", "m": tiny_dirs["encoder"], "t": "good", "n": "4"})
     assert not at.exception

@@ -226,7 +226,8 @@ def test_saving_where_the_store_cannot_be_created_is_one_error(tiny_dirs, tmp_pa
     before, charts = html_text(at), n_charts(at)
     at.button(key="share_save").click().run()
     message = one_error(at)
-    assert message == f"The analysis store at {path} cannot be created ({blocker} is a file, not a folder), " \
+    # visitors learn what went wrong, not where the server keeps its files
+    assert message == "The analysis store cannot be created (a file stands where its folder should be), " \
                       "so nothing was saved."
     assert_analysis_still_shown(at, before, charts, "the film was good")
     assert blocker.read_text().startswith("a regular file")
@@ -249,7 +250,7 @@ def test_saving_into_a_read_only_store_keeps_the_saved_row(tiny_dirs, store_path
     assert "food" in before
     at.button(key="share_save").click().run()
     message = one_error(at)
-    assert message == f"The analysis store at {store_path} is read-only, so nothing was saved."
+    assert message == "The analysis store is read-only, so nothing was saved."
     assert_analysis_still_shown(at, before, charts, "the food was bad")
     assert [s.id for s in AnalysisStore(store_path).list()] == [kept]
 
@@ -260,7 +261,7 @@ def test_saving_into_a_read_only_store_keeps_the_saved_row(tiny_dirs, store_path
     saved_page = first.switch_page("views/saved.py").run()  # the saver's own session may delete
     assert not saved_page.exception
     saved_page.button(key=f"del_{kept}").click().run()
-    assert one_error(saved_page) == f"The analysis store at {store_path} is read-only, so nothing was deleted."
+    assert one_error(saved_page) == "The analysis store is read-only, so nothing was deleted."
     assert [s.id for s in AnalysisStore(store_path).list()] == [kept]
     assert saved_page.button(key=f"del_{kept}")  # still listed
 
@@ -298,7 +299,7 @@ def test_saving_into_a_full_store_keeps_the_saved_row(tiny_dirs, store_path, mon
     before, charts = html_text(at), n_charts(at)
     at.button(key="share_save").click().run()
     message = one_error(at)
-    assert message == (f"The analysis store at {store_path} is full (no space left on its disk or its size limit "
+    assert message == ("The analysis store is full (no space left on its disk or its size limit "
                        f"of {limit} bytes), so nothing was saved.")
     assert_analysis_still_shown(at, before, charts, "the film was good")
     assert sorted(s.id for s in AnalysisStore(store_path).list()) == sorted(kept)

@@ -42,7 +42,8 @@ def store_path(tmp_path, monkeypatch):
 
 
 def markdown_sources(node) -> list[str]:
-    """Every string the page hands to Streamlit's Markdown renderer: bodies, labels and help texts."""
+    """Every string the page hands to Streamlit's Markdown renderer: bodies, metrics (label, value, delta),
+    progress texts, the labels of statuses, expanders and tabs, toasts, widget labels and help texts."""
     out: list[str] = []
     if isinstance(node, Block):
         for child in node.children.values():
@@ -54,7 +55,9 @@ def markdown_sources(node) -> list[str]:
     if isinstance(node, (Markdown, AlertBase, HeadingBase, Toast)):
         out.append(str(node.value))
     if isinstance(node, Metric):
-        out += [node.label, str(node.value)]
+        out += [node.label, str(node.value), node.proto.delta]
+    if getattr(node, "type", None) == "progress":
+        out.append(node.proto.text)
     for attr in ("label", "help"):  # placeholders are plain text, not Markdown
         value = getattr(node.proto, attr, None) if hasattr(node, "proto") else None
         if isinstance(value, str):
@@ -119,3 +122,36 @@ def test_uploaded_document_fields_render_as_text(tiny_models, tmp_path):
                              models=document.models).id
     assert_inert(run_page("explore", {url_keys.KEY_ANALYSIS: analysis_id}))
     assert_inert(run_page("saved", {}))
+
+
+@pytest.mark.parametrize("target, key", [("similarity", url_keys.KEY_REFERENCE), ("zero_shot", url_keys.KEY_LABELS)])
+def test_the_ablation_banner_shows_the_target_as_text(target, key, tiny_dirs):
+    """The banner's metric names the target (its reference text or its labels), which a link sets."""
+    params = {url_keys.KEY_TEXT: "good film", url_keys.KEY_MODEL: tiny_dirs["encoder"], url_keys.KEY_STEPS: "2",
+              url_keys.KEY_ABLATE: "0:1", url_keys.KEY_TARGET: target, key: f"good, {PAYLOAD}"}
+    at = run_page("explore", params)
+    assert at.metric, "the ablation banner was not drawn"
+    assert_inert(at)
+
+
+def status_page(label: str) -> None:
+    """A run that fails inside its status box, which stays on the page with its label (as a failed analysis')."""
+    import streamlit as st
+
+    from dashboard.components.results import run_with_progress
+    from explain.errors import ExplainError
+
+    def fail(progress):
+        progress(label, 0.5)
+        raise ExplainError("refused")
+
+    try:
+        run_with_progress(fail, f"Analysing with {label}")
+    except ExplainError as exc:
+        st.error(str(exc))
+
+
+def test_status_labels_and_progress_texts_render_as_text():
+    at = AppTest.from_function(status_page, args=(PAYLOAD,), default_timeout=TIMEOUT).run()
+    assert at.status, "the status box was not drawn"
+    assert_inert(at)

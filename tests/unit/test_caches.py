@@ -143,3 +143,20 @@ def test_room_is_made_before_the_weights_are_read(tiny_dirs, tiny_models, tmp_pa
     with pytest.raises(ModelLoadError, match="do not cover"):
         cache.get(str(incomplete))
     assert cache.specs() == [] and cache.total_bytes == 0
+
+
+def test_a_later_visitor_sees_the_canonical_spec_not_the_first_visitors_string(tiny_dirs, tmp_path, monkeypatch):
+    """A spec carrying Markdown that resolves to a real folder must not become every later visitor's model name."""
+    import shutil
+
+    from explain.models import canonical_spec
+
+    shutil.copytree(tiny_dirs["encoder"], tmp_path / "x")
+    monkeypatch.chdir(tmp_path)
+    attack = f"{tmp_path}/x/![i](http://127.0.0.1:9/x)/../../.."
+    assert canonical_spec(attack) == canonical_spec("x") == str((tmp_path / "x").resolve())
+    cache = ModelCache(max_models=5, max_bytes=10**9)
+    first = cache.get(attack)
+    later = cache.get("x")
+    assert first.spec == later.spec == str((tmp_path / "x").resolve())
+    assert first.info.spec == later.spec

@@ -349,6 +349,25 @@ def test_outside_the_roots_an_existing_and_a_missing_folder_get_the_same_sentenc
         load_model(str(allowed / "missing"), roots=[allowed])
 
 
+def test_with_roots_set_relative_names_say_nothing_about_the_working_directory(tmp_path, monkeypatch):
+    """Names that could be Hub ids (`org/name`, one word, a file name) get one sentence whether a folder or file of
+    that name exists where the server runs or not, and nothing of it is read."""
+    allowed = tmp_path / "allowed"
+    save_tiny_model(allowed / "inside", "encoder")
+    save_tiny_model(tmp_path / "elsewhere" / "m", "encoder")
+    (tmp_path / "notes.txt").write_text("a file in the server's working directory")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for there, not_there in [("elsewhere/m", "elsewhere/n"), ("elsewhere", "nowhere"), ("notes.txt", "other.txt")]:
+        said = []
+        for spec in (there, not_there):
+            with pytest.raises(ModelLoadError) as err:
+                load_model(spec, roots=[allowed])
+            said.append(str(err.value).replace(spec, "<spec>"))
+        assert said[0] == said[1], (there, not_there)
+    assert load_model("allowed/inside", roots=[allowed]).head == "encoder"  # a relative folder inside the roots
+
+
 @pytest.mark.parametrize("setting", ["3 GB", "nan", "inf", "0", "-5"])
 def test_an_unusable_size_limit_is_one_sentence(monkeypatch, setting):
     monkeypatch.setenv("EXPLAIN_MAX_MODEL_MB", setting)
@@ -374,3 +393,54 @@ def test_a_hub_allow_list_refuses_other_hub_ids(monkeypatch, allowed, spec, refu
 def test_the_allow_list_leaves_built_in_models_alone(monkeypatch):
     monkeypatch.setenv("EXPLAIN_HUB_ALLOW", "none")
     assert load_model("minilm-random").spec == "minilm-random"
+
+
+# -- attention: the head count and the maps one pass keeps are bounded before loading ------------------------------
+
+
+def test_real_weights_with_one_head_per_dimension_are_refused_before_loading(tmp_path):
+    """all-MiniLM-L6-v2's own weights under a config.json asking for 384 heads (head size 1): the weights fit,
+    and each analysis would keep 32x the attention maps. Refused in one sentence, before any weight is read."""
+    import shutil
+
+    from explain.models import embedded_model_path
+
+    folder = tmp_path / "minilm-384-heads"
+    shutil.copytree(embedded_model_path(), folder)
+    edit_config(folder, num_attention_heads=384)
+    grew = peak_rss_growth(lambda: pytest.raises(ModelLoadError, load_model, str(folder)))
+    assert grew < 150 * 2**20
+    message = refusal(str(folder))
+    assert message.startswith(f"'{folder}' has a config.json asking for 384 attention heads"), message
+
+
+def test_attention_maps_too_large_to_keep_are_refused_before_loading(tmp_path):
+    """Heads within bounds, but layers x heads x tokens^2 of attention at the longest input is gigabytes."""
+    from explain.models import attention_bytes
+
+    folder = save_one_tensor_checkpoint(tmp_path / "m", num_hidden_layers=200, hidden_size=64, num_attention_heads=64,
+                                        intermediate_size=64, max_position_embeddings=512)
+    message = refusal(str(folder))
+    assert message.startswith(f"'{folder}' would keep "), message
+    assert "of attention maps per pass at 512 tokens" in message
+    assert attention_bytes(load_config(folder), 512) == 200 * 64 * 512 * 512 * 4
+
+
+def load_config(folder):
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(str(folder), local_files_only=True)
+
+
+def test_the_largest_bert_family_shapes_pass_the_attention_bounds():
+    from transformers import BertConfig, DebertaV2Config
+
+    from explain.models import MAX_ATTENTION_BYTES, MAX_HEADS, attention_bytes, check_attention_size
+
+    big = [BertConfig(num_hidden_layers=24, num_attention_heads=16, hidden_size=1024),  # bert-large
+           DebertaV2Config(num_hidden_layers=48, num_attention_heads=24, hidden_size=1536)]  # deberta-v2-xxlarge
+    for config in big:
+        assert config.num_attention_heads <= MAX_HEADS
+        assert attention_bytes(config, 512) <= MAX_ATTENTION_BYTES
+        check_attention_size(config, "big")
+    assert attention_bytes(big[0], 128) == 24 * 16 * 128 * 128 * 4

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,3 +29,18 @@ def test_make_run_binds_to_loopback_by_default():
 @pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
 def test_make_run_serves_a_team_when_asked():
     assert "--server.address 0.0.0.0" in _run_recipe("HOST=0.0.0.0")
+
+
+def _streamlit_address(*flags: str) -> str | None:
+    """server.address as Streamlit resolves it from this project's .streamlit/config.toml (and `flags`)."""
+    streamlit = Path(sys.executable).with_name("streamlit")
+    out = subprocess.run([str(streamlit), "config", "show", *flags], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    found = re.search(r'^address = "([^"]*)"', out, re.MULTILINE)
+    return found.group(1) if found else None
+
+
+def test_a_plain_streamlit_run_binds_to_loopback():
+    """`streamlit run dashboard/app.py` without make reads .streamlit/config.toml: it too serves loopback only."""
+    assert _streamlit_address() == "127.0.0.1"
+    assert _streamlit_address("--server.address", "0.0.0.0") == "0.0.0.0"  # what `make run HOST=…` passes wins

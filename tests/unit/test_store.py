@@ -320,10 +320,12 @@ def test_newer_schema_is_refused(tmp_path):
     conn.execute("PRAGMA user_version = 99")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreError, match="written by a newer version of this app"):
+    with pytest.raises(StoreError, match="written by a newer version of this app") as info:
         AnalysisStore(path).list()
-    with pytest.raises(StoreError, match="written by a newer version of this app"):
+    assert str(tmp_path) not in str(info.value)
+    with pytest.raises(StoreError, match="written by a newer version of this app") as info:
         save(AnalysisStore(path), {"n": 2})
+    assert str(tmp_path) not in str(info.value)
 
 
 def test_damaged_row_is_reported(tmp_path):
@@ -343,11 +345,11 @@ def test_garbage_file_is_not_a_sqlite_database(tmp_path):
     path = tmp_path / "a.sqlite3"
     garbage = b"this is not a database\n" * 200
     path.write_bytes(garbage)
-    expected = f"The file at {path} is not a SQLite database, so it cannot hold saved analyses."
+    expected = "The analysis store's file is not a SQLite database, so it cannot hold saved analyses."
     for operation in (lambda s: save(s, {"n": 1}), lambda s: s.list(), lambda s: s.load("abcdefghijkl")):
         with pytest.raises(StoreError) as info:
             operation(AnalysisStore(path))
-        assert str(info.value) == expected
+        assert str(info.value) == expected and info.value.path == path  # the operator still learns which file
     assert path.read_bytes() == garbage  # left untouched
 
 
@@ -358,9 +360,9 @@ def test_parent_that_is_a_file(tmp_path):
     with pytest.raises(StoreError) as info:
         save(store, {"n": 1})
     assert str(info.value) == (
-        f"The analysis store at {blocker / 'analyses.sqlite3'} cannot be created "
-        f"({blocker} is a file, not a folder), so nothing was saved."
+        "The analysis store cannot be created (a file stands where its folder should be), so nothing was saved."
     )
+    assert info.value.path == blocker / "analyses.sqlite3"
     assert store.list() == []
 
 
@@ -371,7 +373,7 @@ def test_read_only_mode_refuses_writes_and_keeps_rows(tmp_path):
     kept = saved.id
     store = AnalysisStore(path, read_only=True)
     for write in (lambda: save(store, {"n": 2}), lambda: store.delete(kept, saved.delete_token)):
-        with pytest.raises(StoreError, match=re.escape(f"The analysis store at {path} is read-only, so nothing was")):
+        with pytest.raises(StoreError, match=re.escape("The analysis store is read-only, so nothing was")):
             write()
     assert [s.id for s in store.list()] == [kept]
     assert store.load(kept).document == {"n": 1}
@@ -453,10 +455,10 @@ def test_read_only_permissions_refuse_saves_and_keep_rows(shared_folder, locked)
     store = AnalysisStore(path)
     try:
         assert _as_unprivileged_user(lambda: save(store, {"n": 2})) == (
-            "error", f"The analysis store at {path} is read-only, so nothing was saved."
+            "error", "The analysis store is read-only, so nothing was saved."
         )
         assert _as_unprivileged_user(lambda: store.delete(kept, saved.delete_token)) == (
-            "error", f"The analysis store at {path} is read-only, so nothing was deleted."
+            "error", "The analysis store is read-only, so nothing was deleted."
         )
         assert _as_unprivileged_user(lambda: [s.preview for s in store.list()]) == ("ok", ["kept"])
         assert _as_unprivileged_user(lambda: store.load(kept).document) == ("ok", {"n": 1})
@@ -475,7 +477,7 @@ def test_size_limit_reports_full_and_keeps_rows(tmp_path):
     with pytest.raises(StoreError) as info:
         save(store, {"noise": noise})
     assert str(info.value) == (
-        f"The analysis store at {path} is full (no space left on its disk or its size limit of 65536 bytes), "
+        "The analysis store is full (no space left on its disk or its size limit of 65536 bytes), "
         "so nothing was saved."
     )
     assert [s.id for s in store.list()] == [kept]
@@ -492,3 +494,25 @@ def test_default_store_path(tmp_path, monkeypatch):
     analysis_id = save(AnalysisStore(default_store_path()), {"n": 1})
     assert (tmp_path / "elsewhere" / "s.sqlite3").is_file()
     assert AnalysisStore(default_store_path()).load(analysis_id).document == {"n": 1}
+
+
+@pytest.mark.parametrize("n_bytes, shown", [
+    (65536, "65536 bytes"), (int(1.5 * 2**20), "1.5 MB"), (int(25.6 * 2**20), "25.6 MB"),
+    (2050 * 2**20, "2,050 MB"), (256 * 2**20, "256 MB"), (2**40, "1,048,576 MB"),
+])
+def test_sizes_read_as_numbers_people_write(n_bytes, shown):
+    """Never "2.05e+03 MB": whole megabytes with thousands separators from 100 MB on."""
+    from explain.store import format_size
+
+    assert format_size(n_bytes) == shown
+
+
+def test_exists_answers_without_reading_the_document(tmp_path):
+    path = tmp_path / "a.sqlite3"
+    assert not AnalysisStore(path).exists("abcdefghijkl") and not path.exists()  # nothing created to answer
+    kept = save(AnalysisStore(path), {"n": 1})
+    assert AnalysisStore(path).exists(kept) and AnalysisStore(path).exists(kept.upper())
+    AnalysisStore(path).remove(kept)
+    assert not AnalysisStore(path).exists(kept)
+    with pytest.raises(StoreError, match="is not a saved-analysis id"):
+        AnalysisStore(path).exists("../etc")

@@ -490,3 +490,24 @@ def test_entities_of_an_analysis_at_a_later_entity_reuse_only_that_one(task_mode
         assert (a.token_label, a.words) == (b.token_label, b.words)
         assert a.explained == pytest.approx(b.explained, rel=1e-6)
         np.testing.assert_allclose(a.word_scores, b.word_scores, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_the_default_answer_is_the_one_transformers_extracts(seed):
+    """The longest answer is transformers' extractive default (`max_answer_len=15`), so a long span the pipeline
+    would not give is not the answer explained here either."""
+    import inspect
+
+    from transformers.pipelines.document_question_answering import select_starts_ends
+
+    default = inspect.signature(select_starts_ends).parameters["max_answer_len"].default
+    rng = np.random.default_rng(seed)
+    n = 40
+    start, end = rng.normal(size=n), rng.normal(size=n)
+    start[5], end[5 + 20] = 6.0, 6.0  # the best span overall is 21 tokens long
+    allowed = np.ones(n, dtype=bool)
+    allowed[[0, n - 1]] = False  # [CLS] and the last [SEP]
+    (first,), (last,), _, _ = select_starts_ends(start[None], end[None], (~allowed).astype(int)[None],
+                                                 np.ones((1, n), dtype=int))
+    assert best_span(start, end, allowed)[:2] == (int(first), int(last))
+    assert int(last) - int(first) < default
