@@ -28,7 +28,7 @@ from explain.records import (
     AnalysisRequest,
     TargetSpec,
 )
-from explain.targets import ANSWER_PARTS, PROMPT_TEMPLATE, TARGET_KINDS
+from explain.targets import ANSWER_PARTS, PROMPT_TEMPLATE, TARGET_FIELDS, TARGET_KINDS
 
 DEFAULT_TEXT = "The film was good but far too long."
 DEFAULT_SECOND_TEXT = "The film was bad and far too long."
@@ -42,10 +42,10 @@ AGGREGATES = ("rollout", "stats", "token")
 KEY_TEXT = "t"
 KEY_MODEL = "m"
 KEY_TARGET = "tg"
-KEY_LABEL = "lb"
-KEY_LABELS = "ls"
-KEY_PROMPTS = "pr"
-KEY_REFERENCE = "ref"
+KEY_LABEL = TARGET_FIELDS["label"].url_key
+KEY_LABELS = TARGET_FIELDS["labels"].url_key
+KEY_PROMPTS = TARGET_FIELDS["prompts"].url_key
+KEY_REFERENCE = TARGET_FIELDS["reference"].url_key
 KEY_STEPS = "n"
 KEY_BASELINE = "b"
 KEY_MAX_TOKENS = "mx"
@@ -77,9 +77,9 @@ KEY_METHOD_SETTINGS = "ms"  # "lime.n_samples=200;lime.seed=0": settings of meth
 KEY_REMOVAL = "mf"  # how the methods page's faithfulness takes words out
 KEY_PAIR = "p2"  # the second text of a sentence pair (next-sentence prediction, cross-encoders)
 KEY_QUESTION = "q"  # question answering: the question asked about the text (the context)
-KEY_TARGET_TOKEN = "tt"  # the token a token-level target explains; -1: every predicted entity
-KEY_PART = "pt"  # question answering: the answer's start, end or span
-KEY_LOGIT = "lg"  # explain the raw logit rather than the probability
+KEY_TARGET_TOKEN = TARGET_FIELDS["token"].url_key  # the token a token-level target explains; -1: every predicted entity
+KEY_PART = TARGET_FIELDS["part"].url_key  # question answering: the answer's start, end or span
+KEY_LOGIT = TARGET_FIELDS["logit"].url_key  # explain the raw logit rather than the probability
 ALL_ENTITIES = -1
 SHARED_TARGETS = ("zero_shot", "similarity")  # target kinds every model can explain, so both sides share them
 DEFAULT_METHOD = "integrated_gradients"

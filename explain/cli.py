@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,7 +34,7 @@ from explain.records import (
     TargetSpec,
     to_jsonable,
 )
-from explain.targets import ANSWER_PARTS, TARGETS, TargetKind
+from explain.targets import TARGET_FIELDS, TARGETS, TargetField, TargetKind
 from explain.tasks import segment_names, span_text
 from explain.viz.text import evaluations_text
 from explain.viz.theme import format_score
@@ -55,17 +56,6 @@ def top_words(value: str) -> int | None:
     return count
 
 
-def token_index(value: str) -> int:
-    """`--token`: a token index, 0 or more."""
-    try:
-        index = int(value)
-    except ValueError:
-        index = -1
-    if index < 0:
-        raise argparse.ArgumentTypeError(f"expected a token index of 0 or more, not '{value}'")
-    return index
-
-
 def target_help() -> str:
     """--target's help, from the registry's declarations."""
     def default(kind: TargetKind) -> str:
@@ -76,9 +66,32 @@ def target_help() -> str:
     return f"what to explain (default: the model's head decides) — {kinds}"
 
 
-# The flags that fill a TargetSpec field: a target kind refuses those it does not read (TargetKind.reads).
-TARGET_FLAGS = (("--label", "label"), ("--labels", "labels"), ("--prompts", "prompts"), ("--reference", "reference"),
-                ("--token", "token"), ("--part", "part"), ("--logit", "logit"))
+# The flags that fill a TargetSpec field, from its declaration: a target kind refuses those it does not read.
+TARGET_FLAGS = tuple((field.flag, name) for name, field in TARGET_FIELDS.items())
+
+
+def field_value(field: TargetField) -> Callable[[str], Any]:
+    """An argparse type that parses a target field as its declaration says (one sentence when it cannot)."""
+
+    def parse(raw: str) -> Any:
+        try:
+            return field.parse(raw)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def add_target_flags(group: Any) -> None:
+    """One option per declared target field (`explain.targets.TARGET_FIELDS`)."""
+    for name, field in TARGET_FIELDS.items():
+        if field.kind is bool:
+            group.add_argument(field.flag, dest=name, action="store_true", help=field.help)
+        elif field.choices:
+            group.add_argument(field.flag, dest=name, choices=field.choices, help=field.help)
+        else:
+            group.add_argument(field.flag, dest=name, type=field_value(field), metavar=name.upper(),
+                               help=field.help)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,30 +106,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODEL,
                    help=f"built-in name, local folder or Hugging Face Hub id (default {DEFAULT_MODEL}; {builtins})")
     p.add_argument("--target", choices=list(TARGETS), metavar="KIND", help=target_help())
-    p.add_argument("--label", default="",
-                   help="which class / token label / next-sentence label / zero-shot label / masked-token candidate "
-                   "to explain (default: the top one)")
-    p.add_argument("--labels", default="",
-                   help="zero-shot labels, comma-separated (default: positive,negative)")
-    p.add_argument("--prompts", default="",
-                   help="zero-shot prompts, '|'-separated, one per label (default: 'This text is <label>.')")
-    p.add_argument("--reference", default="", help="reference text for the similarity target")
+    add_target_flags(p.add_argument_group("target", "What the chosen target reads (each kind reads its own)."))
     tasks = p.add_argument_group("tasks", "Sentence pairs, questions, tokens and answers.")
     tasks.add_argument("--pair", default="", metavar="TEXT",
                        help="a second text read after the first in one input (sentence pairs, next-sentence "
                        "prediction)")
     tasks.add_argument("--question", default="", metavar="TEXT",
                        help="a question about the text (extractive question answering: the text is the context)")
-    tasks.add_argument("--token", type=token_index, metavar="INDEX",
-                       help="token classification: explain the label at this token; question answering: the start "
-                       "or end logit at this token (default: every predicted entity, each at its first token; the "
-                       "answer's own tokens)")
-    tasks.add_argument("--part", choices=ANSWER_PARTS,
-                       help="question answering: explain the answer's start logit, end logit or span score (start + "
-                       "end logit) (default start)")
-    tasks.add_argument("--logit", action="store_true",
-                       help="explain the raw logit rather than the probability (class, token label, next sentence, "
-                       "masked token)")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"integrated gradients: at most this many model evaluations (adaptive integration) or this "
                    f"many steps (fixed), {MIN_STEPS}..{MAX_STEPS} (default {DEFAULT_STEPS})")
@@ -186,10 +182,9 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
     if args.target or given_target_flags(args):
         # An empty kind means the model's default target, with the given label.
         kind = args.target or ("similarity" if args.reference else "zero_shot" if (args.labels or args.prompts) else "")
-        labels = tuple(s.strip() for s in args.labels.split(",") if s.strip())
-        prompts = tuple(s.strip() for s in args.prompts.split("|") if s.strip())
-        target = TargetSpec(kind=kind, label=args.label, labels=labels, prompts=prompts, reference=args.reference,
-                            token=-1 if args.token is None else args.token, part=args.part or "", logit=args.logit)
+        values = {name: getattr(args, name) for name in TARGET_FIELDS}
+        target = TargetSpec(kind=kind, **{name: field.default if values[name] is None else values[name]
+                                          for name, field in TARGET_FIELDS.items()})
     names = chosen_methods(args)
     settings = tuple(sorted((key.split(":", 1)[1], str(value)) for key, value in vars(args).items()
                             if key.startswith("setting:") and value is not None))
@@ -202,9 +197,7 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
 
 def given_target_flags(args: argparse.Namespace) -> list[tuple[str, str]]:
     """The (flag, TargetSpec field) pairs the command line set."""
-    values = {"label": args.label, "labels": args.labels, "prompts": args.prompts, "reference": args.reference,
-              "token": args.token is not None, "part": args.part, "logit": args.logit}
-    return [(flag, name) for flag, name in TARGET_FLAGS if values[name]]
+    return [(flag, name) for flag, name in TARGET_FLAGS if TARGET_FIELDS[name].is_given(getattr(args, name))]
 
 
 def check_target_flags(args: argparse.Namespace, kind: str) -> None:

@@ -12,20 +12,13 @@ of their own text and into the requests that explain each one.
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from explain.records import Analysis, AnalysisRequest, Span, TargetSpec
-from explain.viz.highlights import (
-    continues_word,
-    entity_colours,
-    marked_text_html,
-    subword_pieces,
-    token_highlights_html,
-)
-from explain.viz.theme import ANSWER_COLOUR, format_score
+from explain.targets import TARGETS, kinds_for_head
+from explain.viz.highlights import continues_word, subword_pieces
 
 MULTI_LABEL_THRESHOLD = 0.5
 
@@ -97,24 +90,6 @@ def segment_rows(analysis: Analysis, level: str, scores: np.ndarray | None = Non
     return out
 
 
-def segment_highlights_html(analysis: Analysis, level: str, scale: float | None = None, *,
-                            title: str | None = None) -> str:
-    """One row of highlights per text the model read (question and context, or the two texts of a pair), on one
-    colour scale (`scale`, default the largest |score|), with one legend under the last row."""
-    a = analysis.attribution
-    rows = segment_rows(analysis, level)
-    values = np.concatenate([np.abs(row.scores[np.isfinite(row.scores)]) for row in rows])
-    common = scale if scale is not None else (float(values.max()) if values.size else 0.0)
-    heading = f"Attribution to {analysis.prediction.description}" if title is None else title
-    parts = [f'<div style="font-weight:600;font-size:14px;">{html.escape(heading)}</div>' if heading else ""]
-    for i, row in enumerate(rows):
-        last = i == len(rows) - 1
-        parts.append(token_highlights_html(
-            row.pieces, row.scores, scale=common, joined=row.joined, title=row.name, legend=last,
-            score_input=a.score_input, score_baseline=a.score_baseline, note=last))
-    return "".join(parts)
-
-
 def second_segment_start(segments: np.ndarray | None, shown: np.ndarray | None = None) -> int | None:
     """Where the second text starts among the shown tokens (`shown`: bool per token, default all), else None.
 
@@ -158,9 +133,18 @@ def entity_request(request: AnalysisRequest, span: Span) -> AnalysisRequest:
     return replace(request, target=TargetSpec(kind="token_class", token=span.first_token, logit=logit))
 
 
+def span_display(analysis: Analysis) -> str:
+    """How the analysis's target shows its prediction's spans ("entities", "answer" or "none"), as its kind
+    declares (`TargetKind.spans`); an analysis that names no kind uses its head's default."""
+    spec = analysis.request.target
+    kinds = kinds_for_head(analysis.model.head)
+    kind = spec.kind if spec is not None and spec.kind else (kinds[0] if kinds else "")
+    return TARGETS[kind].spans if kind in TARGETS else "none"
+
+
 def entity_requests(analysis: Analysis) -> list[tuple[Span, AnalysisRequest]]:
     """Each entity the model predicts, with the request that explains it."""
-    if analysis.model.head != "token_classification":
+    if span_display(analysis) != "entities":
         return []
     return [(span, entity_request(analysis.request, span)) for span in analysis.prediction.spans]
 
@@ -177,42 +161,8 @@ def has_independent_scores(analysis: Analysis) -> bool:
 
 def answer_span(analysis: Analysis) -> Span | None:
     """The answer a question-answering head extracts, when the analysis has one."""
-    if analysis.model.head != "question_answering" or not analysis.prediction.spans:
+    if span_display(analysis) != "answer" or not analysis.prediction.spans:
         return None
     return analysis.prediction.spans[0]
 
 
-Mark = tuple[int, int, str, str, str]  # (start, end, label, colour, hover) in characters of one text
-
-
-def entity_marks(analysis: Analysis) -> tuple[list[Mark], dict[str, str]]:
-    """The predicted entities as marks on the text, and the colour of each entity type (the legend)."""
-    spans = analysis.prediction.spans if analysis.model.head == "token_classification" else ()
-    colours = entity_colours(entity_types(spans))
-    marks = []
-    for span in spans:
-        _, start, end = span_chars(analysis, span)
-        tokens = f"{span.first_token}–{span.last_token}" if span.last_token > span.first_token else str(span.first_token)
-        marks.append((start, end, span.label, colours[span.label],
-                      f"{span.label}: score {format_score(span.score)}, tokens {tokens}"))
-    return marks, colours
-
-
-def texts_html(analysis: Analysis) -> str:
-    """Each text the model read under its name, the predicted entities or the answer marked in colour."""
-    names = segment_names(analysis.request)
-    marks: dict[int, list[Mark]] = {}
-    legend: dict[str, str] | None = None
-    answer = answer_span(analysis)
-    if answer is not None:
-        segment, start, end = span_chars(analysis, answer)
-        marks[segment] = [(start, end, "answer", ANSWER_COLOUR,
-                           f"answer: start + end logit {format_score(answer.score)}, tokens {answer.first_token}–"
-                           f"{answer.last_token}")]
-    elif analysis.model.head == "token_classification":
-        marks[0], legend = entity_marks(analysis)
-    return "".join(
-        marked_text_html(text, marks.get(i, []), title=name if len(names) > 1 else "",
-                         legend=legend if i == len(names) - 1 else None)
-        for i, (name, text) in enumerate(zip(names, analysis.request.texts))
-    )

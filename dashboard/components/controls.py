@@ -11,7 +11,7 @@ from explain import BUILTIN_MODELS, ModelInfo
 from explain.attention import HEAD_STATISTICS
 from explain.methods import METHODS, Method, SettingSpec
 from explain.records import BASELINES, MAX_STEPS, MIN_STEPS
-from explain.targets import ANSWER_PARTS, PROMPT_TEMPLATE, SENTIMENT_LABELS, TARGETS
+from explain.targets import ANSWER_PARTS, PROMPT_TEMPLATE, SENTIMENT_LABELS, TARGET_FIELDS, TARGETS
 
 PART_NAMES = {"": "start", "start": "start", "end": "end", "span": "whole span"}
 BASELINE_NAMES = {"pad": "[PAD] tokens", "mask": "[MASK] tokens", "zero": "zero vectors"}
@@ -73,8 +73,9 @@ def target_controls(info: ModelInfo | None) -> str:
     effective = kind or (info.targets[0] if info else "")
     reads = TARGETS[effective].reads if effective in TARGETS else ()
     if "labels" in reads:
-        labels = st.text_input("Labels (comma-separated)", key=widget_key("labels"), on_change=leave_saved,
-                               placeholder=", ".join(SENTIMENT_LABELS))
+        field = TARGET_FIELDS["labels"]
+        labels = st.text_input(f"{field.title} (comma-separated)", key=widget_key("labels"), on_change=leave_saved,
+                               placeholder=field.placeholder)
         names = [name.strip() for name in (labels or "").split(",") if name.strip()] or list(SENTIMENT_LABELS)
         st.text_input(
             "Prompts ('|'-separated, one per label)", key=widget_key("prompts"), on_change=leave_saved,
@@ -82,10 +83,12 @@ def target_controls(info: ModelInfo | None) -> str:
             help=f"Empty: '{PROMPT_TEMPLATE.format('<label>')}' for each label.",
         )
     if "reference" in reads:
-        st.text_input("Reference text", key=widget_key("reference"), on_change=leave_saved, placeholder="A sentence to compare with")
+        field = TARGET_FIELDS["reference"]
+        st.text_input(field.title, key=widget_key("reference"), on_change=leave_saved, placeholder=field.placeholder)
     if "label" in reads:
+        field = TARGET_FIELDS["label"]
         st.text_input(
-            "Label to explain", key=widget_key("label"), on_change=leave_saved, placeholder="top prediction",
+            field.title, key=widget_key("label"), on_change=leave_saved, placeholder=field.placeholder,
             help="Empty explains the top prediction. For a masked-LM model, a single vocabulary token; for a "
                  "token-classification model, a label at the picked token (e.g. B-PER).",
         )
@@ -94,12 +97,12 @@ def target_controls(info: ModelInfo | None) -> str:
             st.session_state[widget_key("part")] = ""  # one link for the default
         options = ["", *(p for p in ANSWER_PARTS if p != "start")]
         _ensure_option("part", options)
-        st.radio("Answer part", options, key=widget_key("part"), on_change=leave_saved, horizontal=True,
+        st.radio(TARGET_FIELDS["part"].title, options, key=widget_key("part"), on_change=leave_saved, horizontal=True,
                  format_func=lambda p: PART_NAMES.get(p, p),
                  help="The start logit or the end logit of the answer (at the answer's token, or the token picked "
                       "beside the prediction), or the whole span's score (start + end logit).")
     if "logit" in reads:
-        st.checkbox("Explain the logit", key=widget_key("logit"), on_change=leave_saved,
+        st.checkbox(TARGET_FIELDS["logit"].title, key=widget_key("logit"), on_change=leave_saved,
                     help="Explain the raw logit of the label instead of its probability: a probability also "
                          "moves when other labels' logits move; the logit is the head's own score for this label.")
     return effective

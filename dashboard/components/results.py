@@ -15,7 +15,7 @@ from dashboard.components.url_state import set_value, widget_key
 from explain import Analysis, TokenAttribution, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
 from explain.methods import METHODS
-from explain.tasks import second_segment_start, segment_highlights_html, segment_rows
+from explain.tasks import second_segment_start, segment_rows
 from explain.viz.attention import (
     attention_grid,
     attention_heatmap,
@@ -32,6 +32,7 @@ from explain.viz.highlights import (
     token_highlights_html,
 )
 from explain.viz.prediction import prediction_figure
+from explain.viz.tasks import segment_highlights_html
 from explain.viz.theme import format_score
 
 # The delta is reported beside the highlights; past this share of the score change

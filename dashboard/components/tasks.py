@@ -14,17 +14,10 @@ from dashboard.components.url_state import leave_saved, set_value, widget_key
 from dashboard.state import ALL_ENTITIES, MAX_TEXT_CHARS, ViewState
 from explain import Analysis, ExplainError, LoadedModel, ModelInfo
 from explain.targets import TARGETS
-from explain.tasks import (
-    MULTI_LABEL_THRESHOLD,
-    answer_span,
-    entity_marks,
-    entity_requests,
-    has_independent_scores,
-    span_text,
-    texts_html,
-)
+from explain.tasks import MULTI_LABEL_THRESHOLD, answer_span, entity_requests, has_independent_scores, span_text
 from explain.viz.highlights import marked_text_html, token_highlights_html
 from explain.viz.prediction import prediction_figure, sigmoid_bars_figure
+from explain.viz.tasks import entity_marks, texts_html
 from explain.viz.theme import format_score
 
 TASK_FIELDS = ("pair", "question", "target_token", "part", "logit")

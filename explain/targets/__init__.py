@@ -24,9 +24,10 @@ from explain.targets.base import (
     target_kind,
 )
 from explain.targets.classification import NEXT_SENTENCE_LABELS, ClassTarget, NextSentenceTarget, is_multi_label
+from explain.targets.fields import ANSWER_PARTS, PROMPT_TEMPLATE, SENTIMENT_LABELS, TARGET_FIELDS, TargetField
 from explain.targets.masked_lm import TOP_MASKED_PREDICTIONS, MaskedTokenTarget
-from explain.targets.pooled import PROMPT_TEMPLATE, SENTIMENT_LABELS, ZERO_SHOT_SCALE, PooledTarget, embed_texts
-from explain.targets.question_answering import ANSWER_PARTS, AnswerTarget, best_span
+from explain.targets.pooled import ZERO_SHOT_SCALE, PooledTarget, embed_texts
+from explain.targets.question_answering import AnswerTarget, best_span
 from explain.targets.token_classification import TokenClassTarget, first_entity_token, merge_entities
 
 TARGET_KINDS = tuple(TARGETS)
@@ -38,6 +39,8 @@ __all__ = [
     "SCALES",
     "SENTIMENT_LABELS",
     "TARGETS",
+    "TARGET_FIELDS",
+    "TargetField",
     "TARGET_KINDS",
     "TOP_MASKED_PREDICTIONS",
     "ZERO_SHOT_SCALE",

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from explain.errors import InputError
 from explain.models import HEAD_TARGETS, LoadedModel
 from explain.records import Prediction, TargetSpec
+from explain.targets.fields import SPAN_DISPLAYS, TARGET_FIELDS
 
 # Families whose position ids skip padding tokens: fairseq's rule, positions padding_idx + 1, + 2, ... for
 # the other tokens and padding_idx for pads (RoBERTa's `create_position_ids_from_input_ids`).
@@ -168,7 +169,8 @@ class TargetKind:
     reads: the TargetSpec fields it uses ("label", "labels", "prompts", "reference", "token", "part", "logit");
     needs: "" (one text), "pair" (a second text) or "question" (the text is the context);
     keeps_mask: the mask token in the text stays the mask; position_bound: it reads one token position,
-    so deleting words (which moves positions) cannot be used to perturb it.
+    so deleting words (which moves positions) cannot be used to perturb it; spans: how its prediction's spans
+    are shown beside the text ("entities", "answer" or "none", `SPAN_DISPLAYS`).
     """
 
     name: str
@@ -181,6 +183,12 @@ class TargetKind:
     keeps_mask: bool = False
     position_bound: bool = False
     default_for: tuple[str, ...] = ()  # heads explained through this kind when the request names none
+    spans: str = "none"
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.reads if name not in TARGET_FIELDS]
+        if unknown or self.spans not in SPAN_DISPLAYS:
+            raise ValueError(f"target kind {self.name!r} declares unknown fields {unknown} or spans {self.spans!r}")
 
 
 TARGETS: dict[str, TargetKind] = {}

@@ -16,9 +16,8 @@ from explain.errors import InputError
 from explain.models import LoadedModel
 from explain.records import TargetSpec
 from explain.targets.base import Target, TargetKind, TextLayout, find_label, mean_pool, register
+from explain.targets.fields import PROMPT_TEMPLATE, SENTIMENT_LABELS
 
-SENTIMENT_LABELS = ("positive", "negative")
-PROMPT_TEMPLATE = "This text is {}."
 # Cosine similarities of sentence embeddings differ by a few hundredths between labels;
 # scaling them before the softmax (as CLIP does) turns that into usable probabilities.
 ZERO_SHOT_SCALE = 20.0

@@ -16,8 +16,8 @@ from explain.errors import InputError
 from explain.models import LoadedModel
 from explain.records import Prediction, Span, TargetSpec
 from explain.targets.base import Target, TargetKind, TextLayout, register
+from explain.targets.fields import ANSWER_PARTS
 
-ANSWER_PARTS = ("start", "end", "span")
 # The longest answer in tokens: transformers' extractive default (`max_answer_len=15` in its question-answering
 # pipelines' span selection), so the answer explained is the one the pipeline would give.
 MAX_ANSWER_TOKENS = 15
@@ -114,5 +114,5 @@ ANSWER = register(TargetKind(
     name="answer", title="answer (question answering)",
     summary="The start logit, end logit or span score of the answer a question-answering head extracts.",
     heads=("question_answering",), resolve=resolve_answer, default_for=("question_answering",), reads=("part", "token"), needs="question",
-    position_bound=True,
+    position_bound=True, spans="answer",
 ))

@@ -122,5 +122,5 @@ TOKEN_CLASS = register(TargetKind(
     name="token_class", title="label of one token",
     summary="The probability of a label at one token (NER, POS), from the token-classification head.",
     heads=("token_classification",), resolve=resolve_token_class, default_for=("token_classification",), reads=("token", "label", "logit"),
-    position_bound=True,
+    position_bound=True, spans="entities",
 ))

@@ -20,14 +20,7 @@ from explain.attention import HEAD_STATISTICS, head_statistics, renormalise_with
 from explain.compare import Comparison
 from explain.exports import LEVELS, image_config
 from explain.records import APP_VERSION, Analysis
-from explain.tasks import (
-    MULTI_LABEL_THRESHOLD,
-    has_independent_scores,
-    second_segment_start,
-    segment_highlights_html,
-    segment_rows,
-    texts_html,
-)
+from explain.tasks import MULTI_LABEL_THRESHOLD, has_independent_scores, second_segment_start, segment_rows
 from explain.viz.attention import (
     attention_grid,
     attention_heatmap,
@@ -38,6 +31,7 @@ from explain.viz.attention import (
 )
 from explain.viz.highlights import continues_word, subword_pieces, token_highlights_html
 from explain.viz.prediction import prediction_figure, sigmoid_bars_figure
+from explain.viz.tasks import segment_highlights_html, texts_html
 from explain.viz.text import evaluations_text
 from explain.viz.theme import format_score
 

@@ -19,13 +19,13 @@ from explain.tasks import (
     segment_names,
     segment_rows,
     span_text,
-    texts_html,
     token_rows_of,
 )
 from explain.viz.attention import attention_heatmap
 from explain.viz.highlights import marked_text_html
 from explain.viz.prediction import sigmoid_bars_figure
 from explain.viz.report import standalone_html
+from explain.viz.tasks import texts_html
 
 CONTEXT = "the film was good but too long ."
 QUESTION = "what was the film ?"
