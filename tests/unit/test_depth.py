@@ -21,8 +21,8 @@ from explain.depth import embedding_parts, encoder_layers, layer_attribution
 from explain.errors import SchemaError
 from explain.exports import depth_csv
 from explain.pipeline import analyze, with_depth
-from tests.attribution_contexts import build_context
-from tests.tiny_models import WORDS
+from testkit.contexts import build_context
+from testkit.tiny_models import WORDS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schema_v1"
 TEXT = "the film was good but too long ."

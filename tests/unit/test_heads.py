@@ -42,7 +42,7 @@ from explain.heads import (
     prepare_inputs,
     pruning_curve,
 )
-from tests.tiny_models import vocabulary
+from testkit.tiny_models import vocabulary
 
 TEXT = "the film was good but too long ."
 LABELS = {0: "negative", 1: "neutral", 2: "positive"}
