@@ -29,6 +29,7 @@ from typing import Any
 
 from explain.analysis import MIN_STEPS, AnalysisRequest
 from explain.errors import ExplainError, InputError
+from explain.families import model_shape as shape_by_family
 
 MAX_WORK_ENV = "EXPLAIN_MAX_WORK"
 WORK_RATE_ENV = "EXPLAIN_WORK_RATE"
@@ -82,13 +83,8 @@ def evaluations(request: AnalysisRequest) -> int:
 
 
 def model_shape(config: Any) -> tuple[int, int, int]:
-    """(layers, hidden size, feed-forward size) of a transformers config (BERT and DistilBERT names)."""
-    if config is None:
-        return REFERENCE_SHAPE
-    hidden = int(getattr(config, "hidden_size", None) or getattr(config, "dim", None) or REFERENCE_SHAPE[1])
-    layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None) or REFERENCE_SHAPE[0])
-    inner = int(getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None) or 4 * hidden)
-    return layers, hidden, inner
+    """(layers, hidden size, feed-forward size) of a transformers config, by its family's names."""
+    return shape_by_family(config, REFERENCE_SHAPE)
 
 
 def token_cost(shape: tuple[int, int, int], n_tokens: int) -> float:
