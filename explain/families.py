@@ -11,7 +11,7 @@ A leaf: imports nothing from the project but `explain.errors`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from explain.errors import InputError
@@ -88,65 +88,47 @@ class ModelFamily:
         return limit
 
 
-BERT_LAYER = dict(
-    layers="encoder.layer", attention="attention.self", query="attention.self.query", key="attention.self.key",
-    value="attention.self.value", attention_output="attention.output.dense",
-    attention_norm="attention.output.LayerNorm", feed_forward=("intermediate.dense", "output.dense"),
-    output_norm="output.LayerNorm",
+BERT = ModelFamily(
+    model_type="bert", title="BERT", positions="arange", specials=(2, 3),
+    token_embeddings="embeddings.word_embeddings", position_embeddings="embeddings.position_embeddings",
+    segment_embeddings="embeddings.token_type_embeddings", layers="encoder.layer", attention="attention.self",
+    query="attention.self.query", key="attention.self.key", value="attention.self.value",
+    attention_output="attention.output.dense", attention_norm="attention.output.LayerNorm",
+    feed_forward=("intermediate.dense", "output.dense"), output_norm="output.LayerNorm", plain_dot_product=True,
 )
-BERT_EMBEDDINGS = dict(token_embeddings="embeddings.word_embeddings",
-                       position_embeddings="embeddings.position_embeddings",
-                       segment_embeddings="embeddings.token_type_embeddings")
-
-
-def _bert_like(model_type: str, title: str, positions: str = "arange", specials: tuple[int, int] = (2, 3)
-               ) -> ModelFamily:
-    return ModelFamily(model_type=model_type, title=title, positions=positions, specials=specials,
-                       plain_dot_product=True, **BERT_EMBEDDINGS, **BERT_LAYER)  # type: ignore[arg-type]
-
+ROBERTA = replace(BERT, model_type="roberta", title="RoBERTa", positions="after_padding", specials=(2, 4))
 
 FAMILIES: dict[str, ModelFamily] = {
     family.model_type: family
     for family in (
-        _bert_like("bert", "BERT"),
-        _bert_like("roberta", "RoBERTa", "after_padding", (2, 4)),
-        _bert_like("xlm-roberta", "XLM-RoBERTa", "after_padding", (2, 4)),
-        _bert_like("camembert", "CamemBERT", "after_padding", (2, 4)),
-        _bert_like("electra", "ELECTRA"),
-        ModelFamily(
-            model_type="distilbert", title="DistilBERT", positions="arange", specials=(2, 3),
-            token_embeddings="embeddings.word_embeddings", position_embeddings="embeddings.position_embeddings",
-            segment_embeddings=None, layers="transformer.layer", attention="attention", query="attention.q_lin",
-            key="attention.k_lin", value="attention.v_lin", attention_output="attention.out_lin",
-            attention_norm="sa_layer_norm", feed_forward=("ffn.lin1", "ffn.lin2"), output_norm="output_layer_norm",
-            plain_dot_product=True, config_sizes=("n_layers", "dim", "hidden_dim"),
+        BERT,
+        ROBERTA,
+        replace(ROBERTA, model_type="xlm-roberta", title="XLM-RoBERTa"),
+        replace(ROBERTA, model_type="camembert", title="CamemBERT"),
+        replace(BERT, model_type="electra", title="ELECTRA"),
+        replace(
+            BERT, model_type="distilbert", title="DistilBERT", segment_embeddings=None, layers="transformer.layer",
+            attention="attention", query="attention.q_lin", key="attention.k_lin", value="attention.v_lin",
+            attention_output="attention.out_lin", attention_norm="sa_layer_norm", feed_forward=("ffn.lin1", "ffn.lin2"),
+            output_norm="output_layer_norm", config_sizes=("n_layers", "dim", "hidden_dim"),
         ),
-        ModelFamily(
-            model_type="albert", title="ALBERT", positions="arange", specials=(2, 3), **BERT_EMBEDDINGS,
-            layers="encoder.albert_layer_groups", layer="albert_layers.0", shared_layers=True,
-            attention="attention", query="attention.query", key="attention.key", value="attention.value",
-            attention_output="attention.dense", attention_norm="attention.LayerNorm",
-            feed_forward=("ffn", "ffn_output"), output_norm="full_layer_layer_norm", plain_dot_product=True,
+        replace(
+            BERT, model_type="albert", title="ALBERT", layers="encoder.albert_layer_groups", layer="albert_layers.0",
+            shared_layers=True, attention="attention", query="attention.query", key="attention.key",
+            value="attention.value", attention_output="attention.dense", attention_norm="attention.LayerNorm",
+            feed_forward=("ffn", "ffn_output"), output_norm="full_layer_layer_norm",
         ),
-        ModelFamily(
-            model_type="mpnet", title="MPNet", positions="after_padding", specials=(2, 4),
-            token_embeddings="embeddings.word_embeddings", position_embeddings="embeddings.position_embeddings",
-            segment_embeddings=None, layers="encoder.layer", attention="attention.attn", query="attention.attn.q",
-            key="attention.attn.k", value="attention.attn.v", attention_output="attention.attn.o",
-            attention_norm="attention.LayerNorm", feed_forward=("intermediate.dense", "output.dense"),
-            output_norm="output.LayerNorm", plain_dot_product=False,
+        replace(
+            ROBERTA, model_type="mpnet", title="MPNet", segment_embeddings=None, attention="attention.attn",
+            query="attention.attn.q", key="attention.attn.k", value="attention.attn.v",
+            attention_output="attention.attn.o", attention_norm="attention.LayerNorm", plain_dot_product=False,
         ),
-        ModelFamily(
-            model_type="deberta-v2", title="DeBERTa-v2", positions="arange", specials=(2, 3), **BERT_EMBEDDINGS,
-            **{**BERT_LAYER, "query": "attention.self.query_proj", "key": "attention.self.key_proj",
-               "value": "attention.self.value_proj"},  # type: ignore[arg-type]
-            plain_dot_product=False,
+        replace(
+            BERT, model_type="deberta-v2", title="DeBERTa-v2", query="attention.self.query_proj",
+            key="attention.self.key_proj", value="attention.self.value_proj", plain_dot_product=False,
         ),
-        ModelFamily(
-            model_type="deberta", title="DeBERTa", positions="arange", specials=(2, 4), **BERT_EMBEDDINGS,
-            **{**BERT_LAYER, "query": None, "key": None, "value": None},  # type: ignore[arg-type]
-            plain_dot_product=False,
-        ),
+        replace(BERT, model_type="deberta", title="DeBERTa", specials=(2, 4), query=None, key=None, value=None,
+                plain_dot_product=False),
     )
 }
 
