@@ -80,6 +80,11 @@ class ModelFamily:
             found["segment"] = self.segment_embeddings
         return found
 
+    def takes_segments(self, config: Any) -> bool:
+        """Whether the model adds a segment table with a row per text: a pair's second text must reach it as
+        segment 1 even where the tokenizer class lists no token_type_ids (ALBERT's, in transformers 5)."""
+        return "segment" in self.embedding_paths(config) and int(getattr(config, "type_vocab_size", 0) or 0) > 1
+
     def max_positions(self, config: Any, padding_idx: int | None) -> int:
         """How many tokens the position table numbers: fewer than its rows where positions start after padding."""
         limit = int(getattr(config, "max_position_embeddings", 512) or 512)

@@ -35,6 +35,7 @@ from explain.attribution import check_method, check_precision, check_steps, chec
 from explain.depth import embedding_parts, layer_attribution
 from explain.errors import InputError
 from explain.evaluation.faithfulness import ERASER_BINS, evaluate_context
+from explain.families import family_of
 from explain.methods import METHODS, AttributionContext, MethodAttribution, MethodSettings, get_method
 from explain.models import LoadedModel, load_model
 from explain.targets import TARGETS, choose_index, fitting_kind, model_position_ids, resolve_target, target_kind
@@ -135,7 +136,7 @@ def tokenize(
     ids = torch.tensor([enc.ids], dtype=torch.long)
     special = torch.tensor([enc.special_tokens_mask], dtype=torch.bool)
     inputs = {"input_ids": ids, "attention_mask": torch.tensor([enc.attention_mask], dtype=torch.long)}
-    if "token_type_ids" in getattr(tok, "model_input_names", ()):
+    if "token_type_ids" in getattr(tok, "model_input_names", ()) or family_of(loaded.config).takes_segments(loaded.config):
         inputs["token_type_ids"] = torch.tensor([enc.type_ids], dtype=torch.long)
     inputs["position_ids"] = model_position_ids(loaded, ids)
     inputs["special"] = special

@@ -131,7 +131,8 @@ def tiny_config(family: str, tokens: dict[str, Any], n_vocab: int, labels: tuple
                                           max_relative_positions=-1, type_vocab_size=0, **SIZES, **common)
     if family in ("roberta", "xlm-roberta", "camembert", "mpnet"):
         cls = transformers.AutoConfig.for_model(family).__class__
-        return cls(max_position_embeddings=66, **SIZES, **common)  # positions start after the padding index
+        # Positions start after the padding index; one segment row, as in roberta-base and xlm-roberta-base.
+        return cls(max_position_embeddings=66, type_vocab_size=1, **SIZES, **common)
     return transformers.BertConfig(max_position_embeddings=64, **SIZES, **common)
 
 

@@ -22,7 +22,7 @@ from explain.families import FAMILIES, POSITION_RULES, family_of, model_shape, r
 from explain.heads import HeadSet, adapter_of, gated, head_importance, neuron_view, prepare_inputs, pruning_curve
 from explain.methods import METHODS
 from explain.models import load_model
-from explain.pipeline import analyze, with_depth, with_methods
+from explain.pipeline import analyze, attribution_context, with_depth, with_methods
 from explain.scheduling import REFERENCE_SHAPE
 from explain.scheduling import model_shape as scheduling_shape
 from explain.targets import TARGETS, model_position_ids
@@ -140,6 +140,25 @@ def test_the_longest_text_allowed_fits_the_position_table(family_models, name):
         out = loaded.model(input_ids=ids, position_ids=model_position_ids(loaded, ids))
     assert torch.isfinite(out.logits).all()
     assert n == int(loaded.config.max_position_embeddings) - (2 if family_of(name).positions == "after_padding" else 0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_second_text_is_the_second_segment_where_the_model_adds_segments(family_models, name):
+    """ALBERT's tokenizer class lists no token_type_ids, but its models add a segment table: pairs and questions
+    must reach them as the tokenizer's type ids, as in training."""
+    loaded = family_models[name, "classification"]
+    context = attribution_context(AnalysisRequest(TEXT, model=loaded.spec, pair=PAIR, n_steps=4), loaded)
+    types = loaded.tokenizer(TEXT, PAIR)["input_ids"], loaded.tokenizer.backend_tokenizer.encode(TEXT, PAIR).type_ids
+    rows = int(getattr(loaded.config, "type_vocab_size", 0) or 0)
+    if "segment" in family_of(name).embedding_paths(loaded.config) and rows > 1:
+        assert context.token_type_ids is not None and context.token_type_ids[0].tolist() == types[1]
+        assert 1 in types[1]
+    elif context.token_type_ids is not None:  # a table the model does not add (DeBERTa-v3): the ids change nothing
+        with torch.no_grad():
+            given = context.forward(context.embeddings())
+            zeros = context.target.forward_embeddings(context.embeddings(), context.attention_mask,
+                                                      torch.zeros_like(context.token_type_ids), context.position_ids)
+        torch.testing.assert_close(given, zeros)
 
 
 @pytest.mark.parametrize("name", NAMES)
