@@ -28,7 +28,8 @@ from explain.scheduling import model_shape as scheduling_shape
 from explain.targets import TARGETS, model_position_ids
 from testkit.families import HEADS, TOKENIZERS, save_tiny_family
 
-pytestmark = pytest.mark.slow
+# The consistency tests of the table run by default; the contract tests of every feature on every family
+# (several minutes on 2 cores) are marked slow.
 
 NAMES = tuple(FAMILIES)
 TEXT = "the film was good but too long ."
@@ -39,11 +40,23 @@ QUICK = (("kernel_shap.n_samples", "24"), ("lime.n_samples", "24"), ("smoothgrad
          ("smoothgrad.ig_steps", "4"))
 
 
+class TinyFamilies(dict):
+    """Tiny models by (family, head), each saved and loaded the first time a test asks for it."""
+
+    def __init__(self, root) -> None:
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, key: tuple[str, str]):
+        name, head = key
+        folder = save_tiny_family(self.root / f"{name}-{head}", name, head)
+        loaded = self[key] = load_model(str(folder), device="cpu")
+        return loaded
+
+
 @pytest.fixture(scope="module")
-def family_models(tmp_path_factory) -> dict[tuple[str, str], object]:
-    root = tmp_path_factory.mktemp("families")
-    return {(name, head): load_model(str(save_tiny_family(root / f"{name}-{head}", name, head)), device="cpu")
-            for name in NAMES for head in HEADS}
+def family_models(tmp_path_factory) -> TinyFamilies:
+    return TinyFamilies(tmp_path_factory.mktemp("families"))
 
 
 def request_for(loaded, kind: str, **extra) -> AnalysisRequest:
@@ -167,6 +180,7 @@ def test_the_work_estimate_reads_the_familys_sizes(family_models, name):
     assert model_shape(config, REFERENCE_SHAPE) == scheduling_shape(config) == (2, 32, 37)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_every_method_runs_on_every_family(family_models, name):
     loaded = family_models[name, "classification"]
@@ -181,6 +195,7 @@ def test_every_method_runs_on_every_family(family_models, name):
 CASES = [(kind, head) for kind in TARGETS for head in TARGETS[kind].heads if head in HEADS]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("kind,head", CASES, ids=[f"{k}-{h}" for k, h in CASES])
 def test_every_target_kind_that_fits_the_heads_runs(family_models, name, kind, head):
@@ -192,6 +207,7 @@ def test_every_target_kind_that_fits_the_heads_runs(family_models, name, kind, h
     assert math.isfinite(result.attribution.delta)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_ablation_importance_and_pruning_run_on_every_family(family_models, name):
     loaded = family_models[name, "classification"]
@@ -227,6 +243,7 @@ def test_the_neuron_view_shows_the_attention_row_or_refuses(family_models, name)
     np.testing.assert_allclose(view.attention, out.attentions[1][0, 2, 3].double().numpy(), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_depth_splits_the_score_on_every_family_or_refuses_shared_layers(family_models, name):
     loaded = family_models[name, "classification"]
