@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import common  # noqa: E402
 
-from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, launch_browser, running_server  # noqa: E402
+from testkit.server import CHROMIUM, CHROMIUM_ARGS, launch_browser, running_server  # noqa: E402
 
 DOC = HERE.parent / "docs" / "benchmarks-dashboard.md"
 VIEWPORT = {"width": 1440, "height": 2000}
@@ -324,7 +324,7 @@ def save_bert_base(folder: Path) -> Path:
 
     from explain.models import embedded_model_path
 
-    # As tests/tiny_models.py does: transformers 5's BertTokenizer takes the vocabulary as a dict (`vocab=`).
+    # As testkit/tiny_models.py does: transformers 5's BertTokenizer takes the vocabulary as a dict (`vocab=`).
     lines = (embedded_model_path() / "vocab.txt").read_text(encoding="utf-8").splitlines()
     tok = BertTokenizer(vocab={token: i for i, token in enumerate(lines)}, model_max_length=512)
     torch.manual_seed(common.SEED)

@@ -1,6 +1,6 @@
 """Load test: concurrent headless-browser sessions on the embedded model for a fixed time.
 
-Starts the dashboard (tests/browser/server.py), opens one Chromium with N contexts (default 4), and has each
+Starts the dashboard (testkit/server.py), opens one Chromium with N contexts (default 4), and has each
 context run mixed analyses for `--duration` seconds: Explore links, Explore edits typed into the text box, and
 Compare links (two texts on one model, or trained vs random weights). Texts come from a list of 20 sentences
 with varied integration steps, so some requests repeat (the shared analysis cache answers them) and some do
@@ -43,7 +43,7 @@ if str(ROOT) not in sys.path:
 
 from explain.records import MAX_STEPS, AnalysisRequest  # noqa: E402
 from explain.scheduling import WorkBudget, WorkBudgetError  # noqa: E402
-from tests.browser.server import CHROMIUM, CHROMIUM_ARGS, running_server  # noqa: E402
+from testkit.server import CHROMIUM, CHROMIUM_ARGS, running_server  # noqa: E402
 
 DOC = ROOT / "docs" / "load-test.md"
 SENTENCES = [
@@ -217,7 +217,7 @@ async def finished(page, charts: int, timeout_ms: float) -> None:
     """The page's script ran to the end and its charts are drawn.
 
     On a fresh page the text box appears once the script runs (it is drawn before the analysis starts), so
-    `notRunning` after it means this run ended (no fixed sleep, unlike tests/browser/server.py's wait_for_app).
+    `notRunning` after it means this run ended (no fixed sleep, unlike testkit/server.py's wait_for_app).
     """
     await page.wait_for_selector(READY, timeout=timeout_ms)
     await page.wait_for_selector("[data-testid='stTextArea'] textarea", timeout=timeout_ms)
@@ -686,7 +686,7 @@ Several people using the dashboard at once, each in their own browser session, o
 
 ## What it does
 
-`benchmarks/load_test.py` starts the dashboard with `tests/browser/server.py` (a fresh `streamlit run` on a free
+`benchmarks/load_test.py` starts the dashboard with `testkit/server.py` (a fresh `streamlit run` on a free
 loopback port, an empty analysis store in a temporary folder) and opens one headless Chromium with
 {args.sessions} browser contexts, one per simulated user, driven concurrently with Playwright's asyncio API. After a
 warm-up (two analyses per session; the first loads both models), each session runs analyses back to back for

@@ -31,7 +31,7 @@ from explain import load_model  # noqa: E402
 from explain.evaluation import evaluate_context  # noqa: E402
 from explain.methods import METHODS  # noqa: E402
 from explain.records import TargetSpec  # noqa: E402
-from tests.attribution_contexts import build_context  # noqa: E402
+from testkit.contexts import build_context  # noqa: E402
 
 FERRET_TEXTS = Path(__file__).resolve().parent / "ferret" / "texts.json"
 FAITHFULNESS = "faithfulness (all methods)"

@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from explain.evaluation.faithfulness import DEFAULT_RANDOM_RANKINGS, ERASER_BINS
+from explain.families import model_shape as shape_by_family
 from explain.methods import get_method
 from explain.methods.base import FORWARD_PASS, method_settings
 from explain.records import FIXED_INTEGRATION, AnalysisRequest
@@ -33,13 +34,8 @@ PRUNING_RANDOM_ORDERS = 3
 
 
 def model_shape(config: Any) -> tuple[int, int, int]:
-    """(layers, hidden size, feed-forward size) of a transformers config (BERT and DistilBERT names)."""
-    if config is None:
-        return REFERENCE_SHAPE
-    hidden = int(getattr(config, "hidden_size", None) or getattr(config, "dim", None) or REFERENCE_SHAPE[1])
-    layers = int(getattr(config, "num_hidden_layers", None) or getattr(config, "n_layers", None) or REFERENCE_SHAPE[0])
-    inner = int(getattr(config, "intermediate_size", None) or getattr(config, "hidden_dim", None) or 4 * hidden)
-    return layers, hidden, inner
+    """(layers, hidden size, feed-forward size) of a transformers config, by its family's names."""
+    return shape_by_family(config, REFERENCE_SHAPE)
 
 
 def token_cost(shape: tuple[int, int, int], n_tokens: int) -> float:

@@ -37,6 +37,7 @@ from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
 from explain.costs import depth_work
 from explain.errors import InputError
+from explain.families import family_of, resolve
 from explain.methods.base import AttributionContext
 from explain.methods.baselines import endpoint_scores
 from explain.methods.quadrature import internal_batch_size
@@ -53,6 +54,7 @@ __all__ = [
     "embedding_modules",
     "embedding_parts",
     "encoder_layers",
+    "layer_outputs",
     "layer_attribution",
 ]
 
@@ -64,34 +66,30 @@ def embedding_modules(loaded: LoadedModel) -> dict[str, torch.nn.Module]:
     """The position and segment embedding modules the model adds to its token embeddings, by part name.
 
     A part is left out where the model has no such table (DistilBERT: no segments) or does not add it
-    (DeBERTa with relative positions only).
+    (DeBERTa with relative positions only): its family's `embedding_paths`.
     """
-    embeddings = getattr(loaded.encoder, "embeddings", None)
-    if embeddings is None:
-        raise InputError("This model has no embeddings module to split into parts.")
-    config = loaded.config
-    found: dict[str, torch.nn.Module] = {}
-    position = getattr(embeddings, "position_embeddings", None)
-    if isinstance(position, torch.nn.Module) and getattr(config, "position_biased_input", True):
-        found["position"] = position
-    segment = getattr(embeddings, "token_type_embeddings", None)
-    if isinstance(segment, torch.nn.Module) and getattr(config, "type_vocab_size", 1) > 0:
-        found["segment"] = segment
-    return found
+    paths = family_of(loaded.config, "splitting the embeddings").embedding_paths(loaded.config)
+    return {part: resolve(loaded.encoder, path) for part, path in paths.items() if part != "token"}
 
 
 def encoder_layers(loaded: LoadedModel) -> list[torch.nn.Module]:
-    """The encoder's transformer layers in order, one module per layer (BERT-style `encoder.layer`,
-    DistilBERT's `transformer.layer`)."""
-    encoder = loaded.encoder
-    if hasattr(getattr(encoder, "encoder", None), "albert_layer_groups"):
-        raise InputError("This model shares one module between several layers (ALBERT), so the output of "
+    """The encoder's transformer layers in order, one module per layer (its family's `layers`)."""
+    family = family_of(loaded.config, "layer-wise attribution")
+    if family.shared_layers:
+        raise InputError(f"This model shares one module between several layers ({family.title}), so the output of "
                          "each layer cannot be attributed on its own.")
-    for stack in ("encoder", "transformer"):
-        layers = getattr(getattr(encoder, stack, None), "layer", None)
-        if isinstance(layers, torch.nn.ModuleList) and len(layers) > 0:
-            return list(layers)
-    raise InputError("This model's encoder layers were not found, so they cannot be attributed one by one.")
+    layers = resolve(loaded.encoder, family.layers)
+    if not isinstance(layers, torch.nn.ModuleList) or len(layers) == 0:
+        raise InputError("This model's encoder layers were not found, so they cannot be attributed one by one.")
+    return list(layers)
+
+
+def layer_outputs(loaded: LoadedModel) -> list[torch.nn.Module]:
+    """One module per layer whose output tensor is that layer's output: its last layer norm (its family's
+    `output_norm`). Not the layer itself: some layers return a tuple with None in it (DeBERTa's attention
+    weights), which Captum's layer attribution cannot hold."""
+    family = family_of(loaded.config, "layer-wise attribution")
+    return [resolve(loaded.encoder, family.layer_path(i, family.output_norm)) for i in range(len(encoder_layers(loaded)))]
 
 
 def mean_embedding(module: torch.nn.Module) -> torch.Tensor:
@@ -211,7 +209,7 @@ def layer_attribution(context: AttributionContext, n_steps: int = DEPTH_STEPS,
     loaded = context.target.loaded
     start = time.perf_counter()
     with loaded.lock:
-        layers = encoder_layers(loaded)
+        layers = layer_outputs(loaded)
         extra = context.model_inputs(1)
         mask, types, positions = context.attention_mask, extra.get("token_type_ids"), extra["position_ids"]
         inputs, baselines = context.embeddings(), context.baseline_embeddings()
@@ -235,8 +233,6 @@ def layer_attribution(context: AttributionContext, n_steps: int = DEPTH_STEPS,
                     inputs, baselines=baselines, target=context.target.index,
                     additional_forward_args=(mask, types, positions), n_steps=n_steps, internal_batch_size=batch,
                 )
-                if isinstance(attributions, (tuple, list)):  # a layer whose output is a tuple: its hidden states
-                    attributions = attributions[0]
                 rows.append(attributions.sum(-1)[0].detach().double())
     matrix = torch.stack(rows).cpu().numpy()
     if progress is not None:

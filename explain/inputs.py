@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from explain.errors import InputError
+from explain.families import family_of
 from explain.models import LoadedModel
 from explain.records import AnalysisRequest, Tokens, Words
 from explain.targets import TARGETS, fitting_kind, model_position_ids, target_kind
@@ -35,7 +36,7 @@ def tokenize(
     ids = torch.tensor([enc.ids], dtype=torch.long)
     special = torch.tensor([enc.special_tokens_mask], dtype=torch.bool)
     inputs = {"input_ids": ids, "attention_mask": torch.tensor([enc.attention_mask], dtype=torch.long)}
-    if "token_type_ids" in getattr(tok, "model_input_names", ()):
+    if "token_type_ids" in getattr(tok, "model_input_names", ()) or family_of(loaded.config).takes_segments(loaded.config):
         inputs["token_type_ids"] = torch.tensor([enc.type_ids], dtype=torch.long)
     inputs["position_ids"] = model_position_ids(loaded, ids)
     inputs["special"] = special

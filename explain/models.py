@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from explain.errors import ModelLoadError
+from explain.families import FAMILIES, family_of
 from explain.records import ModelInfo
 
 DEFAULT_MODEL = "minilm"
@@ -34,10 +35,8 @@ BUILTIN_MODELS = {
 }
 RANDOM_SEED = 0
 
-# Architectures whose eager attention and inputs_embeds work the same way as BERT's.
-SUPPORTED_MODEL_TYPES = frozenset(
-    {"bert", "roberta", "xlm-roberta", "distilbert", "electra", "albert", "camembert", "mpnet", "deberta-v2", "deberta"}
-)
+# Architectures whose eager attention and inputs_embeds work the same way as BERT's: the table's families.
+SUPPORTED_MODEL_TYPES = frozenset(FAMILIES)
 HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}(/[A-Za-z0-9][A-Za-z0-9._-]{0,95})?$")
 MODEL_ROOTS_ENV = "EXPLAIN_MODEL_ROOTS"
 HUB_ALLOW_ENV = "EXPLAIN_HUB_ALLOW"
@@ -146,9 +145,7 @@ class LoadedModel:
 
     @property
     def max_tokens(self) -> int:
-        limit = int(getattr(self.config, "max_position_embeddings", 512) or 512)
-        if getattr(self.config, "model_type", "") in {"roberta", "xlm-roberta", "camembert"}:
-            limit -= 2  # positions start after the padding index
+        limit = family_of(self.config).max_positions(self.config, getattr(self.config, "pad_token_id", None))
         tok_limit = getattr(self.tokenizer, "model_max_length", limit) or limit
         return int(min(limit, tok_limit))
 

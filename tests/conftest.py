@@ -5,7 +5,7 @@ import os
 import pytest
 from hypothesis import settings
 
-from tests.tiny_models import HEADS, TASK_HEADS, save_tiny_model, save_tiny_roberta
+from testkit.tiny_models import HEADS, TASK_HEADS, save_tiny_model, save_tiny_roberta
 
 # Property tests draw the same examples on every run (CI stays repeatable); HYPOTHESIS_PROFILE=explore draws anew.
 settings.register_profile("repeatable", derandomize=True)

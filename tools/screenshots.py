@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.browser.server import launch_browser, running_server, wait_for_app  # noqa: E402
+from testkit.server import launch_browser, running_server, wait_for_app  # noqa: E402
 
 SHOTS = {
     "explore": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
@@ -33,7 +33,7 @@ SHOTS = {
 }
 
 
-# The tasks' shots use tiny random models of each task head (tests/tiny_models.py) saved to a temporary folder:
+# The tasks' shots use tiny random models of each task head (testkit/tiny_models.py) saved to a temporary folder:
 # no real NER or QA weights can be downloaded where the screenshots are taken, so what these models predict is
 # random; the shots show how each task is drawn, not what a trained model reads.
 TASK_SHOTS = {
@@ -59,7 +59,7 @@ def spread_label_biases(folder: Path) -> None:
 
 def task_queries(folder: Path) -> dict[str, str]:
     """The tasks' shots: each tiny task model saved under `folder`, and the query that opens it."""
-    from tests.tiny_models import save_tiny_model
+    from testkit.tiny_models import save_tiny_model
 
     out = {}
     for name, (head, seed, params) in TASK_SHOTS.items():

@@ -3,9 +3,9 @@
 Gating a head means scaling its slice of the per-head context (the heads'
 outputs concatenated, [batch, tokens, heads * head_dim]) just before the
 attention output projection; the neuron view reads the query and key
-projections. Each family names these modules differently, and ALBERT runs one
-shared layer module several times per forward pass, so a site lists every layer
-it serves in call order.
+projections. Each family names these modules differently (explain.families
+holds where they are), and ALBERT runs one shared layer module several times per
+forward pass, so a site lists every layer it serves in call order.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ from typing import Any
 import torch
 
 from explain.errors import InputError
-
-# Families whose attention scores are exactly the scaled query . key dot products (plus the padding mask).
-PLAIN_DOT_PRODUCT = frozenset({"bert", "roberta", "xlm-roberta", "camembert", "electra", "distilbert", "albert"})
+from explain.families import FAMILIES, family_of, resolve
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,7 @@ class HeadAdapter:
     @property
     def plain_dot_product(self) -> bool:
         """Whether attention is softmax(scaling * q . k + mask): what the neuron view can show exactly."""
-        return self.family in PLAIN_DOT_PRODUCT
+        return FAMILIES[self.family].plain_dot_product
 
     def site_of(self, layer: int) -> AttentionSite:
         for site in self.sites:
@@ -68,43 +66,27 @@ def _site(layer_module: torch.nn.Module, attention: torch.nn.Module, output: tor
 
 
 def head_adapter(encoder: torch.nn.Module) -> HeadAdapter:
-    """The attention sites of a bare encoder (`LoadedModel.encoder`).
+    """The attention sites of a bare encoder (`LoadedModel.encoder`), where its family's row says they are.
 
     Raises InputError for an architecture whose heads cannot be located.
     """
     config: Any = encoder.config
-    family = str(getattr(config, "model_type", ""))
+    family = family_of(config, "head gating")
     n_layers = int(config.num_hidden_layers)
     n_heads = int(config.num_attention_heads)
-    hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "dim", 0))
-    head_dim = hidden // n_heads
+    head_dim = int(config.hidden_size) // n_heads
+    entries = resolve(encoder, family.layers)
+    if family.shared_layers and int(getattr(config, "inner_group_num", 1)) != 1:
+        raise InputError(f"Heads of {family.title} models with more than one layer per group cannot be gated here.")
+    per_entry = n_layers // len(entries) if family.shared_layers else 1
     sites: list[AttentionSite] = []
-    if family == "distilbert":
-        for i, layer in enumerate(encoder.transformer.layer):  # type: ignore[union-attr, arg-type]
-            att = layer.attention
-            sites.append(_site(layer, att, att.out_lin, att.q_lin, att.k_lin, (i,), head_dim))
-    elif family == "albert":
-        groups = encoder.encoder.albert_layer_groups  # type: ignore[union-attr]
-        if int(getattr(config, "inner_group_num", 1)) != 1:
-            raise InputError("Heads of ALBERT models with more than one layer per group cannot be gated here.")
-        per_group = n_layers // len(groups)  # type: ignore[arg-type]
-        for g, group in enumerate(groups):  # type: ignore[arg-type]
-            att = group.albert_layers[0].attention
-            layers = tuple(range(g * per_group, (g + 1) * per_group))
-            sites.append(_site(group, att, att.dense, att.query, att.key, layers, head_dim))
-    elif family == "mpnet":
-        for i, layer in enumerate(encoder.encoder.layer):  # type: ignore[union-attr, arg-type]
-            att = layer.attention.attn
-            sites.append(_site(layer, att, att.o, att.q, att.k, (i,), head_dim))
-    elif family in ("deberta", "deberta-v2"):
-        for i, layer in enumerate(encoder.encoder.layer):  # type: ignore[union-attr, arg-type]
-            att = layer.attention
-            sites.append(_site(layer, att.self, att.output.dense, None, None, (i,), head_dim))
-    else:
-        layer_list = getattr(getattr(encoder, "encoder", None), "layer", None)
-        if layer_list is None:
-            raise InputError(f"The heads of a {family or 'unknown'} model cannot be located for gating.")
-        for i, layer in enumerate(layer_list):
-            att = layer.attention
-            sites.append(_site(layer, att.self, att.output.dense, att.self.query, att.self.key, (i,), head_dim))
-    return HeadAdapter(family=family, n_layers=n_layers, n_heads=n_heads, head_dim=head_dim, sites=tuple(sites))
+    for index in range(len(entries)):
+        def at(path: str | None, index: int = index) -> Any:
+            return None if path is None else resolve(encoder, family.layer_path(index, path))
+
+        layers = tuple(range(index * per_entry, (index + 1) * per_entry))
+        layer_module = entries[index] if family.shared_layers else at("")
+        sites.append(_site(layer_module, at(family.attention), at(family.attention_output), at(family.query),
+                           at(family.key), layers, head_dim))
+    return HeadAdapter(family=family.model_type, n_layers=n_layers, n_heads=n_heads, head_dim=head_dim,
+                       sites=tuple(sites))

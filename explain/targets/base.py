@@ -18,13 +18,11 @@ import torch
 import torch.nn.functional as F
 
 from explain.errors import InputError
+from explain.families import family_of
 from explain.models import HEAD_TARGETS, LoadedModel
 from explain.records import Prediction, TargetSpec
 from explain.targets.fields import SPAN_DISPLAYS, TARGET_FIELDS
 
-# Families whose position ids skip padding tokens: fairseq's rule, positions padding_idx + 1, + 2, ... for
-# the other tokens and padding_idx for pads (RoBERTa's `create_position_ids_from_input_ids`).
-PAD_SKIPPING_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "mpnet"})
 SCALES = ("probability", "logit")
 
 
@@ -39,8 +37,7 @@ def model_position_ids(loaded: LoadedModel, input_ids: torch.Tensor) -> torch.Te
     n = input_ids.shape[-1]
     embeddings = getattr(getattr(loaded.model, "base_model", loaded.model), "embeddings", None)
     padding_idx = getattr(embeddings, "padding_idx", None)
-    model_type = getattr(getattr(loaded.model, "config", None), "model_type", "")
-    if model_type in PAD_SKIPPING_POSITIONS and padding_idx is not None:
+    if family_of(loaded.model.config, "position ids").positions == "after_padding" and padding_idx is not None:
         not_pad = input_ids.ne(padding_idx).long()
         return torch.cumsum(not_pad, dim=-1) * not_pad + int(padding_idx)
     return torch.arange(n, device=input_ids.device).expand_as(input_ids)

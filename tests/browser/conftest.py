@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.server import CHROMIUM, launch_browser, running_server
+from testkit.server import CHROMIUM, launch_browser, running_server
 
 VIEWPORT = {"width": 1440, "height": 2000}
 

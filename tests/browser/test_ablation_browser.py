@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.server import wait_for_app, wait_for_rerun
+from testkit.server import wait_for_app, wait_for_rerun
 from tests.browser.test_explore_browser import GRID, THUMBNAIL_CENTRES, assert_clean, expect_head, wait_until_drawn
 
 pytestmark = pytest.mark.browser

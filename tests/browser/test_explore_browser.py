@@ -1,7 +1,7 @@
 """The explore page in a real headless Chromium against a real server: what a user sees and clicks.
 
 No mocks: the server runs `streamlit run dashboard/app.py`, the models are real (the embedded MiniLM, or tiny
-random BERTs from tests/tiny_models.py where the embedded model is not needed).
+random BERTs from testkit/tiny_models.py where the embedded model is not needed).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import expect
 
 from dashboard.state import DEFAULT_TEXT
-from tests.browser.server import select_option, wait_for_app, wait_for_rerun
+from testkit.server import select_option, wait_for_app, wait_for_rerun
 
 pytestmark = pytest.mark.browser
 

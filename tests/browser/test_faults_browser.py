@@ -8,7 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.browser.server import launch_browser, running_server, wait_for_app
+from testkit.server import launch_browser, running_server, wait_for_app
 
 pytestmark = pytest.mark.browser
 

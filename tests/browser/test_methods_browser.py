@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from explain.methods import METHODS
-from tests.browser.server import select_option, wait_for_app, wait_for_rerun
+from testkit.server import select_option, wait_for_app, wait_for_rerun
 
 pytestmark = pytest.mark.browser
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.server import launch_browser, running_server, wait_for_app
+from testkit.server import launch_browser, running_server, wait_for_app
 
 pytestmark = pytest.mark.browser
 

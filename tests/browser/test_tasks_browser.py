@@ -1,6 +1,6 @@
 """Every task in a real headless Chromium: a user types the task's inputs, runs, and sees what the task shows.
 
-Tiny random task models (tests/tiny_models.py) saved to a temporary folder stand in for real NER and QA weights,
+Tiny random task models (testkit/tiny_models.py) saved to a temporary folder stand in for real NER and QA weights,
 which cannot be downloaded here.
 """
 
@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.server import wait_for_app, wait_for_rerun
+from testkit.server import wait_for_app, wait_for_rerun
 
 pytestmark = pytest.mark.browser
 

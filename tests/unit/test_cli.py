@@ -253,7 +253,7 @@ def test_logit_prints_the_models_own_logit(task_dirs, tmp_path, capsys, head, ar
     import torch
     from transformers import AutoTokenizer
 
-    from tests.tiny_models import HEAD_CLASSES
+    from testkit.tiny_models import HEAD_CLASSES
 
     out = tmp_path / "logit.json"
     code, printed, _ = run_cli(capsys, TASK_TEXT, "--model", task_dirs[head], "--steps", "2", "--out", str(out),

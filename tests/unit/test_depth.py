@@ -21,8 +21,8 @@ from explain.exports import depth_csv
 from explain.methods.quadrature import integrated_gradients
 from explain.pipeline import analyze, with_depth
 from explain.records import Analysis, AnalysisRequest, EmbeddingParts, LayerAttribution, TargetSpec
-from tests.attribution_contexts import build_context
-from tests.tiny_models import WORDS
+from testkit.contexts import build_context
+from testkit.tiny_models import WORDS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schema_v1"
 TEXT = "the film was good but too long ."

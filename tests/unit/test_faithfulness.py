@@ -14,7 +14,7 @@ from explain.errors import InputError
 from explain.evaluation import ERASER_BINS, FERRET_DECILES, evaluate, evaluate_context
 from explain.evaluation.faithfulness import ranking, words_per_bin
 from explain.methods import get_method, word_scorer
-from tests.attribution_contexts import build_context, linear_context
+from testkit.contexts import build_context, linear_context
 
 # Ten words whose contributions to a linear score are known.
 WEIGHTS = np.array([0.5, -0.2, 0.1, 0.3, 0.0, 0.05, -0.1, 0.2, 0.15, -0.05])

@@ -43,7 +43,7 @@ from explain.heads import (
 )
 from explain.pipeline import analyze_ablated
 from explain.records import head_importance_from_dict, to_jsonable
-from tests.tiny_models import vocabulary
+from testkit.tiny_models import vocabulary
 
 TEXT = "the film was good but too long ."
 LABELS = {0: "negative", 1: "neutral", 2: "positive"}

@@ -14,7 +14,7 @@ from explain.evaluation.faithfulness import spearman
 from explain.methods import METHODS, Method, MethodSettings, get_method
 from explain.records import TargetSpec
 from explain.words import word_sums
-from tests.attribution_contexts import build_context, linear_context
+from testkit.contexts import build_context, linear_context
 
 TEXT = "the film was good but too long ."
 # Settings small enough for the tiny models and a few sentences on MiniLM.

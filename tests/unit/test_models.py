@@ -8,7 +8,7 @@ import torch
 from transformers import GPT2Config, GPT2Model
 
 from explain import ModelLoadError, load_model
-from tests.tiny_models import save_tiny_model
+from testkit.tiny_models import save_tiny_model
 
 
 @pytest.mark.parametrize("head", ["classification", "masked_lm", "encoder"])
@@ -119,7 +119,7 @@ def save_with_head(folder, model_class, *, architectures=True, **config):
     """A tiny random BERT with a head class from transformers, saved with the tiny tokenizer."""
     from transformers import BertConfig, BertTokenizer
 
-    from tests.tiny_models import vocabulary
+    from testkit.tiny_models import vocabulary
 
     torch.manual_seed(0)
     model_class(BertConfig(**{**TINY, "vocab_size": len(vocabulary()), **config})).save_pretrained(folder)

@@ -27,7 +27,7 @@ from explain.methods import METHODS, word_scorer
 from explain.pipeline import attribution_context, explain_entities
 from explain.targets import TARGETS, best_span, merge_entities
 from explain.tokenization import encode_pair_truncated
-from tests.tiny_models import HEAD_CLASSES, save_tiny_roberta
+from testkit.tiny_models import HEAD_CLASSES, save_tiny_roberta
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schema_v1"
 

@@ -1,7 +1,7 @@
 """Words keep every character: grapheme-safe, tokenizer-covering, mapped back to the text.
 
 Real tokenizers only: the embedded model's (BERT WordPiece, uncased), the tiny
-BertTokenizer of tests/tiny_models.py, and a byte-level BPE (RoBERTa style) and
+BertTokenizer of testkit/tiny_models.py, and a byte-level BPE (RoBERTa style) and
 a SentencePiece-style unigram tokenizer trained here on a few sentences.
 """
 
@@ -17,7 +17,7 @@ from transformers import AutoTokenizer, BertTokenizer, PreTrainedTokenizerFast
 
 from explain.models import embedded_model_path
 from explain.words import split_words, word_sums, words_for_tokens
-from tests.tiny_models import vocabulary
+from testkit.tiny_models import vocabulary
 
 TRAINING_TEXT = [
     "the film was good but too long", "naïve café", "私はリンゴが好きです", "كتب الولد", "हिन्दी भाषा",
