@@ -447,7 +447,11 @@ class ScheduledCache:
             return item[0]
 
     def put(self, key: Hashable, value: Any) -> None:
+        """Keep `value` (least recently used values leave to make room); one larger than the whole byte budget is
+        handed back to its caller but not kept."""
         size = self._size(value)
+        if size > self.max_bytes:
+            return
         with self._lock:
             if key in self._items:
                 self._bytes -= self._items.pop(key)[1]

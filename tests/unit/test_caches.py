@@ -67,10 +67,14 @@ def test_same_request_from_many_sessions_is_computed_once(tiny_models):
 
 def test_analysis_cache_evicts_by_bytes(tiny_models):
     loaded = tiny_models["encoder"]
-    cache = AnalysisCache(max_bytes=1)
+    one = analyze(AnalysisRequest("good", n_steps=2), loaded)
+    size = one.attention.weights.nbytes + one.attribution.scores.nbytes + 4096
+    cache = AnalysisCache(max_bytes=int(size * 1.5))  # room for one analysis: the older leaves
     cache.compute(AnalysisRequest("good", n_steps=2), loaded)
     cache.compute(AnalysisRequest("bad", n_steps=2), loaded)
     assert len(cache) == 1
+    tiny = AnalysisCache(max_bytes=1)  # an analysis larger than the whole budget is shown but never kept
+    assert tiny.compute(AnalysisRequest("good", n_steps=2), loaded).request.text == "good" and len(tiny) == 0
 
 
 def test_figures_are_built_once_per_analysis_and_view_and_die_with_the_analysis(tiny_models):

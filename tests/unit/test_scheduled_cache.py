@@ -159,3 +159,13 @@ def test_every_methods_price_grows_with_its_declared_cost(tiny_models):
     many = AnalysisRequest(TEXT, method_settings=(("lime.n_samples", "500"),))
     assert method_evaluations(many, "lime", 16, 14) == 10 * method_evaluations(few, "lime", 16, 14)
     assert work_units(2.0, loaded.config, 16) == pytest.approx(2 * work_units(1.0, loaded.config, 16))
+
+
+def test_the_cache_keeps_nothing_larger_than_its_byte_budget(tiny_models):
+    loaded = tiny_models["classification"]
+    cache = ScheduledCache(max_bytes=100, size=len, budget=WorkBudget(max_work=math.inf))
+    assert cache.compute("small", loaded, lambda model, step: "x" * 60, work=1.0, what="", advice="") == "x" * 60
+    big = cache.compute("big", loaded, lambda model, step: "y" * 101, work=1.0, what="", advice="")
+    assert big == "y" * 101 and cache.get("big") is None and cache.get("small") == "x" * 60
+    cache.compute("other", loaded, lambda model, step: "z" * 60, work=1.0, what="", advice="")
+    assert cache.get("small") is None and len(cache) == 1  # least recently used made room
