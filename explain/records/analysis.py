@@ -376,6 +376,12 @@ DEFAULT_MAX_HEADS = 64  # bert-large 16, deberta-v2-xxlarge 24
 DEFAULT_MAX_DOC_TOKENS = 1024  # the dashboard offers up to 512; BERT-family position tables hold 512
 MAX_JSON_DEPTH = 32  # a real document nests 7 deep
 MAX_COUNT = 10**6  # the largest whole number a count field (steps, token limits) may hold
+# The longest list any field of a real analysis holds (labels of a masked-LM head's candidates, prompts, ...);
+# lists tied to the tokens (words, spans, entities) are bounded by the token count instead.
+MAX_LIST_ITEMS = 4096
+MAX_NOTICES = 16
+MAX_TIMINGS = 64
+MAX_METHODS = 64  # attributions one analysis holds: every registered method, with room
 _DAMAGED = "This analysis JSON is damaged or incomplete"
 _DTYPE_PATTERN = re.compile(r"[<>|=]?[biuf][1248]")
 _MISSING = object()
@@ -468,10 +474,18 @@ def read_text(value: Any, path: str) -> str:
     return value
 
 
-def read_texts(value: Any, path: str) -> list[str]:
+def read_texts(value: Any, path: str, limit: int = MAX_LIST_ITEMS) -> list[str]:
     if not isinstance(value, list):
         raise damaged(path, "must be a list of texts")
+    bounded_list(value, path, limit)
     return [read_text(item, f"{path}[{i}]") for i, item in enumerate(value)]
+
+
+def bounded_list(value: list | dict, path: str, limit: int) -> None:
+    """SchemaError when a list (or an object's keys) is longer than `limit`: checked before any item is read, so
+    a crafted document cannot cost time in proportion to its length."""
+    if len(value) > limit:
+        raise damaged(path, f"holds {len(value):,} items, more than the {limit:,} an analysis can have")
 
 
 def read_whole(value: Any, path: str, low: int = 0, high: int | None = None) -> int:
@@ -557,6 +571,7 @@ def _optional_array(value: Any, path: str, kinds: str, shape: tuple[int, ...]) -
 def _spans(value: Any, path: str, n_tokens: int) -> tuple[Span, ...]:
     if not isinstance(value, list):
         raise damaged(path, "is not a list")
+    bounded_list(value, path, n_tokens)
     spans = []
     for i, item in enumerate(value):
         at = f"{path}[{i}]"
@@ -571,6 +586,7 @@ def _spans(value: Any, path: str, n_tokens: int) -> tuple[Span, ...]:
 def _entities(value: Any, path: str, n_tokens: int, n_words: int) -> tuple[EntityExplanation, ...]:
     if not isinstance(value, list):
         raise damaged(path, "is not a list")
+    bounded_list(value, path, n_tokens)
     out = []
     for i, item in enumerate(value):
         at = f"{path}[{i}]"
@@ -581,7 +597,7 @@ def _entities(value: Any, path: str, n_tokens: int, n_words: int) -> tuple[Entit
             token_label=read_text(read_field(obj, "token_label", at), f"{at}.token_label"),
             first_token=first,
             last_token=read_whole(read_field(obj, "last_token", at), f"{at}.last_token", first, max(0, n_tokens - 1)),
-            words=tuple(read_texts(read_field(obj, "words", at), f"{at}.words")),
+            words=tuple(read_texts(read_field(obj, "words", at), f"{at}.words", n_words)),
             score=read_number(read_field(obj, "score", at), f"{at}.score", finite=False),
             explained=read_number(read_field(obj, "explained", at), f"{at}.explained", finite=False),
             method=read_text(read_field(obj, "method", at), f"{at}.method"),
@@ -623,6 +639,7 @@ def _setting_pairs(value: Any, path: str) -> tuple[tuple[str, str], ...]:
     items: list[Any] = list(record_object(value, path).items()) if isinstance(value, dict) else value
     if not isinstance(items, list):
         raise damaged(path, "is not a list of [name, value] pairs")
+    bounded_list(items, path, MAX_LIST_ITEMS)
     pairs = []
     for item in items:
         if not isinstance(item, (list, tuple)) or len(item) != 2:
@@ -673,7 +690,9 @@ def _optional_float(obj: dict, key: str, path: str) -> float:
 
 def _method_results(value: Any, path: str, n_tokens: int, n_words: int) -> dict[str, MethodResult]:
     out: dict[str, MethodResult] = {}
-    for name, item in record_object(value, path).items():
+    methods = record_object(value, path)
+    bounded_list(methods, path, MAX_METHODS)
+    for name, item in methods.items():
         where = _join(path, name)
         obj = record_object(item, where)
         out[name] = MethodResult(
@@ -791,11 +810,12 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
         raise damaged(at("tokens.tokens"), "is empty")
     _bounded(len(tokens), limits.tokens, "tokens", "EXPLAIN_MAX_DOC_TOKENS")
     n_tokens = len(tokens)
-    words = read_texts(read_field(w, "words", at("words")), at("words.words"))
+    words = read_texts(read_field(w, "words", at("words")), at("words.words"), n_tokens)
     labels = read_texts(read_field(p, "labels", at("prediction")), at("prediction.labels"))
     n_words, n_labels = len(words), len(labels)
     weights = read_field(part("attention"), "weights", at("attention"))
     timings = record_object(read_field(data, "timings", path, {}), at("timings"))
+    bounded_list(timings, at("timings"), MAX_TIMINGS)
     analysis = Analysis(
         request=request,
         model=model,
@@ -831,7 +851,7 @@ def analysis_from_dict(data: Any, path: str = "", limits: ReadLimits | None = No
         attribution=_token_attribution(a, at("attribution"), n_tokens),
         word_scores=read_array(read_field(data, "word_scores", path), at("word_scores"), "f", (n_words,)),
         timings={read_text(k, at("timings")): read_number(v, at(f"timings.{k}")) for k, v in timings.items()},
-        notices=tuple(read_texts(read_field(data, "notices", path, []), at("notices"))),
+        notices=tuple(read_texts(read_field(data, "notices", path, []), at("notices"), MAX_NOTICES)),
         methods=_method_results(read_field(data, "methods", path, {}), at("methods"), n_tokens, n_words),
         faithfulness=_faithfulness(read_field(data, "faithfulness", path, None), at("faithfulness")),
         embedding_parts=_embedding_parts(read_field(data, "embedding_parts", path, None), at("embedding_parts"), n_tokens),

@@ -48,3 +48,19 @@ def test_a_crafted_head_record_is_refused_in_one_sentence():
     data["keys"]["shape"] = [3, 4]
     with pytest.raises(SchemaError, match=r"neuron_view\.keys\.shape must be \[2, 4\]\.$"):
         neuron_view_from_dict(data)
+
+
+@pytest.mark.parametrize("field, items", [("notices", 200_000), ("words", 200_000), ("timings", 200_000),
+                                          ("methods", 200_000)])
+def test_an_unbounded_list_is_refused_before_its_items_are_read(tiny_models, field, items):
+    """The audit's upload with 200,000 notices took minutes per visitor; every list is bounded on read."""
+    result = analyze(AnalysisRequest("the film was good", model="tiny", n_steps=2), tiny_models["classification"])
+    data = json.loads(result.to_json())
+    if field == "words":
+        data["words"]["words"] = ["w"] * items
+    elif field in ("timings", "methods"):
+        data[field] = {f"k{i}": 0.0 for i in range(items)}
+    else:
+        data[field] = ["a notice"] * items
+    with pytest.raises(SchemaError, match=r"holds 200,000 items, more than the [0-9,]+ an analysis can have\.$"):
+        analysis_from_dict(data)
