@@ -126,8 +126,10 @@ def analyze(
         inputs, tokens, kind = encoded_request(loaded, request, max_tokens)
         ids, mask, special = inputs["input_ids"], inputs["attention_mask"], inputs["special"]
         types, positions = inputs.get("token_type_ids"), inputs["position_ids"]
-        removed = ablation.enter_context(heads_removed(loaded, request, ids, mask, types, positions))
+        # What the target fixes before any score (label prompts, the reference, the explained position) comes
+        # from the full model, as head importance and the pruning curve have it (docs/tasks.md).
         target = resolve_target(loaded, request.target, ids, token_segments(tokens), types)
+        removed = ablation.enter_context(heads_removed(loaded, request, ids, mask, types, positions))
 
         report("attention", 0.0)
         t0 = time.perf_counter()
@@ -175,8 +177,8 @@ def attribution_context(request: AnalysisRequest, loaded: LoadedModel) -> Attrib
     inputs, tokens, _ = encoded_request(loaded, request, max_tokens)
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
     types, positions = inputs.get("token_type_ids"), inputs["position_ids"]
-    with heads_removed(loaded, request, ids, mask, types, positions):  # label prompts are embedded ablated too
-        target = resolve_target(loaded, request.target, ids, token_segments(tokens), types)
+    target = resolve_target(loaded, request.target, ids, token_segments(tokens), types)  # the full model's
+    with heads_removed(loaded, request, ids, mask, types, positions):
         with torch.no_grad():
             scores = target.forward_embeddings(loaded.word_embeddings(ids), mask, types, positions)[0].float().cpu()
     target = choose_index(target, scores)
