@@ -37,7 +37,7 @@ def model_position_ids(loaded: LoadedModel, input_ids: torch.Tensor) -> torch.Te
     n = input_ids.shape[-1]
     embeddings = getattr(getattr(loaded.model, "base_model", loaded.model), "embeddings", None)
     padding_idx = getattr(embeddings, "padding_idx", None)
-    if family_of(loaded.model.config, "position ids").positions == "after_padding" and padding_idx is not None:
+    if padding_idx is not None and family_of(loaded.config, "position ids").positions == "after_padding":
         not_pad = input_ids.ne(padding_idx).long()
         return torch.cumsum(not_pad, dim=-1) * not_pad + int(padding_idx)
     return torch.arange(n, device=input_ids.device).expand_as(input_ids)
