@@ -23,6 +23,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explain import Analysis, AnalysisRequest, LoadedModel, analyze, load_model
 from explain.analysis import (
+    DEFAULT_DELTA_TOLERANCE,
     DEFAULT_INTEGRATION,
     DEFAULT_STEPS,
     FaithfulnessSummary,
@@ -383,7 +384,7 @@ def method_request(request: AnalysisRequest, name: str) -> AnalysisRequest:
     if name == IG:
         return replace(request, method=name, method_settings=())
     return replace(request, method=name, method_settings=own, n_steps=DEFAULT_STEPS, tolerance=None,
-                   precision="fp32", integration=DEFAULT_INTEGRATION)
+                   precision="fp32", integration=DEFAULT_INTEGRATION, delta_tolerance=DEFAULT_DELTA_TOLERANCE)
 
 
 class LruItems:

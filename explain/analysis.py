@@ -30,6 +30,9 @@ APP_VERSION = "0.1.0"
 BASELINES = ("pad", "mask", "zero")
 MIN_STEPS, MAX_STEPS = 1, 1000
 DEFAULT_STEPS = 50
+# Adaptive Simpson also refines until |delta| is within this share of the score change (None: tokens only, as
+# requests stored before the check existed decode, so they reopen with the same numbers).
+DEFAULT_DELTA_TOLERANCE = 0.05
 # Integrated gradients' quadrature rules (explain.attribution): fixed Gauss-Legendre steps, nested Clenshaw-Curtis
 # levels stopping on the convergence delta, adaptive Simpson panels stopping on the attribution vector's error.
 INTEGRATIONS = ("adaptive_simpson", "gauss_legendre", "clenshaw_curtis")
@@ -97,6 +100,7 @@ class AnalysisRequest:
     ablate: str = ""
     ablate_mode: str = "zero"
     integration: str = DEFAULT_INTEGRATION
+    delta_tolerance: float | None = DEFAULT_DELTA_TOLERANCE
 
     @property
     def texts(self) -> tuple[str, ...]:
@@ -704,6 +708,7 @@ def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
         ablate=_text(_get(obj, "ablate", path, ""), f"{path}.ablate"),
         ablate_mode=_text(_get(obj, "ablate_mode", path, "zero"), f"{path}.ablate_mode"),
         integration=_text(_get(obj, "integration", path, implied_integration(tolerance)), f"{path}.integration"),
+        delta_tolerance=_optional_number(obj, "delta_tolerance", path),
     )
 
 

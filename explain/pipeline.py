@@ -31,7 +31,14 @@ from explain.analysis import (
     Tokens,
     Words,
 )
-from explain.attribution import check_method, check_precision, check_steps, check_tolerance, integrated_gradients
+from explain.attribution import (
+    check_delta_tolerance,
+    check_method,
+    check_precision,
+    check_steps,
+    check_tolerance,
+    integrated_gradients,
+)
 from explain.depth import embedding_parts, layer_attribution
 from explain.errors import InputError
 from explain.evaluation.faithfulness import ERASER_BINS, evaluate_context
@@ -59,6 +66,7 @@ def validate(request: AnalysisRequest) -> AnalysisRequest:
             raise InputError(f"The {name} is empty; type it or leave the box blank.")
     check_steps(request.n_steps)
     check_method(request.integration, check_tolerance(request.tolerance))
+    check_delta_tolerance(request.delta_tolerance)
     check_precision(request.precision)
     if request.baseline not in BASELINES:
         raise InputError(f"Unknown baseline '{request.baseline}'; choose one of {', '.join(BASELINES)}.")
@@ -99,7 +107,8 @@ def method_settings(request: AnalysisRequest, name: str) -> MethodSettings:
     method = get_method(name)
     if name == IG:
         return method.settings_type.parse({"n_steps": request.n_steps, "tolerance": request.tolerance or 0.0,
-                                           "precision": request.precision, "integration": request.integration})
+                                           "precision": request.precision, "integration": request.integration,
+                                           "delta_tolerance": request.delta_tolerance or 0.0})
     prefix = f"{name}."
     return method.settings_type.parse({key[len(prefix):]: value for key, value in request.method_settings
                                        if key.startswith(prefix)})
@@ -272,6 +281,7 @@ def analyze(
                 tolerance=request.tolerance,
                 precision=request.precision,
                 method=request.integration,
+                delta_tolerance=request.delta_tolerance,
             )
             attribution.settings = method_settings(request, IG).as_dict()
             attribution.seconds = time.perf_counter() - t0
@@ -341,7 +351,7 @@ def explain_method(request: AnalysisRequest, loaded: LoadedModel, name: str, *,
                                       token_type_ids=context.token_type_ids, position_ids=context.position_ids,
                                       n_steps=request.n_steps, baseline=request.baseline, progress=progress,
                                       tolerance=request.tolerance, precision=request.precision,
-                                      method=request.integration)
+                                      method=request.integration, delta_tolerance=request.delta_tolerance)
             ig.settings, ig.seconds = settings.as_dict(), time.perf_counter() - start
             attribution = ig
         else:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from explain.analysis import DEFAULT_INTEGRATION, DEFAULT_STEPS, INTEGRATIONS, MAX_STEPS, MIN_STEPS
+from explain.analysis import (
+    DEFAULT_DELTA_TOLERANCE,
+    DEFAULT_INTEGRATION,
+    DEFAULT_STEPS,
+    INTEGRATIONS,
+    MAX_STEPS,
+    MIN_STEPS,
+)
 from explain.attribution import PRECISIONS, SIMPSON_TOLERANCE, integrated_gradients
 from explain.methods.base import (
     AttributionContext,
@@ -29,6 +36,9 @@ class IntegratedGradientsSettings(MethodSettings):
     integration: str = setting(DEFAULT_INTEGRATION, "quadrature rule: adaptive Simpson panels that stop when the "
                                "attributions settle, fixed Gauss-Legendre steps, or Clenshaw-Curtis levels that "
                                "stop on the convergence delta", choices=INTEGRATIONS)
+    delta_tolerance: float = setting(DEFAULT_DELTA_TOLERANCE, "adaptive_simpson: also keep refining until |delta| "
+                                     "is within this fraction of the score change, or the cap is reached (0: check "
+                                     "only the tokens' estimated errors)", minimum=0.0, maximum=1.0)
 
 
 def attribute_ig(context: AttributionContext, settings: IntegratedGradientsSettings,
@@ -46,6 +56,7 @@ def attribute_ig(context: AttributionContext, settings: IntegratedGradientsSetti
         tolerance=settings.tolerance or None,
         precision=settings.precision,
         method=settings.integration,
+        delta_tolerance=settings.delta_tolerance or None,
     )
     return RawScores(scores=result.scores, delta=result.delta, score_input=result.score_input,
                      score_baseline=result.score_baseline)
