@@ -75,7 +75,7 @@ METHODS = INTEGRATIONS
 SIMPSON_TOLERANCE = 1.5e-2
 # Weight of the third-difference error estimate of a panel (`simpson_panel`), against peaks it does not
 # resolve. What holds (tests/unit/test_adaptive_claims.py): on sums of 1-3 Lorentzian peaks of widths 0.15-0.3
-# the error stays within 4x the tolerance, for tolerances 2e-3 to 0.1; narrower peaks can be under-resolved
+# the error stays within 4x the tolerance, for tolerances 5e-3 to 0.1; narrower peaks can be under-resolved
 # while the run reports converged (18% on one peak of width 0.025 at the default tolerance; see
 # docs/benchmarks.md). The delta test (`adaptive_simpson`'s `total`) bounds the error of the sum exactly.
 THIRD_DIFFERENCE_WEIGHT = 4.0
