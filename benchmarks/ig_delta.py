@@ -25,10 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common  # noqa: E402
 import numpy as np  # noqa: E402
+from ig_default import SENTENCES, prepared  # noqa: E402
 
 from explain.analysis import DEFAULT_DELTA_TOLERANCE, DEFAULT_INTEGRATION, DEFAULT_STEPS  # noqa: E402
 from explain.models import load_model  # noqa: E402
-from ig_default import SENTENCES, prepared  # noqa: E402
 
 ODD_TEXTS = [
     "مرحبا بالعالم هذا نص عربي",

@@ -8,7 +8,6 @@ ranking; this module measures that as the Spearman correlation of the word score
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,7 +46,7 @@ def context_seed_agreement(name: str, context: AttributionContext, settings: Met
     if not method.stochastic:
         raise ValueError(f"the method {name!r} has no seed")
     settings = settings if settings is not None else method.settings_type()
-    seed = int(getattr(settings, "seed"))
+    seed = int(settings.as_dict()["seed"])
     second = dataclasses.replace(settings, seed=other_seed(seed))  # type: ignore[type-var]
     a, b = method.attribute(context, settings), method.attribute(context, second)
     return seed_agreement(name, (seed, other_seed(seed)), a.word_scores, b.word_scores)
@@ -71,6 +70,12 @@ def other_seed_request(request: AnalysisRequest, name: str) -> AnalysisRequest:
     return dataclasses.replace(request, method_settings=pairs)
 
 
-def agreement_text(agreement: SeedAgreement) -> str:
-    """One cell of the page's table: the Spearman, or why there is none."""
-    return "n/a" if math.isnan(agreement.spearman) else f"{agreement.spearman:.2f}"
+def agreement_rows(agreements: list[tuple[str, SeedAgreement]]) -> list[dict[str, object]]:
+    """The Methods page's table: one row per (method title, agreement)."""
+    return [{"method": title, "seeds": f"{a.seeds[0]} and {a.seeds[1]}", "Spearman": a.spearman}
+            for title, a in agreements]
+
+
+AGREEMENT_CAPTION = ("Each stochastic method (one with a seed) run again with the next seed: the Spearman rank "
+                     "correlation of the two runs' word scores. Near 1, the ranking does not depend on the seed; "
+                     "below about 0.8, read it as one draw among many (raise the samples).")
