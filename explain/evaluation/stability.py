@@ -47,7 +47,7 @@ def context_seed_agreement(name: str, context: AttributionContext, settings: Met
         raise ValueError(f"the method {name!r} has no seed")
     settings = settings if settings is not None else method.settings_type()
     seed = int(settings.as_dict()["seed"])
-    second = dataclasses.replace(settings, seed=other_seed(seed))  # type: ignore[type-var]
+    second = settings.parse({**settings.as_dict(), "seed": other_seed(seed)})
     a, b = method.attribute(context, settings), method.attribute(context, second)
     return seed_agreement(name, (seed, other_seed(seed)), a.word_scores, b.word_scores)
 
