@@ -19,6 +19,7 @@ from explain.methods import METHODS
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.records import (
     BASELINES,
+    DEFAULT_DELTA_TOLERANCE,
     DEFAULT_INTEGRATION,
     DEFAULT_MAX_TOKENS,
     DEFAULT_STEPS,
@@ -65,6 +66,9 @@ FAST_INTEGRATION = "clenshaw_curtis"
 # without it was written before, when the only rule was fixed steps, so there it means FIXED_INTEGRATION
 # (`migrate_query`).
 KEY_INTEGRATION = "ig"
+# Adaptive integration's largest |delta|, as a fraction of the score change (0: tokens only). A link without it was
+# written before the delta check existed: there it means 0, so the link reopens with the numbers it showed.
+KEY_DELTA_TOLERANCE = "dt"
 INTEGRATION_CHOICES = (DEFAULT_INTEGRATION, FIXED_INTEGRATION)
 KEY_MODEL_B = "m2"
 KEY_TEXT_B = "t2"
@@ -111,6 +115,7 @@ class ViewState:
     reference: str = ""
     steps: int = DEFAULT_STEPS  # integrated gradients: the cap on model evaluations when adaptive
     integration: str = DEFAULT_INTEGRATION
+    delta_tolerance: float = DEFAULT_DELTA_TOLERANCE
     baseline: str = "pad"
     max_tokens: int = DEFAULT_MAX_TOKENS
     fast: bool = False
@@ -183,6 +188,7 @@ class ViewState:
             method_settings=setting_pairs(self.method_settings), ablate=ablate,
             ablate_mode=self.ablate_mode if ablate else "zero", pair=self.pair.strip(),
             question=self.question.strip(), integration=FAST_INTEGRATION if self.fast else self.integration,
+            delta_tolerance=self.delta_tolerance or None,
         )
 
 
@@ -277,6 +283,12 @@ class UrlField:
             if raw not in ("0", "1"):
                 raise ValueError("expected 0 or 1")
             return raw == "1"
+        if isinstance(default, float):
+            assert self.bounds is not None, self.name
+            low, high = self.bounds
+            if not re.fullmatch(r"[0-9]*\.?[0-9]+(e-?[0-9]+)?", raw.strip()) or not low <= float(raw) <= high:
+                raise ValueError(f"expected a number from {low} to {high}")
+            return float(raw)
         if isinstance(default, int):
             assert self.bounds is not None, self.name
             low, high = self.bounds
@@ -305,6 +317,7 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("reference", KEY_REFERENCE, max_chars=MAX_TEXT_CHARS, request=True),
     UrlField("steps", KEY_STEPS, bounds=(MIN_STEPS, MAX_STEPS), request=True),
     UrlField("integration", KEY_INTEGRATION, pages=ALL_PAGES, choices=INTEGRATION_CHOICES, request=True),
+    UrlField("delta_tolerance", KEY_DELTA_TOLERANCE, pages=ALL_PAGES, bounds=(0, 1), request=True),
     UrlField("baseline", KEY_BASELINE, choices=BASELINES, request=True),
     UrlField("max_tokens", KEY_MAX_TOKENS, bounds=(3, 512), request=True),
     UrlField("fast", KEY_FAST, request=True),
@@ -348,18 +361,22 @@ FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
 # Written into every link even at their default value: the text (a link shows a sentence), and the integration
 # rule (whose absence marks a link from before it existed, `migrate_query`).
-ALWAYS_WRITTEN = ("text", "integration")
+ALWAYS_WRITTEN = ("text", "integration", "delta_tolerance")
 
 
 def migrate_query(params: Mapping[str, str | list[str]]) -> dict[str, str | list[str]]:
     """Query params of a link written by any earlier version, as this version reads them.
 
     A link without the integration rule comes from before adaptive integration was the default: it ran
-    fixed steps, so it gets FIXED_INTEGRATION. No params at all is a fresh visit, which gets today's defaults.
+    fixed steps, so it gets FIXED_INTEGRATION; one without the delta tolerance comes from before adaptive
+    integration checked the delta, so it gets 0 (tokens only). No params at all is a fresh visit, which gets
+    today's defaults.
     """
     out = dict(params)
     if out and KEY_INTEGRATION not in out:
         out[KEY_INTEGRATION] = FIXED_INTEGRATION
+    if out and KEY_DELTA_TOLERANCE not in out:  # written before adaptive integration checked the delta
+        out[KEY_DELTA_TOLERANCE] = "0"
     return out
 
 
@@ -433,6 +450,7 @@ def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],
         "steps": first.n_steps, "baseline": first.baseline, "max_tokens": first.max_tokens,
         "fast": first.integration == FAST_INTEGRATION or first.precision != "fp32",
         "integration": first.integration if first.integration in INTEGRATION_CHOICES else DEFAULT_INTEGRATION,
+        "delta_tolerance": float(first.delta_tolerance or 0.0),
         "method": first.method if first.method in METHODS else DEFAULT_METHOD,
         "method_settings": check_method_settings(settings_text(first.method_settings))[0],
         "ablate": first.ablate, "ablate_mode": first.ablate_mode,

@@ -22,6 +22,7 @@ from explain.methods.scoring import REMOVAL_MODES
 from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
 from explain.records import (
     BASELINES,
+    DEFAULT_DELTA_TOLERANCE,
     DEFAULT_INTEGRATION,
     DEFAULT_MAX_TOKENS,
     DEFAULT_STEPS,
@@ -54,6 +55,17 @@ def top_words(value: str) -> int | None:
     if count < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1 or 'all', not '{value}'")
     return count
+
+
+def fraction(value: str) -> float:
+    """`--delta-tolerance`: a number from 0 to 1."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = -1.0
+    if not 0 <= number <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, not '{value}'")
+    return number
 
 
 def target_help() -> str:
@@ -119,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--integration", choices=(DEFAULT_INTEGRATION, FIXED_INTEGRATION), default=DEFAULT_INTEGRATION,
                    help="integrated gradients' quadrature: adaptive Simpson panels that stop once the attributions "
                    f"settle, or {FIXED_INTEGRATION} fixed steps (default {DEFAULT_INTEGRATION})")
+    delta = {spec.name: spec for spec in METHODS[IG].settings_type.specs()}["delta_tolerance"]
+    p.add_argument("--delta-tolerance", type=fraction, default=DEFAULT_DELTA_TOLERANCE, metavar="FRACTION",
+                   help=f"integrated gradients, {delta.help} (default {DEFAULT_DELTA_TOLERANCE:g})")
     p.add_argument("--baseline", choices=BASELINES, default="pad",
                    help="reference input: tokens replaced by [PAD], [MASK] or zero vectors, all but [CLS], [SEP] and the "
                    "[MASK] of a masked-token target (default pad)")
@@ -190,6 +205,7 @@ def request_from_args(args: argparse.Namespace) -> AnalysisRequest:
                             if key.startswith("setting:") and value is not None))
     return AnalysisRequest(text=text, model=args.model, target=target, n_steps=args.steps,
                            baseline=args.baseline, max_tokens=args.max_tokens, integration=args.integration,
+                           delta_tolerance=args.delta_tolerance or None,
                            method=names[0] if names and names[0] != "all" else IG, method_settings=settings,
                            ablate=args.ablate or "", ablate_mode=args.ablate_mode,
                            pair=args.pair, question=args.question)

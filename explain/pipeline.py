@@ -27,7 +27,13 @@ from explain.heads.gating import HeadSet, check_mode
 from explain.inputs import encoded_request, notices_for, read_words, token_segments
 from explain.methods import METHODS, AttributionContext, MethodAttribution, get_method
 from explain.methods.base import method_settings
-from explain.methods.quadrature import check_method, check_precision, check_steps, check_tolerance
+from explain.methods.quadrature import (
+    check_delta_tolerance,
+    check_method,
+    check_precision,
+    check_steps,
+    check_tolerance,
+)
 from explain.models import LoadedModel, load_model
 from explain.records import (
     BASELINES,
@@ -60,6 +66,7 @@ def validate(request: AnalysisRequest) -> AnalysisRequest:
             raise InputError(f"The {name} is empty; type it or leave the box blank.")
     check_steps(request.n_steps)
     check_method(request.integration, check_tolerance(request.tolerance))
+    check_delta_tolerance(request.delta_tolerance)
     check_precision(request.precision)
     if request.baseline not in BASELINES:
         raise InputError(f"Unknown baseline '{request.baseline}'; choose one of {', '.join(BASELINES)}.")

@@ -131,6 +131,11 @@ def attribution_controls() -> None:
         "and says under the highlights how many it used." if adaptive else
         "More steps make integrated gradients more exact (smaller convergence delta) and slower.",
     )
+    delta = {s.name: s for s in METHODS[DEFAULT_METHOD].settings_type.specs()}["delta_tolerance"]
+    st.number_input("Largest convergence delta (share of the score change)", min_value=float(delta.minimum or 0),
+                    max_value=float(delta.maximum or 1), step=0.01, format="%g", key=widget_key("delta_tolerance"),
+                    on_change=leave_saved, disabled=fast or integration != "adaptive_simpson",
+                    help=markdown_escape(f"Adaptive integration: {delta.help} (default {delta.default:g})."))
     st.selectbox("Baseline", BASELINES, key=widget_key("baseline"), on_change=leave_saved, format_func=BASELINE_NAMES.get,
                  help="The reference input: every non-special token replaced by this. [CLS]/[SEP] are kept.")
     st.toggle("Fast mode", key=widget_key("fast"), on_change=leave_saved,

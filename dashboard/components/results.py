@@ -14,6 +14,7 @@ from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import set_value, widget_key
 from explain import Analysis, TokenAttribution, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
+from explain.completeness import completeness
 from explain.methods import METHODS
 from explain.tasks import second_segment_start, segment_rows
 from explain.viz.attention import (
@@ -34,10 +35,6 @@ from explain.viz.highlights import (
 from explain.viz.prediction import prediction_figure
 from explain.viz.tasks import segment_highlights_html
 from explain.viz.theme import format_score
-
-# The delta is reported beside the highlights; past this share of the score change
-# the attributions no longer add up and the page says so.
-DELTA_WARNING = 0.05
 
 
 def run_with_progress(compute, label: str):
@@ -108,9 +105,9 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
         + (f" (convergence delta {a.delta:+.2g})." if math.isfinite(a.delta) else
            " (this method does not promise that they add up to the score change).")
     ))
-    if a.relative_delta > DELTA_WARNING and not negligible_change(a.score_input, a.score_baseline):
-        st.warning(f"The convergence delta is {a.relative_delta:.0%} of the score change: the attributions are "
-                   "approximate. Raise the integration steps for exact numbers.")
+    verdict = completeness(result.request, a)
+    if not verdict.ok and not negligible_change(a.score_input, a.score_baseline):
+        st.warning(markdown_escape(verdict.text[:1].upper() + verdict.text[1:] + "."))
     for notice in result.notices:
         st.warning(markdown_escape(notice))
     if result.tokens.truncated:
@@ -135,13 +132,16 @@ def _method_text(result: Analysis) -> str:
             " in bfloat16." if a.precision == "bf16" else ".")
     if result.request.integration == "adaptive_simpson":
         cap = result.request.n_steps
+        delta = result.request.delta_tolerance
         if a.converged:
             return (f"Adaptive integrated gradients: {a.n_steps} model evaluations (the slider allows up to {cap}), "
                     f"stopped once every token's estimated error was within {a.tolerance:.1%} of the largest "
-                    f"attribution, integrating from {baseline}.")
+                    f"attribution" + (f" and the convergence delta within {delta:.0%} of the score change"
+                                      if delta is not None else "") + f", integrating from {baseline}.")
         return (f"Adaptive integrated gradients used all {a.n_steps} model evaluations the cap of {cap} allows "
-                f"before the attributions settled within {a.tolerance:.1%}; raise the cap for exact numbers. "
-                f"Integrated from {baseline}.")
+                f"before the attributions settled within {a.tolerance:.1%}"
+                + (f" and the convergence delta within {delta:.0%}" if delta is not None else "")
+                + f"; raise the cap for exact numbers. Integrated from {baseline}.")
     mode = "Fast mode" + (" (bfloat16, adaptive steps)" if a.precision == "bf16" else " (adaptive steps)")
     cap = result.request.n_steps
     evaluations = f"{a.n_steps} model evaluations"

@@ -15,6 +15,14 @@ from dashboard.components.url_state import current, load_from_url, show_notices,
 from dashboard.state import METHODS_FIELDS, REMOVAL_MODES
 from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel
 from explain.errors import InputError
+from explain.evaluation.stability import (
+    AGREEMENT_CAPTION,
+    agreement_rows,
+    other_seed_request,
+    request_seed,
+    seed_agreement,
+)
+from explain.methods import METHODS
 from explain.pipeline import supported_methods
 from explain.records import MethodResult
 from explain.viz.methods import (
@@ -135,6 +143,29 @@ def faithfulness_section(request: AnalysisRequest, loaded: LoadedModel, analysis
                "only on its positive words." + (f" No ranking (all scores equal): {', '.join(flat)}." if flat else ""))
 
 
+def seed_section(request: AnalysisRequest, loaded: LoadedModel, names: list[str],
+                 done: dict[str, MethodResult | None]) -> None:
+    """Each computed stochastic method's agreement with itself under the next seed (that run is cached too)."""
+    mcache, shown = cached.method_cache(), []
+    for name in [n for n in names if METHODS[n].stochastic and done.get(n) is not None]:
+        other = other_seed_request(request, name)
+        try:
+            with st.spinner(f"Running {method_title(name)} with a second seed…"):
+                second = mcache.get(mcache.key(other, loaded.spec, name)) or mcache.compute(other, loaded, name)
+        except ExplainError as exc:
+            st.warning(markdown_escape(f"{method_title(name)} was not run with a second seed: {exc}"))
+            continue
+        first = done[name]
+        assert first is not None
+        seeds = (request_seed(request, name), request_seed(other, name))
+        shown.append((method_title(name), seed_agreement(name, seeds, first.word_scores, second.word_scores)))
+    if shown:
+        st.subheader("Do two seeds agree?")
+        st.dataframe(agreement_rows(shown), hide_index=True, column_config={
+            "Spearman": st.column_config.NumberColumn("Spearman", format="%.2f")})
+        st.caption(AGREEMENT_CAPTION)
+
+
 def main() -> None:
     cached.startup()
     load_from_url(PAGE, FIELDS)
@@ -201,6 +232,7 @@ def main() -> None:
             st.warning(markdown_escape(f"{method_title(name)} was not computed: {reason}"))
     if all(done.get(n) is not None or mcache.key(request, loaded.spec, n) in failed for n in names):
         faithfulness_section(request, loaded, analysis, names, done, state.removal)
+        seed_section(request, loaded, names, done)
 
 
 main()

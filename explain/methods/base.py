@@ -357,8 +357,9 @@ def method_settings(request: AnalysisRequest, name: str) -> MethodSettings:
     declares `request_fields` (integrated gradients), else from its "name.setting" entries, else defaults."""
     method = get_method(name)
     if method.request_fields:
-        return method.settings_type.parse({field: value for field in method.request_fields
-                                           if (value := getattr(request, field)) is not None})
+        # A request field left None (no tolerance, no delta check) is the setting's "off", 0.
+        return method.settings_type.parse({field: 0.0 if (value := getattr(request, field)) is None else value
+                                           for field in method.request_fields})
     prefix = f"{name}."
     return method.settings_type.parse({key[len(prefix):]: value for key, value in request.method_settings
                                        if key.startswith(prefix)})

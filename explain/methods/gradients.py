@@ -38,8 +38,11 @@ class NoSettings(MethodSettings):
 class SmoothGradSettings(MethodSettings):
     over: str = setting("gradient_x_input", "the gradient method averaged over noisy copies", choices=SMOOTHED_METHODS)
     nt_samples: int = setting(20, "noisy copies averaged", minimum=1, maximum=500)
-    noise: float = setting(0.15, "noise standard deviation, as a fraction of the range of the input's embedding "
-                           "values (Smilkov et al. suggest 0.1 to 0.2)", minimum=0.0, maximum=2.0)
+    noise: float = setting(0.05, "noise per token, as a fraction of the mean norm of the text's word embeddings "
+                           "(a noisy copy lies about this far from each token; Smilkov et al. scale to the input's "
+                           "range). 0.05 ranks the words of the 20 benchmark sentences alike under two seeds "
+                           "(Spearman >= 0.98); 0.1 falls to 0.80 on one, 0.2 to 0.50 (docs/benchmarks.md)",
+                           minimum=0.0, maximum=2.0)
     ig_steps: int = setting(16, "integration steps per noisy copy when smoothing integrated gradients",
                             minimum=1, maximum=200)
     seed: int = setting(0, "random seed of the noise", minimum=0, maximum=2**31 - 1)
@@ -77,16 +80,21 @@ def gradient_x_input(context: AttributionContext, settings: NoSettings, progress
     return RawScores(scores=attributions[0].sum(-1).detach().double().cpu().numpy())
 
 
+def token_norm(context: AttributionContext) -> float:
+    """The mean L2 norm of the text's word embeddings (special tokens left out; 0 for none): SmoothGrad's noise
+    scale, as the paper scales its noise to the input's range."""
+    words = ~context.special[0]
+    inputs = context.embeddings()[0][words]
+    return float(inputs.norm(dim=-1).mean()) if inputs.numel() else 0.0
+
+
 def smoothgrad(context: AttributionContext, settings: SmoothGradSettings, progress: ProgressCallback | None
                ) -> RawScores:
     """Captum's NoiseTunnel ("smoothgrad") over one gradient method, under a fixed seed (the RNG is restored)."""
     d, b = difference(context)
     forward = DifferenceForward(context, b)
-    words = ~context.special[0]
-    inputs = context.embeddings()[0][words]
-    spread = float(inputs.max() - inputs.min()) if inputs.numel() else 0.0
-    stdev = settings.noise * spread
     n_tokens, hidden = d.shape[1], d.shape[2]
+    stdev = settings.noise * token_norm(context) / hidden**0.5
     extra: dict = {"target": context.target.index}
     if settings.over == "saliency":
         inner: Saliency | InputXGradient | IntegratedGradients = Saliency(forward)

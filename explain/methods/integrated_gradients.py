@@ -15,7 +15,14 @@ from explain.methods.base import (
     setting,
 )
 from explain.methods.quadrature import ADAPTIVE_START_INTERVALS, PRECISIONS, SIMPSON_TOLERANCE, integrated_gradients
-from explain.records import DEFAULT_INTEGRATION, DEFAULT_STEPS, INTEGRATIONS, MAX_STEPS, MIN_STEPS
+from explain.records import (
+    DEFAULT_DELTA_TOLERANCE,
+    DEFAULT_INTEGRATION,
+    DEFAULT_STEPS,
+    INTEGRATIONS,
+    MAX_STEPS,
+    MIN_STEPS,
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,9 @@ class IntegratedGradientsSettings(MethodSettings):
     integration: str = setting(DEFAULT_INTEGRATION, "quadrature rule: adaptive Simpson panels that stop when the "
                                "attributions settle, fixed Gauss-Legendre steps, or Clenshaw-Curtis levels that "
                                "stop on the convergence delta", choices=INTEGRATIONS)
+    delta_tolerance: float = setting(DEFAULT_DELTA_TOLERANCE, "adaptive_simpson: also keep refining until |delta| "
+                                     "is within this fraction of the score change, or the cap is reached (0: check "
+                                     "only the tokens' estimated errors)", minimum=0.0, maximum=1.0)
 
 
 def attribute_ig(context: AttributionContext, settings: IntegratedGradientsSettings,
@@ -47,6 +57,7 @@ def attribute_ig(context: AttributionContext, settings: IntegratedGradientsSetti
         tolerance=settings.tolerance or None,
         precision=settings.precision,
         method=settings.integration,
+        delta_tolerance=settings.delta_tolerance or None,
     )
     return RawScores(scores=result.scores, delta=result.delta, score_input=result.score_input,
                      score_baseline=result.score_baseline,
@@ -77,5 +88,5 @@ INTEGRATED_GRADIENTS = register(Method(
     compute=attribute_ig,
     complete=True,
     cost=ig_cost,
-    request_fields=("n_steps", "tolerance", "precision", "integration"),
+    request_fields=("n_steps", "tolerance", "precision", "integration", "delta_tolerance"),
 ))

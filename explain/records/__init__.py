@@ -43,6 +43,7 @@ from explain.records.migrations import MIGRATIONS, migrate
 from explain.records.requests import (
     APP_VERSION,
     BASELINES,
+    DEFAULT_DELTA_TOLERANCE,
     DEFAULT_INTEGRATION,
     DEFAULT_MAX_TOKENS,
     DEFAULT_STEPS,
@@ -62,7 +63,7 @@ from explain.records.requests import (
 __all__ = [
     "MAP_NAMES", "HeadImportance", "NeuronView", "PruningCurve", "head_importance_from_dict", "heads_document",
     "neuron_view_from_dict", "pruning_curve_from_dict",
-    "APP_VERSION", "BASELINES", "DEFAULT_INTEGRATION", "DEFAULT_MAX_TOKENS", "DEFAULT_STEPS", "EMBEDDING_PARTS",
+    "APP_VERSION", "BASELINES", "DEFAULT_DELTA_TOLERANCE", "DEFAULT_INTEGRATION", "DEFAULT_MAX_TOKENS", "DEFAULT_STEPS", "EMBEDDING_PARTS",
     "FIXED_INTEGRATION", "INTEGRATIONS", "LEGACY_MAX_TOKENS", "MAX_STEPS", "MIGRATIONS", "MIN_STEPS",
     "SCHEMA_VERSION", "Analysis", "AnalysisRequest", "AttentionMaps", "HeadsRequest", "EmbeddingParts", "EntityExplanation",
     "FaithfulnessSummary", "LayerAttribution", "MethodResult", "ModelInfo", "Prediction", "ReadLimits", "Span",

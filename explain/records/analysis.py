@@ -631,6 +631,7 @@ def request_from_dict(data: Any, path: str = "request") -> AnalysisRequest:
         ablate=read_text(read_field(obj, "ablate", path, ""), f"{path}.ablate"),
         ablate_mode=read_text(read_field(obj, "ablate_mode", path, "zero"), f"{path}.ablate_mode"),
         integration=read_text(read_field(obj, "integration", path, implied_integration(tolerance)), f"{path}.integration"),
+        delta_tolerance=_optional_number(obj, "delta_tolerance", path),
     )
 
 

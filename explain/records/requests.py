@@ -16,6 +16,9 @@ APP_VERSION = "0.1.0"
 BASELINES = ("pad", "mask", "zero")
 MIN_STEPS, MAX_STEPS = 1, 1000
 DEFAULT_STEPS = 50
+# Adaptive Simpson also refines until |delta| is within this share of the score change (None: tokens only, as
+# requests stored before the check existed decode, so they reopen with the same numbers).
+DEFAULT_DELTA_TOLERANCE = 0.05
 # Integrated gradients' quadrature rules (explain.methods.quadrature): fixed Gauss-Legendre steps, nested Clenshaw-Curtis
 # levels stopping on the convergence delta, adaptive Simpson panels stopping on the attribution vector's error.
 INTEGRATIONS = ("adaptive_simpson", "gauss_legendre", "clenshaw_curtis")
@@ -83,6 +86,7 @@ class AnalysisRequest:
     ablate: str = ""
     ablate_mode: str = "zero"
     integration: str = DEFAULT_INTEGRATION
+    delta_tolerance: float | None = DEFAULT_DELTA_TOLERANCE
 
     @property
     def texts(self) -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from plotly.offline import get_plotlyjs
 
 from explain.attention import HEAD_STATISTICS, head_statistics, renormalise_without, rollout, token_by_layer
 from explain.compare import Comparison
+from explain.completeness import completeness
 from explain.exports import LEVELS, image_config
 from explain.records import APP_VERSION, Analysis
 from explain.tasks import MULTI_LABEL_THRESHOLD, has_independent_scores, second_segment_start, segment_rows
@@ -179,19 +180,15 @@ def _convergence_html(analysis: Analysis) -> str:
     total = float(np.sum(a.scores))
     change = a.score_input - a.score_baseline
     relative = a.relative_delta
-    verdict = (
-        "the attributions account for the score change well"
-        if relative <= 0.05
-        else "the attributions do not add up to the score change; more steps would help"
-    )
+    verdict = completeness(analysis.request, a)
     rows = [
         ("score on the text", format_score(a.score_input)),
         ("score on the baseline", format_score(a.score_baseline)),
         ("sum of attributions", f"{format_score(total)} (should equal {format_score(change)})"),
         ("convergence delta", f"{a.delta:.2e} ({relative:.1%} of the change)"),
     ]
-    cls = "note" if relative <= 0.05 else "note warn"
-    return f'{_meta_table(rows)}<p class="{cls}">Completeness check: {_e(verdict)}.</p>'
+    cls = "note" if verdict.ok else "note warn"
+    return f'{_meta_table(rows)}<p class="{cls}">Completeness check: {_e(verdict.text)}.</p>'
 
 
 def _shown_scores(analysis: Analysis, level: str) -> np.ndarray:

@@ -196,3 +196,19 @@ def test_highlights_say_when_the_explained_score_barely_changes(tiny_dirs):
     assert html.escape(note) in html_text(at)
     caption = next(plain(c.value) for c in at.caption if "Integrated gradients" in c.value)
     assert "0.0000" not in caption and "e-0" in caption  # the tiny sum in significant digits
+
+
+def test_the_delta_tolerance_control_follows_the_link_and_the_caption_says_what_was_checked(tiny_dirs):
+    """Issue 21 B1: the largest delta allowed is a control; an old link without `dt` checks the tokens only."""
+    at = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "40", "ig": "adaptive_simpson",
+                  "dt": "0.2"})
+    assert_clean(at)
+    assert at.number_input(key="w_delta_tolerance").value == 0.2
+    assert at.query_params["dt"] == "0.2"
+    caption = next(plain(c.value) for c in at.caption if "Adaptive integrated gradients" in c.value)
+    assert "within 20% of the score change" in caption or "cap of 40" in caption
+    old = run_app({"m": tiny_dirs["encoder"], "t": "the food was great", "n": "40", "ig": "adaptive_simpson"})
+    assert_clean(old)
+    assert old.number_input(key="w_delta_tolerance").value == 0.0 and old.query_params["dt"] == "0.0"
+    caption = next(plain(c.value) for c in old.caption if "Adaptive integrated gradients" in c.value)
+    assert "convergence delta within" not in caption

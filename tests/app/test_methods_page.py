@@ -149,3 +149,33 @@ def test_the_highlights_caption_names_the_method_shown(tiny_dirs):
     caption = next(plain(c.value) for c in at.caption if "on the baseline" in plain(c.value))
     assert caption.startswith(METHODS["occlusion"].title) and "Integrated gradients" not in caption
     assert "does not promise that they add up" in caption
+
+
+def test_the_methods_page_shows_each_stochastic_methods_seed_to_seed_agreement(tiny_dirs, tiny_models):
+    """Issue 21 B3: every method with a seed is run again with the next seed; the page shows the library's Spearman."""
+    from explain.evaluation.faithfulness import spearman
+
+    text = "the film was good but far too long"
+    at = run_page("methods", {"m": tiny_dirs["classification"], "t": text, "n": "4",
+                              "ms": "lime.n_samples=40;lime.seed=7"})
+    at.button(key="compute_all").click().run()
+    assert_clean(at)
+    assert "Do two seeds agree?" in [plain(h.value) for h in at.subheader]
+    table = at.dataframe[-1].value
+    stochastic = [name for name, m in METHODS.items() if m.stochastic]
+    assert list(table["method"]) == [METHODS[name].title for name in stochastic]
+    rows = table.set_index("method")
+    assert rows.loc[METHODS["lime"].title, "seeds"] == "7 and 8"
+    request = AnalysisRequest(text, model="tiny", n_steps=4, method="lime")
+    words = [analyze(replace_settings(request, f"lime.n_samples=40;lime.seed={seed}"),
+                     tiny_models["classification"]).word_scores for seed in (7, 8)]
+    assert rows.loc[METHODS["lime"].title, "Spearman"] == pytest.approx(spearman(*words), abs=1e-9)
+    assert any("next seed" in plain(c.value) for c in at.caption)
+
+
+def replace_settings(request: AnalysisRequest, text: str) -> AnalysisRequest:
+    from dataclasses import replace
+
+    from dashboard.state import setting_pairs
+
+    return replace(request, method_settings=setting_pairs(text))

@@ -12,7 +12,7 @@ from explain.methods import METHODS
 
 
 def test_defaults_give_a_short_link_and_round_trip():
-    assert to_query(DEFAULTS) == {"t": DEFAULTS.text, "ig": "adaptive_simpson"}
+    assert to_query(DEFAULTS) == {"t": DEFAULTS.text, "ig": "adaptive_simpson", "dt": "0.05"}
     state, notices = from_query(to_query(DEFAULTS))
     assert state == DEFAULTS and notices == []
 
@@ -221,3 +221,26 @@ def test_reopening_a_saved_fixed_step_analysis_keeps_fixed_steps():
     state, _ = state_from_saved([AnalysisRequest("good film", n_steps=30, integration="gauss_legendre")], {},
                                 {"analysis": "abc"})
     assert state.request().integration == "gauss_legendre" and state.request().n_steps == 30
+
+
+def test_a_link_from_before_the_delta_check_reopens_with_tokens_only_and_new_links_carry_the_check():
+    """Issue 21 B1: a link with `ig=adaptive_simpson` but no `dt` ran the token test alone; it must reopen with the
+    same numbers, so it gets no delta check. A fresh visit and every new link check the delta (5%)."""
+    old, notices = from_query({"t": "good film", "ig": "adaptive_simpson"})
+    assert notices == [] and old.request().delta_tolerance is None
+    assert to_query(old)["dt"] == "0.0"  # and the link it writes back says so
+    fresh, _ = from_query({})
+    assert fresh.request().delta_tolerance == 0.05 and to_query(fresh)["dt"] == "0.05"
+    chosen, notices = from_query({"t": "good film", "ig": "adaptive_simpson", "dt": "0.2"})
+    assert notices == [] and chosen.request().delta_tolerance == 0.2
+    bad, notices = from_query({"t": "good film", "ig": "adaptive_simpson", "dt": "5"})
+    assert bad.delta_tolerance == 0.05 and notices and "'dt'" in notices[0]
+
+
+def test_reopening_a_saved_analysis_keeps_its_delta_tolerance():
+    from dashboard.state import state_from_saved
+    from explain import AnalysisRequest
+
+    for delta in (None, 0.05, 0.2):
+        state, _ = state_from_saved([AnalysisRequest("good film", delta_tolerance=delta)], {}, {"analysis": "abc"})
+        assert state.request().delta_tolerance == delta

@@ -1,0 +1,57 @@
+"""What an attribution's convergence delta means for the reader, and whether more steps would shrink it.
+
+The page and the HTML report say the same thing: above `DELTA_WARNING` of the score change the attributions
+are approximate, and they advise more integration steps only when the run used every step it was allowed
+(fixed steps, or an adaptive run stopped by its cap). An adaptive run that stopped on its own tests would
+stop at the same point under a higher cap, so there the delta is stated plainly, with what it checked.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from explain.records import DEFAULT_DELTA_TOLERANCE, FIXED_INTEGRATION, AnalysisRequest, TokenAttribution
+
+# Past this share of the score change the attributions no longer add up, and the page and the report say so.
+DELTA_WARNING = DEFAULT_DELTA_TOLERANCE
+IG = "integrated_gradients"
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """ok: the attributions add up to the score change within `DELTA_WARNING`; more_steps: raising the steps
+    (or the cap) would shrink the delta; text: one plain sentence for the reader."""
+
+    ok: bool
+    more_steps: bool
+    text: str
+
+
+def completeness(request: AnalysisRequest, attribution: TokenAttribution) -> Completeness:
+    """The verdict on `attribution`'s convergence delta, for the request that produced it."""
+    relative = attribution.relative_delta
+    if math.isnan(relative):
+        return Completeness(True, False, "this method does not promise that its scores add up to the score change")
+    if relative <= DELTA_WARNING:
+        return Completeness(True, False, "the attributions account for the score change well")
+    share = f"the convergence delta is {relative:.0%} of the score change, so the attributions are approximate"
+    if attribution.method != IG:
+        return Completeness(False, False, f"{share}; this method's scores need not add up to it exactly")
+    if attribution.tolerance is None or request.integration == FIXED_INTEGRATION:
+        return Completeness(False, True, f"{share}; more integration steps would help (all {attribution.n_steps} "
+                                         "fixed steps were used)")
+    if attribution.converged is False:
+        return Completeness(False, True, f"{share}; adaptive integration used all {attribution.n_steps} model "
+                                         f"evaluations its cap of {request.n_steps} allows, so a higher cap would "
+                                         "help")
+    if request.integration == "adaptive_simpson" and request.delta_tolerance is None:
+        checked = ("its token test passed, and this analysis was made before integration also checked the delta; "
+                   "a higher cap would stop at the same point, a delta tolerance would refine further")
+    elif request.integration == "adaptive_simpson":
+        checked = (f"its tests passed with the delta allowed up to {request.delta_tolerance:.0%} of the score "
+                   "change; a higher cap would stop at the same point, a smaller delta tolerance would refine further")
+    else:
+        checked = "the float32 rounding of the scores, not the number of steps, limits the delta"
+    return Completeness(False, False, f"{share}; adaptive integration stopped after {attribution.n_steps} of "
+                                      f"{request.n_steps} allowed model evaluations: {checked}")
