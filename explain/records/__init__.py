@@ -27,6 +27,7 @@ from explain.records.analysis import (
     check_consistent,
     check_depth,
     parse_json,
+    request_from_dict,
     to_jsonable,
 )
 from explain.records.heads import (
@@ -68,5 +69,5 @@ __all__ = [
     "SCHEMA_VERSION", "Analysis", "AnalysisRequest", "AttentionMaps", "HeadsRequest", "EmbeddingParts", "EntityExplanation",
     "FaithfulnessSummary", "LayerAttribution", "MethodResult", "ModelInfo", "Prediction", "ReadLimits", "Span",
     "TargetSpec", "TokenAttribution", "Tokens", "Words", "analysis_from_dict", "check_consistent", "check_depth",
-    "implied_integration", "migrate", "parse_json", "texts_in_order", "to_jsonable",
+    "implied_integration", "migrate", "parse_json", "request_from_dict", "texts_in_order", "to_jsonable",
 ]
