@@ -13,7 +13,7 @@ from explain.cli import main
 from explain.errors import InputError
 from explain.methods import METHODS
 from explain.pipeline import supported_methods, validate, with_methods
-from explain.records import SCHEMA_VERSION, Analysis
+from explain.records import SCHEMA_VERSION, Analysis, head_importance_from_dict
 
 TEXT = "the film was good but too long"
 
@@ -88,8 +88,8 @@ def test_cli_ablates_heads_and_ranks_them(tiny_dirs, tmp_path, capsys):
     assert "heads removed (zero): 0:1,1:*" in printed and "most important heads by gradient" in printed
     data = json.loads(out.read_text())
     assert data["request"]["ablate"] == "0:1,1:*" and data["request"]["ablate_mode"] == "zero"
-    maps = data["head_importance"]
-    assert len(maps["gradient"]) == 2 and len(maps["gradient"][0]) == 4  # the tiny model: 2 layers x 4 heads
+    maps = head_importance_from_dict(data["head_importance"])  # the one codec's typed arrays
+    assert len(maps.gradient) == 2 and len(maps.gradient[0]) == 4  # the tiny model: 2 layers x 4 heads
     main([TEXT, "--model", tiny_dirs["encoder"], "--steps", "4", "--out", str(tmp_path / "b.json"), "--quiet"])
     unablated = json.loads((tmp_path / "b.json").read_text())
     assert unablated["prediction"]["scores"] != data["prediction"]["scores"]  # removing heads changed the output
