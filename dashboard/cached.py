@@ -398,8 +398,9 @@ def method_cache() -> MethodResultCache:
 class HeadResultCache:
     """The heads page's results (tokenised inputs, importance maps, pruning curves, neuron views).
 
-    Importance maps and pruning curves are priced from their forward passes and are usually heavy (they put
-    gates on the shared model, so they never pause); the tokenised inputs and neuron views are one pass each.
+    Importance maps and pruning curves are priced from their forward passes and are usually heavy; they pause for
+    light work between batches, when their gates are off the model. The tokenised inputs and neuron views are one
+    pass each.
     """
 
     def __init__(self, max_entries: int = 256, budget: WorkBudget | None = None,
@@ -450,7 +451,7 @@ class HeadResultCache:
             lambda model, step: head_importance(model, inputs, progress=lambda f: step(stage, f)),
             work=self.heads_work(loaded, inputs, "importance"), what="Ranking the heads",
             advice="use a shorter text or a lower token limit", progress=progress, session=current_session(),
-            stage=stage))
+            stage=stage, pause_at=frozenset({stage})))
 
     def pruning(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, importance: HeadImportance,
                 map_name: str, order: str, progress: Progress | None = None) -> PruningCurve:
@@ -462,7 +463,7 @@ class HeadResultCache:
                 n_random=PRUNING_RANDOM_ORDERS, n_points=PRUNING_POINTS, progress=lambda f: step(stage, f)),
             work=self.heads_work(loaded, inputs, "pruning"), what="The pruning curve",
             advice="use a shorter text or a lower token limit", progress=progress, session=current_session(),
-            stage=stage))
+            stage=stage, pause_at=frozenset({stage})))
 
     def neuron(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, layer: int, head: int,
                token: int) -> NeuronView:
@@ -513,7 +514,8 @@ class DepthResults:
         return cast(Analysis, self.results.compute(
             self.key(result, loaded.spec), loaded, make, work=work,
             what=f"Splitting the score over the embeddings and the {result.model.n_layers} layers",
-            advice="use fewer steps or a shorter text", progress=progress, session=current_session(), stage=stage))
+            advice="use fewer steps or a shorter text", progress=progress, session=current_session(), stage=stage,
+            pause_at=frozenset({stage})))
 
 
 @st.cache_resource(show_spinner=False)

@@ -8,6 +8,7 @@ import math
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from dashboard.cached import AnalysisCache, MethodResultCache
@@ -169,3 +170,48 @@ def test_the_cache_keeps_nothing_larger_than_its_byte_budget(tiny_models):
     assert big == "y" * 101 and cache.get("big") is None and cache.get("small") == "x" * 60
     cache.compute("other", loaded, lambda model, step: "z" * 60, work=1.0, what="", advice="")
     assert cache.get("small") is None and len(cache) == 1  # least recently used made room
+
+
+def test_light_work_goes_first_while_a_pruning_run_is_between_batches(tiny_models):
+    """The audit's fairness gap: only analyses paused for light work; the heads page's pruning runs now pause
+    between batches (when their gates are off the model), and both results stay exact."""
+    from dashboard.cached import HeadResultCache
+    from explain.records import HeadsRequest
+
+    loaded = tiny_models["classification"]
+    schedulers = Schedulers()
+    light_request = AnalysisRequest("bad service", model=loaded.spec, n_steps=4)
+    probe = AnalysisCache(budget=WorkBudget(max_work=math.inf, rate=1.0), schedulers=schedulers)
+    budget = WorkBudget(max_work=math.inf, rate=1.0, light_seconds=probe.estimate(light_request, loaded) * 2)
+    heads = HeadResultCache(budget=budget, schedulers=schedulers)
+    analyses = AnalysisCache(budget=budget, schedulers=schedulers)
+    request = HeadsRequest(loaded.spec, TEXT, None, 64)
+    inputs = heads.inputs(request, loaded)
+    importance = heads.importance(request, loaded, inputs)
+    assert not budget.is_light(heads.heads_work(loaded, inputs, "pruning"))
+    order: list[str] = []
+    queued = threading.Event()
+
+    def pruning_progress(stage, fraction) -> None:
+        if fraction and not queued.is_set():
+            order.append("pruning between batches")
+            wait_until(lambda: schedulers.get(loaded.spec).waiting() == 1, "the light analysis queued")
+            queued.set()
+
+    results: dict[str, object] = {}
+
+    def run_pruning() -> None:
+        results["curve"] = heads.pruning(request, loaded, inputs, importance, "gradient", "least",
+                                         progress=pruning_progress)
+        order.append("pruning done")
+
+    thread = threading.Thread(target=run_pruning, daemon=True)
+    thread.start()
+    wait_until(lambda: order, "the pruning run between batches")
+    results["light"] = analyses.compute(light_request, loaded, session="light tab")
+    order.append("light done")
+    thread.join(SAFETY)
+    assert order == ["pruning between batches", "light done", "pruning done"]
+    alone = HeadResultCache(budget=WorkBudget(max_work=math.inf), schedulers=Schedulers())
+    again = alone.pruning(request, loaded, alone.inputs(request, loaded), importance, "gradient", "least")
+    assert np.array_equal(again.scores, results["curve"].scores)  # type: ignore[attr-defined]
