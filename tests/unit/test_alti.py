@@ -114,3 +114,16 @@ def test_a_family_without_plain_attention_is_refused_in_one_sentence(tmp_path, f
     refused = build_context(loaded, TEXT, TargetSpec("class", label="positive"))
     with pytest.raises(InputError, match=r"^ALTI needs plain dot-product attention [^.]* do not have\.$"):
         get_method("alti").attribute(refused)
+
+
+@pytest.mark.parametrize("family", ["albert", "distilbert"])
+def test_every_layer_of_a_shared_or_renamed_family_gets_its_own_matrix(tmp_path, family):
+    """ALBERT runs one module for both layers: its hooks fire once per layer, in order."""
+    from explain.models import load_model
+    from testkit.families import save_tiny_family
+
+    loaded = load_model(str(save_tiny_family(tmp_path / family, family)), device="cpu")
+    matrices = alti_contributions(build_context(loaded, TEXT, TargetSpec("class", label="positive")))
+    assert matrices.shape[0] == 2
+    assert not np.allclose(matrices[0], matrices[1])
+    np.testing.assert_allclose(matrices.sum(-1), 1.0, atol=1e-12)
