@@ -101,28 +101,35 @@ def captured_pass(context: AttributionContext, blocks: list[AttentionBlock]
 
 def layer_contributions(x: torch.Tensor, attention: torch.Tensor, block: AttentionBlock, norm_input: torch.Tensor,
                         norm_output: torch.Tensor) -> torch.Tensor:
-    """One layer's ALTI matrix [tokens, tokens] (rows: outputs i, columns: inputs j), rows summing to 1."""
+    """One layer's ALTI matrix [tokens, tokens] (rows: outputs i, columns: inputs j), rows summing to 1.
+
+    The linearised layer norm is folded into the factors before they are multiplied: centring and gamma act on
+    each head's projected value (linear in the hidden axis), 1 / sigma_i on the attention rows.
+    """
     n_heads, n, _ = attention.shape
     hidden = x.shape[-1]
     w_v = block.value.weight.detach().double()
     w_o = block.output.weight.detach().double()
     head_dim = w_v.shape[0] // n_heads
-    values = (x @ w_v.T).reshape(n, n_heads, head_dim)
-    # Each token's value through each head's slice of the output projection: [heads, tokens, hidden].
-    through = torch.einsum("jhe,dhe->hjd", values, w_o.reshape(hidden, n_heads, head_dim))
     gamma = block.norm.weight.detach().double()
     sigma = torch.sqrt(norm_input.var(-1, unbiased=False) + block.norm.eps)
+    values = (x @ w_v.T).reshape(n, n_heads, head_dim)
+    # Each token's value through each head's slice of the output projection, centred and scaled: [tokens, heads,
+    # hidden]; the attention as [inputs j, outputs i, heads], divided by the output's deviation.
+    through = torch.einsum("jhe,dhe->jhd", values, w_o.reshape(hidden, n_heads, head_dim))
+    through = ((through - through.mean(-1, keepdim=True)) * gamma).contiguous()
+    weights = (attention / sigma[None, :, None]).permute(2, 1, 0).contiguous()
+    residual = (x - x.mean(-1, keepdim=True)) * gamma / sigma[:, None]
     y_norm = norm_output.abs().sum(-1)
     contributions = torch.empty(n, n, dtype=torch.float64, device=x.device)
     rows = max(1, CHUNK_ELEMENTS // max(1, n * hidden))
     for start in range(0, n, rows):
         stop = min(n, start + rows)
-        parts = torch.einsum("hij,hjd->ijd", attention[:, start:stop], through)
+        parts = torch.bmm(weights[:, start:stop], through)  # [inputs j, outputs i, hidden]
         index = torch.arange(start, stop, device=x.device)
-        parts[index - start, index] += x[start:stop]
-        parts = (parts - parts.mean(-1, keepdim=True)) / sigma[start:stop, None, None] * gamma
-        distance = (norm_output[start:stop, None, :] - parts).abs().sum(-1)
-        contributions[start:stop] = torch.clamp(y_norm[start:stop, None] - distance, min=0.0)
+        parts[index, index - start] += residual[start:stop]
+        parts.sub_(norm_output[None, start:stop]).abs_()
+        contributions[start:stop] = torch.clamp(y_norm[start:stop, None] - parts.sum(-1).T, min=0.0)
     totals = contributions.sum(-1, keepdim=True)
     return contributions / torch.where(totals > 0, totals, torch.ones_like(totals))
 
