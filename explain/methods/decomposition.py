@@ -27,8 +27,9 @@ from explain.families import family_of, resolve
 from explain.methods.attention_based import readout_weights
 from explain.methods.base import AttributionContext, Method, ProgressCallback, RawScores, one_forward_pass, register
 from explain.methods.gradients import NoSettings
+from explain.models import LoadedModel
 
-# Rows of the [rows, tokens, hidden] transformed vectors computed at once: bounds memory on long texts.
+# Output rows whose [inputs, rows, hidden] parts are held at once: bounds memory on long texts.
 CHUNK_ELEMENTS = 1 << 24
 
 
@@ -50,7 +51,7 @@ class AttentionBlock:
     norm: torch.nn.LayerNorm
 
 
-def attention_blocks(loaded: Any) -> tuple[list[AttentionBlock], list[int]]:
+def attention_blocks(loaded: LoadedModel) -> tuple[list[AttentionBlock], list[int]]:
     """The attention blocks of a model's layer entries and, per layer in call order, the entry that runs it.
 
     InputError in one sentence for a family whose attention ALTI cannot decompose."""
