@@ -10,7 +10,7 @@ from __future__ import annotations
 
 # isort: off
 # Registration order is the order the dashboard lists the methods in.
-from explain.methods import integrated_gradients, gradients, perturbation, attention_based
+from explain.methods import integrated_gradients, gradients, perturbation, attention_based, decomposition
 # isort: on
 from explain.methods.base import (
     METHODS,
@@ -32,6 +32,7 @@ __all__ = [
     "MethodSettings",
     "SettingSpec",
     "attention_based",
+    "decomposition",
     "get_method",
     "gradients",
     "integrated_gradients",

@@ -15,6 +15,7 @@ from explain.methods import METHODS, Method, MethodSettings, get_method
 from explain.records import TargetSpec
 from explain.words import word_sums
 from testkit.contexts import build_context, linear_context
+from tests.unit.test_alti import reference_alti_layers
 
 TEXT = "the film was good but too long ."
 # Settings small enough for the tiny models and a few sentences on MiniLM.
@@ -243,6 +244,11 @@ def reference_gradient_rollout(context, settings):
     return (relevance - torch.eye(n, dtype=torch.float64))[0].numpy()
 
 
+def reference_alti(context, settings):
+    layers = reference_alti_layers(context)
+    return (layers[1] @ layers[0])[0]
+
+
 REFERENCES = {
     "integrated_gradients": (reference_integrated_gradients, {"n_steps": 50, "integration": "gauss_legendre"}),
     "saliency": (reference_saliency, {}),
@@ -253,6 +259,7 @@ REFERENCES = {
     "attention_rollout": (reference_attention_rollout, {}),
     "attention_x_gradient": (reference_attention_x_gradient, {}),
     "gradient_rollout": (reference_gradient_rollout, {}),
+    "alti": (reference_alti, {}),
 }
 SAMPLED = ("lime", "kernel_shap")  # checked on the linear model below, where the right answer is known
 

@@ -1,0 +1,172 @@
+"""Decomposition methods: ALTI (Ferrando, Gállego and Costa-jussà 2022, "Measuring the Mixing of Contextual
+Information in the Transformer").
+
+ALTI decomposes the output of each layer's attention block (after its first layer norm) into one part per
+input token of that layer, read from the real forward pass through hooks on the modules the family table
+names. For layer input vectors x_j, head attention A_h and the value and output projections without biases:
+
+    T_i(x_j) = sum_h A_h[i, j] (x_j W_v^h) W_o^h   (+ x_i for j = i, the residual)
+
+The layer norm is linear in each part once the real token's deviation is fixed: L_i(T) = gamma (T - mean(T)) /
+sigma_i; the biases and beta stay in the real output y_i only. Token j's contribution to token i is
+c_ij = max(0, ||y_i||_1 - ||y_i - L_i(T_i(x_j))||_1), rows normalised to sum to 1, and the layers are combined
+by rollout (C_L ... C_2 C_1). The token scores are the rolled-out rows the target reads
+(`readout_weights`): unsigned and output-agnostic, so the same for every label.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from explain.errors import InputError
+from explain.families import family_of, resolve
+from explain.methods.attention_based import readout_weights
+from explain.methods.base import AttributionContext, Method, ProgressCallback, RawScores, one_forward_pass, register
+from explain.methods.gradients import NoSettings
+from explain.models import LoadedModel
+
+# Output rows whose [inputs, rows, hidden] parts are held at once: bounds memory on long texts.
+CHUNK_ELEMENTS = 1 << 24
+
+
+@dataclass
+class LayerCapture:
+    """What the hooks saw in one layer's attention block, in call order (float64, batch dropped)."""
+
+    inputs: list[torch.Tensor]
+    norm_inputs: list[torch.Tensor]
+    norm_outputs: list[torch.Tensor]
+
+
+@dataclass(frozen=True)
+class AttentionBlock:
+    """The modules of one layer entry that ALTI reads (an ALBERT entry serves several layers)."""
+
+    value: torch.nn.Linear
+    output: torch.nn.Linear
+    norm: torch.nn.LayerNorm
+
+
+def attention_blocks(loaded: LoadedModel) -> tuple[list[AttentionBlock], list[int]]:
+    """The attention blocks of a model's layer entries and, per layer in call order, the entry that runs it.
+
+    InputError in one sentence for a family whose attention ALTI cannot decompose."""
+    config = loaded.config
+    family = family_of(config, "ALTI")
+    if not family.plain_dot_product or family.value is None:
+        raise InputError(f"ALTI needs plain dot-product attention with separate value projections, which "
+                         f"{family.title} models do not have.")
+    encoder = loaded.encoder
+    entries = resolve(encoder, family.layers)
+    n_layers = int(getattr(config, family.config_sizes[0]))
+    if family.shared_layers and int(getattr(config, "inner_group_num", 1)) != 1:
+        raise InputError(f"ALTI reads one layer per group, and this {family.title} model has several.")
+    blocks = [AttentionBlock(value=resolve(encoder, family.layer_path(index, family.value)),
+                             output=resolve(encoder, family.layer_path(index, family.attention_output)),
+                             norm=resolve(encoder, family.layer_path(index, family.attention_norm)))
+              for index in range(len(entries))]
+    order = [layer * len(entries) // n_layers for layer in range(n_layers)]
+    return blocks, order
+
+
+def captured_pass(context: AttributionContext, blocks: list[AttentionBlock]
+                  ) -> tuple[LayerCapture, tuple[torch.Tensor, ...]]:
+    """One forward pass of the encoder with hooks on every entry's value projection and first layer norm."""
+    capture = LayerCapture(inputs=[], norm_inputs=[], norm_outputs=[])
+
+    def on_value(module: torch.nn.Module, args: Any, output: torch.Tensor) -> None:
+        capture.inputs.append(args[0][0].detach().double())
+
+    def on_norm(module: torch.nn.Module, args: Any, output: torch.Tensor) -> None:
+        capture.norm_inputs.append(args[0][0].detach().double())
+        capture.norm_outputs.append(output[0].detach().double())
+
+    handles = []
+    for block in {id(b.value): b for b in blocks}.values():
+        handles.append(block.value.register_forward_hook(on_value))
+        handles.append(block.norm.register_forward_hook(on_norm))
+    try:
+        with torch.no_grad():
+            out = context.target.loaded.encoder(inputs_embeds=context.embeddings(),
+                                                attention_mask=context.attention_mask, output_attentions=True,
+                                                **context.model_inputs())
+    finally:
+        for handle in handles:
+            handle.remove()
+    return capture, tuple(a[0].detach().double() for a in out.attentions)
+
+
+def layer_contributions(x: torch.Tensor, attention: torch.Tensor, block: AttentionBlock, norm_input: torch.Tensor,
+                        norm_output: torch.Tensor) -> torch.Tensor:
+    """One layer's ALTI matrix [tokens, tokens] (rows: outputs i, columns: inputs j), rows summing to 1.
+
+    The linearised layer norm is folded into the factors before they are multiplied: centring and gamma act on
+    each head's projected value (linear in the hidden axis), 1 / sigma_i on the attention rows.
+    """
+    n_heads, n, _ = attention.shape
+    hidden = x.shape[-1]
+    w_v = block.value.weight.detach().double()
+    w_o = block.output.weight.detach().double()
+    head_dim = w_v.shape[0] // n_heads
+    gamma = block.norm.weight.detach().double()
+    sigma = torch.sqrt(norm_input.var(-1, unbiased=False) + block.norm.eps)
+    values = (x @ w_v.T).reshape(n, n_heads, head_dim)
+    # Each token's value through each head's slice of the output projection, centred and scaled: [tokens, heads,
+    # hidden]; the attention as [inputs j, outputs i, heads], divided by the output's deviation.
+    through = torch.einsum("jhe,dhe->jhd", values, w_o.reshape(hidden, n_heads, head_dim))
+    through = ((through - through.mean(-1, keepdim=True)) * gamma).contiguous()
+    weights = (attention / sigma[None, :, None]).permute(2, 1, 0).contiguous()
+    residual = (x - x.mean(-1, keepdim=True)) * gamma / sigma[:, None]
+    y_norm = norm_output.abs().sum(-1)
+    contributions = torch.empty(n, n, dtype=torch.float64, device=x.device)
+    rows = max(1, CHUNK_ELEMENTS // max(1, n * hidden))
+    for start in range(0, n, rows):
+        stop = min(n, start + rows)
+        parts = torch.bmm(weights[:, start:stop], through)  # [inputs j, outputs i, hidden]
+        index = torch.arange(start, stop, device=x.device)
+        parts[index, index - start] += residual[start:stop]
+        parts.sub_(norm_output[None, start:stop]).abs_()
+        contributions[start:stop] = torch.clamp(y_norm[start:stop, None] - parts.sum(-1).T, min=0.0)
+    totals = contributions.sum(-1, keepdim=True)
+    return contributions / torch.where(totals > 0, totals, torch.ones_like(totals))
+
+
+def alti_contributions(context: AttributionContext) -> np.ndarray:
+    """ALTI's per-layer contribution matrices, float64 [layers, tokens, tokens], rows summing to 1."""
+    blocks, order = attention_blocks(context.target.loaded)
+    capture, attentions = captured_pass(context, blocks)
+    if not len(capture.inputs) == len(capture.norm_inputs) == len(attentions) == len(order):
+        raise InputError("ALTI could not follow this model's layers through its family's modules.")
+    matrices = [layer_contributions(capture.inputs[layer], attentions[layer], blocks[order[layer]],
+                                    capture.norm_inputs[layer], capture.norm_outputs[layer])
+                for layer in range(len(order))]
+    return torch.stack(matrices).cpu().numpy()
+
+
+def rolled_out(matrices: np.ndarray) -> np.ndarray:
+    """The product of per-layer matrices, first layer first: C_L ... C_2 C_1, [tokens, tokens]."""
+    rolled = np.eye(matrices.shape[-1])
+    for matrix in matrices:
+        rolled = matrix @ rolled
+    return rolled
+
+
+def alti(context: AttributionContext, settings: NoSettings, progress: ProgressCallback | None) -> RawScores:
+    return RawScores(scores=readout_weights(context) @ rolled_out(alti_contributions(context)))
+
+
+ALTI = register(Method(
+    name="alti",
+    title="ALTI",
+    summary="Ferrando et al. (2022): each layer's output split into one part per input token (attention, value "
+            "and output projections, residual, layer norm linearised), parts scored by their distance to the "
+            "real output, rolled out over the layers; unsigned and the same for every label.",
+    settings_type=NoSettings,
+    compute=alti,
+    cost=one_forward_pass,
+    signed=False,
+))

@@ -1,0 +1,36 @@
+"""ALTI on the embedded MiniLM and on its randomised control (Adebayo et al. 2018's model randomisation)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from explain import RANDOM_CONTROL, load_model
+from explain.evaluation.faithfulness import spearman
+from explain.methods import get_method
+from explain.records import TargetSpec
+from testkit.contexts import build_context
+
+pytestmark = pytest.mark.integration
+
+SENTENCES = (
+    "The service was terribly slow but the food was wonderful.",
+    "I loved every minute of this beautiful and moving film.",
+    "What a boring, predictable and far too long story.",
+)
+
+
+def test_alti_ranks_words_differently_on_the_randomised_control(minilm):
+    """Measured: Spearman -0.41, -0.35, 0.13; the randomised model's shares are almost uniform (spread ~0.01
+    of their mean against ~0.5 on the trained model)."""
+    randomised = load_model(RANDOM_CONTROL)
+    spec = TargetSpec("zero_shot", label="positive")
+    alti = get_method("alti")
+    correlations, spreads = [], []
+    for text in SENTENCES:
+        trained = alti.attribute(build_context(minilm, text, spec)).word_scores
+        control = alti.attribute(build_context(randomised, text, spec)).word_scores
+        correlations.append(spearman(trained, control))
+        spreads.append((trained.std() / trained.mean(), control.std() / control.mean()))
+    assert np.mean(correlations) < 0.5, correlations
+    assert all(trained > 5 * control for trained, control in spreads), spreads
