@@ -198,7 +198,7 @@ def attribution_context(request: AnalysisRequest, loaded: LoadedModel) -> Attrib
 def supported_methods(loaded: LoadedModel, request: AnalysisRequest) -> list[str]:
     """The registered methods that can explain the request's target on this model, in registry order."""
     kind = target_kind(loaded, request.target)
-    return [name for name, method in METHODS.items() if method.supports(kind)]
+    return [name for name, method in METHODS.items() if method.supports(kind) and not method.refusal(loaded)]
 
 
 def explain_method(request: AnalysisRequest, loaded: LoadedModel, name: str, *,

@@ -255,6 +255,9 @@ class Method:
     # Settings read from the request's own fields of these names rather than its "method.setting" entries
     # (integrated gradients: the steps, tolerance, precision and integration every request carries).
     request_fields: tuple[str, ...] = ()
+    # Why this method cannot explain a loaded model at all (one sentence), "" where it can: the method picker, the
+    # CLI's "--method all" and the contract tests leave it out there instead of failing on it.
+    refuses: Callable[[Any], str] | None = None
 
     @property
     def stochastic(self) -> bool:
@@ -265,6 +268,10 @@ class Method:
 
     def supports(self, target_kind: str) -> bool:
         return target_kind in self.targets
+
+    def refusal(self, loaded: Any) -> str:
+        """One sentence on why this method cannot explain `loaded`, or "" where it can."""
+        return self.refuses(loaded) if self.refuses is not None else ""
 
     def evaluations(self, settings: MethodSettings | None, n_tokens: int, n_words: int) -> float:
         """The declared cost of one attribution with these settings, in model evaluations."""

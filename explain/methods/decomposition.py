@@ -51,20 +51,30 @@ class AttentionBlock:
     norm: torch.nn.LayerNorm
 
 
+def alti_refusal(loaded: LoadedModel) -> str:
+    """Why ALTI cannot decompose this model's attention (one sentence), or ""."""
+    family = family_of(loaded.config, "ALTI")
+    if not family.plain_dot_product or family.value is None:
+        return (f"ALTI needs plain dot-product attention with separate value projections, which "
+                f"{family.title} models do not have.")
+    if family.shared_layers and int(getattr(loaded.config, "inner_group_num", 1)) != 1:
+        return f"ALTI reads one layer per group, and this {family.title} model has several."
+    return ""
+
+
 def attention_blocks(loaded: LoadedModel) -> tuple[list[AttentionBlock], list[int]]:
     """The attention blocks of a model's layer entries and, per layer in call order, the entry that runs it.
 
     InputError in one sentence for a family whose attention ALTI cannot decompose."""
     config = loaded.config
+    refusal = alti_refusal(loaded)
+    if refusal:
+        raise InputError(refusal)
     family = family_of(config, "ALTI")
-    if not family.plain_dot_product or family.value is None:
-        raise InputError(f"ALTI needs plain dot-product attention with separate value projections, which "
-                         f"{family.title} models do not have.")
+    assert family.value is not None  # alti_refusal refused a family without one
     encoder = loaded.encoder
     entries = resolve(encoder, family.layers)
     n_layers = int(getattr(config, family.config_sizes[0]))
-    if family.shared_layers and int(getattr(config, "inner_group_num", 1)) != 1:
-        raise InputError(f"ALTI reads one layer per group, and this {family.title} model has several.")
     blocks = [AttentionBlock(value=resolve(encoder, family.layer_path(index, family.value)),
                              output=resolve(encoder, family.layer_path(index, family.attention_output)),
                              norm=resolve(encoder, family.layer_path(index, family.attention_norm)))
@@ -169,4 +179,5 @@ ALTI = register(Method(
     compute=alti,
     cost=one_forward_pass,
     signed=False,
+    refuses=alti_refusal,
 ))

@@ -23,7 +23,7 @@ from explain.families import FAMILIES, POSITION_RULES, family_of, model_shape, r
 from explain.heads import HeadSet, adapter_of, gated, head_importance, neuron_view, prepare_inputs, pruning_curve
 from explain.methods import METHODS
 from explain.models import load_model
-from explain.pipeline import analyze, attribution_context, with_depth, with_methods
+from explain.pipeline import analyze, attribution_context, supported_methods, with_depth, with_methods
 from explain.records import AnalysisRequest, TargetSpec
 from explain.targets import TARGETS, model_position_ids
 from testkit.families import HEADS, TOKENIZERS, save_tiny_family
@@ -193,6 +193,7 @@ def test_every_method_runs_on_every_family(family_models, name):
             with_methods(analysis, loaded, [method])
     result = with_methods(analysis, loaded, [m for m in METHODS if m not in refused])
     assert set(result.methods) == set(METHODS) - refused
+    assert set(supported_methods(loaded, analysis.request)) == set(METHODS) - refused  # the picker leaves it out
     for method, found in result.methods.items():
         assert found.word_scores.shape == (len(result.words),), method
         assert np.isfinite(found.word_scores).all() and np.abs(found.word_scores).sum() > 0, method
