@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from explain.records import DEFAULT_DELTA_TOLERANCE  # noqa: E402
 from testkit.server import launch_browser, running_server, wait_for_app  # noqa: E402
 
 SHOTS = {
@@ -149,6 +150,8 @@ def main() -> None:
             query = shots[name]
             if "?" in query and "ig=" not in query:  # a link without `ig` reads as one from before adaptive IG
                 query += "&ig=adaptive_simpson"
+            if "?" in query and "dt=" not in query:  # nor `dt` as one from before the delta check
+                query += f"&dt={DEFAULT_DELTA_TOLERANCE:g}"
             page.goto(f"{base}/{query}")
             wait_for_app(page, charts=0 if name in ("saved", "methods") else 1)
             if name in BEFORE:
