@@ -3,12 +3,13 @@ Information in the Transformer").
 
 ALTI decomposes the output of each layer's attention block (after its first layer norm) into one part per
 input token of that layer, read from the real forward pass through hooks on the modules the family table
-names. For layer input vectors x_j, head attention A_h and the value and output projections without biases:
+names. For layer input vectors x_j, head attention A_h, and the value projection with its bias as the paper
+writes it (the output projection's bias is shared by every part, so it is left out of them):
 
-    T_i(x_j) = sum_h A_h[i, j] (x_j W_v^h) W_o^h   (+ x_i for j = i, the residual)
+    T_i(x_j) = sum_h A_h[i, j] (x_j W_v^h + b_v^h) W_o^h   (+ x_i for j = i, the residual)
 
 The layer norm is linear in each part once the real token's deviation is fixed: L_i(T) = gamma (T - mean(T)) /
-sigma_i; the biases and beta stay in the real output y_i only. Token j's contribution to token i is
+sigma_i; the output bias and beta stay in the real output y_i only. Token j's contribution to token i is
 c_ij = max(0, ||y_i||_1 - ||y_i - L_i(T_i(x_j))||_1), rows normalised to sum to 1, and the layers are combined
 by rollout (C_L ... C_2 C_1). The token scores are the rolled-out rows the target reads
 (`readout_weights`): unsigned and output-agnostic, so the same for every label.
@@ -124,7 +125,9 @@ def layer_contributions(x: torch.Tensor, attention: torch.Tensor, block: Attenti
     head_dim = w_v.shape[0] // n_heads
     gamma = block.norm.weight.detach().double()
     sigma = torch.sqrt(norm_input.var(-1, unbiased=False) + block.norm.eps)
-    values = (x @ w_v.T).reshape(n, n_heads, head_dim)
+    # The value with its bias, as the paper writes each head's map: (x W_v + b_v) W_o.
+    b_v = block.value.bias.detach().double() if block.value.bias is not None else 0.0
+    values = (x @ w_v.T + b_v).reshape(n, n_heads, head_dim)
     # Each token's value through each head's slice of the output projection, centred and scaled: [tokens, heads,
     # hidden]; the attention as [inputs j, outputs i, heads], divided by the output's deviation.
     through = torch.einsum("jhe,dhe->jhd", values, w_o.reshape(hidden, n_heads, head_dim))

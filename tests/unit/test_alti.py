@@ -43,11 +43,11 @@ def reference_alti_layers(context) -> np.ndarray:
             cols = slice(h * size, (h + 1) * size)
             for i in range(n):
                 for j in range(n):
-                    parts[i, j] += attention[h, i, j] * (w_o[:, cols] @ (w_v[cols] @ x[j]))
+                    parts[i, j] += attention[h, i, j] * (w_o[:, cols] @ (w_v[cols] @ x[j] + b_v[cols]))
         for i in range(n):
             parts[i, i] += x[i]
         # The real pre-norm vector, biases included, and the layer norm's real output.
-        z = parts.sum(1) + w_o @ b_v + b_o
+        z = parts.sum(1) + b_o  # the value bias is in the parts: each row of attention sums to 1
         y = torch.nn.functional.layer_norm(z, (z.shape[-1],), gamma, beta, norm.eps)
         sigma = torch.sqrt(((z - z.mean(-1, keepdim=True)) ** 2).mean(-1) + norm.eps)
         c = torch.zeros(n, n, dtype=torch.float64)
@@ -58,7 +58,7 @@ def reference_alti_layers(context) -> np.ndarray:
             c[i] /= c[i].sum()
         matrices.append(c.numpy())
         # The linearised parts and the biases' share add up to the real output: the split is complete.
-        bias = w_o @ b_v + b_o
+        bias = b_o
         linear = gamma * (parts - parts.mean(-1, keepdim=True)) / sigma[:, None, None]
         np.testing.assert_allclose((linear.sum(1) + gamma * (bias - bias.mean()) / sigma[:, None] + beta).numpy(),
                                    y.numpy(), atol=1e-9)
