@@ -90,38 +90,31 @@ def check_steps(n_steps: int) -> int:
     return int(n_steps)
 
 
-def check_tolerance(tolerance: float | None) -> float | None:
-    """None (a fixed number of steps) or a tolerance relative to the score change, in (0, 1]."""
-    if tolerance is None:
+def optional_fraction(value: float | None, message: str) -> float | None:
+    """None, or `value` as a float in (0, 1]; InputError(`message`) for anything else."""
+    if value is None:
         return None
     if (
-        isinstance(tolerance, (bool, np.bool_))
-        or not isinstance(tolerance, (int, float, np.integer, np.floating))
-        or not math.isfinite(float(tolerance))
-        or not 0 < float(tolerance) <= 1
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not math.isfinite(float(value))
+        or not 0 < float(value) <= 1
     ):
-        raise InputError(
-            "The convergence tolerance must be a number above 0 and at most 1 (a fraction of the score "
-            "change), or left empty for a fixed number of steps."
-        )
-    return float(tolerance)
+        raise InputError(message)
+    return float(value)
+
+
+def check_tolerance(tolerance: float | None) -> float | None:
+    """None (a fixed number of steps) or a tolerance relative to the score change, in (0, 1]."""
+    return optional_fraction(tolerance, "The convergence tolerance must be a number above 0 and at most 1 (a "
+                             "fraction of the score change), or left empty for a fixed number of steps.")
 
 
 def check_delta_tolerance(delta_tolerance: float | None) -> float | None:
     """None (do not check the delta) or the largest |delta| allowed as a fraction of the score change, in (0, 1]."""
-    if delta_tolerance is None:
-        return None
-    if (
-        isinstance(delta_tolerance, (bool, np.bool_))
-        or not isinstance(delta_tolerance, (int, float, np.integer, np.floating))
-        or not math.isfinite(float(delta_tolerance))
-        or not 0 < float(delta_tolerance) <= 1
-    ):
-        raise InputError(
-            "The delta tolerance must be a number above 0 and at most 1 (a fraction of the score change), or "
-            "left empty to check only the tokens' estimated errors."
-        )
-    return float(delta_tolerance)
+    return optional_fraction(delta_tolerance, "The delta tolerance must be a number above 0 and at most 1 (a "
+                             "fraction of the score change), or left empty to check only the tokens' estimated "
+                             "errors.")
 
 
 def check_method(method: str | None, tolerance: float | None) -> str:
