@@ -26,7 +26,8 @@ It assumes the feed-forward block mixes no tokens and leaves it out of the parts
 decomposed: only the residual path through the second norm is assigned to the parts, while sigma2_i still counts
 the FFN output); the biases and both betas stay in the real output only. Token j's contribution to token i is
 c_ij = ||Q_ij||_2, rows normalised to sum to 1, and the layers are combined by rollout as for ALTI, with no
-identity added (the residual is already inside the parts).
+identity added (the residual is already inside the parts). The deviations sigma1_i and sigma2_i scale a whole row,
+so the row normalisation cancels them; what the second norm changes is gamma2 and its re-centring.
 """
 
 from __future__ import annotations
