@@ -186,10 +186,11 @@ def test_every_method_runs_on_every_family(family_models, name):
     loaded = family_models[name, "classification"]
     family = family_of(name)
     analysis = analyze(request_for(loaded, "class"), loaded)
-    # ALTI splits each layer through its value projection and plain dot-product attention.
-    refused = set() if family.plain_dot_product and family.value else {"alti"}
+    # ALTI and GlobEnc split each layer through its value projection and plain dot-product attention.
+    titles = {"alti": "ALTI", "globenc": "GlobEnc"}
+    refused = set() if family.plain_dot_product and family.value else set(titles)
     for method in refused:
-        with pytest.raises(InputError, match=r"^ALTI needs plain dot-product attention [^.]* do not have\.$"):
+        with pytest.raises(InputError, match=rf"^{titles[method]} needs plain dot-product attention [^.]* do not have\.$"):
             with_methods(analysis, loaded, [method])
     result = with_methods(analysis, loaded, [m for m in METHODS if m not in refused])
     assert set(result.methods) == set(METHODS) - refused

@@ -16,6 +16,7 @@ from explain.records import TargetSpec
 from explain.words import word_sums
 from testkit.contexts import build_context, linear_context
 from tests.unit.test_alti import reference_alti_layers
+from tests.unit.test_globenc import reference_globenc_layers
 
 TEXT = "the film was good but too long ."
 # Settings small enough for the tiny models and a few sentences on MiniLM.
@@ -249,6 +250,11 @@ def reference_alti(context, settings):
     return (layers[1] @ layers[0])[0]
 
 
+def reference_globenc(context, settings):
+    layers = reference_globenc_layers(context)
+    return (layers[1] @ layers[0])[0]
+
+
 REFERENCES = {
     "integrated_gradients": (reference_integrated_gradients, {"n_steps": 50, "integration": "gauss_legendre"}),
     "saliency": (reference_saliency, {}),
@@ -260,6 +266,7 @@ REFERENCES = {
     "attention_x_gradient": (reference_attention_x_gradient, {}),
     "gradient_rollout": (reference_gradient_rollout, {}),
     "alti": (reference_alti, {}),
+    "globenc": (reference_globenc, {}),
 }
 SAMPLED = ("lime", "kernel_shap")  # checked on the linear model below, where the right answer is known
 
