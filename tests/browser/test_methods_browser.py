@@ -15,7 +15,7 @@ pytestmark = pytest.mark.browser
 EXCEPTION = "[data-testid='stException']"
 ERROR = "[data-testid='stAlertContentError']"
 AGREEMENT = ".st-key-agreement .js-plotly-plot"
-TIMEOUT = 240_000  # ms: eleven methods on a tiny model on a shared CPU
+TIMEOUT = 240_000  # ms: every registered method on a tiny model on a shared CPU
 
 
 def test_methods_page_computes_every_method_and_keeps_the_choice_in_the_link(server, watched, tiny_dirs):
