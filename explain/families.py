@@ -31,6 +31,10 @@ class ModelFamily:
     shared_layers: one layer module runs several layers (ALBERT), so a layer's output has no module of its own.
     query/key/value: None where the family fuses them into one projection (DeBERTa v1).
     config_sizes: the config names of (layers, hidden size, feed-forward size).
+    heads: for each head (a `HeadReadout.head`), its linear and layer-norm modules from the last hidden state to
+    the logits, in order; a path starting with "base." is read from the bare encoder, the others from the whole
+    model. Only elementwise maps (activations, dropout) come between two of them, and the first reads one row of
+    the last hidden states (the first token's for sequence heads).
     """
 
     model_type: str
@@ -54,6 +58,7 @@ class ModelFamily:
     shared_layers: bool = False
     embeddings: str = "embeddings"
     config_sizes: tuple[str, str, str] = ("num_hidden_layers", "hidden_size", "intermediate_size")
+    heads: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def layer_path(self, index: int, name: str) -> str:
         """Dotted path from the bare encoder to `name` (a per-layer path) in entry `index` of `layers`."""
@@ -66,6 +71,13 @@ class ModelFamily:
                  "feed_forward_in": self.feed_forward[0], "feed_forward_out": self.feed_forward[1],
                  "output_norm": self.output_norm}
         return {role: path for role, path in roles.items() if path is not None}
+
+    def head_modules(self, head: str) -> tuple[str, ...]:
+        """The module paths of head `head` (see `heads`); InputError in one sentence where the row lists none."""
+        for name, paths in self.heads:
+            if name == head:
+                return paths
+        raise InputError(f"The {head.replace('_', ' ')} head of {self.title} models is not in the table of families.")
 
     def embedding_paths(self, config: Any) -> dict[str, str]:
         """The embedding tables the model adds together, by part ("token", "position", "segment").
@@ -100,8 +112,21 @@ BERT = ModelFamily(
     query="attention.self.query", key="attention.self.key", value="attention.self.value",
     attention_output="attention.output.dense", attention_norm="attention.output.LayerNorm",
     feed_forward=("intermediate.dense", "output.dense"), output_norm="output.LayerNorm", plain_dot_product=True,
+    heads=(
+        ("classification", ("base.pooler.dense", "classifier")),
+        ("next_sentence", ("base.pooler.dense", "cls.seq_relationship")),
+        ("masked_lm", ("cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm",
+                       "cls.predictions.decoder")),
+        ("token_classification", ("classifier",)),
+        ("question_answering", ("qa_outputs",)),
+    ),
 )
-ROBERTA = replace(BERT, model_type="roberta", title="RoBERTa", positions="after_padding", specials=(2, 4))
+TOKEN_HEADS = BERT.heads[3:]
+ROBERTA = replace(
+    BERT, model_type="roberta", title="RoBERTa", positions="after_padding", specials=(2, 4),
+    heads=(("classification", ("classifier.dense", "classifier.out_proj")),
+           ("masked_lm", ("lm_head.dense", "lm_head.layer_norm", "lm_head.decoder")), *TOKEN_HEADS),
+)
 
 FAMILIES: dict[str, ModelFamily] = {
     family.model_type: family
@@ -110,18 +135,26 @@ FAMILIES: dict[str, ModelFamily] = {
         ROBERTA,
         replace(ROBERTA, model_type="xlm-roberta", title="XLM-RoBERTa"),
         replace(ROBERTA, model_type="camembert", title="CamemBERT"),
-        replace(BERT, model_type="electra", title="ELECTRA"),
+        replace(BERT, model_type="electra", title="ELECTRA", heads=(
+            ("classification", ("classifier.dense", "classifier.out_proj")),
+            ("masked_lm", ("generator_predictions.dense", "generator_predictions.LayerNorm", "generator_lm_head")),
+            *TOKEN_HEADS)),
         replace(
             BERT, model_type="distilbert", title="DistilBERT", segment_embeddings=None, layers="transformer.layer",
             attention="attention", query="attention.q_lin", key="attention.k_lin", value="attention.v_lin",
             attention_output="attention.out_lin", attention_norm="sa_layer_norm", feed_forward=("ffn.lin1", "ffn.lin2"),
             output_norm="output_layer_norm", config_sizes=("n_layers", "dim", "hidden_dim"),
+            heads=(("classification", ("pre_classifier", "classifier")),
+                   ("masked_lm", ("vocab_transform", "vocab_layer_norm", "vocab_projector")), *TOKEN_HEADS),
         ),
         replace(
             BERT, model_type="albert", title="ALBERT", layers="encoder.albert_layer_groups", layer="albert_layers.0",
             shared_layers=True, attention="attention", query="attention.query", key="attention.key",
             value="attention.value", attention_output="attention.dense", attention_norm="attention.LayerNorm",
             feed_forward=("ffn", "ffn_output"), output_norm="full_layer_layer_norm",
+            heads=(("classification", ("base.pooler", "classifier")),
+                   ("masked_lm", ("predictions.dense", "predictions.LayerNorm", "predictions.decoder")),
+                   *TOKEN_HEADS),
         ),
         replace(
             ROBERTA, model_type="mpnet", title="MPNet", segment_embeddings=None, attention="attention.attn",
@@ -130,10 +163,10 @@ FAMILIES: dict[str, ModelFamily] = {
         ),
         replace(
             BERT, model_type="deberta-v2", title="DeBERTa-v2", query="attention.self.query_proj",
-            key="attention.self.key_proj", value="attention.self.value_proj", plain_dot_product=False,
+            key="attention.self.key_proj", value="attention.self.value_proj", plain_dot_product=False, heads=(),
         ),
         replace(BERT, model_type="deberta", title="DeBERTa", specials=(2, 4), query=None, key=None, value=None,
-                plain_dot_product=False),
+                plain_dot_product=False, heads=()),
     )
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 # isort: off
 # Registration order is the order the dashboard lists the methods in.
 from explain.methods import integrated_gradients, gradients, perturbation, attention_based, decomposition
+from explain.methods import decompx
 # isort: on
 from explain.methods.base import (
     METHODS,
@@ -32,6 +33,7 @@ __all__ = [
     "MethodSettings",
     "SettingSpec",
     "attention_based",
+    "decompx",
     "decomposition",
     "get_method",
     "gradients",

@@ -258,6 +258,9 @@ class Method:
     # Why this method cannot explain a loaded model at all (one sentence), "" where it can: the method picker, the
     # CLI's "--method all" and the contract tests leave it out there instead of failing on it.
     refuses: Callable[[Any], str] | None = None
+    # The scores split the explained score's logit (a cosine for pooled targets) exactly among all tokens, special
+    # tokens included (DecompX): score_input is that logit, score_baseline 0, and special tokens keep their shares.
+    splits_logit: bool = False
 
     @property
     def stochastic(self) -> bool:
@@ -290,7 +293,9 @@ class Method:
             raise InputError(f"The method '{self.title}' cannot explain a '{kind}' target.")
         start = time.perf_counter()
         raw = self.compute(context, settings, progress)
-        scores = np.where(context.special[0].cpu().numpy(), 0.0, np.asarray(raw.scores, dtype=np.float64))
+        scores = np.asarray(raw.scores, dtype=np.float64)
+        if not self.splits_logit:
+            scores = np.where(context.special[0].cpu().numpy(), 0.0, scores)
         if raw.score_input is None or raw.score_baseline is None:
             score_input, score_baseline = context.endpoints
         else:

@@ -68,6 +68,26 @@ class TextLayout:
             return self.loaded.model(input_ids=self.input_ids, attention_mask=torch.ones_like(self.input_ids), **extra)
 
 
+@dataclass(frozen=True)
+class HeadReadout:
+    """The explained logit as a sum of head outputs, for decompositions (DecompX): for each (row, column) term,
+    output `column` of the family's `head` modules (`ModelFamily.head_modules`) at last-layer row `row`."""
+
+    head: str
+    terms: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class CosineReadout:
+    """The explained value as the cosine of the mean-pooled last hidden states (weighted by the attention mask)
+    with a fixed unit vector `direction` [hidden]; a softmax over such cosines is decomposed on the cosine."""
+
+    direction: torch.Tensor
+
+
+Readout = HeadReadout | CosineReadout
+
+
 @dataclass(frozen=True, eq=False)
 class Target:
     """A resolved target for one model and one text: how outputs become scores, and which score is explained.
@@ -128,6 +148,10 @@ class Target:
         weights = np.zeros(attention_mask.shape[-1])
         weights[0] = 1.0
         return weights
+
+    def readout(self) -> Readout:
+        """The explained score's logit (or cosine) as a decomposition reads it from the last hidden states."""
+        raise InputError(f"The '{self.spec.kind}' target has no head a decomposition can follow.")
 
     def top_index(self, scores: torch.Tensor) -> int:
         return int(scores.argmax())

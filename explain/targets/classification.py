@@ -11,7 +11,7 @@ import torch
 from explain.errors import InputError
 from explain.models import LoadedModel
 from explain.records import Prediction, TargetSpec
-from explain.targets.base import Target, TargetKind, TextLayout, find_label, register, squash
+from explain.targets.base import HeadReadout, Target, TargetKind, TextLayout, find_label, register, squash
 
 # BERT's next-sentence head: label 0 means the second text follows the first.
 NEXT_SENTENCE_LABELS = ("is next", "not next")
@@ -32,6 +32,9 @@ class ClassTarget(Target):
 
     def prediction(self, scores: np.ndarray) -> Prediction:
         return replace(super().prediction(scores), independent=self.multi_label and not self.spec.logit)
+
+    def readout(self) -> HeadReadout:
+        return HeadReadout("classification", ((0, self.index),))
 
     @property
     def description(self) -> str:
@@ -56,6 +59,9 @@ class NextSentenceTarget(Target):
     def scores_from_output(self, out: Any, attention_mask: torch.Tensor) -> torch.Tensor:
         logits = getattr(out, "seq_relationship_logits", None)
         return squash(out.logits if logits is None else logits, self.spec)
+
+    def readout(self) -> HeadReadout:
+        return HeadReadout("next_sentence", ((0, self.index),))
 
     @property
     def description(self) -> str:

@@ -11,7 +11,7 @@ import torch
 from explain.errors import InputError
 from explain.models import LoadedModel
 from explain.records import Prediction, TargetSpec
-from explain.targets.base import Target, TargetKind, TextLayout, model_extras, register, squash
+from explain.targets.base import HeadReadout, Target, TargetKind, TextLayout, model_extras, register, squash
 
 TOP_MASKED_PREDICTIONS = 10
 
@@ -48,6 +48,9 @@ class MaskedTokenTarget(Target):
         weights = np.zeros(attention_mask.shape[-1])
         weights[self.mask_position] = 1.0
         return weights
+
+    def readout(self) -> HeadReadout:
+        return HeadReadout("masked_lm", ((self.mask_position, self.index),))
 
     @property
     def description(self) -> str:

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from explain.errors import InputError
 from explain.models import LoadedModel
 from explain.records import TargetSpec
-from explain.targets.base import Target, TargetKind, TextLayout, find_label, mean_pool, register
+from explain.targets.base import CosineReadout, Target, TargetKind, TextLayout, find_label, mean_pool, register
 from explain.targets.fields import PROMPT_TEMPLATE, SENTIMENT_LABELS
 
 # Cosine similarities of sentence embeddings differ by a few hundredths between labels;
@@ -58,6 +58,10 @@ class PooledTarget(Target):
     def readout_weights(self, attention_mask: torch.Tensor) -> np.ndarray:
         mask = attention_mask[0].double().cpu().numpy()
         return mask / mask.sum()
+
+    def readout(self) -> CosineReadout:
+        assert self.label_embeddings is not None
+        return CosineReadout(self.label_embeddings[self.index])
 
     @property
     def description(self) -> str:

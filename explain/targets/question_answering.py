@@ -15,7 +15,7 @@ import torch
 from explain.errors import InputError
 from explain.models import LoadedModel
 from explain.records import Prediction, Span, TargetSpec
-from explain.targets.base import Target, TargetKind, TextLayout, register
+from explain.targets.base import HeadReadout, Target, TargetKind, TextLayout, register
 from explain.targets.fields import ANSWER_PARTS
 
 # The longest answer in tokens: transformers' extractive default (`max_answer_len=15` in its question-answering
@@ -65,6 +65,12 @@ class AnswerTarget(Target):
         else:
             weights[self.index] = 1.0
         return weights
+
+    def readout(self) -> HeadReadout:
+        if self.part == "span":
+            assert self.answer is not None
+            return HeadReadout("question_answering", ((self.answer.first_token, 0), (self.answer.last_token, 1)))
+        return HeadReadout("question_answering", ((self.index, 0 if self.part == "start" else 1),))
 
     @property
     def description(self) -> str:

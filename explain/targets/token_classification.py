@@ -18,6 +18,7 @@ from explain.errors import InputError
 from explain.models import LoadedModel
 from explain.records import Prediction, Span, TargetSpec
 from explain.targets.base import (
+    HeadReadout,
     Target,
     TargetKind,
     TextLayout,
@@ -77,6 +78,9 @@ class TokenClassTarget(Target):
         weights = np.zeros(attention_mask.shape[-1])
         weights[self.token] = 1.0
         return weights
+
+    def readout(self) -> HeadReadout:
+        return HeadReadout("token_classification", ((self.token, self.index),))
 
     @property
     def description(self) -> str:
