@@ -259,6 +259,8 @@ def test_a_one_layer_model_without_feed_forward_gives_the_hand_computed_parts(on
 
 def spread(parts: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """parts [inputs, tokens, width] plus each token's bias shared by |bias . part| (the paper's absdot)."""
+    if not bias.any():
+        return parts
     weights = (parts @ bias).abs()
     assert (weights.sum(0) > 0).all()
     return parts + (weights / weights.sum(0, keepdim=True))[..., None] * bias

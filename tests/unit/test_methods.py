@@ -16,6 +16,7 @@ from explain.records import TargetSpec
 from explain.words import word_sums
 from testkit.contexts import build_context, linear_context
 from tests.unit.test_alti import reference_alti_layers
+from tests.unit.test_decompx import explained_logit, reference_decompx
 from tests.unit.test_globenc import reference_globenc_layers
 
 TEXT = "the film was good but too long ."
@@ -95,7 +96,7 @@ def test_shapes_words_and_special_tokens(contexts, name, kind):
     assert result.scores.shape == (context.n_tokens,) and result.scores.dtype == np.float32
     assert result.word_scores.shape == (context.n_words,)
     assert np.isfinite(result.scores).all()
-    assert (result.scores[special] == 0).all()
+    assert (result.scores[special] == 0).all() != method.splits_logit  # a split of the logit keeps their shares
     np.testing.assert_allclose(result.word_scores, word_sums(result.scores, context.token_word, context.n_words),
                                rtol=1e-6, atol=1e-9)
     if not result.signed:
@@ -105,7 +106,8 @@ def test_shapes_words_and_special_tokens(contexts, name, kind):
     assert not result.scores.flags.writeable
     with torch.no_grad():
         probs = context.forward(context.embeddings())[0]
-    assert result.score_input == pytest.approx(float(probs[context.target.index]), abs=1e-6)
+    shown = explained_logit(context) if method.splits_logit else float(probs[context.target.index])
+    assert result.score_input == pytest.approx(shown, abs=1e-6)
 
 
 @pytest.mark.parametrize("name", list(METHODS))
@@ -267,6 +269,7 @@ REFERENCES = {
     "gradient_rollout": (reference_gradient_rollout, {}),
     "alti": (reference_alti, {}),
     "globenc": (reference_globenc, {}),
+    "decompx": (reference_decompx, {}),
 }
 SAMPLED = ("lime", "kernel_shap")  # checked on the linear model below, where the right answer is known
 
@@ -297,7 +300,9 @@ def test_agrees_with_an_independent_computation(contexts, name):
     context = contexts["class"]
     settings = method.settings_type.parse(changes)
     got = method.attribute(context, settings).scores.astype(np.float64)
-    expected = np.where(context.special[0].numpy(), 0.0, reference(context, settings))
+    expected = reference(context, settings)
+    if not method.splits_logit:
+        expected = np.where(context.special[0].numpy(), 0.0, expected)
     scale = max(np.abs(expected).max(), 1e-12)
     np.testing.assert_allclose(got, expected, atol=2e-3 * scale, rtol=0)
 
@@ -396,8 +401,8 @@ def test_the_explained_score_is_the_shown_prediction_on_roberta(tiny_roberta, na
     context = dataclasses.replace(context, input_ids=ids, position_ids=None)
     with torch.no_grad():
         logits = loaded.model(input_ids=context.input_ids, attention_mask=context.attention_mask).logits
-    shown = float(torch.softmax(logits.float(), -1)[0, context.target.index])
     method = METHODS[name]
+    shown = float((logits.float() if method.splits_logit else torch.softmax(logits.float(), -1))[0, context.target.index])
     result = method.attribute(context, fast(method))
     assert result.score_input == pytest.approx(shown, abs=1e-5)
 
