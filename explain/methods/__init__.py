@@ -11,6 +11,7 @@ from __future__ import annotations
 # isort: off
 # Registration order is the order the dashboard lists the methods in.
 from explain.methods import integrated_gradients, gradients, perturbation, attention_based, decomposition
+from explain.methods import value_zeroing
 # isort: on
 from explain.methods.base import (
     METHODS,
@@ -39,5 +40,6 @@ __all__ = [
     "perturbation",
     "register",
     "score_embeddings",
+    "value_zeroing",
     "word_scorer",
 ]
