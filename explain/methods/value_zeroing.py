@@ -117,7 +117,8 @@ def zeroed_layer(call: LayerCall, module: torch.nn.Module, value: torch.nn.Modul
         zeroed = torch.arange(start, stop, device=real.device)
         rows = torch.arange(stop - start, device=real.device)
 
-        def zero(module: torch.nn.Module, args: Any, output: torch.Tensor) -> torch.Tensor:
+        def zero(module: torch.nn.Module, args: Any, output: torch.Tensor, rows: torch.Tensor = rows,
+                 zeroed: torch.Tensor = zeroed) -> torch.Tensor:
             output = output.clone()
             output[rows, zeroed] = 0.0
             return output
