@@ -167,3 +167,62 @@ def test_analyses_saved_before_naopc_still_open(tiny_models, tiny_dirs):
     assert old.faithfulness is not None and old.faithfulness.aopc_limits == ""
     assert math.isnan(old.methods["occlusion"].naopc) and math.isnan(old.faithfulness.random_naopc)
     assert old.methods["occlusion"].comprehensiveness == analysis.methods["occlusion"].comprehensiveness
+
+
+def test_the_cli_prints_aopc_naopc_and_the_floor(tiny_dirs, capsys):
+    from explain.cli import main
+
+    text = "the film was good but too long"
+    assert main([text, "--model", tiny_dirs["encoder"], "--method", "occlusion", "--method", "saliency",
+                 "--faithfulness"]) == 0
+    printed = capsys.readouterr().out
+    header = next(line for line in printed.splitlines() if line.startswith("method "))
+    assert "AOPC" in header.split() and "NAOPC" in header.split()
+    floor = next(line for line in printed.splitlines() if line.startswith("AOPC one word at a time"))
+    assert "random rankings" in floor and "NAOPC" in floor and floor.endswith("(best order), exact")
+    assert main([text, "--model", tiny_dirs["encoder"], "--method", "occlusion", "--faithfulness",
+                 "--no-naopc"]) == 0
+    assert "NAOPC not computed: its limits were not asked for." in capsys.readouterr().out
+
+
+def test_the_price_counts_every_subset_when_exact_and_the_beam_above():
+    from explain.costs import faithfulness_evaluations
+
+    assert faithfulness_evaluations(3, 10) == 0.5 * 2**10
+    without = faithfulness_evaluations(3, 20, naopc=None)
+    assert without == 0.5 * (1 + 20 + 2 * 5 * (3 + 20))
+    beam = faithfulness_evaluations(3, 20)
+    assert beam == without + 0.5 * (limit_variants(20) + (3 + 20) * 20)
+    assert limit_variants(20) <= 1 + 2 * 5 * 20 * 21 // 2
+
+
+def test_the_dashboard_leaves_naopc_out_where_its_limits_are_over_the_budget(tiny_models):
+    """Fifteen words: the beam's inputs are over this budget, the ERASER metrics alone are not."""
+    from dashboard.cached import MethodResultCache
+    from explain import AnalysisRequest
+    from explain.costs import EXTRA_EVALUATIONS, faithfulness_evaluations, work_units
+    from explain.inputs import count_units
+    from explain.scheduling import Schedulers, WorkBudget
+
+    loaded = tiny_models["classification"]
+    request = AnalysisRequest("the film was good but far too long and the service was slow and rude", model="tiny",
+                              n_steps=4)
+    n_tokens, n_words = count_units(loaded, request)
+    assert n_words == 15
+
+    def work(naopc):
+        kwargs = {} if naopc else {"naopc": None}
+        return work_units(faithfulness_evaluations(2, n_words, **kwargs) + EXTRA_EVALUATIONS / 2, loaded.config,
+                          n_tokens)
+
+    budget = (work(False) + work(True)) / 2
+    methods = MethodResultCache(budget=WorkBudget(max_work=budget, rate=2000.0), schedulers=Schedulers())
+    results = {n: methods.compute(request, loaded, n, session="s") for n in ("occlusion", "saliency")}
+    scored, summary = methods.faithfulness(request, loaded, results, "replace", session="s")
+    assert summary.aopc_limits == "" and math.isnan(scored["occlusion"].naopc)
+    assert summary.naopc_note.startswith("Finding NAOPC's limits needs about ")
+    assert summary.naopc_note.endswith("limit: it is left out on this text.")
+    assert math.isfinite(scored["occlusion"].comprehensiveness)
+    roomy = MethodResultCache(budget=WorkBudget(max_work=work(True) * 1.01, rate=2000.0), schedulers=Schedulers())
+    scored, summary = roomy.faithfulness(request, loaded, results, "replace", session="s")
+    assert summary.aopc_limits == "beam" and 0.0 <= scored["occlusion"].naopc <= 1.0
