@@ -35,6 +35,7 @@ from explain.costs import (
 )
 from explain.document import Document, document_from_data
 from explain.errors import ModelLoadError
+from explain.evaluation.naopc import DEFAULT_NAOPC, NAOPCSettings
 from explain.heads import (
     HeadImportance,
     HeadInputs,
@@ -52,7 +53,7 @@ from explain.methods.base import request_for_method
 from explain.models import canonical_spec, configure_threads, max_model_bytes, module_bytes
 from explain.pipeline import evaluate_faithfulness, explain_method, validate, with_depth
 from explain.records import FaithfulnessSummary, HeadsRequest, MethodResult
-from explain.scheduling import Progress, ScheduledCache, Schedulers, WorkBudget
+from explain.scheduling import Progress, ScheduledCache, Schedulers, WorkBudget, WorkBudgetError
 from explain.store import AnalysisStore, StoreError, default_store_path, normalise_id
 
 MAX_MODELS = int(os.environ.get("EXPLAIN_MAX_MODELS", "3"))
@@ -381,10 +382,19 @@ class MethodResultCache:
             return cast("tuple[dict[str, MethodResult], FaithfulnessSummary]", cached)
         validate(request)
         n_tokens, n_words = count_units(loaded, request)
+        naopc: NAOPCSettings | None = DEFAULT_NAOPC
+        note = ""
         work = work_units(faithfulness_evaluations(len(results), n_words) + EXTRA_EVALUATIONS / 2, loaded.config,
                           n_tokens)
+        try:  # NAOPC's limits where they fit the budget; the ERASER metrics on their own otherwise
+            self.budget.check_work(work, "Finding NAOPC's limits", "it is left out on this text")
+        except WorkBudgetError as exc:
+            naopc, note = None, str(exc)
+            work = work_units(faithfulness_evaluations(len(results), n_words, naopc=None) + EXTRA_EVALUATIONS / 2,
+                              loaded.config, n_tokens)
         return cast("tuple[dict[str, MethodResult], FaithfulnessSummary]", self.results.compute(
-            key, loaded, lambda model, step: evaluate_faithfulness(request, model, results, removal=removal),
+            key, loaded, lambda model, step: evaluate_faithfulness(request, model, results, removal=removal,
+                                                                   naopc=naopc, naopc_note=note),
             work=work, what="Scoring the methods' faithfulness",
             advice="use a shorter text or a lower token limit",
             session=current_session() if session is None else session))

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from explain.errors import ExplainError, InputError
+from explain.evaluation.naopc import DEFAULT_BEAM_WIDTH, DEFAULT_NAOPC, EXACT_MAX_WORDS
 from explain.heads.gating import ABLATION_MODES
 from explain.methods import METHODS
 from explain.methods.scoring import REMOVAL_MODES
@@ -149,8 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
                          f"method that fits the target): {', '.join(METHODS)} (default {IG})")
     methods.add_argument("--faithfulness", action="store_true",
                          help="score every method for faithfulness: ERASER comprehensiveness and sufficiency over "
-                         "the 1/5/10/20/50%% bins of words, a random-ranking floor, and agreement with "
-                         "leave-one-word-out")
+                         "the 1/5/10/20/50%% bins of words, AOPC removing the words one at a time and NAOPC (that "
+                         "AOPC between the worst and best orders of the words), a random-ranking floor, and "
+                         "agreement with leave-one-word-out")
+    methods.add_argument("--naopc", action=argparse.BooleanOptionalAction, default=True,
+                         help="with --faithfulness, find NAOPC's limits: exact over all word subsets up to "
+                         f"{EXACT_MAX_WORDS} words (2^W inputs), a beam search of width {DEFAULT_BEAM_WIDTH} above "
+                         "(about width x W^2 inputs); --no-naopc leaves them out (default on)")
     methods.add_argument("--removal", choices=REMOVAL_MODES, default="replace",
                          help="how faithfulness takes words out: replaced by the baseline token, or removed "
                          "(default replace)")
@@ -270,7 +276,7 @@ def importance_summary(importance) -> str:
 
 def methods_table(result: Analysis) -> str:
     """One row per method: seconds, faithfulness (when measured) and its three strongest words."""
-    rows = [("method", "seconds", "compr.", "suff.", "LOO rho", "strongest words")]
+    rows = [("method", "seconds", "compr.", "suff.", "AOPC", "NAOPC", "LOO rho", "strongest words")]
     words = result.words.words
 
     def number(value: float) -> str:
@@ -279,7 +285,8 @@ def methods_table(result: Analysis) -> str:
     for name, r in result.methods.items():
         order = np.argsort(-np.abs(np.asarray(r.word_scores, dtype=np.float64)), kind="stable")[:3]
         rows.append((METHODS[name].title if name in METHODS else name, number(r.attribution.seconds),
-                     number(r.comprehensiveness), number(r.sufficiency), number(r.loo_spearman),
+                     number(r.comprehensiveness), number(r.sufficiency), number(r.aopc), number(r.naopc),
+                     number(r.loo_spearman),
                      ", ".join(f"{words[i]} {float(r.word_scores[i]):+.2g}" for i in order)))
     widths = [max(len(row[c]) for row in rows) for c in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
@@ -291,6 +298,13 @@ def methods_table(result: Analysis) -> str:
             f"± {f.random_sufficiency_std:.2g}; words {f.removal}d; bins "
             + ", ".join(f"{b:g}" for b in f.bins) + f"; {f.n_variants} inputs scored"
         )
+        if f.aopc_limits:
+            how = "exact" if f.aopc_limits == "exact" else f"beam search, width {f.beam_width}"
+            lines.append(f"AOPC one word at a time: random rankings {f.random_aopc:.3g} ± {f.random_aopc_std:.2g} "
+                         f"(NAOPC {f.random_naopc:.3g} ± {f.random_naopc_std:.2g}); NAOPC limits {f.aopc_lower:.3g} "
+                         f"(worst order) to {f.aopc_upper:.3g} (best order), {how}")
+        else:
+            lines.append(f"NAOPC not computed: {f.naopc_note or 'no limits in this analysis.'}")
     return "\n".join(lines)
 
 
@@ -410,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
             names = [n for n in names if n != "all"] + supported_methods(loaded, request)
         names = list(dict.fromkeys(names))
         if len(names) > 1 or args.faithfulness:
-            result = with_methods(result, loaded, names, faithfulness=args.faithfulness, removal=args.removal)
+            result = with_methods(result, loaded, names, faithfulness=args.faithfulness, removal=args.removal,
+                                  naopc=DEFAULT_NAOPC if args.naopc else None)
         if args.embedding_parts or args.layers:
             from explain.pipeline import with_depth
 

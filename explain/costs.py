@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from explain.evaluation.faithfulness import DEFAULT_RANDOM_RANKINGS, ERASER_BINS
+from explain.evaluation.naopc import DEFAULT_NAOPC, NAOPCSettings, limit_variants, order_variants
 from explain.families import model_shape as shape_by_family
 from explain.methods import get_method
 from explain.methods.base import FORWARD_PASS, method_settings
@@ -68,10 +69,17 @@ def estimate_work(request: AnalysisRequest, config: Any, n_tokens: int, n_words:
 
 
 def faithfulness_evaluations(n_methods: int, n_words: int, n_bins: int = len(ERASER_BINS),
-                             n_random: int = DEFAULT_RANDOM_RANKINGS) -> float:
+                             n_random: int = DEFAULT_RANDOM_RANKINGS,
+                             naopc: NAOPCSettings | None = DEFAULT_NAOPC) -> float:
     """At most this many evaluations score the faithfulness of `n_methods` methods: each removes and keeps
-    the top words at each bin, as do the random rankings, besides leaving out each word once (forward passes)."""
-    variants = n_words + 2 * n_bins * (n_methods + n_random)
+    the top words at each bin, as do the random rankings, besides leaving out each word once (forward passes).
+
+    With `naopc`: up to its exact word limit every one of the 2^W word subsets, which holds all of the above;
+    above it the beam's inputs and each ranking's words removed one at a time."""
+    variants = 1 + n_words + 2 * n_bins * (n_methods + n_random)
+    if naopc is not None:
+        extra = limit_variants(n_words, naopc) + order_variants(n_methods + n_random, n_words, naopc)
+        variants = extra if naopc.search(n_words) == "exact" else variants + extra
     return FORWARD_PASS * variants
 
 

@@ -22,6 +22,7 @@ import torch
 from explain.depth import embedding_parts, layer_attribution
 from explain.errors import InputError
 from explain.evaluation.faithfulness import ERASER_BINS, evaluate_context
+from explain.evaluation.naopc import DEFAULT_NAOPC, NAOPCSettings
 from explain.heads.ablation import check_ablation, request_ablation
 from explain.heads.gating import HeadSet, check_mode
 from explain.inputs import encoded_request, notices_for, read_words, token_segments
@@ -215,31 +216,38 @@ def explain_method(request: AnalysisRequest, loaded: LoadedModel, name: str, *,
 
 def evaluate_faithfulness(request: AnalysisRequest, loaded: LoadedModel, results: dict[str, MethodResult], *,
                           removal: str = "replace", bins: tuple[float, ...] = ERASER_BINS,
-                          context: AttributionContext | None = None
-                          ) -> tuple[dict[str, MethodResult], FaithfulnessSummary]:
+                          context: AttributionContext | None = None, naopc: NAOPCSettings | None = DEFAULT_NAOPC,
+                          naopc_note: str = "") -> tuple[dict[str, MethodResult], FaithfulnessSummary]:
     """Comprehensiveness, sufficiency and leave-one-word-out agreement of each method's word scores, and the
-    random-ranking floor; all perturbed inputs in a few batched passes."""
+    random-ranking floor; all perturbed inputs in a few batched passes. With `naopc` (the default) also each
+    ranking's AOPC and NAOPC against the text's AOPC limits; without, `naopc_note` says why in the summary."""
     with loaded.lock, ExitStack() as ablation:
         context = context or attribution_context(request, loaded)
         ablation.enter_context(context_heads_removed(request, context))
         report = evaluate_context(context, {name: r.word_scores for name, r in results.items()}, mode=removal,
-                                  bins=bins)
+                                  bins=bins, naopc=naopc)
     scored = {
-        name: replace(result, comprehensiveness=report.methods[name].comprehensiveness,
-                      sufficiency=report.methods[name].sufficiency, loo_spearman=report.methods[name].loo_spearman)
-        for name, result in results.items()
+        name: replace(result, comprehensiveness=found.comprehensiveness, sufficiency=found.sufficiency,
+                      loo_spearman=found.loo_spearman, aopc=found.aopc, naopc=found.naopc)
+        for name, result in results.items() for found in [report.methods[name]]
     }
-    floor = report.random_floor
+    floor, limits = report.random_floor, report.limits
     summary = FaithfulnessSummary(
         bins=tuple(report.bins), removal=removal, random_comprehensiveness=floor.comprehensiveness_mean,
         random_comprehensiveness_std=floor.comprehensiveness_std, random_sufficiency=floor.sufficiency_mean,
         random_sufficiency_std=floor.sufficiency_std, n_random=floor.n_rankings, n_variants=report.n_variants,
+        naopc_note="" if limits is not None else naopc_note,
+        **({} if limits is None else {
+            "aopc_upper": limits.upper, "aopc_lower": limits.lower, "aopc_limits": limits.search,
+            "beam_width": limits.beam_width, "random_aopc": floor.aopc_mean, "random_aopc_std": floor.aopc_std,
+            "random_naopc": floor.naopc_mean, "random_naopc_std": floor.naopc_std}),
     )
     return scored, summary
 
 
 def with_methods(analysis: Analysis, loaded: LoadedModel, names: list[str], *, faithfulness: bool = False,
-                 removal: str = "replace", progress: Callable[[str, float], None] | None = None) -> Analysis:
+                 removal: str = "replace", progress: Callable[[str, float], None] | None = None,
+                 naopc: NAOPCSettings | None = DEFAULT_NAOPC) -> Analysis:
     """The analysis with more methods' attributions (and, if asked, every method's faithfulness) added."""
     report = progress or _noop
     request = analysis.request
@@ -260,7 +268,8 @@ def with_methods(analysis: Analysis, loaded: LoadedModel, names: list[str], *, f
         summary = analysis.faithfulness
         if faithfulness:
             report("faithfulness", 0.0)
-            results, summary = evaluate_faithfulness(request, loaded, results, removal=removal, context=context)
+            results, summary = evaluate_faithfulness(request, loaded, results, removal=removal, context=context,
+                                                     naopc=naopc, naopc_note="its limits were not asked for.")
     return replace(analysis, methods=results, faithfulness=summary)
 
 

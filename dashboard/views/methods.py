@@ -28,11 +28,14 @@ from explain.records import MethodResult
 from explain.viz.methods import (
     MethodRow,
     faithfulness_rows,
+    limits_text,
     method_title,
     methods_highlights_html,
+    naopc_figure,
     random_floor_text,
     rank_agreement,
     rank_agreement_figure,
+    ranking_sentence,
 )
 from explain.viz.theme import format_score
 
@@ -41,6 +44,9 @@ FIELDS = METHODS_FIELDS
 REMOVAL_NAMES = {"replace": "replaced by the baseline token", "remove": "removed"}
 FAILED = "_methods_failed"  # session: cache key -> why that method could not be computed
 COLUMN_HELP = {
+    "NAOPC ↑": "The AOPC between the worst (0) and the best (1) order of removing this text's words: comparable "
+               "across texts and models.",
+    "AOPC ↑": "How much the score drops, on average, as the method's words are taken out one at a time, best first.",
     "comprehensiveness ↑": "How much the score drops when the method's top-ranked words are taken out (averaged over "
                            "the top 1, 5, 10, 20 and 50% of words): higher is more faithful.",
     "sufficiency ↓": "How much the score drops when only the method's top-ranked words are kept: lower is more "
@@ -123,6 +129,10 @@ def faithfulness_section(request: AnalysisRequest, loaded: LoadedModel, analysis
     st.subheader("Faithfulness")
     st.caption(markdown_escape(random_floor_text(summary)))
     shown = replace(analysis, methods=scored, faithfulness=summary)
+    ranking = ranking_sentence(shown)
+    if ranking:
+        st.markdown(markdown_escape(ranking))
+    st.caption(markdown_escape(limits_text(summary, len(analysis.words))))
     rows = faithfulness_rows(shown)
     # Tall enough for every method: a table that scrolls hides the last rows from a screenshot or a printout.
     st.dataframe(rows, hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 3, column_config={
@@ -133,6 +143,8 @@ def faithfulness_section(request: AnalysisRequest, loaded: LoadedModel, analysis
     st.caption(markdown_escape(READING + (
         f" Here, by more than one standard deviation on both: {', '.join(better)}." if better else
         " Here no method beats the random rankings by more than one standard deviation on both.")))
+    if ranking:
+        st.plotly_chart(naopc_figure(shown), key="naopc", config=share.chart_config("naopc"))
     st.subheader("How much do the methods agree?")
     matrix = rank_agreement({n: r.word_scores for n, r in scored.items()})
     st.plotly_chart(rank_agreement_figure([method_title(n) for n in scored], matrix), key="agreement",

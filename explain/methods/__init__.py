@@ -12,6 +12,7 @@ from __future__ import annotations
 # Registration order is the order the dashboard lists the methods in.
 from explain.methods import integrated_gradients, gradients, perturbation, attention_based, decomposition
 from explain.methods import decompx
+from explain.methods import value_zeroing
 # isort: on
 from explain.methods.base import (
     METHODS,
@@ -41,5 +42,6 @@ __all__ = [
     "perturbation",
     "register",
     "score_embeddings",
+    "value_zeroing",
     "word_scorer",
 ]

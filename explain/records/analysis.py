@@ -165,7 +165,9 @@ class MethodResult:
     """One method's attribution of an analysis's explained score, on the analysis's tokens and words.
 
     comprehensiveness / sufficiency: ERASER AOPC (explain.evaluation.faithfulness), nan until evaluated;
-    loo_spearman: rank correlation of the word scores with leave-one-word-out.
+    loo_spearman: rank correlation of the word scores with leave-one-word-out; aopc: comprehensiveness removing
+    the words one at a time, naopc: that AOPC between the text's worst (0) and best (1) orders
+    (explain.evaluation.naopc), nan until evaluated or where the limits were not computed.
     """
 
     attribution: TokenAttribution
@@ -173,11 +175,18 @@ class MethodResult:
     comprehensiveness: float = math.nan
     sufficiency: float = math.nan
     loo_spearman: float = math.nan
+    aopc: float = math.nan
+    naopc: float = math.nan
 
 
 @dataclass
 class FaithfulnessSummary:
-    """How the methods' faithfulness was measured, and the random-ranking floor it is read against."""
+    """How the methods' faithfulness was measured, and the random-ranking floor it is read against.
+
+    NAOPC (fields with defaults, absent from documents written before it): aopc_upper / aopc_lower, the best and
+    worst orders' AOPC on the text; aopc_limits, how they were found ("exact", "beam", or "" when not computed,
+    with naopc_note saying why); random_aopc / random_naopc, the random rankings' mean and spread.
+    """
 
     bins: tuple[float, ...]
     removal: str  # "replace" (words become the baseline token) or "remove"
@@ -187,6 +196,15 @@ class FaithfulnessSummary:
     random_sufficiency_std: float
     n_random: int
     n_variants: int
+    aopc_upper: float = math.nan
+    aopc_lower: float = math.nan
+    aopc_limits: str = ""
+    beam_width: int = 0
+    random_aopc: float = math.nan
+    random_aopc_std: float = math.nan
+    random_naopc: float = math.nan
+    random_naopc_std: float = math.nan
+    naopc_note: str = ""
 
 
 # depth: where in the input representation and where in the model's depth the score comes from
@@ -702,6 +720,8 @@ def _method_results(value: Any, path: str, n_tokens: int, n_words: int) -> dict[
             comprehensiveness=_optional_float(obj, "comprehensiveness", where),
             sufficiency=_optional_float(obj, "sufficiency", where),
             loo_spearman=_optional_float(obj, "loo_spearman", where),
+            aopc=_optional_float(obj, "aopc", where),
+            naopc=_optional_float(obj, "naopc", where),
         )
     return out
 
@@ -725,7 +745,23 @@ def _faithfulness(value: Any, path: str) -> FaithfulnessSummary | None:
                                        finite=False),
         n_random=read_whole(read_field(f, "n_random", path), f"{path}.n_random", 0, MAX_COUNT),
         n_variants=read_whole(read_field(f, "n_variants", path), f"{path}.n_variants", 0, MAX_COUNT),
+        aopc_upper=_optional_float(f, "aopc_upper", path),
+        aopc_lower=_optional_float(f, "aopc_lower", path),
+        aopc_limits=_aopc_search(read_field(f, "aopc_limits", path, ""), f"{path}.aopc_limits"),
+        beam_width=read_whole(read_field(f, "beam_width", path, 0), f"{path}.beam_width", 0, MAX_COUNT),
+        random_aopc=_optional_float(f, "random_aopc", path),
+        random_aopc_std=_optional_float(f, "random_aopc_std", path),
+        random_naopc=_optional_float(f, "random_naopc", path),
+        random_naopc_std=_optional_float(f, "random_naopc_std", path),
+        naopc_note=read_text(read_field(f, "naopc_note", path, ""), f"{path}.naopc_note"),
     )
+
+
+def _aopc_search(value: Any, path: str) -> str:
+    search = read_text(value, path)
+    if search not in ("", "exact", "beam"):
+        raise damaged(path, "must be exact, beam or empty")
+    return search
 
 
 def _embedding_parts(value: Any, path: str, n_tokens: int) -> EmbeddingParts | None:

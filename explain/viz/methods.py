@@ -143,25 +143,93 @@ def rank_agreement_figure(titles: Sequence[str], matrix: np.ndarray) -> go.Figur
 
 
 def faithfulness_rows(analysis: Analysis, names: Sequence[str] | None = None) -> list[dict[str, object]]:
-    """One row per method for a table: comprehensiveness (higher is better), sufficiency (lower is better),
-    agreement with leave-one-word-out, and seconds taken (None where not measured)."""
-    names = list(analysis.methods) if names is None else list(names)
+    """One row per method for a table: NAOPC and raw AOPC (one word at a time; higher is better), ERASER
+    comprehensiveness (higher is better) and sufficiency (lower is better), agreement with leave-one-word-out, and
+    seconds taken (None where not measured); ranked by NAOPC where it was computed."""
+    names = ranked_by_naopc(analysis, names)
 
     def number(value: float) -> float | None:
         return float(f"{value:.3g}") if math.isfinite(value) else None
 
     return [
-        {"method": method_title(n), "comprehensiveness ↑": number(r.comprehensiveness),
-         "sufficiency ↓": number(r.sufficiency), "LOO Spearman": number(r.loo_spearman),
-         "seconds": number(r.attribution.seconds)}
+        {"method": method_title(n), "NAOPC ↑": number(r.naopc), "AOPC ↑": number(r.aopc),
+         "comprehensiveness ↑": number(r.comprehensiveness), "sufficiency ↓": number(r.sufficiency),
+         "LOO Spearman": number(r.loo_spearman), "seconds": number(r.attribution.seconds)}
         for n in names for r in [analysis.methods[n]]
     ]
+
+
+def ranked_by_naopc(analysis: Analysis, names: Sequence[str] | None = None) -> list[str]:
+    """The methods (or `names`) from the highest NAOPC to the lowest, those without one last in their order."""
+    names = list(analysis.methods) if names is None else list(names)
+    return sorted(names, key=lambda n: -analysis.methods[n].naopc if math.isfinite(analysis.methods[n].naopc)
+                  else math.inf)
 
 
 def random_floor_text(summary: FaithfulnessSummary) -> str:
     """The random-ranking floor in one sentence (mean ± standard deviation)."""
     removal = "replaced by the baseline token" if summary.removal == "replace" else "removed"
+    naopc = (f", AOPC {summary.random_aopc:.2g} ± {summary.random_aopc_std:.2g}, NAOPC "
+             f"{summary.random_naopc:.2g} ± {summary.random_naopc_std:.2g}" if summary.aopc_limits else "")
     return (f"Random rankings ({summary.n_random} of them): comprehensiveness "
             f"{summary.random_comprehensiveness:.2g} ± {summary.random_comprehensiveness_std:.2g}, sufficiency "
-            f"{summary.random_sufficiency:.2g} ± {summary.random_sufficiency_std:.2g} (words {removal}; "
+            f"{summary.random_sufficiency:.2g} ± {summary.random_sufficiency_std:.2g}{naopc} (words {removal}; "
             f"{summary.n_variants} inputs scored).")
+
+
+def limits_text(summary: FaithfulnessSummary, n_words: int) -> str:
+    """How NAOPC's limits were found on this text, in one sentence (or why they were not)."""
+    if not summary.aopc_limits:
+        return summary.naopc_note or "NAOPC was not computed for this analysis."
+    how = (f"exact over all {n_words}! orders (every one of the {2 ** n_words} word subsets scored)"
+           if summary.aopc_limits == "exact" else
+           f"the best and worst orders a beam search of width {summary.beam_width} found, which can lie inside the "
+           "exact ones")
+    return (f"NAOPC places each method's AOPC (its words removed one at a time) between the worst order's "
+            f"{summary.aopc_lower:.3g} (0) and the best order's {summary.aopc_upper:.3g} (1) on this text: {how}.")
+
+
+def ranking_sentence(analysis: Analysis) -> str:
+    """Which method is most faithful on this text by NAOPC, and whether its lead over the next is larger than the
+    random rankings' spread (one sentence; "" where NAOPC was not computed)."""
+    summary = analysis.faithfulness
+    ranked = [n for n in ranked_by_naopc(analysis) if math.isfinite(analysis.methods[n].naopc)]
+    if summary is None or not summary.aopc_limits or not ranked:
+        return ""
+    first = analysis.methods[ranked[0]].naopc
+    lead = f"{method_title(ranked[0])} is the most faithful method on this text (NAOPC {first:.2f})"
+    if len(ranked) == 1:
+        return lead + "."
+    second = analysis.methods[ranked[1]].naopc
+    spread = summary.random_naopc_std
+    verdict = "larger" if first - second > spread else "not larger"
+    return (f"{lead}; its lead over {method_title(ranked[1])} ({second:.2f}) is {verdict} than the random rankings' "
+            f"spread (± {spread:.2f}).")
+
+
+def naopc_figure(analysis: Analysis) -> go.Figure:
+    """NAOPC per method as horizontal bars, best on top, over the random rankings' mean ± one standard deviation."""
+    summary = analysis.faithfulness
+    names = [n for n in ranked_by_naopc(analysis) if math.isfinite(analysis.methods[n].naopc)]
+    titles = [html.escape(method_title(n), quote=False) for n in names]
+    values = [analysis.methods[n].naopc for n in names]
+    fig = go.Figure(go.Bar(
+        x=values, y=titles, orientation="h", marker_color=f"rgb{RELEVANCE_RGB}",
+        customdata=[analysis.methods[n].aopc for n in names],
+        hovertemplate="%{y}: NAOPC %{x:.3f} (AOPC %{customdata:.3g})<extra></extra>",
+    ))
+    if summary is not None and math.isfinite(summary.random_naopc):
+        low = summary.random_naopc - summary.random_naopc_std
+        high = summary.random_naopc + summary.random_naopc_std
+        fig.add_vrect(x0=low, x1=high, fillcolor="#9aa5b1", opacity=0.25, line_width=0,
+                      annotation_text="random ± 1 sd", annotation_position="top left")
+        fig.add_vline(x=summary.random_naopc, line_dash="dash", line_color="#52606d")
+    fig.update_layout(
+        template=TEMPLATE, font=FONT, height=max(240, 28 * len(names) + 110),
+        title=dict(text="NAOPC: 0 is the worst order of words, 1 the best", x=0.0, xanchor="left",
+                   font=dict(size=TITLE_FONT_SIZE)),
+        margin=dict(l=10, r=10, t=60, b=10),
+    )
+    fig.update_xaxes(range=[0, 1.02], title="NAOPC")
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return fig

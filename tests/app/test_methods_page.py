@@ -104,15 +104,27 @@ def test_the_methods_page_computes_every_supported_method(tiny_dirs, tiny_models
     titles = [m.title for m in METHODS.values() if m.supports(kind)]
     assert len(titles) == len(METHODS)
     table = at.dataframe[0].value
-    assert list(table["method"]) == titles
-    assert list(table.columns) == ["method", "comprehensiveness ↑", "sufficiency ↓", "LOO Spearman", "seconds"]
+    assert sorted(table["method"]) == sorted(titles)
+    assert list(table.columns) == ["method", "NAOPC ↑", "AOPC ↑", "comprehensiveness ↑", "sufficiency ↓",
+                                   "LOO Spearman", "seconds"]
     assert (table["seconds"] >= 0).all()
+    # Ranked by NAOPC, each between the text's worst (0) and best (1) order (this text's tokens make 13 words: beam).
+    naopc = table["NAOPC ↑"].to_numpy()
+    assert (np.diff(naopc) <= 0).all() and ((0 <= naopc) & (naopc <= 1)).all()
+    sentences = [plain(m.value) for m in at.markdown if "most faithful method on this text" in plain(m.value)]
+    assert len(sentences) == 1, [plain(m.value) for m in at.markdown]
+    assert sentences[0].startswith(f"{table['method'].iloc[0]} is the most faithful method on this text (NAOPC ")
+    assert re.search(r"its lead over .+ is (not )?larger than the random rankings' spread \(± [0-9.]+\)\.$",
+                     sentences[0]), sentences[0]
+    n_words = len(analyze(AnalysisRequest(text, model="tiny", n_steps=4), tiny_models["classification"]).words)
+    how = f"exact over all {n_words}! orders" if n_words <= 12 else "a beam search of width 5 found"
+    assert any(c.startswith("NAOPC places each method's AOPC") and how in c for c in captions_of(at)), captions_of(at)
     # Leaving one word out agrees with itself: its LOO rank correlation is 1.
     assert table.set_index("method").loc["Leave one word out", "LOO Spearman"] == pytest.approx(1.0)
     captions = [plain(c.value) for c in at.caption]
-    assert any(c.startswith("Random rankings (") and "comprehensiveness" in c and "±" in c for c in captions)
+    assert any(c.startswith("Random rankings (") and "comprehensiveness" in c and "NAOPC" in c for c in captions)
     assert any("more faithful than chance" in c for c in captions)
-    assert len(at.get("plotly_chart")) == 1
+    assert len(at.get("plotly_chart")) == 2  # NAOPC and the rank agreement
     body = html_text(at)
     for title in titles:
         assert html.escape(title) in body
@@ -124,7 +136,7 @@ def test_the_methods_page_computes_every_supported_method(tiny_dirs, tiny_models
 
     again = run_page("methods", {"m": tiny_dirs["classification"], "t": text, "n": "4", "mf": "remove"})
     assert_clean(again)  # every method is cached: the page shows everything without the button
-    assert not again.button and len(again.get("plotly_chart")) == 1
+    assert not again.button and len(again.get("plotly_chart")) == 2
     assert any("words removed" in plain(c.value) for c in again.caption)
 
 
@@ -179,3 +191,7 @@ def replace_settings(request: AnalysisRequest, text: str) -> AnalysisRequest:
     from dashboard.state import setting_pairs
 
     return replace(request, method_settings=setting_pairs(text))
+
+
+def captions_of(at: AppTest) -> list[str]:
+    return [plain(c.value) for c in at.caption]

@@ -186,8 +186,8 @@ def test_every_method_runs_on_every_family(family_models, name):
     loaded = family_models[name, "classification"]
     family = family_of(name)
     analysis = analyze(request_for(loaded, "class"), loaded)
-    # ALTI and GlobEnc split each layer through its value projection and plain dot-product attention.
-    titles = {"alti": "ALTI", "globenc": "GlobEnc", "decompx": "DecompX"}
+    # ALTI, GlobEnc, DecompX and Value Zeroing split each layer through its value projection and plain dot-product attention.
+    titles = {"alti": "ALTI", "globenc": "GlobEnc", "decompx": "DecompX", "value_zeroing": "Value Zeroing"}
     refused = set() if family.plain_dot_product and family.value else set(titles)
     for method in refused:
         with pytest.raises(InputError, match=rf"^{titles[method]} needs plain dot-product attention [^.]* do not have\.$"):

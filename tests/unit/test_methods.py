@@ -18,6 +18,7 @@ from testkit.contexts import build_context, linear_context
 from tests.unit.test_alti import reference_alti_layers
 from tests.unit.test_decompx import explained_logit, reference_decompx
 from tests.unit.test_globenc import reference_globenc_layers
+from tests.unit.test_value_zeroing import reference_value_zeroing_layers
 
 TEXT = "the film was good but too long ."
 # Settings small enough for the tiny models and a few sentences on MiniLM.
@@ -257,6 +258,11 @@ def reference_globenc(context, settings):
     return (layers[1] @ layers[0])[0]
 
 
+def reference_value_zeroing(context, settings):
+    layers = reference_value_zeroing_layers(context)
+    return (layers[1] @ layers[0])[0]
+
+
 REFERENCES = {
     "integrated_gradients": (reference_integrated_gradients, {"n_steps": 50, "integration": "gauss_legendre"}),
     "saliency": (reference_saliency, {}),
@@ -270,6 +276,7 @@ REFERENCES = {
     "alti": (reference_alti, {}),
     "globenc": (reference_globenc, {}),
     "decompx": (reference_decompx, {}),
+    "value_zeroing": (reference_value_zeroing, {}),
 }
 SAMPLED = ("lime", "kernel_shap")  # checked on the linear model below, where the right answer is known
 
