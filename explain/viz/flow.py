@@ -46,7 +46,7 @@ def explained_name(graph: FlowGraph) -> str:
     labels = subword_pieces(list(graph.tokens))
     if len(explained) == len(graph.tokens) and len(explained) > 2:
         return "the mean-pooled output (every token)"
-    return " and ".join(f"{labels[int(t)]} (token {int(t)})" for t in explained)
+    return " and ".join(f"«{labels[int(t)]}» at token {int(t)}" for t in explained)
 
 
 def flow_title(graph: FlowGraph) -> str:
