@@ -51,7 +51,7 @@ def render_flow_section(result: Analysis, loaded: LoadedModel | None) -> FlowGra
     matrices = computed(result, loaded)
     if matrices is None:
         return None
-    threshold = st.slider("Smallest contribution drawn", min_value=0.0, max_value=1.0, step=0.01, format="%.2f",
+    threshold = st.columns([2, 3])[0].slider("Smallest contribution drawn", min_value=0.0, max_value=1.0, step=0.01, format="%.2f",
                           key=widget_key("flow_threshold"),
                           help="An edge is drawn where a token takes more than this share of its vector from a "
                                "token of the layer below (ALTI's contributions, each row adding up to 1).")

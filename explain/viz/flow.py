@@ -51,7 +51,7 @@ def explained_name(graph: FlowGraph) -> str:
 
 def flow_title(graph: FlowGraph) -> str:
     """The title (escaped), with a second line saying what the bounds left out."""
-    title = esc(f"How information reaches {explained_name(graph)} (ALTI)")
+    title = esc(f"How information reaches {explained_name(graph)}")
     cut = []
     if graph.tokens_cut:
         cut.append(f"showing {len(graph.rows)} of {len(graph.tokens)} tokens (the explained positions and the most "
@@ -98,7 +98,7 @@ def flow_figure(graph: FlowGraph) -> go.Figure:
     # Edge hover: one invisible marker at each edge's midpoint.
     hover = [
         f"{_token_name(labels, int(j))}, {names[int(c) - 1]}<br>→ {_token_name(labels, int(i))}, {names[int(c)]}"
-        f"<br>contribution {format_score(v)} (share of the second from the first)"
+        f"<br>contribution {format_score(v)} (the part of the second vector that comes from the first)"
         f"<br>flow {format_score(f)} of the explained position's contribution"
         for c, j, i, v, f in zip(graph.edge_column, graph.edge_source, graph.edge_target, graph.edge_contribution,
                                  flow, strict=True)]
@@ -126,7 +126,8 @@ def flow_figure(graph: FlowGraph) -> go.Figure:
         x=np.full(len(explained), graph.n_layers, dtype=np.float32),
         y=np.array([row_of[int(t)] for t in explained], dtype=np.float32),
         mode="markers+text", text=[esc(labels[int(t)]) for t in explained], textposition="middle right",
-        textfont=dict(color=HIGHLIGHT_COLOUR), hoverinfo="skip", name="explained position",
+        textfont=dict(color=HIGHLIGHT_COLOUR), hoverinfo="skip",
+        name="explained position" if len(explained) == 1 else "explained positions",
         marker=dict(size=20, symbol="circle-open", color=HIGHLIGHT_COLOUR, line=dict(width=2.5))))
 
     # Bold: an explained position; "… " before a token whose neighbours before it were left out.

@@ -55,7 +55,7 @@ def test_tokens_are_escaped_and_the_axes_are_named():
     assert list(fig.layout.xaxis.ticktext) == ["embeddings", "layer 0", "layer 1", "layer 2"]
     assert fig.layout.yaxis.ticktext[0] == "<b>[CLS]</b>"  # the explained position, in bold
     assert fig.layout.yaxis.ticktext[3] == "s"  # subword pieces as the other token views show them
-    assert fig.layout.title.text.startswith("How information reaches «[CLS]» at token 0 (ALTI)")
+    assert fig.layout.title.text.startswith("How information reaches «[CLS]» at token 0")
 
 
 def test_the_bounds_are_said_on_the_chart_and_in_the_caption():
