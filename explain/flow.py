@@ -24,7 +24,6 @@ position by such a cut goes too; the graph records how many tokens and edges wer
 
 from __future__ import annotations
 
-from contextlib import ExitStack
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +32,7 @@ from explain.errors import InputError
 from explain.methods.attention_based import readout_weights
 from explain.methods.decomposition import alti_contributions, alti_refusal
 from explain.models import LoadedModel
-from explain.pipeline import attribution_context, context_heads_removed
+from explain.pipeline import attribution_context
 from explain.records import Analysis
 from explain.records.analysis import frozen_array
 
@@ -205,18 +204,24 @@ def trace_flow(matrices: FlowMatrices, threshold: float = DEFAULT_THRESHOLD, *, 
         max_tokens=int(max_tokens), max_edges=int(max_edges))
 
 
+def flow_refusal(loaded: LoadedModel, analysis: Analysis) -> str:
+    """Why the flow of this analysis cannot be drawn (one sentence), or "": a model ALTI refuses, or heads removed
+    (ALTI's parts come from every head's attention and values, so they would not add up to the gated output)."""
+    if analysis.request.ablate:
+        return "The information flow is drawn for the full model only: ALTI does not follow removed heads."
+    return alti_refusal(loaded)
+
+
 def flow_matrices(loaded: LoadedModel, analysis: Analysis) -> FlowMatrices:
-    """ALTI's per-layer contributions and the readout for the analysis's text, as the analysis read it (heads it
-    removed stay removed). InputError in one sentence for a model ALTI refuses."""
-    refusal = alti_refusal(loaded)
+    """ALTI's per-layer contributions and the readout for the analysis's text; InputError in one sentence where
+    `flow_refusal` refuses."""
+    refusal = flow_refusal(loaded, analysis)
     if refusal:
         raise InputError(refusal)
-    request = analysis.request
-    with loaded.lock, ExitStack() as ablation:
-        context = attribution_context(request, loaded)
+    with loaded.lock:
+        context = attribution_context(analysis.request, loaded)
         if context.n_tokens != len(analysis.tokens):
             raise InputError("This model reads the analysed text as other tokens; analyse it with this model first.")
-        ablation.enter_context(context_heads_removed(request, context))
         contributions = alti_contributions(context)
         readout = readout_weights(context)
     return FlowMatrices(contributions=contributions, readout=readout, tokens=tuple(analysis.tokens.tokens))

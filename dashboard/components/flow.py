@@ -12,8 +12,7 @@ from dashboard.components.results import run_with_progress
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import widget_key
 from explain import Analysis, ExplainError, LoadedModel
-from explain.flow import FlowGraph, FlowMatrices, trace_flow
-from explain.methods.decomposition import alti_refusal
+from explain.flow import FlowGraph, FlowMatrices, flow_refusal, trace_flow
 from explain.viz.flow import flow_caption, flow_figure
 
 HEADING = "Information flow (ALTI)"
@@ -44,7 +43,7 @@ def render_flow_section(result: Analysis, loaded: LoadedModel | None) -> FlowGra
     if loaded is None:
         st.info("This saved analysis has no flow stored; change the text or any setting to analyse live.")
         return None
-    refusal = alti_refusal(loaded)
+    refusal = flow_refusal(loaded, result)
     if refusal:
         st.info(markdown_escape(refusal))
         return None

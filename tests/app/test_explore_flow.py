@@ -104,3 +104,11 @@ def test_a_saved_analysis_says_the_flow_needs_a_live_analysis(tiny_dirs):
     assert_clean(again)
     assert any("has no flow stored" in plain(i.value) for i in again.info)
     assert len(again.get("plotly_chart")) == PAGE_CHARTS
+
+
+def test_with_heads_removed_the_section_says_why_instead_of_drawing(tiny_dirs):
+    at = run_app({"m": tiny_dirs["classification"], "t": "the film was good", "n": "4", "fl": "1", "ab": "0:1"})
+    assert_clean(at)
+    assert any(plain(i.value).startswith("The information flow is drawn for the full model only")
+               for i in at.info)
+    assert all(s.key != "w_flow_threshold" for s in at.slider)

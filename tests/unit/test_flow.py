@@ -164,3 +164,10 @@ def test_a_model_alti_refuses_gets_its_sentence(tmp_path, family):
     analysis = analysis_of(loaded, "the film was good", TargetSpec("class", label="positive"))
     with pytest.raises(InputError, match=r"^ALTI needs plain dot-product attention [^.]* do not have\.$"):
         flow_matrices(loaded, analysis)
+
+
+def test_an_analysis_without_some_heads_is_refused_in_one_sentence(tiny_models):
+    loaded = tiny_models["classification"]
+    analysis = analyze(AnalysisRequest(TEXT, model=loaded.spec, method="attention_last", ablate="0:1"), loaded)
+    with pytest.raises(InputError, match=r"^The information flow is drawn for the full model only: [^.]*\.$"):
+        flow_matrices(loaded, analysis)
