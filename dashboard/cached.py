@@ -29,6 +29,7 @@ from explain.costs import (
     PRUNING_RANDOM_ORDERS,
     depth_work,
     faithfulness_evaluations,
+    flow_work,
     head_work,
     method_evaluations,
     work_units,
@@ -36,6 +37,7 @@ from explain.costs import (
 from explain.document import Document, document_from_data
 from explain.errors import ModelLoadError
 from explain.evaluation.naopc import DEFAULT_NAOPC, NAOPCSettings
+from explain.flow import FlowMatrices, flow_matrices
 from explain.heads import (
     HeadImportance,
     HeadInputs,
@@ -531,3 +533,37 @@ class DepthResults:
 @st.cache_resource(show_spinner=False)
 def depth_results() -> DepthResults:
     return DepthResults(schedulers=shared_schedulers())
+
+
+class FlowResults:
+    """ALTI's per-layer contributions behind the information-flow view (explain.flow), shared by every session,
+    priced as one forward pass and bounded by bytes (float64 [layers, tokens, tokens] each); the threshold's
+    tracing is cheap and done per rerun."""
+
+    def __init__(self, max_entries: int = 32, budget: WorkBudget | None = None,
+                 schedulers: Schedulers | None = None, max_bytes: int = 128 * 1024 * 1024) -> None:
+        self.results = ScheduledCache(max_entries, budget, schedulers, max_bytes=max_bytes,
+                                      size=lambda value: value.nbytes)
+        self.budget, self.schedulers = self.results.budget, self.results.schedulers
+
+    @staticmethod
+    def key(result: Analysis, spec: str) -> tuple:
+        return ("flow", spec, result.request)
+
+    def get(self, key: tuple) -> FlowMatrices | None:
+        return cast("FlowMatrices | None", self.results.get(key))
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def matrices(self, result: Analysis, loaded: LoadedModel, progress: Progress | None = None) -> FlowMatrices:
+        """The contributions for `result`'s text; InputError (one sentence) for a model ALTI refuses."""
+        return cast(FlowMatrices, self.results.compute(
+            self.key(result, loaded.spec), loaded, lambda model, step: flow_matrices(model, result),
+            work=flow_work(loaded.config, len(result.tokens)), what="Tracing the information flow", advice="",
+            progress=progress, session=current_session(), stage="tracing the information flow", refusable=False))
+
+
+@st.cache_resource(show_spinner=False)
+def flow_results() -> FlowResults:
+    return FlowResults(schedulers=shared_schedulers())

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields, replace
 
 from explain.attention import HEAD_STATISTICS
 from explain.errors import InputError
+from explain.flow import DEFAULT_THRESHOLD as DEFAULT_FLOW_THRESHOLD
 from explain.heads import MAP_NAMES, PRUNING_ORDERS
 from explain.heads.gating import ABLATION_MODES, check_head_text
 from explain.methods import METHODS
@@ -89,6 +90,8 @@ SHARED_TARGETS = ("zero_shot", "similarity")  # target kinds every model can exp
 DEFAULT_METHOD = "integrated_gradients"
 # depth
 KEY_DEPTH = "dp"  # explore page (kept by compare): compute the embedding-part and layer-wise attributions
+KEY_FLOW = "fl"  # explore page (kept by compare): draw the information flow (ALTI), at the threshold below
+KEY_FLOW_THRESHOLD = "ft"
 # heads ablation
 KEY_ABLATE = "ab"  # heads knocked out, "0:1,2:*" (explain.heads.HeadSet text)
 KEY_ABLATE_MODE = "am"  # what a removed head outputs: zero, or its mean over the text
@@ -139,6 +142,8 @@ class ViewState:
     removal: str = "replace"  # methods page: faithfulness replaces words by the baseline token or removes them
     # depth
     depth: bool = False  # explore page: where the score comes from (embedding parts, layers); slower
+    flow: bool = False  # explore page: the information-flow graph (explain.flow)
+    flow_threshold: float = DEFAULT_FLOW_THRESHOLD  # its smallest contribution drawn
     # heads ablation: explore analyses the model without these heads; compare's "heads" mode sets them against it
     ablate: str = ""
     ablate_mode: str = "zero"
@@ -342,6 +347,8 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("removal", KEY_REMOVAL, pages=frozenset({METHODS_PAGE}), choices=REMOVAL_MODES),
     # depth
     UrlField("depth", KEY_DEPTH),  # on both pages, so a trip to Compare and back keeps it
+    UrlField("flow", KEY_FLOW),
+    UrlField("flow_threshold", KEY_FLOW_THRESHOLD, bounds=(0, 1)),
     # heads ablation
     UrlField("ablate", KEY_ABLATE, max_chars=2000, request=True, clean=check_ablate),
     UrlField("ablate_mode", KEY_ABLATE_MODE, choices=ABLATION_MODES, request=True),

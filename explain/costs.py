@@ -106,3 +106,8 @@ def depth_work(request: AnalysisRequest, n_layers: int, config: Any, n_tokens: i
     one_pass = replace(request, method="integrated_gradients", n_steps=steps, tolerance=None, precision="fp32",
                        integration=FIXED_INTEGRATION)
     return estimate_work(one_pass, config, n_tokens) * (n_layers + 1)
+
+
+def flow_work(config: Any, n_tokens: int) -> float:
+    """Work units of the information-flow view's contributions: ALTI's declared cost (one forward pass)."""
+    return work_units(get_method("alti").evaluations(None, n_tokens, n_tokens), config, n_tokens)

@@ -30,6 +30,7 @@ SHOTS = {
     "compare_ablated": "compare?cm=heads&t=The+service+was+terrible+but+the+food+was+great.&ab=1:*,2:10,3:10,5:9",
     "saved": "saved",
     "explore_depth": "?t=The+service+was+terrible+but+the+food+was+great.&dp=1",
+    "flow": "?t=The+service+was+terrible+but+the+food+was+great.&fl=1",
     "heads": "heads?t=The+service+was+terrible+but+the+food+was+great.&hl=1&hh=10&hq=4",
 }
 
@@ -96,6 +97,18 @@ def depth_region(page) -> dict[str, float]:
             "height": bottom["y"] + bottom["height"] + pad - (top["y"] - pad)}
 
 
+def flow_region(page) -> dict[str, float]:
+    """Page coordinates of the "Information flow (ALTI)" section: its heading down to the caption under the graph."""
+    page.locator(".st-key-flow_graph .js-plotly-plot .main-svg").first.wait_for(state="visible")
+    top = page.get_by_role("heading", name="Information flow (ALTI)").bounding_box()
+    caption = page.locator(".st-key-flow_graph ~ div [data-testid='stCaptionContainer']").first
+    bottom = caption.bounding_box() if caption.count() else page.locator(".st-key-flow_graph").bounding_box()
+    main = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
+    pad = 12
+    return {"x": main["x"], "y": top["y"] - pad, "width": main["width"],
+            "height": bottom["y"] + bottom["height"] + pad - (top["y"] - pad)}
+
+
 def page_height(page) -> int:
     return int(page.evaluate(
         "() => Math.ceil(document.querySelector(\"[data-testid='stMain']\").scrollHeight)"))
@@ -125,7 +138,7 @@ def heads_drawn(page, base: str) -> None:
 
 
 BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods, "heads": heads_drawn}  # interactions before a shot (name -> function of the page, base URL)
-REGION = {"grid": all_heads_region, "explore_depth": depth_region}  # shots of one part of the page (page coordinates), not the full page
+REGION = {"grid": all_heads_region, "explore_depth": depth_region, "flow": flow_region}  # shots of one part of the page (page coordinates), not the full page
 WHOLE_PAGE = {"compare", "compare_texts", "methods", "explore_ablated", "compare_ablated", "heads", "task_ner"}  # shots of the whole page, however long, rather than of the first screen
 HEIGHT = {"saved": 620}  # shorter first screens for pages with little on them
 

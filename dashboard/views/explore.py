@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import cached
 from dashboard.components import ablation, controls, results, share, tasks
 from dashboard.components.depth import render_depth_section
+from dashboard.components.flow import render_flow_section
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
@@ -152,13 +153,14 @@ def main() -> None:
             ablation.head_picker(result.model.n_layers, result.model.n_heads, outlined=(layer, head), warn=False)
 
     result = render_depth_section(result, loaded)
+    flow = render_flow_section(result, loaded)
 
     st.subheader("Share and export")
     shown = current(FIELDS)
     view = to_query(shown, include=VIEW_FIELDS)
     share.share_controls(
         lambda: Document(kind="explore", analyses=[result], view=view),
-        lambda: standalone_html(result, view=share.report_view(shown)),
+        lambda: standalone_html(result, view=share.report_view(shown), flow=flow),
         page_path=PAGE,
         file_stem=share.slug(result.request.text),
         key="share",

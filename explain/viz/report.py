@@ -20,6 +20,7 @@ from explain.attention import HEAD_STATISTICS, head_statistics, renormalise_with
 from explain.compare import Comparison
 from explain.completeness import completeness
 from explain.exports import LEVELS, image_config
+from explain.flow import FlowGraph
 from explain.records import APP_VERSION, Analysis
 from explain.tasks import MULTI_LABEL_THRESHOLD, has_independent_scores, second_segment_start, segment_rows
 from explain.viz.attention import (
@@ -30,6 +31,7 @@ from explain.viz.attention import (
     rollout_figure,
     token_by_layer_figure,
 )
+from explain.viz.flow import flow_caption, flow_figure
 from explain.viz.highlights import continues_word, subword_pieces, token_highlights_html
 from explain.viz.prediction import prediction_figure, sigmoid_bars_figure
 from explain.viz.tasks import segment_highlights_html, texts_html
@@ -268,18 +270,22 @@ def _aggregate_section(analysis: Analysis, view: ReportView, figure: _Figures) -
     return f"<h3>{_e(AGGREGATE_TITLES[view.aggregate])}</h3>{chart}<p class=\"note\">{note}</p>"
 
 
-def standalone_html(analysis: Analysis, *, title: str | None = None, view: ReportView = ReportView()) -> str:
+def standalone_html(analysis: Analysis, *, title: str | None = None, view: ReportView = ReportView(),
+                    flow: FlowGraph | None = None) -> str:
     """A complete offline HTML page for one analysis, showing what the dashboard shows in `view`.
 
     Args:
         analysis: the result to show.
         title: page title; defaults to one built from the text.
         view: the level, head, and aggregate view to show (the dashboard's current choices).
+        flow: the information-flow graph the page shows (explain.flow), traced from this analysis's text.
 
     Returns:
         The page: text, model, prediction, highlights at the view's level, convergence, the view's
-        attention head and aggregate view, and the all-heads grid.
+        attention head and aggregate view, the all-heads grid, and the information flow when given.
     """
+    if flow is not None and flow.tokens != tuple(analysis.tokens.tokens):
+        raise ValueError("The information-flow graph was traced from other tokens than the analysis's.")
     text = analysis.request.text
     if title is None:
         short = text if len(text) <= 60 else text[:57] + "..."
@@ -308,6 +314,10 @@ def standalone_html(analysis: Analysis, *, title: str | None = None, view: Repor
             "its own maximum.</p>"
             f"{figure(attention_grid(analysis.attention.weights), 'all-heads')}</section>"
         )
+    if flow is not None:
+        parts.append("<section><h2>Information flow (ALTI)</h2>"
+                     f"{figure(flow_figure(flow), 'information-flow')}"
+                     f'<p class="note">{_e(flow_caption(flow))}</p></section>')
     return _page(title, "\n".join(parts))
 
 
