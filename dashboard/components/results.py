@@ -28,6 +28,7 @@ from explain.viz.attention import (
 )
 from explain.viz.highlights import (
     continues_word,
+    explained_name,
     negligible_change,
     subword_pieces,
     token_highlights_html,
@@ -95,7 +96,8 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
         pieces, scores, joined = pieces_and_scores(result, level)
         st.html(token_highlights_html(list(pieces), scores, scale=scale, joined=joined,
                                               title=f"Attribution to {result.prediction.description}",
-                                              score_input=a.score_input, score_baseline=a.score_baseline))
+                                              score_input=a.score_input, score_baseline=a.score_baseline,
+                                              explained=explained_name(result.prediction)))
     else:
         st.html(segment_highlights_html(result, level, scale))
     fmt = format_score

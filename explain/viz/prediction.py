@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 
 from explain.records import Prediction
 from explain.viz.theme import (
+    EXPLAINED_COLOUR,
     FONT_SIZE,
-    HIGHLIGHT_COLOUR,
     MAX_PREDICTION_BARS,
     OTHER_COLOUR,
     POSITIVE_LINE,
@@ -41,7 +41,7 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
         order.sort(key=lambda i: -scores[i])
     labels = [esc(prediction.labels[i]) if i < len(prediction.labels) else str(i) for i in order]
     values = scores[order].astype(np.float32)
-    colours = [HIGHLIGHT_COLOUR if i == explained else OTHER_COLOUR for i in order]
+    colours = [EXPLAINED_COLOUR if i == explained else OTHER_COLOUR for i in order]
     y = np.arange(len(order), dtype=np.int32)
     fig = go.Figure(
         go.Bar(
@@ -85,7 +85,7 @@ def sigmoid_bars_figure(prediction: Prediction, *, threshold: float = 0.5) -> go
     explained = int(prediction.explained_index)
     labels = [esc(label) for label in prediction.labels]
     on = scores >= threshold
-    colours = [HIGHLIGHT_COLOUR if i == explained else (POSITIVE_LINE if on[i] else OTHER_COLOUR)
+    colours = [EXPLAINED_COLOUR if i == explained else (POSITIVE_LINE if on[i] else OTHER_COLOUR)
                for i in range(len(scores))]
     y = np.arange(len(scores), dtype=np.int32)
     fig = go.Figure(go.Bar(

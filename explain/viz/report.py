@@ -30,7 +30,7 @@ from explain.viz.attention import (
     rollout_figure,
     token_by_layer_figure,
 )
-from explain.viz.highlights import continues_word, subword_pieces, token_highlights_html
+from explain.viz.highlights import continues_word, explained_name, subword_pieces, token_highlights_html
 from explain.viz.prediction import prediction_figure, sigmoid_bars_figure
 from explain.viz.tasks import segment_highlights_html, texts_html
 from explain.viz.text import evaluations_text
@@ -215,13 +215,14 @@ def _highlights(analysis: Analysis, level: str, *, scale: float | None = None) -
     a = analysis.attribution
     if len(segment_rows(analysis, level)) > 1:
         return segment_highlights_html(analysis, level, scale, title="")
+    explained = explained_name(analysis.prediction)
     if level == "word":
         return token_highlights_html(analysis.words.words, analysis.word_scores, scale=scale, title="Words",
-                                     score_input=a.score_input, score_baseline=a.score_baseline)
+                                     score_input=a.score_input, score_baseline=a.score_baseline, explained=explained)
     tokens = analysis.tokens.tokens
     return token_highlights_html(subword_pieces(tokens), a.scores, scale=scale, title="Tokens (as the model saw them)",
                                  joined=continues_word(tokens), score_input=a.score_input,
-                                 score_baseline=a.score_baseline)
+                                 score_baseline=a.score_baseline, explained=explained)
 
 
 def _clamp(value: int, upper: int) -> int:
