@@ -79,8 +79,10 @@ def pieces_and_scores(result: Analysis, level: str):
     return subword_pieces(tokens), result.attribution.scores, continues_word(tokens)
 
 
-def render_prediction(result: Analysis, *, key: str) -> None:
-    figure = cached.figure(result, "prediction", lambda: prediction_figure(result.prediction))
+def render_prediction(result: Analysis, *, key: str, x_range: tuple[float, float] | None = None) -> None:
+    """The prediction's bars; `x_range` puts charts shown side by side on one axis (`prediction_range`)."""
+    figure = cached.figure(result, ("prediction", x_range),
+                           lambda: prediction_figure(result.prediction, x_range=x_range))
     st.plotly_chart(figure, key=key, config=share.chart_config("prediction"))
 
 

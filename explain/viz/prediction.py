@@ -22,12 +22,28 @@ from explain.viz.theme import (
     wrap_title,
 )
 
+PROBABILITY = "probability"
 
-def prediction_figure(prediction: Prediction) -> go.Figure:
+
+def prediction_range(*predictions: Prediction) -> tuple[float, float]:
+    """One score axis for predictions drawn side by side: 0-1 when all are probabilities, else from the lowest
+    score (or 0) to the highest (or 0), padded by 5%."""
+    if predictions and all(p.score_name == PROBABILITY for p in predictions):
+        return 0.0, 1.0
+    values = np.concatenate([np.asarray(p.scores, dtype=np.float64).reshape(-1) for p in predictions] or [[0.0]])
+    values = values[np.isfinite(values)]
+    low, high = min(0.0, float(values.min(initial=0.0))), max(0.0, float(values.max(initial=0.0)))
+    pad = 0.05 * (high - low) or 1.0
+    return low - (pad if low < 0 else 0.0), high + pad
+
+
+def prediction_figure(prediction: Prediction, *, x_range: tuple[float, float] | None = None) -> go.Figure:
     """Horizontal bars of the scores per label (top 10), the explained label highlighted.
 
     Args:
         prediction: the model's scores; `explained_index` marks the label being explained.
+        x_range: the score axis (`prediction_range` of the predictions shown together); default that of this one,
+            so probabilities always run 0-1.
 
     Returns:
         A bar figure, best label on top; the explained label is kept even when outside the top 10. A long
@@ -63,7 +79,8 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
         showlegend=False,
         margin=dict(l=label_margin(labels, FONT_SIZE, title=False), b=label_margin(["0"], FONT_SIZE, tilt=0)),
     )
-    fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9")
+    fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9",
+                     range=list(x_range or prediction_range(prediction)))
     fig.update_yaxes(
         tickmode="array",
         tickvals=y,

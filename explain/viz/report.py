@@ -31,7 +31,7 @@ from explain.viz.attention import (
     token_by_layer_figure,
 )
 from explain.viz.highlights import continues_word, explained_name, subword_pieces, token_highlights_html
-from explain.viz.prediction import prediction_figure, sigmoid_bars_figure
+from explain.viz.prediction import prediction_figure, prediction_range, sigmoid_bars_figure
 from explain.viz.tasks import segment_highlights_html, texts_html
 from explain.viz.text import evaluations_text
 from explain.viz.theme import format_score
@@ -195,11 +195,12 @@ def _shown_scores(analysis: Analysis, level: str) -> np.ndarray:
     return np.asarray(analysis.word_scores if level == "word" else analysis.attribution.scores, dtype=np.float64)
 
 
-def _prediction_figure(analysis: Analysis) -> go.Figure:
-    """The prediction as the dashboard draws it: a multi-label head's sigmoids against their threshold, else bars."""
+def _prediction_figure(analysis: Analysis, x_range: tuple[float, float] | None = None) -> go.Figure:
+    """The prediction as the dashboard draws it: a multi-label head's sigmoids against their threshold, else bars
+    (on `x_range` when given: both sides of a comparison share one axis)."""
     if has_independent_scores(analysis):
         return sigmoid_bars_figure(analysis.prediction, threshold=MULTI_LABEL_THRESHOLD)
-    return prediction_figure(analysis.prediction)
+    return prediction_figure(analysis.prediction, x_range=x_range)
 
 
 def _texts(analysis: Analysis) -> str:
@@ -326,7 +327,7 @@ def side_names(left: Analysis, right: Analysis, mode: str = "") -> tuple[str, st
 
 
 def _column(analysis: Analysis, name: str, layer: int, head: int, level: str, scale: float,
-            figure: _Figures, side: str) -> str:
+            figure: _Figures, side: str, x_range: tuple[float, float]) -> str:
     attention = ""
     if _has_attention(analysis):
         layer = _clamp(layer, analysis.attention.weights.shape[0])
@@ -336,7 +337,7 @@ def _column(analysis: Analysis, name: str, layer: int, head: int, level: str, sc
         attention = (f"<h3>Attention</h3>{figure(chart, f'{side}-attention-layer-{layer}-head-{head}')}")
     return (
         f"<section><h2>{_e(name)}</h2>{_meta_table(_model_rows(analysis))}"
-        f"<h3>Prediction</h3>{figure(_prediction_figure(analysis), f'{side}-prediction')}"
+        f"<h3>Prediction</h3>{figure(_prediction_figure(analysis, x_range), f'{side}-prediction')}"
         f"<h3>Attribution</h3>{_highlights(analysis, level, scale=scale)}"
         f"<h3>Convergence</h3>{_convergence_html(analysis)}{attention}</section>"
     )
@@ -394,13 +395,14 @@ def comparison_html(left: Analysis, right: Analysis, *, view: ReportView = Repor
     shown = np.abs(np.concatenate([_shown_scores(left, view.level), _shown_scores(right, view.level)]))
     shown = shown[np.isfinite(shown)]
     scale = float(shown.max()) if shown.size else 0.0
+    axis = prediction_range(left.prediction, right.prediction)
     parts = [
         f"<h1>{_e(title)}</h1>",
         f"<section><h2>Text</h2>{texts}</section>",
         '<p class="note">Both sides use one colour scale, so equal colours mean equal scores.</p>',
         '<div class="columns">'
-        f"{_column(left, name_left, view.layer, view.head, view.level, scale, figure, 'left')}"
-        f"{_column(right, name_right, view.layer_b, view.head_b, view.level, scale, figure, 'right')}</div>",
+        f"{_column(left, name_left, view.layer, view.head, view.level, scale, figure, 'left', axis)}"
+        f"{_column(right, name_right, view.layer_b, view.head_b, view.level, scale, figure, 'right', axis)}</div>",
     ]
     if comparison is not None:
         parts.append(_shared_words_section(comparison, (name_left, name_right), figure))
