@@ -7,6 +7,7 @@ figure after the first reuses it. All user-provided text is HTML-escaped.
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from plotly.offline import get_plotlyjs
 
 from explain.attention import HEAD_STATISTICS, head_statistics, renormalise_without, rollout, token_by_layer
 from explain.compare import Comparison
-from explain.completeness import completeness
+from explain.completeness import IG, completeness
 from explain.exports import LEVELS, image_config
+from explain.methods import METHODS
 from explain.records import APP_VERSION, Analysis
 from explain.tasks import MULTI_LABEL_THRESHOLD, has_independent_scores, second_segment_start, segment_rows
 from explain.viz.attention import (
@@ -165,7 +167,7 @@ def _model_rows(analysis: Analysis) -> list[tuple[str, str]]:
         ("explained", analysis.prediction.description),
         (
             "method",
-            f"{attribution.method.replace('_', ' ')}, "
+            f"{method_title(attribution.method)}, "
             + (f"{evaluations_text(analysis.request, attribution)}, " if attribution.method == "integrated_gradients"
                else "")
             + f"{attribution.baseline} baseline",
@@ -175,18 +177,34 @@ def _model_rows(analysis: Analysis) -> list[tuple[str, str]]:
          if analysis.request.ablate else [])
 
 
+def method_title(method: str) -> str:
+    """A method's own title ("LIME (words)"), or its name in words when it is not registered."""
+    registered = METHODS.get(method)
+    return registered.title if registered is not None else method.replace("_", " ")
+
+
+def _convergence_heading(analysis: Analysis) -> str:
+    return "Convergence" if analysis.attribution.method == IG else "Do the scores add up?"
+
+
 def _convergence_html(analysis: Analysis) -> str:
+    """The scores against the score change; the delta only where the method has one (never "nan"), named as
+    integrated gradients names it only for integrated gradients."""
     a = analysis.attribution
     total = float(np.sum(a.scores))
     change = a.score_input - a.score_baseline
     relative = a.relative_delta
     verdict = completeness(analysis.request, a)
+    promised = a.method == IG or math.isfinite(a.delta)
     rows = [
         ("score on the text", format_score(a.score_input)),
         ("score on the baseline", format_score(a.score_baseline)),
-        ("sum of attributions", f"{format_score(total)} (should equal {format_score(change)})"),
-        ("convergence delta", f"{a.delta:.2e} ({relative:.1%} of the change)"),
+        ("sum of attributions", f"{format_score(total)}" + (f" (should equal {format_score(change)})" if promised
+                                                            else f" (the score change is {format_score(change)})")),
     ]
+    if math.isfinite(a.delta):
+        share = f" ({relative:.1%} of the change)" if math.isfinite(relative) else ""
+        rows.append(("convergence delta" if a.method == IG else "gap to the score change", f"{a.delta:.2e}{share}"))
     cls = "note" if verdict.ok else "note warn"
     return f'{_meta_table(rows)}<p class="{cls}">Completeness check: {_e(verdict.text)}.</p>'
 
@@ -293,9 +311,10 @@ def standalone_html(analysis: Analysis, *, title: str | None = None, view: Repor
         f"<section><h2>Text</h2>{_texts(analysis)}{_meta_table(_model_rows(analysis))}</section>",
         f"<section><h2>Prediction</h2>{figure(_prediction_figure(analysis), 'prediction')}</section>",
         "<section><h2>Which tokens pushed the score</h2>"
-        f'<p class="note">Integrated-gradients attribution of the explained score over {level_note}; hover a '
-        "piece for its value.</p>"
-        f"{_highlights(analysis, view.level)}<h3>Convergence</h3>{_convergence_html(analysis)}</section>",
+        f'<p class="note">{_e(method_title(analysis.attribution.method))}: attribution of '
+        f"{_e(analysis.prediction.description)} over {level_note}; hover a piece for its value.</p>"
+        f"{_highlights(analysis, view.level)}<h3>{_convergence_heading(analysis)}</h3>"
+        f"{_convergence_html(analysis)}</section>",
     ]
     if _has_attention(analysis):
         layer = _clamp(view.layer, analysis.attention.weights.shape[0])
@@ -306,8 +325,8 @@ def standalone_html(analysis: Analysis, *, title: str | None = None, view: Repor
             f"{figure(head_chart, f'attention-layer-{layer}-head-{head}')}"
             f"{_aggregate_section(analysis, view, figure)}"
             "<h3>All layers and heads</h3>"
-            '<p class="note">Each thumbnail is one head (rows: from, columns: to), downsampled and scaled to '
-            "its own maximum.</p>"
+            '<p class="note">Each thumbnail is one head (rows: from, columns: to), downsampled, all on the same '
+            "0–1 colour scale as the other maps.</p>"
             f"{figure(attention_grid(analysis.attention.weights), 'all-heads')}</section>"
         )
     return _page(title, "\n".join(parts))
@@ -339,7 +358,7 @@ def _column(analysis: Analysis, name: str, layer: int, head: int, level: str, sc
         f"<section><h2>{_e(name)}</h2>{_meta_table(_model_rows(analysis))}"
         f"<h3>Prediction</h3>{figure(_prediction_figure(analysis, x_range), f'{side}-prediction')}"
         f"<h3>Attribution</h3>{_highlights(analysis, level, scale=scale)}"
-        f"<h3>Convergence</h3>{_convergence_html(analysis)}{attention}</section>"
+        f"<h3>{_convergence_heading(analysis)}</h3>{_convergence_html(analysis)}{attention}</section>"
     )
 
 
