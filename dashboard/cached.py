@@ -35,7 +35,7 @@ from explain.costs import (
     work_units,
 )
 from explain.document import Document, document_from_data
-from explain.errors import ModelLoadError
+from explain.errors import ExplainError, ModelLoadError
 from explain.evaluation.naopc import DEFAULT_NAOPC, NAOPCSettings
 from explain.flow import FlowMatrices, flow_matrices
 from explain.heads import (
@@ -57,6 +57,7 @@ from explain.pipeline import evaluate_faithfulness, explain_method, validate, wi
 from explain.records import FaithfulnessSummary, HeadsRequest, MethodResult
 from explain.scheduling import Progress, ScheduledCache, Schedulers, WorkBudget, WorkBudgetError
 from explain.store import AnalysisStore, StoreError, default_store_path, normalise_id
+from explain.viz.text import analyses_details
 
 MAX_MODELS = int(os.environ.get("EXPLAIN_MAX_MODELS", "3"))
 MAX_CACHED_BYTES = 512 * 1024 * 1024
@@ -312,6 +313,17 @@ def _saved_document(path: str, analysis_id: str) -> tuple[Document, str]:
     # Ids are content hashes, so a cached copy never goes stale (deleting clears this cache).
     saved = _store_at(path).load(analysis_id)
     return document_from_data(saved.document), saved.created_at
+
+
+@st.cache_data(max_entries=1024, show_spinner=False)
+def saved_details(analysis_id: str) -> str:
+    """What tells a saved analysis from others of its text (`analyses_details`); "" when it cannot be read.
+    Ids are content hashes, so the answer never goes stale."""
+    try:
+        saved = _store_at(str(default_store_path())).load(analysis_id)
+        return analyses_details(document_from_data(saved.document).analyses)
+    except ExplainError:
+        return ""
 
 
 def forget_saved() -> None:

@@ -24,6 +24,10 @@ from explain.errors import InputError
 # disagree"; |rho| >= MODERATE that is not significant "possibly"; anything in between "little agreement".
 STRONG = 0.8
 MODERATE = 0.5
+# The reading also weighs the top-k overlap: at least TOP_SHARED of the top words in common is "the same top
+# words", at most TOP_FEW "different top words"; when that contradicts the rank correlation, the reading says both.
+TOP_SHARED = 0.6
+TOP_FEW = 0.2
 # Two-sided level for the Spearman p-value, used by the reading and the sanity check alike.
 SIGNIFICANCE = 0.05
 # With n words the smallest exact two-sided p-value is 2 / n!: 0.083 for 4 words, 0.017 for 5. Below 5
@@ -58,7 +62,7 @@ class RankRelation(Enum):
 ALIKE = (RankRelation.STRONG, RankRelation.MODERATE)
 
 # reading() sentences, for two models on one text and for one model on two texts: {n} words, {numbers}.
-_READINGS = {
+_READINGS: dict[str, dict[RankRelation | str, str]] = {
     "models": {
         RankRelation.STRONG: "Strong agreement: both models rank the words almost the same way {numbers}.",
         RankRelation.MODERATE: "Moderate agreement: the models rank the words in a broadly similar order {numbers}.",
@@ -68,6 +72,10 @@ _READINGS = {
         RankRelation.OPPOSITE: "They disagree: words one model ranks high, the other tends to rank low {numbers}.",
         RankRelation.CHANCE_OPPOSITE: "Possibly opposite: words one model ranks high, the other tends to rank low "
         "{numbers}, but with so few words that often happens by chance.",
+        "top_only": "Same top words, otherwise little agreement: the models pick largely the same most important "
+        "words, but their rankings of all {n} words are only weakly related {numbers}.",
+        "order_only": "Similar order, different top words: the models rank the words in a broadly similar order, "
+        "but few of their most important words are the same {numbers}.",
     },
     "texts": {
         RankRelation.STRONG: "Strong agreement: the shared words are ranked almost the same way in both texts "
@@ -82,6 +90,10 @@ _READINGS = {
         "other {numbers}.",
         RankRelation.CHANCE_OPPOSITE: "Possibly opposite: shared words ranked high in one text tend to be ranked low "
         "in the other {numbers}, but with so few words that often happens by chance.",
+        "top_only": "Same top words, otherwise little agreement: largely the same shared words matter most in both "
+        "texts, but the rankings of all {n} shared words are only weakly related {numbers}.",
+        "order_only": "Similar order, different top words: the shared words are ranked in a broadly similar order "
+        "in both texts, but few of the most important words are the same {numbers}.",
     },
 }
 SIDES = tuple(_READINGS)
@@ -124,7 +136,12 @@ class AttributionAgreement:
 
     def reading(self, sides: str = "models") -> str:
         """One plain-language sentence about the agreement; `sides` is "models" (two models, one text) or
-        "texts" (one model, two texts)."""
+        "texts" (one model, two texts).
+
+        It uses every number the Compare page shows (Spearman with its p-value, Kendall, the top-k overlap and
+        the sign agreement): the rank relation sets the claim, and where the top-k overlap contradicts it (at
+        least TOP_SHARED beside unrelated rankings, at most TOP_FEW beside similar ones) the claim names both.
+        """
         if sides not in _READINGS:
             raise InputError(f"The sides compared must be one of {', '.join(SIDES)}, not '{sides}'.")
         relation = self.relation
@@ -138,8 +155,16 @@ class AttributionAgreement:
             return (f"Too few words to tell: with only {self.n_words} {words}, orders this alike or this different "
                     f"often arise by chance (Spearman {self.spearman:.2f}).")
         shared = f"{round(self.top_k_overlap * self.top_k)} of the top {self.top_k} words shared"
-        numbers = f"(Spearman {self.spearman:.2f}, p = {self.spearman_p:.2g}; {shared})"
-        return _READINGS[sides][relation].format(n=self.n_words, numbers=numbers)
+        signs = ("" if math.isnan(self.sign_agreement)
+                 else f"; sign agreement {self.sign_agreement:.2f}")
+        kendall = "" if math.isnan(self.kendall) else f", Kendall {self.kendall:.2f}"
+        numbers = f"(Spearman {self.spearman:.2f}{kendall}, p = {self.spearman_p:.2g}; {shared}{signs})"
+        key: RankRelation | str = relation
+        if relation is RankRelation.UNRELATED and self.top_k_overlap >= TOP_SHARED:
+            key = "top_only"
+        elif relation in ALIKE and self.top_k_overlap <= TOP_FEW:
+            key = "order_only"
+        return _READINGS[sides][key].format(n=self.n_words, numbers=numbers)
 
 
 def _scores(values: np.ndarray, name: str) -> np.ndarray:

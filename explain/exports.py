@@ -62,7 +62,27 @@ def _segments(segments: np.ndarray | None, n: int, special: np.ndarray | None = 
     return [str(int(s)) if s >= 0 else "" for s in segments]
 
 
+PROVENANCE = ("model", "target", "label", "method")  # the last columns of every scores CSV: what each row explains
+
+
+def provenance(analysis: Analysis) -> list[str]:
+    """The `PROVENANCE` cells of an analysis: its model, target kind (the model's default when none was asked),
+    the explained label and the attribution method (as text cells a spreadsheet keeps as text)."""
+    target = analysis.request.target.kind if analysis.request.target is not None else ""
+    target = target or (analysis.model.targets[0] if analysis.model.targets else "")
+    prediction = analysis.prediction
+    index = int(prediction.explained_index)
+    label = str(prediction.labels[index]) if 0 <= index < len(prediction.labels) else ""
+    return [safe_cell(str(v)) for v in (analysis.model.spec, target, label, analysis.attribution.method)]
+
+
 def _rows(analysis: Analysis, level: str) -> tuple[list[str], list[list[str]]]:
+    header, rows = _score_rows(analysis, level)
+    extra = provenance(analysis)
+    return [*header, *PROVENANCE], [[*row, *extra] for row in rows]
+
+
+def _score_rows(analysis: Analysis, level: str) -> tuple[list[str], list[list[str]]]:
     spans = token_spans(analysis)
     if level == "word":
         words = analysis.words
@@ -110,7 +130,8 @@ def word_scores_csv(analysis: Analysis, *, level: str = "word") -> str:
         level: "word" (columns word, segment, start, end, span, score) or "subword" (columns token, segment,
             start, end, special, word_index, span, score; word_index and segment are empty for special tokens).
 
-    Segment is the text a word comes from (0 the first, 1 the second of a pair; for question answering 0 the
+    Every row ends with the columns model, target, label and method (`provenance`), so rows from several
+    exports stay told apart. Segment is the text a word comes from (0 the first, 1 the second of a pair; for question answering 0 the
     question and 1 the context); start and end are character offsets into that text. Span names the predicted
     entity type (token classification) or "answer" (question answering) the word or token lies in. Text cells that a spreadsheet would read as
     a formula get a leading quote (see `safe_cell`); scores are plain numbers.

@@ -28,6 +28,7 @@ from explain.viz.attention import (
 )
 from explain.viz.highlights import (
     continues_word,
+    explained_name,
     negligible_change,
     subword_pieces,
     token_highlights_html,
@@ -78,8 +79,10 @@ def pieces_and_scores(result: Analysis, level: str):
     return subword_pieces(tokens), result.attribution.scores, continues_word(tokens)
 
 
-def render_prediction(result: Analysis, *, key: str) -> None:
-    figure = cached.figure(result, "prediction", lambda: prediction_figure(result.prediction))
+def render_prediction(result: Analysis, *, key: str, x_range: tuple[float, float] | None = None) -> None:
+    """The prediction's bars; `x_range` puts charts shown side by side on one axis (`prediction_range`)."""
+    figure = cached.figure(result, ("prediction", x_range),
+                           lambda: prediction_figure(result.prediction, x_range=x_range))
     st.plotly_chart(figure, key=key, config=share.chart_config("prediction"))
 
 
@@ -95,7 +98,8 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
         pieces, scores, joined = pieces_and_scores(result, level)
         st.html(token_highlights_html(list(pieces), scores, scale=scale, joined=joined,
                                               title=f"Attribution to {result.prediction.description}",
-                                              score_input=a.score_input, score_baseline=a.score_baseline))
+                                              score_input=a.score_input, score_baseline=a.score_baseline,
+                                              explained=explained_name(result.prediction)))
     else:
         st.html(segment_highlights_html(result, level, scale))
     fmt = format_score

@@ -27,6 +27,7 @@ from explain.document import Document
 from explain.exports import comparison_scores_csv
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.viz.attention import attention_heatmap, layer_distance_figure
+from explain.viz.prediction import prediction_range
 from explain.viz.report import comparison_html
 
 PAGE = "compare"
@@ -252,10 +253,11 @@ def main() -> None:
     st.subheader("Word attributions side by side")
     st.caption("Both sides use one colour scale, so equal colours mean equal scores.")
     cols = st.columns(2, gap="large")
+    axis = prediction_range(left.prediction, right.prediction)
     for col, result, key in ((cols[0], left, "a"), (cols[1], right, "b")):
         with col:
             st.markdown(f"**{markdown_escape(side_title(result, state.mode))}**")
-            results.render_prediction(result, key=f"pred_{key}")
+            results.render_prediction(result, key=f"pred_{key}", x_range=axis)
             results.render_highlights(result, "word", scale=scale)
 
     st.subheader("Attention side by side")

@@ -7,7 +7,7 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import ablation, controls, results, share, tasks
+from dashboard.components import ablation, controls, pin, results, share, tasks
 from dashboard.components.depth import render_depth_section
 from dashboard.components.flow import render_flow_section
 from dashboard.components.loading import load_model_or_error
@@ -109,6 +109,7 @@ def main() -> None:
     with left:
         st.subheader("Prediction")
         tasks.render_prediction(result, key="prediction")
+        pin.pin_label(result, kind)
         tasks.token_picker(result)
     with right:
         st.subheader("Which tokens raised or lowered the score")

@@ -69,12 +69,12 @@ def upload_section() -> None:
         show_delete_token(fresh)
 
 
-def delete(analysis_id: str, token: str) -> None:
-    """Delete with `token`; the outcome is shown on the next run."""
+def delete(analysis_id: str, token: str, *, error_key: str = "_delete_error") -> None:
+    """Delete with `token`; the outcome is shown on the next run (a failure under `error_key`)."""
     try:
         gone = cached.get_store().delete(analysis_id, token)
     except ExplainError as exc:
-        st.session_state["_delete_error"] = str(exc)
+        st.session_state[error_key] = str(exc)
         return
     cached.forget_saved()
     if token == session_delete_token():
@@ -88,8 +88,12 @@ def delete_own(analysis_id: str) -> None:
     delete(analysis_id, session_delete_token())
 
 
+TOKEN_ERROR_KEY = "_delete_token_error"  # shown inside the token panel, which then stays open
+
+
 def delete_with_token() -> None:
-    delete(st.session_state.get("delete_id", "").strip(), st.session_state.get("delete_token_input", "").strip())
+    delete(st.session_state.get("delete_id", "").strip(), st.session_state.get("delete_token_input", "").strip(),
+           error_key=TOKEN_ERROR_KEY)
 
 
 def list_section() -> None:
@@ -114,7 +118,9 @@ def list_section() -> None:
             text_col, open_col, delete_col = st.columns([6, 1.2, 1.4], vertical_alignment="center")
             page = "explore" if item.kind == "explore" else "compare"
             text_col.text(item.preview or "(no text)")
-            text_col.caption(markdown_escape(f"{item.kind} · {', '.join(item.models)} · saved "
+            details = cached.saved_details(item.id)
+            text_col.caption(markdown_escape(f"{item.kind} · {', '.join(item.models)}"
+                                             + (f" · {details}" if details else "") + " · saved "
                                              f"{item.created_at[:16].replace('T', ' ')} UTC · id {item.id}"))
             open_col.page_link(VIEWS / f"{page}.py", label="Open", icon=":material/open_in_new:", query_params={"analysis": item.id})
             if item.id in own:
@@ -123,7 +129,10 @@ def list_section() -> None:
 
 
 def token_section() -> None:
-    with st.expander("Delete an analysis saved in another browser session"):
+    error = st.session_state.pop(TOKEN_ERROR_KEY, None)
+    with st.expander("Delete an analysis saved in another browser session", expanded=error is not None):
+        if error is not None:
+            st.error(markdown_escape(error))
         st.text_input("Id", key="delete_id", placeholder="the 12 characters after ?analysis= in its link")
         st.text_input("Delete token", key="delete_token_input", type="password",
                       help="The token shown when it was saved.")

@@ -24,6 +24,9 @@ from explain.viz.theme import (
     HIGHLIGHT_COLOUR,
     TEMPLATE,
     TITLE_FONT_SIZE,
+    VECTOR_NEGATIVE,
+    VECTOR_POSITIVE,
+    VECTOR_SCALE,
     format_score,
     wrap_title,
 )
@@ -35,7 +38,6 @@ MAP_TITLES = {
 }
 ORDER_WORDS = {"least": "least important first", "most": "most important first"}
 MAP_SCALES = {"gradient": "Viridis", "ablation": "RdBu", "confidence": "Blues"}
-VECTOR_SCALE = "RdBu"
 CHAR_PX = 0.62 * FONT_SIZE  # a little wider than the average glyph: estimates of label widths err large
 IMPORTANCE_CELL_PX = 30
 COLORBAR_OFFSET_PX = 58  # from the plot's bottom edge to a colour bar drawn under the x axis and its title
@@ -232,7 +234,8 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
 
     Panels, left to right: the key vectors k (with the query vector q above them), the elementwise products
     q∘k, the scaled dot products (q·k times the head's scaling) and their softmax, which is the attention row.
-    q, k and q∘k are drawn on symmetric diverging colour scales; hover gives every number.
+    q, k and q∘k are drawn on symmetric ochre-green scales (vector signs, not the red-blue of raising or lowering
+    the score); hover gives every number.
     """
     n_tokens, head_dim = view.keys.shape
     labels = token_labels(view.tokens)
@@ -270,7 +273,7 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
     score_text = [format_score(s) if ok else "masked (padding)" for s, ok in zip(view.scores, real)]
     scores = np.where(real, view.scores, 0.0).astype(np.float32)
     fig.add_trace(go.Bar(
-        x=scores, y=rows, orientation="h", marker=dict(color=np.where(scores >= 0, "#2166ac", "#b2182b").tolist()),
+        x=scores, y=rows, orientation="h", marker=dict(color=np.where(scores >= 0, VECTOR_POSITIVE, VECTOR_NEGATIVE).tolist()),
         customdata=labels, text=score_text, textposition="none",
         hovertemplate="«%{customdata}»: scaled q·k = %{text}<extra></extra>", name="scaled q·k",
         showlegend=False), row=2, col=3)
@@ -283,10 +286,10 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
     colorbar_y = -COLORBAR_OFFSET_PX / (query_px + gap_px + plot_h)
     fig.update_layout(
         coloraxis=dict(colorscale=VECTOR_SCALE, cmin=-vector_top, cmax=vector_top, colorbar=dict(
-            title=dict(text="q, k value", side="top"), orientation="h", x=0.0, xanchor="left", len=0.3,
+            title=dict(text="q, k value (ochre < 0 < green)", side="top"), orientation="h", x=0.0, xanchor="left", len=0.3,
             y=colorbar_y, yanchor="top", thickness=10, tickformat=".2~g")),
         coloraxis2=dict(colorscale=VECTOR_SCALE, cmin=-product_top, cmax=product_top, colorbar=dict(
-            title=dict(text="q∘k value", side="top"), orientation="h", x=0.355, xanchor="left", len=0.3,
+            title=dict(text="q∘k value (ochre < 0 < green)", side="top"), orientation="h", x=0.355, xanchor="left", len=0.3,
             y=colorbar_y, yanchor="top", thickness=10, tickformat=".2~g")),
     )
     longest = max((len(str(t)) for t in view.tokens), default=1)

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from explain.records import Prediction
 from explain.viz.theme import (
     ENTITY_COLOURS,
     NEGATIVE_RGB,
@@ -78,19 +79,33 @@ def score_colour(score: float, scale: float) -> tuple[str, str]:
     return "#{:02x}{:02x}{:02x}".format(*rgb), text
 
 
-def _legend_html(scale: float) -> str:
+def explained_name(prediction: Prediction) -> str:
+    """The explained score in a few words, for the legend: "P(positive)", "the logit of positive", "the similarity"."""
+    index = int(prediction.explained_index)
+    label = str(prediction.labels[index]) if 0 <= index < len(prediction.labels) else ""
+    if prediction.score_name == "probability" and label:
+        return f"P({label})"
+    if prediction.score_name == "cosine similarity" or not label:
+        return f"the {prediction.score_name}"
+    return f"the {prediction.score_name} of {label}"
+
+
+def _legend_html(scale: float, explained: str = "") -> str:
     lo, hi = score_colour(-scale, scale)[0], score_colour(scale, scale)[0]
     small = "font-size:12px;color:#52606d;"
+    lowers, raises = ((f"red lowers <b>{html.escape(explained)}</b>", f"blue raises <b>{html.escape(explained)}</b>")
+                      if explained else ("lowers the score", "raises the score"))
     return (
-        '<div style="display:flex;align-items:center;gap:8px;margin-top:8px;font-size:12px;color:#52606d;">'
-        f'<span style="{small}">lowers the score</span>'
+        '<div style="display:flex;flex-wrap:wrap;align-items:center;gap:8px;margin-top:8px;font-size:12px;'
+        'color:#52606d;">'
+        f'<span style="{small}">{lowers}</span>'
         '<span style="display:inline-flex;flex-direction:column;min-width:180px;">'
         f'<span style="display:block;height:10px;border-radius:2px;border:1px solid #d9dee3;'
         f'background:linear-gradient(to right,{lo},#ffffff,{hi});"></span>'
         '<span style="display:flex;justify-content:space-between;font-variant-numeric:tabular-nums;">'
         f"<span>{html.escape(f'{-scale:.3g}')}</span><span>0</span><span>+{html.escape(f'{scale:.3g}')}</span>"
         "</span></span>"
-        f'<span style="{small}">raises the score</span>'
+        f'<span style="{small}">{raises}</span>'
         "</div>"
     )
 
@@ -158,6 +173,7 @@ def token_highlights_html(
     score_baseline: float | None = None,
     legend: bool = True,
     note: bool = True,
+    explained: str = "",
 ) -> str:
     """Pieces of text as inline spans coloured by score, with a legend.
 
@@ -173,6 +189,8 @@ def token_highlights_html(
             moves stays faint), and `attribution_note`'s sentence, if any, is shown beside the pieces.
         legend, note: draw the colour legend and the note (rows of one explanation draw them once, under the
             last row).
+        explained: the explained score in a few words (`explained_name`), named in the legend ("blue raises
+            P(positive)"), so that it is plain which label the colours are about.
 
     Each word keeps its own writing direction (right-to-left pieces run right to left, isolated in <bdi>), and
     the line of words follows the text's first strongly directional word, as the browser's dir="auto" would.
@@ -234,7 +252,7 @@ def token_highlights_html(
         "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:15px;line-height:1.9;"
         'color:#1f2933;">'
         f'{heading}<div {line_direction}style="display:block;">{"".join(spans)}</div>{note_html}'
-        f"{_legend_html(scale) if legend else ''}</div>"
+        f"{_legend_html(scale, explained) if legend else ''}</div>"
     )
 
 

@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 
 from explain.records import Prediction
 from explain.viz.theme import (
+    EXPLAINED_COLOUR,
     FONT_SIZE,
-    HIGHLIGHT_COLOUR,
     MAX_PREDICTION_BARS,
     OTHER_COLOUR,
     POSITIVE_LINE,
@@ -22,12 +22,28 @@ from explain.viz.theme import (
     wrap_title,
 )
 
+PROBABILITY = "probability"
 
-def prediction_figure(prediction: Prediction) -> go.Figure:
+
+def prediction_range(*predictions: Prediction) -> tuple[float, float]:
+    """One score axis for predictions drawn side by side: 0-1 when all are probabilities, else from the lowest
+    score (or 0) to the highest (or 0), padded by 5%."""
+    if predictions and all(p.score_name == PROBABILITY for p in predictions):
+        return 0.0, 1.0
+    values = np.concatenate([np.asarray(p.scores, dtype=np.float64).reshape(-1) for p in predictions] or [[0.0]])
+    values = values[np.isfinite(values)]
+    low, high = min(0.0, float(values.min(initial=0.0))), max(0.0, float(values.max(initial=0.0)))
+    pad = 0.05 * (high - low) or 1.0
+    return low - (pad if low < 0 else 0.0), high + pad
+
+
+def prediction_figure(prediction: Prediction, *, x_range: tuple[float, float] | None = None) -> go.Figure:
     """Horizontal bars of the scores per label (top 10), the explained label highlighted.
 
     Args:
         prediction: the model's scores; `explained_index` marks the label being explained.
+        x_range: the score axis (`prediction_range` of the predictions shown together); default that of this one,
+            so probabilities always run 0-1.
 
     Returns:
         A bar figure, best label on top; the explained label is kept even when outside the top 10. A long
@@ -41,7 +57,7 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
         order.sort(key=lambda i: -scores[i])
     labels = [esc(prediction.labels[i]) if i < len(prediction.labels) else str(i) for i in order]
     values = scores[order].astype(np.float32)
-    colours = [HIGHLIGHT_COLOUR if i == explained else OTHER_COLOUR for i in order]
+    colours = [EXPLAINED_COLOUR if i == explained else OTHER_COLOUR for i in order]
     y = np.arange(len(order), dtype=np.int32)
     fig = go.Figure(
         go.Bar(
@@ -63,7 +79,8 @@ def prediction_figure(prediction: Prediction) -> go.Figure:
         showlegend=False,
         margin=dict(l=label_margin(labels, FONT_SIZE, title=False), b=label_margin(["0"], FONT_SIZE, tilt=0)),
     )
-    fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9")
+    fig.update_xaxes(title=dict(text=name), automargin=True, zeroline=True, zerolinecolor="#cbd2d9",
+                     range=list(x_range or prediction_range(prediction)))
     fig.update_yaxes(
         tickmode="array",
         tickvals=y,
@@ -85,7 +102,7 @@ def sigmoid_bars_figure(prediction: Prediction, *, threshold: float = 0.5) -> go
     explained = int(prediction.explained_index)
     labels = [esc(label) for label in prediction.labels]
     on = scores >= threshold
-    colours = [HIGHLIGHT_COLOUR if i == explained else (POSITIVE_LINE if on[i] else OTHER_COLOUR)
+    colours = [EXPLAINED_COLOUR if i == explained else (POSITIVE_LINE if on[i] else OTHER_COLOUR)
                for i in range(len(scores))]
     y = np.arange(len(scores), dtype=np.int32)
     fig = go.Figure(go.Bar(

@@ -7,6 +7,7 @@ figure after the first reuses it. All user-provided text is HTML-escaped.
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,9 +19,10 @@ from plotly.offline import get_plotlyjs
 
 from explain.attention import HEAD_STATISTICS, head_statistics, renormalise_without, rollout, token_by_layer
 from explain.compare import Comparison
-from explain.completeness import completeness
+from explain.completeness import IG, completeness
 from explain.exports import LEVELS, image_config
 from explain.flow import FlowGraph
+from explain.methods import METHODS
 from explain.records import APP_VERSION, Analysis
 from explain.tasks import MULTI_LABEL_THRESHOLD, has_independent_scores, second_segment_start, segment_rows
 from explain.viz.attention import (
@@ -32,8 +34,8 @@ from explain.viz.attention import (
     token_by_layer_figure,
 )
 from explain.viz.flow import flow_caption, flow_figure
-from explain.viz.highlights import continues_word, subword_pieces, token_highlights_html
-from explain.viz.prediction import prediction_figure, sigmoid_bars_figure
+from explain.viz.highlights import continues_word, explained_name, subword_pieces, token_highlights_html
+from explain.viz.prediction import prediction_figure, prediction_range, sigmoid_bars_figure
 from explain.viz.tasks import segment_highlights_html, texts_html
 from explain.viz.text import evaluations_text
 from explain.viz.theme import format_score
@@ -167,7 +169,7 @@ def _model_rows(analysis: Analysis) -> list[tuple[str, str]]:
         ("explained", analysis.prediction.description),
         (
             "method",
-            f"{attribution.method.replace('_', ' ')}, "
+            f"{method_title(attribution.method)}, "
             + (f"{evaluations_text(analysis.request, attribution)}, " if attribution.method == "integrated_gradients"
                else "")
             + f"{attribution.baseline} baseline",
@@ -177,18 +179,34 @@ def _model_rows(analysis: Analysis) -> list[tuple[str, str]]:
          if analysis.request.ablate else [])
 
 
+def method_title(method: str) -> str:
+    """A method's own title ("LIME (words)"), or its name in words when it is not registered."""
+    registered = METHODS.get(method)
+    return registered.title if registered is not None else method.replace("_", " ")
+
+
+def _convergence_heading(analysis: Analysis) -> str:
+    return "Convergence" if analysis.attribution.method == IG else "Do the scores add up?"
+
+
 def _convergence_html(analysis: Analysis) -> str:
+    """The scores against the score change; the delta only where the method has one (never "nan"), named as
+    integrated gradients names it only for integrated gradients."""
     a = analysis.attribution
     total = float(np.sum(a.scores))
     change = a.score_input - a.score_baseline
     relative = a.relative_delta
     verdict = completeness(analysis.request, a)
+    promised = a.method == IG or math.isfinite(a.delta)
     rows = [
         ("score on the text", format_score(a.score_input)),
         ("score on the baseline", format_score(a.score_baseline)),
-        ("sum of attributions", f"{format_score(total)} (should equal {format_score(change)})"),
-        ("convergence delta", f"{a.delta:.2e} ({relative:.1%} of the change)"),
+        ("sum of attributions", f"{format_score(total)}" + (f" (should equal {format_score(change)})" if promised
+                                                            else f" (the score change is {format_score(change)})")),
     ]
+    if math.isfinite(a.delta):
+        share = f" ({relative:.1%} of the change)" if math.isfinite(relative) else ""
+        rows.append(("convergence delta" if a.method == IG else "gap to the score change", f"{a.delta:.2e}{share}"))
     cls = "note" if verdict.ok else "note warn"
     return f'{_meta_table(rows)}<p class="{cls}">Completeness check: {_e(verdict.text)}.</p>'
 
@@ -197,11 +215,12 @@ def _shown_scores(analysis: Analysis, level: str) -> np.ndarray:
     return np.asarray(analysis.word_scores if level == "word" else analysis.attribution.scores, dtype=np.float64)
 
 
-def _prediction_figure(analysis: Analysis) -> go.Figure:
-    """The prediction as the dashboard draws it: a multi-label head's sigmoids against their threshold, else bars."""
+def _prediction_figure(analysis: Analysis, x_range: tuple[float, float] | None = None) -> go.Figure:
+    """The prediction as the dashboard draws it: a multi-label head's sigmoids against their threshold, else bars
+    (on `x_range` when given: both sides of a comparison share one axis)."""
     if has_independent_scores(analysis):
         return sigmoid_bars_figure(analysis.prediction, threshold=MULTI_LABEL_THRESHOLD)
-    return prediction_figure(analysis.prediction)
+    return prediction_figure(analysis.prediction, x_range=x_range)
 
 
 def _texts(analysis: Analysis) -> str:
@@ -217,13 +236,14 @@ def _highlights(analysis: Analysis, level: str, *, scale: float | None = None) -
     a = analysis.attribution
     if len(segment_rows(analysis, level)) > 1:
         return segment_highlights_html(analysis, level, scale, title="")
+    explained = explained_name(analysis.prediction)
     if level == "word":
         return token_highlights_html(analysis.words.words, analysis.word_scores, scale=scale, title="Words",
-                                     score_input=a.score_input, score_baseline=a.score_baseline)
+                                     score_input=a.score_input, score_baseline=a.score_baseline, explained=explained)
     tokens = analysis.tokens.tokens
     return token_highlights_html(subword_pieces(tokens), a.scores, scale=scale, title="Tokens (as the model saw them)",
                                  joined=continues_word(tokens), score_input=a.score_input,
-                                 score_baseline=a.score_baseline)
+                                 score_baseline=a.score_baseline, explained=explained)
 
 
 def _clamp(value: int, upper: int) -> int:
@@ -297,9 +317,10 @@ def standalone_html(analysis: Analysis, *, title: str | None = None, view: Repor
         f"<section><h2>Text</h2>{_texts(analysis)}{_meta_table(_model_rows(analysis))}</section>",
         f"<section><h2>Prediction</h2>{figure(_prediction_figure(analysis), 'prediction')}</section>",
         "<section><h2>Which tokens pushed the score</h2>"
-        f'<p class="note">Integrated-gradients attribution of the explained score over {level_note}; hover a '
-        "piece for its value.</p>"
-        f"{_highlights(analysis, view.level)}<h3>Convergence</h3>{_convergence_html(analysis)}</section>",
+        f'<p class="note">{_e(method_title(analysis.attribution.method))}: attribution of '
+        f"{_e(analysis.prediction.description)} over {level_note}; hover a piece for its value.</p>"
+        f"{_highlights(analysis, view.level)}<h3>{_convergence_heading(analysis)}</h3>"
+        f"{_convergence_html(analysis)}</section>",
     ]
     if _has_attention(analysis):
         layer = _clamp(view.layer, analysis.attention.weights.shape[0])
@@ -310,8 +331,8 @@ def standalone_html(analysis: Analysis, *, title: str | None = None, view: Repor
             f"{figure(head_chart, f'attention-layer-{layer}-head-{head}')}"
             f"{_aggregate_section(analysis, view, figure)}"
             "<h3>All layers and heads</h3>"
-            '<p class="note">Each thumbnail is one head (rows: from, columns: to), downsampled and scaled to '
-            "its own maximum.</p>"
+            '<p class="note">Each thumbnail is one head (rows: from, columns: to), downsampled, all on the same '
+            "0–1 colour scale as the other maps.</p>"
             f"{figure(attention_grid(analysis.attention.weights), 'all-heads')}</section>"
         )
     if flow is not None:
@@ -335,7 +356,7 @@ def side_names(left: Analysis, right: Analysis, mode: str = "") -> tuple[str, st
 
 
 def _column(analysis: Analysis, name: str, layer: int, head: int, level: str, scale: float,
-            figure: _Figures, side: str) -> str:
+            figure: _Figures, side: str, x_range: tuple[float, float]) -> str:
     attention = ""
     if _has_attention(analysis):
         layer = _clamp(layer, analysis.attention.weights.shape[0])
@@ -345,9 +366,9 @@ def _column(analysis: Analysis, name: str, layer: int, head: int, level: str, sc
         attention = (f"<h3>Attention</h3>{figure(chart, f'{side}-attention-layer-{layer}-head-{head}')}")
     return (
         f"<section><h2>{_e(name)}</h2>{_meta_table(_model_rows(analysis))}"
-        f"<h3>Prediction</h3>{figure(_prediction_figure(analysis), f'{side}-prediction')}"
+        f"<h3>Prediction</h3>{figure(_prediction_figure(analysis, x_range), f'{side}-prediction')}"
         f"<h3>Attribution</h3>{_highlights(analysis, level, scale=scale)}"
-        f"<h3>Convergence</h3>{_convergence_html(analysis)}{attention}</section>"
+        f"<h3>{_convergence_heading(analysis)}</h3>{_convergence_html(analysis)}{attention}</section>"
     )
 
 
@@ -403,13 +424,14 @@ def comparison_html(left: Analysis, right: Analysis, *, view: ReportView = Repor
     shown = np.abs(np.concatenate([_shown_scores(left, view.level), _shown_scores(right, view.level)]))
     shown = shown[np.isfinite(shown)]
     scale = float(shown.max()) if shown.size else 0.0
+    axis = prediction_range(left.prediction, right.prediction)
     parts = [
         f"<h1>{_e(title)}</h1>",
         f"<section><h2>Text</h2>{texts}</section>",
         '<p class="note">Both sides use one colour scale, so equal colours mean equal scores.</p>',
         '<div class="columns">'
-        f"{_column(left, name_left, view.layer, view.head, view.level, scale, figure, 'left')}"
-        f"{_column(right, name_right, view.layer_b, view.head_b, view.level, scale, figure, 'right')}</div>",
+        f"{_column(left, name_left, view.layer, view.head, view.level, scale, figure, 'left', axis)}"
+        f"{_column(right, name_right, view.layer_b, view.head_b, view.level, scale, figure, 'right', axis)}</div>",
     ]
     if comparison is not None:
         parts.append(_shared_words_section(comparison, (name_left, name_right), figure))

@@ -16,11 +16,21 @@ FONT = dict(family="Inter, 'Segoe UI', Helvetica, Arial, sans-serif", size=FONT_
 ATTENTION_SCALE = "Blues"
 STATISTIC_SCALE = "Viridis"
 GRID_GAP_COLOUR = "#aab4bf"
-HIGHLIGHT_COLOUR = "#d9480f"  # the explained label
-OTHER_COLOUR = "#9aa5b1"
-POSITIVE_LINE = "#2f6fae"  # a multi-label head's labels that are on
+# One meaning per colour (tests/unit/test_figures.py keeps them apart):
+# - attribution sign, here and in every RdBu chart: red lowers the explained score, blue raises it;
 NEGATIVE_RGB = (178, 24, 43)  # RdBu ends: red lowers the score
 POSITIVE_RGB = (33, 102, 172)  # blue raises it
+ATTRIBUTION_SCALE = "RdBu"
+# - the explained label among the predicted ones: violet, neither red nor blue;
+EXPLAINED_COLOUR = "#7048e8"
+OTHER_COLOUR = "#9aa5b1"
+POSITIVE_LINE = "#52606d"  # a multi-label head's labels that are on: dark grey beside the light grey of the others
+# - signs of vector components (the neuron view's q, k, q∘k, q·k), which say nothing about the score: ochre / green;
+VECTOR_NEGATIVE = "#a6761d"
+VECTOR_POSITIVE = "#1b7837"
+VECTOR_SCALE = [[0.0, VECTOR_NEGATIVE], [0.5, "#f7f7f7"], [1.0, VECTOR_POSITIVE]]
+# - the head or token shown, outlined in maps of heads and tokens.
+HIGHLIGHT_COLOUR = "#d9480f"
 MAX_PREDICTION_BARS = 10
 MAX_HOVER_TEXT_CELLS = 256 * 256  # above this, hover names positions, not tokens
 # Explained scores are probabilities or cosine similarities (scale 1): a change below this share of the score's

@@ -38,7 +38,7 @@ def test_defaults_render_on_the_embedded_model():
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 4  # prediction, one head, the chosen aggregate, all heads
     body = html_text(at)
-    assert "film" in body and "raises the score" in body
+    assert "film" in body and "blue raises <b>P(" in body
     assert at.query_params["t"] == "The film was good but far too long."
 
 

@@ -88,7 +88,7 @@ def test_default_page_renders_highlights_and_heatmaps(server, watched):
     titles = page.locator(HIGHLIGHT).evaluate_all("els => els.map(e => e.title)")
     assert any(re.fullmatch(r"film: [+-]?\d+(\.\d+)?(e[+-]?\d+)?", t) for t in titles), titles
     assert [t.rsplit(": ", 1)[0] for t in titles] == re.findall(r"\w+|[^\w\s]", DEFAULT_TEXT)  # one per word
-    assert "raises the score" in page.locator("[data-testid='stHtml']").first.inner_text()
+    assert "blue raises P(" in page.locator("[data-testid='stHtml']").first.inner_text()
     # The charts: prediction, single head, rollout (visible tab), all-heads grid, each drawn by Plotly.
     assert page.locator(".js-plotly-plot").count() >= 4
     assert head_title(page) == "Layer 0, head 0"

@@ -76,7 +76,7 @@ def test_hand_computed_top_k_sign_and_rank_agreement():
     # 5 concordant and 5 discordant pairs, tau = 0
     assert three.spearman == pytest.approx(0.0, abs=1e-12)
     assert three.kendall == pytest.approx(0.0, abs=1e-12)
-    assert three.reading().startswith("Little agreement:")
+    assert three.reading().startswith("Same top words, otherwise little agreement:")  # 2 of 3 top words shared
     assert "2 of the top 3 words shared" in three.reading()
 
 
@@ -85,8 +85,30 @@ def test_moderate_reading_threshold():
                                      n_words=20, spearman_p=0.005)
     assert agreement.reading() == (
         "Moderate agreement: the models rank the words in a broadly similar order "
-        "(Spearman 0.60, p = 0.005; 3 of the top 5 words shared)."
+        "(Spearman 0.60, Kendall 0.50, p = 0.005; 3 of the top 5 words shared; sign agreement 1.00)."
     )
+
+
+def test_unrelated_rankings_beside_shared_top_words_do_not_read_as_unrelated():
+    """The Compare page showed "mostly unrelated" beside a top-5 overlap of 0.80: the reading names both."""
+    agreement = AttributionAgreement(spearman=0.12, kendall=0.09, top_k=5, top_k_overlap=0.8, sign_agreement=0.75,
+                                     n_words=14, spearman_p=0.68)
+    for sides in ("models", "texts"):
+        reading = agreement.reading(sides)
+        assert "mostly unrelated" not in reading and not reading.startswith("Little agreement"), reading
+        assert reading.startswith("Same top words")
+        # every number the page shows is in the sentence
+        for shown in ("Spearman 0.12", "Kendall 0.09", "p = 0.68", "4 of the top 5 words shared",
+                      "sign agreement 0.75"):
+            assert shown in reading, (shown, reading)
+
+
+def test_similar_rankings_with_different_top_words_say_so():
+    agreement = AttributionAgreement(spearman=0.62, kendall=0.45, top_k=5, top_k_overlap=0.2, sign_agreement=0.9,
+                                     n_words=30, spearman_p=0.001)
+    reading = agreement.reading()
+    assert reading.startswith("Similar order, different top words") and "1 of the top 5 words shared" in reading
+    assert not reading.startswith(("Strong", "Moderate"))
 
 
 def test_constant_vector_gives_nan_and_says_so():
@@ -354,8 +376,8 @@ def test_sanity_check_on_real_numbers():
     assert verdict.outcome is Outcome.FAILED
 
 
-CLAIMS_ALIKE = ("Strong agreement", "Moderate agreement")
-CLAIMS_DIFFERENT = ("Little agreement", "They disagree", "Possibly opposite")
+CLAIMS_ALIKE = ("Strong agreement", "Moderate agreement", "Similar order")
+CLAIMS_DIFFERENT = ("Little agreement", "They disagree", "Possibly opposite", "Same top words")
 CLAIMS_NOTHING = ("Too few words", "No rank correlation", "Possibly similar")
 
 

@@ -107,3 +107,16 @@ def test_token_rows_add_up_to_the_word_rows_on_a_real_model(tiny_models):
         assert pieces and all(int(word["start"]) <= int(t["start"]) < int(t["end"]) <= int(word["end"])
                               for t in pieces)
         assert float(word["score"]) == pytest.approx(sum(float(t["score"]) for t in pieces), rel=1e-4, abs=1e-6)
+
+
+@pytest.mark.parametrize("level", ["word", "subword"])
+def test_every_row_names_the_model_target_label_and_method(level):
+    analysis = make_analysis("good movie , bad ending", spec="=evil model")
+    rows = read(word_scores_csv(analysis, level=level))
+    assert list(rows[0])[-4:] == ["model", "target", "label", "method"]
+    for row in rows:
+        assert (row["model"], row["target"], row["label"], row["method"]) == (
+            "'=evil model", "class", "positive <i>", "integrated_gradients")
+    both = read(comparison_scores_csv(analysis, make_analysis("good movie , bad ending", spec="other"),
+                                      level=level))
+    assert {r["model"] for r in both} == {"'=evil model", "other"}

@@ -459,3 +459,17 @@ def test_right_to_left_words_keep_their_own_direction():
     assert re.search(r'<div dir="ltr" style="display:block;">', out)
     arabic = token_highlights_html(["[CLS]", "مرحبا", "بالعالم", "[SEP]"], np.zeros(4))
     assert re.search(r'<div dir="rtl" style="display:block;">', arabic)  # the text's direction, not [CLS]'s
+
+
+def test_predictions_side_by_side_share_one_axis():
+    from explain.viz.prediction import prediction_range
+
+    probs = Prediction(labels=["a", "b"], scores=np.array([0.55, 0.45]), explained_index=0, description="P(a)")
+    other = Prediction(labels=["a", "b"], scores=np.array([0.4, 0.6]), explained_index=1, description="P(b)")
+    assert prediction_range(probs, other) == (0.0, 1.0)
+    assert list(prediction_figure(probs).layout.xaxis.range) == [0.0, 1.0]  # probabilities alone: 0-1 as well
+    logits = Prediction(labels=["a", "b"], scores=np.array([-2.0, 3.0]), explained_index=0, description="",
+                        score_name="logit")
+    low, high = prediction_range(logits, other)
+    assert low < -2.0 and high > 3.0
+    assert list(prediction_figure(other, x_range=(low, high)).layout.xaxis.range) == [low, high]

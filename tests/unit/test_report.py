@@ -109,7 +109,7 @@ def test_standalone_shows_highlights_convergence_and_title():
     page = standalone_html(analysis, title="My <report>", view=ReportView(level="subword"))
     assert "<title>My &lt;report&gt;</title>" in page
     assert 'title="good: ' in page and 'title="[CLS]: ' in page
-    assert "lowers the score" in page and "raises the score" in page
+    assert "red lowers <b>P(positive &lt;i&gt;)</b>" in page and "blue raises <b>P(positive &lt;i&gt;)</b>" in page
     assert "convergence delta" in page
     assert "-1.00e-03" in page
     assert "50 steps" in page
