@@ -215,15 +215,17 @@ def explain_method(request: AnalysisRequest, loaded: LoadedModel, name: str, *,
 
 def evaluate_faithfulness(request: AnalysisRequest, loaded: LoadedModel, results: dict[str, MethodResult], *,
                           removal: str = "replace", bins: tuple[float, ...] = ERASER_BINS,
-                          context: AttributionContext | None = None
+                          context: AttributionContext | None = None, progress: Callable[[float], None] | None = None
                           ) -> tuple[dict[str, MethodResult], FaithfulnessSummary]:
     """Comprehensiveness, sufficiency and leave-one-word-out agreement of each method's word scores, and the
-    random-ranking floor; all perturbed inputs in a few batched passes."""
+    random-ranking floor; all perturbed inputs in a few batched passes, `progress` called after each."""
     with loaded.lock, ExitStack() as ablation:
         context = context or attribution_context(request, loaded)
         ablation.enter_context(context_heads_removed(request, context))
         report = evaluate_context(context, {name: r.word_scores for name, r in results.items()}, mode=removal,
-                                  bins=bins)
+                                  bins=bins, progress=progress)
+    if progress is not None:
+        progress(1.0)
     scored = {
         name: replace(result, comprehensiveness=report.methods[name].comprehensiveness,
                       sufficiency=report.methods[name].sufficiency, loo_spearman=report.methods[name].loo_spearman)
@@ -260,7 +262,8 @@ def with_methods(analysis: Analysis, loaded: LoadedModel, names: list[str], *, f
         summary = analysis.faithfulness
         if faithfulness:
             report("faithfulness", 0.0)
-            results, summary = evaluate_faithfulness(request, loaded, results, removal=removal, context=context)
+            results, summary = evaluate_faithfulness(request, loaded, results, removal=removal, context=context,
+                                                     progress=lambda f: report("faithfulness", f))
     return replace(analysis, methods=results, faithfulness=summary)
 
 

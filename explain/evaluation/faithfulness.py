@@ -167,6 +167,7 @@ def evaluate(word_scores: Mapping[str, np.ndarray], score: WordScorer, *, bins: 
 
 def evaluate_context(context: AttributionContext, word_scores: Mapping[str, np.ndarray], *, mode: str = "replace",
                      bins: tuple[float, ...] = ERASER_BINS, n_random: int = DEFAULT_RANDOM_RANKINGS,
-                     seed: int = 0) -> FaithfulnessReport:
-    """`evaluate` on a real model: words replaced by the context's baseline, or removed (`mode`)."""
-    return evaluate(word_scores, word_scorer(context, mode), bins=bins, n_random=n_random, seed=seed)
+                     seed: int = 0, progress: Callable[[float], None] | None = None) -> FaithfulnessReport:
+    """`evaluate` on a real model: words replaced by the context's baseline, or removed (`mode`); `progress` gets
+    the fraction of the variants scored after each batch."""
+    return evaluate(word_scores, word_scorer(context, mode, progress), bins=bins, n_random=n_random, seed=seed)
