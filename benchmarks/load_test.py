@@ -12,12 +12,17 @@ warm-up and at the end, then prints a markdown table and writes it to docs/load-
     .venv/bin/python benchmarks/load_test.py --sessions 8 --duration 120 --no-write
     .venv/bin/python benchmarks/load_test.py --url http://127.0.0.1:8501   # an already running server (no memory)
     .venv/bin/python benchmarks/load_test.py --scenario fairness           # 4 heavy sessions and 1 light, 120 s
+    .venv/bin/python benchmarks/load_test.py --scenario methods-heads      # 2 Methods + 2 Heads sessions, 1 light
+    .venv/bin/python benchmarks/load_test.py --scenario heads              # 4 Heads sessions and 1 light, 120 s
 
 The fairness scenario (issue 10, "one user cannot stall everyone") first times a light session alone (short new
 sentences, default settings), then runs it again beside 4 sessions that send the largest requests the work budget
 admits (a new 5,000-character text each time, 512 tokens, the most integration steps that fit), and reports the light
 session's p50/p95 against its time alone, every error (a refusal included) and the server's memory; it writes its
-own section of docs/load-test.md.
+own section of docs/load-test.md. The page scenarios (issue 21) do the same with heavy sessions on other pages: the
+Methods page computing every method, their faithfulness and second seeds on a new 512-token text, and the Heads page
+ranking the heads and pruning them on a new 256-token text; when the measured period ends the heavy tabs close with
+their work in flight, and the server's CPU time over the next 10 s and one more light request show that it stopped.
 
 Not collected by pytest (no test_ prefix); it needs Debian's chromium like the browser tests.
 """
@@ -86,6 +91,7 @@ class Outcome:
     seconds: float
     error: str = ""
     repeat: bool = False  # the same request was made before in this run (the analysis cache can answer it)
+    refused: int = 0  # pieces of the page the work budget refused (a one-sentence notice each, not an error)
 
 
 @dataclass
@@ -469,8 +475,9 @@ def light_params(index: int) -> dict[str, str]:
 
 
 async def role_session(browser, base: str, role: str, make_params, until: float, outcomes: list[Outcome],
-                       timeout_ms: float) -> None:
-    """Explore links back to back until `until` (the request in flight then is finished or cancelled)."""
+                       timeout_ms: float, runner=None) -> None:
+    """Explore links (or `runner(page, base, params, timeout_ms)`, returning the pieces refused) back to back until
+    `until` (the request in flight then is finished, or cancelled by closing the tab)."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     index = 0
@@ -480,7 +487,11 @@ async def role_session(browser, base: str, role: str, make_params, until: float,
             index += 1
             start = time.monotonic()
             try:
-                await run_task(page, base, "explore link", params, timeout_ms)
+                refused = 0
+                if runner is None:
+                    await run_task(page, base, "explore link", params, timeout_ms)
+                else:
+                    refused = await runner(page, base, params, timeout_ms)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - every failure is counted, then the session goes on
@@ -488,7 +499,7 @@ async def role_session(browser, base: str, role: str, make_params, until: float,
                 outcomes.append(Outcome(role, time.monotonic() - start, f"{name}: {str(exc)[:300]}"))
                 await page.goto("about:blank")
             else:
-                outcomes.append(Outcome(role, time.monotonic() - start))
+                outcomes.append(Outcome(role, time.monotonic() - start, refused=refused))
     finally:
         await context.close()
 
@@ -624,17 +635,213 @@ each browser session has one analysis at a time (a newer request replaces its ol
 
 def write_fairness_section(section: str) -> None:
     """Put `section` in docs/load-test.md in place of the previous fairness section (or at the end)."""
+    write_section(FAIRNESS_HEADING, section)
+
+
+def write_section(heading: str, section: str) -> None:
+    """Put `section` (starting with `heading`) in docs/load-test.md in place of the part under that heading, up to
+    the next heading of the same or a higher level, or at the end."""
     text = DOC.read_text() if DOC.exists() else "# Load test\n"
-    if FAIRNESS_HEADING in text:
-        text = text[: text.index(FAIRNESS_HEADING)].rstrip() + "\n"
-    DOC.write_text(text.rstrip() + "\n\n" + section)
+    if heading not in text:
+        DOC.write_text(text.rstrip() + "\n\n" + section.rstrip() + "\n")
+        return
+    start = text.index(heading)
+    level = heading.split(" ", 1)[0]
+    ends = [i for i in (text.find(f"\n{'#' * n} ", start + len(heading)) for n in range(1, len(level) + 1)) if i >= 0]
+    end = min(ends, default=len(text))
+    DOC.write_text(text[:start] + section.rstrip() + "\n" + ("\n" + text[end:].lstrip("\n") if end < len(text) else ""))
+
+
+# -- heavy pages: Methods and Heads sessions beside a light one (issue 21) ---------------------------------------
+
+PAGES_HEADING = "## Heavy pages beside a light session"
+METHODS_TOKENS = 512
+HEADS_TOKENS = 256
+# scenario -> (title, ((page, sessions), ...))
+PAGE_SCENARIOS = {
+    "methods-heads": ("2 Methods and 2 Heads sessions beside 1 light", (("methods", 2), ("heads", 2))),
+    "heads": ("4 Heads sessions beside 1 light", (("heads", 4),)),
+}
+REFUSED = "over this server's"  # the work budget's refusal sentence
+WARNINGS = "[data-testid='stAlertContentWarning']"
+STALE = "[data-stale='true']"
+
+
+def heavy_text(session: int, index: int) -> str:
+    """A new 4,900-character text each time (never answered by the cache)."""
+    return (f"Visit {index} by guest {session}. " + HEAVY_TEXT * 20)[:4900]
+
+
+async def page_outcome(page) -> int:
+    """The pieces the work budget refused on the page (warnings and error boxes saying so); raises on a traceback or
+    any other error box."""
+    if await page.locator("[data-testid='stException']").count():
+        raise RuntimeError("the page shows a traceback")
+    refused = 0
+    for text in await page.locator("[data-testid='stAlertContentError']").all_inner_texts():
+        if REFUSED not in text:
+            raise RuntimeError(f"the page shows an error: {text[:200]}")
+        refused += 1
+    return refused + sum(REFUSED in text for text in await page.locator(WARNINGS).all_inner_texts())
+
+
+async def run_methods(page, base: str, params: dict[str, str], timeout_ms: float) -> int:
+    """The Methods page on a new text: its analysis, then "Compute all methods", faithfulness and the second seeds,
+    to the end of the run."""
+    await page.goto(f"{base}/methods?" + urlencode(params))
+    await page.wait_for_selector(READY, timeout=timeout_ms)
+    button = page.get_by_role("button", name="Compute all methods")
+    await button.wait_for(timeout=timeout_ms)
+    await button.click()
+    await page.wait_for_function(
+        f"() => !document.querySelector('.st-key-compute_all') && !document.querySelector(\"{STALE}\") "
+        f"&& document.querySelector(\"{IDLE}\")", timeout=timeout_ms)
+    return await page_outcome(page)
+
+
+async def run_heads(page, base: str, params: dict[str, str], timeout_ms: float) -> int:
+    """The Heads page on a new text: its importance maps, one head's view and the pruning curve."""
+    await page.goto(f"{base}/heads?" + urlencode(params))
+    await page.wait_for_selector(READY, timeout=timeout_ms)
+    await page.wait_for_selector("[data-testid='stTextArea'] textarea", timeout=timeout_ms)
+    await page.wait_for_selector(f"{IDLE}, [data-testid='stException']", timeout=timeout_ms)
+    refused = await page_outcome(page)
+    if not refused:
+        await page.wait_for_selector(".st-key-heads_pruning .main-svg", timeout=timeout_ms)
+    return refused
+
+
+PAGE_RUNNERS = {
+    "methods": (run_methods, lambda k, i: {"t": heavy_text(k, i), "mx": str(METHODS_TOKENS)}),
+    "heads": (run_heads, lambda k, i: {"t": heavy_text(k, i), "mx": str(HEADS_TOKENS)}),
+}
+
+
+async def drive_pages(base: str, roles: tuple, alone_s: float, duration: float, light_timeout_ms: float,
+                      heavy_timeout_ms: float, memory: bool) -> dict:
+    """A light session alone, then beside the heavy page sessions in `roles`; then the heavy tabs close, and the
+    server's CPU time over the next 10 s and one more light request show that their work stopped."""
+    from playwright.async_api import async_playwright
+
+    pids = server_pids() if memory else []
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            warm: list[Outcome] = []  # one light analysis: the model loads
+            await role_session(browser, base, "warm-up", lambda i: light_params(20_000 + i), time.monotonic() + 1,
+                               warm, light_timeout_ms)
+            alone: list[Outcome] = []
+            await role_session(browser, base, "light alone", light_params, time.monotonic() + alone_s, alone,
+                               light_timeout_ms)
+            await asyncio.sleep(2)
+            rss_start = rss_mib(pids) if pids else float("nan")
+            samples = [rss_start]
+            stop = asyncio.Event()
+
+            async def sample_memory() -> None:
+                while not stop.is_set():
+                    try:
+                        await asyncio.wait_for(stop.wait(), timeout=5)
+                    except TimeoutError:
+                        samples.append(rss_mib(pids))
+
+            sampler = asyncio.create_task(sample_memory()) if pids else None
+            loaded: list[Outcome] = []
+            load_0 = os.getloadavg()[0]
+            start = time.monotonic()
+            until = start + duration
+            heavy = []
+            for name, count in roles:
+                runner, make = PAGE_RUNNERS[name]
+                for k in range(count):
+                    session_id = len(heavy)
+                    heavy.append(asyncio.create_task(role_session(
+                        browser, base, name, lambda i, k=session_id, make=make: make(k, i), until, loaded,
+                        heavy_timeout_ms, runner)))
+            await asyncio.sleep(3)  # the heavy requests are queued before the light session starts
+            await role_session(browser, base, "light", lambda i: light_params(1000 + i), until, loaded,
+                               light_timeout_ms)
+            elapsed = time.monotonic() - start
+            load_1 = os.getloadavg()[0]
+            for task in heavy:
+                task.cancel()  # the heavy tabs close with their work in flight
+            await asyncio.gather(*heavy, return_exceptions=True)
+            cpu_0 = cpu_seconds(pids)
+            await asyncio.sleep(10)
+            cpu_after = cpu_seconds(pids) - cpu_0
+            after: list[Outcome] = []
+            await role_session(browser, base, "light after", lambda i: light_params(50_000 + i),
+                               time.monotonic() + 0.1, after, light_timeout_ms)
+            stop.set()
+            if sampler:
+                await sampler
+            rss_end = rss_mib(pids) if pids else float("nan")
+            samples.append(rss_end)
+        finally:
+            await browser.close()
+    return {"warm": warm, "alone": alone, "loaded": loaded, "after": after, "elapsed": elapsed,
+            "cpu_after": cpu_after if pids else float("nan"),
+            "rss_start": rss_start, "rss_end": rss_end, "rss_peak": max(samples), "load": (load_0, load_1)}
+
+
+def pages_report(result: dict, roles: tuple) -> str:
+    alone = [o.seconds for o in result["alone"] if not o.error]
+    light = [o.seconds for o in result["loaded"] if o.kind == "light" and not o.error]
+    errors = [o for o in result["alone"] + result["loaded"] + result["after"] if o.error]
+    p95_alone, p95 = percentile(alone, 95), percentile(light, 95)
+    ratio = p95 / p95_alone if alone and light else float("nan")
+    growth = (result["rss_end"] / result["rss_start"] - 1) * 100 if result["rss_start"] == result["rss_start"] else None
+    after = [o.seconds for o in result["after"] if not o.error]
+    rows = [("Heavy sessions", ", ".join(
+        f"{count} {name.capitalize()} ({'every method, faithfulness and second seeds' if name == 'methods' else 'importance maps and the pruning curve'}, "
+        f"a new text at {METHODS_TOKENS if name == 'methods' else HEADS_TOKENS} tokens each time)"
+        for name, count in roles))]
+    for name, _ in roles:
+        done = [o for o in result["loaded"] if o.kind == name and not o.error]
+        rows.append((f"{name.capitalize()} pages completed, p50, pieces refused by the work budget",
+                     f"{len(done)}, {percentile([o.seconds for o in done], 50):.1f} s, "
+                     f"{sum(o.refused for o in done)}"))
+    rows += [
+        ("Light session", "1, a new short sentence with the default settings, back to back"),
+        ("Measured time", f"{result['elapsed']:.0f} s with the heavy sessions"),
+        ("Light alone: completed, p50, p95", f"{len(alone)}, {percentile(alone, 50):.2f} s, {p95_alone:.2f} s"),
+        ("Light beside the heavy sessions: completed, p50, p95",
+         f"{len(light)}, {percentile(light, 50):.2f} s, {p95:.2f} s"),
+        ("Light p95 against alone", f"{ratio:.2f}x ({'within' if ratio <= 3 else 'OVER'} the 3x target)"),
+        ("Errors (traceback / error box / timeout)", f"{len(errors)}"),
+        ("Server CPU in the 10 s after the heavy tabs closed", f"{result['cpu_after']:.1f} s"),
+        ("A light request after they closed (no deadlock)",
+         f"{after[0]:.2f} s" if after else "did not complete"),
+        ("Server RSS", f"{result['rss_start']:.0f} MiB before the heavy sessions, {result['rss_end']:.0f} MiB at the "
+                       f"end (peak {result['rss_peak']:.0f} MiB)"),
+        ("RSS growth", "n/a (external server)" if growth is None else f"{growth:+.1f}%"),
+    ]
+    lines = ["| Measure | Value |", "| --- | --- |"] + [f"| {k} | {v} |" for k, v in rows]
+    if errors:
+        lines += ["", "Errors:", ""] + [f"- {o.kind} after {o.seconds:.1f} s: {o.error}" for o in errors[:20]]
+    lines += ["", f"- 1-minute load average {result['load'][0]:.1f} at the start of the measured period and "
+                  f"{result['load'][1]:.1f} at its end, on {cores()} cores shared with other jobs (and with Chromium "
+                  "drawing every page)."]
+    return "\n".join(lines)
+
+
+def pages_section(scenario: str, table: str, started: datetime, args: argparse.Namespace) -> str:
+    title, _ = PAGE_SCENARIOS[scenario]
+    return f"""### {title}
+
+- **Date:** {started:%Y-%m-%d %H:%M} UTC
+- **Machine:** {machine()}
+- **Command:** `.venv/bin/python benchmarks/load_test.py --scenario {scenario}{'' if args.duration == 120 else f' --duration {args.duration:g}'}`
+
+{table}
+"""
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", choices=("mixed", "fairness"), default="mixed")
+    parser.add_argument("--scenario", choices=("mixed", "fairness", *PAGE_SCENARIOS), default="mixed")
     parser.add_argument("--sessions", type=int, default=4, help="mixed scenario: concurrent sessions")
     parser.add_argument("--duration", type=float, default=None,
-                        help="measured seconds (after the warm-up); default 60 (mixed) or 120 (fairness)")
+                        help="measured seconds (after the warm-up); default 60 (mixed) or 120 (the others)")
     parser.add_argument("--alone", type=float, default=30.0, help="fairness: seconds the light session runs alone")
     parser.add_argument("--timeout", type=float, default=90.0, help="seconds one analysis may take before it "
                                                                   "counts as an error (light ones in fairness)")
@@ -642,18 +849,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="drive this running server instead of starting one (memory is not sampled)")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {DOC.relative_to(ROOT)}")
     args = parser.parse_args(argv)
-    args.duration = args.duration or (120.0 if args.scenario == "fairness" else 60.0)
+    args.duration = args.duration or (60.0 if args.scenario == "mixed" else 120.0)
 
     started = datetime.now(UTC)
     with tempfile.TemporaryDirectory(prefix="explain-load-") as tmp:
         env = {"EXPLAIN_STORE_PATH": str(Path(tmp) / "analyses.sqlite3")}
         with running_server(args.url, env=env) as base:
-            if args.scenario == "fairness":
+            if args.scenario in PAGE_SCENARIOS:
+                result = asyncio.run(drive_pages(base, PAGE_SCENARIOS[args.scenario][1], args.alone, args.duration,
+                                                 args.timeout * 1000, args.heavy_timeout * 1000, memory=not args.url))
+            elif args.scenario == "fairness":
                 result = asyncio.run(drive_fairness(base, args.alone, args.duration, args.timeout * 1000,
                                                     args.heavy_timeout * 1000, memory=not args.url))
             else:
                 result = asyncio.run(drive(base, args.sessions, args.duration, args.timeout * 1000,
                                            memory=not args.url))
+    if args.scenario in PAGE_SCENARIOS:
+        table = pages_report(result, PAGE_SCENARIOS[args.scenario][1])
+        print(table)
+        if not args.no_write:
+            write_section(f"### {PAGE_SCENARIOS[args.scenario][0]}", pages_section(args.scenario, table, started, args))
+            print(f"\nwritten to {DOC.relative_to(ROOT)}")
+        return 1 if any(o.error for o in result["alone"] + result["loaded"] + result["after"]) else 0
     if args.scenario == "fairness":
         table = fairness_report(result)
         print(table)

@@ -169,6 +169,17 @@ def current_session() -> str | None:
     return None if ctx is None else ctx.session_id
 
 
+def watched(progress: Progress | None) -> Progress | None:
+    """`progress`, or inside a script run a report that draws nothing. Streamlit raises into a script run at its
+    next element update once its tab has closed or its page reran; that update, in the waiting script's own thread,
+    is how a scheduled computation learns that this waiter left (explain.scheduling.ScheduledCache), so every
+    wait gets one."""
+    if progress is not None or current_session() is None:
+        return progress
+    slot = st.empty()
+    return lambda stage, fraction: slot.empty()
+
+
 def pause_stages(method: str, stages: frozenset[str] = PAUSE_STAGES) -> frozenset[str]:
     """Where work running `method` may pause for light work: not inside a stochastic method's seeded draws."""
     return stages - {"attribution"} if METHODS[method].stochastic else stages
@@ -223,7 +234,7 @@ class AnalysisCache:
         work = self.estimate(request, loaded)
         return cast(Analysis, self.results.compute(
             key, loaded, lambda model, step: analyze(request, model, progress=step), work=work,
-            what="This request", advice="use a shorter text or a lower token limit", progress=progress,
+            what="This request", advice="use a shorter text or a lower token limit", progress=watched(progress),
             session=current_session() if session is None else session, pause_at=pause_stages(request.method)))
 
     def __len__(self) -> int:
@@ -374,19 +385,19 @@ class MethodResultCache:
         if cached is not None:
             return cast(MethodResult, cached)
         work = self.estimate(request, loaded, name)
-        report = progress or (lambda fraction: None)
 
         def method_progress(stage: str, fraction: float | None) -> None:
-            report(0.0 if fraction is None else fraction)
+            if progress is not None:
+                progress(0.0 if fraction is None else fraction)
 
         return cast(MethodResult, self.results.compute(
             key, loaded, lambda model, step: explain_method(request_for_method(request, name), model, name,
                                                             progress=lambda f: step("attribution", f)),
-            work=work, what=METHODS[name].title, advice="", progress=method_progress,
+            work=work, what=METHODS[name].title, advice="", progress=watched(None if progress is None else method_progress),
             session=current_session() if session is None else session, pause_at=pause_stages(name)))
 
     def faithfulness(self, request: AnalysisRequest, loaded: LoadedModel, results: dict[str, MethodResult],
-                     removal: str, *, session: Hashable | None = None
+                     removal: str, progress: Progress | None = None, *, session: Hashable | None = None
                      ) -> tuple[dict[str, MethodResult], FaithfulnessSummary]:
         """Every method's comprehensiveness, sufficiency and leave-one-out agreement, and the random floor,
         priced from the perturbed inputs it scores."""
@@ -407,10 +418,11 @@ class MethodResultCache:
             work = work_units(faithfulness_evaluations(len(results), n_words, naopc=None) + EXTRA_EVALUATIONS / 2,
                               loaded.config, n_tokens)
         return cast("tuple[dict[str, MethodResult], FaithfulnessSummary]", self.results.compute(
-            key, loaded, lambda model, step: evaluate_faithfulness(request, model, results, removal=removal,
-                                                                   naopc=naopc, naopc_note=note),
+            key, loaded, lambda model, step: evaluate_faithfulness(
+                request, model, results, removal=removal, naopc=naopc, naopc_note=note,
+                progress=lambda f: step("faithfulness", f)),
             work=work, what="Scoring the methods' faithfulness",
-            advice="use a shorter text or a lower token limit",
+            advice="use a shorter text or a lower token limit", progress=watched(progress),
             session=current_session() if session is None else session))
 
 
@@ -464,7 +476,7 @@ class HeadResultCache:
                 model, request.texts, request.target, request.max_tokens,
                 truncation="only_second" if request.question else "longest_first"),
             work=self.one_pass(loaded, request.max_tokens), what="Reading the text", advice="",
-            progress=progress, session=current_session(), stage="tokenising", refusable=False))
+            progress=watched(progress), session=current_session(), stage="tokenising", refusable=False))
 
     def importance(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs,
                    progress: Progress | None = None) -> HeadImportance:
@@ -474,8 +486,8 @@ class HeadResultCache:
             self.importance_key(request), loaded,
             lambda model, step: head_importance(model, inputs, progress=lambda f: step(stage, f)),
             work=self.heads_work(loaded, inputs, "importance"), what="Ranking the heads",
-            advice="use a shorter text or a lower token limit", progress=progress, session=current_session(),
-            stage=stage, pause_at=frozenset({stage})))
+            advice="use a shorter text or a lower token limit", progress=watched(progress),
+            session=current_session(), stage=stage, pause_at=frozenset({stage})))
 
     def pruning(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, importance: HeadImportance,
                 map_name: str, order: str, progress: Progress | None = None) -> PruningCurve:
@@ -486,8 +498,8 @@ class HeadResultCache:
                 model, inputs, importance.map(map_name), importance_name=map_name, order=order,
                 n_random=PRUNING_RANDOM_ORDERS, n_points=PRUNING_POINTS, progress=lambda f: step(stage, f)),
             work=self.heads_work(loaded, inputs, "pruning"), what="The pruning curve",
-            advice="use a shorter text or a lower token limit", progress=progress, session=current_session(),
-            stage=stage, pause_at=frozenset({stage})))
+            advice="use a shorter text or a lower token limit", progress=watched(progress),
+            session=current_session(), stage=stage, pause_at=frozenset({stage})))
 
     def neuron(self, request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, layer: int, head: int,
                token: int) -> NeuronView:
@@ -496,7 +508,7 @@ class HeadResultCache:
             ("neuron", request, layer, head, token), loaded,
             lambda model, step: neuron_view(model, inputs, layer, head, token),
             work=self.one_pass(loaded, inputs.n_tokens), what="The neuron view", advice="",
-            session=current_session(), refusable=False))
+            progress=watched(None), session=current_session(), refusable=False))
 
 
 @st.cache_resource(show_spinner=False)
@@ -538,8 +550,8 @@ class DepthResults:
         return cast(Analysis, self.results.compute(
             self.key(result, loaded.spec), loaded, make, work=work,
             what=f"Splitting the score over the embeddings and the {result.model.n_layers} layers",
-            advice="use fewer steps or a shorter text", progress=progress, session=current_session(), stage=stage,
-            pause_at=frozenset({stage})))
+            advice="use fewer steps or a shorter text", progress=watched(progress), session=current_session(),
+            stage=stage, pause_at=frozenset({stage})))
 
 
 @st.cache_resource(show_spinner=False)

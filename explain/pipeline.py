@@ -217,15 +217,19 @@ def explain_method(request: AnalysisRequest, loaded: LoadedModel, name: str, *,
 def evaluate_faithfulness(request: AnalysisRequest, loaded: LoadedModel, results: dict[str, MethodResult], *,
                           removal: str = "replace", bins: tuple[float, ...] = ERASER_BINS,
                           context: AttributionContext | None = None, naopc: NAOPCSettings | None = DEFAULT_NAOPC,
-                          naopc_note: str = "") -> tuple[dict[str, MethodResult], FaithfulnessSummary]:
+                          naopc_note: str = "", progress: Callable[[float], None] | None = None
+                          ) -> tuple[dict[str, MethodResult], FaithfulnessSummary]:
     """Comprehensiveness, sufficiency and leave-one-word-out agreement of each method's word scores, and the
-    random-ranking floor; all perturbed inputs in a few batched passes. With `naopc` (the default) also each
-    ranking's AOPC and NAOPC against the text's AOPC limits; without, `naopc_note` says why in the summary."""
+    random-ranking floor; all perturbed inputs in a few batched passes, `progress` called after each. With `naopc`
+    (the default) also each ranking's AOPC and NAOPC against the text's AOPC limits; without, `naopc_note` says why
+    in the summary."""
     with loaded.lock, ExitStack() as ablation:
         context = context or attribution_context(request, loaded)
         ablation.enter_context(context_heads_removed(request, context))
         report = evaluate_context(context, {name: r.word_scores for name, r in results.items()}, mode=removal,
-                                  bins=bins, naopc=naopc)
+                                  bins=bins, naopc=naopc, progress=progress)
+    if progress is not None:
+        progress(1.0)
     scored = {
         name: replace(result, comprehensiveness=found.comprehensiveness, sufficiency=found.sufficiency,
                       loo_spearman=found.loo_spearman, aopc=found.aopc, naopc=found.naopc)
@@ -269,7 +273,8 @@ def with_methods(analysis: Analysis, loaded: LoadedModel, names: list[str], *, f
         if faithfulness:
             report("faithfulness", 0.0)
             results, summary = evaluate_faithfulness(request, loaded, results, removal=removal, context=context,
-                                                     naopc=naopc, naopc_note="its limits were not asked for.")
+                                                     naopc=naopc, naopc_note="its limits were not asked for.",
+                                                     progress=lambda f: report("faithfulness", f))
     return replace(analysis, methods=results, faithfulness=summary)
 
 

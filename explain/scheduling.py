@@ -11,6 +11,8 @@ served. Here:
   replaces its old one). Light analyses (a few seconds at most) go first: a running heavy
   analysis pauses at its next safe point (`Turn.pause_point`, between batches of integration
   steps) while they run, so a quick question never waits behind minutes of someone else's work.
+- `ScheduledCache`: one computation per key, in a thread of its own shared by everyone asking for that key;
+  when all of them have left (their tabs closed), it stops at its next progress report (`Cancelled`).
 
 Pure Python: the scheduler needs no torch and no streamlit; the caller runs the analysis.
 """
@@ -415,6 +417,86 @@ def ignore_progress(stage: str, fraction: float | None) -> None:
     pass
 
 
+class Cancelled(ExplainError):
+    """Everyone waiting for a computation left (their pages closed or moved on), so it was stopped."""
+
+
+class Job:
+    """One computation in flight and the callers waiting for it (waiters).
+
+    The computation publishes each progress report and waits until every waiter has shown it (or left), so a
+    waiter's page sees it at once and a waiter that left is known at the very report after it left; once none is
+    left, `publish` raises Cancelled. Waiters are opaque tokens.
+    """
+
+    def __init__(self, session: Hashable | None) -> None:
+        self.session = session
+        self._cond = threading.Condition()
+        self._waiters: set[object] = set()
+        self._unseen: set[object] = set()
+        self._serial = 0
+        self._report: tuple[str, float | None] = ("", None)
+        self.cancelled = False
+        self.done = False
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def join(self, waiter: object) -> None:
+        with self._cond:
+            self._waiters.add(waiter)
+
+    def leave(self, waiter: object) -> bool:
+        """Remove `waiter`; True when that cancels the computation (nobody else waits and it has not finished)."""
+        with self._cond:
+            self._waiters.discard(waiter)
+            self._unseen.discard(waiter)
+            if not self._waiters and not self.done and not self.cancelled:
+                self.cancelled = True
+            self._cond.notify_all()
+            return self.cancelled and not self.done
+
+    def publish(self, stage: str, fraction: float | None) -> None:
+        """Hand a progress report to the waiters and wait until each has shown it or left; Cancelled when none
+        is left."""
+        with self._cond:
+            if self.cancelled:
+                raise Cancelled("Nobody waits for this computation any more, so it was stopped.")
+            self._serial += 1
+            self._report = (stage, fraction)
+            self._unseen = set(self._waiters)
+            self._cond.notify_all()
+            while self._unseen and not self.cancelled:
+                self._cond.wait()
+            if self.cancelled:
+                raise Cancelled("Nobody waits for this computation any more, so it was stopped.")
+
+    def finish(self, value: Any, error: BaseException | None) -> None:
+        with self._cond:
+            self.value, self.error, self.done = value, error, True
+            self._cond.notify_all()
+
+    def wait(self, waiter: object, progress: Progress | None) -> Any:
+        """In a waiter's thread: show each report with `progress` until the computation ends; its value, or
+        its error raised here. Whatever `progress` raises goes on (the caller then makes this waiter leave)."""
+        seen = 0
+        while True:
+            with self._cond:
+                while self._serial == seen and not self.done:
+                    self._cond.wait()
+                if self._serial == seen:
+                    break
+                serial, report = self._serial, self._report
+            if progress is not None:
+                progress(*report)
+            with self._cond:
+                seen = serial
+                self._unseen.discard(waiter)
+                self._cond.notify_all()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
 class ScheduledCache:
     """Results every session shares: a bounded LRU (by count, and by bytes when `size` is given), one
     computation per key at a time, each priced against the work budget before it waits for anything and run in
@@ -436,7 +518,7 @@ class ScheduledCache:
         self._items: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
-        self._key_locks: dict[Hashable, list[Any]] = {}  # key -> [lock, sessions using it]
+        self._jobs: dict[Hashable, Job] = {}  # computations in flight, by key
 
     def get(self, key: Hashable) -> Any | None:
         with self._lock:
@@ -463,30 +545,26 @@ class ScheduledCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    @contextmanager
-    def _key_lock(self, key: Hashable) -> Iterator[None]:
+    def in_flight(self) -> int:
+        """Computations started and not finished or cancelled."""
         with self._lock:
-            entry = self._key_locks.setdefault(key, [threading.Lock(), 0])
-            entry[1] += 1
-        try:
-            with entry[0]:
-                yield
-        finally:
-            with self._lock:
-                entry[1] -= 1
-                if entry[1] == 0:
-                    self._key_locks.pop(key, None)
+            return len(self._jobs)
 
     def compute(self, key: Hashable, loaded: Any, make: Callable[[Any, StepReport], Any], *, work: float,
                 what: str, advice: str, progress: Progress | None = None, session: Hashable | None = None,
                 stage: str = "", pause_at: frozenset[str] = frozenset(), refusable: bool = True) -> Any:
         """The cached value for `key`, or `make(model, step)` in its turn on `loaded`'s scheduler.
 
+        The computation runs in a thread of its own, shared by every caller asking for `key` meanwhile (each a
+        waiter); each waiter sees its progress. When every waiter has left, it stops at its next progress report
+        (`Cancelled`, never cached); while one remains, it goes on.
+
         Args:
             work: the work units of `make`, priced from what it runs (explain.costs); over the budget it is
                 refused with "`what` needs about N s ..., over this server's M s limit: `advice`."
-            progress: called with (stage, fraction done), and with (queue text, None) while waiting; it may
-                raise to cancel (Streamlit does at the next call after a rerun or when the tab closes).
+            progress: called in the caller's thread with (stage, fraction done), and with (queue text, None)
+                while waiting; the computation waits for it at each report. When it raises, this caller leaves
+                (Streamlit raises at the next call after a rerun or when the tab closes) and the exception goes on.
             session: who asks (its older turn on this model is replaced); None: nobody's.
             refusable: False for one pass over the text (reading it, one head's view): the least any page
                 needs, priced for the queue but never refused.
@@ -498,25 +576,62 @@ class ScheduledCache:
             return value
         if refusable:
             self.budget.check_work(work, what, advice)
-        light = self.budget.is_light(work)
-        report = progress or ignore_progress
-        with self._key_lock(key):
-            value = self.get(key)
-            if value is not None:
-                return value
+        while True:
+            waiter = object()
+            with self._lock:
+                item = self._items.get(key)
+                if item is not None:
+                    return item[0]
+                job = self._jobs.get(key)
+                if job is None:
+                    job = self._jobs[key] = Job(session)
+                    start = True
+                else:
+                    start = False
+                job.join(waiter)
+            if start:
+                threading.Thread(target=self._run, args=(job, key, loaded, make, work, stage, pause_at),
+                                 name=f"scheduled {what or 'work'}", daemon=True).start()
+            try:
+                return job.wait(waiter, progress)
+            except Replaced:
+                if job.session == session:
+                    raise
+                # the session that started it asked for something else; this caller still waits: start anew
+            finally:
+                self._leave(key, job, waiter)
+
+    def _leave(self, key: Hashable, job: Job, waiter: object) -> None:
+        with self._lock:
+            if job.leave(waiter) and self._jobs.get(key) is job:
+                del self._jobs[key]
+
+    def _run(self, job: Job, key: Hashable, loaded: Any, make: Callable[[Any, StepReport], Any], work: float,
+             stage: str, pause_at: frozenset[str]) -> None:
+        """The computation's own thread: its turn, its progress to the waiters, its value to the cache."""
+        value: Any = None
+        error: BaseException | None = None
+        try:
             scheduler = self.schedulers.get(loaded.spec)
-            with scheduler.turn(light=light, session=session, waiting=lambda ahead: report(queue_text(ahead), None),
+            with scheduler.turn(light=self.budget.is_light(work), session=job.session,
+                                waiting=lambda ahead: job.publish(queue_text(ahead), None),
                                 allowed=watchdog_seconds(self.budget.seconds(work))) as turn, \
                     turn.hold(loaded) as model:
 
                 def step(name: str, fraction: float) -> None:
                     turn.check()
-                    report(name, fraction)
+                    job.publish(name, fraction)
                     if name in pause_at and not turn.light and not has_foreign_hooks(loaded.model):
                         turn.pause_point()
 
                 if stage:
-                    report(stage, 0.0)
+                    job.publish(stage, 0.0)
                 value = make(model, step)
             self.put(key, value)
-        return value
+        except BaseException as exc:  # noqa: BLE001 - handed to every waiter, raised in their threads
+            error = exc
+        finally:
+            with self._lock:
+                if self._jobs.get(key) is job:
+                    del self._jobs[key]
+            job.finish(value, error)

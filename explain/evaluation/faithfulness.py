@@ -229,6 +229,9 @@ def evaluate(word_scores: Mapping[str, np.ndarray], score: WordScorer, *, bins: 
 
 def evaluate_context(context: AttributionContext, word_scores: Mapping[str, np.ndarray], *, mode: str = "replace",
                      bins: tuple[float, ...] = ERASER_BINS, n_random: int = DEFAULT_RANDOM_RANKINGS,
-                     seed: int = 0, naopc: NAOPCSettings | None = None) -> FaithfulnessReport:
-    """`evaluate` on a real model: words replaced by the context's baseline, or removed (`mode`)."""
-    return evaluate(word_scores, word_scorer(context, mode), bins=bins, n_random=n_random, seed=seed, naopc=naopc)
+                     seed: int = 0, naopc: NAOPCSettings | None = None,
+                     progress: Callable[[float], None] | None = None) -> FaithfulnessReport:
+    """`evaluate` on a real model: words replaced by the context's baseline, or removed (`mode`); `progress` gets
+    the fraction of the variants scored after each batch."""
+    return evaluate(word_scores, word_scorer(context, mode, progress), bins=bins, n_random=n_random, seed=seed,
+                    naopc=naopc)

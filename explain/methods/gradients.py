@@ -9,6 +9,7 @@ as `explain.methods.quadrature`'s.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -27,6 +28,9 @@ from explain.methods.base import (
 from explain.methods.quadrature import internal_batch_size
 
 SMOOTHED_METHODS = ("saliency", "gradient_x_input", "integrated_gradients")
+# SmoothGrad's noisy copies go through the model in at least this many batches, each followed by a progress report,
+# so a run nobody waits for any more stops within this share of its samples (explain.scheduling.Cancelled).
+PROGRESS_PARTS = 8
 
 
 @dataclass(frozen=True)
@@ -51,12 +55,20 @@ class SmoothGradSettings(MethodSettings):
 class DifferenceForward:
     """The explained scores as a function of d = input - baseline, in Captum's forward signature."""
 
-    def __init__(self, context: AttributionContext, baselines: torch.Tensor) -> None:
+    def __init__(self, context: AttributionContext, baselines: torch.Tensor, progress: ProgressCallback | None = None,
+                 total: int = 1) -> None:
         self.context = context
         self.baselines = baselines
+        self.progress = progress
+        self.total = total
+        self.done = 0
 
     def __call__(self, difference: torch.Tensor) -> torch.Tensor:
-        return self.context.forward(self.baselines + difference)
+        scores = self.context.forward(self.baselines + difference)
+        if self.progress is not None:  # `total` rows in all: the fraction of them evaluated
+            self.done += difference.shape[0]
+            self.progress(min(0.99, self.done / max(self.total, 1)))
+        return scores
 
 
 def difference(context: AttributionContext) -> tuple[torch.Tensor, torch.Tensor]:
@@ -90,25 +102,26 @@ def token_norm(context: AttributionContext) -> float:
 
 def smoothgrad(context: AttributionContext, settings: SmoothGradSettings, progress: ProgressCallback | None
                ) -> RawScores:
-    """Captum's NoiseTunnel ("smoothgrad") over one gradient method, under a fixed seed (the RNG is restored)."""
+    """Captum's NoiseTunnel ("smoothgrad") over one gradient method, under a fixed seed (the RNG is restored), with
+    a progress report after each batch of evaluations."""
     d, b = difference(context)
-    forward = DifferenceForward(context, b)
+    per_copy = settings.ig_steps if settings.over == "integrated_gradients" else 1
+    forward = DifferenceForward(context, b, progress, settings.nt_samples * per_copy)
     n_tokens, hidden = d.shape[1], d.shape[2]
     stdev = settings.noise * token_norm(context) / hidden**0.5
     extra: dict = {"target": context.target.index}
     if settings.over == "saliency":
         inner: Saliency | InputXGradient | IntegratedGradients = Saliency(forward)
         extra["abs"] = False
-        per_copy = 1
     elif settings.over == "gradient_x_input":
         inner = InputXGradient(forward)
-        per_copy = 1
     else:
         inner = IntegratedGradients(forward)
-        extra.update(baselines=torch.zeros_like(d), n_steps=settings.ig_steps, method="gausslegendre",
-                     internal_batch_size=internal_batch_size(n_tokens, settings.ig_steps, hidden))
-        per_copy = settings.ig_steps
+        extra.update(baselines=torch.zeros_like(d), n_steps=settings.ig_steps, method="gausslegendre")
     batch = max(1, internal_batch_size(n_tokens, settings.nt_samples * per_copy, hidden) // per_copy)
+    batch = min(batch, math.ceil(settings.nt_samples / PROGRESS_PARTS))
+    if settings.over == "integrated_gradients":  # rows per pass: every step of the batch's copies, within memory
+        extra["internal_batch_size"] = max(batch, internal_batch_size(n_tokens, batch * per_copy, hidden))
     with seeded(settings.seed, d.device), torch.enable_grad():
         attributions = NoiseTunnel(inner).attribute(
             d, nt_type="smoothgrad", nt_samples=settings.nt_samples, nt_samples_batch_size=batch,

@@ -39,15 +39,16 @@ class SamplingSettings(MethodSettings):
     seed: int = setting(0, "random seed of the sampled subsets", minimum=0, maximum=2**31 - 1)
 
 
-def leave_one_word_out(context: AttributionContext) -> tuple[np.ndarray, float]:
+def leave_one_word_out(context: AttributionContext, progress: ProgressCallback | None = None
+                       ) -> tuple[np.ndarray, float]:
     """Score drop when each word alone is replaced by the baseline, float64 [words], and the input's score."""
     keep = ~np.eye(context.n_words, dtype=bool)
-    scores = word_scorer(context, "replace")(np.vstack([np.ones((1, context.n_words), dtype=bool), keep]))
+    scores = word_scorer(context, "replace", progress)(np.vstack([np.ones((1, context.n_words), dtype=bool), keep]))
     return scores[0] - scores[1:], float(scores[0])
 
 
 def occlusion(context: AttributionContext, settings: NoSettings, progress: ProgressCallback | None) -> RawScores:
-    drops, _ = leave_one_word_out(context)
+    drops, _ = leave_one_word_out(context, progress)
     return RawScores(scores=spread_over_tokens(drops, context.token_word))
 
 

@@ -68,10 +68,12 @@ def score_embeddings(context: AttributionContext, embeds: torch.Tensor, attentio
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def word_scorer(context: AttributionContext, mode: str = "replace") -> WordScorer:
+def word_scorer(context: AttributionContext, mode: str = "replace",
+                progress: Callable[[float], None] | None = None) -> WordScorer:
     """A function from keep masks (bool [variants, words], True = the word stays) to explained scores [variants].
 
-    The input and baseline embeddings are computed once; each call builds its variants chunk by chunk.
+    The input and baseline embeddings are computed once; each call builds its variants chunk by chunk, calling
+    `progress` with the fraction of its new variants scored after each chunk (it may raise to stop).
     """
     if mode not in REMOVAL_MODES:
         raise InputError(f"Unknown removal mode '{mode}'; choose one of {', '.join(REMOVAL_MODES)}.")
@@ -114,6 +116,8 @@ def word_scorer(context: AttributionContext, mode: str = "replace") -> WordScore
                 embeds, mask, part_types = compact(inputs, kept_tokens, types)
                 positions = model_position_ids(context.target.loaded, mask_ids(context, mask))
             out.append(score_embeddings(context, embeds, mask, part_types, positions))
+            if progress is not None:
+                progress(min(1.0, (start + chunk) / len(keep)))
         return np.concatenate(out) if out else np.zeros(0)
 
     return score

@@ -61,8 +61,8 @@ def test_same_request_from_many_sessions_is_computed_once(tiny_models):
         t.start()
     for t in threads:
         t.join()
-    assert len({id(r) for r in results}) == 1
-    assert calls.count("done") == 1
+    assert len(results) == 4 and len({id(r) for r in results}) == 1  # one computation, shared
+    assert "done" in calls  # its progress shown to the sessions waiting for it
 
 
 def test_analysis_cache_evicts_by_bytes(tiny_models):
