@@ -281,6 +281,9 @@ class UrlField:
     required: bool = False  # a text that may not be empty
     # Entries checked one by one: the value kept and what was dropped (a bad entry does not cost the others).
     clean: Callable[[str], tuple[str, list[str]]] | None = None
+    # Travels with the user from page to page (the text, the model, the target, the method and its settings);
+    # any other field is a page's own and keeps that page's value.
+    shared: bool = False
 
     def parse(self, raw: str, default: object) -> object:
         """The field's value from its query string; ValueError with what was expected."""
@@ -313,19 +316,20 @@ class UrlField:
 
 _LAYER_HEAD = (0, 99)
 URL_FIELDS: tuple[UrlField, ...] = (
-    UrlField("text", KEY_TEXT, max_chars=MAX_TEXT_CHARS, request=True, required=True),
-    UrlField("model", KEY_MODEL, request=True),
-    UrlField("target", KEY_TARGET, choices=("",) + TARGET_KINDS, request=True),
-    UrlField("label", KEY_LABEL, request=True),
-    UrlField("labels", KEY_LABELS, request=True),
-    UrlField("prompts", KEY_PROMPTS, request=True),
-    UrlField("reference", KEY_REFERENCE, max_chars=MAX_TEXT_CHARS, request=True),
-    UrlField("steps", KEY_STEPS, bounds=(MIN_STEPS, MAX_STEPS), request=True),
-    UrlField("integration", KEY_INTEGRATION, pages=ALL_PAGES, choices=INTEGRATION_CHOICES, request=True),
-    UrlField("delta_tolerance", KEY_DELTA_TOLERANCE, pages=ALL_PAGES, bounds=(0, 1), request=True),
-    UrlField("baseline", KEY_BASELINE, choices=BASELINES, request=True),
-    UrlField("max_tokens", KEY_MAX_TOKENS, bounds=(3, 512), request=True),
-    UrlField("fast", KEY_FAST, request=True),
+    UrlField("text", KEY_TEXT, max_chars=MAX_TEXT_CHARS, request=True, required=True, shared=True),
+    UrlField("model", KEY_MODEL, request=True, shared=True),
+    UrlField("target", KEY_TARGET, choices=("",) + TARGET_KINDS, request=True, shared=True),
+    UrlField("label", KEY_LABEL, request=True, shared=True),
+    UrlField("labels", KEY_LABELS, request=True, shared=True),
+    UrlField("prompts", KEY_PROMPTS, request=True, shared=True),
+    UrlField("reference", KEY_REFERENCE, max_chars=MAX_TEXT_CHARS, request=True, shared=True),
+    UrlField("steps", KEY_STEPS, bounds=(MIN_STEPS, MAX_STEPS), request=True, shared=True),
+    UrlField("integration", KEY_INTEGRATION, pages=ALL_PAGES, choices=INTEGRATION_CHOICES, request=True,
+             shared=True),
+    UrlField("delta_tolerance", KEY_DELTA_TOLERANCE, pages=ALL_PAGES, bounds=(0, 1), request=True, shared=True),
+    UrlField("baseline", KEY_BASELINE, choices=BASELINES, request=True, shared=True),
+    UrlField("max_tokens", KEY_MAX_TOKENS, bounds=(3, 512), request=True, shared=True),
+    UrlField("fast", KEY_FAST, request=True, shared=True),
     UrlField("level", KEY_LEVEL, choices=LEVELS),
     UrlField("layer", KEY_LAYER, bounds=_LAYER_HEAD),
     UrlField("head", KEY_HEAD, bounds=_LAYER_HEAD),
@@ -341,9 +345,9 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("head_b", KEY_HEAD_B, pages=frozenset({COMPARE}), bounds=_LAYER_HEAD),
     UrlField("mode", KEY_MODE, pages=frozenset({COMPARE}), choices=COMPARE_MODES, request=True),
     UrlField("analysis", KEY_ANALYSIS),
-    UrlField("method", KEY_METHOD, pages=ALL_PAGES, choices=tuple(METHODS), request=True),
+    UrlField("method", KEY_METHOD, pages=ALL_PAGES, choices=tuple(METHODS), request=True, shared=True),
     UrlField("method_settings", KEY_METHOD_SETTINGS, pages=ALL_PAGES, max_chars=1000, request=True,
-             clean=check_method_settings),
+             clean=check_method_settings, shared=True),
     UrlField("removal", KEY_REMOVAL, pages=frozenset({METHODS_PAGE}), choices=REMOVAL_MODES),
     # depth
     UrlField("depth", KEY_DEPTH),  # on both pages, so a trip to Compare and back keeps it
@@ -358,11 +362,11 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("heads_token", KEY_HEADS_TOKEN, pages=frozenset({HEADS_PAGE}), bounds=(0, 511)),
     UrlField("prune_map", KEY_PRUNE_MAP, pages=frozenset({HEADS_PAGE}), choices=MAP_NAMES),
     UrlField("prune_order", KEY_PRUNE_ORDER, pages=frozenset({HEADS_PAGE}), choices=PRUNING_ORDERS),
-    UrlField("pair", KEY_PAIR, pages=ALL_PAGES, max_chars=MAX_TEXT_CHARS, request=True),
-    UrlField("question", KEY_QUESTION, pages=ALL_PAGES, max_chars=MAX_TEXT_CHARS, request=True),
-    UrlField("target_token", KEY_TARGET_TOKEN, pages=ALL_PAGES, bounds=(ALL_ENTITIES, 511), request=True),
-    UrlField("part", KEY_PART, pages=ALL_PAGES, choices=("",) + ANSWER_PARTS, request=True),
-    UrlField("logit", KEY_LOGIT, pages=ALL_PAGES, request=True),
+    UrlField("pair", KEY_PAIR, pages=ALL_PAGES, max_chars=MAX_TEXT_CHARS, request=True, shared=True),
+    UrlField("question", KEY_QUESTION, pages=ALL_PAGES, max_chars=MAX_TEXT_CHARS, request=True, shared=True),
+    UrlField("target_token", KEY_TARGET_TOKEN, pages=ALL_PAGES, bounds=(ALL_ENTITIES, 511), request=True, shared=True),
+    UrlField("part", KEY_PART, pages=ALL_PAGES, choices=("",) + ANSWER_PARTS, request=True, shared=True),
+    UrlField("logit", KEY_LOGIT, pages=ALL_PAGES, request=True, shared=True),
 )
 FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
@@ -439,6 +443,22 @@ REQUEST_FIELDS = {f.name for f in URL_FIELDS if f.request}
 HEADS_REQUEST_FIELDS = {"text", "model", "target", "label", "labels", "prompts", "reference", "max_tokens", "pair",
                         "question", "target_token", "part", "logit"}
 HEADS_FIELDS = HEADS_REQUEST_FIELDS | {f.name for f in URL_FIELDS if HEADS_PAGE in f.pages}
+SHARED_FIELDS = frozenset(f.name for f in URL_FIELDS if f.shared)
+# The fields each page reads and writes (its link); a page not named here (Saved) has none.
+PAGE_FIELDS: dict[str, frozenset[str]] = {
+    EXPLORE: frozenset(EXPLORE_FIELDS), COMPARE: frozenset(COMPARE_FIELDS), METHODS_PAGE: frozenset(METHODS_FIELDS),
+    HEADS_PAGE: frozenset(HEADS_FIELDS)}
+
+
+def returning_state(own: Mapping[str, object], shared: Mapping[str, object]) -> ViewState:
+    """A page's state when the user comes back to it: its own last values under the values every page shares.
+
+    A saved analysis the page showed is dropped when a shared value changed since (it no longer shows them).
+    """
+    values = {**own, **shared}
+    if any(own.get(name, shared[name]) != shared[name] for name in shared):
+        values["analysis"] = ""
+    return replace(DEFAULTS, **{k: v for k, v in values.items() if v is not None})
 
 
 def state_from_saved(requests: list[AnalysisRequest], view: Mapping[str, str],

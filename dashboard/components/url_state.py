@@ -1,30 +1,46 @@
-"""Keep a page's widgets and the URL in step through one ViewState."""
+"""Keep a page's widgets, the URL and the other pages in step through one ViewState.
+
+Per session it remembers the values every page shares (`SHARED_FIELDS`: the text, the model, the target, the
+method) and each page's own last values. A page reads its link when the address bar holds one it did not write
+(a shared link, Back or Forward); otherwise, arriving from another page, it takes its own last values under the
+shared ones.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import fields, replace
 
 import streamlit as st
 
+from dashboard.components import navigation
 from dashboard.components.text import markdown_escape
-from dashboard.state import DEFAULTS, ViewState, from_query, state_from_saved, to_query
+from dashboard.state import (
+    DEFAULTS,
+    PAGE_FIELDS,
+    SHARED_FIELDS,
+    ViewState,
+    from_query,
+    returning_state,
+    state_from_saved,
+    to_query,
+)
 
 PREFIX = "w_"
+SETTING_PREFIX = PREFIX + "ms."  # a method setting's own widget (its value also lives in `method_settings`)
+PAGE_KEY = "_page"  # the page the last run drew
+WRITTEN_KEY = "_url_written"  # the query the last run wrote or read
+SHARED_KEY = "_shared_values"
+OWN_KEY = "_page_values"
+NAV_SLOT = "_nav_slot"
 
 
 def widget_key(name: str) -> str:
     return PREFIX + name
 
 
-def load_from_url(page: str, names: set[str]) -> None:
-    """On a page's first run in a session, seed its widgets from the URL and queue notices.
-
-    A link with `analysis=<id>` seeds the request from that saved analysis and its saved view.
-    """
-    flag = f"_url_loaded_{page}"
-    if st.session_state.get(flag):
-        return
-    params = st.query_params.to_dict()
+def link_state(params: Mapping[str, str | list[str]]) -> tuple[ViewState, list[str]]:
+    """The state a link asks for; `analysis=<id>` seeds the request from that saved analysis and its saved view."""
     state, notices = from_query(params)
     if state.analysis:
         from dashboard import cached
@@ -38,12 +54,35 @@ def load_from_url(page: str, names: set[str]) -> None:
         else:
             state, more = state_from_saved([a.request for a in document.analyses], document.view, params)
             notices += more
-    seed(state, names)
-    st.session_state[f"_notices_{page}"] = notices
+    return state, notices
+
+
+def load_from_url(page: str, names: set[str]) -> None:
+    """At the top of every run: seed the page's widgets from a new link, or from memory on arrival from another
+    page; otherwise keep the values of widgets this run may not draw (Streamlit drops those)."""
+    flag = f"_url_loaded_{page}"
+    params = st.query_params.to_dict()
+    arrived = st.session_state.get(PAGE_KEY) != page
+    st.session_state[PAGE_KEY] = page
+    if params and (params != st.session_state.get(WRITTEN_KEY) or not st.session_state.get(flag)):
+        state, notices = link_state(params)
+        seed(state, names)
+        st.session_state[f"_notices_{page}"] = notices
+    elif arrived or not st.session_state.get(flag):
+        seed(returning_state(st.session_state.get(OWN_KEY, {}).get(page, {}),
+                             st.session_state.get(SHARED_KEY, {})), names)
+    else:
+        for name in names:
+            key = widget_key(name)
+            if key in st.session_state:
+                st.session_state[key] = st.session_state[key]
+    st.session_state[WRITTEN_KEY] = params
     st.session_state[flag] = True
 
 
 def seed(state: ViewState, names: set[str]) -> None:
+    for key in [k for k in st.session_state if str(k).startswith(SETTING_PREFIX)]:
+        del st.session_state[key]  # re-read from `method_settings`
     for name in names:
         st.session_state[widget_key(name)] = getattr(state, name)
 
@@ -59,10 +98,10 @@ def show_notices(page: str) -> None:
 
 
 def current(names: set[str]) -> ViewState:
-    """The state the widgets hold now (defaults for fields the page has no widget for)."""
+    """The state the widgets hold now (defaults for fields the page has no widget for, or whose widget is empty)."""
     values = {}
     for f in fields(ViewState):
-        if f.name in names and widget_key(f.name) in st.session_state:
+        if f.name in names and st.session_state.get(widget_key(f.name)) is not None:
             values[f.name] = st.session_state[widget_key(f.name)]
     return replace(DEFAULTS, **values)
 
@@ -73,7 +112,36 @@ def set_value(name: str, value) -> None:
 
 
 def write_url(state: ViewState, names: set[str]) -> None:
-    """Make the address bar reproduce `state` (only fields that differ from the defaults)."""
+    """Make the address bar reproduce `state` (only fields that differ from the defaults), remember it for the
+    other pages, and point the sidebar's links at it."""
     wanted = to_query(state, include=names)
     if wanted != st.query_params.to_dict():
         st.query_params.from_dict(wanted)
+    st.session_state[WRITTEN_KEY] = wanted
+    page = st.session_state.get(PAGE_KEY)
+    if page:
+        values = {name: getattr(state, name) for name in names}
+        st.session_state.setdefault(OWN_KEY, {})[page] = values
+        st.session_state.setdefault(SHARED_KEY, {}).update(
+            {name: value for name, value in values.items() if name in SHARED_FIELDS})
+    draw_navigation()
+
+
+def page_query(page: str) -> dict[str, str]:
+    """The link to `page`: its own last values under the shared ones (no query for a page without fields)."""
+    if page not in PAGE_FIELDS:
+        return {}
+    state = returning_state(st.session_state.get(OWN_KEY, {}).get(page, {}), st.session_state.get(SHARED_KEY, {}))
+    return to_query(state, include=set(PAGE_FIELDS[page]))
+
+
+def start_navigation() -> None:
+    """The sidebar's page links, drawn before the page runs and redrawn by `write_url` once it has settled."""
+    st.session_state[NAV_SLOT] = st.sidebar.empty()
+    draw_navigation()
+
+
+def draw_navigation() -> None:
+    slot = st.session_state.get(NAV_SLOT)
+    if slot is not None:
+        navigation.draw_links(slot, page_query)
