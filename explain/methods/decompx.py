@@ -340,8 +340,8 @@ def decompx_shares(context: AttributionContext, progress: ProgressCallback | Non
         rows = sorted({row for row, _ in readout.terms})
     real = real_pass(context, blocks, head, rows)
     parts = torch.empty(0)
-    for parts in propagate(real, blocks, order, rows, progress):
-        pass
+    for after_layer in propagate(real, blocks, order, rows, progress):
+        parts = after_layer
     if isinstance(readout, CosineReadout):
         mask = context.attention_mask[0].double()
         pooled = (real.layer_outputs[-1] * mask[:, None]).sum(0) / mask.sum()

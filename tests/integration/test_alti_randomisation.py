@@ -1,4 +1,4 @@
-"""ALTI on the embedded MiniLM and on its randomised control (Adebayo et al. 2018's model randomisation)."""
+"""ALTI and DecompX on the embedded MiniLM and on its randomised control (Adebayo et al. 2018's model randomisation)."""
 
 from __future__ import annotations
 
@@ -34,3 +34,14 @@ def test_alti_ranks_words_differently_on_the_randomised_control(minilm):
         spreads.append((trained.std() / trained.mean(), control.std() / control.mean()))
     assert np.mean(correlations) < 0.5, correlations
     assert all(trained > 5 * control for trained, control in spreads), spreads
+
+
+def test_decompx_ranks_words_differently_on_the_randomised_control(minilm):
+    """DecompX's signed shares of the zero-shot cosine, on the trained model and on its randomised copy."""
+    randomised = load_model(RANDOM_CONTROL)
+    spec = TargetSpec("zero_shot", label="positive")
+    decompx = get_method("decompx")
+    correlations = [spearman(decompx.attribute(build_context(minilm, text, spec)).word_scores,
+                             decompx.attribute(build_context(randomised, text, spec)).word_scores)
+                    for text in SENTENCES]
+    assert np.mean(correlations) < 0.5, correlations
