@@ -4,7 +4,7 @@ A `Method` declares its name, a frozen settings dataclass (every field built wit
 `setting`, which records its range and help text so the dashboard, the URL and the
 CLI can be generated from it), which target kinds it supports, and whether its
 scores are signed. `Method.attribute(context, settings)` returns a
-`MethodAttribution`: one score per token (special tokens 0) and one per word.
+`MethodAttribution`: one score per token (special tokens 0, unless the method splits the logit) and one per word.
 """
 
 from __future__ import annotations
@@ -178,7 +178,7 @@ class AttributionContext:
 class MethodAttribution:
     """One method's attribution of the explained score.
 
-    scores: float32 [tokens] (special tokens 0); word_scores: float32 [words], the sum of each word's
+    scores: float32 [tokens] (special tokens 0 unless `splits_logit`); word_scores: float32 [words], the sum of each word's
     tokens. delta: completeness gap `scores.sum() - (score_input - score_baseline)` for methods that
     promise completeness (integrated gradients, KernelSHAP), nan for the others. signed: False when the scores
     are relevances that are never negative.

@@ -258,14 +258,36 @@ def ratio(activation: torch.Tensor, pre_activation: torch.Tensor) -> torch.Tenso
 
 
 def feed_forward_step(parts: torch.Tensor, block: DecompXBlock, pre_activation: torch.Tensor,
-                      activation: torch.Tensor) -> None:
-    """The feed-forward block and its residual, in place on [parts, rows, hidden], a chunk of parts at a time."""
+                      activation: torch.Tensor, per_token: bool | None = None) -> None:
+    """The feed-forward block and its residual, in place on [parts, rows, hidden].
+
+    Two orders of the same products: through the intermediate a chunk of parts at a time, or (`per_token`; None:
+    whichever costs fewer multiplications, the second on long texts) through each token's linearised map
+    W_2 diag(act(z) / z) W_1, formed once per token and applied to all of its parts."""
     w_1, w_2 = block.feed_forward_in.weight.detach().double(), block.feed_forward_out.weight.detach().double()
     b_1, b_2 = parameter(block.feed_forward_in.bias), parameter(block.feed_forward_out.bias)
     slope = ratio(activation, pre_activation)
     shares = None if b_1 is None else bias_weights(parts @ (w_1.T @ b_1))
+    n_parts, n_rows, hidden = parts.shape
+    inner_size = w_1.shape[0]
+    if per_token is None:
+        per_token = hidden * inner_size * hidden + n_parts * hidden * hidden < 2 * n_parts * hidden * inner_size
     dots = torch.zeros(parts.shape[:2], dtype=parts.dtype, device=parts.device)
-    for part in chunks(parts.shape[0], parts.shape[1] * (w_1.shape[0] + parts.shape[2])):
+    if per_token:
+        rows_per_chunk = max(1, CHUNK_ELEMENTS // (hidden * (inner_size + hidden + n_parts)))
+        for start in range(0, n_rows, rows_per_chunk):
+            rows = slice(start, min(n_rows, start + rows_per_chunk))
+            maps = torch.einsum("dm,im,me->ide", w_2, slope[rows], w_1)  # [rows, hidden out, hidden in]
+            out = torch.bmm(parts[:, rows].transpose(0, 1), maps.transpose(1, 2))  # [rows, parts, hidden]
+            if shares is not None:
+                out += shares[:, rows].T[..., None] * ((slope[rows] * b_1) @ w_2.T)[:, None]
+            out = out.transpose(0, 1)
+            if b_2 is not None:
+                dots[:, rows] = out @ b_2
+            parts[:, rows] += out
+        add_bias(parts, b_2, dots)
+        return
+    for part in chunks(n_parts, n_rows * (inner_size + hidden)):
         inner = parts[part] @ w_1.T
         if shares is not None:
             inner += shares[part, :, None] * b_1
@@ -340,8 +362,8 @@ def decompx_shares(context: AttributionContext, progress: ProgressCallback | Non
         rows = sorted({row for row, _ in readout.terms})
     real = real_pass(context, blocks, head, rows)
     parts = torch.empty(0)
-    for parts in propagate(real, blocks, order, rows, progress):
-        pass
+    for after_layer in propagate(real, blocks, order, rows, progress):
+        parts = after_layer
     if isinstance(readout, CosineReadout):
         mask = context.attention_mask[0].double()
         pooled = (real.layer_outputs[-1] * mask[:, None]).sum(0) / mask.sum()

@@ -11,7 +11,14 @@ import torch.nn.functional as F
 from explain.errors import InputError
 from explain.families import FAMILIES, family_of
 from explain.methods import get_method
-from explain.methods.decompx import decompx_blocks, decompx_layer_norms, decompx_shares, propagate, real_pass
+from explain.methods.decompx import (
+    decompx_blocks,
+    decompx_layer_norms,
+    decompx_shares,
+    feed_forward_step,
+    propagate,
+    real_pass,
+)
 from explain.models import load_model
 from explain.pipeline import attribution_context
 from explain.records import AnalysisRequest, TargetSpec
@@ -346,3 +353,22 @@ def test_the_shares_differ_between_labels(biased):
     scores = [get_method("decompx").attribute(build_context(loaded, TEXT, TargetSpec("class", label=label))).scores
               for label in ("negative", "positive")]
     assert not np.allclose(scores[0], scores[1])
+
+
+@pytest.mark.parametrize("name", ["bert", "distilbert"])
+def test_both_orders_of_the_feed_forward_products_agree(tmp_path, name):
+    """Long texts go through each token's linearised feed-forward map; short ones through the intermediate."""
+    loaded = load_model(str(save_tiny_family(tmp_path / name, name)), device="cpu")
+    randomise_biases(loaded.model)
+    context = build_context(loaded, TEXT, SPECS["class"])
+    blocks, order = decompx_blocks(loaded)
+    real = real_pass(context, blocks, [], [])
+    every = list(range(context.n_tokens))
+    parts = next(propagate(real, blocks, order, every)).clone()
+    results = []
+    for per_token in (False, True):
+        copy = parts.clone()
+        feed_forward_step(copy, blocks[order[1]], real.pre_activations[1], real.activations[1], per_token=per_token)
+        results.append(copy)
+    np.testing.assert_allclose(results[1].numpy(), results[0].numpy(), rtol=1e-9, atol=1e-12)
+    assert not torch.equal(results[0], parts)
