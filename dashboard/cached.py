@@ -396,6 +396,26 @@ class MethodResultCache:
             work=work, what=METHODS[name].title, advice="", progress=watched(None if progress is None else method_progress),
             session=current_session() if session is None else session, pause_at=pause_stages(name)))
 
+    def naopc_that_fits(self, n_methods: int, n_words: int, loaded: LoadedModel, n_tokens: int
+                        ) -> tuple[NAOPCSettings | None, str, float]:
+        """NAOPC's settings for faithfulness within the budget, why it is left out ("" where it is not) and the work:
+        the exact limits, else the beam's, else the ERASER metrics on their own."""
+        tries: list[NAOPCSettings | None] = [DEFAULT_NAOPC]
+        if DEFAULT_NAOPC.search(n_words) == "exact" and n_words > 1:
+            tries.append(replace(DEFAULT_NAOPC, exact_max_words=n_words - 1))
+        def price(naopc: NAOPCSettings | None) -> float:
+            evaluations = faithfulness_evaluations(n_methods, n_words, naopc=naopc) + EXTRA_EVALUATIONS / 2
+            return work_units(evaluations, loaded.config, n_tokens)
+
+        refusal = ""
+        for naopc in tries:
+            try:
+                return naopc, "", self.budget.check_work(price(naopc), "Finding NAOPC's limits",
+                                                         "it is left out on this text")
+            except WorkBudgetError as exc:
+                refusal = str(exc)  # the cheapest search's
+        return None, refusal, price(None)
+
     def faithfulness(self, request: AnalysisRequest, loaded: LoadedModel, results: dict[str, MethodResult],
                      removal: str, progress: Progress | None = None, *, session: Hashable | None = None
                      ) -> tuple[dict[str, MethodResult], FaithfulnessSummary]:
@@ -407,16 +427,7 @@ class MethodResultCache:
             return cast("tuple[dict[str, MethodResult], FaithfulnessSummary]", cached)
         validate(request)
         n_tokens, n_words = count_units(loaded, request)
-        naopc: NAOPCSettings | None = DEFAULT_NAOPC
-        note = ""
-        work = work_units(faithfulness_evaluations(len(results), n_words) + EXTRA_EVALUATIONS / 2, loaded.config,
-                          n_tokens)
-        try:  # NAOPC's limits where they fit the budget; the ERASER metrics on their own otherwise
-            self.budget.check_work(work, "Finding NAOPC's limits", "it is left out on this text")
-        except WorkBudgetError as exc:
-            naopc, note = None, str(exc)
-            work = work_units(faithfulness_evaluations(len(results), n_words, naopc=None) + EXTRA_EVALUATIONS / 2,
-                              loaded.config, n_tokens)
+        naopc, note, work = self.naopc_that_fits(len(results), n_words, loaded, n_tokens)
         return cast("tuple[dict[str, MethodResult], FaithfulnessSummary]", self.results.compute(
             key, loaded, lambda model, step: evaluate_faithfulness(
                 request, model, results, removal=removal, naopc=naopc, naopc_note=note,

@@ -10,6 +10,7 @@ cached model.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack, nullcontext
@@ -240,13 +241,18 @@ def evaluate_faithfulness(request: AnalysisRequest, loaded: LoadedModel, results
         bins=tuple(report.bins), removal=removal, random_comprehensiveness=floor.comprehensiveness_mean,
         random_comprehensiveness_std=floor.comprehensiveness_std, random_sufficiency=floor.sufficiency_mean,
         random_sufficiency_std=floor.sufficiency_std, n_random=floor.n_rankings, n_variants=report.n_variants,
-        naopc_note="" if limits is not None else naopc_note,
-        **({} if limits is None else {
-            "aopc_upper": limits.upper, "aopc_lower": limits.lower, "aopc_limits": limits.search,
-            "beam_width": limits.beam_width, "random_aopc": floor.aopc_mean, "random_aopc_std": floor.aopc_std,
-            "random_naopc": floor.naopc_mean, "random_naopc_std": floor.naopc_std}),
+        naopc_note=naopc_note,
     )
+    if limits is not None:
+        summary = replace(summary, aopc_upper=limits.upper, aopc_lower=limits.lower, aopc_limits=limits.search,
+                          beam_width=limits.beam_width, random_aopc=nan_if_none(floor.aopc_mean),
+                          random_aopc_std=nan_if_none(floor.aopc_std), random_naopc=nan_if_none(floor.naopc_mean),
+                          random_naopc_std=nan_if_none(floor.naopc_std), naopc_note="")
     return scored, summary
+
+
+def nan_if_none(value: float | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def with_methods(analysis: Analysis, loaded: LoadedModel, names: list[str], *, faithfulness: bool = False,

@@ -80,7 +80,7 @@ class AOPCLimits:
         span = self.upper - self.lower
         return (float(aopc) - self.lower) / span if span > 0 and math.isfinite(aopc) else math.nan
 
-    def widened(self, orders: Iterable[tuple[Sequence[int], float]]) -> AOPCLimits:
+    def widened(self, orders: Iterable[tuple[Sequence[int] | np.ndarray, float]]) -> AOPCLimits:
         """These limits, moved out to any (order, AOPC) that reaches beyond them (a beam can miss the best)."""
         found = self
         for order, aopc in orders:
@@ -91,7 +91,7 @@ class AOPCLimits:
         return found
 
 
-def removal_masks(order: Sequence[int], n_words: int) -> np.ndarray:
+def removal_masks(order: Sequence[int] | np.ndarray, n_words: int) -> np.ndarray:
     """Keep masks bool [W, words]: row k - 1 has the first k words of `order` removed."""
     rank = np.empty(n_words, dtype=np.int64)
     rank[np.asarray(order, dtype=np.int64)] = np.arange(n_words)
@@ -103,7 +103,7 @@ def aopc_of(full: float, removed_scores: np.ndarray) -> float:
     return float(np.mean(full - np.asarray(removed_scores, dtype=np.float64)))
 
 
-def order_aopc(order: Sequence[int], score: WordScorer, n_words: int) -> float:
+def order_aopc(order: Sequence[int] | np.ndarray, score: WordScorer, n_words: int) -> float:
     """AOPC of comprehensiveness of one order: the full input and its W prefixes removed, in one call."""
     keep = np.vstack([np.ones((1, n_words), dtype=bool), removal_masks(order, n_words)])
     scores = np.asarray(score(keep), dtype=np.float64)

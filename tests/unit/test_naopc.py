@@ -197,7 +197,8 @@ def test_the_price_counts_every_subset_when_exact_and_the_beam_above():
 
 
 def test_the_dashboard_leaves_naopc_out_where_its_limits_are_over_the_budget(tiny_models):
-    """Fifteen words: the beam's inputs are over this budget, the ERASER metrics alone are not."""
+    """Fifteen words: the beam's inputs are over this budget, the ERASER metrics alone are not; a twelve-word text
+    whose exact limits are over the budget gets the beam's."""
     from dashboard.cached import MethodResultCache
     from explain import AnalysisRequest
     from explain.costs import EXTRA_EVALUATIONS, faithfulness_evaluations, work_units
@@ -226,3 +227,15 @@ def test_the_dashboard_leaves_naopc_out_where_its_limits_are_over_the_budget(tin
     roomy = MethodResultCache(budget=WorkBudget(max_work=work(True) * 1.01, rate=2000.0), schedulers=Schedulers())
     scored, summary = roomy.faithfulness(request, loaded, results, "replace", session="s")
     assert summary.aopc_limits == "beam" and 0.0 <= scored["occlusion"].naopc <= 1.0
+    short = AnalysisRequest("the film was good but far too long and the service slow", model="tiny", n_steps=4)
+    n_tokens, n_words = count_units(loaded, short)
+    assert n_words == 12
+    beam = NAOPCSettings(exact_max_words=11)
+    exact_work, beam_work = (work_units(faithfulness_evaluations(2, 12, naopc=s) + EXTRA_EVALUATIONS / 2, loaded.config,
+                                        n_tokens) for s in (NAOPCSettings(), beam))
+    assert beam_work < exact_work
+    middle = MethodResultCache(budget=WorkBudget(max_work=(beam_work + exact_work) / 2, rate=2000.0),
+                               schedulers=Schedulers())
+    results = {n: middle.compute(short, loaded, n, session="s") for n in ("occlusion", "saliency")}
+    scored, summary = middle.faithfulness(short, loaded, results, "replace", session="s")
+    assert summary.aopc_limits == "beam" and summary.beam_width == 5 and 0.0 <= scored["saliency"].naopc <= 1.0
