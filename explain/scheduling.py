@@ -268,6 +268,14 @@ class ModelScheduler:
         with self._cond:
             return len(self._heavy) + len(self._light)
 
+    def release_session(self, session: Hashable) -> None:
+        """`session` no longer asks for its turns here (others still wait for that work): a newer request of that
+        session no longer replaces them."""
+        with self._cond:
+            for ticket in self._tickets():
+                if ticket.session == session:
+                    ticket.session = None
+
     def active(self) -> int:
         """Analyses running or waiting on this model."""
         with self._cond:
@@ -429,8 +437,9 @@ class Job:
     left, `publish` raises Cancelled. Waiters are opaque tokens.
     """
 
-    def __init__(self, session: Hashable | None) -> None:
-        self.session = session
+    def __init__(self, session: Hashable | None, owner: object) -> None:
+        self.session = session  # the session whose turn it takes on the scheduler, while its `owner` waits
+        self.owner = owner
         self._cond = threading.Condition()
         self._waiters: set[object] = set()
         self._unseen: set[object] = set()
@@ -584,7 +593,7 @@ class ScheduledCache:
                     return item[0]
                 job = self._jobs.get(key)
                 if job is None:
-                    job = self._jobs[key] = Job(session)
+                    job = self._jobs[key] = Job(session, waiter)
                     start = True
                 else:
                     start = False
@@ -599,12 +608,20 @@ class ScheduledCache:
                     raise
                 # the session that started it asked for something else; this caller still waits: start anew
             finally:
-                self._leave(key, job, waiter)
+                self._leave(key, job, waiter, loaded.spec)
 
-    def _leave(self, key: Hashable, job: Job, waiter: object) -> None:
+    def _leave(self, key: Hashable, job: Job, waiter: object, spec: str) -> None:
+        """`waiter` leaves: the computation is cancelled when nobody else waits; when others do and it was the one
+        that started it, that session's next request no longer replaces the work the others wait for."""
+        released = None
         with self._lock:
-            if job.leave(waiter) and self._jobs.get(key) is job:
-                del self._jobs[key]
+            if job.leave(waiter):
+                if self._jobs.get(key) is job:
+                    del self._jobs[key]
+            elif waiter is job.owner and not job.done and job.session is not None:
+                released, job.session = job.session, None
+        if released is not None:
+            self.schedulers.get(spec).release_session(released)
 
     def _run(self, job: Job, key: Hashable, loaded: Any, make: Callable[[Any, StepReport], Any], work: float,
              stage: str, pause_at: frozenset[str]) -> None:

@@ -24,7 +24,7 @@ from testkit.contexts import build_context
 
 SAFETY = 60  # seconds: a broken cache fails the test instead of hanging it
 PASSES = 30  # forward passes of the slow computation
-GATE = 3  # the computation waits before this pass until the test opens its gate
+GATE, LATER_GATE = 3, 10  # the computation waits before these passes until the test opens their gates
 TEXT = "the film was good but far too long and the ending made no sense at all"
 
 
@@ -45,8 +45,10 @@ class SlowWork:
         self.passes: list[int] = []
         self.starts = 0
         self.at_gate, self.gate = threading.Event(), threading.Event()
+        self.at_later_gate, self.later_gate = threading.Event(), threading.Event()
         if not gated:
             self.gate.set()
+        self.later_gate.set()
 
     def __call__(self, loaded, step) -> str:
         self.starts += 1
@@ -54,6 +56,9 @@ class SlowWork:
             if i == GATE:
                 self.at_gate.set()
                 assert self.gate.wait(SAFETY)
+            if i == LATER_GATE:
+                self.at_later_gate.set()
+                assert self.later_gate.wait(SAFETY)
             with torch.no_grad():
                 loaded.model(**self.inputs)
             self.passes.append(i)
@@ -112,8 +117,11 @@ def test_work_nobody_waits_for_stops_at_its_next_progress_point_and_is_not_cache
 
 
 def test_shared_work_goes_on_while_any_waiter_remains(tiny_models):
+    """Tab A starts the work and tab B waits for it too; A moves on to another request on the same model (its
+    older turn would be replaced), and the work goes on for B without starting over."""
     loaded = tiny_models["classification"]
     cache, work = slow_cache(), SlowWork(loaded)
+    work.later_gate.clear()
     first = Waiter(cache, "key", loaded, work, "tab A")
     first.start()
     assert work.at_gate.wait(SAFETY)
@@ -123,9 +131,16 @@ def test_shared_work_goes_on_while_any_waiter_remains(tiny_models):
     first.close()
     work.gate.set()
     first.join(SAFETY)
-    second.join(SAFETY)
     assert isinstance(first.outcome, StopException)
-    assert second.outcome == "finished"
+    assert work.at_later_gate.wait(SAFETY)
+    scheduler = cache.schedulers.get(loaded.spec)
+    next_request = Waiter(cache, "other key", loaded, SlowWork(loaded, gated=False), "tab A")
+    next_request.start()
+    wait_until(lambda: scheduler.waiting() == 1, "tab A's next request in the queue")
+    work.later_gate.set()
+    second.join(SAFETY)
+    next_request.join(SAFETY)
+    assert second.outcome == "finished" and next_request.outcome == "finished"
     assert work.starts == 1 and work.passes == list(range(PASSES))  # one run, not restarted for the second tab
     assert cache.get("key") == "finished"
 
