@@ -24,7 +24,7 @@ from dashboard.state import COMPARE_FIELDS, COMPARE_MODES, MAX_TEXT_CHARS, SHARE
 from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel
 from explain.compare import Comparison, Outcome, compare_analyses
 from explain.document import Document
-from explain.exports import comparison_scores_csv
+from explain.exports import chart_filename, comparison_scores_csv
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.viz.attention import attention_heatmap, layer_distance_figure
 from explain.viz.prediction import prediction_range
@@ -281,11 +281,13 @@ def main() -> None:
             st.plotly_chart(attention_heatmap(matrix, comparison.words, comparison.words,
                                                       title=f"Rollout, {side_title(result, state.mode)}",
                                                       colorbar_title="rollout"),
-                            key=f"roll_{key}", config=share.chart_config(f"rollout-{key}"))
+                            key=f"roll_{key}", config=share.chart_config(
+                                results.chart_name(result, "rollout on shared words", side_title(result, state.mode))))
     st.plotly_chart(
         layer_distance_figure(comparison.layer_distance, label_a=side_title(left, state.mode),
                                       label_b=side_title(right, state.mode)),
-        key="distance", config=share.chart_config("attention-distance"),
+        key="distance", config=share.chart_config(chart_filename("attention distance", *(
+            side_title(r, state.mode) for r in (left, right)))),
     )
     st.caption("Per layer: Jensen-Shannon distance between the two sides' head-averaged attention over the shared "
                "words, averaged over words. 0: they attend alike; 1: they attend to disjoint words.")
