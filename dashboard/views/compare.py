@@ -131,6 +131,18 @@ def sanity_applies(left: Analysis, right: Analysis, mode: str) -> bool:
     return mode == "models" and {left.model.spec, right.model.spec} == {DEFAULT_MODEL, RANDOM_CONTROL}
 
 
+def first_side_alone(result: Analysis, mode: str) -> None:
+    """The first side when the second cannot be analysed (its message is above): the page is not left blank."""
+    st.subheader("Word attributions")
+    cols = st.columns(2, gap="large")
+    with cols[0]:
+        st.markdown(f"**{markdown_escape(side_title(result, mode))}**")
+        results.render_prediction(result, key="pred_a")
+        results.render_highlights(result, "word")
+    cols[1].info("The second side could not be analysed (the message above says why), so there is nothing to "
+                 "compare yet; the first side is shown alone.")
+
+
 def agreement_section(left: Analysis, right: Analysis, state: ViewState) -> Comparison:
     comparison = compare_analyses(left, right)
     a = comparison.agreement
@@ -243,6 +255,8 @@ def main() -> None:
                 return
         left = analyse(asked, loaded)
         right = analyse(asked, loaded if mode in ("texts", "heads") else None, left) if left is not None else None
+        if left is not None and right is None:
+            first_side_alone(left, state.mode)
         if left is None or right is None:
             return
 
