@@ -20,6 +20,18 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 PLAIN_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 
+def chart_filename(*parts: object) -> str:
+    """A chart's download name from what it shows ("attention", "minilm", "layer 2", "head 5" ->
+    "attention-minilm-layer-2-head-5"): lowercase letters, digits and dashes, at most 100 characters."""
+    words = [re.sub(r"[^a-z0-9]+", "-", str(part).lower()).strip("-") for part in parts]
+    return "-".join(w for w in words if w)[:100].strip("-") or "chart"
+
+
+def model_short_name(spec: str) -> str:
+    """The last part of a model id or folder ("sentence-transformers/all-MiniLM-L6-v2" -> "all-MiniLM-L6-v2")."""
+    return re.split(r"[\\/]", str(spec).rstrip("/\\"))[-1] or str(spec)
+
+
 def image_config(filename: str, image_format: str = "png") -> dict[str, Any]:
     """Plotly config whose camera button saves the chart as `image_format` ("png" at 2x, or "svg")."""
     if image_format not in IMAGE_FORMATS:

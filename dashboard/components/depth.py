@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import share
-from dashboard.components.results import run_with_progress
+from dashboard.components.results import chart_name, run_with_progress
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import widget_key
 from explain import Analysis, ExplainError, LoadedModel
@@ -55,10 +55,10 @@ def render_depth_section(result: Analysis, loaded: LoadedModel | None) -> Analys
     parts, layers = shown.embedding_parts, shown.layer_attribution
     assert parts is not None and layers is not None
     st.plotly_chart(cached.figure(shown, ("depth_parts",), lambda: embedding_parts_figure(tokens, parts)),
-                    key="depth_parts", config=share.chart_config("embedding-parts"), width="content")
+                    key="depth_parts", config=share.chart_config(chart_name(result, "embedding parts")), width="content")
     st.caption(parts_caption(parts))
     st.plotly_chart(cached.figure(shown, ("depth_layers",), lambda: layer_figure(tokens, layers)),
-                    key="depth_layers", config=share.chart_config("layers"), width="content")
+                    key="depth_layers", config=share.chart_config(chart_name(result, "attribution by layer")), width="content")
     st.caption(layer_caption(layers))
     st.download_button("Download these as CSV", data=lambda: depth_csv(shown), file_name="depth.csv", mime="text/csv",
                        key="depth_csv", icon=":material/table:",

@@ -15,6 +15,7 @@ from dashboard.components.url_state import set_value, widget_key
 from explain import Analysis, TokenAttribution, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
 from explain.completeness import completeness
+from explain.exports import chart_filename, model_short_name
 from explain.methods import METHODS
 from explain.tasks import second_segment_start, segment_rows
 from explain.viz.attention import (
@@ -79,11 +80,16 @@ def pieces_and_scores(result: Analysis, level: str):
     return subword_pieces(tokens), result.attribution.scores, continues_word(tokens)
 
 
+def chart_name(result: Analysis, what: str, *details: object) -> str:
+    """A chart's download name: what it shows, the model, then the details (layer, head, token...)."""
+    return chart_filename(what, model_short_name(result.model.spec), *details)
+
+
 def render_prediction(result: Analysis, *, key: str, x_range: tuple[float, float] | None = None) -> None:
     """The prediction's bars; `x_range` puts charts shown side by side on one axis (`prediction_range`)."""
     figure = cached.figure(result, ("prediction", x_range),
                            lambda: prediction_figure(result.prediction, x_range=x_range))
-    st.plotly_chart(figure, key=key, config=share.chart_config("prediction"))
+    st.plotly_chart(figure, key=key, config=share.chart_config(chart_name(result, "prediction")))
 
 
 def render_highlights(result: Analysis, level: str, *, scale: float | None = None) -> None:
@@ -191,7 +197,8 @@ def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, 
     """One head's map at its own (square) size; `stretch` colours it to its own maximum instead of 0–1."""
     figure = cached.figure(result, ("head", layer, head, hide_special, stretch),
                            lambda: _head_figure(result, layer, head, hide_special, stretch))
-    st.plotly_chart(figure, key=key, config=share.chart_config("attention"), width="content")
+    st.plotly_chart(figure, key=key, width="content", config=share.chart_config(chart_name(
+        result, "attention", f"layer {layer}", f"head {head}", "without special tokens" if hide_special else "")))
     if (layer, head) in removed_heads(result):
         st.caption(f"Head {layer}:{head} is removed in this analysis: its attention is still computed by the model "
                    "(the gate acts on the head's output), but nothing it outputs reaches the later layers.")
@@ -229,7 +236,7 @@ def render_grid(result: Analysis, *, key: str, layer: int = 0, head: int = 0, st
         key=key,
         on_select=lambda: _on_grid_select(key, layer_name, head_name, result.attention.weights.shape[:2]),
         selection_mode="points",
-        config=share.chart_config("all-heads"),
+        config=share.chart_config(chart_name(result, "all heads", "stretched" if stretch else "")),
         width="content",
     )
     scale = "each scaled to its own maximum" if stretch else "all on the same 0–1 scale as the other maps"
@@ -254,7 +261,8 @@ def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int =
         figure = cached.figure(result, ("rollout", stretch),
                                lambda: rollout_figure(rollout(result.attention), tokens, stretch=stretch,
                                                                      segment_start=segment_start(result)))
-        st.plotly_chart(figure, key=f"{key}_rollout", config=share.chart_config("rollout"), width="content")
+        st.plotly_chart(figure, key=f"{key}_rollout", config=share.chart_config(chart_name(result, "rollout")),
+                        width="content")
         if segment_start(result) is not None:
             st.caption("The dashed lines mark where the second text starts.")
         st.caption("Rollout (Abnar & Zuidema 2020): each layer's head-averaged attention plus the residual "
@@ -265,7 +273,7 @@ def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int =
                             format_func=lambda s: f"{s} — {HEAD_STATISTICS[s]}")
         figure = marked_figure(result, ("stats", stat), layer, head, lambda: head_statistic_figure(
             head_statistics(result.attention, result.tokens.special, tokens)[stat], name=stat, colorbar_title=stat))
-        st.plotly_chart(figure, key=f"{key}_stat", config=share.chart_config(f"head-{stat}"))
+        st.plotly_chart(figure, key=f"{key}_stat", config=share.chart_config(chart_name(result, "heads", stat)))
     else:
         clamp_view("token", len(tokens), "token")
         token = st.selectbox("Token", list(range(len(tokens))), key=widget_key("token"),
@@ -273,4 +281,5 @@ def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int =
         figure = cached.figure(result, ("token", token, stretch), lambda: token_by_layer_figure(
             token_by_layer(result.attention, token), tokens, source_label=tokens[token], stretch=stretch,
             segment_start=segment_start(result)))
-        st.plotly_chart(figure, key=f"{key}_token", config=share.chart_config("token-by-layer"))
+        st.plotly_chart(figure, key=f"{key}_token", config=share.chart_config(
+            chart_name(result, f"token {token}", tokens[token], "by layer")))

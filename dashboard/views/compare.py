@@ -24,7 +24,7 @@ from dashboard.state import COMPARE_FIELDS, COMPARE_MODES, MAX_TEXT_CHARS, SHARE
 from explain import Analysis, AnalysisRequest, ExplainError, LoadedModel
 from explain.compare import Comparison, Outcome, compare_analyses
 from explain.document import Document
-from explain.exports import comparison_scores_csv
+from explain.exports import chart_filename, comparison_scores_csv
 from explain.models import DEFAULT_MODEL, RANDOM_CONTROL
 from explain.viz.attention import attention_heatmap, layer_distance_figure
 from explain.viz.prediction import prediction_range
@@ -129,6 +129,18 @@ def changes_rows(comparison: Comparison) -> list[dict[str, str]]:
 
 def sanity_applies(left: Analysis, right: Analysis, mode: str) -> bool:
     return mode == "models" and {left.model.spec, right.model.spec} == {DEFAULT_MODEL, RANDOM_CONTROL}
+
+
+def first_side_alone(result: Analysis, mode: str) -> None:
+    """The first side when the second cannot be analysed (its message is above): the page is not left blank."""
+    st.subheader("Word attributions")
+    cols = st.columns(2, gap="large")
+    with cols[0]:
+        st.markdown(f"**{markdown_escape(side_title(result, mode))}**")
+        results.render_prediction(result, key="pred_a")
+        results.render_highlights(result, "word")
+    cols[1].info("The second side could not be analysed (the message above says why), so there is nothing to "
+                 "compare yet; the first side is shown alone.")
 
 
 def agreement_section(left: Analysis, right: Analysis, state: ViewState) -> Comparison:
@@ -243,6 +255,8 @@ def main() -> None:
                 return
         left = analyse(asked, loaded)
         right = analyse(asked, loaded if mode in ("texts", "heads") else None, left) if left is not None else None
+        if left is not None and right is None:
+            first_side_alone(left, state.mode)
         if left is None or right is None:
             return
 
@@ -281,11 +295,13 @@ def main() -> None:
             st.plotly_chart(attention_heatmap(matrix, comparison.words, comparison.words,
                                                       title=f"Rollout, {side_title(result, state.mode)}",
                                                       colorbar_title="rollout"),
-                            key=f"roll_{key}", config=share.chart_config(f"rollout-{key}"))
+                            key=f"roll_{key}", config=share.chart_config(
+                                results.chart_name(result, "rollout on shared words", side_title(result, state.mode))))
     st.plotly_chart(
         layer_distance_figure(comparison.layer_distance, label_a=side_title(left, state.mode),
                                       label_b=side_title(right, state.mode)),
-        key="distance", config=share.chart_config("attention-distance"),
+        key="distance", config=share.chart_config(chart_filename("attention distance", *(
+            side_title(r, state.mode) for r in (left, right)))),
     )
     st.caption("Per layer: Jensen-Shannon distance between the two sides' head-averaged attention over the shared "
                "words, averaged over words. 0: they attend alike; 1: they attend to disjoint words.")

@@ -22,6 +22,7 @@ from dashboard.components.url_state import (
 )
 from dashboard.state import HEADS_FIELDS, MAX_TOKEN_CHOICES, ViewState
 from explain import ExplainError, LoadedModel
+from explain.exports import chart_filename
 from explain.heads import MAP_NAMES, PRUNING_ORDERS, HeadImportance, HeadInputs, NeuronView, PruningCurve
 from explain.records import HeadsRequest, heads_document
 from explain.viz.attention import mark_head
@@ -71,7 +72,7 @@ def importance_section(importance: HeadImportance, layer: int, head: int) -> Non
                 cached.figure(importance, ("heads-map", name), lambda: importance_map_figure(importance, name)),
                 layer, head))
             st.plotly_chart(figure, key=key, on_select=lambda key=key: on_map_select(key, shape),
-                            selection_mode="points", config=share.chart_config(f"head-{name}"), width="stretch")
+                            selection_mode="points", config=share.chart_config(chart_filename("head importance", name)), width="stretch")
             st.caption(MAP_HELP[name])
     rows = correlation_rows(importance)
     titles = [MAP_TITLES[n] for n in importance.map_names]
@@ -112,7 +113,7 @@ def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInpu
         st.error(markdown_escape(exc))
         return None
     st.plotly_chart(pruning_curve_figure(curve, description=importance.description), key="heads_pruning",
-                    config=share.chart_config("pruning-curve"), width="stretch")
+                    config=share.chart_config(chart_filename("pruning curve", curve.importance_name, curve.order)), width="stretch")
     st.caption(markdown_escape(
         f"Heads are removed one after another (their outputs set to zero), in the order of the "
         f"{MAP_TITLES[map_name].lower()} map ({ORDER_WORDS[order]}) and in {len(curve.seeds)} random orders; "
@@ -136,7 +137,8 @@ def neuron_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInput
     except ExplainError as exc:
         st.error(markdown_escape(exc))
         return None
-    st.plotly_chart(neuron_view_figure(view), key="heads_neuron", config=share.chart_config("neuron-view"),
+    st.plotly_chart(neuron_view_figure(view), key="heads_neuron", config=share.chart_config(
+                        chart_filename("neuron view", f"layer {layer}", f"head {head}", f"token {token}")),
                     width="stretch")
     st.caption(NEURON_CAPTION)
     return view

@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import get_colorscale
 
+from explain.viz.highlights import readable_tokens
 from explain.viz.theme import (
     ATTENTION_SCALE,
     CHAR_WIDTH,
@@ -122,6 +123,7 @@ def attention_heatmap(
     z = np.asarray(weights, dtype=np.float32)
     if z.ndim != 2 or z.shape != (len(query_labels), len(key_labels)):
         raise ValueError(f"weights of shape {z.shape} do not match {len(query_labels)} x {len(key_labels)} labels")
+    query_labels, key_labels = readable_tokens(query_labels), readable_tokens(key_labels)
     n_q, n_k = z.shape
     side = int(clip(HEATMAP_PX_PER_TOKEN * max(n_q, n_k), HEATMAP_MIN_SIDE, HEATMAP_MAX_SIDE))
     x_size, x_step = tick_font_size(n_k, side, smallest=HEATMAP_TICK_FONT)
@@ -429,6 +431,7 @@ def token_by_layer_figure(
     z = np.asarray(rows, dtype=np.float32)
     if z.ndim != 2 or z.shape[1] != len(token_labels):
         raise ValueError(f"rows of shape {z.shape} do not match {len(token_labels)} token labels")
+    token_labels = readable_tokens(token_labels)
     n_layers, n_tokens = z.shape
     keys = [esc(t) for t in token_labels]
     text = [[f"layer {layer} → {k}" for k in keys] for layer in range(n_layers)]

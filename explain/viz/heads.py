@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explain.heads import HeadImportance, NeuronView, PruningCurve
+from explain.viz.highlights import readable_tokens
 from explain.viz.theme import (
     FONT,
     FONT_SIZE,
@@ -226,7 +227,7 @@ def pruning_curve_figure(curve: PruningCurve, *, description: str = "") -> go.Fi
 
 def token_labels(tokens: Sequence[str]) -> list[str]:
     """Tick labels for tokens, escaped (rows are positions, so a repeated token keeps its own row)."""
-    return [escape(t) for t in tokens]
+    return [escape(t) for t in readable_tokens(tokens)]
 
 
 def neuron_view_figure(view: NeuronView) -> go.Figure:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import unicodedata
@@ -38,6 +39,46 @@ def subword_pieces(tokens: list[str]) -> list[str]:
         else:
             pieces.append(token)
     return pieces
+
+
+@functools.lru_cache(maxsize=1)
+def _byte_decoder() -> dict[str, int]:
+    """Byte-level BPE's (GPT-2, RoBERTa) printable stand-in for each byte, mapped back to the byte."""
+    kept = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = list(kept), 0
+    for b in range(256):
+        if b not in kept:
+            kept.append(b)
+            chars.append(256 + extra)
+            extra += 1
+    return {chr(c): b for b, c in zip(kept, chars)}
+
+
+def readable_tokens(tokens: Sequence[str]) -> list[str]:
+    """Tokens as text for axis labels: byte-level BPE pieces decoded ("Ġwas" -> "was", "âĢĻ" -> "’"),
+    SentencePiece's word mark dropped ("▁word" -> "word"); WordPiece tokens and special tokens stay as they are.
+
+    Only a list with byte-level word marks (Ġ, Ċ) is decoded, so a WordPiece "Ã" is never read as a byte.
+    """
+    tokens = [str(t) for t in tokens]
+    byte_level = any(t[:1] in ("Ġ", "Ċ") for t in tokens)
+    decoder = _byte_decoder()
+    out = []
+    for token in tokens:
+        text = token
+        if token in SPECIAL_PIECES:
+            pass
+        elif byte_level:
+            try:
+                text = bytes(decoder[c] for c in token).decode("utf-8")
+            except (KeyError, UnicodeDecodeError):
+                text = token
+        elif token[:1] == "▁" and len(token) > 1:
+            text = token[1:]
+        if text != token and not text.strip():
+            text = "↵" if "\n" in text else "␣"
+        out.append(text.strip() if text.strip() else text)
+    return out
 
 
 def continues_word(tokens: Sequence[str]) -> list[bool]:

@@ -120,3 +120,14 @@ def test_every_row_names_the_model_target_label_and_method(level):
     both = read(comparison_scores_csv(analysis, make_analysis("good movie , bad ending", spec="other"),
                                       level=level))
     assert {r["model"] for r in both} == {"'=evil model", "other"}
+
+
+def test_chart_filenames_say_what_the_chart_shows():
+    from explain.exports import chart_filename, model_short_name
+
+    assert model_short_name("sentence-transformers/all-MiniLM-L6-v2") == "all-MiniLM-L6-v2"
+    assert model_short_name("/tmp/models/tiny/") == "tiny"
+    assert chart_filename("attention", "all-MiniLM-L6-v2", "layer 2", "head 5", "") == \
+        "attention-all-minilm-l6-v2-layer-2-head-5"
+    assert chart_filename("token 3", "<b>##ing", "by layer") == "token-3-b-ing-by-layer"
+    assert chart_filename() == "chart" and len(chart_filename("x" * 300)) == 100
