@@ -16,5 +16,5 @@ from dashboard.components import navigation, url_state  # noqa: E402
 
 st.set_page_config(page_title="Attention & attribution explorer", page_icon="🔎", layout="wide")
 page = st.navigation(navigation.pages(), position="hidden")
-url_state.start_navigation()
+url_state.start_navigation(navigation.page_name(page))
 page.run()

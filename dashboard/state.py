@@ -443,6 +443,8 @@ REQUEST_FIELDS = {f.name for f in URL_FIELDS if f.request}
 HEADS_REQUEST_FIELDS = {"text", "model", "target", "label", "labels", "prompts", "reference", "max_tokens", "pair",
                         "question", "target_token", "part", "logit"}
 HEADS_FIELDS = HEADS_REQUEST_FIELDS | {f.name for f in URL_FIELDS if HEADS_PAGE in f.pages}
+# The request's integration fields and the state fields that set them (a delta remedy's changes land here).
+REQUEST_SETTING_FIELDS = {"n_steps": "steps", "integration": "integration", "delta_tolerance": "delta_tolerance"}
 SHARED_FIELDS = frozenset(f.name for f in URL_FIELDS if f.shared)
 # The fields each page reads and writes (its link); a page not named here (Saved) has none.
 PAGE_FIELDS: dict[str, frozenset[str]] = {

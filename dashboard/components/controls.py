@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from dashboard.components.text import markdown_escape
@@ -10,6 +12,7 @@ from dashboard.state import DEFAULT_METHOD, INTEGRATION_CHOICES, MAX_TOKEN_CHOIC
 from explain import BUILTIN_MODELS, ModelInfo
 from explain.attention import HEAD_STATISTICS
 from explain.methods import METHODS, Method, SettingSpec
+from explain.precision import server_bf16_support
 from explain.records import BASELINES, MAX_STEPS, MIN_STEPS
 from explain.targets import ANSWER_PARTS, PROMPT_TEMPLATE, SENTIMENT_LABELS, TARGET_FIELDS, TARGETS
 
@@ -17,6 +20,10 @@ PART_NAMES = {"": "start", "start": "start", "end": "end", "span": "whole span"}
 BASELINE_NAMES = {"pad": "[PAD] tokens", "mask": "[MASK] tokens", "zero": "zero vectors"}
 INTEGRATION_NAMES = {"adaptive_simpson": "adaptive (stops when the attributions settle)",
                      "gauss_legendre": "fixed steps"}
+INTEGRATION_HELP = ("How integrated gradients adds up the gradients along the path from the baseline to the text. "
+                    "Adaptive spends model evaluations where the gradients change fastest and stops once the "
+                    "attributions settle: it usually ranks the words as precisely as fixed steps with about half the "
+                    "evaluations. Fixed steps always uses as many evaluations as the slider says.")
 
 
 def _ensure_option(name: str, options: list) -> None:
@@ -108,20 +115,18 @@ def target_controls(info: ModelInfo | None) -> str:
     return effective
 
 
-def attribution_controls() -> None:
-    """The method picker, its settings, and the settings every method shares (integrated gradients' steps)."""
-    method_picker()
+def integration_control() -> None:
     fast = bool(st.session_state.get(widget_key("fast")))
-    spec = {s.name: s for s in METHODS[DEFAULT_METHOD].settings_type.specs()}["integration"]
-    options = [c for c in spec.choices if c in INTEGRATION_CHOICES]
-    integration = st.selectbox(
-        "Integration", options, key=widget_key("integration"), on_change=leave_saved, disabled=fast,
-        format_func=lambda c: INTEGRATION_NAMES.get(c, c),
-        help=markdown_escape(f"Integrated gradients' quadrature: {spec.help}. Adaptive ranks the words as 500 steps "
-                             "do with about half the model evaluations of 50 fixed steps (docs/benchmarks.md)."
-                             + (" Fast mode uses its own adaptive rule." if fast else "")),
+    st.selectbox(
+        "Integration", list(INTEGRATION_CHOICES), key=widget_key("integration"), on_change=leave_saved, disabled=fast,
+        format_func=lambda c: INTEGRATION_NAMES.get(c, c), help=INTEGRATION_HELP
+        + (" Fast mode chooses its own adaptive steps." if fast else ""),
     )
-    adaptive = fast or integration != "gauss_legendre"
+
+
+def steps_control() -> None:
+    fast = bool(st.session_state.get(widget_key("fast")))
+    adaptive = fast or st.session_state.get(widget_key("integration")) != "gauss_legendre"
     st.slider(
         "At most this many model evaluations" if adaptive else "Integration steps", min_value=MIN_STEPS,
         max_value=MAX_STEPS, key=widget_key("steps"), on_change=leave_saved,
@@ -131,17 +136,48 @@ def attribution_controls() -> None:
         "and says under the highlights how many it used." if adaptive else
         "More steps make integrated gradients more exact (smaller convergence delta) and slower.",
     )
+
+
+def delta_control() -> None:
+    fast = bool(st.session_state.get(widget_key("fast")))
     delta = {s.name: s for s in METHODS[DEFAULT_METHOD].settings_type.specs()}["delta_tolerance"]
     st.number_input("Largest convergence delta (share of the score change)", min_value=float(delta.minimum or 0),
                     max_value=float(delta.maximum or 1), step=0.01, format="%g", key=widget_key("delta_tolerance"),
-                    on_change=leave_saved, disabled=fast or integration != "adaptive_simpson",
-                    help=markdown_escape(f"Adaptive integration: {delta.help} (default {delta.default:g})."))
+                    on_change=leave_saved,
+                    disabled=fast or st.session_state.get(widget_key("integration")) != "adaptive_simpson",
+                    help="Adaptive integration keeps adding evaluations until the attributions add up to the score "
+                         f"change within this share (0: it stops once they settle; default {delta.default:g}).")
+
+
+def fast_control() -> None:
+    """Fast mode (bfloat16) where it is faster on this server; elsewhere one sentence on why it is off (and the
+    toggle only while a link has it on, so that it can be turned off)."""
+    support = server_bf16_support()
+    if support.fast or st.session_state.get(widget_key("fast")):
+        st.toggle("Fast mode", key=widget_key("fast"), on_change=leave_saved,
+                  help="Adaptive steps (the slider is the cap) until the convergence delta is within 1% of the score "
+                  "change, with the model in bfloat16: word rankings practically unchanged. The steps actually used "
+                  "are shown under the highlights.")
+    if not support.fast:
+        st.caption(markdown_escape(support.reason))
+
+
+# A method's settings that live in the request's own fields (its `request_fields`), in the order they are shown.
+REQUEST_FIELD_CONTROLS: dict[str, Callable[[], None]] = {
+    "integration": integration_control, "n_steps": steps_control, "delta_tolerance": delta_control,
+    "precision": fast_control,
+}
+
+
+def attribution_controls() -> None:
+    """The method picker and the chosen method's settings (its declared ones, then those read from the request's
+    fields), then what every method reads: the baseline and the token limit."""
+    name = method_picker()
+    for field, control in REQUEST_FIELD_CONTROLS.items():
+        if field in METHODS[name].request_fields:
+            control()
     st.selectbox("Baseline", BASELINES, key=widget_key("baseline"), on_change=leave_saved, format_func=BASELINE_NAMES.get,
                  help="The reference input: every non-special token replaced by this. [CLS]/[SEP] are kept.")
-    st.toggle("Fast mode", key=widget_key("fast"), on_change=leave_saved,
-              help="Adaptive steps (the slider is the cap) until the convergence delta is within 1% of the score "
-              "change, with the model in bfloat16: several times faster, word rankings practically unchanged "
-              "(see docs/benchmarks.md). The steps actually used are shown under the highlights.")
     options = list(MAX_TOKEN_CHOICES)
     _ensure_option("max_tokens", options)
     st.selectbox("Token limit", sorted(options), key=widget_key("max_tokens"), on_change=leave_saved,

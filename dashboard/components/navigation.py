@@ -37,6 +37,11 @@ def pages() -> list[st.Page]:
             for p in PAGES]
 
 
+def page_name(page: st.Page) -> str:
+    """The name (`PageSpec.name`) of a page from `pages()`."""
+    return next(p.name for p in PAGES if p.title == page.title)
+
+
 def draw_links(slot, query_for: Callable[[str], dict[str, str]]) -> None:
     """One link per page in `slot` (a placeholder at the top of the sidebar), each carrying its page's query."""
     with slot.container():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 
 import streamlit as st
@@ -11,10 +12,11 @@ from dashboard.components import share
 from dashboard.components.ablation import removed_heads
 from dashboard.components.selection import grid_cell_from_selection
 from dashboard.components.text import markdown_escape
-from dashboard.components.url_state import set_value, widget_key
+from dashboard.components.url_state import leave_saved, set_value, widget_key
+from dashboard.state import REQUEST_SETTING_FIELDS
 from explain import Analysis, TokenAttribution, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
-from explain.completeness import completeness
+from explain.completeness import Remedy, completeness
 from explain.exports import chart_filename, model_short_name
 from explain.methods import METHODS
 from explain.tasks import second_segment_start, segment_rows
@@ -118,6 +120,10 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
     verdict = completeness(result.request, a)
     if not verdict.ok and not negligible_change(a.score_input, a.score_baseline):
         st.warning(markdown_escape(verdict.text[:1].upper() + verdict.text[1:] + "."))
+        if verdict.remedy is not None:
+            st.button(verdict.remedy.label, on_click=apply_remedy, args=(verdict.remedy,), icon=":material/tune:",
+                      key="remedy-" + hashlib.sha1(repr(result.request).encode()).hexdigest()[:12],
+                      help="Sets the integration in the sidebar to this and analyses again.")
     for notice in result.notices:
         st.warning(markdown_escape(notice))
     if result.tokens.truncated:
@@ -125,6 +131,15 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
             st.warning(f"The text is longer than the token limit: only the first {len(result.tokens)} of "
                        f"{result.tokens.n_tokens_full} tokens were analysed.")
         st.caption(f"Raise the token limit (up to {result.model.max_tokens} for this model) to analyse more of it.")
+
+
+def apply_remedy(remedy: Remedy) -> None:
+    """Set the sidebar's integration controls to the remedy's request fields (fast mode off: it picks its own)."""
+    for field, value in remedy.changes:
+        set_value(REQUEST_SETTING_FIELDS[field], value)
+    if any(field != "n_steps" for field, _ in remedy.changes):
+        set_value("fast", False)
+    leave_saved()
 
 
 def _method_text(result: Analysis) -> str:

@@ -28,7 +28,8 @@ from dashboard.state import (
 
 PREFIX = "w_"
 SETTING_PREFIX = PREFIX + "ms."  # a method setting's own widget (its value also lives in `method_settings`)
-PAGE_KEY = "_page"  # the page the last run drew
+PAGE_KEY = "_page"  # the page this run draws (every page, Saved included)
+ARRIVED_KEY = "_arrived"  # this run draws another page than the run before
 WRITTEN_KEY = "_url_written"  # the query the last run wrote or read
 SHARED_KEY = "_shared_values"
 OWN_KEY = "_page_values"
@@ -62,7 +63,8 @@ def load_from_url(page: str, names: set[str]) -> None:
     page; otherwise keep the values of widgets this run may not draw (Streamlit drops those)."""
     flag = f"_url_loaded_{page}"
     params = st.query_params.to_dict()
-    arrived = st.session_state.get(PAGE_KEY) != page
+    arrived = st.session_state.get(ARRIVED_KEY, True)
+    st.session_state[ARRIVED_KEY] = False
     st.session_state[PAGE_KEY] = page
     if params and (params != st.session_state.get(WRITTEN_KEY) or not st.session_state.get(flag)):
         state, notices = link_state(params)
@@ -135,8 +137,11 @@ def page_query(page: str) -> dict[str, str]:
     return to_query(state, include=set(PAGE_FIELDS[page]))
 
 
-def start_navigation() -> None:
-    """The sidebar's page links, drawn before the page runs and redrawn by `write_url` once it has settled."""
+def start_navigation(page: str) -> None:
+    """Note whether the user arrives at `page` from another one, and draw the sidebar's page links (before the
+    page runs; `write_url` redraws them once it has settled)."""
+    st.session_state[ARRIVED_KEY] = st.session_state.get(PAGE_KEY) != page
+    st.session_state[PAGE_KEY] = page
     st.session_state[NAV_SLOT] = st.sidebar.empty()
     draw_navigation()
 

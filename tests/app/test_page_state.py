@@ -91,3 +91,18 @@ def test_a_hand_edited_none_falls_back_to_the_defaults(tiny_dirs):
     assert "v" not in at.query_params and "ag" not in at.query_params
     at.segmented_control(key="w_level").set_value("subword").run()
     assert at.query_params["v"] == "subword"
+
+
+def test_back_from_saved_by_the_sidebar_link_keeps_everything(tiny_dirs):
+    """The Saved page draws no widgets of the others: Explore, opened again by its link, must not come back
+    with its widgets at their minimum."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"m": tiny_dirs["classification"], "t": TEXT, "n": "6"})
+    at.run()
+    link = dict(at.query_params)
+    go(at, "saved")
+    at.query_params.update(link)  # the sidebar's link to Explore carries Explore's query
+    at.switch_page("views/explore.py")
+    at.run()
+    assert_clean(at)
+    assert at.slider(key="w_steps").value == 6 and at.query_params["m"] == tiny_dirs["classification"]
