@@ -407,6 +407,11 @@ def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given and given[0] in ("corpus", "corpus-report"):
+        from explain.corpus.cli import main as corpus_main
+
+        return corpus_main(given)
     args = build_parser().parse_args(argv)
     from explain.models import configure_threads, load_model
     from explain.pipeline import analyze, explain_entities, supported_methods, validate, with_methods

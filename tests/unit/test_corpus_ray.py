@@ -1,0 +1,44 @@
+"""The Ray engine gives the local engine's tables (a local Ray with 2 CPUs, a small object store, no dashboard)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from explain.corpus.job import CorpusJob, run_job
+from explain.corpus.readers import CorpusColumns
+from explain.corpus.tables import read_table
+
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
+
+
+def test_ray_and_local_engines_write_the_same_tables(tmp_path, tiny_dirs):
+    ray = pytest.importorskip("ray")
+    source = tmp_path / "texts.csv"
+    texts = ["the film was good", "bad service", "", "not very good but the food was great", "terrible", "great film",
+             "a very long film that i hated", "fast service"]
+    source.write_text("text,label\n" + "".join(f"{t},{'positive' if i % 2 else 'negative'}\n"
+                                               for i, t in enumerate(texts)), encoding="utf-8")
+    job = CorpusJob(source=str(source), columns=CorpusColumns(text="text", label="label"),
+                    model=tiny_dirs["classification"], methods=("gradient_x_input", "occlusion"), faithfulness=True,
+                    batch_size=3)
+    run_job(job, tmp_path / "local")
+    root = str(Path(__file__).resolve().parents[2])
+    ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
+             runtime_env={"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}})
+    try:
+        outcome = run_job(job, tmp_path / "ray", engine="ray", actors=2)
+    finally:
+        ray.shutdown()
+    assert outcome.status == "done" and outcome.texts == 7 and outcome.failed == 1
+    for table, column in (("texts", "explained_score"), ("words", "score"), ("faithfulness", "comprehensiveness")):
+        local = read_table(tmp_path / "local", table).to_pandas()
+        remote = read_table(tmp_path / "ray", table).to_pandas()
+        assert list(local.text_id) == list(remote.text_id)
+        if table == "words":
+            assert list(local.method) == list(remote.method) and list(local.word) == list(remote.word)
+        np.testing.assert_allclose(local[column], remote[column], rtol=1e-4, atol=1e-6)
+    assert not (tmp_path / "ray" / "ray").exists()
