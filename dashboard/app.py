@@ -19,6 +19,7 @@ pages = [
     st.Page(VIEWS / "explore.py", title="Explore", icon=":material/search:", url_path="explore", default=True),
     st.Page(VIEWS / "compare.py", title="Compare", icon=":material/compare_arrows:", url_path="compare"),
     st.Page(VIEWS / "methods.py", title="Methods", icon=":material/view_list:", url_path="methods"),
+    st.Page(VIEWS / "corpus.py", title="Corpus", icon=":material/dataset:", url_path="corpus"),
     st.Page(VIEWS / "heads.py", title="Heads", icon=":material/grid_view:", url_path="heads"),
     st.Page(VIEWS / "saved.py", title="Saved", icon=":material/bookmarks:", url_path="saved"),
 ]
