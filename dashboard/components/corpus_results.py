@@ -48,16 +48,18 @@ def with_links(table: pa.Table, request: dict[str, Any], method: str) -> list[di
 
 
 def finder_table(table: pa.Table, request: dict[str, Any], method: str, key: str,
-                 number_columns: tuple[str, ...] = ()) -> None:
+                 number_columns: tuple[str, ...] = ()) -> list[str]:
+    """The finder's rows with an Explore link each; returns their texts."""
     if not table.num_rows:
         st.caption("None in this run.")
-        return
+        return []
     config: dict[str, Any] = {LINK_COLUMN: st.column_config.LinkColumn(
         "Explore", display_text="open in Explore", help="This text on the Explore page, with the run's model, "
                                                         "target and method.")}
     config.update({c: st.column_config.NumberColumn(c, format="%.3g") for c in number_columns})
     st.dataframe(with_links(table, request, method), hide_index=True, width="stretch", column_config=config,
                  key=key)
+    return [str(t) for t in table.column("text").to_pylist()]
 
 
 def method_title(name: str) -> str:
@@ -130,22 +132,29 @@ def finders_section(run: summary.CorpusRun, method: str) -> None:
     request = run.manifest["request"]
     st.subheader("Finders")
     st.caption("Every text opens in Explore with the run's model, target and the method chosen above.")
+    found: list[str] = []
     if run.manifest["request"].get("faithfulness"):
         st.markdown(markdown_escape(f"Least faithful explanations ({method_title(method)})"))
-        finder_table(summary.least_faithful(run, method), request, method, "corpus_least",
+        found += finder_table(summary.least_faithful(run, method), request, method, "corpus_least",
                      ("comprehensiveness", "sufficiency"))
     st.markdown(markdown_escape(f"Misclassified texts with their top words ({method_title(method)})"))
-    finder_table(summary.misclassified(run, method), request, method, "corpus_wrong")
+    found += finder_table(summary.misclassified(run, method), request, method, "corpus_wrong")
     others = [m for m in run.methods if m != method]
     if others:
         st.markdown(markdown_escape(f"Where {method_title(method)} and {method_title(others[0])} disagree most"))
-        finder_table(summary.disagreements(run, method, others[0]), request, method, "corpus_disagree",
+        found += finder_table(summary.disagreements(run, method, others[0]), request, method, "corpus_disagree",
                      ("spearman",))
     forms = summary.shortcuts(run, method, min_texts=1).column("form").to_pylist()[:200]
     if forms:
         form = st.selectbox("Texts where this word matters most", forms, key="corpus_form",
                             help="Word forms by mean |attribution|, largest first.")
-        finder_table(summary.where_word_matters(run, form, method), request, method, "corpus_word", ("score",))
+        found += finder_table(summary.where_word_matters(run, form, method), request, method, "corpus_word",
+                              ("score",))
+    found = list(dict.fromkeys(found))
+    if found:
+        left, right = st.columns([4, 1], vertical_alignment="bottom")
+        text = left.selectbox("A text from the finders", found, key="corpus_open_text")
+        right.link_button("Open in Explore", explore_url(request, text, method), icon=":material/search:")
 
 
 def failures_section(run: summary.CorpusRun) -> None:
