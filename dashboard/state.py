@@ -103,6 +103,7 @@ KEY_HEADS_HEAD = "hh"
 KEY_HEADS_TOKEN = "hq"  # the neuron view's query token
 KEY_PRUNE_MAP = "pm"  # the importance map that orders the pruning curve
 KEY_PRUNE_ORDER = "po"  # remove the least or the most important heads first
+KEY_RUN = "run"  # corpus page: a kept corpus run's id (explain.corpus.runs)
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class ViewState:
     target_token: int = ALL_ENTITIES  # token-level targets: the token explained (-1: the predicted entities)
     part: str = ""  # question answering: "start", "end" or "span" ("" the start)
     logit: bool = False
+    run: str = ""  # corpus page: reopen this kept run
 
     def target_spec(self) -> TargetSpec | None:
         if not (self.target or self.label or self.labels or self.prompts or self.reference or self.part or self.logit
@@ -259,6 +261,7 @@ def check_ablate(text: str) -> tuple[str, list[str]]:
 
 EXPLORE, COMPARE, METHODS_PAGE = "explore", "compare", "methods"
 HEADS_PAGE = "heads"
+CORPUS_PAGE = "corpus"
 BOTH = frozenset({EXPLORE, COMPARE})
 ALL_PAGES = frozenset({EXPLORE, COMPARE, METHODS_PAGE})
 SHORT_TEXT_CHARS = 300
@@ -367,6 +370,7 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("target_token", KEY_TARGET_TOKEN, pages=ALL_PAGES, bounds=(ALL_ENTITIES, 511), request=True, shared=True),
     UrlField("part", KEY_PART, pages=ALL_PAGES, choices=("",) + ANSWER_PARTS, request=True, shared=True),
     UrlField("logit", KEY_LOGIT, pages=ALL_PAGES, request=True, shared=True),
+    UrlField("run", KEY_RUN, pages=frozenset({CORPUS_PAGE}), max_chars=64),
 )
 FIELDS_BY_NAME = {f.name: f for f in URL_FIELDS}
 assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewState field has one URL field"
@@ -442,6 +446,7 @@ REQUEST_FIELDS = {f.name for f in URL_FIELDS if f.request}
 # The heads page computes from the text, the model, the target and the token limit (no attribution method).
 HEADS_REQUEST_FIELDS = {"text", "model", "target", "label", "labels", "prompts", "reference", "max_tokens", "pair",
                         "question", "target_token", "part", "logit"}
+CORPUS_FIELDS = {f.name for f in URL_FIELDS if CORPUS_PAGE in f.pages}
 HEADS_FIELDS = HEADS_REQUEST_FIELDS | {f.name for f in URL_FIELDS if HEADS_PAGE in f.pages}
 # The request's integration fields and the state fields that set them (a delta remedy's changes land here).
 REQUEST_SETTING_FIELDS = {"n_steps": "steps", "integration": "integration", "delta_tolerance": "delta_tolerance"}
@@ -449,7 +454,7 @@ SHARED_FIELDS = frozenset(f.name for f in URL_FIELDS if f.shared)
 # The fields each page reads and writes (its link); a page not named here (Saved) has none.
 PAGE_FIELDS: dict[str, frozenset[str]] = {
     EXPLORE: frozenset(EXPLORE_FIELDS), COMPARE: frozenset(COMPARE_FIELDS), METHODS_PAGE: frozenset(METHODS_FIELDS),
-    HEADS_PAGE: frozenset(HEADS_FIELDS)}
+    HEADS_PAGE: frozenset(HEADS_FIELDS), CORPUS_PAGE: frozenset(CORPUS_FIELDS)}
 
 
 def returning_state(own: Mapping[str, object], shared: Mapping[str, object]) -> ViewState:

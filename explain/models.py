@@ -210,6 +210,11 @@ def _inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
+def inside_roots(path: Path, roots: list[Path]) -> bool:
+    """Whether the resolved `path` is one of `roots` or lies under one."""
+    return any(_inside(path, r) for r in roots)
+
+
 def check_local_folder(folder: Path, roots: list[Path] | None, spec: str) -> Path:
     """Resolve `folder` and refuse it, or any file it refers to, if it escapes the roots.
 

@@ -27,6 +27,7 @@ PAGES = (
     PageSpec("explore", "Explore", ":material/search:", default=True),
     PageSpec("compare", "Compare", ":material/compare_arrows:"),
     PageSpec("methods", "Methods", ":material/view_list:"),
+    PageSpec("corpus", "Corpus", ":material/dataset:"),
     PageSpec("heads", "Heads", ":material/grid_view:"),
     PageSpec("saved", "Saved", ":material/bookmarks:"),
 )

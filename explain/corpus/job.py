@@ -21,6 +21,7 @@ import os
 import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,7 @@ class JobPrice:
 
 ProgressCallback = Callable[[CorpusProgress], None]
 CancelCheck = Callable[[], bool]
+BatchTurn = Callable[[], AbstractContextManager[Any]]
 
 
 class Cancelled(ExplainError):
@@ -477,11 +479,12 @@ def finish_manifest(folder: Path, manifest: dict[str, Any], status: str) -> dict
 
 def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded: LoadedModel | None = None,
             progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-            actors: int = 1) -> CorpusOutcome:
+            actors: int = 1, turn: BatchTurn | None = None) -> CorpusOutcome:
     """Run (or resume) `job` into `folder` on `engine`; returns how it ended.
 
     progress: called after staging and after each batch; cancel: checked before each batch (a cancelled run
-    keeps its finished batches and a rerun resumes).
+    keeps its finished batches and a rerun resumes); turn: entered around each local batch (a server's scheduler
+    gives the model batch by batch, so other work on it takes turns with the run).
     """
     if engine not in ENGINES:
         raise InputError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
@@ -496,7 +499,7 @@ def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded
         run_ray(job, folder, pending, actors=actors, progress=progress, cancel=cancel)
         status = "done"
     else:
-        status = run_local(job, folder, pending, batches, loaded, progress, cancel, start)
+        status = run_local(job, folder, pending, batches, loaded, progress, cancel, start, turn)
     manifest = finish_manifest(folder, manifest, status)
     counts = manifest["counts"]
     return CorpusOutcome(status=status, folder=folder, texts=counts["texts_done"], failed=counts["failed"],
@@ -504,7 +507,8 @@ def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded
 
 
 def run_local(job: CorpusJob, folder: Path, pending: list[int], batches: int, loaded: LoadedModel | None,
-              progress: ProgressCallback | None, cancel: CancelCheck | None, start: float) -> str:
+              progress: ProgressCallback | None, cancel: CancelCheck | None, start: float,
+              turn: BatchTurn | None = None) -> str:
     loaded = loaded or load_model(job.model)
     runner = BatchRunner(job, loaded)
     total = int(read_manifest(folder)["counts"]["texts"])  # type: ignore[index]
@@ -519,7 +523,8 @@ def run_local(job: CorpusJob, folder: Path, pending: list[int], batches: int, lo
             return "cancelled"
         t0 = time.perf_counter()
         rows = input_rows(folder, batch)
-        tables = runner.process(rows, batch)
+        with turn() if turn is not None else nullcontext():
+            tables = runner.process(rows, batch)
         for table in ("words", "faithfulness", "failures", "texts"):
             write_part(folder, table, batch, tables[table])
         done += len(rows)

@@ -155,3 +155,40 @@ def test_status_labels_and_progress_texts_render_as_text():
     at = AppTest.from_function(status_page, args=(PAYLOAD,), default_timeout=TIMEOUT).run()
     assert at.status, "the status box was not drawn"
     assert_inert(at)
+
+
+def corpus_page(params: dict[str, str]) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("views/corpus.py")
+    at.session_state["_url_loaded_corpus"] = False
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.run()
+    return at
+
+
+def test_corpus_page_shows_a_run_id_file_names_columns_and_cells_as_text(tiny_models, tiny_dirs, tmp_path):
+    """A link's run id, an upload's name and column names, and a run whose texts, labels and model carry
+    Markdown."""
+    from explain.corpus import CorpusColumns, CorpusJob, run_job
+    from explain.corpus.runs import runs_folder
+
+    assert_inert(corpus_page({url_keys.KEY_RUN: PAYLOAD}))
+
+    at = corpus_page({})
+    at.radio(key="corpus_source").set_value("upload").run()
+    header = f"{PAYLOAD},label\n".replace(",", ";", PAYLOAD.count(","))
+    at.get("file_uploader")[0].set_value((f"{LINK}.csv", f"{header}good film,{IMAGE}\n".encode(), "text/csv")).run()
+    assert_inert(at)
+
+    data = tmp_path / "payload.csv"
+    rows = [f"\"{PAYLOAD} good film {i}\",\"{LINK}\"" for i in range(3)] + [f"bad film {i},{IMAGE}" for i in range(3)]
+    data.write_text("text,label\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    job = CorpusJob(source=str(data), columns=CorpusColumns(text="text", label="label"),
+                    methods=("gradient_x_input", "saliency"), model=tiny_dirs["encoder"], faithfulness=True,
+                    batch_size=4)
+    run_job(job, runs_folder() / "00000000000000aa", loaded=tiny_models["encoder"])
+    at = corpus_page({url_keys.KEY_RUN: "00000000000000aa"})
+    assert at.metric, "the run was not shown"
+    assert_inert(at)
