@@ -688,7 +688,7 @@ async def page_outcome(page) -> int:
 async def run_methods(page, base: str, params: dict[str, str], timeout_ms: float) -> int:
     """The Methods page on a new text: its analysis, then "Compute all methods", faithfulness and the second seeds,
     to the end of the run."""
-    await page.goto(f"{base}/methods?" + urlencode(params))
+    await page.goto(f"{base}/methods?" + urlencode(params), timeout=timeout_ms)
     await page.wait_for_selector(READY, timeout=timeout_ms)
     button = page.get_by_role("button", name="Compute all methods")
     await button.wait_for(timeout=timeout_ms)
@@ -701,7 +701,7 @@ async def run_methods(page, base: str, params: dict[str, str], timeout_ms: float
 
 async def run_heads(page, base: str, params: dict[str, str], timeout_ms: float) -> int:
     """The Heads page on a new text: its importance maps, one head's view and the pruning curve."""
-    await page.goto(f"{base}/heads?" + urlencode(params))
+    await page.goto(f"{base}/heads?" + urlencode(params), timeout=timeout_ms)
     await page.wait_for_selector(READY, timeout=timeout_ms)
     await page.wait_for_selector("[data-testid='stTextArea'] textarea", timeout=timeout_ms)
     await page.wait_for_selector(f"{IDLE}, [data-testid='stException']", timeout=timeout_ms)
