@@ -475,14 +475,14 @@ def light_params(index: int) -> dict[str, str]:
 
 
 async def role_session(browser, base: str, role: str, make_params, until: float, outcomes: list[Outcome],
-                       timeout_ms: float, runner=None) -> None:
+                       timeout_ms: float, runner=None, count: int | None = None) -> None:
     """Explore links (or `runner(page, base, params, timeout_ms)`, returning the pieces refused) back to back until
-    `until` (the request in flight then is finished, or cancelled by closing the tab)."""
+    `until` (the request in flight then is finished, or cancelled by closing the tab), or `count` of them."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     index = 0
     try:
-        while time.monotonic() < until:
+        while (index < count) if count is not None else time.monotonic() < until:
             params = make_params(index)
             index += 1
             start = time.monotonic()
@@ -515,10 +515,10 @@ async def drive_fairness(base: str, alone_s: float, duration: float, light_timeo
         try:
             warm: list[Outcome] = []  # one light and one small 512-token analysis: the model loads
             await asyncio.gather(
-                role_session(browser, base, "warm-up", lambda i: light_params(20_000 + i), time.monotonic() + 1, warm,
-                             light_timeout_ms),
-                role_session(browser, base, "warm-up", lambda i: heavy_params(99, i, 8), time.monotonic() + 1, warm,
-                             heavy_timeout_ms))
+                role_session(browser, base, "warm-up", lambda i: light_params(20_000 + i), 0.0, warm,
+                             light_timeout_ms, count=1),
+                role_session(browser, base, "warm-up", lambda i: heavy_params(99, i, 8), 0.0, warm,
+                             heavy_timeout_ms, count=1))
             alone: list[Outcome] = []
             await role_session(browser, base, "light alone", light_params, time.monotonic() + alone_s, alone,
                                light_timeout_ms)
@@ -728,8 +728,8 @@ async def drive_pages(base: str, roles: tuple, alone_s: float, duration: float, 
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             warm: list[Outcome] = []  # one light analysis: the model loads
-            await role_session(browser, base, "warm-up", lambda i: light_params(20_000 + i), time.monotonic() + 1,
-                               warm, light_timeout_ms)
+            await role_session(browser, base, "warm-up", lambda i: light_params(20_000 + i), 0.0, warm,
+                               light_timeout_ms, count=1)
             alone: list[Outcome] = []
             await role_session(browser, base, "light alone", light_params, time.monotonic() + alone_s, alone,
                                light_timeout_ms)
@@ -770,8 +770,8 @@ async def drive_pages(base: str, roles: tuple, alone_s: float, duration: float, 
             await asyncio.sleep(10)
             cpu_after = cpu_seconds(pids) - cpu_0
             after: list[Outcome] = []
-            await role_session(browser, base, "light after", lambda i: light_params(50_000 + i),
-                               time.monotonic() + 0.1, after, light_timeout_ms)
+            await role_session(browser, base, "light after", lambda i: light_params(50_000 + i), 0.0, after,
+                               light_timeout_ms, count=1)
             stop.set()
             if sampler:
                 await sampler
