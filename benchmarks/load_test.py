@@ -237,7 +237,7 @@ async def run_task(page, base: str, kind: str, params: dict[str, str], timeout_m
     """Run one analysis to completion; returns the request it made (for telling repeats from new ones)."""
     if kind == "explore typed":
         if not page.url.startswith(f"{base}/?"):
-            await page.goto(f"{base}/?" + urlencode({"t": SENTENCES[0], "n": params["n"]}))
+            await page.goto(f"{base}/?" + urlencode({"t": SENTENCES[0], "n": params["n"]}), timeout=timeout_ms)
             await finished(page, EXPLORE_CHARTS, timeout_ms)
         # A text other than the one shown, so there is a rerun and the URL tells when it has started.
         current = await page.evaluate("() => new URL(location.href).searchParams.get('t')")
@@ -253,10 +253,10 @@ async def run_task(page, base: str, kind: str, params: dict[str, str], timeout_m
             f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {EXPLORE_CHARTS}",
             timeout=timeout_ms)
     elif kind.startswith("explore"):
-        await page.goto(f"{base}/?" + urlencode(params))  # Explore is the default page, at the root
+        await page.goto(f"{base}/?" + urlencode(params), timeout=timeout_ms)  # Explore is the default page, at the root
         await finished(page, EXPLORE_CHARTS, timeout_ms)
     else:
-        await page.goto(f"{base}/compare?" + urlencode(params))
+        await page.goto(f"{base}/compare?" + urlencode(params), timeout=timeout_ms)
         await finished(page, COMPARE_CHARTS, timeout_ms)
     for text in await page.locator(FAILURES).all_inner_texts():
         if not text.strip().startswith(VERDICT):
