@@ -237,7 +237,7 @@ async def run_task(page, base: str, kind: str, params: dict[str, str], timeout_m
     """Run one analysis to completion; returns the request it made (for telling repeats from new ones)."""
     if kind == "explore typed":
         if not page.url.startswith(f"{base}/?"):
-            await page.goto(f"{base}/?" + urlencode({"t": SENTENCES[0], "n": params["n"]}))
+            await page.goto(f"{base}/?" + urlencode({"t": SENTENCES[0], "n": params["n"]}), timeout=timeout_ms)
             await finished(page, EXPLORE_CHARTS, timeout_ms)
         # A text other than the one shown, so there is a rerun and the URL tells when it has started.
         current = await page.evaluate("() => new URL(location.href).searchParams.get('t')")
@@ -253,10 +253,10 @@ async def run_task(page, base: str, kind: str, params: dict[str, str], timeout_m
             f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {EXPLORE_CHARTS}",
             timeout=timeout_ms)
     elif kind.startswith("explore"):
-        await page.goto(f"{base}/?" + urlencode(params))  # Explore is the default page, at the root
+        await page.goto(f"{base}/?" + urlencode(params), timeout=timeout_ms)  # Explore is the default page, at the root
         await finished(page, EXPLORE_CHARTS, timeout_ms)
     else:
-        await page.goto(f"{base}/compare?" + urlencode(params))
+        await page.goto(f"{base}/compare?" + urlencode(params), timeout=timeout_ms)
         await finished(page, COMPARE_CHARTS, timeout_ms)
     for text in await page.locator(FAILURES).all_inner_texts():
         if not text.strip().startswith(VERDICT):
@@ -475,14 +475,14 @@ def light_params(index: int) -> dict[str, str]:
 
 
 async def role_session(browser, base: str, role: str, make_params, until: float, outcomes: list[Outcome],
-                       timeout_ms: float, runner=None) -> None:
+                       timeout_ms: float, runner=None, count: int | None = None) -> None:
     """Explore links (or `runner(page, base, params, timeout_ms)`, returning the pieces refused) back to back until
-    `until` (the request in flight then is finished, or cancelled by closing the tab)."""
+    `until` (the request in flight then is finished, or cancelled by closing the tab), or `count` of them."""
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
     index = 0
     try:
-        while time.monotonic() < until:
+        while (index < count) if count is not None else time.monotonic() < until:
             params = make_params(index)
             index += 1
             start = time.monotonic()
@@ -515,10 +515,10 @@ async def drive_fairness(base: str, alone_s: float, duration: float, light_timeo
         try:
             warm: list[Outcome] = []  # one light and one small 512-token analysis: the model loads
             await asyncio.gather(
-                role_session(browser, base, "warm-up", lambda i: light_params(20_000 + i), time.monotonic() + 1, warm,
-                             light_timeout_ms),
-                role_session(browser, base, "warm-up", lambda i: heavy_params(99, i, 8), time.monotonic() + 1, warm,
-                             heavy_timeout_ms))
+                role_session(browser, base, "warm-up", lambda i: light_params(20_000 + i), 0.0, warm,
+                             light_timeout_ms, count=1),
+                role_session(browser, base, "warm-up", lambda i: heavy_params(99, i, 8), 0.0, warm,
+                             heavy_timeout_ms, count=1))
             alone: list[Outcome] = []
             await role_session(browser, base, "light alone", light_params, time.monotonic() + alone_s, alone,
                                light_timeout_ms)
@@ -688,7 +688,7 @@ async def page_outcome(page) -> int:
 async def run_methods(page, base: str, params: dict[str, str], timeout_ms: float) -> int:
     """The Methods page on a new text: its analysis, then "Compute all methods", faithfulness and the second seeds,
     to the end of the run."""
-    await page.goto(f"{base}/methods?" + urlencode(params))
+    await page.goto(f"{base}/methods?" + urlencode(params), timeout=timeout_ms)
     await page.wait_for_selector(READY, timeout=timeout_ms)
     button = page.get_by_role("button", name="Compute all methods")
     await button.wait_for(timeout=timeout_ms)
@@ -701,7 +701,7 @@ async def run_methods(page, base: str, params: dict[str, str], timeout_ms: float
 
 async def run_heads(page, base: str, params: dict[str, str], timeout_ms: float) -> int:
     """The Heads page on a new text: its importance maps, one head's view and the pruning curve."""
-    await page.goto(f"{base}/heads?" + urlencode(params))
+    await page.goto(f"{base}/heads?" + urlencode(params), timeout=timeout_ms)
     await page.wait_for_selector(READY, timeout=timeout_ms)
     await page.wait_for_selector("[data-testid='stTextArea'] textarea", timeout=timeout_ms)
     await page.wait_for_selector(f"{IDLE}, [data-testid='stException']", timeout=timeout_ms)
@@ -728,8 +728,8 @@ async def drive_pages(base: str, roles: tuple, alone_s: float, duration: float, 
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
             warm: list[Outcome] = []  # one light analysis: the model loads
-            await role_session(browser, base, "warm-up", lambda i: light_params(20_000 + i), time.monotonic() + 1,
-                               warm, light_timeout_ms)
+            await role_session(browser, base, "warm-up", lambda i: light_params(20_000 + i), 0.0, warm,
+                               light_timeout_ms, count=1)
             alone: list[Outcome] = []
             await role_session(browser, base, "light alone", light_params, time.monotonic() + alone_s, alone,
                                light_timeout_ms)
@@ -770,8 +770,8 @@ async def drive_pages(base: str, roles: tuple, alone_s: float, duration: float, 
             await asyncio.sleep(10)
             cpu_after = cpu_seconds(pids) - cpu_0
             after: list[Outcome] = []
-            await role_session(browser, base, "light after", lambda i: light_params(50_000 + i),
-                               time.monotonic() + 0.1, after, light_timeout_ms)
+            await role_session(browser, base, "light after", lambda i: light_params(50_000 + i), 0.0, after,
+                               light_timeout_ms, count=1)
             stop.set()
             if sampler:
                 await sampler

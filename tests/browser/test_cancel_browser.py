@@ -17,8 +17,8 @@ TIMEOUT = 240_000  # ms: loading MiniLM and starting the analysis on a shared CP
 SETTINGS = "smoothgrad.over=integrated_gradients;smoothgrad.nt_samples=16;smoothgrad.ig_steps=16"
 TEXT = "the film was good but far too long and the ending made no sense at all " * 20
 BUSY_WINDOW = 4.0  # seconds of server CPU time measured while the analysis runs
-GRACE = 8.0  # seconds for the work to reach its next progress report after the tab closed
-QUIET_WINDOW = 6.0  # seconds of server CPU time measured after that
+QUIET_WINDOW = 2.0  # a window of this many seconds with under 5% of a core counts as quiet
+QUIET_WITHIN = 20.0  # seconds after the tab closed: far less than the rest of the analysis on this machine
 
 
 def server_cpu_seconds(pid: int) -> float:
@@ -59,8 +59,9 @@ def test_closing_the_tab_stops_a_long_smoothgrad_analysis(server, browser):
     page.get_by_text(re.compile("attention|attribution")).first.wait_for(timeout=TIMEOUT)
     time.sleep(3)  # past the attention pass, into SmoothGrad's samples
     busy = cpu_over(pid, BUSY_WINDOW)
-    assert busy > 0.25 * BUSY_WINDOW, f"the analysis did not keep the server busy ({busy:.1f} s of CPU)"
+    assert busy > 0.15 * BUSY_WINDOW, f"the analysis did not keep the server busy ({busy:.1f} s of CPU)"
     context.close()  # the tab closes; nobody else waits for this analysis
-    time.sleep(GRACE)
-    quiet = cpu_over(pid, QUIET_WINDOW)
-    assert quiet < 0.1 * QUIET_WINDOW, f"the server went on computing after the tab closed ({quiet:.1f} s of CPU)"
+    closed = time.monotonic()
+    while (used := cpu_over(pid, QUIET_WINDOW)) >= 0.05 * QUIET_WINDOW:
+        assert time.monotonic() - closed < QUIET_WITHIN, (
+            f"the server went on computing after the tab closed ({used:.1f} s of CPU in the last {QUIET_WINDOW:g} s)")
