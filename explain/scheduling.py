@@ -7,7 +7,7 @@ served. Here:
 - `WorkBudget`: work is priced from the declared cost of what runs (`explain.costs`); work over the
   budget is refused with one sentence before it waits for anything.
 - `ModelScheduler`: per model, heavy analyses take turns first come, first served, at most
-  `max_waiting` waiting (beyond that `ServerBusy`), one per session (a session's new request
+  `max_waiting` waiting of each kind (beyond that `ServerBusy`), one per session (a session's new request
   replaces its old one). Light analyses (a few seconds at most) go first: a running heavy
   analysis pauses at its next safe point (`Turn.pause_point`, between batches of integration
   steps) while they run, so a quick question never waits behind minutes of someone else's work.
@@ -230,7 +230,8 @@ class ModelScheduler:
 
     A light analysis starts when no other light one runs and the heavy one (if any) is paused at a pause
     point; a heavy one starts when no other heavy one runs and no light one waits or runs. At most
-    `max_waiting` analyses wait (light and heavy together); a session has at most one ticket.
+    `max_waiting` light and `max_waiting` heavy analyses wait (bounded apart, so heavy pages that fill the
+    queue never refuse a quick question); a session has at most one ticket.
     """
 
     def __init__(self, max_waiting: int = DEFAULT_QUEUE_LENGTH, poll_seconds: float = 0.5) -> None:
@@ -292,7 +293,7 @@ class ModelScheduler:
             waiting: called with the number of analyses ahead, about every `poll_seconds` while waiting
                 (it may raise to give up the place, as Streamlit does when the page is rerun).
         Raises:
-            ServerBusy: `max_waiting` analyses already wait.
+            ServerBusy: `max_waiting` analyses of the same kind (light or heavy) already wait.
             Replaced: a newer ticket of the same session took this one's place while it waited.
             allowed: seconds the turn may run, pauses excluded (`watchdog_seconds`); a turn past it is stopped
                 at its next `Turn.check`, and turns waiting behind it stop waiting for it.
@@ -305,7 +306,7 @@ class ModelScheduler:
                         old.replaced = True
                 self._heavy = deque(t for t in self._heavy if not t.replaced)
                 self._light = deque(t for t in self._light if not t.replaced)
-            if len(self._heavy) + len(self._light) >= self.max_waiting:
+            if len(self._light if light else self._heavy) >= self.max_waiting:
                 raise ServerBusy(f"The server is busy with {len(self._tickets())} analyses on this model; "
                                  "try again in a minute.")
             (self._light if light else self._heavy).append(ticket)

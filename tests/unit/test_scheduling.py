@@ -111,12 +111,34 @@ def test_beyond_the_bound_the_server_is_busy():
     waiting = [Holder(scheduler, f"w{i}") for i in range(2)]
     wait_until(lambda: scheduler.waiting() == 2, "two waiting")
     with pytest.raises(ServerBusy) as refused:
-        with scheduler.turn(light=True, session="late"):
+        with scheduler.turn(light=False, session="late"):
             pass
     assert str(refused.value) == "The server is busy with 3 analyses on this model; try again in a minute."
     assert scheduler.waiting() == 2  # the refused one took no place
     running.finish()
     for holder in waiting:
+        holder.finish()
+    assert scheduler.active() == 0
+
+
+def test_a_full_heavy_queue_leaves_room_for_light_work():
+    """Light and heavy work are bounded apart: heavy pages that fill the queue do not refuse a quick question
+    (the load test's 4 Heads sessions beside a light one), and light work has a bound of its own."""
+    scheduler = ModelScheduler(max_waiting=2, poll_seconds=0.02)
+    running = Holder(scheduler, "running", pause=True)
+    running.entered.wait(SAFETY)
+    heavy = [Holder(scheduler, f"h{i}") for i in range(2)]
+    wait_until(lambda: scheduler.waiting() == 2, "two heavy waiting")
+    light = Holder(scheduler, "light", light=True)
+    light.entered.wait(SAFETY)
+    assert light.error is None and light.entered.is_set()
+    queued = [Holder(scheduler, f"l{i}", light=True) for i in range(2)]
+    wait_until(lambda: scheduler.waiting() == 4, "two light waiting behind the running light one")
+    with pytest.raises(ServerBusy):
+        with scheduler.turn(light=True, session="late"):
+            pass
+    for holder in [light, *queued, running, *heavy]:
+        holder.entered.wait(SAFETY)
         holder.finish()
     assert scheduler.active() == 0
 
