@@ -219,7 +219,9 @@ def attention_step(parts: torch.Tensor | None, x: torch.Tensor, attention: torch
     if parts is None:
         through = torch.einsum("khe,dhe->khd", (x @ w_v.T).view(n, n_heads, head_dim),
                                w_o.view(hidden, n_heads, head_dim))
-        out = torch.einsum("hik,khd->kid", weights, through)
+        out = x.new_empty(n, len(rows), hidden)
+        for part in chunks(n, 2 * len(rows) * hidden):
+            out[part] = torch.einsum("hik,khd->kid", weights[:, :, part], through[part])
         out[index, torch.arange(len(rows), device=x.device)] += x[index]
     else:
         in_place = len(rows) == n
