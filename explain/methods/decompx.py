@@ -103,7 +103,7 @@ def decompx_blocks(loaded: LoadedModel) -> tuple[list[DecompXBlock], list[int]]:
 
 def head_modules(loaded: LoadedModel, readout: HeadReadout) -> list[torch.nn.Module]:
     """The modules of the readout's head, as the family table lists them."""
-    found = []
+    found: list[torch.nn.Module] = []
     for path in family_of(loaded.config, TITLE).head_modules(readout.head):
         module = resolve(loaded.encoder, path[5:]) if path.startswith("base.") else resolve(loaded.model, path)
         if not isinstance(module, (torch.nn.Linear, torch.nn.LayerNorm)):
@@ -147,7 +147,7 @@ def real_pass(context: AttributionContext, blocks: list[DecompXBlock], head: lis
     """One forward pass of the target's module (the whole model, or the encoder for pooled targets), hooked."""
     n = context.n_tokens
     every = list(range(n))
-    layer_roles = {
+    layer_roles: dict[str, list[torch.nn.Module]] = {
         "value": [b.attention.value for b in blocks], "norm": [b.attention.norm for b in blocks],
         "in": [b.feed_forward_in for b in blocks], "out": [b.feed_forward_out for b in blocks],
         "output_norm": [b.attention.output_norm for b in blocks],
@@ -219,7 +219,9 @@ def attention_step(parts: torch.Tensor | None, x: torch.Tensor, attention: torch
     if parts is None:
         through = torch.einsum("khe,dhe->khd", (x @ w_v.T).view(n, n_heads, head_dim),
                                w_o.view(hidden, n_heads, head_dim))
-        out = torch.einsum("hik,khd->kid", weights, through)
+        out = x.new_empty(n, len(rows), hidden)
+        for part in chunks(n, 2 * len(rows) * hidden):
+            out[part] = torch.einsum("hik,khd->kid", weights[:, :, part], through[part])
         out[index, torch.arange(len(rows), device=x.device)] += x[index]
     else:
         in_place = len(rows) == n
@@ -279,7 +281,7 @@ def feed_forward_step(parts: torch.Tensor, block: DecompXBlock, pre_activation: 
             rows = slice(start, min(n_rows, start + rows_per_chunk))
             maps = torch.einsum("dm,im,me->ide", w_2, slope[rows], w_1)  # [rows, hidden out, hidden in]
             out = torch.bmm(parts[:, rows].transpose(0, 1), maps.transpose(1, 2))  # [rows, parts, hidden]
-            if shares is not None:
+            if shares is not None and b_1 is not None:
                 out += shares[:, rows].T[..., None] * ((slope[rows] * b_1) @ w_2.T)[:, None]
             out = out.transpose(0, 1)
             if b_2 is not None:
@@ -289,7 +291,7 @@ def feed_forward_step(parts: torch.Tensor, block: DecompXBlock, pre_activation: 
         return
     for part in chunks(n_parts, n_rows * (inner_size + hidden)):
         inner = parts[part] @ w_1.T
-        if shares is not None:
+        if shares is not None and b_1 is not None:
             inner += shares[part, :, None] * b_1
         inner *= slope
         out = inner @ w_2.T
@@ -334,6 +336,7 @@ def head_shares(parts: torch.Tensor, head: list[torch.nn.Module], records: list[
             norm_step(h, module, at(records[step].inputs)[None])
             h = h[:, 0]
             continue
+        assert isinstance(module, torch.nn.Linear)  # head_modules lets through linear maps and layer norms only
         weight, bias = module.weight.detach().double(), parameter(module.bias)
         if step == len(head) - 1:
             shares = h @ weight[column]
