@@ -31,7 +31,10 @@ def pruning_summary(curve: PruningCurve) -> PruningSummary:
     spread = np.asarray(curve.random_std, dtype=np.float64)
     diff = ranked - mean
     width = float(x[-1] - x[0]) if x.size > 1 else 0.0
-    gap = float(np.sum((diff[1:] + diff[:-1]) / 2 * np.diff(x)) / width) if width > 0 else float(diff.mean(initial=0))
+    if width > 0:
+        gap = float(np.sum((diff[1:] + diff[:-1]) / 2 * np.diff(x)) / width)
+    else:
+        gap = float(diff.mean()) if diff.size else 0.0
     outside = float(np.mean(np.abs(diff) > spread)) if diff.size else 0.0
     rise, rise_at = 0.0, 0
     if curve.order == "most" and ranked.size > 1:
