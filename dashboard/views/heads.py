@@ -24,6 +24,7 @@ from dashboard.state import HEADS_FIELDS, MAX_TOKEN_CHOICES, ViewState
 from explain import ExplainError, LoadedModel
 from explain.exports import chart_filename
 from explain.heads import MAP_NAMES, PRUNING_ORDERS, HeadImportance, HeadInputs, NeuronView, PruningCurve
+from explain.heads.pruning_summary import pruning_reading
 from explain.records import HeadsRequest, heads_document
 from explain.viz.attention import mark_head
 from explain.viz.heads import (
@@ -119,7 +120,7 @@ def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInpu
         f"{MAP_TITLES[map_name].lower()} map ({ORDER_WORDS[order]}) and in {len(curve.seeds)} random orders; "
         f"the band is one standard deviation of the random orders either side of their mean. An importance map "
         f"that ranks well keeps the score longer than random when the least important heads go first, and "
-        f"loses it sooner when the most important go first."))
+        f"loses it sooner when the most important go first. " + pruning_reading(curve)))
     return curve
 
 

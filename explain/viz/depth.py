@@ -20,7 +20,7 @@ from explain.viz.highlights import subword_pieces
 from explain.viz.theme import FONT, TEMPLATE, TITLE_FONT_SIZE, format_score
 
 DIVERGING_SCALE = "RdBu"  # red at the low end (lowers the score), blue at the high end (raises it)
-COLORBAR_TITLE = "attribution (score units)"
+COLORBAR_TITLE = "attribution<br>(score units)"  # two short lines above the bar: a side title was cut off
 PART_TITLES = {"token": "token", "position": "position", "segment": "segment"}
 PX_PER_TOKEN = 34
 PX_PER_ROW = 34
@@ -49,7 +49,7 @@ def _hover(row_names: Sequence[str], labels: Sequence[str], z: np.ndarray) -> li
 
 
 def _heatmap(z: np.ndarray, row_names: Sequence[str], row_ticks: Sequence[str], tokens: Sequence[str], *,
-             title: str, y_title: str) -> go.Figure:
+             title: str, y_title: str, total: str = "") -> go.Figure:
     n_rows, n_tokens = z.shape
     if len(tokens) != n_tokens:
         raise ValueError(f"{len(tokens)} tokens for scores of shape {z.shape}")
@@ -59,7 +59,8 @@ def _heatmap(z: np.ndarray, row_names: Sequence[str], row_ticks: Sequence[str], 
         z=z.astype(np.float32), x=np.arange(n_tokens, dtype=np.int32), y=np.arange(n_rows, dtype=np.int32),
         zmid=0.0, zmin=-top, zmax=top, colorscale=DIVERGING_SCALE, xgap=1, ygap=1,
         text=_hover(row_names, labels, z), hovertemplate="%{text}<extra></extra>",
-        colorbar=dict(title=dict(text=COLORBAR_TITLE, side="right"), thickness=14, tickformat=".3~g"),
+        colorbar=dict(title=dict(text=COLORBAR_TITLE, side="top", font=dict(size=12)), thickness=14,
+                      tickformat=".3~g"),
     ))
     plot_width = min(MAX_PLOT_WIDTH, max(MIN_PLOT_WIDTH, PX_PER_TOKEN * n_tokens))
     step = max(1, math.ceil(TICK_PX / (plot_width / max(n_tokens, 1))))  # every k-th label where they would overlap
@@ -68,9 +69,10 @@ def _heatmap(z: np.ndarray, row_names: Sequence[str], row_ticks: Sequence[str], 
     bottom = int(min(160, 24 + 5.8 * longest))
     fig.update_layout(
         template=TEMPLATE, font=FONT, width=LEFT_MARGIN + plot_width + RIGHT_MARGIN,
-        height=60 + bottom + PX_PER_ROW * max(n_rows, 3),
-        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
-        margin=dict(l=LEFT_MARGIN, r=RIGHT_MARGIN, t=50, b=bottom),
+        height=(80 if total else 60) + bottom + PX_PER_ROW * max(n_rows, 3),
+        title=dict(text=title + (f'<br><span style="font-size:12px">{_esc(total)}</span>' if total else ""),
+                   x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
+        margin=dict(l=LEFT_MARGIN, r=RIGHT_MARGIN, t=70 if total else 50, b=bottom),
     )
     fig.update_xaxes(tickmode="array", tickvals=shown, ticktext=[_esc(labels[j]) for j in shown],
                      tickangle=-50 if n_tokens > 1 else 0, showgrid=False, zeroline=False, automargin=True)
@@ -84,8 +86,10 @@ def embedding_parts_figure(tokens: Sequence[str], parts: EmbeddingParts) -> go.F
     """One row per embedding part (token at the top), one column per token, coloured by its attribution."""
     z = np.asarray(parts.scores, dtype=np.float64)
     names = [PART_TITLES.get(p, p) for p in parts.parts]
+    change = format_score(parts.score_input - parts.score_baseline)
     fig = _heatmap(z[::-1], names[::-1], names[::-1], tokens,
-                   title="Which part of the input representation the score depends on", y_title="embedding")
+                   title="Which part of the input representation the score depends on", y_title="embedding",
+                   total=f"All cells together add up to the score change {change}")
     return fig
 
 
@@ -93,8 +97,10 @@ def layer_figure(tokens: Sequence[str], layers: LayerAttribution) -> go.Figure:
     """One row per encoder layer (layer 0, the first, at the bottom, numbered as in the attention views)."""
     z = np.asarray(layers.scores, dtype=np.float64)
     numbers = [str(i) for i in range(z.shape[0])]
+    change = format_score(layers.score_input - layers.score_baseline)
     return _heatmap(z, [f"after layer {n}" for n in numbers], numbers, tokens,
-                    title="Where in depth each token's influence appears", y_title="output of layer")
+                    title="Where in depth each token's influence appears", y_title="output of layer",
+                    total=f"Each row on its own adds up to the score change {change}")
 
 
 def parts_caption(parts: EmbeddingParts) -> str:

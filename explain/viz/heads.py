@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explain.heads import HeadImportance, NeuronView, PruningCurve
+from explain.heads.pruning_summary import pruning_summary
 from explain.viz.highlights import readable_tokens
 from explain.viz.theme import (
     FONT,
@@ -219,6 +220,13 @@ def pruning_curve_figure(curve: PruningCurve, *, description: str = "") -> go.Fi
         hovermode="closest", hoverlabel=dict(font=dict(family=FONT["family"], size=13)),
     )
     fig.update_layout(margin=dict(b=110))
+    if x.size:
+        summary = pruning_summary(curve)
+        fig.add_annotation(
+            xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom", showarrow=False,
+            text=escape(f"mean gap to random: {summary.gap:+.3g}" + (f" · rises by {summary.rise:.3g}"
+                                                                     if summary.rise > 0 else "")),
+            font=dict(size=12, color=PANEL_TITLE_COLOUR))
     fig.update_xaxes(title=dict(text="number of heads removed"), range=[-0.5, float(x.max()) + 0.5] if x.size else None,
                      zeroline=False)
     fig.update_yaxes(title=dict(text=f"explained score ({escape(curve.score_name)})"), zeroline=False)

@@ -30,7 +30,8 @@ def prediction_range(*predictions: Prediction) -> tuple[float, float]:
     score (or 0) to the highest (or 0), padded by 5%."""
     if predictions and all(p.score_name == PROBABILITY for p in predictions):
         return 0.0, 1.0
-    values = np.concatenate([np.asarray(p.scores, dtype=np.float64).reshape(-1) for p in predictions] or [[0.0]])
+    values = np.concatenate([np.asarray(p.scores, dtype=np.float64).reshape(-1) for p in predictions]
+                            or [np.zeros(1)])
     values = values[np.isfinite(values)]
     low, high = min(0.0, float(values.min(initial=0.0))), max(0.0, float(values.max(initial=0.0)))
     pad = 0.05 * (high - low) or 1.0

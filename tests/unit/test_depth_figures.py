@@ -39,7 +39,7 @@ def test_parts_figure_rows_columns_and_a_scale_centred_at_zero():
     assert list(fig.layout.yaxis.ticktext) == ["segment", "position", "token"]
     np.testing.assert_allclose(z[-1], scores[0], rtol=1e-6)
     assert heatmap.zmid == 0 and heatmap.zmin == pytest.approx(-0.3) and heatmap.zmax == pytest.approx(0.3)
-    assert heatmap.colorbar.title.text == COLORBAR_TITLE == "attribution (score units)"
+    assert heatmap.colorbar.title.text == COLORBAR_TITLE == "attribution<br>(score units)"
     assert list(heatmap.colorscale[0][1:]) != list(heatmap.colorscale[-1][1:])  # diverging: two different ends
 
 
@@ -82,3 +82,15 @@ def test_captions_report_the_integration_error_relative_to_the_change():
     assert "score change 0.5" in parts_caption(parts) and "-0.05, 10% of it" in parts_caption(parts)
     layers = layers_record([[0.5, 0, 0, 0, 0], [0.25, 0.25, 0.001, 0, 0]])
     assert "largest integration error 0.001, 0.2% of it" in layer_caption(layers)
+
+
+def test_each_chart_says_what_its_cells_add_up_to_and_its_colour_bar_title_fits():
+    parts = embedding_parts_figure(TOKENS, parts_record([[0.1, 0.2, 0.0, 0.0, 0.0]]))
+    layers = layer_figure(TOKENS, layers_record(np.zeros((3, 5))))
+    assert "All cells together add up to the score change 0.5" in parts.layout.title.text
+    assert "Each row on its own adds up to the score change 0.5" in layers.layout.title.text
+    for fig in (parts, layers):
+        bar = fig.data[0].colorbar.title
+        assert bar.side == "top"  # above the bar, in the right margin: a side title ran past short charts
+        longest = max(len(line) for line in bar.text.split("<br>"))
+        assert longest * 0.62 * bar.font.size < fig.layout.margin.r
