@@ -45,12 +45,12 @@ def bf16_support(device: str, flags: frozenset[str], gpu_bf16: bool = False) -> 
     if device == "cuda":
         if gpu_bf16:
             return Bf16Support(True, "The GPU computes in bfloat16 natively, so fast mode is faster here.")
-        return Bf16Support(False, "Fast mode is off: this GPU has no bfloat16 support.")
+        return Bf16Support(False, "The bfloat16 fast mode is off: this GPU has no bfloat16 support.")
     found = [flag for flag in BF16_CPU_FLAGS if flag in flags]
     if found:
         return Bf16Support(True, f"This CPU has bfloat16 instructions ({', '.join(found)}), so fast mode is faster.")
-    return Bf16Support(False, "Fast mode is off: this server's CPU has no bfloat16 instructions (AVX512-BF16 or "
-                              "AMX), so bfloat16 would run slower than float32 here.")
+    return Bf16Support(False, "The bfloat16 fast mode is off: this server's CPU has no bfloat16 instructions "
+                              "(AVX512-BF16 or AMX), so bfloat16 would run slower than float32 here.")
 
 
 @functools.cache
