@@ -20,7 +20,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from explain.corpus.job import CorpusJob, CorpusProgress, CorpusRow
+from explain.corpus.batch import BatchRunner
+from explain.corpus.readers import CorpusRow
+from explain.corpus.request import CorpusJob, CorpusProgress
 from explain.corpus.tables import FAITHFULNESS, SCHEMAS, TEXTS, WORDS, part_path, write_part
 
 NESTED_WORDS = pa.list_(pa.struct([f for f in WORDS if f.name != "text_id"]))
@@ -38,7 +40,6 @@ class CorpusMapper:
     def __init__(self, job: CorpusJob) -> None:
         import torch
 
-        from explain.corpus.job import BatchRunner
         from explain.models import load_model
 
         torch.set_num_threads(1)

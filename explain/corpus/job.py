@@ -13,124 +13,33 @@ that both engines call, so their tables agree.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import math
 import os
 import time
-import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 
-from explain.corpus.batched import BATCHED
-from explain.corpus.readers import BadRow, CorpusColumns, CorpusRow, ReaderLimits, read_rows
+from explain.corpus.batch import BatchRunner, failure_table, normal_form, process_batch
+from explain.corpus.readers import BadRow, CorpusRow, read_rows
+from explain.corpus.request import DEFAULT_BATCH_SIZE, ENGINES, CorpusJob, CorpusProgress
 from explain.corpus.tables import CORPUS_SCHEMA_VERSION, SCHEMAS, part_path, read_table, write_part
 from explain.costs import faithfulness_evaluations, method_evaluations, work_units
 from explain.errors import ExplainError, InputError
-from explain.evaluation.faithfulness import evaluate_context
-from explain.inputs import count_units, encoded_request, read_words, token_segments
-from explain.methods import AttributionContext, get_method
-from explain.methods.base import FORWARD_PASS, MethodSettings, RawScores, method_settings
+from explain.inputs import count_units
+from explain.methods.base import FORWARD_PASS
 from explain.models import LoadedModel, load_model
-from explain.records import APP_VERSION, AnalysisRequest, TargetSpec
+from explain.records import APP_VERSION
 from explain.scheduling import WorkBudget
-from explain.targets import Target, resolve_target, target_kind
-from explain.words import word_sums
 
-DEFAULT_BATCH_SIZE = 64
-ENGINES = ("local", "ray")
-# Target kinds whose resolved target does not depend on the text: resolved once per job and batched across texts.
-SHARED_TARGETS = ("class", "zero_shot", "similarity")
-# Tokens of all texts in one padded pass (hidden size 768; scaled by the model's): short texts share passes.
-GROUP_TOKEN_BUDGET = 4096
 MANIFEST = "manifest.json"
 FAILURES_IN_MANIFEST = 50
-
-
-@dataclass(frozen=True)
-class CorpusJob:
-    """What a corpus run computes: the file and its columns, the model, target, methods and options.
-
-    source: a file path, or "sample" for the built-in labelled sample. method_settings: ("method.setting", value)
-    pairs as in AnalysisRequest; integrated gradients reads n_steps and integration from here.
-    """
-
-    source: str
-    columns: CorpusColumns = field(default_factory=CorpusColumns)
-    methods: tuple[str, ...] = ("gradient_x_input",)
-    model: str = "minilm"
-    target: TargetSpec | None = None
-    method_settings: tuple[tuple[str, str], ...] = ()
-    n_steps: int = 50
-    integration: str = "adaptive_simpson"
-    baseline: str = "pad"
-    max_tokens: int = 128
-    faithfulness: bool = False
-    batch_size: int = DEFAULT_BATCH_SIZE
-    file_format: str | None = None
-    limits: ReaderLimits = field(default_factory=ReaderLimits)
-
-    def __post_init__(self) -> None:
-        if not self.methods:
-            raise InputError("Choose at least one attribution method.")
-        for name in self.methods:
-            get_method(name)
-        if len(set(self.methods)) != len(self.methods):
-            raise InputError("Each method may be named only once.")
-        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 100_000:
-            raise InputError("The batch size must be a whole number from 1 to 100,000.")
-
-    def request(self, row: CorpusRow | None = None) -> AnalysisRequest:
-        """The analysis request of one row (or of the job's settings alone, with a stand-in text)."""
-        return AnalysisRequest(
-            text=row.text if row else "x", pair=(row.pair or "") if row else "",
-            question=(row.question or "") if row else "", model=self.model, target=self.target,
-            n_steps=self.n_steps, baseline=self.baseline, max_tokens=self.max_tokens,
-            method=self.methods[0], method_settings=self.method_settings, integration=self.integration,
-            tolerance=None)
-
-    def settings(self) -> dict[str, MethodSettings]:
-        request = self.request()
-        return {name: method_settings(request, name) for name in self.methods}
-
-    def as_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(dataclasses.asdict(self), default=str))
-
-    def fingerprint(self) -> str:
-        """What a resumed run must match: everything that changes the tables (the source by path, size, mtime)."""
-        data = self.as_dict()
-        source = Path(self.source)
-        if source.is_file():
-            stat = source.stat()
-            data["source_file"] = [str(source.resolve()), stat.st_size, int(stat.st_mtime)]
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class CorpusProgress:
-    """Where a run stands: texts done (resumed ones included) of the total, failures, and the time left."""
-
-    done: int
-    total: int
-    failed: int
-    batches_done: int
-    batches: int
-    elapsed: float
-    seconds_left: float  # nan until a batch has been timed
-
-    @property
-    def fraction(self) -> float:
-        return self.done / self.total if self.total else 1.0
-
 
 @dataclass(frozen=True)
 class CorpusOutcome:
@@ -162,13 +71,6 @@ BatchTurn = Callable[[], AbstractContextManager[Any]]
 
 class Cancelled(ExplainError):
     """The run was cancelled; finished batches stay and a rerun resumes from them."""
-
-
-def normal_form(word: str) -> str:
-    """A word's form for counting across texts: NFKC, case-folded, edge punctuation stripped (kept if all)."""
-    text = unicodedata.normalize("NFKC", word).casefold()
-    stripped = text.strip("".join(c for c in set(text) if unicodedata.category(c)[0] in "PS"))
-    return stripped or text
 
 
 # ---- staging ---------------------------------------------------------------------------------------------------
@@ -205,217 +107,10 @@ def stage(job: CorpusJob, folder: Path) -> dict[str, int]:
     return counts
 
 
-def failure_table(failures: Sequence[tuple[int, str | None, str]], batch: int) -> pa.Table:
-    return pa.Table.from_pylist([{"row": r, "text_id": i, "reason": m, "batch": batch} for r, i, m in failures],
-                                schema=SCHEMAS["failures"])
-
-
 def input_rows(folder: Path, batch: int) -> list[CorpusRow]:
     table = pq.read_table(part_path(folder, "input", batch))
     return [CorpusRow(row=r["row"], id=r["text_id"], text=r["text"], label=r["label"], pair=r["pair"],
                       question=r["question"]) for r in table.to_pylist()]
-
-
-# ---- the batch function ----------------------------------------------------------------------------------------
-
-@dataclass(eq=False)
-class Prepared:
-    """One row encoded for the model: its context (once the index is chosen), tokens and words."""
-
-    row: CorpusRow
-    request: AnalysisRequest
-    inputs: dict[str, torch.Tensor]
-    words: Any
-    truncated: bool
-    segments: np.ndarray
-    target: Target | None = None
-    scores: np.ndarray | None = None
-    context: AttributionContext | None = None
-
-
-class BatchRunner:
-    """Runs `process_batch` for one job on one loaded model; keeps the text-independent target between batches."""
-
-    def __init__(self, job: CorpusJob, loaded: LoadedModel) -> None:
-        self.job = job
-        self.loaded = loaded
-        self.settings = job.settings()
-        self.shared: Target | None = None
-
-    def target(self, prepared: Prepared, shared: bool) -> Target:
-        """The text's target: the job's one resolved target for text-independent kinds, else its own."""
-        if shared and self.shared is not None:
-            return self.shared
-        target = resolve_target(self.loaded, self.job.target, prepared.inputs["input_ids"], prepared.segments,
-                                prepared.inputs.get("token_type_ids"))
-        if shared:
-            self.shared = target
-        return target
-
-    def process(self, rows: Sequence[CorpusRow], batch: int) -> dict[str, pa.Table]:
-        """The texts, words, faithfulness and failures tables of one batch of rows."""
-        return process_batch(self, rows, batch)
-
-
-def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) -> dict[str, pa.Table]:
-    job, loaded = runner.job, runner.loaded
-    failures: list[tuple[int, str | None, str]] = []
-    prepared: list[Prepared] = []
-    max_tokens = min(int(job.max_tokens), loaded.max_tokens)
-    kind = target_kind(loaded, job.target)
-    shared = kind in SHARED_TARGETS
-    with loaded.lock:
-        for row in rows:
-            request = job.request(row)
-            try:
-                inputs, tokens, _ = encoded_request(loaded, request, max_tokens)
-                words = read_words(request.texts, tokens)
-                if not len(words):
-                    raise InputError("the text has no words the model reads")
-                item = Prepared(row, request, inputs, words, bool(tokens.truncated), token_segments(tokens))
-                item.target = runner.target(item, shared)
-                prepared.append(item)
-            except ExplainError as exc:
-                failures.append((row.row, row.id, str(exc)))
-        prepared.sort(key=lambda p: int(p.inputs["input_ids"].shape[1]))
-        groups = length_groups(prepared, loaded) if shared else [[p] for p in prepared]
-        for group in groups:
-            predict(group)
-        results: dict[str, list[tuple[RawScores, float]]] = {}
-        for name in job.methods:
-            results[name] = attribute_all(name, runner.settings[name], [p.context for p in prepared if p.context],
-                                          groups if shared else [[p] for p in prepared])
-        faithful: dict[int, Any] = {}
-        if job.faithfulness:
-            for i, item in enumerate(prepared):
-                assert item.context is not None
-                scores = {name: word_scores(item.context, results[name][i][0]) for name in job.methods}
-                faithful[i] = evaluate_context(item.context, scores)
-    return batch_tables(runner, prepared, results, faithful, failures, batch)
-
-
-def length_groups(prepared: list[Prepared], loaded: LoadedModel) -> list[list[Prepared]]:
-    """Consecutive (length-sorted) texts grouped so that texts x longest length stays within the token budget."""
-    hidden = int(getattr(loaded.config, "hidden_size", 768) or 768)
-    budget = GROUP_TOKEN_BUDGET * 768 / hidden
-    groups: list[list[Prepared]] = []
-    for item in prepared:
-        n = int(item.inputs["input_ids"].shape[1])
-        if groups and (len(groups[-1]) + 1) * n <= budget:
-            groups[-1].append(item)
-        else:
-            groups.append([item])
-    return groups
-
-
-def predict(group: list[Prepared]) -> None:
-    """Scores of each text in one padded pass; fixes each text's explained index and builds its context."""
-    from explain.corpus.batched import Padded
-
-    contexts = []
-    for item in group:
-        assert item.target is not None
-        target = item.target if item.target.index >= 0 else dataclasses.replace(item.target, index=0)
-        contexts.append(make_context(item, target))
-    padded = Padded(contexts)
-    with torch.no_grad():
-        scores = padded.target.forward_embeddings(padded.inputs, padded.mask, padded.types, padded.positions)
-    scores_np = scores.float().cpu().numpy()
-    for i, item in enumerate(group):
-        assert item.target is not None
-        item.scores = scores_np[i]
-        item.context = make_context(item, item.target.chosen(scores[i]))
-
-
-def make_context(item: Prepared, target: Target) -> AttributionContext:
-    inputs = item.inputs
-    return AttributionContext(target=target, input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"],
-                              special=inputs["special"], token_word=item.words.token_word, n_words=len(item.words),
-                              baseline=item.request.baseline, token_type_ids=inputs.get("token_type_ids"),
-                              position_ids=inputs["position_ids"])
-
-
-def attribute_all(name: str, settings: MethodSettings, contexts: list[AttributionContext],
-                  groups: list[list[Prepared]]) -> list[tuple[RawScores, float]]:
-    """(raw scores, seconds) of method `name` for every context, in order: batched where the method allows."""
-    method = get_method(name)
-    batched = BATCHED.get(name)
-    out: list[tuple[RawScores, float]] = []
-    for group in groups:
-        group_contexts = [p.context for p in group if p.context is not None]
-        start = time.perf_counter()
-        raws = batched(group_contexts, settings) if batched is not None else None
-        if raws is not None:
-            seconds = (time.perf_counter() - start) / max(len(raws), 1)
-            out += [(raw, seconds) for raw in raws]
-            continue
-        for context in group_contexts:
-            start = time.perf_counter()
-            result = method.attribute(context, settings)
-            out.append((RawScores(scores=np.asarray(result.scores, dtype=np.float64), delta=result.delta,
-                                  score_input=result.score_input, score_baseline=result.score_baseline),
-                        time.perf_counter() - start))
-    return out
-
-
-def token_scores(context: AttributionContext, raw: RawScores) -> np.ndarray:
-    """Scores with special tokens at 0, as `Method.attribute` records them."""
-    return np.where(context.special[0].cpu().numpy(), 0.0, np.asarray(raw.scores, dtype=np.float64))
-
-
-def word_scores(context: AttributionContext, raw: RawScores) -> np.ndarray:
-    return word_sums(token_scores(context, raw), context.token_word, context.n_words)
-
-
-def delta_of(name: str, context: AttributionContext, raw: RawScores) -> float:
-    """The completeness gap of a complete method (nan for the others), as `Method.attribute` computes it."""
-    if not get_method(name).complete:
-        return math.nan
-    if not math.isnan(raw.delta):
-        return float(raw.delta)
-    assert raw.score_input is not None and raw.score_baseline is not None
-    return float(token_scores(context, raw).sum()) - (float(raw.score_input) - float(raw.score_baseline))
-
-
-def batch_tables(runner: BatchRunner, prepared: list[Prepared], results: dict[str, list[tuple[RawScores, float]]],
-                 faithful: dict[int, Any], failures: list[tuple[int, str | None, str]], batch: int
-                 ) -> dict[str, pa.Table]:
-    job = runner.job
-    texts, words, faith = [], [], []
-    complete = [n for n in job.methods if get_method(n).complete]
-    for i in sorted(range(len(prepared)), key=lambda k: prepared[k].row.row):  # file order, not length order
-        item = prepared[i]
-        context = item.context
-        assert context is not None and item.scores is not None
-        target = context.target
-        first = results[job.methods[0]][i][0]
-        top = int(np.argmax(item.scores))
-        prediction = target.labels[top] if top < len(target.labels) else str(top)
-        gold = item.row.label
-        texts.append({
-            "text_id": item.row.id, "row": item.row.row, "text": item.row.text, "prediction": prediction,
-            "prediction_score": float(item.scores[top]), "gold": gold,
-            "correct": None if gold is None else gold.strip().casefold() == prediction.strip().casefold(),
-            "explained": target.labels[target.index] if target.index < len(target.labels) else str(target.index),
-            "explained_score": first.score_input, "baseline_score": first.score_baseline,
-            "delta": delta_of(complete[0], context, results[complete[0]][i][0]) if complete else None,
-            "n_tokens": context.n_tokens, "n_words": context.n_words, "truncated": item.truncated, "batch": batch,
-        })
-        for name in job.methods:
-            scores = word_scores(context, results[name][i][0])
-            words += [{"text_id": item.row.id, "method": name, "word_index": w, "word": word,
-                       "form": normal_form(word), "score": float(scores[w])} for w, word in enumerate(item.words.words)]
-            if i in faithful:
-                metrics = faithful[i].methods[name]
-                faith.append({"text_id": item.row.id, "method": name, "comprehensiveness": metrics.comprehensiveness,
-                              "sufficiency": metrics.sufficiency, "naopc": None,
-                              "loo_spearman": None if math.isnan(metrics.loo_spearman) else metrics.loo_spearman})
-    return {
-        "texts": pa.Table.from_pylist(texts, schema=SCHEMAS["texts"]),
-        "words": pa.Table.from_pylist(words, schema=SCHEMAS["words"]),
-        "faithfulness": pa.Table.from_pylist(faith, schema=SCHEMAS["faithfulness"]),
-        "failures": failure_table(failures, batch),
-    }
 
 
 # ---- the run ---------------------------------------------------------------------------------------------------
@@ -561,3 +256,7 @@ def price_job(job: CorpusJob, loaded: LoadedModel, rate: float | None = None) ->
         evaluations += n
         work += work_units(n, loaded.config, n_tokens)
     return JobPrice(texts=texts, evaluations=evaluations, work=work, seconds=work / rate)
+
+
+__all__ = ["DEFAULT_BATCH_SIZE", "ENGINES", "BatchRunner", "CorpusJob", "CorpusProgress", "normal_form",
+           "process_batch", "run_job", "price_job"]
