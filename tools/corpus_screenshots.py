@@ -20,7 +20,7 @@ VIEWPORT = {"width": 1440, "height": 900}
 SHOTS = {  # name: the heading scrolled to the top (None: the page's top)
     "corpus-run": None,
     "corpus-faithfulness": "Which explanation to believe on this data",
-    "corpus-words": "What the model relies on",
+    "corpus-words": "Words the model relies on",
     "corpus-finders": "Finders",
 }
 

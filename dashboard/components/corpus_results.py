@@ -73,10 +73,12 @@ def ranking_section(run: summary.CorpusRun) -> None:
         st.caption("This run did not score faithfulness; run it with faithfulness on to rank the methods.")
         return
     table = ranking.table()
-    st.plotly_chart(method_ranking_figure(table), key="corpus_ranking", config=share.chart_config("corpus-ranking"))
-    st.dataframe(table.to_pylist(), hide_index=True, width="stretch", column_config={
-        c: st.column_config.NumberColumn(c, format="%.3g") for c in table.column_names if c not in ("rank", "method",
-                                                                                                   "texts")})
+    titled = table.set_column(1, "method", pa.array([method_title(m) for m in table.column("method").to_pylist()]))
+    st.plotly_chart(method_ranking_figure(titled), key="corpus_ranking", config=share.chart_config("corpus-ranking"))
+    st.dataframe(titled.to_pylist(), hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(c.replace("_low", " 95% low").replace("_high", " 95% high")
+                                         .replace("naopc", "NAOPC"), format="%.3g")
+        for c in table.column_names if c not in ("rank", "method", "texts")})
     caption = ("Comprehensiveness: how much the score drops when a method's top words are taken out (higher is more "
                "faithful); sufficiency: how much it drops when only they are kept (lower is more faithful); "
                "intervals are 95% bootstrap intervals of the mean over texts.")
@@ -89,15 +91,16 @@ def ranking_section(run: summary.CorpusRun) -> None:
 
 
 def words_section(run: summary.CorpusRun, method: str) -> None:
-    st.subheader("What the model relies on")
+    st.subheader("Words the model relies on")
     flagged = summary.shortcuts(run, method, min_texts=min(summary.SHORTCUT_MIN_TEXTS, max(2, texts_in(run) // 10)))
     if not flagged.num_rows:
         st.caption("No word form appears in enough texts to compare; run more texts.")
         return
     st.plotly_chart(shortcut_figure(flagged), key="corpus_shortcuts", config=share.chart_config("corpus-words"))
     count = sum(bool(f) for f in flagged.column("flagged").to_pylist())
+    found = f"{count} candidate shortcut{'s' if count != 1 else ''} (coloured)" if count else "No candidate shortcut"
     st.caption(markdown_escape(
-        f"{count} candidate shortcut{'s' if count != 1 else ''} (coloured): word forms whose texts are mostly "
+        f"{found}: word forms whose texts are mostly "
         f"(at least {summary.SHORTCUT_SHARE:.0%}) predicted as one class and whose mean |attribution| is at least "
         f"{summary.SHORTCUT_STRENGTH:g} times the median word form's. Bar labels: the form, its texts and its class."))
     st.dataframe(flagged.to_pylist(), hide_index=True, width="stretch", key="corpus_shortcut_table", column_config={

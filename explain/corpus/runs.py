@@ -154,7 +154,7 @@ def prune_runs(runs: Path, keep: int, protect: str = "") -> list[str]:
         return []
     found = [p for p in runs.iterdir() if p.is_dir() and RUN_ID.fullmatch(p.name)]
     found.sort(key=lambda p: p.stat().st_mtime)
-    removed = []
+    removed: list[str] = []
     for path in found:
         if len(found) - len(removed) <= keep:
             break

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import state as url_keys
 from explain.corpus.runs import RUN_ID, prune_runs
+from explain.methods import METHODS
 from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -59,7 +60,7 @@ def test_the_sample_runs_and_its_link_reopens_it(tmp_path):
     frames = at.dataframe
     assert len(frames) >= 5
     ranking = frames[0].value
-    assert set(ranking["method"]) == {"gradient_x_input", "saliency"}
+    assert set(ranking["method"]) == {METHODS["gradient_x_input"].title, METHODS["saliency"].title}
     assert (ranking["comprehensiveness_low"] <= ranking["comprehensiveness"]).all()
     assert any("flagged" in f.value.columns for f in frames), "the candidate shortcuts table"
     finders = [f.value for f in frames if "open" in f.value.columns]

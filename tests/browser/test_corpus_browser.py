@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from playwright.sync_api import expect
 
+from explain.corpus.readers import sample_path
 from testkit.server import wait_for_app, wait_for_rerun
 
 pytestmark = pytest.mark.browser
@@ -21,7 +22,7 @@ def test_a_sample_run_opens_a_finder_text_in_explore(server, watched):
     page = watched.page
     page.goto(f"{server}/corpus")
     wait_for_app(page, charts=0, timeout=TIMEOUT)
-    rows = page.get_by_label("Texts to read (from the top of the file)")
+    rows = page.locator(".st-key-corpus_rows input")
     rows.fill("3")
     rows.press("Enter")
     wait_for_rerun(page)
@@ -34,11 +35,13 @@ def test_a_sample_run_opens_a_finder_text_in_explore(server, watched):
     expect(page.locator(ERROR)).to_have_count(0)
     assert not watched.page_errors, watched.page_errors
     assert parse_qs(urlparse(page.url).query)["run"], page.url
-    chosen = page.locator(".st-key-corpus_open_text").inner_text()
-    href = page.locator("[data-testid='stLinkButton'] a").get_attribute("href")
+    button = page.locator("a", has_text="Open in Explore")
+    button.scroll_into_view_if_needed(timeout=TIMEOUT)
+    href = button.get_attribute("href")
     query = parse_qs(urlparse(href).query)
-    assert query["me"] == ["gradient_x_input"] and query["t"][0] in chosen
+    assert query["me"] == ["gradient_x_input"]
+    assert query["t"][0] in sample_path().read_text(encoding="utf-8")
     page.goto(href)
     wait_for_app(page, charts=1, timeout=TIMEOUT)
     expect(page.locator(EXCEPTION)).to_have_count(0)
-    expect(page.get_by_role("textbox").first).to_have_value(query["t"][0])
+    expect(page.locator("textarea").first).to_have_value(query["t"][0])
