@@ -38,6 +38,7 @@ from explain.viz.highlights import (
 )
 from explain.viz.prediction import prediction_figure
 from explain.viz.tasks import segment_highlights_html
+from explain.viz.text import split_score_text
 from explain.viz.theme import format_score
 
 
@@ -111,7 +112,8 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
     else:
         st.html(segment_highlights_html(result, level, scale))
     fmt = format_score
-    st.caption(markdown_escape(
+    split = split_score_text(result)
+    st.caption(markdown_escape(split) if split else markdown_escape(
         f"{_method_text(result)} Score {fmt(a.score_input)} on the text, {fmt(a.score_baseline)} on the baseline; "
         f"the attributions add up to {fmt(float(a.scores.sum()))}"
         + (f" (convergence delta {a.delta:+.2g})." if math.isfinite(a.delta) else
