@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from explain.completeness import split_quantity, split_sentence
 from explain.errors import ExplainError, InputError
 from explain.evaluation.naopc import DEFAULT_BEAM_WIDTH, DEFAULT_NAOPC, EXACT_MAX_WORDS
 from explain.heads.gating import ABLATION_MODES
@@ -387,6 +388,9 @@ def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
          if a.method == IG else f"{METHODS[a.method].title if a.method in METHODS else a.method}: "
          f"{a.baseline} baseline"),
     ]
+    if split_quantity(result):
+        lines[1:] = [f"explained: {result.prediction.description}",
+                     f"{split_sentence(result)}; delta {a.delta:+.2e}"]
     lines += [f"note: {notice}" for notice in result.notices]
     lines += task_lines(result)
     words, scores = result.words.words, np.asarray(result.word_scores, dtype=np.float64)

@@ -11,7 +11,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from explain.records import DEFAULT_DELTA_TOLERANCE, FIXED_INTEGRATION, MAX_STEPS, AnalysisRequest, TokenAttribution
+from explain.methods import METHODS
+from explain.records import (
+    DEFAULT_DELTA_TOLERANCE,
+    FIXED_INTEGRATION,
+    MAX_STEPS,
+    Analysis,
+    AnalysisRequest,
+    TokenAttribution,
+)
+from explain.targets import default_target
 
 # Past this share of the score change the attributions no longer add up, and the page and the report say so.
 DELTA_WARNING = DEFAULT_DELTA_TOLERANCE
@@ -77,3 +86,27 @@ def completeness(request: AnalysisRequest, attribution: TokenAttribution) -> Com
         remedy = None
     return Completeness(False, False, f"{share}; adaptive integration stopped after {attribution.n_steps} of "
                                       f"{request.n_steps} allowed model evaluations: {checked}", remedy)
+
+
+
+
+# Target kinds whose score is a softmax over cosines (or the cosine itself): a decomposition splits the cosine.
+COSINE_KINDS = ("zero_shot", "similarity")
+
+
+def split_quantity(analysis: Analysis) -> str:
+    """What the shown method divides among the tokens when it splits the logit (DecompX): "logit" or "cosine"; ""
+    for the other methods, whose scores explain the shown score itself."""
+    method = METHODS.get(analysis.attribution.method)
+    if method is None or not method.splits_logit:
+        return ""
+    target = analysis.request.target or default_target(analysis.model.head)
+    return "cosine" if target.kind in COSINE_KINDS else "logit"
+
+
+def split_sentence(analysis: Analysis) -> str:
+    """For a logit-splitting method: which number it split and its value (the shown probability is not split)."""
+    a = analysis.attribution
+    return (f"{METHODS[a.method].title} splits the {split_quantity(analysis)} behind "
+            f"{analysis.prediction.description}, {a.score_input:.4g}, exactly among all tokens, special tokens "
+            "included (the probability itself is not split)")

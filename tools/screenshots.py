@@ -32,6 +32,8 @@ SHOTS = {
     "explore_depth": "?t=The+service+was+terrible+but+the+food+was+great.&dp=1",
     "flow": "?t=The+service+was+terrible+but+the+food+was+great.&fl=1",
     "heads": "heads?t=The+service+was+terrible+but+the+food+was+great.&hl=1&hh=10&hq=4",
+    "methods-naopc": "methods?t=The+film+was+good+but+far+too+long.",
+    "explore-decompx": "?t=The+film+was+good+but+far+too+long.&me=decompx",
 }
 
 
@@ -137,9 +139,11 @@ def heads_drawn(page, base: str) -> None:
     wait_for_app(page, timeout=300_000, charts=5)
 
 
-BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods, "heads": heads_drawn}  # interactions before a shot (name -> function of the page, base URL)
+BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods, "methods-naopc": compute_all_methods,
+                "heads": heads_drawn}  # interactions before a shot (name -> function of the page, base URL)
 REGION = {"grid": all_heads_region, "explore_depth": depth_region, "flow": flow_region}  # shots of one part of the page (page coordinates), not the full page
-WHOLE_PAGE = {"compare", "compare_texts", "methods", "explore_ablated", "compare_ablated", "heads", "task_ner"}  # shots of the whole page, however long, rather than of the first screen
+WHOLE_PAGE = {"compare", "compare_texts", "methods", "explore_ablated", "compare_ablated", "heads", "task_ner",
+              "methods-naopc"}  # shots of the whole page, however long, rather than of the first screen
 HEIGHT = {"saved": 620}  # shorter first screens for pages with little on them
 
 
@@ -166,7 +170,7 @@ def main() -> None:
             if "?" in query and "dt=" not in query:  # nor `dt` as one from before the delta check
                 query += f"&dt={DEFAULT_DELTA_TOLERANCE:g}"
             page.goto(f"{base}/{query}")
-            wait_for_app(page, charts=0 if name in ("saved", "methods") else 1)
+            wait_for_app(page, charts=0 if name in ("saved", "methods", "methods-naopc") else 1)
             if name in BEFORE:
                 BEFORE[name](page, base)
             path = args.out / f"{name}.png"

@@ -16,7 +16,7 @@ from dashboard.components.url_state import leave_saved, set_value, widget_key
 from dashboard.state import REQUEST_SETTING_FIELDS
 from explain import Analysis, TokenAttribution, head_statistics, rollout, token_by_layer
 from explain.attention import HEAD_STATISTICS, renormalise_without
-from explain.completeness import Remedy, completeness
+from explain.completeness import Remedy, completeness, split_quantity, split_sentence
 from explain.exports import chart_filename, model_short_name
 from explain.methods import METHODS
 from explain.tasks import second_segment_start, segment_rows
@@ -38,7 +38,6 @@ from explain.viz.highlights import (
 )
 from explain.viz.prediction import prediction_figure
 from explain.viz.tasks import segment_highlights_html
-from explain.viz.text import split_score_text
 from explain.viz.theme import format_score
 
 
@@ -112,13 +111,15 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
     else:
         st.html(segment_highlights_html(result, level, scale))
     fmt = format_score
-    split = split_score_text(result)
-    st.caption(markdown_escape(split) if split else markdown_escape(
-        f"{_method_text(result)} Score {fmt(a.score_input)} on the text, {fmt(a.score_baseline)} on the baseline; "
-        f"the attributions add up to {fmt(float(a.scores.sum()))}"
-        + (f" (convergence delta {a.delta:+.2g})." if math.isfinite(a.delta) else
-           " (this method does not promise that they add up to the score change).")
-    ))
+    if split_quantity(result):
+        st.caption(markdown_escape(f"{split_sentence(result)}; delta {a.delta:+.2g}."))
+    else:
+        st.caption(markdown_escape(
+            f"{_method_text(result)} Score {fmt(a.score_input)} on the text, {fmt(a.score_baseline)} on the baseline; "
+            f"the attributions add up to {fmt(float(a.scores.sum()))}"
+            + (f" (convergence delta {a.delta:+.2g})." if math.isfinite(a.delta) else
+               " (this method does not promise that they add up to the score change).")
+        ))
     verdict = completeness(result.request, a)
     if not verdict.ok and not negligible_change(a.score_input, a.score_baseline):
         st.warning(markdown_escape(verdict.text[:1].upper() + verdict.text[1:] + "."))

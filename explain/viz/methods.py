@@ -222,13 +222,13 @@ def naopc_figure(analysis: Analysis) -> go.Figure:
         low = summary.random_naopc - summary.random_naopc_std
         high = summary.random_naopc + summary.random_naopc_std
         fig.add_vrect(x0=low, x1=high, fillcolor="#9aa5b1", opacity=0.25, line_width=0,
-                      annotation_text="random ± 1 sd", annotation_position="top left")
+                      annotation_text="random ± 1 sd", annotation_position="outside top")
         fig.add_vline(x=summary.random_naopc, line_dash="dash", line_color="#52606d")
     fig.update_layout(
         template=TEMPLATE, font=FONT, height=max(240, 28 * len(names) + 110),
         title=dict(text="NAOPC: 0 is the worst order of words, 1 the best", x=0.0, xanchor="left",
                    font=dict(size=TITLE_FONT_SIZE)),
-        margin=dict(l=10, r=10, t=60, b=10),
+        margin=dict(l=10, r=10, t=80, b=10),  # room for the random band's label above the bars
     )
     fig.update_xaxes(range=[0, 1.02], title="NAOPC")
     fig.update_yaxes(autorange="reversed", automargin=True)

@@ -34,17 +34,3 @@ def analyses_details(analyses: list[Analysis]) -> str:
     return details[0] if len(details) == 1 else " | ".join(f"{side}: {d}" for side, d in zip(("first", "second"),
                                                                                                details))
 
-
-def split_score_text(analysis: Analysis) -> str:
-    """What a method that splits the model's own score (DecompX) shares out, in one sentence; "" for other methods.
-
-    Such a method decomposes the score before the softmax or sigmoid, so the shares add up to a logit (a cosine for
-    zero-shot labels and similarity), not to the probability the prediction shows, and there is no baseline."""
-    method = METHODS.get(analysis.attribution.method)
-    if method is None or not method.splits_logit:
-        return ""
-    a = analysis.attribution
-    return (f"{method.title} shares out the score behind {analysis.prediction.description} before any softmax or "
-            f"sigmoid (the logit; for zero-shot labels and similarity, the cosine), not the probability: that score "
-            f"is {a.score_input:.4g} on this text, and the token shares, special tokens included, add up to "
-            f"{float(a.scores.sum()):.4g}.")

@@ -163,6 +163,14 @@ def test_the_highlights_caption_names_the_method_shown(tiny_dirs):
     assert "does not promise that they add up" in caption
 
 
+def test_the_decompx_caption_says_it_split_the_cosine_not_the_probability(tiny_dirs):
+    """The caption read "Score 0.049 on the text, 0 on the baseline" beside P(positive) = 0.589 (screenshot)."""
+    at = run_page("explore", {"m": tiny_dirs["encoder"], "t": "the film was good", "me": "decompx"})
+    assert_clean(at)
+    caption = next(plain(c.value) for c in at.caption if "exactly among all tokens" in plain(c.value))
+    assert caption.startswith("DecompX splits the cosine behind P(") and "baseline" not in caption
+
+
 def test_the_methods_page_shows_each_stochastic_methods_seed_to_seed_agreement(tiny_dirs, tiny_models):
     """Issue 21 B3: every method with a seed is run again with the next seed; the page shows the library's Spearman."""
     from explain.evaluation.faithfulness import spearman

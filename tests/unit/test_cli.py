@@ -340,3 +340,20 @@ def test_the_cli_and_the_heads_page_write_the_same_json_for_the_same_maps(tiny_d
         if key == "head_importance":
             mine.pop("timings"), theirs.pop("timings")  # seconds differ from run to run
         assert mine == theirs, key
+
+
+@pytest.mark.parametrize("model,target,split", [("classification", [], "logit"),
+                                                ("encoder", ["--target", "zero_shot"], "cosine")])
+def test_decompx_says_it_splits_the_logit_not_the_probability(tiny_dirs, tmp_path, capsys, model, target, split):
+    """DecompX splits the logit (a cosine for pooled targets), not the shown probability: the CLI printed that value
+    as "P(...) = value (baseline 0)"; it now names what was split. The help lists the decomposition methods."""
+    out = tmp_path / "a.json"
+    assert main(["a fine film", "--model", tiny_dirs[model], *target, "--method", "decompx", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    result = analysis_from_dict(json.loads(out.read_text()))
+    head = printed.split("word attributions:")[0]
+    assert f"explained: {result.prediction.description}\n" in head and "baseline" not in head
+    assert (f"DecompX splits the {split} behind {result.prediction.description}, "
+            f"{result.attribution.score_input:.4g}, exactly among all tokens") in head
+    help_text = build_parser().format_help()
+    assert all(name in help_text for name in ("decompx", "value_zeroing", "alti", "globenc"))

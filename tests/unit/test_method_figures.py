@@ -115,3 +115,20 @@ def test_agreement_figure_has_a_fixed_range_titles_and_hover_values():
     assert "%{text}" in heatmap.hovertemplate
     with pytest.raises(ValueError):
         rank_agreement_figure(["a"], matrix)
+
+
+def test_the_naopc_random_band_label_sits_above_the_bars(tiny_models):
+    """The "random ± 1 sd" label goes above the plot area (seen on the screenshot: inside the band it was written
+    over the top method's bar), and the top margin leaves it room under the title."""
+    from explain import AnalysisRequest
+    from explain.pipeline import analyze, with_methods
+    from explain.viz.methods import naopc_figure
+
+    loaded = tiny_models["classification"]
+    analysis = analyze(AnalysisRequest("the film was good", model=loaded.spec, max_tokens=loaded.max_tokens), loaded)
+    analysis = with_methods(analysis, loaded, ["occlusion", "gradient_x_input"], faithfulness=True)
+    fig = naopc_figure(analysis)
+    (label,) = [a for a in fig.layout.annotations if a.text == "random ± 1 sd"]
+    assert label.yref.endswith("domain") or label.yref == "paper"
+    assert label.y >= 1 and label.yanchor == "bottom"
+    assert fig.layout.margin.t >= 80
