@@ -38,16 +38,17 @@ def n_charts(at: AppTest) -> int:
 
 
 class Occupied:
-    """Other sessions' analyses on a model: one running (holding the model's lock) and `waiting` queued."""
+    """Other sessions' analyses on a model: one heavy running (holding the model's lock) and `waiting` queued,
+    light ones when `light` (light and heavy work are bounded apart in the queue)."""
 
-    def __init__(self, spec: str, waiting: int = 0) -> None:
+    def __init__(self, spec: str, waiting: int = 0, light: bool = False) -> None:
         loaded = cached.get_model(spec)
         self.scheduler = cached.analysis_cache().schedulers.get(loaded.spec)
         self.release = threading.Event()
         running = threading.Event()
 
-        def hold(name: str, lock) -> None:
-            with self.scheduler.turn(light=False, session=name), ExitStack() as stack:
+        def hold(name: str, lock, light: bool = False) -> None:
+            with self.scheduler.turn(light=light, session=name), ExitStack() as stack:
                 if lock is not None:
                     stack.enter_context(lock)
                 running.set()
@@ -57,7 +58,7 @@ class Occupied:
         self.threads[0].start()
         running.wait(SAFETY)
         for i in range(waiting):
-            self.threads.append(threading.Thread(target=hold, args=(f"waiting-{i}", None), daemon=True))
+            self.threads.append(threading.Thread(target=hold, args=(f"waiting-{i}", None, light), daemon=True))
             self.threads[-1].start()
         for _ in range(SAFETY * 20):
             if self.scheduler.waiting() == waiting:
@@ -76,7 +77,7 @@ class Occupied:
 def test_a_full_queue_is_one_busy_sentence_and_the_page_works_once_it_drains(tiny_dirs):
     spec = tiny_dirs["classification"]
     params = {"m": spec, "t": "the film was good and not too long", "n": "4"}
-    with Occupied(spec, waiting=cached.analysis_cache().schedulers.max_waiting) as occupied:
+    with Occupied(spec, waiting=cached.analysis_cache().schedulers.max_waiting, light=True) as occupied:
         at = run_app(params)
         assert not at.exception
         assert [plain(e.value) for e in at.error] == [
