@@ -86,7 +86,7 @@ def test_walking_every_page_keeps_the_text_and_each_page_its_settings(server, wa
     assert not watched.page_errors, watched.page_errors
 
 
-def test_back_and_forward_step_through_the_pages(server, watched, tiny_dirs):
+def test_back_forward_and_reload_keep_each_page(server, watched, tiny_dirs):
     page = watched.page
     page.set_default_timeout(TIMEOUT)
     page.goto(f"{server}/?{urlencode({'m': tiny_dirs['classification'], 'n': STEPS, 'l': '1'})}")
@@ -106,4 +106,10 @@ def test_back_and_forward_step_through_the_pages(server, watched, tiny_dirs):
         wait_for_rerun(page)
         assert parse_qs(urlparse(page.url).query) == parse_qs(urlparse(expected).query), (page.url, expected)
         assert page.get_by_label("Text", exact=True).input_value() == TEXT
+    page.reload()  # a reload reopens the page from its link: the same link, text and sliders
+    wait_for_app(page, charts=0)
+    wait_for_rerun(page)
+    assert parse_qs(urlparse(page.url).query) == parse_qs(urlparse(methods_url).query), (page.url, methods_url)
+    assert page.get_by_label("Text", exact=True).input_value() == TEXT
+    assert sliders(page) == [STEPS], sliders(page)
     assert not watched.page_errors, watched.page_errors
