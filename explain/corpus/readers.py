@@ -222,32 +222,36 @@ def decoded(line: bytes, encoding: str, first: bool) -> str | None:
 def text_records(path: Path, columns: CorpusColumns, limits: ReaderLimits
                  ) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """Plain text: each line is one text (under the text column's name)."""
+    for number, text, problem in decoded_lines(path, limits, skip_blank=False):
+        yield number, problem if text is None else {columns.text: text.rstrip("\r\n")}
+
+
+def decoded_lines(path: Path, limits: ReaderLimits, *, skip_blank: bool
+                  ) -> Iterator[tuple[int, str | None, str]]:
+    """(row, text, "") per line, or (row, None, why) for a line over the cap or not in the encoding; rows count
+    the file's lines, or only the non-blank ones with `skip_blank` (which leaves blank lines out)."""
+    row = 0
     for line, number in capped_lines(path, limits):
+        if skip_blank and line is not None and not line.strip():
+            continue
+        row = row + 1 if skip_blank else number
         if line is None:
-            yield number, f"the line is longer than the cap of {limits.max_cell_chars:,} characters"
+            yield row, None, f"the line is longer than the cap of {limits.max_cell_chars:,} characters"
             continue
-        text = decoded(line, limits.encoding, number == 1)
+        text = decoded(line, limits.encoding, row == 1)
         if text is None:
-            yield number, f"undecodable: the line is not {limits.encoding} text"
+            yield row, None, f"undecodable: the line is not {limits.encoding} text"
             continue
-        yield number, {columns.text: text.rstrip("\r\n")}
+        yield row, text, ""
 
 
 def jsonl_records(path: Path, columns: CorpusColumns, limits: ReaderLimits
                   ) -> Iterator[tuple[int, dict[str, Any] | str]]:
     """JSON Lines: one object per line; blank lines are skipped without a number of their own."""
     checked = False
-    row = 0
-    for line, _ in capped_lines(path, limits):
-        if line is not None and not line.strip():
-            continue
-        row += 1
-        if line is None:
-            yield row, f"the line is longer than the cap of {limits.max_cell_chars:,} characters"
-            continue
-        text = decoded(line, limits.encoding, row == 1)
+    for row, text, problem in decoded_lines(path, limits, skip_blank=True):
         if text is None:
-            yield row, f"undecodable: the line is not {limits.encoding} text"
+            yield row, problem
             continue
         try:
             record = json.loads(text)

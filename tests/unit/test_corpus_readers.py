@@ -102,3 +102,18 @@ def test_the_built_in_sample_is_labelled_with_the_embedded_models_labels():
     assert not bad and 180 <= len(good) <= 220
     assert {r.label for r in good} == set(SENTIMENT_LABELS)
     assert len({r.id for r in good}) == len(good) and sample_path().is_file()
+
+
+def test_line_formats_number_their_rows_and_skip_lines_over_the_cap(tmp_path):
+    """Plain text counts every line; JSON Lines counts only non-blank ones; both skip a line over the cap."""
+    text = tmp_path / "lines.txt"
+    text.write_text("first\n" + "x" * 5000 + "\nthird\n", encoding="utf-8")
+    good, bad = read_all(text, CorpusColumns(), ReaderLimits(max_cell_chars=1000))
+    assert [(r.row, r.text) for r in good] == [(1, "first"), (3, "third")]
+    assert [b.row for b in bad] == [2] and "cap" in bad[0].reason
+    jsonl = tmp_path / "lines.jsonl"
+    jsonl.write_text('{"text": "one"}\n\n' + json.dumps({"text": "y" * 5000}) + '\n{"text": "three"}\n',
+                     encoding="utf-8")
+    good, bad = read_all(jsonl, CorpusColumns(), ReaderLimits(max_cell_chars=1000))
+    assert [(r.row, r.text) for r in good] == [(1, "one"), (3, "three")]
+    assert [b.row for b in bad] == [2] and "cap" in bad[0].reason
