@@ -19,7 +19,7 @@ from explain.completeness import split_quantity, split_sentence
 from explain.errors import ExplainError, InputError
 from explain.evaluation.naopc import DEFAULT_BEAM_WIDTH, DEFAULT_NAOPC, EXACT_MAX_WORDS
 from explain.heads.gating import ABLATION_MODES
-from explain.methods import METHODS
+from explain.methods import METHODS, recorded_baseline
 from explain.methods.scoring import REMOVAL_MODES
 from explain.models import BUILTIN_MODELS, DEFAULT_MODEL
 from explain.records import (
@@ -381,12 +381,14 @@ def task_lines(result: Analysis) -> list[str]:
 def summary(result: Analysis, top: int | None = DEFAULT_TOP_WORDS) -> str:
     """What the CLI prints: the model, the explained score, the notices and the `top` strongest words (None: all)."""
     a = result.attribution
+    baseline = recorded_baseline(a.method, a.settings)
+    title = METHODS[a.method].title if a.method in METHODS else a.method
     lines = [
         f"model: {result.model.spec} ({result.model.head}, {result.model.n_layers} layers x {result.model.n_heads} heads)",
-        f"explained: {result.prediction.description} = {a.score_input:.4g} (baseline {a.score_baseline:.4g})",
+        f"explained: {result.prediction.description} = {a.score_input:.4g}"
+        + (f" (baseline {a.score_baseline:.4g})" if baseline else ""),
         (f"integrated gradients: {evaluations_text(result.request, a)}, {a.baseline} baseline, convergence delta {a.delta:+.2e}"
-         if a.method == IG else f"{METHODS[a.method].title if a.method in METHODS else a.method}: "
-         f"{a.baseline} baseline"),
+         if a.method == IG else f"{title}: {a.baseline} baseline" if baseline else title),
     ]
     if split_quantity(result):
         lines[1:] = [f"explained: {result.prediction.description}",

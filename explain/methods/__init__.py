@@ -22,12 +22,14 @@ from explain.methods.base import (
     MethodSettings,
     SettingSpec,
     get_method,
+    recorded_baseline,
     register,
 )
 from explain.methods.scoring import score_embeddings, word_scorer
 
 __all__ = [
     "METHODS",
+    "recorded_baseline",
     "AttributionContext",
     "Method",
     "MethodAttribution",

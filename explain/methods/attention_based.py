@@ -103,6 +103,7 @@ LAST_LAYER_ATTENTION = register(Method(
     compute=last_layer_attention,
     cost=one_forward_pass,
     signed=False,
+    uses_baseline=False,
 ))
 ATTENTION_ROLLOUT = register(Method(
     name="attention_rollout",
@@ -112,6 +113,7 @@ ATTENTION_ROLLOUT = register(Method(
     compute=attention_rollout,
     cost=one_forward_pass,
     signed=False,
+    uses_baseline=False,
 ))
 ATTENTION_X_GRADIENT = register(Method(
     name="attention_x_gradient",
@@ -120,6 +122,7 @@ ATTENTION_X_GRADIENT = register(Method(
     settings_type=NoSettings,
     compute=attention_x_gradient,
     signed=False,
+    uses_baseline=False,
 ))
 GRADIENT_WEIGHTED_ROLLOUT = register(Method(
     name="gradient_rollout",
@@ -129,4 +132,5 @@ GRADIENT_WEIGHTED_ROLLOUT = register(Method(
     settings_type=NoSettings,
     compute=gradient_weighted_rollout,
     signed=False,
+    uses_baseline=False,
 ))

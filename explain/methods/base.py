@@ -261,6 +261,10 @@ class Method:
     # The scores split the explained score's logit (a cosine for pooled targets) exactly among all tokens, special
     # tokens included (DecompX): score_input is that logit, score_baseline 0, and special tokens keep their shares.
     splits_logit: bool = False
+    # Whether the scores depend on the baseline token at all (rollout, ALTI or saliency never read it): the CLI, the
+    # page and the exports name the baseline only where it is used. `uses_baseline_for` decides per settings.
+    uses_baseline: bool = True
+    uses_baseline_for: Callable[[Any], bool] | None = None
 
     @property
     def stochastic(self) -> bool:
@@ -268,6 +272,12 @@ class Method:
 
     def is_signed(self, settings: MethodSettings) -> bool:
         return self.signed if self.signed_for is None else bool(self.signed_for(settings))
+
+    def reads_baseline(self, settings: MethodSettings | None = None) -> bool:
+        """Whether these settings make the scores depend on the baseline token."""
+        if self.uses_baseline_for is None:
+            return self.uses_baseline
+        return bool(self.uses_baseline_for(settings if settings is not None else self.settings_type()))
 
     def supports(self, target_kind: str) -> bool:
         return target_kind in self.targets
@@ -388,6 +398,18 @@ def request_for_method(request: AnalysisRequest, name: str) -> AnalysisRequest:
                                                  if pair[0].startswith(f"{name}."))
     return dataclasses.replace(request, method=name, method_settings=own,
                                **{f: getattr(defaults, f) for f in sorted(fields)})
+
+
+def recorded_baseline(method: str, settings: Mapping[str, Any]) -> bool:
+    """Whether a recorded attribution (its method's name and settings) depends on its baseline token; an
+    unregistered method is assumed to, so that nothing is hidden from an old file."""
+    registered = METHODS.get(method)
+    if registered is None:
+        return True
+    try:
+        return registered.reads_baseline(registered.settings_type.parse(settings))
+    except InputError:
+        return registered.uses_baseline
 
 
 def get_method(name: str) -> Method:

@@ -261,6 +261,7 @@ ALTI = register(Method(
     cost=decomposition_cost,
     signed=False,
     refuses=alti_refusal,
+    uses_baseline=False,
 ))
 
 
@@ -279,4 +280,5 @@ GLOBENC = register(Method(
     cost=decomposition_cost,
     signed=False,
     refuses=globenc_refusal,
+    uses_baseline=False,
 ))

@@ -420,4 +420,5 @@ DECOMPX = register(Method(
     complete=True,
     splits_logit=True,
     refuses=decompx_refusal,
+    uses_baseline=False,
 ))

@@ -145,6 +145,7 @@ SALIENCY = register(Method(
     settings_type=NoSettings,
     compute=saliency,
     signed=False,
+    uses_baseline=False,
 ))
 GRADIENT_X_INPUT = register(Method(
     name="gradient_x_input",
@@ -161,5 +162,6 @@ SMOOTHGRAD = register(Method(
     compute=smoothgrad,
     cost=smoothgrad_cost,
     signed_for=lambda settings: settings.over != "saliency",
+    uses_baseline_for=lambda settings: settings.over != "saliency",
 ))
 

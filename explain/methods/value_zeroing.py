@@ -166,4 +166,5 @@ VALUE_ZEROING = register(Method(
     cost=value_zeroing_cost,
     signed=False,
     refuses=value_zeroing_refusal,
+    uses_baseline=False,
 ))

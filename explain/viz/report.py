@@ -22,7 +22,7 @@ from explain.compare import Comparison
 from explain.completeness import IG, completeness
 from explain.exports import LEVELS, image_config
 from explain.flow import FlowGraph
-from explain.methods import METHODS
+from explain.methods import METHODS, recorded_baseline
 from explain.records import APP_VERSION, Analysis
 from explain.tasks import MULTI_LABEL_THRESHOLD, has_independent_scores, second_segment_start, segment_rows
 from explain.viz.attention import (
@@ -172,7 +172,8 @@ def _model_rows(analysis: Analysis) -> list[tuple[str, str]]:
             f"{method_title(attribution.method)}, "
             + (f"{evaluations_text(analysis.request, attribution)}, " if attribution.method == "integrated_gradients"
                else "")
-            + f"{attribution.baseline} baseline",
+            + (f"{attribution.baseline} baseline" if recorded_baseline(attribution.method, attribution.settings)
+               else "no baseline"),
         ),
         ("tokens", n_tokens),
     ] + ([("heads removed", f"{analysis.request.ablate} (outputs set to {analysis.request.ablate_mode})")]

@@ -357,3 +357,19 @@ def test_decompx_says_it_splits_the_logit_not_the_probability(tiny_dirs, tmp_pat
             f"{result.attribution.score_input:.4g}, exactly among all tokens") in head
     help_text = build_parser().format_help()
     assert all(name in help_text for name in ("decompx", "value_zeroing", "alti", "globenc"))
+
+
+@pytest.mark.parametrize("method", ["attention_rollout", "alti", "value_zeroing", "saliency"])
+def test_methods_that_use_no_baseline_print_none(tiny_dirs, capsys, method):
+    """Rollout, ALTI, Value Zeroing and saliency never read the baseline token, yet the CLI printed
+    "pad baseline" for them; a method declares whether it uses a baseline and only those name it."""
+    assert main(["a fine film", "--model", tiny_dirs["classification"], "--method", method]) == 0
+    head = capsys.readouterr().out.split("word attributions:")[0]
+    assert "baseline" not in head
+
+
+@pytest.mark.parametrize("method", ["occlusion", "gradient_x_input"])
+def test_methods_that_use_a_baseline_name_it(tiny_dirs, capsys, method):
+    assert main(["a fine film", "--model", tiny_dirs["classification"], "--method", method,
+                 "--baseline", "mask"]) == 0
+    assert "mask baseline" in capsys.readouterr().out

@@ -112,6 +112,18 @@ def test_shapes_words_and_special_tokens(contexts, name, kind):
 
 
 @pytest.mark.parametrize("name", list(METHODS))
+def test_a_method_uses_the_baseline_exactly_when_it_declares_so(tiny_models, name):
+    """The declaration that decides whether the CLI and the export name the baseline: scores change with the
+    baseline token for the methods that declare they use one, and stay the same for the others."""
+    method = METHODS[name]
+    spec = TARGETS["class"][2]
+    pad, mask = (method.attribute(build_context(tiny_models["classification"], TEXT, spec, baseline), fast(method))
+                 for baseline in ("pad", "mask"))
+    same = np.allclose(pad.scores, mask.scores, rtol=1e-5, atol=1e-7)
+    assert same != method.reads_baseline(fast(method)), f"{name} declares uses_baseline={method.uses_baseline}"
+
+
+@pytest.mark.parametrize("name", list(METHODS))
 def test_same_seed_same_result_and_seeds_matter(contexts, name):
     method = METHODS[name]
     context = contexts["class"]

@@ -44,3 +44,12 @@ def test_integrated_gradients_keeps_its_delta_and_advises_steps_only_when_true()
 def test_the_all_heads_caption_tells_the_scale_it_uses():
     text = visible(standalone_html(make_analysis("good movie")))
     assert "scaled to its own maximum" not in text and "0–1" in text
+
+
+@pytest.mark.parametrize("method,named", [("attention_rollout", False), ("alti", False), ("occlusion", True)])
+def test_the_method_row_names_the_baseline_only_for_methods_that_use_one(method, named):
+    base = make_analysis("good movie , bad ending")
+    analysis = replace(base, attribution=replace(base.attribution, method=method, delta=math.nan, n_steps=0,
+                                                 settings={}))
+    text = visible(standalone_html(analysis, view=ReportView()))
+    assert (f"{base.attribution.baseline} baseline" in text) == named
