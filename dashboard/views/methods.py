@@ -135,7 +135,7 @@ def faithfulness_section(request: AnalysisRequest, loaded: LoadedModel, analysis
     st.caption(markdown_escape(limits_text(summary, len(analysis.words))))
     rows = faithfulness_rows(shown)
     # Tall enough for every method: a table that scrolls hides the last rows from a screenshot or a printout.
-    st.dataframe(rows, hide_index=True, width="stretch", height=36 * (len(rows) + 1) + 3, column_config={
+    st.dataframe(rows, hide_index=True, width="stretch", height="content", column_config={
         name: st.column_config.NumberColumn(name, help=text, format="%.3g") for name, text in COLUMN_HELP.items()})
     better = [method_title(n) for n, r in scored.items()
               if r.comprehensiveness > summary.random_comprehensiveness + summary.random_comprehensiveness_std
