@@ -32,7 +32,7 @@ from explain.errors import InputError
 from explain.methods.attention_based import readout_weights
 from explain.methods.decomposition import alti_contributions, alti_refusal
 from explain.models import LoadedModel
-from explain.pipeline import attribution_context
+from explain.pipeline import attribution_context, context_heads_removed
 from explain.records import Analysis
 from explain.records.analysis import frozen_array
 
@@ -205,10 +205,11 @@ def trace_flow(matrices: FlowMatrices, threshold: float = DEFAULT_THRESHOLD, *, 
 
 
 def flow_refusal(loaded: LoadedModel, analysis: Analysis) -> str:
-    """Why the flow of this analysis cannot be drawn (one sentence), or "": a model ALTI refuses, or heads removed
-    (ALTI's parts come from every head's attention and values, so they would not add up to the gated output)."""
-    if analysis.request.ablate:
-        return "The information flow is drawn for the full model only: ALTI does not follow removed heads."
+    """Why the flow of this analysis cannot be drawn (one sentence), or "": a model ALTI refuses, or heads set to
+    their mean (a constant output that ALTI does not split; heads set to zero are followed)."""
+    if analysis.request.ablate and analysis.request.ablate_mode != "zero":
+        return ("The information flow follows removed heads only when they are set to zero, not to their mean; "
+                "choose zero ablation to see it.")
     return alti_refusal(loaded)
 
 
@@ -222,6 +223,7 @@ def flow_matrices(loaded: LoadedModel, analysis: Analysis) -> FlowMatrices:
         context = attribution_context(analysis.request, loaded)
         if context.n_tokens != len(analysis.tokens):
             raise InputError("This model reads the analysed text as other tokens; analyse it with this model first.")
-        contributions = alti_contributions(context)
-        readout = readout_weights(context)
+        with context_heads_removed(analysis.request, context):
+            contributions = alti_contributions(context)
+            readout = readout_weights(context)
     return FlowMatrices(contributions=contributions, readout=readout, tokens=tuple(analysis.tokens.tokens))

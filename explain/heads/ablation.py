@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 import torch
 
+from explain.errors import InputError
 from explain.heads.gating import HeadSet, check_head_text, check_mode, gated, head_means
 from explain.models import LoadedModel
 from explain.records import AnalysisRequest
@@ -70,3 +71,22 @@ def request_ablation(
                 yield heads
             finally:
                 ACTIVE.pop(loaded.encoder, None)
+
+
+def attention_of_kept_heads(loaded: LoadedModel, attentions: tuple[torch.Tensor, ...], method: str
+                            ) -> tuple[torch.Tensor, ...]:
+    """Each layer's attention [heads, tokens, tokens] with the heads removed by the block now running set to
+    zero, so that a decomposition reading the attention (ALTI, GlobEnc, DecompX) follows the ablated model as
+    the forward pass does; the attention unchanged outside any ablation.
+
+    A head set to its mean outputs a constant that none of these decompositions splits: InputError.
+    """
+    active = ACTIVE.get(loaded.encoder)
+    if active is None:
+        return attentions
+    text, mode = active
+    if mode != "zero":
+        raise InputError(f"{method} follows removed heads only when they are set to zero, not to their mean; "
+                         "choose zero ablation or another method.")
+    kept = HeadSet.parse(text, loaded.info.n_layers, loaded.info.n_heads).gates()
+    return tuple(a * kept[layer].to(a)[:, None, None] for layer, a in enumerate(attentions))

@@ -41,6 +41,7 @@ import torch
 
 from explain.errors import InputError
 from explain.families import family_of, resolve
+from explain.heads.ablation import attention_of_kept_heads
 from explain.methods.attention_based import readout_weights
 from explain.methods.base import FORWARD_PASS, AttributionContext, Method, ProgressCallback, RawScores, register
 from explain.methods.gradients import NoSettings
@@ -141,7 +142,8 @@ def captured_pass(context: AttributionContext, blocks: list[AttentionBlock]
     finally:
         for handle in handles:
             handle.remove()
-    return capture, tuple(a[0].detach().double() for a in out.attentions)
+    attentions = tuple(a[0].detach().double() for a in out.attentions)
+    return capture, attention_of_kept_heads(context.target.loaded, attentions, "ALTI (like GlobEnc)")
 
 
 def first_norm_parts(x: torch.Tensor, attention: torch.Tensor, block: AttentionBlock, norm_input: torch.Tensor

@@ -166,8 +166,21 @@ def test_a_model_alti_refuses_gets_its_sentence(tmp_path, family):
         flow_matrices(loaded, analysis)
 
 
-def test_an_analysis_without_some_heads_is_refused_in_one_sentence(tiny_models):
+def test_an_analysis_without_some_heads_follows_the_ablated_model(tiny_models):
+    """The flow of an analysis with heads set to zero was refused; it now follows the ablated model: with every
+    head of the first layer removed, that layer mixes nothing, so its contributions are the identity."""
     loaded = tiny_models["classification"]
-    analysis = analyze(AnalysisRequest(TEXT, model=loaded.spec, method="attention_last", ablate="0:1"), loaded)
-    with pytest.raises(InputError, match=r"^The information flow is drawn for the full model only: [^.]*\.$"):
+    full = analyze(AnalysisRequest(TEXT, model=loaded.spec, method="attention_last"), loaded)
+    ablated = analyze(AnalysisRequest(TEXT, model=loaded.spec, method="attention_last", ablate="0:*"), loaded)
+    first_full = flow_matrices(loaded, full).contributions[0]
+    first = flow_matrices(loaded, ablated).contributions[0]
+    np.testing.assert_allclose(first, np.eye(len(first)), atol=1e-9)
+    assert not np.allclose(first_full, np.eye(len(first_full)), atol=1e-3)
+
+
+def test_an_analysis_with_heads_set_to_their_mean_is_refused_in_one_sentence(tiny_models):
+    loaded = tiny_models["classification"]
+    analysis = analyze(AnalysisRequest(TEXT, model=loaded.spec, method="attention_last", ablate="0:1",
+                                       ablate_mode="mean"), loaded)
+    with pytest.raises(InputError, match=r"^The information flow follows removed heads only when [^.]*\.$"):
         flow_matrices(loaded, analysis)
