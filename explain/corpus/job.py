@@ -191,8 +191,8 @@ def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded
     if engine == "ray":
         from explain.corpus.engine_ray import run_ray
 
-        run_ray(job, folder, pending, actors=actors, progress=progress, cancel=cancel)
-        status = "done"
+        status = run_ray(job, folder, pending, actors=actors, progress=progress, cancel=cancel,
+                         total=int(manifest["counts"]["texts"]), batches=batches)
     else:
         status = run_local(job, folder, pending, batches, loaded, progress, cancel, start, turn)
     manifest = finish_manifest(folder, manifest, status)
