@@ -122,27 +122,12 @@ def report_sections(folder: Path) -> list[tuple[str, pa.Table]]:
         sections.append((f"misclassified texts with their top words ({name})", summary.misclassified(run, name)))
     if run.heads:
         sections.append(("heads over the data (top 10 by gradient importance normalised per layer; mean ± std over "
-                         "texts)", head_rows(summary.top_heads(run, top=10))))
+                         "texts)", summary.spread_table(summary.top_heads(run, top=10))))
     if len(methods) >= 2:
         sections.append((f"where {methods[0]} and {methods[1]} disagree most",
                          summary.disagreements(run, methods[0], methods[1], 5)))
     sections.append(("skipped rows", summary.failures(run)))
     return sections
-
-
-def head_rows(top: pa.Table) -> pa.Table:
-    """The top heads with each metric as 'mean ± std'."""
-
-    def spread(mean: float | None, std: float | None) -> str:
-        if mean is None:
-            return "-"
-        return f"{mean:.3g} ± {std:.2g}" if std is not None else f"{mean:.3g}"
-
-    return pa.Table.from_pylist([
-        {"layer": r["layer"], "head": r["head"], "texts": r["texts"], "importance": r["gradient_normalised"],
-         **{name: spread(r[name], r[f"{name}_std"]) for name in ("gradient", "ablation", "entropy", "distance", "cls",
-                                                                 "sep")}}
-        for r in top.to_pylist()])
 
 
 def report_html(folder: Path, sections: list[tuple[str, pa.Table]]) -> str:

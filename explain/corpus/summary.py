@@ -266,3 +266,20 @@ def top_heads(run: CorpusRun, by: str = "gradient_normalised", top: int = 10) ->
     values = np.array([np.nan if v is None else abs(v) for v in table.column(by).to_pylist()], dtype=np.float64)
     order = sorted(range(len(values)), key=lambda i: (np.isnan(values[i]), -np.nan_to_num(values[i])))
     return table.take(pa.array(order[:top], type=pa.int64()))
+
+
+def spread_table(heads: pa.Table, metrics: tuple[str, ...] = ("gradient", "ablation", "entropy", "distance", "cls",
+                                                                "sep")) -> pa.Table:
+    """Rows of `head_summary` (or `top_heads`) for reading: layer, head, texts, the normalised importance, and each
+    of `metrics` as 'mean ± std' over the texts ('-' where not computed)."""
+
+    def spread(mean: float | None, std: float | None) -> str:
+        if mean is None:
+            return "-"
+        return f"{mean:.3g} ± {std:.2g}" if std is not None else f"{mean:.3g}"
+
+    return pa.Table.from_pylist([
+        {"layer": r["layer"], "head": r["head"], "texts": r["texts"], "importance": r["gradient_normalised"],
+         **{name: spread(r[name], r[f"{name}_std"]) for name in metrics}} for r in heads.to_pylist()],
+        schema=pa.schema([("layer", pa.int32()), ("head", pa.int32()), ("texts", pa.int64()),
+                          ("importance", pa.float64()), *((name, pa.string()) for name in metrics)]))
