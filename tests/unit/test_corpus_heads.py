@@ -119,3 +119,13 @@ def test_heads_are_priced_and_checked(tmp_path, tiny_models, tiny_dirs):
     assert base.fingerprint() != CorpusJob(**{**base.__dict__, "heads": True}).fingerprint()
     with pytest.raises(InputError, match="needs the heads option"):
         CorpusJob(source=source, head_ablation=True)
+
+
+def test_cli_heads_option(tmp_path, tiny_dirs, capsys):
+    source = str(write_texts(tmp_path, TEXTS[:2]))
+    args = ["corpus", source, "--format", "jsonl", "--model", tiny_dirs["classification"], "--method", "saliency"]
+    assert main([*args, "--head-ablation", "--out", str(tmp_path / "bad")]) == 2
+    assert "needs the heads option" in capsys.readouterr().err
+    assert main([*args, "--heads", "--out", str(tmp_path / "out")]) == 0
+    heads = read_table(tmp_path / "out", "heads").to_pandas()
+    assert heads.text_id.nunique() == 2 and heads.gradient.notna().all() and heads.ablation.isna().all()
