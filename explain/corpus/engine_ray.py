@@ -160,6 +160,7 @@ def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int = 1
                                      batch_format="pyarrow", concurrency=max(actors, 1), num_cpus=per_actor)
         waiting: dict[int, list[dict[str, Any]]] = {}
         for block in result.iter_batches(batch_size=None, batch_format="pyarrow"):
+            assert isinstance(block, pa.Table)
             for row in block.cast(OUTPUT).to_pylist():
                 waiting.setdefault(row["batch"], []).append(row)
             for batch in [b for b, rows in waiting.items() if len(rows) >= expected[b]]:
