@@ -16,7 +16,13 @@ from dashboard.components.text import markdown_escape
 from dashboard.state import DEFAULTS, EXPLORE_FIELDS, ViewState, to_query
 from explain.corpus import summary
 from explain.methods import METHODS
-from explain.viz.corpus import method_ranking_figure, shortcut_figure, slices_figure
+from explain.viz.corpus import (
+    HEAD_COLUMNS,
+    head_importance_figure,
+    method_ranking_figure,
+    shortcut_figure,
+    slices_figure,
+)
 
 LINK_COLUMN = "open"
 
@@ -115,6 +121,33 @@ def words_section(run: summary.CorpusRun, method: str) -> None:
                      "mean_abs": st.column_config.NumberColumn("mean |attribution|", format="%.3g")})
 
 
+def heads_section(run: summary.CorpusRun) -> None:
+    st.subheader("Heads over the data")
+    if not run.heads:
+        st.caption("This run did not compute heads; run it with Heads over the data on.")
+        return
+    table = summary.head_summary(run)
+    if not table.num_rows:
+        st.caption("No text of this run has been explained yet.")
+        return
+    has_ablation = any(v is not None for v in table.column("ablation").to_pylist())
+    choices = [c for c in HEAD_COLUMNS if c != "ablation" or has_ablation]
+    column = st.segmented_control("Map", choices, default=choices[0], key="corpus_head_map", required=True,
+                                  format_func=HEAD_COLUMNS.get) or choices[0]
+    st.plotly_chart(head_importance_figure(table, column), key="corpus_heads_map",
+                    config=share.chart_config("corpus-heads"))
+    top = summary.top_heads(run, by=column, top=10)
+    st.dataframe(summary.spread_table(top).to_pylist(), hide_index=True, width="stretch", key="corpus_heads_table",
+                 column_config={"importance": st.column_config.NumberColumn(
+                     "importance", format="%.3g", help="Mean gradient importance over the texts, divided by the l2 "
+                                                       "norm of its layer's means (Michel et al. 2019).")})
+    st.caption(markdown_escape(
+        "Gradient importance (Michel et al. 2019): |d score / d gate| for a gate on each head's output, averaged over "
+        "the texts and, normalised, divided by the l2 norm of its layer's means. Ablation effect: the change of the "
+        "explained score when the head alone is removed. Table values are mean ± standard deviation over the texts; the "
+        "table lists the 10 heads largest on the map shown (|value| for the ablation effect)."))
+
+
 def texts_in(run: summary.CorpusRun) -> int:
     return int(run.sql("SELECT count(*) AS n FROM texts").column("n")[0].as_py())
 
@@ -191,6 +224,7 @@ def show_run(folder: Path, link: str | None) -> None:
                           key="corpus_method")
     ranking_section(run)
     words_section(run, method)
+    heads_section(run)
     slices_section(run)
     finders_section(run, method)
     failures_section(run)

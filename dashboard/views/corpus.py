@@ -126,7 +126,7 @@ def probe_columns(data: bytes, name: str) -> list[str]:
         return file_columns(Path(handle.name))
 
 
-def method_controls(loaded: LoadedModel, target) -> tuple[list[str], bool]:
+def method_controls(loaded: LoadedModel, target) -> tuple[list[str], bool, bool, bool]:
     names = supported_methods(loaded, AnalysisRequest(text="x", model=loaded.spec, target=target))
     default = [m for m in DEFAULT_METHODS if m in names] or names[:1]
     chosen = st.multiselect("Methods", names, default=default, key="corpus_methods",
@@ -135,7 +135,13 @@ def method_controls(loaded: LoadedModel, target) -> tuple[list[str], bool]:
     faithful = st.toggle("Faithfulness", value=True, key="corpus_faithfulness",
                          help="Comprehensiveness and sufficiency of every method on every text, to rank the methods "
                               "on this data (slower).")
-    return chosen, faithful
+    heads = st.checkbox("Heads over the data", value=False, key="corpus_heads",
+                        help="Per text, layer and head: attention statistics (entropy, distance, attention to special "
+                             "tokens) and gradient importance (Michel et al.), averaged over the texts.")
+    ablation = st.checkbox("With each head's ablation effect", value=False, key="corpus_head_ablation",
+                           disabled=not heads, help="The score change when each head alone is removed: one forward "
+                                                    "pass per head and text (much slower than the gradient).")
+    return chosen, faithful, heads, heads and ablation
 
 
 def progress_text(progress: CorpusProgress) -> str:
@@ -216,7 +222,8 @@ def main() -> None:
     with st.sidebar:
         controls.target_controls(loaded.info if loaded else None)
         st.header("Methods")
-        chosen, faithful = method_controls(loaded, current(set(TARGET_NAMES)).target_spec()) if loaded else ([], False)
+        chosen, faithful, heads, ablation = (method_controls(loaded, current(set(TARGET_NAMES)).target_spec())
+                                             if loaded else ([], False, False, False))
     state = current(CORPUS_FIELDS | set(TARGET_NAMES))
     opened = open_from_url(state.run)
     kind, name, columns, data = source_controls(limits)
@@ -234,7 +241,8 @@ def main() -> None:
         try:
             def make(source: str) -> CorpusJob:
                 return CorpusJob(source=source, columns=columns, methods=tuple(chosen), model=loaded.spec,
-                                 target=state.target_spec(), faithfulness=faithful, batch_size=BATCH_SIZE,
+                                 target=state.target_spec(), faithfulness=faithful, heads=heads,
+                                 head_ablation=ablation, batch_size=BATCH_SIZE,
                                  limits=ReaderLimits(max_rows=int(rows)))
 
             if kind == "sample":

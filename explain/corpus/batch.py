@@ -19,6 +19,7 @@ import pyarrow as pa
 import torch
 
 from explain.corpus.batched import BATCHED, Padded
+from explain.corpus.heads import check_heads, contexts_head_maps, heads_table
 from explain.corpus.readers import CorpusRow
 from explain.corpus.request import CorpusJob
 from explain.corpus.tables import SCHEMAS
@@ -74,6 +75,8 @@ class BatchRunner:
         self.loaded = loaded
         self.settings = job.settings()
         self.shared: Target | None = None
+        if job.heads:
+            check_heads(loaded)
 
     def target(self, prepared: Prepared, shared: bool) -> Target:
         """The text's target: the job's one resolved target for text-independent kinds, else its own."""
@@ -124,7 +127,15 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
                 assert item.context is not None
                 scores = {name: word_scores(item.context, results[name][i][0]) for name in job.methods}
                 faithful[i] = evaluate_context(item.context, scores)
-    return batch_tables(runner, prepared, results, faithful, failures, batch)
+        heads: dict[int, Any] = {}
+        if job.heads:
+            for group in groups:
+                maps = contexts_head_maps([p.context for p in group if p.context], job.head_ablation)
+                heads.update({id(p): m for p, m in zip(group, maps, strict=True)})
+    tables = batch_tables(runner, prepared, results, faithful, failures, batch)
+    in_order = sorted(prepared, key=lambda p: p.row.row)
+    tables["heads"] = heads_table([(p.row.id, heads[id(p)]) for p in in_order if id(p) in heads])
+    return tables
 
 
 def length_groups(prepared: list[Prepared], loaded: LoadedModel) -> list[list[Prepared]]:

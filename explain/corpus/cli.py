@@ -33,6 +33,10 @@ def corpus_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=50, help="integrated gradients: steps (cap for adaptive rules)")
     parser.add_argument("--integration", default="adaptive_simpson")
     parser.add_argument("--faithfulness", action="store_true", help="comprehensiveness and sufficiency per method")
+    parser.add_argument("--heads", action="store_true", help="per text, layer and head: attention statistics and "
+                        "gradient importance, averaged over the data in the report")
+    parser.add_argument("--head-ablation", action="store_true", help="with --heads: also each head's ablation "
+                        "effect (one forward pass per head and text)")
     parser.add_argument("--out", type=Path, required=True, help="the run folder (rerun to resume)")
     parser.add_argument("--engine", choices=ENGINES, default="local")
     parser.add_argument("--actors", type=int, default=1, help="ray: model copies working at once")
@@ -63,7 +67,8 @@ def run_corpus(argv: list[str]) -> int:
             id=args.id_column)
         job = CorpusJob(source=SAMPLE if sample else args.file, columns=columns,
                         methods=tuple(args.method or ["gradient_x_input"]), model=args.model, n_steps=args.steps,
-                        integration=args.integration, faithfulness=args.faithfulness, batch_size=args.batch_size,
+                        integration=args.integration, faithfulness=args.faithfulness, heads=args.heads,
+                        head_ablation=args.head_ablation, batch_size=args.batch_size,
                         file_format=args.format, limits=ReaderLimits(max_rows=args.max_rows, encoding=args.encoding))
         outcome = run_job(job, args.out, engine=args.engine, progress=progress_bar, actors=args.actors)
     except ExplainError as exc:
@@ -115,6 +120,9 @@ def report_sections(folder: Path) -> list[tuple[str, pa.Table]]:
     for name in methods:
         sections.append((f"candidate shortcuts and strongest words ({name})", summary.shortcuts(run, name)))
         sections.append((f"misclassified texts with their top words ({name})", summary.misclassified(run, name)))
+    if run.heads:
+        sections.append(("heads over the data (top 10 by gradient importance normalised per layer; mean ± std over "
+                         "texts)", summary.spread_table(summary.top_heads(run, top=10))))
     if len(methods) >= 2:
         sections.append((f"where {methods[0]} and {methods[1]} disagree most",
                          summary.disagreements(run, methods[0], methods[1], 5)))
@@ -124,7 +132,7 @@ def report_sections(folder: Path) -> list[tuple[str, pa.Table]]:
 
 def report_html(folder: Path, sections: list[tuple[str, pa.Table]]) -> str:
     from explain.corpus import summary
-    from explain.viz.corpus import method_ranking_figure, shortcut_figure, slices_figure
+    from explain.viz.corpus import head_importance_figure, method_ranking_figure, shortcut_figure, slices_figure
 
     run = summary.open_run(folder)
     figures = [slices_figure(summary.slices(run))]
@@ -132,6 +140,8 @@ def report_html(folder: Path, sections: list[tuple[str, pa.Table]]) -> str:
     if ranking.methods:
         figures.append(method_ranking_figure(ranking.table()))
     figures.append(shortcut_figure(summary.shortcuts(run, run.methods[0])))
+    if run.heads:
+        figures.append(head_importance_figure(summary.head_summary(run)))
     parts = [f.to_html(full_html=False, include_plotlyjs="cdn" if i == 0 else False) for i, f in enumerate(figures)]
     for title, table in sections:
         rows = table.slice(0, 50).to_pylist()

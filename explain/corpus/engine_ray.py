@@ -1,17 +1,18 @@
 """The Ray engine: the same batch function as the local engine, on Ray Data with one model per actor.
 
     read_parquet(pending input parts) -> map_batches(CorpusMapper, an actor pool, torch threads 1 per actor)
-    -> write_parquet(one row per text, its words and faithfulness nested) -> split into the run's parts
+    -> iter_batches in the driver (one row per text, its words, faithfulness and heads nested)
+    -> each batch's parts written as soon as all its rows are back, with progress (texts done, total, time left)
 
 A cluster is reached through RAY_ADDRESS (`ray start --head` on one machine, `ray start --address=...` on the
 others; docs/corpus.md); without it a local Ray is started for the job and stopped after. The run folder must be
-on storage every node can read and write. A Ray run that is killed reruns its unfinished batches whole.
+on storage the driver can write and every node can read. A Ray run that is killed keeps its finished batches.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,13 +24,13 @@ import pyarrow.parquet as pq
 from explain.corpus.batch import BatchRunner
 from explain.corpus.readers import CorpusRow
 from explain.corpus.request import CorpusJob, CorpusProgress
-from explain.corpus.tables import FAITHFULNESS, SCHEMAS, TEXTS, WORDS, part_path, write_part
+from explain.corpus.tables import OUTPUT_TABLES, SCHEMAS, TEXTS, part_path, write_part
 
-NESTED_WORDS = pa.list_(pa.struct([f for f in WORDS if f.name != "text_id"]))
-NESTED_FAITHFULNESS = pa.list_(pa.struct([f for f in FAITHFULNESS if f.name != "text_id"]))
-# One output row per text: the texts table's columns, the failure (if the text failed), its words and faithfulness.
-OUTPUT = pa.schema(list(TEXTS) + [pa.field("failure", pa.string()), pa.field("words", NESTED_WORDS),
-                                  pa.field("faithfulness", NESTED_FAITHFULNESS)])
+# Tables nested in each text's output row (their text_id column is the row's).
+NESTED = ("words", "faithfulness", "heads")
+# One output row per input row: the texts table's columns, the failure (if the text failed), and its nested tables.
+OUTPUT = pa.schema(list(TEXTS) + [pa.field("failure", pa.string())] + [
+    pa.field(name, pa.list_(pa.struct([f for f in SCHEMAS[name] if f.name != "text_id"]))) for name in NESTED])
 # Object store of a local Ray started for a job: enough for batches of short texts, small on a laptop.
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
 
@@ -57,47 +58,84 @@ class CorpusMapper:
 
 def nest(tables: dict[str, pa.Table], batch: int) -> list[dict[str, Any]]:
     """One batch's tables as one row per text (failed texts: a row with only the failure)."""
-    words: dict[str, list[dict[str, Any]]] = {}
-    for w in tables["words"].to_pylist():
-        words.setdefault(w.pop("text_id"), []).append(w)
-    faith: dict[str, list[dict[str, Any]]] = {}
-    for f in tables["faithfulness"].to_pylist():
-        faith.setdefault(f.pop("text_id"), []).append(f)
-    rows = [{**t, "failure": None, "words": words.get(t["text_id"], []), "faithfulness": faith.get(t["text_id"], [])}
+    nested: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for name in NESTED:
+        per_text: dict[str, list[dict[str, Any]]] = {}
+        nested[name] = per_text
+        for item in tables[name].to_pylist():
+            per_text.setdefault(item.pop("text_id"), []).append(item)
+    rows = [{**t, "failure": None, **{name: nested[name].get(t["text_id"], []) for name in NESTED}}
             for t in tables["texts"].to_pylist()]
-    rows += [{"text_id": f["text_id"], "row": f["row"], "batch": batch, "failure": f["reason"], "words": [],
-              "faithfulness": []} for f in tables["failures"].to_pylist()]
+    rows += [{"text_id": f["text_id"], "row": f["row"], "batch": batch, "failure": f["reason"],
+              **{name: [] for name in NESTED}} for f in tables["failures"].to_pylist()]
     return rows
 
 
-def unnest(table: pa.Table, folder: Path, batches: list[int]) -> None:
-    """Write each batch's parts from the nested rows (texts last, as the local engine does)."""
-    rows = table.to_pylist()
-    for batch in batches:
-        mine = sorted((r for r in rows if r["batch"] == batch), key=lambda r: r["row"])
-        texts = [r for r in mine if r["failure"] is None]
-        tables = {
-            "words": pa.Table.from_pylist([{"text_id": r["text_id"], **w} for r in texts for w in r["words"]],
-                                          schema=SCHEMAS["words"]),
-            "faithfulness": pa.Table.from_pylist([{"text_id": r["text_id"], **f} for r in texts
-                                                  for f in r["faithfulness"]], schema=SCHEMAS["faithfulness"]),
-            "failures": pa.Table.from_pylist([{"row": r["row"], "text_id": r["text_id"], "reason": r["failure"],
-                                               "batch": batch} for r in mine if r["failure"] is not None],
-                                             schema=SCHEMAS["failures"]),
-            "texts": pa.Table.from_pylist([{k: r[k] for k in TEXTS.names} for r in texts], schema=SCHEMAS["texts"]),
-        }
-        for name in ("words", "faithfulness", "failures", "texts"):
-            write_part(folder, name, batch, tables[name])
+def write_batch(folder: Path, batch: int, rows: list[dict[str, Any]]) -> int:
+    """Write one batch's parts from its nested rows (texts last, as the local engine does); returns its failures."""
+    mine = sorted(rows, key=lambda r: r["row"])
+    texts = [r for r in mine if r["failure"] is None]
+    tables = {name: pa.Table.from_pylist([{"text_id": r["text_id"], **item} for r in texts for item in r[name]],
+                                         schema=SCHEMAS[name]) for name in NESTED}
+    tables["failures"] = pa.Table.from_pylist([{"row": r["row"], "text_id": r["text_id"], "reason": r["failure"],
+                                                "batch": batch} for r in mine if r["failure"] is not None],
+                                              schema=SCHEMAS["failures"])
+    tables["texts"] = pa.Table.from_pylist([{k: r[k] for k in TEXTS.names} for r in texts], schema=SCHEMAS["texts"])
+    for name in OUTPUT_TABLES:
+        write_part(folder, name, batch, tables[name])
+    return tables["failures"].num_rows
+
+
+class Tracker:
+    """Texts and batches done of the whole run, and the time left from the pace since the first batch finished."""
+
+    def __init__(self, total: int, done: int, batches: int, batches_done: int,
+                 progress: Callable[[CorpusProgress], None] | None) -> None:
+        self.total, self.done, self.batches, self.batches_done = total, done, batches, batches_done
+        self.failed = 0
+        self.start = time.perf_counter()
+        self.first: tuple[float, int] | None = None  # (time, texts done) when the first batch finished
+        self.report = progress or (lambda p: None)
+        self.report(CorpusProgress(done, total, 0, batches_done, batches, 0.0, math.nan))
+
+    def finished(self, texts: int, failed: int) -> None:
+        now = time.perf_counter()
+        self.done += texts
+        self.failed += failed
+        self.batches_done += 1
+        left = self.total - self.done
+        if self.first is None:
+            self.first = (now, self.done)
+            pace = (now - self.start) / max(texts, 1)
+        else:
+            pace = (now - self.first[0]) / max(self.done - self.first[1], 1)
+        self.report(CorpusProgress(self.done, self.total, self.failed, self.batches_done, self.batches,
+                                   now - self.start, pace * left))
 
 
 def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int = 1,
-            progress: Callable[[CorpusProgress], None] | None = None, cancel: Callable[[], bool] | None = None
-            ) -> None:
-    """Run the pending batches on Ray; starts a local Ray (and stops it after) when none is running."""
+            progress: Callable[[CorpusProgress], None] | None = None, cancel: Callable[[], bool] | None = None,
+            total: int | None = None, batches: int | None = None) -> str:
+    """Run the pending batches on Ray; "done", or "cancelled" when `cancel` said so between finished batches.
+
+    Starts a local Ray (and stops it after) when none is running. The driver streams the actors' results
+    (`iter_batches`) and writes each batch's parts as soon as all its rows are back, reporting progress then
+    (`total` texts and `batches` of the whole run; by default the pending ones), so a killed run keeps its
+    finished batches.
+    """
     import ray
 
+    expected = {b: pq.ParquetFile(part_path(folder, "input", b)).metadata.num_rows for b in pending}
+    todo = sum(expected.values())
+    total = todo if total is None else total
+    tracker = Tracker(total, total - todo, len(pending) if batches is None else batches,
+                      (len(pending) if batches is None else batches) - len(pending), progress)
+    for batch in [b for b in pending if not expected[b]]:
+        write_batch(folder, batch, [])
+        tracker.finished(0, 0)
+    pending = [b for b in pending if expected[b]]
     if not pending:
-        return
+        return "done"
     started = False
     if not ray.is_initialized():
         root = str(Path(__file__).resolve().parents[2])
@@ -108,11 +146,9 @@ def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int = 1
             ray.init(num_cpus=max(actors, 1) + 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
                      runtime_env=runtime_env)
         started = True
-    start = time.perf_counter()
-    output = folder / "ray" / f"attempt-{int(time.time() * 1000)}"
     try:
         inputs = [str(part_path(folder, "input", b)) for b in pending]
-        # Reading and writing parts is light: it takes no CPU slot, so an actor on every slot cannot starve it.
+        # Reading parts is light: it takes no CPU slot, so an actor on every slot cannot starve it.
         # Ray Data 2.60's threaded file listing (datasource v2) imports fsspec's HTTP module from several threads
         # at once and fails where aiohttp is absent; the v1 read path lists the few input parts in the driver.
         ray.data.DataContext.get_current().use_datasource_v2 = False
@@ -122,12 +158,16 @@ def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int = 1
         per_actor = min(1.0, max(0.1, (cpus - 1) / max(actors, 1)))
         result = dataset.map_batches(CorpusMapper, fn_constructor_kwargs={"job": job}, batch_size=job.batch_size,
                                      batch_format="pyarrow", concurrency=max(actors, 1), num_cpus=per_actor)
-        result.write_parquet(str(output), ray_remote_args={"num_cpus": 0})
-        unnest(pq.read_table(output, schema=OUTPUT), folder, pending)
+        waiting: dict[int, list[dict[str, Any]]] = {}
+        for block in result.iter_batches(batch_size=None, batch_format="pyarrow"):
+            assert isinstance(block, pa.Table)
+            for row in block.cast(OUTPUT).to_pylist():
+                waiting.setdefault(row["batch"], []).append(row)
+            for batch in [b for b, rows in waiting.items() if len(rows) >= expected[b]]:
+                tracker.finished(expected[batch], write_batch(folder, batch, waiting.pop(batch)))
+            if cancel is not None and cancel():
+                return "cancelled"
     finally:
-        shutil.rmtree(folder / "ray", ignore_errors=True)
         if started:
             ray.shutdown()
-    if progress is not None:
-        done = sum(pq.ParquetFile(part_path(folder, "texts", b)).metadata.num_rows for b in pending)
-        progress(CorpusProgress(done, done, 0, len(pending), len(pending), time.perf_counter() - start, 0.0))
+    return "done"

@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 from explain.corpus.batch import BatchRunner, failure_table, normal_form, process_batch
 from explain.corpus.readers import BadRow, CorpusRow, read_rows
 from explain.corpus.request import DEFAULT_BATCH_SIZE, ENGINES, CorpusJob, CorpusProgress
-from explain.corpus.tables import CORPUS_SCHEMA_VERSION, SCHEMAS, part_path, read_table, write_part
-from explain.costs import faithfulness_evaluations, method_evaluations, work_units
+from explain.corpus.tables import CORPUS_SCHEMA_VERSION, OUTPUT_TABLES, SCHEMAS, part_path, read_table, write_part
+from explain.costs import faithfulness_evaluations, head_passes, method_evaluations, work_units
 from explain.errors import ExplainError, InputError
 from explain.inputs import count_units
 from explain.methods.base import FORWARD_PASS
@@ -191,8 +191,8 @@ def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded
     if engine == "ray":
         from explain.corpus.engine_ray import run_ray
 
-        run_ray(job, folder, pending, actors=actors, progress=progress, cancel=cancel)
-        status = "done"
+        status = run_ray(job, folder, pending, actors=actors, progress=progress, cancel=cancel,
+                         total=int(manifest["counts"]["texts"]), batches=batches)
     else:
         status = run_local(job, folder, pending, batches, loaded, progress, cancel, start, turn)
     manifest = finish_manifest(folder, manifest, status)
@@ -220,7 +220,7 @@ def run_local(job: CorpusJob, folder: Path, pending: list[int], batches: int, lo
         rows = input_rows(folder, batch)
         with turn() if turn is not None else nullcontext():
             tables = runner.process(rows, batch)
-        for table in ("words", "faithfulness", "failures", "texts"):
+        for table in OUTPUT_TABLES:
             write_part(folder, table, batch, tables[table])
         done += len(rows)
         failed += tables["failures"].num_rows
@@ -252,10 +252,21 @@ def price_job(job: CorpusJob, loaded: LoadedModel, rate: float | None = None) ->
         n = FORWARD_PASS + sum(method_evaluations(request, name, n_tokens, n_words) for name in job.methods)
         if job.faithfulness:
             n += faithfulness_evaluations(len(job.methods), n_words)
+        n += head_evaluations(job, loaded)
         texts += 1
         evaluations += n
         work += work_units(n, loaded.config, n_tokens)
     return JobPrice(texts=texts, evaluations=evaluations, work=work, seconds=work / rate)
+
+
+def head_evaluations(job: CorpusJob, loaded: LoadedModel) -> float:
+    """Evaluations of one text's heads table: the attention pass and the gradient's forward and backward (3 forward
+    passes), and with the ablation effect one forward pass per head besides (`explain.costs.head_passes`)."""
+    if not job.heads:
+        return 0.0
+    if job.head_ablation:
+        return FORWARD_PASS * head_passes(loaded.info.n_layers, loaded.info.n_heads, "importance")
+    return FORWARD_PASS * 3
 
 
 __all__ = ["DEFAULT_BATCH_SIZE", "ENGINES", "BatchRunner", "CorpusJob", "CorpusProgress", "normal_form",

@@ -23,7 +23,8 @@ class CorpusJob:
     """What a corpus run computes: the file and its columns, the model, target, methods and options.
 
     source: a file path, or "sample" for the built-in labelled sample. method_settings: ("method.setting", value)
-    pairs as in AnalysisRequest; integrated gradients reads n_steps and integration from here.
+    pairs as in AnalysisRequest; integrated gradients reads n_steps and integration from here. heads: the heads
+    table (`explain.corpus.heads`); head_ablation adds each head's ablation effect to it.
     """
 
     source: str
@@ -37,6 +38,8 @@ class CorpusJob:
     baseline: str = "pad"
     max_tokens: int = 128
     faithfulness: bool = False
+    heads: bool = False  # per text x layer x head: attention statistics and gradient importance (explain.corpus.heads)
+    head_ablation: bool = False  # with heads: also each head's ablation effect (layers x heads passes per text)
     batch_size: int = DEFAULT_BATCH_SIZE
     file_format: str | None = None
     limits: ReaderLimits = field(default_factory=ReaderLimits)
@@ -50,6 +53,8 @@ class CorpusJob:
             raise InputError("Each method may be named only once.")
         if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 100_000:
             raise InputError("The batch size must be a whole number from 1 to 100,000.")
+        if self.head_ablation and not self.heads:
+            raise InputError("The heads' ablation effect needs the heads option on.")
 
     def request(self, row: CorpusRow | None = None) -> AnalysisRequest:
         """The analysis request of one row (or of the job's settings alone, with a stand-in text)."""
@@ -70,6 +75,9 @@ class CorpusJob:
     def fingerprint(self) -> str:
         """What a resumed run must match: everything that changes the tables (the source by path, size, mtime)."""
         data = self.as_dict()
+        for name in ("heads", "head_ablation"):  # off: the fingerprint of runs written before these options
+            if not data[name]:
+                del data[name]
         source = Path(self.source)
         if source.is_file():
             stat = source.stat()

@@ -78,7 +78,7 @@ def cli_command(job: CorpusJob, name: str = "FILE") -> str:
         f" --label-column {job.columns.label}" if job.columns.label else "")
     methods = "".join(f" --method {m}" for m in job.methods)
     return (f"python -m explain corpus {source}{columns}{methods}" + (" --faithfulness" if job.faithfulness else "")
-            + " --out runs/mine")
+            + (" --heads" if job.heads else "") + (" --head-ablation" if job.head_ablation else "") + " --out runs/mine")
 
 
 def check_upload_size(size: int, limits: PageLimits) -> None:

@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 from scipy.stats import wilcoxon
 
+from explain.corpus.heads import HEAD_METRICS
 from explain.corpus.job import MANIFEST
 from explain.corpus.tables import SCHEMAS, table_glob
 from explain.errors import InputError
@@ -44,11 +45,16 @@ class CorpusRun:
     def methods(self) -> tuple[str, ...]:
         return tuple(self.manifest["request"]["methods"])
 
+    @property
+    def heads(self) -> bool:
+        """Whether the run wrote the heads table (the job's heads option)."""
+        return bool(self.manifest["request"].get("heads"))
+
     def sql(self, query: str, params: list[Any] | None = None) -> pa.Table:
-        """`query` with views texts, words, faithfulness and failures over the parts."""
+        """`query` with views texts, words, faithfulness, failures, read_failures and heads over the parts."""
         connection = duckdb.connect()
         try:
-            for table in ("texts", "words", "faithfulness", "failures", "read_failures"):
+            for table in ("texts", "words", "faithfulness", "failures", "read_failures", "heads"):
                 columns = ", ".join(f"CAST(NULL AS {duck_type(f.type)}) AS {f.name}" for f in SCHEMAS[table])
                 if list((self.folder / "parts" / table).glob("part-*.parquet")):
                     source = f"SELECT * FROM read_parquet('{table_glob(self.folder, table)}')"
@@ -239,3 +245,41 @@ def failures(run: CorpusRun) -> pa.Table:
     """Rows skipped while reading or explaining, in file order."""
     return run.sql("SELECT row, text_id, reason FROM read_failures UNION ALL SELECT row, text_id, reason FROM "
                    "failures ORDER BY row")
+
+
+def head_summary(run: CorpusRun) -> pa.Table:
+    """Heads over the data: per layer and head, the texts and each metric's mean and sample standard deviation
+    over the texts (`<metric>`, `<metric>_std`; HEAD_METRICS), and `gradient_normalised`: the mean gradient
+    importance divided by the l2 norm of its layer's means, as Michel et al. (2019) normalise head importance."""
+    parts = ", ".join(f'avg("{m}") AS "{m}", stddev_samp("{m}") AS "{m}_std"' for m in HEAD_METRICS)
+    return run.sql(
+        f"WITH per AS (SELECT layer, head, count(*) AS texts, {parts} FROM heads GROUP BY layer, head) "
+        "SELECT *, gradient / nullif(sqrt(sum(gradient * gradient) OVER (PARTITION BY layer)), 0) "
+        "AS gradient_normalised FROM per ORDER BY layer, head")
+
+
+def top_heads(run: CorpusRun, by: str = "gradient_normalised", top: int = 10) -> pa.Table:
+    """The `top` heads by `by` (a column of `head_summary`; |value| for the signed ablation effect), largest first."""
+    table = head_summary(run)
+    if by not in table.column_names:
+        raise InputError(f"Rank heads by one of: {', '.join(table.column_names[3:])}.")
+    values = np.array([np.nan if v is None else abs(v) for v in table.column(by).to_pylist()], dtype=np.float64)
+    order = sorted(range(len(values)), key=lambda i: (np.isnan(values[i]), -np.nan_to_num(values[i])))
+    return table.take(pa.array(order[:top], type=pa.int64()))
+
+
+def spread_table(heads: pa.Table, metrics: tuple[str, ...] = ("gradient", "ablation", "entropy", "distance", "cls",
+                                                                "sep")) -> pa.Table:
+    """Rows of `head_summary` (or `top_heads`) for reading: layer, head, texts, the normalised importance, and each
+    of `metrics` as 'mean ± std' over the texts ('-' where not computed)."""
+
+    def spread(mean: float | None, std: float | None) -> str:
+        if mean is None:
+            return "-"
+        return f"{mean:.3g} ± {std:.2g}" if std is not None else f"{mean:.3g}"
+
+    return pa.Table.from_pylist([
+        {"layer": r["layer"], "head": r["head"], "texts": r["texts"], "importance": r["gradient_normalised"],
+         **{name: spread(r[name], r[f"{name}_std"]) for name in metrics}} for r in heads.to_pylist()],
+        schema=pa.schema([("layer", pa.int32()), ("head", pa.int32()), ("texts", pa.int64()),
+                          ("importance", pa.float64()), *((name, pa.string()) for name in metrics)]))

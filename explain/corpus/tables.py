@@ -32,12 +32,20 @@ FAITHFULNESS = pa.schema([
     ("text_id", pa.string()), ("method", pa.string()), ("comprehensiveness", pa.float64()),
     ("sufficiency", pa.float64()), ("naopc", pa.float64()), ("loo_spearman", pa.float64()),
 ])
+# One row per text x layer x head: attention statistics (explain.attention.HEAD_STATISTICS), confidence, gradient
+# importance and the ablation effect (null unless the job asks for it). Written only by jobs with heads on.
+HEADS = pa.schema([
+    ("text_id", pa.string()), ("layer", pa.int32()), ("head", pa.int32()), ("entropy", pa.float64()),
+    ("distance", pa.float64()), ("cls", pa.float64()), ("sep", pa.float64()), ("self", pa.float64()),
+    ("previous", pa.float64()), ("next", pa.float64()), ("confidence", pa.float64()), ("gradient", pa.float64()),
+    ("ablation", pa.float64()),
+])
 FAILURES = pa.schema([("row", pa.int64()), ("text_id", pa.string()), ("reason", pa.string()), ("batch", pa.int32())])
 
 SCHEMAS = {"input": INPUT, "texts": TEXTS, "words": WORDS, "faithfulness": FAITHFULNESS, "failures": FAILURES,
-           "read_failures": FAILURES}
+           "read_failures": FAILURES, "heads": HEADS}
 # What a batch writes, in order: the texts part last marks the batch finished.
-OUTPUT_TABLES = ("words", "faithfulness", "failures", "texts")
+OUTPUT_TABLES = ("words", "faithfulness", "heads", "failures", "texts")
 
 
 def part_path(folder: Path, table: str, batch: int) -> Path:

@@ -3,6 +3,7 @@ charts and finder links, the reopen link, a bad upload and a bad run id in the U
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -36,8 +37,10 @@ def corpus_page(params: dict[str, str] | None = None) -> AppTest:
     return at
 
 
-def run_sample(at: AppTest) -> AppTest:
+def run_sample(at: AppTest, heads: bool = False) -> AppTest:
     at.number_input(key="corpus_rows").set_value(ROWS)
+    if heads:
+        at.checkbox(key="corpus_heads").check()
     at.button(key="corpus_run").click()
     at.run()
     assert not at.exception, at.exception
@@ -52,7 +55,7 @@ def link_of(at: AppTest) -> str:
 
 @pytest.mark.slow
 def test_the_sample_runs_and_its_link_reopens_it(tmp_path):
-    at = run_sample(corpus_page())
+    at = run_sample(corpus_page(), heads=True)
     assert not at.error, [e.value for e in at.error]
     assert [m.value for m in at.metric][:1] == [f"{ROWS} of {ROWS}"]
     charts = at.get("plotly_chart")
@@ -63,6 +66,13 @@ def test_the_sample_runs_and_its_link_reopens_it(tmp_path):
     assert set(ranking["method"]) == {METHODS["gradient_x_input"].title, METHODS["saliency"].title}
     assert (ranking["comprehensiveness_low"] <= ranking["comprehensiveness"]).all()
     assert any("flagged" in f.value.columns for f in frames), "the candidate shortcuts table"
+    assert "Heads over the data" in [h.value for h in at.subheader]
+    heatmaps = [json.loads(c.proto.spec) for c in charts]
+    heatmap = next(f for f in heatmaps if f["data"][0]["type"] == "heatmap")
+    assert heatmap["layout"]["xaxis"]["title"]["text"] == "head" and heatmap["layout"]["yaxis"]["title"]["text"] == "layer"
+    assert heatmap["data"][0]["colorbar"]["title"]["text"] and "±" in heatmap["data"][0]["text"][0][0]
+    top = next(f.value for f in frames if "importance" in f.value.columns)
+    assert len(top) == 10 and top["texts"].eq(ROWS).all() and top["gradient"].str.contains("±").all()
     finders = [f.value for f in frames if "open" in f.value.columns]
     assert finders, "no finder table"
     finder = finders[-1]

@@ -1,4 +1,5 @@
-"""The Ray engine gives the local engine's tables (a local Ray with 2 CPUs, a small object store, no dashboard)."""
+"""The Ray engine gives the local engine's tables, heads included, and reports progress batch by batch (a local Ray
+with 2 CPUs, a small object store, no dashboard; one Ray start for the whole file, as it is slow)."""
 
 from __future__ import annotations
 
@@ -24,20 +25,28 @@ def test_ray_and_local_engines_write_the_same_tables(tmp_path, tiny_dirs):
                                                for i, t in enumerate(texts)), encoding="utf-8")
     job = CorpusJob(source=str(source), columns=CorpusColumns(text="text", label="label"),
                     model=tiny_dirs["classification"], methods=("gradient_x_input", "occlusion"), faithfulness=True,
-                    batch_size=3)
+                    heads=True, head_ablation=True, batch_size=3)
     run_job(job, tmp_path / "local")
     root = str(Path(__file__).resolve().parents[2])
     ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
              runtime_env={"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}})
     try:
-        outcome = run_job(job, tmp_path / "ray", engine="ray", actors=2)
+        seen = []
+        outcome = run_job(job, tmp_path / "ray", engine="ray", actors=2, progress=seen.append)
     finally:
         ray.shutdown()
     assert outcome.status == "done" and outcome.texts == 7 and outcome.failed == 1
-    for table, column in (("texts", "explained_score"), ("words", "score"), ("faithfulness", "comprehensiveness")):
+    done = [p.done for p in seen]
+    assert done[0] == 0 and done[-1] == seen[-1].total == 7 and done == sorted(done)
+    assert len([p for p in seen if 0 < p.done < p.total]) >= 1, "no progress between the first and the last batch"
+    assert [p.batches_done for p in seen][-1] == seen[-1].batches == 3 and seen[-1].seconds_left == 0
+    for table, column in (("texts", "explained_score"), ("words", "score"), ("faithfulness", "comprehensiveness"),
+                          ("heads", "gradient"), ("heads", "ablation"), ("heads", "entropy")):
         local = read_table(tmp_path / "local", table).to_pandas()
         remote = read_table(tmp_path / "ray", table).to_pandas()
         assert list(local.text_id) == list(remote.text_id)
+        if table == "heads":
+            assert list(local.layer) == list(remote.layer) and list(local["head"]) == list(remote["head"])
         if table == "words":
             assert list(local.method) == list(remote.method) and list(local.word) == list(remote.word)
         np.testing.assert_allclose(local[column], remote[column], rtol=1e-4, atol=1e-6)
