@@ -65,7 +65,7 @@ def span_control(labels: Sequence[str], positions: Sequence[int]) -> tuple[int, 
         format_func=lambda p: f"{p}: {names[p]}",
         on_change=lambda: set_value("span", span_text(tuple(st.session_state[SPAN_PICK]), whole)),
         help=f"Zoom the map to a span of the text (places counted from 0, as in the hover). Spans of up to {most} "
-             "tokens label every token; the colours keep the scale of the whole map.")
+             "tokens label every token. The weights are the whole map's (rows are not renormalised to the span).")
     shown = len([p for p in positions if value[0] <= p <= value[1]])
     if not every_label_fits(shown):
         st.caption(f"{shown} tokens shown, labelled every other one or sparser: narrow the span to {most} tokens or "
