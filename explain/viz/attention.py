@@ -73,7 +73,7 @@ def _hover_text(query_labels: Sequence[str], key_labels: Sequence[str],
     return [[f"{qi} → {kj}" for kj in k] for qi in q]
 
 
-def token_span(positions: Sequence[int], first: int, last: int) -> slice:
+def token_span(positions: Sequence[int] | np.ndarray, first: int, last: int) -> slice:
     """The rows (and columns) of a map whose tokens' places in the text (`positions`, ascending) lie in first..last."""
     p = np.asarray(positions)
     return slice(int(np.searchsorted(p, first, side="left")), int(np.searchsorted(p, last, side="right")))
@@ -173,7 +173,7 @@ def attention_heatmap(
     if span is not None:
         if z.shape[0] != z.shape[1]:
             raise ValueError("a span zooms a square (self-attention) map only")
-        places = np.arange(len(z)) if positions is None else np.asarray(positions)
+        places = list(range(len(z))) if positions is None else [int(p) for p in positions]
         if len(places) != len(z):
             raise ValueError(f"{len(places)} positions for a map of {len(z)} tokens")
         rows = token_span(places, *span)
@@ -181,7 +181,7 @@ def attention_heatmap(
             raise ValueError(f"no token of the map lies in the span {span[0]}–{span[1]}")
         z = z[rows, rows]
         query_labels, key_labels = query_labels[rows], key_labels[rows]
-        positions = [int(p) for p in places[rows]]
+        positions = places[rows]
         if segment_start is not None:
             segment_start = segment_start - rows.start if rows.start < segment_start < rows.stop else None
     n_q, n_k = z.shape
