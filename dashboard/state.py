@@ -59,6 +59,7 @@ KEY_TOKEN = "tok"
 KEY_STAT = "st"
 KEY_AGGREGATE = "ag"
 KEY_STRETCH = "sc"  # "stretch each map": attention colours to each map's own maximum instead of 0-1
+KEY_SPAN = "zs"  # explore: the single-head map zoomed to tokens "first-last" (places in the text); empty: every token
 KEY_FAST = "fa"
 # Fast mode: adaptive steps (n_steps is the cap) until |delta| <= FAST_TOLERANCE x the score change, under bf16.
 FAST_TOLERANCE = 1e-2
@@ -131,6 +132,7 @@ class ViewState:
     stat: str = "entropy"
     aggregate: str = "rollout"
     stretch: bool = False
+    span: str = ""  # explore: the single-head map's tokens "first-last" ("" all)
     # compare page
     model_b: str = RANDOM_CONTROL
     text_b: str = DEFAULT_SECOND_TEXT
@@ -243,6 +245,20 @@ def check_method_settings(text: str) -> tuple[str, list[str]]:
         kept[key] = value
     return settings_text(kept), problems
 
+
+def check_span(text: str) -> tuple[str, list[str]]:
+    """The link's token span "first-last" (places in the text, first <= last), or "" with why it was dropped.
+
+    Whether the text has those tokens is checked when the page draws the map."""
+    if not text.strip():
+        return "", []
+    match = re.fullmatch(r"\s*([0-9]{1,3})\s*-\s*([0-9]{1,3})\s*", text)
+    if match is None or not int(match[1]) <= int(match[2]) <= MAX_TOKEN_CHOICES[-1] - 1:
+        return "", [f"'{text[:20]}' is not a span of tokens (expected first-last, e.g. 20-59, "
+                    f"with first <= last <= {MAX_TOKEN_CHOICES[-1] - 1})"]
+    return f"{int(match[1])}-{int(match[2])}", []
+
+
 def check_ablate(text: str) -> tuple[str, list[str]]:
     """The link's heads to remove with each malformed entry dropped, and why (whether each head exists is
     checked against the model when the page analyses)."""
@@ -341,6 +357,7 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("stat", KEY_STAT, choices=tuple(HEAD_STATISTICS)),
     UrlField("aggregate", KEY_AGGREGATE, choices=AGGREGATES),
     UrlField("stretch", KEY_STRETCH),
+    UrlField("span", KEY_SPAN, pages=frozenset({EXPLORE}), max_chars=16, clean=check_span),
     UrlField("model_b", KEY_MODEL_B, pages=frozenset({COMPARE}), request=True),
     UrlField("text_b", KEY_TEXT_B, pages=frozenset({COMPARE}), max_chars=MAX_TEXT_CHARS, request=True,
              required=True),

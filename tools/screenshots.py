@@ -17,6 +17,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from explain.records import DEFAULT_DELTA_TOLERANCE  # noqa: E402
 from testkit.server import launch_browser, running_server, wait_for_app  # noqa: E402
 
+# 100 tokens on minilm ([CLS] and [SEP] included): the single-head map labels every other token, and head 0:0 is
+# pale on the 0-1 scale (largest weight 0.15), so its zoom and the offer to stretch show.
+LONG_TEXT = ("The hotel was close to the station and the staff at the front desk were friendly, but the room was small, "
+             "the air conditioning rattled all night, and breakfast ran out of almost everything by eight. We would "
+             "stay again for the location, though not at this price, and only if they fix the noise from the street "
+             "below our window every single night. The pool was clean and quiet in the mornings, the lifts were "
+             "slow, and the bar closed far too early for a city hotel.")
 SHOTS = {
     "explore": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
     "explore_subword": "?t=Unbelievably+disappointing+screenplay.&v=subword&sp=1",
@@ -34,6 +41,8 @@ SHOTS = {
     "heads": "heads?t=The+service+was+terrible+but+the+food+was+great.&hl=1&hh=10&hq=4",
     "methods-naopc": "methods?t=The+film+was+good+but+far+too+long.",
     "explore-decompx": "?t=The+film+was+good+but+far+too+long.&me=decompx",
+    "explore-zoom": "?" + urlencode({"t": LONG_TEXT, "zs": "30-69"}),
+    "explore-zoom-stretched": "?" + urlencode({"t": LONG_TEXT, "zs": "30-69", "sc": "1"}),
 }
 
 
@@ -111,6 +120,17 @@ def flow_region(page) -> dict[str, float]:
             "height": bottom["y"] + bottom["height"] + pad - (top["y"] - pad)}
 
 
+def head_map_region(page) -> dict[str, float]:
+    """Page coordinates of the single-head map and its controls: the "Attention" heading down to the map."""
+    page.locator(".st-key-head_map .js-plotly-plot .main-svg").first.wait_for(state="visible")
+    top = page.get_by_role("heading", name="Attention", exact=True).bounding_box()
+    chart = page.locator(".st-key-head_map").bounding_box()
+    main = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
+    pad = 12
+    return {"x": main["x"], "y": top["y"] - pad, "width": main["width"],
+            "height": chart["y"] + chart["height"] + pad - (top["y"] - pad)}
+
+
 def page_height(page) -> int:
     return int(page.evaluate(
         "() => Math.ceil(document.querySelector(\"[data-testid='stMain']\").scrollHeight)"))
@@ -141,7 +161,8 @@ def heads_drawn(page, base: str) -> None:
 
 BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods, "methods-naopc": compute_all_methods,
                 "heads": heads_drawn}  # interactions before a shot (name -> function of the page, base URL)
-REGION = {"grid": all_heads_region, "explore_depth": depth_region, "flow": flow_region}  # shots of one part of the page (page coordinates), not the full page
+REGION = {"grid": all_heads_region, "explore_depth": depth_region, "flow": flow_region,
+          "explore-zoom": head_map_region, "explore-zoom-stretched": head_map_region}  # shots of one part of the page (page coordinates), not the full page
 WHOLE_PAGE = {"compare", "compare_texts", "methods", "explore_ablated", "compare_ablated", "heads", "task_ner",
               "methods-naopc"}  # shots of the whole page, however long, rather than of the first screen
 HEIGHT = {"saved": 620}  # shorter first screens for pages with little on them

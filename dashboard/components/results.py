@@ -8,7 +8,7 @@ import math
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import share
+from dashboard.components import head_zoom, share
 from dashboard.components.ablation import removed_heads
 from dashboard.components.selection import grid_cell_from_selection
 from dashboard.components.text import markdown_escape
@@ -189,11 +189,13 @@ def _method_text(result: Analysis) -> str:
 def _head_matrix(result: Analysis, layer: int, head: int, hide_special: bool):
     weights = result.attention.weights[layer, head]
     labels = list(result.tokens.tokens)
+    positions = list(range(len(labels)))
     if hide_special:
         special = result.tokens.special
         weights = renormalise_without(weights, special)
         labels = [t for t, s in zip(labels, special) if not s]
-    return weights, labels
+        positions = [p for p, s in zip(positions, special) if not s]
+    return weights, labels, positions
 
 
 def segment_start(result: Analysis, hide_special: bool = False) -> int | None:
@@ -201,22 +203,31 @@ def segment_start(result: Analysis, hide_special: bool = False) -> int | None:
     return second_segment_start(result.tokens.segments, ~result.tokens.special if hide_special else None)
 
 
-def _head_figure(result: Analysis, layer: int, head: int, hide_special: bool, stretch: bool):
-    weights, labels = _head_matrix(result, layer, head, hide_special)
-    title = f"Layer {layer}, head {head}" + (" (without [CLS]/[SEP], rows renormalised)" if hide_special else "")
+def _head_figure(result: Analysis, layer: int, head: int, hide_special: bool, stretch: bool,
+                 span: tuple[int, int] | None = None):
+    weights, labels, positions = _head_matrix(result, layer, head, hide_special)
+    title = f"Layer {layer}, head {head}" + (f", tokens {span[0]}–{span[1]}" if span else "") + (
+        " (without [CLS]/[SEP], rows renormalised)" if hide_special else "")
     if (layer, head) in removed_heads(result):
         title += " — removed: the model computes this map, its output is not used"
     return attention_heatmap(weights, labels, labels, title=title, stretch=stretch,
-                                     segment_start=segment_start(result, hide_special))
+                             segment_start=segment_start(result, hide_special), positions=positions, span=span)
 
 
 def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, key: str,
-                stretch: bool = False) -> None:
-    """One head's map at its own (square) size; `stretch` colours it to its own maximum instead of 0–1."""
-    figure = cached.figure(result, ("head", layer, head, hide_special, stretch),
-                           lambda: _head_figure(result, layer, head, hide_special, stretch))
+                stretch: bool = False, zoom: bool = False) -> None:
+    """One head's map at its own (square) size; `stretch` colours it to its own maximum instead of 0–1.
+
+    zoom: draw the page's "Tokens shown" span control and, for a pale map, the offer to stretch (head_zoom).
+    """
+    span = head_zoom.span_control(*_head_matrix(result, layer, head, hide_special)[1:]) if zoom else None
+    figure = cached.figure(result, ("head", layer, head, hide_special, stretch, span),
+                           lambda: _head_figure(result, layer, head, hide_special, stretch, span))
+    if zoom:
+        head_zoom.stretch_offer(figure, key=f"{key}_stretch")
     st.plotly_chart(figure, key=key, width="content", config=share.chart_config(chart_name(
-        result, "attention", f"layer {layer}", f"head {head}", "without special tokens" if hide_special else "")))
+        result, "attention", f"layer {layer}", f"head {head}", f"tokens {span[0]}-{span[1]}" if span else "",
+        "without special tokens" if hide_special else "")))
     if (layer, head) in removed_heads(result):
         st.caption(f"Head {layer}:{head} is removed in this analysis: its attention is still computed by the model "
                    "(the gate acts on the head's output), but nothing it outputs reaches the later layers.")

@@ -27,7 +27,7 @@ from explain.viz.report import standalone_html
 
 PAGE = "explore"
 FIELDS = EXPLORE_FIELDS
-VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggregate", "stretch"}
+VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggregate", "stretch", "span"}
 # Up to this many tokens the single-head map (square, 12 px a token) fits beside the aggregate view; longer
 # texts get the full width for each, one below the other.
 SIDE_BY_SIDE_TOKENS = 24
@@ -139,7 +139,7 @@ def main() -> None:
         head = c2.selectbox("Head", list(range(result.model.n_heads)), key=widget_key("head"))
         hide = c3.toggle("Hide [CLS]/[SEP]", key=widget_key("hide_special"),
                          help="Drop the special tokens and renormalise each row to sum to 1.")
-        results.render_head(result, layer, head, hide, key="head_map", stretch=stretch)
+        results.render_head(result, layer, head, hide, key="head_map", stretch=stretch, zoom=True)
     with agg_col:
         results.render_aggregates(result, key="agg", layer=layer, head=head, stretch=stretch)
     st.subheader("All heads")

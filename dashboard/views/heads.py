@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import controls, share, tasks
+from dashboard.components import controls, scroll, share, tasks
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.results import clamp_view, run_with_progress
 from dashboard.components.selection import grid_cell_from_selection
@@ -47,6 +47,7 @@ MAP_HELP = {
     "confidence": "Confidence (Voita et al. 2019): the head's largest attention weight per token, averaged over "
                   "the text; a head that always looks at one token is confident, whether or not it matters.",
 }
+NEURON_ANCHOR = "inside-the-head"  # the neuron view's heading: a click on a map scrolls here
 NEURON_CAPTION = (
     "Left to right, one row per key token: the key vectors k (the query vector q of the chosen token above "
     "them), their elementwise product q∘k with the query (each row sums to the dot product q·k), the dot "
@@ -56,11 +57,12 @@ NEURON_CAPTION = (
 
 
 def on_map_select(chart_key: str, shape: tuple[int, int]) -> None:
-    """A click on an importance map selects that head for the neuron view."""
+    """A click on an importance map selects that head for the neuron view, and brings the view into sight."""
     cell = grid_cell_from_selection(st.session_state.get(chart_key) or {}, shape)
     if cell is not None:
         set_value("heads_layer", int(cell[0]))
         set_value("heads_head", int(cell[1]))
+        scroll.scroll_on_next_run(NEURON_ANCHOR)
 
 
 def importance_section(importance: HeadImportance, layer: int, head: int) -> None:
@@ -126,7 +128,7 @@ def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInpu
 
 def neuron_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs, layer: int,
                    head: int) -> NeuronView | None:
-    st.subheader(f"Inside layer {layer}, head {head}")
+    st.subheader(f"Inside layer {layer}, head {head}", anchor=NEURON_ANCHOR)
     tokens = inputs.tokens
     clamp_view("heads_token", len(tokens), "token")
     token = st.selectbox("Query token", list(range(len(tokens))), key=widget_key("heads_token"),
@@ -137,11 +139,13 @@ def neuron_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInput
             view = cached.head_cache().neuron(request, loaded, inputs, layer, head, int(token))
     except ExplainError as exc:
         st.error(markdown_escape(exc))
-        return None
-    st.plotly_chart(neuron_view_figure(view), key="heads_neuron", config=share.chart_config(
-                        chart_filename("neuron view", f"layer {layer}", f"head {head}", f"token {token}")),
-                    width="stretch")
-    st.caption(NEURON_CAPTION)
+        view = None
+    else:
+        st.plotly_chart(neuron_view_figure(view), key="heads_neuron", config=share.chart_config(
+                            chart_filename("neuron view", f"layer {layer}", f"head {head}", f"token {token}")),
+                        width="stretch")
+        st.caption(NEURON_CAPTION)
+    scroll.scroll_if_asked(NEURON_ANCHOR)
     return view
 
 

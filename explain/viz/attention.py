@@ -45,6 +45,9 @@ from explain.viz.theme import (
     wrap_title,
 )
 
+# A single-head map whose largest weight is under this looks almost white on the 0–1 scale (`pale_map_note`).
+PALE_MAP_PEAK = 0.3
+
 
 def mark_segment_start(fig: go.Figure, start: int | None, *, rows: bool = True) -> go.Figure:
     """Dashed lines before token `start` (where the second text begins) across a token-by-token map.
@@ -59,10 +62,46 @@ def mark_segment_start(fig: go.Figure, start: int | None, *, rows: bool = True) 
     return fig
 
 
-def _hover_text(query_labels: Sequence[str], key_labels: Sequence[str]) -> list[list[str]]:
+def _hover_text(query_labels: Sequence[str], key_labels: Sequence[str],
+                positions: Sequence[int] | None = None) -> list[list[str]]:
+    """"from → to" per cell; with `positions`, each token is prefixed by its place in the whole text ("#12 film")."""
     q = [esc(t) for t in query_labels]
     k = [esc(t) for t in key_labels]
+    if positions is not None:
+        q = [f"#{p} {t}" for p, t in zip(positions, q)]
+        k = [f"#{p} {t}" for p, t in zip(positions, k)]
     return [[f"{qi} → {kj}" for kj in k] for qi in q]
+
+
+def token_span(positions: Sequence[int] | np.ndarray, first: int, last: int) -> slice:
+    """The rows (and columns) of a map whose tokens' places in the text (`positions`, ascending) lie in first..last."""
+    p = np.asarray(positions)
+    return slice(int(np.searchsorted(p, first, side="left")), int(np.searchsorted(p, last, side="right")))
+
+
+def every_label_fits(n_tokens: int) -> bool:
+    """Whether the single-head map of n_tokens labels every token (longer maps label every k-th)."""
+    side = clip(HEATMAP_PX_PER_TOKEN * n_tokens, HEATMAP_MIN_SIDE, HEATMAP_MAX_SIDE)
+    return tick_font_size(n_tokens, side, smallest=HEATMAP_TICK_FONT)[1] == 1
+
+
+def most_labelled_tokens() -> int:
+    """The longest single-head map (in tokens) that still labels every token."""
+    return max(n for n in range(1, HEATMAP_MAX_SIDE + 1) if every_label_fits(n))
+
+
+def pale_map_note(fig: go.Figure, threshold: float = PALE_MAP_PEAK) -> str | None:
+    """Why to stretch a single-head map: on the 0–1 scale a map whose largest weight is under `threshold` looks
+    almost white. None when the map is stretched already or has a weight at or above `threshold`."""
+    heatmap = fig.data[0]
+    z = np.asarray(heatmap.z, dtype=np.float64)
+    if heatmap.zmax != 1.0 or not z.size or not np.isfinite(z).any():
+        return None
+    peak = float(np.nanmax(z))
+    if peak >= threshold:
+        return None
+    return (f"The largest weight in this map is {peak:.2g}, so on the 0–1 scale it looks almost white: stretch the "
+            f"colours to 0–{peak:.2g} to see its pattern.")
 
 
 def attention_range(weights: np.ndarray, *, stretch: bool = False) -> float:
@@ -102,6 +141,8 @@ def attention_heatmap(
     colorbar_title: str = "attention",
     stretch: bool = False,
     segment_start: int | None = None,
+    positions: Sequence[int] | None = None,
+    span: tuple[int, int] | None = None,
 ) -> go.Figure:
     """One attention map as a heatmap: rows are query ("from") tokens, columns key ("to") tokens.
 
@@ -115,6 +156,11 @@ def attention_heatmap(
             pale beside a peaked one; True stretches the colours to this map's own maximum.
         segment_start: the first token of the second text (sentence pairs, question and context): dashed
             lines mark where it begins; None for one text.
+        positions: each row's (and column's) place in the whole text, ascending (the rows left when special tokens
+            are hidden); default 0..n-1. Hover names tokens by these places when `span` is given.
+        span: (first, last) places in the text: draw only the tokens from first to last, a square zoom of the map
+            (every token labelled when the span is short enough, see `every_label_fits`); colours keep the scale
+            of the whole map unless `stretch`.
 
     The figure has a fixed size whose plot area is square (labels thinned to every k-th token when they would
     not fit at a readable size); hover shows "from → to: value" with the token strings, or token positions
@@ -124,12 +170,27 @@ def attention_heatmap(
     if z.ndim != 2 or z.shape != (len(query_labels), len(key_labels)):
         raise ValueError(f"weights of shape {z.shape} do not match {len(query_labels)} x {len(key_labels)} labels")
     query_labels, key_labels = readable_tokens(query_labels), readable_tokens(key_labels)
+    if span is not None:
+        if z.shape[0] != z.shape[1]:
+            raise ValueError("a span zooms a square (self-attention) map only")
+        places = list(range(len(z))) if positions is None else [int(p) for p in positions]
+        if len(places) != len(z):
+            raise ValueError(f"{len(places)} positions for a map of {len(z)} tokens")
+        rows = token_span(places, *span)
+        if rows.start >= rows.stop:
+            raise ValueError(f"no token of the map lies in the span {span[0]}–{span[1]}")
+        z = z[rows, rows]
+        query_labels, key_labels = query_labels[rows], key_labels[rows]
+        positions = places[rows]
+        if segment_start is not None:
+            segment_start = segment_start - rows.start if rows.start < segment_start < rows.stop else None
     n_q, n_k = z.shape
     side = int(clip(HEATMAP_PX_PER_TOKEN * max(n_q, n_k), HEATMAP_MIN_SIDE, HEATMAP_MAX_SIDE))
     x_size, x_step = tick_font_size(n_k, side, smallest=HEATMAP_TICK_FONT)
     y_size, y_step = tick_font_size(n_q, side, smallest=HEATMAP_TICK_FONT)
     if n_q * n_k <= MAX_HOVER_TEXT_CELLS:
-        hover = dict(text=_hover_text(query_labels, key_labels), hovertemplate="%{text}: %{z:.3g}<extra></extra>")
+        hover = dict(text=_hover_text(query_labels, key_labels, positions if span is not None else None),
+                     hovertemplate="%{text}: %{z:.3g}<extra></extra>")
     else:  # token strings per cell would cost megabytes: hover shows positions instead
         hover = dict(hovertemplate="token #%{y} → token #%{x}: %{z:.3g}<extra></extra>")
     zmax = attention_range(z, stretch=stretch)
