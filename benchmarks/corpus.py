@@ -45,13 +45,14 @@ PEER = "transformers-interpret"
 SPEED_UP_TARGET = 5.0
 RAY_TARGET = 1.3
 RSS_TARGET = 1.10
+WARM_UP = "A short sentence to warm up each loop before it is timed."
 RAY_CPUS = 2
 RAY_OBJECT_STORE_BYTES = 100 * 1024 * 1024
 # Seconds per text (and fixed seconds) on a quiet 2-core machine, to print the run time up front.
 COST = {
     "setup": 15.0, "corpus:gradient_x_input": 0.02, "corpus:integrated_gradients": 0.35,
-    "loop:gradient_x_input": 0.25, "loop:integrated_gradients": 0.6, "peer:integrated_gradients": 0.6,
-    "ray_start": 10.0, "ray_actor": 8.0, "rss_start": 10.0, "rss_text": 0.008,
+    "loop:gradient_x_input": 0.12, "loop:integrated_gradients": 0.45, "peer:integrated_gradients": 0.5,
+    "ray_start": 10.0, "ray_actor": 6.0, "ray_one_thread": 1.6, "rss_start": 10.0, "rss_text": 0.008,
 }
 
 
@@ -60,9 +61,9 @@ class Sizes:
     """How much each part of the run does."""
 
     texts: int = 500  # corpus engine, throughput
-    loop_texts: int = 60  # per-text analyze loop and peer loop (the first texts of the same set)
-    ray_texts: int = 200
-    ray_method: str = "gradient_x_input"
+    loop_texts: int = 100  # per-text analyze loop and peer loop (the first texts of the same set)
+    ray_texts: int = 100
+    ray_method: str = "integrated_gradients"  # heavy enough per text that Ray's start-up does not dominate
     rss: tuple[int, ...] = (1000, 10000)
     batch_size: int = 64
     max_words: int = 60  # throughput texts have 5 to max_words words (memory texts 5 to 20)
@@ -145,9 +146,9 @@ def import_peer():
 
 
 def interleaved_loops(texts: list[str], calls: dict[str, Callable[[str], object]]) -> dict[str, float]:
-    """Texts/s of each call, run text by text in turn (one warm-up call each, untimed)."""
+    """Texts/s of each call, run text by text in turn (one untimed warm-up call each, on another text)."""
     for call in calls.values():
-        call(texts[0])
+        call(WARM_UP)
     seconds = dict.fromkeys(calls, 0.0)
     for text in texts:
         for name, call in calls.items():
@@ -235,8 +236,8 @@ def estimate(sizes: Sizes, peer: bool, ray: bool, rss: bool) -> float:
     if peer:
         total += c["peer:integrated_gradients"] * (sizes.loop_texts + 1)
     if ray:
-        total += c["ray_start"] + 2 * c["ray_actor"] + 3 * c[f"corpus:{sizes.ray_method}"] * sizes.ray_texts
-        total += c[f"corpus:{sizes.ray_method}"] * sizes.ray_texts / 2  # one actor has one thread
+        local = c[f"corpus:{sizes.ray_method}"] * sizes.ray_texts
+        total += c["ray_start"] + 2 * c["ray_actor"] + (2 + c["ray_one_thread"]) * local
     if rss:
         total += sum(c["rss_start"] + c["rss_text"] * n for n in sizes.rss)
     return total
@@ -343,6 +344,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-peer", action="store_true", help=f"skip {PEER}")
     p.add_argument("--model", help="a saved classification model folder instead of MiniLM with a random head")
     p.add_argument("--out", type=Path, help="also write the Markdown block to this file")
+    p.add_argument("--wait-idle", type=float, default=0.0, metavar="SECONDS",
+                   help="first wait up to SECONDS for a quiet machine (no other benchmark, load average under 0.5)")
     p.add_argument("--rss-child", help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -370,6 +373,8 @@ def main(argv: list[str] | None = None) -> str:
     ray_ok = not args.no_ray
     estimate_s = estimate(sizes, peer is not None, ray_ok, bool(sizes.rss))
     log(f"estimated run time on a quiet 2-core machine: {estimate_s / 60:.1f} min ({sizes})")
+    if args.wait_idle > 0:
+        log(f"load average (1 min) after waiting for a quiet machine: {common.wait_for_idle(args.wait_idle):.2f}")
     wall = time.perf_counter()
     header = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "load_start": loadavg(), "estimate": estimate_s}
     header["threads"] = configure_threads()
