@@ -315,13 +315,13 @@ def markdown(sizes: Sizes, args, header: dict, speed: list[dict], ray: dict | No
         out += [common.table(["engine", "actors", "torch threads", "seconds", "texts/s", "time vs local"], rows), ""]
         best = min(ray[1], ray[2])
         out += [f"- target: Ray within {RAY_TARGET}x of the local engine's time: **{met(best <= RAY_TARGET * local)}** "
-                f"(best {best / local:.2f}x; 2 actors against 1 actor: {ray[1] / ray[2]:.2f}x faster)", ""]
+                f"(best {best / local:.2f}x; 2 actors took {ray[2] / ray[1]:.2f} of 1 actor's time)", ""]
     if rss:
         out += ["**Memory**: peak RSS of a gradient x input run on short texts (5-20 words), each size in a fresh "
                 "process (`ru_maxrss`), the model loaded first.", ""]
         rows = [[f"{r['texts']:,}", f"{r['seconds']:.1f}", f"{r['texts'] / r['seconds']:.1f}",
                  f"{r['after_load_mb']:.0f}", f"{r['peak_mb']:.0f}"] for r in rss]
-        out += [common.table(["texts", "seconds", "texts/s", "RSS after model load (MB)", "peak RSS (MB)"], rows), ""]
+        out += [common.table(["texts", "seconds", "texts/s", "peak RSS once the model is loaded (MB)", "peak RSS (MB)"], rows), ""]
         if len(rss) >= 2:
             ratio = rss[-1]["peak_mb"] / rss[0]["peak_mb"]
             out += [f"- target: peak RSS at {rss[-1]['texts']:,} texts within {RSS_TARGET - 1:.0%} of {rss[0]['texts']:,}: "
