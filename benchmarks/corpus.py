@@ -321,7 +321,8 @@ def markdown(sizes: Sizes, args, header: dict, speed: list[dict], ray: dict | No
                 "process (`ru_maxrss`), the model loaded first.", ""]
         rows = [[f"{r['texts']:,}", f"{r['seconds']:.1f}", f"{r['texts'] / r['seconds']:.1f}",
                  f"{r['after_load_mb']:.0f}", f"{r['peak_mb']:.0f}"] for r in rss]
-        out += [common.table(["texts", "seconds", "texts/s", "peak RSS once the model is loaded (MB)", "peak RSS (MB)"], rows), ""]
+        headers = ["texts", "seconds", "texts/s", "peak RSS once the model is loaded (MB)", "peak RSS (MB)"]
+        out += [common.table(headers, rows), ""]
         if len(rss) >= 2:
             ratio = rss[-1]["peak_mb"] / rss[0]["peak_mb"]
             out += [f"- target: peak RSS at {rss[-1]['texts']:,} texts within {RSS_TARGET - 1:.0%} of {rss[0]['texts']:,}: "
