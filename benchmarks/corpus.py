@@ -284,8 +284,8 @@ def markdown(sizes: Sizes, args, header: dict, speed: list[dict], ray: dict | No
             f"- software: {header['versions']}",
             f"- model: {header['model']}; target: the predicted class's probability; batch size {sizes.batch_size}",
             ""]
-    out += [f"**Throughput** on {sizes.texts} texts of 5-{sizes.max_words} words (the built-in sample's sentences, seeded). The "
-            f"corpus engine ran all {sizes.texts}; the per-text loops ran the first {sizes.loop_texts}, text by "
+    out += [f"**Throughput** on {sizes.texts} texts of 5-{sizes.max_words} words (the built-in sample's sentences, "
+            f"seeded). The corpus engine ran all {sizes.texts}; the per-text loops ran the first {sizes.loop_texts}, text by "
             f"text in turn, after one untimed warm-up call each. The local engine and the `analyze` loop get the "
             f"loaded model; neither counts its load. This process kept {header['cores']:.2f} cores busy on average "
             f"meanwhile (about {header['threads']} on a quiet machine; less: other work took the CPUs).", ""]
@@ -325,8 +325,8 @@ def markdown(sizes: Sizes, args, header: dict, speed: list[dict], ray: dict | No
         out += [common.table(headers, rows), ""]
         if len(rss) >= 2:
             ratio = rss[-1]["peak_mb"] / rss[0]["peak_mb"]
-            out += [f"- target: peak RSS at {rss[-1]['texts']:,} texts within {RSS_TARGET - 1:.0%} of {rss[0]['texts']:,}: "
-                    f"**{met(ratio <= RSS_TARGET)}** (ratio {ratio:.3f})", ""]
+            out += [f"- target: peak RSS at {rss[-1]['texts']:,} texts within {RSS_TARGET - 1:.0%} of "
+                    f"{rss[0]['texts']:,}: **{met(ratio <= RSS_TARGET)}** (ratio {ratio:.3f})", ""]
     return "\n".join(out)
 
 
