@@ -285,8 +285,8 @@ def markdown(sizes: Sizes, args, header: dict, speed: list[dict], ray: dict | No
             f"- model: {header['model']}; target: the predicted class's probability; batch size {sizes.batch_size}",
             ""]
     out += [f"**Throughput** on {sizes.texts} texts of 5-{sizes.max_words} words (the built-in sample's sentences, "
-            f"seeded). The corpus engine ran all {sizes.texts}; the per-text loops ran the first {sizes.loop_texts}, text by "
-            f"text in turn, after one untimed warm-up call each. The local engine and the `analyze` loop get the "
+            f"seeded). The corpus engine ran all {sizes.texts}; the per-text loops ran the first {sizes.loop_texts}, "
+            f"text by text in turn, after one untimed warm-up call each. The local engine and the `analyze` loop get the "
             f"loaded model; neither counts its load. This process kept {header['cores']:.2f} cores busy on average "
             f"meanwhile (about {header['threads']} on a quiet machine; less: other work took the CPUs).", ""]
     rows = []
