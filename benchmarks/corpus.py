@@ -286,8 +286,8 @@ def markdown(sizes: Sizes, args, header: dict, speed: list[dict], ray: dict | No
             ""]
     out += [f"**Throughput** on {sizes.texts} texts of 5-{sizes.max_words} words (the built-in sample's sentences, "
             f"seeded). The corpus engine ran all {sizes.texts}; the per-text loops ran the first {sizes.loop_texts}, "
-            f"text by text in turn, after one untimed warm-up call each. The local engine and the `analyze` loop get the "
-            f"loaded model; neither counts its load. This process kept {header['cores']:.2f} cores busy on average "
+            f"text by text in turn, after one untimed warm-up call each. The local engine and the `analyze` loop get "
+            f"the loaded model; neither counts its load. This process kept {header['cores']:.2f} cores busy on average "
             f"meanwhile (about {header['threads']} on a quiet machine; less: other work took the CPUs).", ""]
     rows = []
     for r in speed:
