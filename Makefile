@@ -8,7 +8,7 @@ PORT ?= 8501
 # Loopback only by default; serving a team means HOST=0.0.0.0 plus the team settings in README.md.
 HOST ?= 127.0.0.1
 
-.PHONY: run test lint install install-dev browser benchmark clean
+.PHONY: run test lint install install-dev browser peers benchmark clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,14 @@ test: install-dev browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Peers (transformers-interpret, bertviz) install under the runtime pins, so torch and transformers stay as they are.
-benchmark: install-dev browser
-	$(BIN)/pip install --quiet -r requirements-bench.txt -c requirements.txt
+# pip refuses extras in a constraints file (ray[data]), so the runtime pins are read without them.
+$(VENV)/constraints.txt: requirements.txt | $(BIN)/python
+	sed 's/\[[^]]*\]//' requirements.txt > $@
+
+peers: install-dev $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet -r requirements-bench.txt -c $(VENV)/constraints.txt
+
+benchmark: peers browser
 	$(BIN)/python benchmarks/run_all.py
 
 # ferret-xai 0.4.2 pins transformers<5, captum<0.8 and numpy<2, so it gets a virtualenv of its own

@@ -29,7 +29,7 @@ from explain.models import LoadedModel, configure_threads, embedded_model_path  
 
 N_TOKENS = 128
 SEED = 0
-INSTALL_PEERS = ".venv/bin/pip install -r requirements-bench.txt -c requirements.txt"
+INSTALL_PEERS = "make peers"
 PARAGRAPH = (
     "The service at the little restaurant by the harbour was painfully slow, and the waiter forgot our "
     "drinks twice, but the food itself was wonderful: the fish soup was rich and smoky, the bread came "

@@ -2,7 +2,7 @@
 
 Each script runs in its own process (so one's memory and threads do not disturb the next) with
 this interpreter. The peers (transformers-interpret, bertviz) come from requirements-bench.txt:
-    .venv/bin/pip install -r requirements-bench.txt -c requirements.txt
+    make peers
 Without them, the peer rows are skipped and say so.
 
 Run: .venv/bin/python benchmarks/run_all.py [--quick] [--wait-idle SECONDS]
