@@ -33,6 +33,9 @@ def corpus_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=50, help="integrated gradients: steps (cap for adaptive rules)")
     parser.add_argument("--integration", default="adaptive_simpson")
     parser.add_argument("--faithfulness", action="store_true", help="comprehensiveness and sufficiency per method")
+    parser.add_argument("--naopc", action=argparse.BooleanOptionalAction, default=True,
+                        help="with --faithfulness, NAOPC per method (exact up to 12 words, a beam above; up to "
+                        "4,096 inputs per text); --no-naopc leaves it out (default on)")
     parser.add_argument("--out", type=Path, required=True, help="the run folder (rerun to resume)")
     parser.add_argument("--engine", choices=ENGINES, default="local")
     parser.add_argument("--actors", type=int, default=1, help="ray: model copies working at once")
@@ -63,8 +66,9 @@ def run_corpus(argv: list[str]) -> int:
             id=args.id_column)
         job = CorpusJob(source=SAMPLE if sample else args.file, columns=columns,
                         methods=tuple(args.method or ["gradient_x_input"]), model=args.model, n_steps=args.steps,
-                        integration=args.integration, faithfulness=args.faithfulness, batch_size=args.batch_size,
-                        file_format=args.format, limits=ReaderLimits(max_rows=args.max_rows, encoding=args.encoding))
+                        integration=args.integration, faithfulness=args.faithfulness, naopc=args.naopc,
+                        batch_size=args.batch_size, file_format=args.format,
+                        limits=ReaderLimits(max_rows=args.max_rows, encoding=args.encoding))
         outcome = run_job(job, args.out, engine=args.engine, progress=progress_bar, actors=args.actors)
     except ExplainError as exc:
         print(f"\nerror: {exc}", file=sys.stderr)

@@ -37,6 +37,7 @@ class CorpusJob:
     baseline: str = "pad"
     max_tokens: int = 128
     faithfulness: bool = False
+    naopc: bool = True  # with faithfulness: NAOPC (exact up to 12 words, a beam above; `explain.evaluation.naopc`)
     batch_size: int = DEFAULT_BATCH_SIZE
     file_format: str | None = None
     limits: ReaderLimits = field(default_factory=ReaderLimits)
@@ -70,6 +71,8 @@ class CorpusJob:
     def fingerprint(self) -> str:
         """What a resumed run must match: everything that changes the tables (the source by path, size, mtime)."""
         data = self.as_dict()
+        if not self.faithfulness:
+            data.pop("naopc")
         source = Path(self.source)
         if source.is_file():
             stat = source.stat()
