@@ -25,6 +25,7 @@ from explain.corpus.request import CorpusJob
 from explain.corpus.tables import SCHEMAS
 from explain.errors import ExplainError, InputError
 from explain.evaluation.faithfulness import evaluate_context
+from explain.evaluation.naopc import DEFAULT_NAOPC
 from explain.inputs import encoded_request, read_words, token_segments
 from explain.methods import AttributionContext, get_method
 from explain.methods.base import MethodSettings, RawScores
@@ -126,7 +127,7 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
             for i, item in enumerate(prepared):
                 assert item.context is not None
                 scores = {name: word_scores(item.context, results[name][i][0]) for name in job.methods}
-                faithful[i] = evaluate_context(item.context, scores)
+                faithful[i] = evaluate_context(item.context, scores, naopc=DEFAULT_NAOPC if job.naopc else None)
         heads: dict[int, Any] = {}
         if job.heads:
             for group in groups:
@@ -250,7 +251,8 @@ def batch_tables(runner: BatchRunner, prepared: list[Prepared], results: dict[st
             if i in faithful:
                 metrics = faithful[i].methods[name]
                 faith.append({"text_id": item.row.id, "method": name, "comprehensiveness": metrics.comprehensiveness,
-                              "sufficiency": metrics.sufficiency, "naopc": None,
+                              "sufficiency": metrics.sufficiency,
+                              "naopc": None if math.isnan(metrics.naopc) else metrics.naopc,
                               "loo_spearman": None if math.isnan(metrics.loo_spearman) else metrics.loo_spearman})
     return {
         "texts": pa.Table.from_pylist(texts, schema=SCHEMAS["texts"]),

@@ -6,8 +6,16 @@ a group, the padding masked out, and each text's explained score summed before o
 pass: the gradient of a sum is each text's own gradient, since texts do not see each other.
 Results equal the per-text methods' to float tolerance (tests/unit/test_corpus_batched.py).
 
+Default (adaptive Simpson) integrated gradients keeps one adaptive rule per text
+(`explain.methods.quadrature.simpson_rounds`, the generator behind the per-text rule): each
+round, the next points of every unfinished text go through the model together, and each
+text's rule gets its own values back. A text so gets the same points, the same stopping and
+the same delta as alone, up to the float rounding of a padded pass (which could flip a
+decision only when a test lands on its threshold within that rounding).
+
 `BATCHED` maps a method name to its batched compute; a function returns None for settings it
-does not batch (adaptive integrated gradients), and the caller runs the per-text method.
+does not batch (bf16, the Clenshaw-Curtis rule, a cap below one Simpson panel), and the caller
+runs the per-text method.
 """
 
 from __future__ import annotations
@@ -15,10 +23,18 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
-from explain.methods.base import AttributionContext, RawScores
-from explain.methods.quadrature import TOKEN_STEP_BUDGET, gauss_legendre
+from explain.methods.base import AttributionContext, Quadrature, RawScores
+from explain.methods.quadrature import (
+    SIMPSON_TOLERANCE,
+    TOKEN_STEP_BUDGET,
+    SimpsonRounds,
+    gauss_legendre,
+    rounding_floor,
+    simpson_rounds,
+)
 from explain.targets import model_position_ids
 
 BatchedCompute = Callable[[Sequence[AttributionContext], Any], "list[RawScores] | None"]
@@ -85,6 +101,18 @@ class Padded:
             (grad,) = torch.autograd.grad(self.explained(points, rows).sum(), points)
         return grad
 
+    def path_values(self, texts: torch.Tensor, alphas: torch.Tensor) -> torch.Tensor:
+        """(input - baseline) . gradient of text texts[r] at alphas[r], summed over the hidden size: float64
+        [variants, width], as many variants per pass as `TOKEN_STEP_BUDGET` allows at this width."""
+        k, width, hidden = self.inputs.shape
+        per_pass = int(max(1, TOKEN_STEP_BUDGET * 768 / max(hidden, 1) // max(width, 1)))
+        out = torch.empty((len(texts), width), dtype=torch.float64)
+        for start in range(0, len(texts), per_pass):
+            rows = texts[start : start + per_pass].to(self.inputs.device)
+            grad = self.gradients(alphas[start : start + per_pass], rows)
+            out[start : start + per_pass] = (grad.float() * self.difference[rows]).sum(-1).double().cpu()
+        return out
+
     def raw(self, token_scores: torch.Tensor, endpoints: list[tuple[float, float]]) -> list[RawScores]:
         values = token_scores.detach().double().cpu().numpy()
         return [RawScores(scores=values[i, :n], score_input=e[0], score_baseline=e[1])
@@ -112,23 +140,68 @@ def gradients_at_input(padded: Padded, rows: torch.Tensor) -> torch.Tensor:
 
 
 def integrated_gradients(contexts: Sequence[AttributionContext], settings: Any) -> list[RawScores] | None:
-    """Fixed Gauss-Legendre steps in float32 across texts; None for the adaptive rules and bf16."""
-    if settings.integration != "gauss_legendre" or settings.precision != "fp32":
+    """Integrated gradients in float32 across texts: fixed Gauss-Legendre steps, or the default adaptive Simpson
+    rule run per text on stacked passes; None for bf16, Clenshaw-Curtis and caps below one Simpson panel."""
+    if settings.precision != "fp32":
         return None
+    if settings.integration == "gauss_legendre":
+        return fixed_steps(contexts, int(settings.n_steps))
+    if settings.integration == "adaptive_simpson" and int(settings.n_steps) >= 5:
+        return adaptive_simpson(contexts, settings)
+    return None
+
+
+def fixed_steps(contexts: Sequence[AttributionContext], n_steps: int) -> list[RawScores]:
     padded = Padded(contexts)
-    nodes, weights = gauss_legendre(settings.n_steps)
-    k, width, hidden = padded.inputs.shape
-    per_pass = int(max(1, TOKEN_STEP_BUDGET * 768 / max(hidden, 1) // max(width, 1)))
-    text_of = torch.arange(k).repeat_interleave(len(nodes))
-    alpha_of = torch.as_tensor(nodes, dtype=torch.float32).repeat(k)
-    weight_of = torch.as_tensor(weights, dtype=torch.float64).repeat(k)
-    total = torch.zeros((k, width), dtype=torch.float64)
-    for start in range(0, len(text_of), per_pass):
-        rows = text_of[start : start + per_pass].to(padded.inputs.device)
-        grad = padded.gradients(alpha_of[start : start + per_pass], rows)
-        contribution = (grad * padded.difference[rows]).sum(-1).double().cpu()
-        total.index_add_(0, rows.cpu(), contribution * weight_of[start : start + per_pass, None])
+    nodes, weights = gauss_legendre(n_steps)
+    k = len(contexts)
+    values = padded.path_values(torch.arange(k).repeat_interleave(len(nodes)),
+                                torch.as_tensor(nodes, dtype=torch.float32).repeat(k))
+    total = (values.view(k, len(nodes), -1) * torch.as_tensor(weights, dtype=torch.float64)[None, :, None]).sum(1)
     return padded.raw(total, padded.endpoints())
+
+
+def adaptive_simpson(contexts: Sequence[AttributionContext], settings: Any) -> list[RawScores]:
+    """The per-text adaptive Simpson rule of each text (`explain.methods.quadrature.integrated_gradients`), its
+    rounds advanced together: each round evaluates the new points of every unfinished text in stacked passes."""
+    padded = Padded(contexts)
+    endpoints = padded.endpoints()
+    n_steps = int(settings.n_steps)
+    tolerance = float(settings.tolerance) or SIMPSON_TOLERANCE
+    delta_tolerance = float(settings.delta_tolerance) or None
+    rules: list[SimpsonRounds] = []
+    pending: dict[int, np.ndarray] = {}
+    for i, (score_input, score_baseline) in enumerate(endpoints):
+        change = score_input - score_baseline
+        rules.append(simpson_rounds(
+            tolerance, n_steps, rounding_floor(score_input, score_baseline),
+            total=None if delta_tolerance is None else change,
+            total_allowed=0.0 if delta_tolerance is None else delta_tolerance * abs(change)))
+        pending[i] = next(rules[i])
+    finished: dict[int, tuple[np.ndarray, int, bool]] = {}
+    while pending:
+        order = list(pending)
+        texts = torch.cat([torch.full((len(pending[i]),), i) for i in order])
+        alphas = torch.as_tensor(np.concatenate([pending[i] for i in order]), dtype=torch.float32)
+        values = padded.path_values(texts, alphas).numpy()
+        start = 0
+        for i in order:
+            count = len(pending[i])
+            try:
+                pending[i] = rules[i].send(values[start : start + count, : padded.lengths[i]])
+            except StopIteration as stop:
+                finished[i] = stop.value
+                del pending[i]
+            start += count
+    out = []
+    for i, (score_input, score_baseline) in enumerate(endpoints):
+        integral, used, converged = finished[i]
+        scores = integral.astype(np.float32)
+        out.append(RawScores(
+            scores=scores.astype(np.float64), delta=float(scores.astype(np.float64).sum() - (score_input - score_baseline)),
+            score_input=score_input, score_baseline=score_baseline,
+            quadrature=Quadrature(evaluations=used, precision="fp32", tolerance=tolerance, converged=converged)))
+    return out
 
 
 BATCHED: dict[str, BatchedCompute] = {

@@ -37,6 +37,9 @@ def corpus_parser() -> argparse.ArgumentParser:
                         "gradient importance, averaged over the data in the report")
     parser.add_argument("--head-ablation", action="store_true", help="with --heads: also each head's ablation "
                         "effect (one forward pass per head and text)")
+    parser.add_argument("--naopc", action=argparse.BooleanOptionalAction, default=True,
+                        help="with --faithfulness, NAOPC per method (exact up to 12 words, a beam above; up to "
+                        "4,096 inputs per text); --no-naopc leaves it out (default on)")
     parser.add_argument("--out", type=Path, required=True, help="the run folder (rerun to resume)")
     parser.add_argument("--engine", choices=ENGINES, default="local")
     parser.add_argument("--actors", type=int, default=1, help="ray: model copies working at once")
@@ -67,8 +70,8 @@ def run_corpus(argv: list[str]) -> int:
             id=args.id_column)
         job = CorpusJob(source=SAMPLE if sample else args.file, columns=columns,
                         methods=tuple(args.method or ["gradient_x_input"]), model=args.model, n_steps=args.steps,
-                        integration=args.integration, faithfulness=args.faithfulness, heads=args.heads,
-                        head_ablation=args.head_ablation, batch_size=args.batch_size,
+                        integration=args.integration, faithfulness=args.faithfulness, naopc=args.naopc,
+                        heads=args.heads, head_ablation=args.head_ablation, batch_size=args.batch_size,
                         file_format=args.format, limits=ReaderLimits(max_rows=args.max_rows, encoding=args.encoding))
         outcome = run_job(job, args.out, engine=args.engine, progress=progress_bar, actors=args.actors)
     except ExplainError as exc:

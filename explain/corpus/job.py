@@ -32,6 +32,7 @@ from explain.corpus.request import DEFAULT_BATCH_SIZE, ENGINES, CorpusJob, Corpu
 from explain.corpus.tables import CORPUS_SCHEMA_VERSION, OUTPUT_TABLES, SCHEMAS, part_path, read_table, write_part
 from explain.costs import faithfulness_evaluations, head_passes, method_evaluations, work_units
 from explain.errors import ExplainError, InputError
+from explain.evaluation.naopc import DEFAULT_NAOPC
 from explain.inputs import count_units
 from explain.methods.base import FORWARD_PASS
 from explain.models import LoadedModel, load_model
@@ -251,7 +252,7 @@ def price_job(job: CorpusJob, loaded: LoadedModel, rate: float | None = None) ->
             continue
         n = FORWARD_PASS + sum(method_evaluations(request, name, n_tokens, n_words) for name in job.methods)
         if job.faithfulness:
-            n += faithfulness_evaluations(len(job.methods), n_words)
+            n += faithfulness_evaluations(len(job.methods), n_words, naopc=DEFAULT_NAOPC if job.naopc else None)
         n += head_evaluations(job, loaded)
         texts += 1
         evaluations += n

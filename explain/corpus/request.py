@@ -40,6 +40,7 @@ class CorpusJob:
     faithfulness: bool = False
     heads: bool = False  # per text x layer x head: attention statistics and gradient importance (explain.corpus.heads)
     head_ablation: bool = False  # with heads: also each head's ablation effect (layers x heads passes per text)
+    naopc: bool = True  # with faithfulness: NAOPC (exact up to 12 words, a beam above; `explain.evaluation.naopc`)
     batch_size: int = DEFAULT_BATCH_SIZE
     file_format: str | None = None
     limits: ReaderLimits = field(default_factory=ReaderLimits)
@@ -78,6 +79,8 @@ class CorpusJob:
         for name in ("heads", "head_ablation"):  # off: the fingerprint of runs written before these options
             if not data[name]:
                 del data[name]
+        if not self.faithfulness:
+            data.pop("naopc")
         source = Path(self.source)
         if source.is_file():
             stat = source.stat()

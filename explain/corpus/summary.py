@@ -124,7 +124,8 @@ class MethodRanking:
                  "comprehensiveness": m.comprehensiveness.mean, "comprehensiveness_low": m.comprehensiveness.low,
                  "comprehensiveness_high": m.comprehensiveness.high, "sufficiency": m.sufficiency.mean,
                  "sufficiency_low": m.sufficiency.low, "sufficiency_high": m.sufficiency.high,
-                 "naopc": m.naopc.mean} for i, m in enumerate(self.methods)]
+                 "naopc": m.naopc.mean, "naopc_low": m.naopc.low, "naopc_high": m.naopc.high}
+                for i, m in enumerate(self.methods)]
         return pa.Table.from_pylist(rows)
 
 

@@ -44,7 +44,7 @@ scores, so deltas of different modes can be compared directly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -230,11 +230,32 @@ def adaptive_simpson(
             floor), halving the panels whose error estimate of the sum, scaled up to the error actually
             measured, is largest.
     """
+    return run_rounds(simpson_rounds(tolerance, max_points, floor, total, total_allowed), integrand)
+
+
+SimpsonRounds = Generator[np.ndarray, np.ndarray, tuple[np.ndarray, int, bool]]
+
+
+def run_rounds(rounds: SimpsonRounds, integrand: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, int, bool]:
+    """Drive `simpson_rounds` with one integrand: each round's alphas in, its values back, the result at the end."""
+    try:
+        alphas = next(rounds)
+        while True:
+            alphas = rounds.send(integrand(alphas))
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+
+
+def simpson_rounds(tolerance: float, max_points: int, floor: float = 0.0, total: float | None = None,
+                   total_allowed: float = 0.0) -> SimpsonRounds:
+    """`adaptive_simpson` as a generator: yields each round's alphas, is sent their values [points, tokens], and
+    returns (integral, points evaluated, converged). A caller can so advance many integrals together and evaluate
+    all their rounds' points at once (`explain.corpus.batched` stacks the texts of a corpus batch)."""
     n_panels = SIMPSON_START_PANELS if max_points >= 4 * SIMPSON_START_PANELS + 1 else 1
     if max_points < 4 * n_panels + 1:
         raise ValueError("adaptive Simpson needs at least 5 points")
     alphas = np.arange(4 * n_panels + 1) / (4 * n_panels)
-    known = dict(zip(alphas.tolist(), integrand(alphas)))
+    known = dict(zip(alphas.tolist(), (yield alphas)))
     panels = [(j / n_panels, (j + 1) / n_panels) for j in range(n_panels)]
     while True:
         values = {p: np.stack([known[p[0] + (p[1] - p[0]) * j / 4] for j in range(5)]) for p in panels}
@@ -262,7 +283,7 @@ def adaptive_simpson(
             if left <= limit:
                 break
         new = np.array([a + (b - a) * j / 8 for a, b in chosen for j in (1, 3, 5, 7)])
-        known.update(zip(new.tolist(), integrand(new)))
+        known.update(zip(new.tolist(), (yield new)))
         panels = sorted([p for p in panels if p not in chosen] + [h for a, b in chosen for h in ((a, (a + b) / 2),
                                                                                                ((a + b) / 2, b))])
 

@@ -46,7 +46,9 @@ def test_method_ranking_and_paired_test(run):
     means = [m.comprehensiveness.mean for m in ranking.methods]
     assert means == sorted(means, reverse=True) and all(m.texts == 10 for m in ranking.methods)
     assert ranking.paired is not None and ranking.paired.texts == 10 and 0 <= ranking.paired.p_value <= 1
-    assert ranking.table().num_rows == 2 and math.isnan(ranking.methods[0].naopc.mean)
+    assert ranking.table().num_rows == 2 and {"naopc", "naopc_low", "naopc_high"} <= set(ranking.table().column_names)
+    naopc = ranking.methods[0].naopc
+    assert 0 <= naopc.low <= naopc.mean <= naopc.high <= 1
 
 
 def test_words_slices_and_finders(run):
