@@ -206,7 +206,7 @@ def _legend_html(scale: float, explained: str = "") -> str:
         f'color:{MUTED_TEXT};color:{muted};">'
         f'<span style="{small}">{lowers}</span>'
         '<span aria-hidden="true" style="display:inline-flex;flex-direction:column;min-width:180px;">'
-        f'<span style="display:block;height:10px;border-radius:2px;border:1px solid #d9dee3;'
+        f'<span style="display:block;height:10px;border-radius:2px;border:1px solid #d9dee3;border-color:{themed("#d9dee3", "#5f5a54")};'
         f'background:linear-gradient(to right,{lo},#ffffff,{hi});'
         f'background:linear-gradient(to right,{lo},{themed(LIGHT_PAGE, DARK_PAGE)},{hi});"></span>'
         '<span style="display:flex;justify-content:space-between;font-variant-numeric:tabular-nums;">'
