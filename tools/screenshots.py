@@ -175,12 +175,16 @@ def main() -> None:
     p.add_argument("--only", nargs="*")
     p.add_argument("--width", type=int, default=1440)
     p.add_argument("--height", type=int, default=1700)
+    p.add_argument("--scheme", choices=("light", "dark"), default="light",
+                   help="the system colour scheme the browser reports (the dashboard follows it)")
     args = p.parse_args()
+    # explore.png, explore-dark.png, explore-390.png, explore-dark-390.png
+    suffix = ("-dark" if args.scheme == "dark" else "") + (f"-{args.width}" if args.width != 1440 else "")
     args.out.mkdir(parents=True, exist_ok=True)
     # A server started here saves into a temporary store, so the "saved" shot shows only what it saved.
     store = {"EXPLAIN_STORE_PATH": str(Path(tempfile.mkdtemp(prefix="screenshots-")) / "analyses.sqlite3")}
     with running_server(args.url, env=store) as base, launch_browser() as browser:
-        page = browser.new_page(viewport={"width": args.width, "height": args.height})
+        page = browser.new_page(viewport={"width": args.width, "height": args.height}, color_scheme=args.scheme)
         wanted = [name for name in [*SHOTS, *TASK_SHOTS] if not args.only or name in args.only]
         shots = {**SHOTS, **(task_queries(Path(tempfile.mkdtemp(prefix="task-models-")))
                              if any(name in TASK_SHOTS for name in wanted) else {})}
@@ -194,7 +198,7 @@ def main() -> None:
             wait_for_app(page, charts=0 if name in ("saved", "methods", "methods-naopc") else 1)
             if name in BEFORE:
                 BEFORE[name](page, base)
-            path = args.out / f"{name}.png"
+            path = args.out / f"{name}{suffix}.png"
             if name in REGION or name in WHOLE_PAGE:
                 # Streamlit scrolls its main container, not the document: a "full page" shot stops at the
                 # viewport, so the viewport grows to the whole page first.

@@ -72,7 +72,7 @@ def head_picker(n_layers: int, n_heads: int, *, outlined: tuple[int, int] | None
     text = str(st.session_state.get(widget_key("ablate"), "") or "")
     heads, problems = parse_kept(text, n_layers, n_heads)
     for problem in problems if warn else []:
-        st.warning(markdown_escape(f"A head to remove was ignored: {problem}"), icon=":material/link:")
+        st.warning(markdown_escape(f"A head to remove was ignored: {problem}"))
     if heads.format() != text:
         st.session_state[widget_key("ablate")] = heads.format()
     whole = [layer for layer in range(n_layers) if all((layer, h) in heads for h in range(n_heads))]
@@ -118,7 +118,7 @@ def ablation_banner(result: Analysis, full: Analysis | None) -> None:
     how = "set to zero" if result.request.ablate_mode == "zero" else "set to their mean output over the text"
     st.info(markdown_escape(f"Without heads {heads_text(result.request.ablate)} — {n_removed} of {n_total} heads "
                             f"removed ({how}). The prediction, the highlights and the attention below are those "
-                            "of the model without them."), icon=":material/content_cut:")
+                            "of the model without them."))
     if full is None:
         st.caption("The full model's prediction is not part of this saved analysis; open the page without the saved "
                    "analysis to compare against it.")

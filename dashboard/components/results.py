@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import cached
 from dashboard.components import head_zoom, share
 from dashboard.components.ablation import removed_heads
+from dashboard.components.score_table import score_table
 from dashboard.components.selection import grid_cell_from_selection
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import leave_saved, set_value, widget_key
@@ -94,8 +95,9 @@ def render_prediction(result: Analysis, *, key: str, x_range: tuple[float, float
     st.plotly_chart(figure, key=key, config=share.chart_config(chart_name(result, "prediction")))
 
 
-def render_highlights(result: Analysis, level: str, *, scale: float | None = None) -> None:
-    """Token highlights with the convergence delta and truncation notice beside them.
+def render_highlights(result: Analysis, level: str, *, scale: float | None = None, table: bool = True) -> None:
+    """Token highlights with the convergence delta and truncation notice beside them; `table` adds their scores
+    as a table in an expander (off where the highlights sit in an expander already: expanders do not nest).
 
     A sentence beside the highlights says when they would mislead (a score that barely changes from the
     baseline, or a baseline that already scores higher than the text; see `attribution_note`).
@@ -108,6 +110,8 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
                                               title=f"Attribution to {result.prediction.description}",
                                               score_input=a.score_input, score_baseline=a.score_baseline,
                                               explained=explained_name(result.prediction)))
+        if table:
+            score_table(list(pieces), scores, explained_name(result.prediction), level=level)
     else:
         st.html(segment_highlights_html(result, level, scale))
     fmt = format_score

@@ -22,10 +22,17 @@ from explain.viz.report import ReportView
 IMAGE_FORMAT_KEY = "chart_image_format"
 
 
+# The toolbar keeps only the camera button: each of Plotly's buttons is a tab stop (eight a chart before), and
+# zooming and panning stay on the mouse (drag, double-click to reset).
+CHART_BUTTONS = [["toImage"]]
+
+
 def chart_config(filename: str) -> dict[str, Any]:
-    """Plotly config for one chart: its camera button saves `filename` in the format chosen under the charts."""
+    """Plotly config for one chart: its camera button (the toolbar's only one) saves `filename` in the format
+    chosen under the charts."""
     image_format = st.session_state.get(IMAGE_FORMAT_KEY, IMAGE_FORMATS[0])
-    return image_config(filename, image_format if image_format in IMAGE_FORMATS else IMAGE_FORMATS[0])
+    config = image_config(filename, image_format if image_format in IMAGE_FORMATS else IMAGE_FORMATS[0])
+    return {**config, "modeBarButtons": CHART_BUTTONS}
 
 
 def report_view(state: ViewState, *, level: str | None = None) -> ReportView:

@@ -96,7 +96,7 @@ def leave_saved() -> None:
 
 def show_notices(page: str) -> None:
     for notice in st.session_state.pop(f"_notices_{page}", []):
-        st.warning(markdown_escape(notice), icon=":material/link:")
+        st.warning(markdown_escape(notice))
 
 
 def current(names: set[str]) -> ViewState:

@@ -148,7 +148,7 @@ def agreement_section(left: Analysis, right: Analysis, state: ViewState) -> Comp
     a = comparison.agreement
     st.subheader("How much do the two explanations agree?")
     if comparison.target_difference:
-        st.warning(markdown_escape(comparison.target_difference), icon=":material/compare_arrows:")
+        st.warning(markdown_escape(comparison.target_difference))
     c1, c2, c3, c4 = st.columns(4)
 
     def show(col, label, value, help_text):
@@ -234,7 +234,7 @@ def main() -> None:
     if saved:
         st.info(f"Showing the saved comparison **{markdown_escape(state.analysis)}** (saved "
                 f"{markdown_escape(created[:16].replace('T', ' '))} UTC). "
-                "Nothing is recomputed; change a text or setting to compare live.", icon=":material/bookmark:")
+                "Nothing is recomputed; change a text or setting to compare live.")
         left, right = saved
     else:
         if loaded is None:
@@ -251,7 +251,7 @@ def main() -> None:
                                                               loaded.info.n_heads)[0].format())
             if not asked.ablate:
                 st.info("Choose the heads to remove in the sidebar: the model is then compared with itself "
-                        "without them, on the same text.", icon=":material/content_cut:")
+                        "without them, on the same text.")
                 return
         left = analyse(asked, loaded)
         right = analyse(asked, loaded if mode in ("texts", "heads") else None, left) if left is not None else None

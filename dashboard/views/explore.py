@@ -82,8 +82,7 @@ def main() -> None:
     write_url(state, FIELDS)
     if saved:
         st.info(f"Showing the saved analysis **{markdown_escape(state.analysis)}** (saved "
-                f"{markdown_escape(created[:16].replace('T', ' '))} UTC, model {markdown_escape(saved.model.spec)}). Nothing is recomputed; change the text or any setting to analyse live.",
-                icon=":material/bookmark:")
+                f"{markdown_escape(created[:16].replace('T', ' '))} UTC, model {markdown_escape(saved.model.spec)}). Nothing is recomputed; change the text or any setting to analyse live.")
         result, full = saved, None
     elif loaded is None:
         return
@@ -96,7 +95,7 @@ def main() -> None:
     else:
         kept, problems = ablation.parse_kept(state.ablate, loaded.info.n_layers, loaded.info.n_heads)
         for problem in problems:
-            st.warning(markdown_escape(f"A head to remove was ignored: {problem}"), icon=":material/link:")
+            st.warning(markdown_escape(f"A head to remove was ignored: {problem}"))
         state = replace(state, ablate=kept.format())
         result, full = compute_both(tasks.request_state(state, kind, info), loaded)
         if result is None:
@@ -118,7 +117,7 @@ def main() -> None:
         tasks.render_highlights(result, state.level, loaded, state)
         if result.request.ablate and full is not None and full is not result:
             with st.expander("Highlights of the full model (every head)"):
-                results.render_highlights(full, state.level)
+                results.render_highlights(full, state.level, table=False)
 
     st.subheader("Attention")
     results.clamp_view("layer", result.model.n_layers, "layer")

@@ -12,7 +12,14 @@ import numpy as np
 
 from explain.records import Prediction
 from explain.viz.theme import (
+    DARK_PAGE,
+    DARK_TEXT,
     ENTITY_COLOURS,
+    LIGHT_PAGE,
+    LIGHT_TEXT,
+    MIN_CONTRAST,
+    MUTED_TEXT,
+    MUTED_TEXT_DARK,
     NEGATIVE_RGB,
     NEGLIGIBLE_CHANGE,
     POSITIVE_RGB,
@@ -101,23 +108,80 @@ def continues_word(tokens: Sequence[str]) -> list[bool]:
     return out
 
 
+def _luminance(hex_colour: str) -> float:
+    """WCAG relative luminance of "#rrggbb"."""
+    rgb = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast_ratio(a: str, b: str) -> float:
+    """WCAG contrast ratio of two "#rrggbb" colours (1 to 21; text needs 4.5)."""
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def text_on(background: str, preferred: Sequence[str]) -> str:
+    """The first of `preferred` that reads on `background` at WCAG AA (4.5:1), else black or white, whichever
+    reads better (one of the two always reaches 4.5:1)."""
+    for colour in preferred:
+        if contrast_ratio(colour, background) >= MIN_CONTRAST:
+            return colour
+    return max(("#000000", "#ffffff"), key=lambda c: contrast_ratio(c, background))
+
+
+def _blend(end: Sequence[int], page: str, strength: float) -> str:
+    base = [int(page[i:i + 2], 16) for i in (1, 3, 5)]
+    return "#{:02x}{:02x}{:02x}".format(*(round(b + (c - b) * strength) for b, c in zip(base, end)))
+
+
+def _strength(score: float, scale: float) -> tuple[tuple[int, int, int], float]:
+    t = float(score) / scale if scale > 0 and math.isfinite(float(score)) else 0.0
+    t = clip(t, -1.0, 1.0)
+    return (NEGATIVE_RGB if t < 0 else POSITIVE_RGB), abs(t)
+
+
 def score_colour(score: float, scale: float) -> tuple[str, str]:
-    """(background, text colour) for a score: red below 0, blue above, white at 0.
+    """(background, text colour) for a score on a light page: red below 0, blue above, white at 0.
 
     Args:
         score: the attribution score.
         scale: the |score| that gets the full colour.
     """
-    t = float(score) / scale if scale > 0 and math.isfinite(float(score)) else 0.0
-    t = clip(t, -1.0, 1.0)
-    end = NEGATIVE_RGB if t < 0 else POSITIVE_RGB
-    a = abs(t)
-    rgb = [round(255 + (c - 255) * a) for c in end]
-    # relative luminance (sRGB) decides between dark and white text
-    lin = [((c / 255) / 12.92) if c / 255 <= 0.04045 else (((c / 255) + 0.055) / 1.055) ** 2.4 for c in rgb]
-    luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
-    text = "#ffffff" if luminance < 0.3 else "#1f2933"
-    return "#{:02x}{:02x}{:02x}".format(*rgb), text
+    end, strength = _strength(score, scale)
+    background = _blend(end, LIGHT_PAGE, strength)
+    return background, text_on(background, (LIGHT_TEXT, "#ffffff"))
+
+
+def score_colour_dark(score: float, scale: float) -> tuple[str, str]:
+    """(background, text colour) for a score on a dark page: the same red and blue, fading into the page at 0."""
+    end, strength = _strength(score, scale)
+    background = _blend(end, DARK_PAGE, strength)
+    return background, text_on(background, (DARK_TEXT, "#ffffff"))
+
+
+def score_style(score: float, scale: float) -> str:
+    """Inline CSS colours of a scored cell that follow the page's light or dark scheme (CSS light-dark(); a
+    browser without it, or a page with no dark scheme, keeps the light pair written first)."""
+    (light_bg, light_fg), (dark_bg, dark_fg) = score_colour(score, scale), score_colour_dark(score, scale)
+    return (f"background:{light_bg};color:{light_fg};"
+            f"background:light-dark({light_bg},{dark_bg});color:light-dark({light_fg},{dark_fg});")
+
+
+def themed(light: str, dark: str) -> str:
+    """A CSS colour for light and dark pages: light-dark(), which needs the page's color-scheme (Streamlit sets it)."""
+    return f"light-dark({light},{dark})"
+
+
+def score_label(piece: str, value: float, explained: str = "") -> str:
+    """What a screen reader says for one highlighted piece: "film: +0.42, raises P(positive)"."""
+    value = float(value)
+    number = format_score(value)
+    signed = f"+{number}" if value > 0 and not number.startswith("+") else number
+    if not math.isfinite(value) or value == 0:
+        return f"{piece}: {signed}"
+    what = explained or "the score"
+    return f"{piece}: {signed}, {'raises' if value > 0 else 'lowers'} {what}"
 
 
 def explained_name(prediction: Prediction) -> str:
@@ -133,16 +197,18 @@ def explained_name(prediction: Prediction) -> str:
 
 def _legend_html(scale: float, explained: str = "") -> str:
     lo, hi = score_colour(-scale, scale)[0], score_colour(scale, scale)[0]
-    small = "font-size:12px;color:#52606d;"
+    muted = themed(MUTED_TEXT, MUTED_TEXT_DARK)
+    small = f"font-size:12px;color:{MUTED_TEXT};color:{muted};"
     lowers, raises = ((f"red lowers <b>{html.escape(explained)}</b>", f"blue raises <b>{html.escape(explained)}</b>")
                       if explained else ("lowers the score", "raises the score"))
     return (
         '<div style="display:flex;flex-wrap:wrap;align-items:center;gap:8px;margin-top:8px;font-size:12px;'
-        'color:#52606d;">'
+        f'color:{MUTED_TEXT};color:{muted};">'
         f'<span style="{small}">{lowers}</span>'
-        '<span style="display:inline-flex;flex-direction:column;min-width:180px;">'
-        f'<span style="display:block;height:10px;border-radius:2px;border:1px solid #d9dee3;'
-        f'background:linear-gradient(to right,{lo},#ffffff,{hi});"></span>'
+        '<span aria-hidden="true" style="display:inline-flex;flex-direction:column;min-width:180px;">'
+        f'<span style="display:block;height:10px;border-radius:2px;border:1px solid #d9dee3;border-color:{themed("#d9dee3", "#5f5a54")};'
+        f'background:linear-gradient(to right,{lo},#ffffff,{hi});'
+        f'background:linear-gradient(to right,{lo},{themed(LIGHT_PAGE, DARK_PAGE)},{hi});"></span>'
         '<span style="display:flex;justify-content:space-between;font-variant-numeric:tabular-nums;">'
         f"<span>{html.escape(f'{-scale:.3g}')}</span><span>0</span><span>+{html.escape(f'{scale:.3g}')}</span>"
         "</span></span>"
@@ -262,13 +328,16 @@ def token_highlights_html(
     for i, (piece, value) in enumerate(zip(pieces, values)):
         first, last = starts[i], i + 1 == len(pieces) or starts[i + 1]
         radius = " ".join("4px" if end else "0" for end in (first, last, last, first))
-        background, colour = score_colour(value, scale)
         text = html.escape(str(piece), quote=True)
+        label = html.escape(score_label(str(piece), value, explained), quote=True)
+        border = themed("rgba(0,0,0,0.08)", "rgba(255,255,255,0.16)")
+        seam = "" if first else f"border-left-color:{themed('rgba(0,0,0,0.25)', 'rgba(255,255,255,0.35)')};"
         span = (
-            f'<span title="{text}: {html.escape(format_score(value))}" style="display:inline-block;'
-            f"background:{background};color:{colour};padding:1px {5 if first else 3}px 1px {5 if first else 3}px;"
-            f"margin:0;border-radius:{radius};border:1px solid rgba(0,0,0,0.08);"
-            f'{"" if first else "border-left-color:rgba(0,0,0,0.25);"}white-space:pre-wrap;"><bdi>{text}</bdi></span>'
+            f'<span title="{text}: {html.escape(format_score(value))}" role="img" aria-label="{label}" tabindex="0" '
+            f'style="display:inline-block;{score_style(value, scale)}'
+            f"padding:1px {5 if first else 3}px 1px {5 if first else 3}px;"
+            f"margin:0;border-radius:{radius};border:1px solid rgba(0,0,0,0.08);border-color:{border};"
+            f'{seam}white-space:pre-wrap;"><bdi>{text}</bdi></span>'
         )
         if first:
             groups.append([])
@@ -286,12 +355,13 @@ def token_highlights_html(
     )
     note_html = (
         '<div role="note" style="margin-top:6px;padding:4px 8px;border-left:3px solid #f0b429;background:#fffbea;'
-        f'font-size:13px;line-height:1.5;color:#52606d;">{html.escape(sentence)}</div>'
+        f'background:{themed("#fffbea", "#2f2a17")};font-size:13px;line-height:1.5;color:{MUTED_TEXT};'
+        f'color:{themed(MUTED_TEXT, MUTED_TEXT_DARK)};">{html.escape(sentence)}</div>'
         if sentence else ""
     )
     return (
         "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:15px;line-height:1.9;"
-        'color:#1f2933;">'
+        'color:inherit;">'
         f'{heading}<div {line_direction}style="display:block;">{"".join(spans)}</div>{note_html}'
         f"{_legend_html(scale, explained) if legend else ''}</div>"
     )
@@ -340,10 +410,11 @@ def marked_text_html(text: str, marks: Sequence[tuple[int, int, str, str, str]],
         f'border:1px solid rgba(0,0,0,0.15);"></span>{html.escape(name)}</span>'
         for name, colour in (legend or {}).items()
     )
-    legend_html = (f'<div style="margin-top:6px;font-size:12px;color:#52606d;">{swatches}</div>' if swatches else "")
+    legend_html = (f'<div style="margin-top:6px;font-size:12px;color:{MUTED_TEXT};'
+                   f'color:{themed(MUTED_TEXT, MUTED_TEXT_DARK)};">{swatches}</div>' if swatches else "")
     return (
         "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:15px;line-height:2.1;"
-        f'color:#1f2933;">{heading}<div {_dir_attribute(text)}style="white-space:pre-wrap;">{"".join(parts)}</div>'
+        f'color:inherit;">{heading}<div {_dir_attribute(text)}style="white-space:pre-wrap;">{"".join(parts)}</div>'
         f"{legend_html}</div>"
     )
 
@@ -351,3 +422,15 @@ def marked_text_html(text: str, marks: Sequence[tuple[int, int, str, str, str]],
 # -- attention -----------------------------------------------------------------
 
 
+
+
+def score_rows(pieces: Sequence[str], scores: np.ndarray, explained: str = "") -> list[dict[str, object]]:
+    """The highlights' numbers as table rows (position, piece, score, effect), for readers who cannot hover."""
+    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(values) != len(pieces):
+        raise ValueError(f"{len(pieces)} pieces but {len(values)} scores")
+    what = explained or "the score"
+    return [{"#": i, "token": str(piece), "score": float(value),
+             "effect": "" if not math.isfinite(value) or value == 0 else
+             f"{'raises' if value > 0 else 'lowers'} {what}"}
+            for i, (piece, value) in enumerate(zip(pieces, values))]

@@ -78,17 +78,17 @@ def methods_highlights_html(words: Sequence[str], rows: Sequence[MethodRow]) -> 
                          f"<bdi>{html.escape(str(word))}</bdi></td>")
         kind = "" if row.signed else " (unsigned)"
         body.append(f'<tr><th scope="row" style="{cell}text-align:left;font-weight:600;">'
-                    f"{html.escape(row.title + kind)}<br><span style=\"font-weight:400;font-size:11px;color:#52606d;\">"
+                    f"{html.escape(row.title + kind)}<br><span style=\"font-weight:400;font-size:11px;color:inherit;opacity:0.8;\">"
                     f"full colour at {html.escape(format_score(scale))}</span></th>{''.join(cells)}</tr>")
     lo, hi = score_colour(-1, 1)[0], score_colour(1, 1)[0]
     legend = (
-        '<div style="margin-top:6px;font-size:12px;color:#52606d;">Each row is scaled to its own largest |score|. '
+        '<div style="margin-top:6px;font-size:12px;color:inherit;opacity:0.85;">Each row is scaled to its own largest |score|. '
         f'Signed: <span style="background:{lo};color:#fff;padding:0 4px;">lowers</span> '
         f'<span style="background:{hi};color:#fff;padding:0 4px;">raises</span> the score; unsigned: '
         f'<span style="background:{relevance_colour(1, 1)[0]};color:#fff;padding:0 4px;">relevant</span>.</div>'
     )
     return (
-        "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;color:#1f2933;"
+        "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;color:inherit;"
         f'overflow-x:auto;"><table{table_dir} style="border-collapse:collapse;">'
         f'<tr><th style="{cell}"></th>{head}</tr>{"".join(body)}</table>{legend}</div>'
     )

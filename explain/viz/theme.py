@@ -9,10 +9,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import plotly.graph_objects as go
+import plotly.io as pio
 
-TEMPLATE = "plotly_white"
 FONT_SIZE = 13
-FONT = dict(family="Inter, 'Segoe UI', Helvetica, Arial, sans-serif", size=FONT_SIZE, color="#1f2933")
+# No colour here: text takes the template's, which Streamlit's chart theme replaces with its light or dark text.
+FONT = dict(family="Inter, 'Segoe UI', Helvetica, Arial, sans-serif", size=FONT_SIZE)
+MODEBAR_PX = 30  # the chart toolbar's strip at the top right: titles start below it, so it never covers them
+# plotly_white with dark text, every title placed under the toolbar's strip; Streamlit keeps these placements when
+# it swaps in its own colours, so the charts follow the page's light or dark theme.
+TEMPLATE = go.layout.Template(pio.templates["plotly_white"])
+TEMPLATE.layout.font = dict(color="#1f2933")
+TEMPLATE.layout.title = dict(y=1.0, yref="container", yanchor="top", pad=dict(t=MODEBAR_PX))
 ATTENTION_SCALE = "Blues"
 STATISTIC_SCALE = "Viridis"
 GRID_GAP_COLOUR = "#aab4bf"
@@ -21,6 +28,15 @@ GRID_GAP_COLOUR = "#aab4bf"
 NEGATIVE_RGB = (178, 24, 43)  # RdBu ends: red lowers the score
 POSITIVE_RGB = (33, 102, 172)  # blue raises it
 ATTRIBUTION_SCALE = "RdBu"
+# Pages the highlights are drawn on (Streamlit's default light and dark backgrounds) and the text colours they
+# prefer there; every piece of text on a coloured cell keeps WCAG AA contrast (MIN_CONTRAST) on both.
+LIGHT_PAGE = "#ffffff"
+DARK_PAGE = "#171614"
+LIGHT_TEXT = "#1f2933"
+DARK_TEXT = "#edebe8"
+MUTED_TEXT = "#52606d"  # legends and notes on the light page
+MUTED_TEXT_DARK = "#b8c2cc"  # the same on the dark page
+MIN_CONTRAST = 4.5
 # - the explained label among the predicted ones: violet, neither red nor blue;
 EXPLAINED_COLOUR = "#7048e8"
 OTHER_COLOUR = "#9aa5b1"
@@ -98,7 +114,8 @@ def base_layout(
         font=FONT,
         title=dict(text=title, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
         height=int(height),
-        margin={"l": 10, "r": 10, "t": 40 + TITLE_LINE_PX * lines if title else 30, "b": 10, **(margin or {})},
+        margin={"l": 10, "r": 10, "t": MODEBAR_PX + 14 + TITLE_LINE_PX * lines if title else 30, "b": 10,
+                **(margin or {})},
         hoverlabel=dict(font=dict(family=FONT["family"], size=13)),
         **kwargs,
     )

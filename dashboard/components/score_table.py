@@ -1,0 +1,19 @@
+"""The highlights' scores as a table: the same numbers as the hover tooltips, for keyboards and screen readers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import streamlit as st
+
+from explain.viz.highlights import score_rows
+
+
+def score_table(pieces: Sequence[str], scores: np.ndarray, explained: str = "", *, level: str = "word") -> None:
+    """A collapsed expander holding one row per highlighted piece: its position, text, score and effect."""
+    what = "Word" if level == "word" else "Token"
+    with st.expander(f"{what} scores as a table"):
+        st.dataframe(score_rows(list(pieces), scores, explained), hide_index=True, width="stretch",
+                     column_config={"score": st.column_config.NumberColumn("score", format="%.4g"),
+                                    "token": st.column_config.TextColumn(what.lower())})

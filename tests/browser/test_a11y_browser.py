@@ -1,0 +1,129 @@
+"""Everyone can use the Explore page: keyboard and screen reader, the system's dark theme, a 390 px phone.
+
+A real server and Debian's Chromium; a tiny random classifier (testkit/tiny_models.py) keeps each rerun short.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import expect
+
+from testkit.server import wait_for_app
+
+pytestmark = pytest.mark.browser
+
+TIMEOUT = 120_000
+# Icon names Streamlit draws as ligature text (the Material Symbols font turns them into pictures).
+LIGATURES = ("content_cut", "bookmark", "compare_arrows", "link")
+
+# Every keyboard stop in page order, from the first to the last: tag, accessible label, the Streamlit key of the
+# element it sits in, and whether it belongs to a chart.
+TAB_STOP = """() => { const e = document.activeElement; const k = e.closest('[class*="st-key-"]');
+  return {tag: e.tagName, label: e.getAttribute('aria-label') || e.getAttribute('data-title') || '',
+          key: k ? [...k.classList].find((c) => c.startsWith('st-key-')) : '', chart: !!e.closest('.js-plotly-plot')}; }"""
+
+# WCAG contrast of an element's text against its own background, or the first opaque one above it.
+CONTRAST = """(e) => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const opaque = (el) => { for (; el; el = el.parentElement) { const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] === 1)) return c; } return [255, 255, 255]; };
+  const lum = (c) => { const l = c.slice(0, 3).map((v) => { v /= 255; return v <= 0.04045 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+      return 0.2126 * l[0] + 0.7152 * l[1] + 0.0722 * l[2]; };
+  const a = lum(rgb(getComputedStyle(e).color)), b = lum(opaque(e));
+  return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+}"""
+
+
+def explore(base: str, model: str, **extra: str) -> str:
+    return f"{base}/?{urlencode({'m': model, 't': 'good film', 'n': '5', **extra})}"
+
+
+def open_explore(browser, address: str, **context):
+    page = browser.new_context(**{"viewport": {"width": 1440, "height": 1000}, **context}).new_page()
+    page.goto(address)
+    wait_for_app(page, timeout=TIMEOUT, charts=4)
+    return page
+
+
+def tab_stops(page, count: int = 120) -> list[dict]:
+    page.locator("[data-testid='stMain'] h1").first.click()
+    stops = []
+    for _ in range(count):
+        page.keyboard.press("Tab")
+        stops.append(page.evaluate(TAB_STOP))
+    return stops
+
+
+@pytest.fixture
+def tiny_classifier(tiny_dirs) -> str:
+    return tiny_dirs["classification"]
+
+
+def test_tab_reaches_every_highlighted_word_with_its_score(server, browser, tiny_classifier):
+    page = open_explore(browser, explore(server, tiny_classifier))
+    labels = [s["label"] for s in tab_stops(page, 40)]
+    score = r"[+-]?\d+(\.\d+)?(e[+-]?\d+)?"
+    for word in ("good", "film"):
+        assert any(re.fullmatch(rf"{word}: {score}(, (raises|lowers) P\(\w+\))?", label) for label in labels), labels
+    # the same numbers as a table, one row per word
+    page.get_by_text("Word scores as a table").click()
+    expect(page.locator("[data-testid='stExpander'] [data-testid='stDataFrame']")).to_have_count(1)
+    page.context.close()
+
+
+def test_each_chart_adds_at_most_two_tab_stops(server, browser, tiny_classifier):
+    page = open_explore(browser, explore(server, tiny_classifier))
+    per_chart: dict[str, int] = {}
+    for stop in tab_stops(page):
+        if stop["chart"]:
+            per_chart[stop["key"]] = per_chart.get(stop["key"], 0) + 1
+    assert {"st-key-prediction", "st-key-head_map", "st-key-grid"} <= set(per_chart), per_chart
+    assert max(per_chart.values()) <= 2, per_chart
+    page.context.close()
+
+
+def test_alerts_carry_no_icon_names(server, browser, tiny_classifier):
+    page = open_explore(browser, explore(server, tiny_classifier, ab="0:1"))
+    alerts = page.locator("[data-testid='stAlert']")
+    expect(alerts.first).to_contain_text("Without heads")
+    for text in alerts.all_inner_texts():
+        assert not any(re.search(rf"\b{name}\b", text) for name in LIGATURES), text
+    tree = page.locator("[data-testid='stMain']").aria_snapshot()  # "link" is a role there: only the others
+    assert not any(name in tree for name in LIGATURES if name != "link"), tree
+    page.context.close()
+
+
+def test_the_system_dark_theme_keeps_the_highlights_legible(server, browser, tiny_classifier):
+    page = open_explore(browser, explore(server, tiny_classifier), color_scheme="dark")
+    background = page.locator("[data-testid='stApp']").evaluate("e => getComputedStyle(e).backgroundColor")
+    assert max(int(v) for v in re.findall(r"\d+", background)[:3]) < 60, background  # a dark page
+    pieces = page.locator("[data-testid='stHtml'] span[title]")
+    assert pieces.count() >= 2
+    for piece in pieces.all():
+        assert piece.evaluate(CONTRAST) >= 4.5, piece.get_attribute("title")
+    # the heading and the legend around the pieces read on the dark page too
+    html = page.locator("[data-testid='stHtml']").first
+    assert html.locator("div").first.evaluate(CONTRAST) >= 4.5
+    assert html.get_by_text(re.compile("^red lowers")).evaluate(CONTRAST) >= 4.5
+    page.context.close()
+
+
+def test_a_390_px_phone_clips_nothing_and_toolbars_leave_titles_alone(server, browser, tiny_classifier):
+    page = open_explore(browser, explore(server, tiny_classifier), viewport={"width": 390, "height": 844},
+                        is_mobile=True, has_touch=True)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    wide = page.evaluate("""() => [...document.querySelectorAll('[data-testid=stMain] .js-plotly-plot, '
+        + '[data-testid=stMain] [data-testid=stHtml]')].map((e) => e.getBoundingClientRect())
+        .filter((r) => r.right > 391 || r.left < -1).length""")
+    assert wide == 0
+    overlaps = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap((p) => {
+        const t = p.querySelector('.gtitle'), m = p.querySelector('.modebar');
+        if (!t || !m || !t.textContent) return [];
+        const a = t.getBoundingClientRect(), b = m.getBoundingClientRect();
+        const apart = a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top;
+        return apart ? [] : [t.textContent]; })""")
+    assert overlaps == []
+    page.context.close()
