@@ -32,7 +32,7 @@ from explain.viz.attention import (
 )
 from explain.viz.highlights import (
     continues_word,
-    explained_name,
+    explained_quantity,
     negligible_change,
     subword_pieces,
     token_highlights_html,
@@ -109,9 +109,9 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
         st.html(token_highlights_html(list(pieces), scores, scale=scale, joined=joined,
                                               title=f"Attribution to {result.prediction.description}",
                                               score_input=a.score_input, score_baseline=a.score_baseline,
-                                              explained=explained_name(result.prediction)))
+                                              explained=explained_quantity(result)))
         if table:
-            score_table(list(pieces), scores, explained_name(result.prediction), level=level)
+            score_table(list(pieces), scores, explained_quantity(result), level=level)
     else:
         st.html(segment_highlights_html(result, level, scale))
     fmt = format_score

@@ -15,7 +15,7 @@ from dashboard.state import ALL_ENTITIES, MAX_TEXT_CHARS, ViewState
 from explain import Analysis, ExplainError, LoadedModel, ModelInfo
 from explain.targets import TARGETS
 from explain.tasks import MULTI_LABEL_THRESHOLD, answer_span, entity_requests, has_independent_scores, span_text
-from explain.viz.highlights import explained_name, marked_text_html, token_highlights_html
+from explain.viz.highlights import explained_quantity, marked_text_html, token_highlights_html
 from explain.viz.prediction import prediction_figure, sigmoid_bars_figure
 from explain.viz.tasks import entity_marks, texts_html
 from explain.viz.theme import format_score
@@ -222,7 +222,7 @@ def render_highlights(result: Analysis, level: str, loaded: LoadedModel | None, 
         st.html(token_highlights_html(list(pieces), scores, joined=joined,
                                               title=f"{name}: {analysis.prediction.description}",
                                               score_input=a.score_input, score_baseline=a.score_baseline,
-                                              explained=explained_name(analysis.prediction)))
+                                              explained=explained_quantity(analysis)))
     more = len(result.prediction.spans) - MAX_ENTITY_ROWS
     if more > 0:
         st.caption(markdown_escape(f"{more} more entities are not explained here; pick one beside the prediction."))

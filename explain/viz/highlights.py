@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from explain.records import Prediction
+from explain.completeness import split_quantity
+from explain.records import Analysis, Prediction
 from explain.viz.theme import (
     DARK_PAGE,
     DARK_TEXT,
@@ -193,6 +194,14 @@ def explained_name(prediction: Prediction) -> str:
     if prediction.score_name == "cosine similarity" or not label:
         return f"the {prediction.score_name}"
     return f"the {prediction.score_name} of {label}"
+
+
+def explained_quantity(analysis: Analysis) -> str:
+    """What the shown scores divide, for the legend and the spoken names: `explained_name`, or for a method that
+    splits the logit (DecompX) "the cosine behind P(positive)", since P itself is not split."""
+    name = explained_name(analysis.prediction)
+    quantity = split_quantity(analysis)
+    return f"the {quantity} behind {name}" if quantity else name
 
 
 def _legend_html(scale: float, explained: str = "") -> str:

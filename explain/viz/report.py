@@ -34,7 +34,7 @@ from explain.viz.attention import (
     token_by_layer_figure,
 )
 from explain.viz.flow import flow_caption, flow_figure
-from explain.viz.highlights import continues_word, explained_name, subword_pieces, token_highlights_html
+from explain.viz.highlights import continues_word, explained_quantity, subword_pieces, token_highlights_html
 from explain.viz.prediction import prediction_figure, prediction_range, sigmoid_bars_figure
 from explain.viz.tasks import segment_highlights_html, texts_html
 from explain.viz.text import evaluations_text
@@ -237,7 +237,7 @@ def _highlights(analysis: Analysis, level: str, *, scale: float | None = None) -
     a = analysis.attribution
     if len(segment_rows(analysis, level)) > 1:
         return segment_highlights_html(analysis, level, scale, title="")
-    explained = explained_name(analysis.prediction)
+    explained = explained_quantity(analysis)
     if level == "word":
         return token_highlights_html(analysis.words.words, analysis.word_scores, scale=scale, title="Words",
                                      score_input=a.score_input, score_baseline=a.score_baseline, explained=explained)

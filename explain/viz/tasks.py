@@ -9,7 +9,7 @@ import numpy as np
 
 from explain.records import Analysis
 from explain.tasks import answer_span, entity_types, segment_names, segment_rows, span_chars, span_display
-from explain.viz.highlights import entity_colours, explained_name, marked_text_html, token_highlights_html
+from explain.viz.highlights import entity_colours, explained_quantity, marked_text_html, token_highlights_html
 from explain.viz.theme import ANSWER_COLOUR, format_score
 
 
@@ -28,7 +28,7 @@ def segment_highlights_html(analysis: Analysis, level: str, scale: float | None 
         parts.append(token_highlights_html(
             row.pieces, row.scores, scale=common, joined=row.joined, title=row.name, legend=last,
             score_input=a.score_input, score_baseline=a.score_baseline, note=last,
-            explained=explained_name(analysis.prediction)))
+            explained=explained_quantity(analysis)))
     return "".join(parts)
 
 

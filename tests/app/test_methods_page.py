@@ -171,6 +171,15 @@ def test_the_decompx_caption_says_it_split_the_cosine_not_the_probability(tiny_d
     assert caption.startswith("DecompX splits the cosine behind P(") and "baseline" not in caption
 
 
+def test_the_decompx_legend_names_the_cosine_it_split(tiny_dirs):
+    """The legend read "blue raises P(positive)" under DecompX, which splits the cosine behind it, not P."""
+    at = run_page("explore", {"m": tiny_dirs["encoder"], "t": "the film was good", "me": "decompx"})
+    assert_clean(at)
+    body = " ".join(h.proto.body for h in at.get("html") if "blue raises" in h.proto.body)
+    assert "blue raises the cosine behind P(" in re.sub(r"<[^>]+>", "", body)
+    assert re.search(r'aria-label="[^"]*: [+-][0-9.]+, (raises|lowers) the cosine behind P\(', body)
+
+
 def test_the_methods_page_shows_each_stochastic_methods_seed_to_seed_agreement(tiny_dirs, tiny_models):
     """Issue 21 B3: every method with a seed is run again with the next seed; the page shows the library's Spearman."""
     from explain.evaluation.faithfulness import spearman
