@@ -19,6 +19,7 @@ from functools import cache
 
 from explain import AnalysisRequest, analyze, load_model
 from explain.heads import head_importance, prepare_inputs, pruning_curve
+from explain.heads.importance import confidence
 from explain.models import configure_threads
 from explain.pipeline import attribution_context, evaluate_faithfulness, explain_method, with_depth
 from explain.scheduling import has_foreign_hooks
@@ -53,7 +54,7 @@ def kinds(loaded, text: str, tokens: int) -> dict[str, Callable[[Gaps], object]]
     """Each kind as a function of its progress callback; what it needs first is made when it first runs."""
     request = AnalysisRequest(text, model=loaded.spec, max_tokens=tokens, n_steps=16)
     inputs = cache(lambda: prepare_inputs(loaded, text, None, tokens))
-    importance = cache(lambda: head_importance(loaded, inputs()))
+    order = cache(lambda: confidence(loaded, inputs()))  # any map orders the heads; this one costs one pass
     context = cache(lambda: attribution_context(request, loaded))
     occlusion = cache(lambda: {"occlusion": explain_method(request, loaded, "occlusion", context=context())})
 
@@ -62,7 +63,7 @@ def kinds(loaded, text: str, tokens: int) -> dict[str, Callable[[Gaps], object]]
 
     return {
         "importance": lambda gaps: head_importance(loaded, inputs(), progress=gaps),
-        "pruning": lambda gaps: pruning_curve(loaded, inputs(), importance().map("gradient"), n_points=49,
+        "pruning": lambda gaps: pruning_curve(loaded, inputs(), order(), n_points=49,
                                               progress=gaps),
         "depth": lambda gaps: with_depth(loaded, analyze(request, loaded), progress=gaps),
         "faithfulness": lambda gaps: evaluate_faithfulness(request, loaded, occlusion(), context=context(),

@@ -56,7 +56,7 @@ WATCHDOG_MIN_SECONDS = 120.0
 # nobody waits for it: a batch is priced at most PAUSE_SECONDS here (a light request waits about that long for the
 # heavy piece in its way to pause), and a run has at least MIN_PAUSE_POINTS batches (it stops within that share of
 # its work once its tabs have closed).
-PAUSE_SECONDS = 0.25
+PAUSE_SECONDS = 0.5
 MIN_PAUSE_POINTS = 8
 
 
