@@ -434,7 +434,7 @@ class MethodResultCache:
                 progress=lambda f: step("faithfulness", f)),
             work=work, what="Scoring the methods' faithfulness",
             advice="use a shorter text or a lower token limit", progress=watched(progress),
-            session=current_session() if session is None else session))
+            session=current_session() if session is None else session, pause_at=frozenset({"faithfulness"})))
 
 
 @st.cache_resource(show_spinner=False)
@@ -529,11 +529,11 @@ def head_cache() -> HeadResultCache:
 
 class DepthResults:
     """Analyses with their embedding-part and layer-wise attributions (explain.depth), shared by every session,
-    priced as layers + 1 fixed-step attributions."""
+    priced as layers + 1 fixed-step attributions, bounded by bytes (each keeps its analysis's attention maps)."""
 
     def __init__(self, max_entries: int = 16, budget: WorkBudget | None = None,
-                 schedulers: Schedulers | None = None) -> None:
-        self.results = ScheduledCache(max_entries, budget, schedulers)
+                 schedulers: Schedulers | None = None, max_bytes: int = MAX_CACHED_BYTES // 4) -> None:
+        self.results = ScheduledCache(max_entries, budget, schedulers, max_bytes=max_bytes, size=_size)
         self.budget, self.schedulers = self.results.budget, self.results.schedulers
 
     @staticmethod

@@ -30,12 +30,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import torch
 from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
-from explain.costs import depth_work
+from explain.costs import depth_work, work_units
 from explain.errors import InputError
 from explain.families import family_of, resolve
 from explain.methods.base import AttributionContext
@@ -43,7 +44,7 @@ from explain.methods.baselines import endpoint_scores
 from explain.methods.quadrature import internal_batch_size
 from explain.models import LoadedModel
 from explain.records import EMBEDDING_PARTS, Analysis, EmbeddingParts, LayerAttribution
-from explain.scheduling import WorkBudget
+from explain.scheduling import WorkBudget, batch_between_pauses
 
 __all__ = [
     "EMBEDDING_PARTS",
@@ -102,6 +103,13 @@ def mean_embedding(module: torch.nn.Module) -> torch.Tensor:
     if padding is not None and weight.shape[0] > 1:
         rows[padding] = False
     return weight.detach()[rows].mean(0)
+
+
+def steps_per_batch(context: AttributionContext, n_steps: int, hidden_size: int) -> int:
+    """Integration steps through the model at once: within memory, and short enough between two progress reports
+    for light work to pause this at (`explain.scheduling.batch_between_pauses`)."""
+    step = work_units(1.0, context.target.loaded.config, context.n_tokens)
+    return min(internal_batch_size(context.n_tokens, n_steps, hidden_size), batch_between_pauses(n_steps, step))
 
 
 @contextmanager
@@ -177,7 +185,7 @@ def embedding_parts(context: AttributionContext, n_steps: int = DEPTH_STEPS,
                                                                    zip(inputs[1:], baselines[1:])),
                           mask.repeat(2, 1), None if types is None else types.repeat(2, 1), positions.repeat(2, 1))
         score_input, score_baseline = float(ends[0, context.target.index]), float(ends[1, context.target.index])
-        batch = internal_batch_size(context.n_tokens, n_steps, token.shape[-1])
+        batch = steps_per_batch(context, n_steps, token.shape[-1])
         with torch.enable_grad():
             attributions = IntegratedGradients(scores).attribute(
                 inputs, baselines=baselines, target=context.target.index,
@@ -198,6 +206,25 @@ def embedding_parts(context: AttributionContext, n_steps: int = DEPTH_STEPS,
     )
 
 
+class ReportingLayerIntegratedGradients(LayerIntegratedGradients):
+    """Captum's layer integrated gradients with `after_batch()` called after each batch of steps, once the batch's
+    gradients are taken and its hook is off the layer: a point where the model can be lent to other work."""
+
+    def __init__(self, forward_func: Callable, layer: torch.nn.Module, after_batch: Callable[[], None]) -> None:
+        super().__init__(forward_func, layer)
+        self.after_batch = after_batch
+
+    def _make_gradient_func(self, *args: Any, **kwargs: Any) -> Callable[..., tuple[torch.Tensor, ...]]:
+        gradients = super()._make_gradient_func(*args, **kwargs)
+
+        def reporting(*inner: Any, **named: Any) -> tuple[torch.Tensor, ...]:
+            found = gradients(*inner, **named)
+            self.after_batch()
+            return found
+
+        return reporting
+
+
 def layer_attribution(context: AttributionContext, n_steps: int = DEPTH_STEPS,
                       progress: ProgressCallback | None = None) -> LayerAttribution:
     """Layer integrated gradients of the explained score at every encoder layer's output.
@@ -214,7 +241,7 @@ def layer_attribution(context: AttributionContext, n_steps: int = DEPTH_STEPS,
         mask, types, positions = context.attention_mask, extra.get("token_type_ids"), extra["position_ids"]
         inputs, baselines = context.embeddings(), context.baseline_embeddings()
         score_input, score_baseline = endpoint_scores(context.target, inputs, baselines, mask, types, positions)
-        batch = internal_batch_size(context.n_tokens, n_steps, inputs.shape[-1])
+        batch = steps_per_batch(context, n_steps, inputs.shape[-1])
         total = len(layers) * (n_steps + 2)  # Captum also runs the input and the baseline once per layer
         done = [0]
 
@@ -222,14 +249,16 @@ def layer_attribution(context: AttributionContext, n_steps: int = DEPTH_STEPS,
                    batch_positions: torch.Tensor) -> torch.Tensor:
             out = context.target.forward_embeddings(embeds, batch_mask, batch_types, position_ids=batch_positions)
             done[0] += embeds.shape[0]
+            return out
+
+        def report() -> None:  # after each batch, hooks off: a cancellation point and a pause point
             if progress is not None:
                 progress(min(1.0, done[0] / total))
-            return out
 
         rows = []
         with torch.enable_grad():
             for layer in layers:
-                attributions = LayerIntegratedGradients(scores, layer).attribute(
+                attributions = ReportingLayerIntegratedGradients(scores, layer, report).attribute(
                     inputs, baselines=baselines, target=context.target.index,
                     additional_forward_args=(mask, types, positions), n_steps=n_steps, internal_batch_size=batch,
                 )

@@ -19,7 +19,9 @@ Pure Python: the scheduler needs no torch and no streamlit; the caller runs the 
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
+import functools
 import math
 import os
 import threading
@@ -48,6 +50,41 @@ DEFAULT_QUEUE_LENGTH = 4
 # pauses excluded, is stopped at its next progress report, and waiting turns stop waiting for it.
 WATCHDOG_FACTOR = 10.0
 WATCHDOG_MIN_SECONDS = 120.0
+
+
+# Heavy work runs in batches with a progress report after each, where it pauses for light work and stops when
+# nobody waits for it: a batch is priced at most PAUSE_SECONDS here (a light request waits about that long for the
+# heavy piece in its way to pause), and a run has at least MIN_PAUSE_POINTS batches (it stops within that share of
+# its work once its tabs have closed).
+PAUSE_SECONDS = 0.5
+MIN_PAUSE_POINTS = 8
+
+
+def batch_between_pauses(total: int, item_work: float, rate: float | None = None) -> int:
+    """How many of `total` items, each `item_work` work units, to run between two pause points (at least 1)."""
+    rate = _env_float(WORK_RATE_ENV, DEFAULT_WORK_RATE) if rate is None else rate
+    by_time = int(PAUSE_SECONDS * rate // max(item_work, 1e-9))
+    return max(1, min(by_time, math.ceil(total / MIN_PAUSE_POINTS)))
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError):  # not glibc (musl, macOS, Windows)
+        return None
+
+
+def release_memory() -> bool:
+    """Hand the heap's free pages back to the system (glibc's `malloc_trim`); False where there is no glibc.
+
+    Heavy work frees its activations into glibc's per-thread arenas, which keep them: without this the server's
+    resident memory stays near its peak after the heavy pages have closed (benchmarks/memory_after_heavy.py)."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True
 
 
 class WorkBudgetError(InputError):
@@ -629,9 +666,10 @@ class ScheduledCache:
         """The computation's own thread: its turn, its progress to the waiters, its value to the cache."""
         value: Any = None
         error: BaseException | None = None
+        light = self.budget.is_light(work)
         try:
             scheduler = self.schedulers.get(loaded.spec)
-            with scheduler.turn(light=self.budget.is_light(work), session=job.session,
+            with scheduler.turn(light=light, session=job.session,
                                 waiting=lambda ahead: job.publish(queue_text(ahead), None),
                                 allowed=watchdog_seconds(self.budget.seconds(work))) as turn, \
                     turn.hold(loaded) as model:
@@ -653,3 +691,5 @@ class ScheduledCache:
                 if self._jobs.get(key) is job:
                     del self._jobs[key]
             job.finish(value, error)
+            if not light:
+                release_memory()

@@ -19,15 +19,19 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
+from explain.costs import work_units
 from explain.heads.gating import adapter_of, check_mode, gated, head_means, shared_prefix
 from explain.inputs import token_segments, tokenize
+from explain.methods.base import FORWARD_PASS
 from explain.models import LoadedModel
 from explain.records import TargetSpec
 from explain.records.heads import HeadImportance
+from explain.scheduling import batch_between_pauses
 from explain.targets import TARGETS, Target, choose_index, model_position_ids, resolve_target, target_kind
 
-# Tokens x variants in one forward batch (no gradient): bert-base at 128 tokens runs 64 variants at once
-# (attention scores of one layer: 64 x 12 heads x 128 x 128 floats, 50 MB).
+# Tokens x variants in one forward batch (no gradient) at most: bert-base at 128 tokens runs 64 variants at once
+# (attention scores of one layer: 64 x 12 heads x 128 x 128 floats, 50 MB). Batches are smaller where that would
+# run longer than light work should wait for a pause point (`variants_per_batch`).
 VARIANT_TOKEN_BUDGET = 8192
 
 ProgressCallback = Callable[[float], None]
@@ -93,8 +97,13 @@ def explained_scores(inputs: HeadInputs, n_variants: int = 1) -> torch.Tensor:
     return scores[:, inputs.target.index].float()
 
 
-def variants_per_batch(n_tokens: int) -> int:
-    return max(1, VARIANT_TOKEN_BUDGET // max(n_tokens, 1))
+def variants_per_batch(n_tokens: int, loaded: LoadedModel | None = None, total: int | None = None) -> int:
+    """Variants of the text in one forward batch: within memory, and (given the model and the number of variants
+    in all) a batch short enough and the run in enough batches for its pause points (`batch_between_pauses`)."""
+    by_memory = max(1, VARIANT_TOKEN_BUDGET // max(n_tokens, 1))
+    if loaded is None or total is None:
+        return by_memory
+    return min(by_memory, batch_between_pauses(total, work_units(FORWARD_PASS, loaded.config, n_tokens)))
 
 
 def mean_outputs(loaded: LoadedModel, inputs: HeadInputs, mode: str) -> torch.Tensor | None:
@@ -157,7 +166,8 @@ def ablation_effect(
     n_layers, n_heads = adapter.n_layers, adapter.n_heads
     share = adapter.plain_dot_product if share_prefix is None else bool(share_prefix)
     effect = np.zeros((n_layers, n_heads), dtype=np.float64)
-    batches = ablation_batches(n_layers, n_heads, (batch_size or variants_per_batch(inputs.n_tokens)) - 1)
+    size = batch_size or variants_per_batch(inputs.n_tokens, loaded, n_layers * n_heads)
+    batches = ablation_batches(n_layers, n_heads, max(2, size) - 1)
     with loaded.lock, torch.no_grad():
         means = mean_outputs(loaded, inputs, mode)
         full = float(explained_scores(inputs)[0])

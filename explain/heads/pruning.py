@@ -84,7 +84,7 @@ def pruning_curve(
     seeds = tuple(range(seed, seed + int(n_random)))
     orders = [ranked] + [np.random.default_rng(s).permutation(n_total) for s in seeds]
     gates = torch.cat([cumulative_gates(o, counts, shape) for o in orders]).to(loaded.device)
-    per_batch = variants_per_batch(inputs.n_tokens)
+    per_batch = variants_per_batch(inputs.n_tokens, loaded, len(gates))
     results = []
     with loaded.lock, torch.no_grad():
         means = mean_outputs(loaded, inputs, mode)

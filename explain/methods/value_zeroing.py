@@ -104,10 +104,13 @@ def batched_call(call: LayerCall, k: int) -> tuple[tuple[Any, ...], dict[str, An
     return call.args, {**call.kwargs, key: call.kwargs[key].expand(k, -1, -1)}
 
 
-def zeroed_layer(call: LayerCall, module: torch.nn.Module, value: torch.nn.Module, per_token: int) -> torch.Tensor:
+def zeroed_layer(call: LayerCall, module: torch.nn.Module, value: torch.nn.Module, per_token: int,
+                 progress: ProgressCallback | None = None) -> torch.Tensor:
     """One layer's matrix [tokens, tokens]: C_ij, the cosine distance of token i's output with j's value zeroed.
 
-    per_token: activations one token of one variant holds (feed-forward size plus heads x tokens)."""
+    per_token: activations one token of one variant holds (feed-forward size plus heads x tokens);
+    progress: called with the share of the layer done after each batched call, its hook off (a point where the
+    computation can be stopped or paused)."""
     real = call.output[0].double()
     n = real.shape[0]
     chunk = max(1, VARIANT_ELEMENTS // max(1, n * per_token))
@@ -132,22 +135,32 @@ def zeroed_layer(call: LayerCall, module: torch.nn.Module, value: torch.nn.Modul
             handle.remove()
         cosine = torch.nn.functional.cosine_similarity(altered, real[None], dim=-1, eps=1e-12)
         contributions[:, start:stop] = (1.0 - cosine).clamp(min=0.0).T
+        if progress is not None:
+            progress(stop / n)
     return normalised_rows(contributions)
 
 
-def value_zeroing_contributions(context: AttributionContext) -> np.ndarray:
+def value_zeroing_contributions(context: AttributionContext, progress: ProgressCallback | None = None) -> np.ndarray:
     """Value Zeroing's per-layer matrices, float64 [layers, tokens, tokens] (rows: outputs i, columns: zeroed j),
-    rows summing to 1."""
+    rows summing to 1; `progress` gets the share done at least once per layer."""
     calls, modules, values = layer_calls(context)
     config = context.target.loaded.config
     _, _, inner = model_shape(config, (0, 768, 3072))
     per_token = inner + int(getattr(config, "num_attention_heads", 12)) * context.n_tokens
-    matrices = [zeroed_layer(call, module, value, per_token) for call, module, value in zip(calls, modules, values)]
+    n_layers = len(calls)
+
+    def layer_progress(layer: int) -> ProgressCallback | None:
+        if progress is None:
+            return None
+        return lambda share: progress(min(0.99, (layer + share) / n_layers))
+
+    matrices = [zeroed_layer(call, module, value, per_token, layer_progress(layer))
+                for layer, (call, module, value) in enumerate(zip(calls, modules, values, strict=True))]
     return torch.stack(matrices).cpu().numpy()
 
 
 def value_zeroing(context: AttributionContext, settings: NoSettings, progress: ProgressCallback | None) -> RawScores:
-    return RawScores(scores=readout_weights(context) @ rolled_out(value_zeroing_contributions(context)))
+    return RawScores(scores=readout_weights(context) @ rolled_out(value_zeroing_contributions(context, progress)))
 
 
 def value_zeroing_cost(settings: Any, n_tokens: int, n_words: int) -> float:
