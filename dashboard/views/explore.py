@@ -32,9 +32,6 @@ PAGE = "explore"
 FIELDS = EXPLORE_FIELDS
 VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggregate", "stretch", "show_aggregates",
                "show_grid"}
-# Up to this many tokens the single-head map (square, 12 px a token) fits beside the aggregate views; longer
-# texts get the full width for each, one below the other.
-SIDE_BY_SIDE_TOKENS = 24
 
 
 def compute(request: AnalysisRequest, loaded: LoadedModel, label: str = "", state: ViewState | None = None
@@ -134,23 +131,8 @@ def main() -> None:
     st.subheader("Attention")
     results.clamp_view("layer", result.model.n_layers, "layer")
     results.clamp_view("head", result.model.n_heads, "head")
-    st.checkbox(
-        "Stretch each map", key=widget_key("stretch"),
-        on_change=lambda: sections.rerun_views(sections.views_of_scale()),
-        help="Off: every attention map (one head, rollout, one token, all heads) uses the same 0–1 colour scale, "
-             "so a weak, near-uniform head looks pale beside a peaked one. On: each map stretches its colours to "
-             "its own maximum, which shows the structure of weak maps but makes them look as strong as any.",
-    )
     shown = sections.Shown(state=current(FIELDS), result=result)
-    if len(result.tokens) <= SIDE_BY_SIDE_TOKENS:
-        head_col, agg_col = st.columns([1, 1], gap="large")
-    else:
-        head_col, agg_col = st.container(), st.container()
-    with head_col:
-        sections.head_view(result, shown, live=not saved)
-    with agg_col:
-        sections.aggregates_section(result, shown)
-    sections.grid_section(result, shown)
+    sections.attention_views(result, shown, live=not saved)
     sections.depth_section(result, loaded, shown)
     sections.flow_section(result, loaded, shown)
 

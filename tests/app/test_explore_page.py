@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from dashboard.components.explore_sections import AGGREGATES, DEPTH, FLOW, GRID, HEAD, RUNS_KEY
 from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -217,10 +216,6 @@ def test_the_delta_tolerance_control_follows_the_link_and_the_caption_says_what_
     assert "convergence delta within" not in caption
 
 
-def runs(at: AppTest) -> dict[str, int]:
-    return dict(at.session_state[RUNS_KEY])
-
-
 def test_the_other_views_open_from_their_toggles_and_the_link_reopens_them(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4"})
     assert_clean(at)
@@ -243,28 +238,3 @@ def test_the_other_views_open_from_their_toggles_and_the_link_reopens_them(tiny_
     again.toggle(key="w_show_aggregates").set_value(True).run()
     assert again.segmented_control(key="w_aggregate").value == "token"
 
-
-def test_a_head_change_reruns_only_the_views_that_show_the_head(tiny_dirs):
-    """Issue 20 section 7: changing the head reruns its map's fragment (and the open views outlining the head),
-    so the browser gets one chart again instead of the whole page."""
-    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4"})
-    assert_clean(at)
-    before = runs(at)
-    assert set(before) == {HEAD, AGGREGATES, GRID, DEPTH, FLOW}
-    at.selectbox(key="w_head").set_value(2).run()
-    assert_clean(at)
-    assert runs(at) == {**before, HEAD: before[HEAD] + 1}
-    sent = charts(at)  # what this run sent: the one head's map, nothing else
-    assert [c["layout"]["title"]["text"] for c in sent] == ["Layer 0, head 2"]
-    assert at.query_params["h"] == "2"
-
-    at.run()  # the whole page again, then open the grid and the head statistics, which outline the head
-    at.toggle(key="w_show_grid").set_value(True).run()
-    at.toggle(key="w_show_aggregates").set_value(True).run()
-    at.segmented_control(key="w_aggregate").set_value("stats").run()
-    before = runs(at)
-    at.selectbox(key="w_layer").set_value(1).run()
-    assert_clean(at)
-    assert runs(at) == {**before, HEAD: before[HEAD] + 1, GRID: before[GRID] + 1,
-                        AGGREGATES: before[AGGREGATES] + 1}
-    assert len(charts(at)) == 3 and at.query_params["l"] == "1"  # the head's map, the grid and the statistics
