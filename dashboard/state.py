@@ -361,8 +361,8 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("depth", KEY_DEPTH),  # on both pages, so a trip to Compare and back keeps it
     UrlField("flow", KEY_FLOW),
     UrlField("flow_threshold", KEY_FLOW_THRESHOLD, bounds=(0, 1)),
-    UrlField("show_aggregates", KEY_SHOW_AGGREGATES, pages=frozenset({EXPLORE})),
-    UrlField("show_grid", KEY_SHOW_GRID, pages=frozenset({EXPLORE})),
+    UrlField("show_aggregates", KEY_SHOW_AGGREGATES),  # compare keeps it, as it keeps depth
+    UrlField("show_grid", KEY_SHOW_GRID),
     # heads ablation
     UrlField("ablate", KEY_ABLATE, max_chars=2000, request=True, clean=check_ablate),
     UrlField("ablate_mode", KEY_ABLATE_MODE, choices=ABLATION_MODES, request=True),
