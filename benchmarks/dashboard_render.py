@@ -31,6 +31,7 @@ Writes docs/benchmarks-dashboard.md (same table) unless --no-write.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import sys
@@ -55,7 +56,25 @@ WARM_TARGET_S = 2.0
 GRID_TARGET_BYTES = 2_000_000
 PAIR_TARGET_RATIO = 1.3
 
+# The first screen: the prediction and the single-head map drawn (its heatmap image included), the token
+# highlights there, and any other chart the page sent drawn too (the other views are drawn when opened).
 RENDERED = """() => {
+  const app = document.querySelector("[data-testid='stApp']");
+  if (!app || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
+      || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector("[data-stale='true']")) return false;
+  if (document.querySelector("[data-testid='stException'], [data-testid='stAlertContentError']")) return 'error';
+  const drawn = (gd, heatmap) => !!(gd && gd._fullLayout && gd.querySelector('.main-svg')
+    && (heatmap ? gd.querySelector('.heatmaplayer image') : !gd.querySelector('.heatmaplayer')
+        || gd.querySelector('.heatmaplayer image')));
+  const chart = (key) => document.querySelector(`.st-key-${key} .js-plotly-plot`);
+  const all = Array.from(document.querySelectorAll("[data-testid='stPlotlyChart']"));
+  return drawn(chart('prediction'), false) && drawn(chart('head_map'), true)
+    && all.every((el) => drawn(el.querySelector('.js-plotly-plot'), false))
+    && document.querySelectorAll("[data-testid='stHtml'] span[title]").length > 0;
+}"""
+# The explore page before its first screen was cut down (`--against` a checkout of that code): all four charts.
+RENDERED_FOUR = """() => {
   const app = document.querySelector("[data-testid='stApp']");
   if (!app || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
       || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
@@ -80,7 +99,7 @@ FLOOR_APP = HERE / "floor_app.py"
 
 
 # Installed before any page script: notes (performance.now(), ms from navigation start) when the script run ends
-# and when the last of the four charts is drawn, to split a render into server rerun vs browser drawing.
+# and when the first screen's charts are drawn, to split a render into server rerun vs browser drawing.
 MARKS = """(() => {
   const m = window.__renderMarks = {};
   const tick = () => {
@@ -88,7 +107,7 @@ MARKS = """(() => {
     const state = app && app.getAttribute('data-test-script-state');
     if (state === 'running') m.running = m.running || performance.now();
     if (state === 'notRunning' && m.running && !m.done) m.done = performance.now();
-    if (!m.charts && ['prediction', 'head_map', 'agg_rollout', 'grid'].every(
+    if (!m.charts && ['prediction', 'head_map'].every(
         (k) => document.querySelector(`.st-key-${k} .js-plotly-plot .main-svg`))) m.charts = performance.now();
     if (!(m.done && m.charts)) requestAnimationFrame(tick);
   };
@@ -120,7 +139,7 @@ class Case:
     grid_json_bytes: int = 0
 
     def url(self, base: str) -> str:
-        if self.app:
+        if self.app == FLOOR_APP:
             return f"{base}/"
         params = {"t": self.text}
         if self.model:
@@ -191,16 +210,20 @@ def measure(case: Case, warm_repeats: int) -> str:
         return browser.version
 
 
-def measure_pair(floor: Case, page: Case, repeats: int) -> list[tuple[float, float]]:
-    """Returning browser only: load the floor and the page alternately (both servers up, one persistent profile),
-    so that a change of load on a shared machine hits both alike; (floor, page) seconds per round."""
+def measure_pair(floor: Case, page: Case, repeats: int, against: Case | None = None) -> list[tuple[float, float]]:
+    """Returning browser only: load the floor and the page (and `against`, another checkout's page) in turn (all
+    servers up, one persistent profile), so that a change of load on a shared machine hits them alike; (floor, page)
+    seconds per round."""
     env = {"EXPLAIN_STORE_PATH": str(Path(tempfile.mkdtemp()) / "a.sqlite3")}
     with (running_server(env=env, app=floor.app) as floor_base, running_server(env=env) as page_base,
+          running_server(env=env, app=against.app) if against else contextlib.nullcontext("") as against_base,
           launch_browser() as browser, tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile):
         returning = browser.browser_type.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, viewport=VIEWPORT)
         returning.add_init_script(MARKS)
         targets = [(floor, floor.url(floor_base), FLOOR_RENDERED), (page, page.url(page_base), RENDERED)]
+        if against is not None:
+            targets.append((against, against.url(against_base), RENDERED_FOUR))
         for case, address, rendered in targets:  # cold, then the profile's first warm visit: not counted
             case.cold = open_and_time(returning, address, rendered)
             open_and_time(returning, address, rendered)
@@ -215,21 +238,32 @@ def measure_pair(floor: Case, page: Case, repeats: int) -> list[tuple[float, flo
     return rounds
 
 
-def report_pair(floor: Case, page: Case) -> str:
-    """Medians of the interleaved floor and page loads and their ratio, with each one's script-over time."""
+def report_pair(floor: Case, page: Case, against: Case | None = None) -> str:
+    """Medians of the interleaved floor and page loads and their ratio, with each one's script-over time (and the
+    page of another checkout, `against`, beside them)."""
     def med(loads: list[Load], attr: str) -> float:
         return statistics.median(getattr(w, attr) for w in loads)
 
+    shown = (floor, page) if against is None else (floor, page, against)
     f, p = med(floor.returning, "seconds"), med(page.returning, "seconds")
     rows = [[c.name, f"{s(min(w.seconds for w in c.returning))} / {s(med(c.returning, 'seconds'))} "
              f"(n={len(c.returning)})", s(med(c.returning, "script_done")),
-             f"{s(med(c.returning, 'main_thread'))} ({s(med(c.returning, 'script_js'))})"]
-            for c in (floor, page)]
+             f"{s(med(c.returning, 'main_thread'))} ({s(med(c.returning, 'script_js'))})",
+             f"{s(c.cold.seconds) if c.cold else '-'}"]
+            for c in shown]
     table = common.table(["input (returning browser, interleaved)", "warm render (best / median)",
-                          "script run over at (median)", "main thread busy (of which JS), median"], rows)
+                          "script run over at (median)", "main thread busy (of which JS), median",
+                          "first visit (cold)"], rows)
     ok = "met" if p / f <= PAIR_TARGET_RATIO else "NOT met"
-    return (f"{table}\n\n- ratio of the medians, page / floor: {p / f:.2f}x "
-            f"(target within {PAIR_TARGET_RATIO}x: {ok}).")
+    out = (f"{table}\n\n- ratio of the medians, page / floor: {p / f:.2f}x "
+           f"(target within {PAIR_TARGET_RATIO}x: {ok}).")
+    if against is not None:
+        a = med(against.returning, "seconds")
+        out += (f"\n- ratio of the medians, {against.name} / floor: {a / f:.2f}x; page / that: {p / a:.2f}x."
+                f"\n- first visit (cold), page / floor: {page.cold.seconds / floor.cold.seconds:.2f}x; "
+                f"that / floor: {against.cold.seconds / floor.cold.seconds:.2f}x."
+                if page.cold and floor.cold and against.cold else "")
+    return out
 
 
 # Submit: the page is open and warm; a person edits the text and presses Ctrl+Enter. Each new text swaps the first
@@ -393,6 +427,10 @@ def main() -> int:
     parser.add_argument("--pair", action="store_true",
                         help="only the floor and the embedded model at 32 tokens, loaded alternately in one returning "
                              "browser; prints both medians and their ratio (never writes the document)")
+    parser.add_argument("--against", type=Path, metavar="CHECKOUT",
+                        help="with --pair: also load the explore page of another checkout of this repository (e.g. "
+                             "`git worktree add /tmp/before <commit>`) in the same rounds, whose first screen drew "
+                             "all four charts")
     args = parser.parse_args()
     if args.wait_idle > 0:
         common.wait_for_idle(args.wait_idle)
@@ -405,9 +443,16 @@ def main() -> int:
     if args.pair:
         floor = Case("floor: a Streamlit page with one 32 x 32 Plotly heatmap", "", "", 0, app=FLOOR_APP)
         page = Case("all-MiniLM-L6-v2 (embedded, 6 x 12 heads)", "", common.text_of_tokens(tok, 32), 32)
-        measure_pair(floor, page, max(1, args.warm))
+        against = None
+        if args.against:
+            app = args.against.resolve() / "dashboard" / "app.py"
+            if not app.exists():
+                print(f"{args.against} is not a checkout of this repository (no dashboard/app.py).", file=sys.stderr)
+                return 2
+            against = Case(f"the same page at {args.against}", "", page.text, 32, app=app)
+        measure_pair(floor, page, max(1, args.warm), against)
         load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-        print(f"{header}\n- load average at the end (1, 5, 15 min): {load}\n\n{report_pair(floor, page)}")
+        print(f"{header}\n- load average at the end (1, 5, 15 min): {load}\n\n{report_pair(floor, page, against)}")
         return 0
     cases: list[Case] = []
     version = "?"
@@ -555,8 +600,12 @@ gradients at the default 50 steps on the CPU. A **text analysed before** comes f
   context** (Playwright's `new_context()`, incognito-like: HTTP cache warm, but V8 keeps no compiled code across
   pages) and a **returning browser** (a persistent on-disk profile, as a person's browser is, visited once
   before timing; V8 reuses its compiled code for the 4.7 MB Plotly chunk). The target is judged on the median.
-- **Rendered**: connected, script idle, no stale elements, token highlights present, and the prediction,
-  single-head, rollout and all-heads charts drawn (heatmap images included). Timed from `page.goto()`.
+- **Rendered**: connected, script idle, no stale elements, token highlights present, and the first screen's
+  charts drawn: the prediction and the single-head map (heatmap image included), plus any other chart the page
+  sent. Since 2026-12-07 the explore page's first screen draws only those two; the aggregate views, the all-heads
+  grid, the depth split and the information flow are drawn when opened (each behind a toggle kept in the link),
+  and the attention views rerun as one fragment, so a change of head redraws the head's map alone. Figures
+  before that date timed all four charts (prediction, single head, rollout, grid). Timed from `page.goto()`.
 - **Script run over at**: when Streamlit reported the script idle, i.e. the server had sent everything; the
   rest of a warm render is the browser: Streamlit loads its Plotly chunk (`PlotlyChart.*.js`, 4.7 MB, from the
   HTTP cache; in a private context it is parsed and compiled again in every new page) and draws the charts.
@@ -582,6 +631,8 @@ gradients at the default 50 steps on the CPU. A **text analysed before** comes f
     .venv/bin/python benchmarks/dashboard_render.py            # every case, 5 warm loads and 5 submits each
     .venv/bin/python benchmarks/dashboard_render.py --wait-idle 120 --warm 8   # as for the tables above
     .venv/bin/python benchmarks/dashboard_render.py --only minilm --warm 10 --no-write   # one case, printed only
+    git worktree add /tmp/before <commit> && .venv/bin/python benchmarks/dashboard_render.py --pair --against /tmp/before
+        # the floor, this page and another commit's page, loaded in turn in one returning browser
 """
 
 

@@ -93,6 +93,9 @@ DEFAULT_METHOD = "integrated_gradients"
 KEY_DEPTH = "dp"  # explore page (kept by compare): compute the embedding-part and layer-wise attributions
 KEY_FLOW = "fl"  # explore page (kept by compare): draw the information flow (ALTI), at the threshold below
 KEY_FLOW_THRESHOLD = "ft"
+# explore page: the sections drawn only when opened (the first screen is the prediction, highlights and one head)
+KEY_SHOW_AGGREGATES = "ao"  # the aggregate views (rollout, head statistics, one token), showing `aggregate`
+KEY_SHOW_GRID = "gr"  # the all-heads grid
 # heads ablation
 KEY_ABLATE = "ab"  # heads knocked out, "0:1,2:*" (explain.heads.HeadSet text)
 KEY_ABLATE_MODE = "am"  # what a removed head outputs: zero, or its mean over the text
@@ -147,6 +150,8 @@ class ViewState:
     depth: bool = False  # explore page: where the score comes from (embedding parts, layers); slower
     flow: bool = False  # explore page: the information-flow graph (explain.flow)
     flow_threshold: float = DEFAULT_FLOW_THRESHOLD  # its smallest contribution drawn
+    show_aggregates: bool = False  # explore page: the aggregate views are open
+    show_grid: bool = False  # explore page: the all-heads grid is open
     # heads ablation: explore analyses the model without these heads; compare's "heads" mode sets them against it
     ablate: str = ""
     ablate_mode: str = "zero"
@@ -373,6 +378,8 @@ URL_FIELDS: tuple[UrlField, ...] = (
     UrlField("depth", KEY_DEPTH),  # on both pages, so a trip to Compare and back keeps it
     UrlField("flow", KEY_FLOW),
     UrlField("flow_threshold", KEY_FLOW_THRESHOLD, bounds=(0, 1)),
+    UrlField("show_aggregates", KEY_SHOW_AGGREGATES),  # compare keeps it, as it keeps depth
+    UrlField("show_grid", KEY_SHOW_GRID),
     # heads ablation
     UrlField("ablate", KEY_ABLATE, max_chars=2000, request=True, clean=check_ablate),
     UrlField("ablate_mode", KEY_ABLATE_MODE, choices=ABLATION_MODES, request=True),
@@ -394,6 +401,9 @@ assert set(FIELDS_BY_NAME) == {f.name for f in fields(ViewState)}, "every ViewSt
 # Written into every link even at their default value: the text (a link shows a sentence), and the integration
 # rule (whose absence marks a link from before it existed, `migrate_query`).
 ALWAYS_WRITTEN = ("text", "integration", "delta_tolerance")
+# Written whenever the first field is: a link without `ao` that names an aggregate view was written before the
+# aggregate views could close, when the view it names was on screen (`migrate_query`).
+WRITTEN_WITH = {"aggregate": "show_aggregates"}
 
 
 def migrate_query(params: Mapping[str, str | list[str]]) -> dict[str, str | list[str]]:
@@ -401,14 +411,17 @@ def migrate_query(params: Mapping[str, str | list[str]]) -> dict[str, str | list
 
     A link without the integration rule comes from before adaptive integration was the default: it ran
     fixed steps, so it gets FIXED_INTEGRATION; one without the delta tolerance comes from before adaptive
-    integration checked the delta, so it gets 0 (tokens only). No params at all is a fresh visit, which gets
-    today's defaults.
+    integration checked the delta, so it gets 0 (tokens only); one naming an aggregate view (`ag`) without saying
+    whether the aggregate views are open comes from before they could close, so they open. No params at all is a
+    fresh visit, which gets today's defaults.
     """
     out = dict(params)
     if out and KEY_INTEGRATION not in out:
         out[KEY_INTEGRATION] = FIXED_INTEGRATION
     if out and KEY_DELTA_TOLERANCE not in out:  # written before adaptive integration checked the delta
         out[KEY_DELTA_TOLERANCE] = "0"
+    if KEY_AGGREGATE in out and KEY_SHOW_AGGREGATES not in out:  # the view it names was open then
+        out[KEY_SHOW_AGGREGATES] = "1"
     return out
 
 
@@ -443,11 +456,13 @@ def from_query(params: Mapping[str, str | list[str]]) -> tuple[ViewState, list[s
 def to_query(state: ViewState, *, include: set[str] | None = None) -> dict[str, str]:
     """Query params for `state`: only fields that differ from the defaults (short links)."""
     out: dict[str, str] = {}
+    companions = {WRITTEN_WITH[f.name] for f in fields(ViewState) if f.name in WRITTEN_WITH
+                  and getattr(state, f.name) != getattr(DEFAULTS, f.name)}
     for f in fields(ViewState):
         if include is not None and f.name not in include:
             continue
         value = getattr(state, f.name)
-        if value == getattr(DEFAULTS, f.name) and f.name not in ALWAYS_WRITTEN:
+        if value == getattr(DEFAULTS, f.name) and f.name not in ALWAYS_WRITTEN and f.name not in companions:
             continue
         out[FIELDS_BY_NAME[f.name].key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
     return out

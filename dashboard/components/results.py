@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable
 
 import streamlit as st
 
@@ -237,11 +238,14 @@ def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, 
                    "(the gate acts on the head's output), but nothing it outputs reaches the later layers.")
 
 
-def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tuple[int, int]) -> None:
+def _on_grid_select(chart_key: str, layer_name: str, head_name: str, shape: tuple[int, int],
+                    on_pick: Callable[[], None] | None) -> None:
     cell = grid_cell_from_selection(st.session_state.get(chart_key) or {}, shape)
     if cell is not None:
         set_value(layer_name, int(cell[0]))
         set_value(head_name, int(cell[1]))
+        if on_pick is not None:
+            on_pick()
 
 
 def marked_figure(result: Analysis, view: tuple, layer: int, head: int, build):
@@ -260,14 +264,15 @@ def marked_figure(result: Analysis, view: tuple, layer: int, head: int, build):
 
 
 def render_grid(result: Analysis, *, key: str, layer: int = 0, head: int = 0, stretch: bool = False,
-                layer_name: str = "layer", head_name: str = "head") -> None:
-    """All layers x heads thumbnails, the shown head outlined; clicking one opens that head in the single-head view."""
+                layer_name: str = "layer", head_name: str = "head", on_pick: Callable[[], None] | None = None) -> None:
+    """All layers x heads thumbnails, the shown head outlined; clicking one opens that head in the single-head view
+    (then calls `on_pick`, e.g. to bring that view into sight)."""
     figure = marked_figure(result, ("grid", stretch), layer, head,
                            lambda: attention_grid(result.attention.weights, stretch=stretch))
     st.plotly_chart(
         figure,
         key=key,
-        on_select=lambda: _on_grid_select(key, layer_name, head_name, result.attention.weights.shape[:2]),
+        on_select=lambda: _on_grid_select(key, layer_name, head_name, result.attention.weights.shape[:2], on_pick),
         selection_mode="points",
         config=share.chart_config(chart_name(result, "all heads", "stretched" if stretch else "")),
         width="content",

@@ -113,9 +113,10 @@ def set_value(name: str, value) -> None:
     st.session_state[widget_key(name)] = value
 
 
-def write_url(state: ViewState, names: set[str]) -> None:
+def write_url(state: ViewState, names: set[str], *, links: bool = True) -> None:
     """Make the address bar reproduce `state` (only fields that differ from the defaults), remember it for the
-    other pages, and point the sidebar's links at it."""
+    other pages, and point the sidebar's links at it (not from a fragment rerun, `links` False: a fragment cannot
+    draw into the sidebar's placeholder; the next full run does)."""
     wanted = to_query(state, include=names)
     if wanted != st.query_params.to_dict():
         st.query_params.from_dict(wanted)
@@ -126,7 +127,8 @@ def write_url(state: ViewState, names: set[str]) -> None:
         st.session_state.setdefault(OWN_KEY, {})[page] = values
         st.session_state.setdefault(SHARED_KEY, {}).update(
             {name: value for name, value in values.items() if name in SHARED_FIELDS})
-    draw_navigation()
+    if links:
+        draw_navigation()
 
 
 def page_query(page: str) -> dict[str, str]:

@@ -1,4 +1,8 @@
-"""Explore one model: prediction, token highlights, attention of every layer and head."""
+"""Explore one model: prediction, token highlights, attention of every layer and head.
+
+The first screen is the prediction, the highlights and one head's map; the other attention views, the depth split
+and the information flow are drawn when opened (dashboard.components.explore_sections).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import ablation, controls, pin, results, share, tasks
-from dashboard.components.depth import render_depth_section
-from dashboard.components.flow import render_flow_section
+from dashboard.components import explore_sections as sections
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
@@ -27,10 +30,8 @@ from explain.viz.report import standalone_html
 
 PAGE = "explore"
 FIELDS = EXPLORE_FIELDS
-VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggregate", "stretch", "span"}
-# Up to this many tokens the single-head map (square, 12 px a token) fits beside the aggregate view; longer
-# texts get the full width for each, one below the other.
-SIDE_BY_SIDE_TOKENS = 24
+VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggregate", "stretch", "show_aggregates",
+               "show_grid", "span"}
 
 
 def compute(request: AnalysisRequest, loaded: LoadedModel, label: str = "", state: ViewState | None = None
@@ -119,52 +120,30 @@ def main() -> None:
             with st.expander("Highlights of the full model (every head)"):
                 results.render_highlights(full, state.level, table=False)
 
-    st.subheader("Attention")
-    results.clamp_view("layer", result.model.n_layers, "layer")
-    results.clamp_view("head", result.model.n_heads, "head")
-    stretch = st.checkbox(
-        "Stretch each map", key=widget_key("stretch"),
-        help="Off: every attention map (one head, rollout, one token, all heads) uses the same 0–1 colour scale, "
-             "so a weak, near-uniform head looks pale beside a peaked one. On: each map stretches its colours to "
-             "its own maximum, which shows the structure of weak maps but makes them look as strong as any.",
-    )
-    if len(result.tokens) <= SIDE_BY_SIDE_TOKENS:
-        head_col, agg_col = st.columns([1, 1], gap="large")
-    else:
-        head_col, agg_col = st.container(), st.container()
-    with head_col:
-        c1, c2, c3 = st.columns([1, 1, 2], vertical_alignment="bottom")
-        layer = c1.selectbox("Layer", list(range(result.model.n_layers)), key=widget_key("layer"))
-        head = c2.selectbox("Head", list(range(result.model.n_heads)), key=widget_key("head"))
-        hide = c3.toggle("Hide [CLS]/[SEP]", key=widget_key("hide_special"),
-                         help="Drop the special tokens and renormalise each row to sum to 1.")
-        results.render_head(result, layer, head, hide, key="head_map", stretch=stretch, zoom=True)
-    with agg_col:
-        results.render_aggregates(result, key="agg", layer=layer, head=head, stretch=stretch)
-    st.subheader("All heads")
-    grid_col, knock_col = st.columns([3, 1], gap="medium")
-    with grid_col:
-        results.render_grid(result, key="grid", layer=layer, head=head, stretch=stretch)
-    with knock_col:
-        st.markdown("**Knock out heads**")
+    with st.sidebar:
+        st.header("Knock out heads")
         if saved:
             st.caption("Change the text or a setting to analyse live, then choose heads to remove.")
         else:
-            ablation.head_picker(result.model.n_layers, result.model.n_heads, outlined=(layer, head), warn=False)
+            ablation.head_picker(result.model.n_layers, result.model.n_heads, warn=False)
 
-    result = render_depth_section(result, loaded)
-    flow = render_flow_section(result, loaded)
+    st.subheader("Attention")
+    results.clamp_view("layer", result.model.n_layers, "layer")
+    results.clamp_view("head", result.model.n_heads, "head")
+    shown = sections.Shown(state=current(FIELDS), result=result)
+    sections.attention_views(result, shown, live=not saved)
+    sections.depth_section(result, loaded, shown)
+    sections.flow_section(result, loaded, shown)
 
     st.subheader("Share and export")
-    shown = current(FIELDS)
-    view = to_query(shown, include=VIEW_FIELDS)
+    shown.state = current(FIELDS)
     share.share_controls(
-        lambda: Document(kind="explore", analyses=[result], view=view),
-        lambda: standalone_html(result, view=share.report_view(shown), flow=flow),
+        lambda: Document(kind="explore", analyses=[shown.result], view=to_query(shown.state, include=VIEW_FIELDS)),
+        lambda: standalone_html(shown.result, view=share.report_view(shown.state), flow=shown.flow),
         page_path=PAGE,
         file_stem=share.slug(result.request.text),
         key="share",
-        make_csv=lambda: word_scores_csv(result, level=shown.level),
+        make_csv=lambda: word_scores_csv(shown.result, level=shown.state.level),
     )
     write_url(current(FIELDS), FIELDS)
 

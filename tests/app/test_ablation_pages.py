@@ -58,7 +58,7 @@ def removed_marks(spec: dict) -> int:
 
 def test_explore_from_the_url_runs_without_the_heads_and_says_so(tiny_dirs):
     at = open_page("explore", {"m": tiny_dirs["classification"], "t": TEXT, "n": "8", "ab": "1:*,0:2,7:1",
-                               "am": "mean", "tg": "class", "lb": "positive"})
+                               "am": "mean", "tg": "class", "lb": "positive", "gr": "1"})
     assert_clean(at)
     assert banner(at).startswith("Without heads 0:2, 1:* — 5 of 8 heads removed (set to their mean output")
     assert any("Layer 7 does not exist" in plain(w.value) for w in at.warning)  # the link's bad entry, dropped
@@ -87,7 +87,7 @@ def test_explore_pickers_and_buttons_edit_the_link(tiny_dirs):
     at.multiselect(key="ablate_pick_heads").select("0:1").run()
     assert_clean(at)
     assert at.query_params["ab"] == "0:1" and banner(at).startswith("Without heads 0:1 — 1 of 8 heads")
-    at.button(key="ablate_add_outlined").click().run()  # the head outlined in the grid: layer 1, head 3
+    at.button(key="ablate_add_outlined").click().run()  # the head shown: layer 1, head 3
     assert at.query_params["ab"] == "0:1,1:3"
     at.multiselect(key="ablate_pick_layers").select(0).run()
     assert at.query_params["ab"] == "0:*,1:3"

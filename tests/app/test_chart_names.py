@@ -12,7 +12,7 @@ def filenames(at) -> list[str]:
 
 
 def test_every_chart_saves_under_its_own_name(tiny_dirs):
-    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4", "l": "1", "h": "2"})
+    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4", "l": "1", "h": "2", "ao": "1", "gr": "1"})
     assert_clean(at)
     names = filenames(at)
     assert len(names) == len(set(names)) == 4, names

@@ -34,7 +34,7 @@ def download_labels(at: AppTest) -> list[str]:
 
 
 def test_every_explore_chart_saves_the_chosen_format(tiny_dirs):
-    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4"})
+    at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4", "ao": "1", "gr": "1"})
     assert not at.exception
     assert chart_formats(at) == ["png"] * 4
     at.button_group(key="share_image_format").set_value("svg").run()

@@ -22,8 +22,8 @@ BANNER = re.compile("Without heads 1:\u2060?2 — 1 of 8 heads removed \\(set to
 
 def test_remove_a_clicked_head_and_reopen_the_link(server, watched, tiny_dirs):
     page = watched.page
-    page.goto(f"{server}/?{urlencode({'m': tiny_dirs['encoder'], 't': 'the food was great', 'n': '5'})}")
-    wait_until_drawn(page)
+    page.goto(f"{server}/?{urlencode({'m': tiny_dirs['encoder'], 't': 'the food was great', 'n': '5', 'gr': '1'})}")
+    wait_until_drawn(page, grid=True)
     expect(page.locator(INFO).filter(has_text="Without heads")).to_have_count(0)
     grid = page.locator(GRID)
     grid.scroll_into_view_if_needed()
@@ -46,7 +46,7 @@ def test_remove_a_clicked_head_and_reopen_the_link(server, watched, tiny_dirs):
     link = page.url
     other = page.context.new_page()
     other.goto(link)
-    wait_for_app(other, charts=4)
+    wait_for_app(other, charts=3)  # prediction, one head, all heads
     expect(other.locator(INFO).filter(has_text=BANNER)).to_have_count(1, timeout=TIMEOUT)
     expect(other.locator(REMOVED_LABELS).filter(has_text="removed")).to_have_count(1, timeout=TIMEOUT)
     other.close()

@@ -57,9 +57,10 @@ def open_page(page, address: str) -> None:
     wait_until_drawn(page)
 
 
-def wait_until_drawn(page) -> None:
-    wait_for_app(page, charts=4)
-    for chart in (HEAD_MAP, GRID):  # drawn by Plotly, not just placed
+def wait_until_drawn(page, *, grid: bool = False) -> None:
+    """The first screen (prediction, one head) drawn, and the grid when the link opened it."""
+    wait_for_app(page, charts=3 if grid else 2)
+    for chart in (HEAD_MAP, GRID) if grid else (HEAD_MAP,):  # drawn by Plotly, not just placed
         page.locator(f"{chart} .main-svg").first.wait_for(timeout=TIMEOUT)
 
 
@@ -89,9 +90,15 @@ def test_default_page_renders_highlights_and_heatmaps(server, watched):
     assert any(re.fullmatch(r"film: [+-]?\d+(\.\d+)?(e[+-]?\d+)?", t) for t in titles), titles
     assert [t.rsplit(": ", 1)[0] for t in titles] == re.findall(r"\w+|[^\w\s]", DEFAULT_TEXT)  # one per word
     assert "blue raises P(" in page.locator("[data-testid='stHtml']").first.inner_text()
-    # The charts: prediction, single head, rollout (visible tab), all-heads grid, each drawn by Plotly.
-    assert page.locator(".js-plotly-plot").count() >= 4
+    # The first screen draws two charts, the prediction and one head; the other views open on request.
+    assert page.locator(".js-plotly-plot").count() == 2
     assert head_title(page) == "Layer 0, head 0"
+    for toggle in ("Aggregate views", "Show every head"):
+        page.get_by_text(toggle, exact=True).click()
+        wait_for_rerun(page)
+    expect(page).to_have_url(re.compile(r"[?&]ao=1&gr=1(&|$)"), timeout=TIMEOUT)
+    page.locator(f"{GRID} .main-svg").first.wait_for(timeout=TIMEOUT)
+    assert page.locator(".js-plotly-plot").count() == 4
     ticks = page.locator(GRID).evaluate("gd => Array.from(gd._fullLayout.yaxis.ticktext)")
     assert ticks == [f"layer {i}" for i in range(6)]  # all-MiniLM-L6: 6 layers
     drawn = page.locator(f"{GRID} .heatmaplayer image, {GRID} .heatmaplayer .hm")
@@ -126,7 +133,8 @@ def test_layer_and_head_choice_lands_in_the_url_and_survives_a_reload(server, wa
 
 def test_clicking_a_grid_thumbnail_opens_that_head(server, watched, tiny_dirs):
     page = watched.page
-    open_page(page, url(server, m=tiny_dirs["encoder"], t="good film", n="5"))
+    page.goto(url(server, m=tiny_dirs["encoder"], t="good film", n="5", gr="1"))
+    wait_until_drawn(page, grid=True)
     expect_head(page, 0, 0)
     grid = page.locator(GRID)
     grid.scroll_into_view_if_needed()
@@ -172,7 +180,7 @@ def test_a_hand_edited_bad_link_warns_and_still_renders(server, watched, tiny_di
     expect(warning).to_contain_text("whole number")
     expect(page.locator(INFO).filter(has_text="layer 99 does not exist")).to_be_visible()
     expect_head(page, 1, 0)  # the tiny model has 2 layers: the last one is shown
-    assert page.locator(".js-plotly-plot").count() >= 4
+    assert page.locator(".js-plotly-plot").count() >= 2
     assert page.locator(HIGHLIGHT).count() == 2
     expect(page.get_by_role("slider", name="Integration steps")).to_have_value("50")
     assert_clean(watched)
@@ -197,3 +205,47 @@ def test_markdown_in_a_link_fetches_nothing_and_links_nowhere(server, watched, t
     assert elsewhere == []
     assert outside == []
     assert "login" in page.locator("[data-testid='stMain']").inner_text()
+
+
+# Before a change: every chart on the page counts Plotly's redraws and carries a mark (a chart replaced by a new
+# element loses it). After: the Streamlit keys of the charts that were drawn again.
+WATCH_DRAWS = """() => document.querySelectorAll('.js-plotly-plot').forEach((gd) => {
+  gd.__draws = 0; gd.__watched = true; gd.on('plotly_afterplot', () => { gd.__draws += 1; });
+})"""
+DRAWN_AGAIN = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'))
+  .filter((el) => { const gd = el.querySelector('.js-plotly-plot'); return !gd || !gd.__watched || gd.__draws > 0; })
+  .map((el) => Array.from(el.closest('[class*="st-key-"]').classList).find((c) => c.startsWith('st-key-')).slice(7))"""
+
+
+def test_a_head_change_redraws_only_the_head_map(server, watched, tiny_dirs):
+    """Issue 20 section 7: the prediction (and the rest of the page) is not drawn again when the head changes."""
+    page = watched.page
+    open_page(page, url(server, m=tiny_dirs["encoder"], t="good film", n="5"))
+    page.evaluate(WATCH_DRAWS)
+    select_option(page, "Head", "2")
+    wait_for_rerun(page)
+    expect_head(page, 0, 2)
+    assert page.evaluate(DRAWN_AGAIN) == ["head_map"]
+    expect(page).to_have_url(re.compile(r"[?&]h=2(&|$)"), timeout=5_000)
+    assert_clean(watched)
+
+
+def test_a_thumbnail_click_brings_the_head_map_into_view(server, watched, tiny_dirs):
+    """Issue 20 section 5: the head opened from the grid is drawn above it, out of sight; the page scrolls to it."""
+    page = watched.page
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page.goto(url(server, m=tiny_dirs["encoder"], t="the film was good but far too long", n="5", gr="1"))
+    wait_until_drawn(page, grid=True)
+    grid = page.locator(GRID)
+    grid.evaluate("gd => gd.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(300)
+    expect(page.locator(f"{HEAD_MAP} .gtitle")).not_to_be_in_viewport()
+    geometry = grid.evaluate(THUMBNAIL_CENTRES)
+    target = next(p for p in geometry["points"]
+                  if p["dx"] == geometry["headCentres"][3] and p["dy"] == geometry["layerCentres"][1])
+    page.mouse.click(target["x"], target["y"])
+    wait_for_rerun(page)
+    expect_head(page, 1, 3)
+    expect(page.locator(f"{HEAD_MAP} .gtitle")).to_be_in_viewport(timeout=5_000)
+    expect(page.get_by_role("combobox", name="Head", exact=True)).to_be_in_viewport()
+    assert_clean(watched)
