@@ -7,19 +7,15 @@ A request names the heads it removes (`AnalysisRequest.ablate`, e.g. "0:1,2:*") 
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
 
-from explain.errors import InputError
 from explain.heads.gating import HeadSet, check_head_text, check_mode, gated, head_means
 from explain.models import LoadedModel
 from explain.records import AnalysisRequest
-
-# The request gates on each model now ((heads text, mode)), so nested pipeline calls gate once.
-ACTIVE: weakref.WeakKeyDictionary[torch.nn.Module, tuple[str, str]] = weakref.WeakKeyDictionary()
+from explain.removed_heads import ACTIVE, RemovedHeads
 
 
 def check_ablation(request: AnalysisRequest) -> None:
@@ -57,36 +53,18 @@ def request_ablation(
     key = (heads.format(), request.ablate_mode)
     with loaded.lock:
         active = ACTIVE.get(loaded.encoder)
-        if active == key:
+        if active is not None and (active.text, active.mode) == key:
             yield heads
             return
         if active is not None:
-            raise RuntimeError(f"heads {active[0]} are already removed from this model; ablations do not nest")
+            raise RuntimeError(f"heads {active.text} are already removed from this model; ablations do not nest")
         means = None
         if request.ablate_mode == "mean":
             means = head_means(loaded, input_ids, attention_mask, token_type_ids, position_ids)
         with gated(loaded, heads, request.ablate_mode, means):
-            ACTIVE[loaded.encoder] = key
+            ACTIVE[loaded.encoder] = RemovedHeads(*key, kept=heads.gates())
             try:
                 yield heads
             finally:
                 ACTIVE.pop(loaded.encoder, None)
 
-
-def attention_of_kept_heads(loaded: LoadedModel, attentions: tuple[torch.Tensor, ...], method: str
-                            ) -> tuple[torch.Tensor, ...]:
-    """Each layer's attention [heads, tokens, tokens] with the heads removed by the block now running set to
-    zero, so that a decomposition reading the attention (ALTI, GlobEnc, DecompX) follows the ablated model as
-    the forward pass does; the attention unchanged outside any ablation.
-
-    A head set to its mean outputs a constant that none of these decompositions splits: InputError.
-    """
-    active = ACTIVE.get(loaded.encoder)
-    if active is None:
-        return attentions
-    text, mode = active
-    if mode != "zero":
-        raise InputError(f"{method} follows removed heads only when they are set to zero, not to their mean; "
-                         "choose zero ablation or another method.")
-    kept = HeadSet.parse(text, loaded.info.n_layers, loaded.info.n_heads).gates()
-    return tuple(a * kept[layer].to(a)[:, None, None] for layer, a in enumerate(attentions))

@@ -41,11 +41,11 @@ import torch
 
 from explain.errors import InputError
 from explain.families import family_of, resolve
-from explain.heads.ablation import attention_of_kept_heads
 from explain.methods.attention_based import readout_weights
 from explain.methods.base import FORWARD_PASS, AttributionContext, Method, ProgressCallback, RawScores, register
 from explain.methods.gradients import NoSettings
 from explain.models import LoadedModel
+from explain.removed_heads import attention_of_kept_heads
 
 # Output rows whose [inputs, rows, hidden] parts are held at once: bounds memory on long texts.
 CHUNK_ELEMENTS = 1 << 24
@@ -143,7 +143,7 @@ def captured_pass(context: AttributionContext, blocks: list[AttentionBlock]
         for handle in handles:
             handle.remove()
     attentions = tuple(a[0].detach().double() for a in out.attentions)
-    return capture, attention_of_kept_heads(context.target.loaded, attentions, "ALTI (like GlobEnc)")
+    return capture, attention_of_kept_heads(context.target.loaded.encoder, attentions, "ALTI (like GlobEnc)")
 
 
 def first_norm_parts(x: torch.Tensor, attention: torch.Tensor, block: AttentionBlock, norm_input: torch.Tensor

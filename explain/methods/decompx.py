@@ -43,11 +43,11 @@ import torch
 
 from explain.errors import InputError
 from explain.families import family_of, resolve
-from explain.heads.ablation import attention_of_kept_heads
 from explain.methods.base import FORWARD_PASS, AttributionContext, Method, ProgressCallback, RawScores, register
 from explain.methods.decomposition import AttentionBlock, attention_blocks, decomposition_refusal
 from explain.methods.gradients import NoSettings
 from explain.models import LoadedModel
+from explain.removed_heads import attention_of_kept_heads
 from explain.targets import CosineReadout, HeadReadout
 
 TITLE = "DecompX"
@@ -159,7 +159,7 @@ def real_pass(context: AttributionContext, blocks: list[DecompXBlock], head: lis
             torch.no_grad():
         out = target.module(inputs_embeds=context.embeddings(), attention_mask=context.attention_mask,
                             output_attentions=True, **context.model_inputs())
-    attentions = attention_of_kept_heads(target.loaded, tuple(a[0].detach().double() for a in out.attentions),
+    attentions = attention_of_kept_heads(target.loaded.encoder, tuple(a[0].detach().double() for a in out.attentions),
                                          TITLE)
     found = RealPass(
         layer_inputs=layers["value"].inputs, attentions=attentions, norm_inputs=layers["norm"].inputs,
