@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.state import KEY_ABLATE_MODE
 from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -106,9 +107,17 @@ def test_a_saved_analysis_says_the_flow_needs_a_live_analysis(tiny_dirs):
     assert len(again.get("plotly_chart")) == PAGE_CHARTS
 
 
-def test_with_heads_removed_the_section_says_why_instead_of_drawing(tiny_dirs):
+def test_with_heads_set_to_zero_the_flow_follows_the_ablated_model(tiny_dirs):
     at = run_app({"m": tiny_dirs["classification"], "t": "the film was good", "n": "4", "fl": "1", "ab": "0:1"})
     assert_clean(at)
-    assert any(plain(i.value).startswith("The information flow is drawn for the full model only")
+    assert any(s.key == "w_flow_threshold" for s in at.slider)
+    assert not any("information flow" in plain(i.value) for i in at.info)
+
+
+def test_with_heads_set_to_their_mean_the_section_says_why_instead_of_drawing(tiny_dirs):
+    at = run_app({"m": tiny_dirs["classification"], "t": "the film was good", "n": "4", "fl": "1", "ab": "0:1",
+                  KEY_ABLATE_MODE: "mean"})
+    assert_clean(at)
+    assert any(plain(i.value).startswith("The information flow follows removed heads only when they are set to zero")
                for i in at.info)
     assert all(s.key != "w_flow_threshold" for s in at.slider)
