@@ -75,7 +75,7 @@ def test_tab_reaches_every_highlighted_word_with_its_score(server, browser, tiny
 
 
 def test_each_chart_adds_at_most_two_tab_stops(server, browser, tiny_classifier):
-    page = open_explore(browser, explore(server, tiny_classifier))
+    page = open_explore(browser, explore(server, tiny_classifier, gr="1"))  # the all-heads grid opened
     per_chart: dict[str, int] = {}
     for stop in tab_stops(page):
         if stop["chart"]:
