@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from dashboard.components import ablation, results
+from dashboard.components import ablation, results, scroll
 from dashboard.components.depth import render_depth_section
 from dashboard.components.flow import render_flow_section
 from dashboard.components.url_state import current, leave_saved, widget_key, write_url
@@ -24,20 +24,13 @@ from explain import Analysis, LoadedModel
 from explain.flow import FlowGraph
 from explain.heads import HeadSet
 
-SCROLL_KEY = "_explore_scroll_to_head"  # thumbnail clicks so far: the head's view scrolls into sight after each
-SCROLLED_KEY = "_explore_scrolled_to_head"  # the clicks the view has scrolled for
 # Up to this many tokens the single-head map (square, 12 px a token) fits beside the aggregate views; longer texts
 # get the full width for each, one below the other.
 SIDE_BY_SIDE_TOKENS = 24
 HEAD_ANCHOR = "head_view"  # the head view's container (CSS class st-key-head_view), the scroll's target
 # Runs once, where it is inserted: brings the head's view (its controls and map) to the top of the window, below
 # Streamlit's fixed header. A constant: nothing from the user goes into it.
-SCROLL_SCRIPT = (
-    '<script data-run="{run}">'
-    f"const view = document.querySelector('.st-key-{HEAD_ANCHOR}');"
-    "if (view) { view.style.scrollMarginTop = '4rem'; view.scrollIntoView({block: 'start'}); }"
-    "</script>"
-)
+HEAD_VIEW = f".st-key-{HEAD_ANCHOR}"  # the head's pickers and map, which a thumbnail click scrolls to
 
 
 @dataclass
@@ -76,7 +69,7 @@ def finish(shown: Shown) -> None:
 
 def head_chosen_in_grid() -> None:
     """A thumbnail was clicked (it set the layer and the head): bring the head's map into sight on this rerun."""
-    st.session_state[SCROLL_KEY] = st.session_state.get(SCROLL_KEY, 0) + 1
+    scroll.scroll_on_next_run(HEAD_VIEW)
 
 
 def remove_head(layer: int, head: int, n_layers: int, n_heads: int) -> None:
@@ -107,10 +100,7 @@ def attention_views(result: Analysis, shown: Shown, *, live: bool) -> None:
     with agg_col:
         aggregates(result, layer, head, stretch)
     grid(result, layer, head, stretch)
-    clicks = st.session_state.get(SCROLL_KEY, 0)
-    if clicks != st.session_state.get(SCROLLED_KEY, 0):
-        st.session_state[SCROLLED_KEY] = clicks
-        st.html(SCROLL_SCRIPT.replace("{run}", str(clicks)), unsafe_allow_javascript=True)
+    scroll.scroll_if_asked(HEAD_VIEW)
     finish(shown)
 
 

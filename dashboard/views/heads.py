@@ -62,7 +62,7 @@ def on_map_select(chart_key: str, shape: tuple[int, int]) -> None:
     if cell is not None:
         set_value("heads_layer", int(cell[0]))
         set_value("heads_head", int(cell[1]))
-        scroll.scroll_on_next_run(NEURON_ANCHOR)
+        scroll.scroll_on_next_run(f"#{NEURON_ANCHOR}")
 
 
 def importance_section(importance: HeadImportance, layer: int, head: int) -> None:
@@ -145,7 +145,7 @@ def neuron_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInput
                             chart_filename("neuron view", f"layer {layer}", f"head {head}", f"token {token}")),
                         width="stretch")
         st.caption(NEURON_CAPTION)
-    scroll.scroll_if_asked(NEURON_ANCHOR)
+    scroll.scroll_if_asked(f"#{NEURON_ANCHOR}")
     return view
 
 
