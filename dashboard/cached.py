@@ -63,8 +63,8 @@ MAX_MODELS = int(os.environ.get("EXPLAIN_MAX_MODELS", "3"))
 MAX_CACHED_BYTES = 512 * 1024 * 1024
 # Stages of explain.pipeline.analyze at whose progress reports the model can be lent to light work: the
 # tokenizer is not in use and no hook is on the model; a batch of integration steps in flight keeps its own
-# autograd graph, which other work on the same frozen weights does not touch. Inside a stochastic method
-# ("attribution" of LIME, KernelSHAP, SmoothGrad) the shared random generator is held, so it never pauses there.
+# autograd graph, which other work on the same frozen weights does not touch. A stochastic method (LIME, KernelSHAP,
+# SmoothGrad) reports with torch's shared generator handed back and its own state kept (`SeededRun`).
 PAUSE_STAGES = frozenset({"tokenising", "attention", "attribution"})
 
 
@@ -180,11 +180,6 @@ def watched(progress: Progress | None) -> Progress | None:
     return lambda stage, fraction: slot.empty()
 
 
-def pause_stages(method: str, stages: frozenset[str] = PAUSE_STAGES) -> frozenset[str]:
-    """Where work running `method` may pause for light work: not inside a stochastic method's seeded draws."""
-    return stages - {"attribution"} if METHODS[method].stochastic else stages
-
-
 @st.cache_resource(show_spinner=False)
 def shared_schedulers() -> Schedulers:
     """One scheduler per model for all the work on it, whichever page asks."""
@@ -235,7 +230,7 @@ class AnalysisCache:
         return cast(Analysis, self.results.compute(
             key, loaded, lambda model, step: analyze(request, model, progress=step), work=work,
             what="This request", advice="use a shorter text or a lower token limit", progress=watched(progress),
-            session=current_session() if session is None else session, pause_at=pause_stages(request.method)))
+            session=current_session() if session is None else session, pause_at=PAUSE_STAGES))
 
     def __len__(self) -> int:
         return len(self.results)
@@ -394,7 +389,7 @@ class MethodResultCache:
             key, loaded, lambda model, step: explain_method(request_for_method(request, name), model, name,
                                                             progress=lambda f: step("attribution", f)),
             work=work, what=METHODS[name].title, advice="", progress=watched(None if progress is None else method_progress),
-            session=current_session() if session is None else session, pause_at=pause_stages(name)))
+            session=current_session() if session is None else session, pause_at=PAUSE_STAGES))
 
     def naopc_that_fits(self, n_methods: int, n_words: int, loaded: LoadedModel, n_tokens: int
                         ) -> tuple[NAOPCSettings | None, str, float]:

@@ -12,43 +12,19 @@ from typing import Any
 
 from explain.evaluation.faithfulness import DEFAULT_RANDOM_RANKINGS, ERASER_BINS
 from explain.evaluation.naopc import DEFAULT_NAOPC, NAOPCSettings, limit_variants, order_variants
-from explain.families import model_shape as shape_by_family
 from explain.methods import get_method
 from explain.methods.base import FORWARD_PASS, method_settings
+from explain.pacing import REFERENCE_SHAPE as REFERENCE_SHAPE
+from explain.pacing import model_shape as model_shape
+from explain.pacing import work_units
 from explain.records import FIXED_INTEGRATION, AnalysisRequest
 
-# The rate behind DEFAULT_WORK_RATE was measured on this project's 2-core machine (AMD EPYC, torch threads 2):
-# 512 tokens x 1000 steps took about 340 s (issue 10), 128 x 200 and 11 x 50 agree within 10%
-# (benchmarks/work_budget.py, docs/load-test.md).
-REFERENCE_SHAPE = (6, 384, 1536)
-REFERENCE_TOKENS = 128
-# Fixed cost of one evaluation in token units (tensor set-up, per-layer overhead), which dominates short texts.
-EVALUATION_OVERHEAD_TOKENS = 64
 # The passes of an analysis besides its method's: the attention pass and the two endpoint scores.
 EXTRA_EVALUATIONS = 2
-# bfloat16 autocast (fast mode) relative to float32, per evaluation: counted as float32 (not measured apart).
-PRECISION_COST = {"fp32": 1.0, "bf16": 1.0}
 # The heads page scores the pruning curve at this many evenly spread numbers of removed heads (every number on
 # smaller models), in the importance order and in this many random orders.
 PRUNING_POINTS = 49
 PRUNING_RANDOM_ORDERS = 3
-
-
-def model_shape(config: Any) -> tuple[int, int, int]:
-    """(layers, hidden size, feed-forward size) of a transformers config, by its family's names."""
-    return shape_by_family(config, REFERENCE_SHAPE)
-
-
-def token_cost(shape: tuple[int, int, int], n_tokens: int) -> float:
-    """Multiply-adds per token of one pass: projections, feed-forward and attention over `n_tokens`."""
-    layers, hidden, inner = shape
-    return float(layers * (4 * hidden * hidden + 2 * hidden * inner + 2 * n_tokens * hidden))
-
-
-def work_units(evaluations: float, config: Any, n_tokens: int, precision: str = "fp32") -> float:
-    """Work units of `evaluations` model evaluations at `n_tokens` tokens on a model with this config."""
-    relative = token_cost(model_shape(config), n_tokens) / token_cost(REFERENCE_SHAPE, REFERENCE_TOKENS)
-    return evaluations * (n_tokens + EVALUATION_OVERHEAD_TOKENS) * relative * PRECISION_COST.get(precision, 1.0)
 
 
 def method_evaluations(request: AnalysisRequest, name: str, n_tokens: int, n_words: int | None = None) -> float:

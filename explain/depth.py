@@ -107,7 +107,7 @@ def mean_embedding(module: torch.nn.Module) -> torch.Tensor:
 
 def steps_per_batch(context: AttributionContext, n_steps: int, hidden_size: int) -> int:
     """Integration steps through the model at once: within memory, and short enough between two progress reports
-    for light work to pause this at (`explain.scheduling.batch_between_pauses`)."""
+    for light work to pause this at (`explain.pacing.batch_between_pauses`)."""
     step = work_units(1.0, context.target.loaded.config, context.n_tokens)
     return min(internal_batch_size(context.n_tokens, n_steps, hidden_size), batch_between_pauses(n_steps, step))
 

@@ -23,7 +23,6 @@ import ctypes
 import dataclasses
 import functools
 import math
-import os
 import threading
 import time
 from collections import OrderedDict, deque
@@ -35,14 +34,16 @@ from typing import Any
 from explain.costs import EXTRA_EVALUATIONS, estimate_work, evaluations
 from explain.errors import ExplainError, InputError
 from explain.methods import get_method
+from explain.pacing import DEFAULT_WORK_RATE, WORK_RATE_ENV, env_float
+from explain.pacing import MIN_PAUSE_POINTS as MIN_PAUSE_POINTS
+from explain.pacing import PAUSE_SECONDS as PAUSE_SECONDS
+from explain.pacing import batch_between_pauses as batch_between_pauses
 from explain.records import MIN_STEPS, AnalysisRequest
 
 MAX_WORK_ENV = "EXPLAIN_MAX_WORK"
-WORK_RATE_ENV = "EXPLAIN_WORK_RATE"
 LIGHT_SECONDS_ENV = "EXPLAIN_LIGHT_SECONDS"
 QUEUE_LENGTH_ENV = "EXPLAIN_QUEUE_LENGTH"
 
-DEFAULT_WORK_RATE = 2000.0  # work units per second here (explain.costs: the unit and where the rate comes from)
 DEFAULT_LIMIT_SECONDS = 30.0
 DEFAULT_LIGHT_SECONDS = 3.0
 DEFAULT_QUEUE_LENGTH = 4
@@ -50,21 +51,6 @@ DEFAULT_QUEUE_LENGTH = 4
 # pauses excluded, is stopped at its next progress report, and waiting turns stop waiting for it.
 WATCHDOG_FACTOR = 10.0
 WATCHDOG_MIN_SECONDS = 120.0
-
-
-# Heavy work runs in batches with a progress report after each, where it pauses for light work and stops when
-# nobody waits for it: a batch is priced at most PAUSE_SECONDS here (a light request waits about that long for the
-# heavy piece in its way to pause), and a run has at least MIN_PAUSE_POINTS batches (it stops within that share of
-# its work once its tabs have closed).
-PAUSE_SECONDS = 0.5
-MIN_PAUSE_POINTS = 8
-
-
-def batch_between_pauses(total: int, item_work: float, rate: float | None = None) -> int:
-    """How many of `total` items, each `item_work` work units, to run between two pause points (at least 1)."""
-    rate = _env_float(WORK_RATE_ENV, DEFAULT_WORK_RATE) if rate is None else rate
-    by_time = int(PAUSE_SECONDS * rate // max(item_work, 1e-9))
-    return max(1, min(by_time, math.ceil(total / MIN_PAUSE_POINTS)))
 
 
 @functools.cache
@@ -104,14 +90,6 @@ def about(value: float) -> str:
     return f"{float(f'{value:.2g}'):g}"
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip()
-    try:
-        return float(raw) if raw else default
-    except ValueError:
-        return default
-
-
 @dataclass(frozen=True)
 class WorkBudget:
     """The most work one request may ask for, and the rate that turns work into seconds here.
@@ -128,11 +106,11 @@ class WorkBudget:
     @classmethod
     def from_environment(cls) -> WorkBudget:
         """EXPLAIN_WORK_RATE (units/s), EXPLAIN_MAX_WORK (units; 0 = no limit), EXPLAIN_LIGHT_SECONDS."""
-        rate = _env_float(WORK_RATE_ENV, DEFAULT_WORK_RATE)
+        rate = env_float(WORK_RATE_ENV, DEFAULT_WORK_RATE)
         rate = rate if rate > 0 else DEFAULT_WORK_RATE
-        max_work = _env_float(MAX_WORK_ENV, DEFAULT_LIMIT_SECONDS * rate)
+        max_work = env_float(MAX_WORK_ENV, DEFAULT_LIMIT_SECONDS * rate)
         return cls(max_work=max_work if max_work > 0 else math.inf, rate=rate,
-                   light_seconds=_env_float(LIGHT_SECONDS_ENV, DEFAULT_LIGHT_SECONDS))
+                   light_seconds=env_float(LIGHT_SECONDS_ENV, DEFAULT_LIGHT_SECONDS))
 
     def seconds(self, work: float) -> float:
         return work / self.rate
@@ -178,7 +156,7 @@ def check_work_budget(request: AnalysisRequest, n_tokens: int, config: Any = Non
 
 
 def queue_length_from_environment() -> int:
-    return max(0, int(_env_float(QUEUE_LENGTH_ENV, DEFAULT_QUEUE_LENGTH)))
+    return max(0, int(env_float(QUEUE_LENGTH_ENV, DEFAULT_QUEUE_LENGTH)))
 
 
 class TurnExpired(ExplainError):

@@ -39,6 +39,7 @@ class BagOfEmbeddings(torch.nn.Module):
             self.embedding.weight.copy_(torch.randn(vocab_size, hidden, generator=generator))
         self.readout = torch.randn(hidden, generator=generator)
         self.embedding.weight.requires_grad_(False)
+        self.config = None  # no transformers config: work is priced at the reference shape (explain.pacing)
 
     def get_input_embeddings(self) -> torch.nn.Module:
         return self.embedding

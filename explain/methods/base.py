@@ -13,6 +13,7 @@ import dataclasses
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -349,18 +350,104 @@ def spread_over_tokens(word_values: np.ndarray, token_word: np.ndarray) -> np.nd
     return out
 
 
-# Captum draws its samples from torch's global generator, which every thread shares: seeded runs take
-# this lock so that two sessions' draws never interleave (and each gets the same numbers for its seed).
-SEEDED_RNG_LOCK = threading.Lock()
+class HandOverLock:
+    """A lock handed to its waiters in the order they asked: Python's own lock lets a thread that releases it take
+    it straight back, so a seeded run that steps aside at every pause would keep the others waiting anyway."""
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiting: deque[threading.Event] = deque()
+
+    def acquire(self) -> None:
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Event()
+            self._waiting.append(turn)
+        turn.wait()  # release() hands the lock over: it stays held
+
+    def locked(self) -> bool:
+        with self._mutex:
+            return self._held
+
+    def release(self) -> None:
+        with self._mutex:
+            if self._waiting:
+                self._waiting.popleft().set()
+            else:
+                self._held = False
 
 
-@contextmanager
-def seeded(seed: int, device: torch.device) -> Iterator[None]:
-    """Run the block with torch's generators seeded by `seed`, then restore them as they were."""
-    devices = [device] if device.type == "cuda" else []
-    with SEEDED_RNG_LOCK, torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        yield
+# Captum draws its samples from torch's global generator, which every thread shares: a seeded run holds this lock
+# while it draws and computes, so that two sessions' draws never interleave, and steps aside at its pauses.
+SEEDED_RNG_LOCK = HandOverLock()
+
+GeneratorState = tuple[torch.Tensor, torch.Tensor | None]
+
+
+class SeededRun:
+    """One method run on torch's generators seeded by `seed`, which it shares with other runs only while paused.
+
+    `with SeededRun(seed, device) as run:` takes SEEDED_RNG_LOCK and seeds the generators (CPU, and `device`'s
+    where it is CUDA); leaving restores them as they were and releases the lock. `run.reporting(progress)` is the
+    callback for the end of each batch: it calls `progress` with the lock released and this run's generator state
+    kept aside (`pause`), so light work, other sessions' seeded runs and a cancelling page act there, and a paused
+    run gives exactly the numbers of a run without pauses for the same seed.
+    """
+
+    def __init__(self, seed: int, device: torch.device) -> None:
+        self.seed = seed
+        self.cuda = device if device.type == "cuda" else None
+        self._outside: GeneratorState | None = None
+
+    def _state(self) -> GeneratorState:
+        return torch.get_rng_state(), None if self.cuda is None else torch.cuda.get_rng_state(self.cuda)
+
+    def _restore(self, state: GeneratorState) -> None:
+        torch.set_rng_state(state[0])
+        if self.cuda is not None and state[1] is not None:
+            torch.cuda.set_rng_state(state[1], self.cuda)
+
+    def __enter__(self) -> SeededRun:
+        SEEDED_RNG_LOCK.acquire()
+        try:
+            self._outside = self._state()
+            torch.manual_seed(self.seed)
+        except BaseException:
+            SEEDED_RNG_LOCK.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._outside is not None:
+                self._restore(self._outside)
+        finally:
+            SEEDED_RNG_LOCK.release()
+
+    @contextmanager
+    def pause(self) -> Iterator[None]:
+        """Step aside for the block: this run's generator state kept, the lock released, both taken back after
+        (also when the block raises, so that leaving the run restores and releases as usual)."""
+        own = self._state()
+        SEEDED_RNG_LOCK.release()
+        try:
+            yield
+        finally:
+            SEEDED_RNG_LOCK.acquire()
+            self._restore(own)
+
+    def reporting(self, progress: ProgressCallback | None) -> ProgressCallback:
+        """The callback for the end of each batch: `progress` (if any) called inside `pause`."""
+
+        def report(fraction: float) -> None:
+            with self.pause():
+                if progress is not None:
+                    progress(fraction)
+
+        return report
 
 
 METHODS: dict[str, Method] = {}

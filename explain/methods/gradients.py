@@ -9,7 +9,6 @@ as `explain.methods.quadrature`'s.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -21,16 +20,14 @@ from explain.methods.base import (
     MethodSettings,
     ProgressCallback,
     RawScores,
+    SeededRun,
     register,
-    seeded,
     setting,
 )
 from explain.methods.quadrature import internal_batch_size
+from explain.pacing import batch_between_pauses, work_units
 
 SMOOTHED_METHODS = ("saliency", "gradient_x_input", "integrated_gradients")
-# SmoothGrad's noisy copies go through the model in at least this many batches, each followed by a progress report,
-# so a run nobody waits for any more stops within this share of its samples (explain.scheduling.Cancelled).
-PROGRESS_PARTS = 8
 
 
 @dataclass(frozen=True)
@@ -102,27 +99,34 @@ def token_norm(context: AttributionContext) -> float:
 
 def smoothgrad(context: AttributionContext, settings: SmoothGradSettings, progress: ProgressCallback | None
                ) -> RawScores:
-    """Captum's NoiseTunnel ("smoothgrad") over one gradient method, under a fixed seed (the RNG is restored), with
-    a progress report after each batch of evaluations."""
+    """Captum's NoiseTunnel ("smoothgrad") over one gradient method, under a fixed seed (the RNG is restored).
+
+    The noisy copies go through the model in batches short enough for the scheduler's pause points
+    (`batch_between_pauses`, from the declared cost of one copy); after each pass the run steps aside
+    (`SeededRun.reporting`) and reports progress."""
     d, b = difference(context)
     per_copy = settings.ig_steps if settings.over == "integrated_gradients" else 1
-    forward = DifferenceForward(context, b, progress, settings.nt_samples * per_copy)
     n_tokens, hidden = d.shape[1], d.shape[2]
+    config = context.target.loaded.config
     stdev = settings.noise * token_norm(context) / hidden**0.5
     extra: dict = {"target": context.target.index}
-    if settings.over == "saliency":
-        inner: Saliency | InputXGradient | IntegratedGradients = Saliency(forward)
-        extra["abs"] = False
-    elif settings.over == "gradient_x_input":
-        inner = InputXGradient(forward)
-    else:
-        inner = IntegratedGradients(forward)
-        extra.update(baselines=torch.zeros_like(d), n_steps=settings.ig_steps, method="gausslegendre")
     batch = max(1, internal_batch_size(n_tokens, settings.nt_samples * per_copy, hidden) // per_copy)
-    batch = min(batch, math.ceil(settings.nt_samples / PROGRESS_PARTS))
-    if settings.over == "integrated_gradients":  # rows per pass: every step of the batch's copies, within memory
-        extra["internal_batch_size"] = max(batch, internal_batch_size(n_tokens, batch * per_copy, hidden))
-    with seeded(settings.seed, d.device), torch.enable_grad():
+    batch = min(batch, batch_between_pauses(settings.nt_samples, work_units(per_copy, config, n_tokens)))
+    if settings.over == "integrated_gradients":  # rows per pass: the batch's copies' steps, within memory and time
+        rows = min(internal_batch_size(n_tokens, batch * per_copy, hidden),
+                   batch_between_pauses(settings.nt_samples * per_copy, work_units(1, config, n_tokens)))
+        extra.update(baselines=torch.zeros_like(d), n_steps=settings.ig_steps, method="gausslegendre",
+                     internal_batch_size=max(batch, rows))
+    with SeededRun(settings.seed, d.device) as run, torch.enable_grad():
+        forward = DifferenceForward(context, b, run.reporting(progress), settings.nt_samples * per_copy)
+        inner: Saliency | InputXGradient | IntegratedGradients
+        if settings.over == "saliency":
+            inner = Saliency(forward)
+            extra["abs"] = False
+        elif settings.over == "gradient_x_input":
+            inner = InputXGradient(forward)
+        else:
+            inner = IntegratedGradients(forward)
         attributions = NoiseTunnel(inner).attribute(
             d, nt_type="smoothgrad", nt_samples=settings.nt_samples, nt_samples_batch_size=batch,
             stdevs=stdev, **extra)

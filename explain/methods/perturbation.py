@@ -23,13 +23,14 @@ from explain.methods.base import (
     MethodSettings,
     ProgressCallback,
     RawScores,
+    SeededRun,
     register,
-    seeded,
     setting,
     spread_over_tokens,
 )
 from explain.methods.gradients import NoSettings
 from explain.methods.scoring import variants_per_pass, word_scorer
+from explain.pacing import batch_between_pauses, work_units
 
 
 @dataclass(frozen=True)
@@ -67,30 +68,35 @@ def word_feature_mask(context: AttributionContext) -> torch.Tensor:
 
 def sampled(context: AttributionContext, settings: SamplingSettings, progress: ProgressCallback | None,
             explainer_type: type[Lime] | type[KernelShap]) -> RawScores:
-    """Word coefficients of a surrogate linear model fitted by Captum, under a fixed seed (the RNG is restored)."""
+    """Word coefficients of a surrogate linear model fitted by Captum, under a fixed seed (the RNG is restored).
+
+    The samples go through the model in batches short enough for the scheduler's pause points
+    (`batch_between_pauses`); after each the run steps aside (`SeededRun.reporting`) and reports progress."""
     inputs = context.embeddings()
     baselines = context.baseline_embeddings()
-    done = [0]
-
-    def forward(embeds: torch.Tensor) -> torch.Tensor:
-        scores = context.forward(embeds)
-        done[0] += embeds.shape[0]
-        if progress is not None:
-            progress(min(0.99, done[0] / settings.n_samples))
-        return scores
-
-    if explainer_type is Lime:
-        # Captum's default (Lasso, alpha 0.01) zeroes most coefficients of probability-sized effects;
-        # ridge with alpha 1 is what the original LIME package fits.
-        explainer: Lime | KernelShap = Lime(forward, interpretable_model=SkLearnRidge(alpha=1.0))
-    else:
-        explainer = KernelShap(forward)
+    n_tokens, hidden = inputs.shape[1], inputs.shape[2]
+    per_eval = min(variants_per_pass(n_tokens, hidden), batch_between_pauses(
+        settings.n_samples, work_units(FORWARD_PASS, context.target.loaded.config, n_tokens)))
     mask = word_feature_mask(context).expand_as(inputs)
-    with seeded(settings.seed, inputs.device), torch.no_grad():
+    with SeededRun(settings.seed, inputs.device) as run, torch.no_grad():
+        report = run.reporting(progress)
+        done = [0]
+
+        def forward(embeds: torch.Tensor) -> torch.Tensor:
+            scores = context.forward(embeds)
+            done[0] += embeds.shape[0]
+            report(min(0.99, done[0] / settings.n_samples))
+            return scores
+
+        if explainer_type is Lime:
+            # Captum's default (Lasso, alpha 0.01) zeroes most coefficients of probability-sized effects;
+            # ridge with alpha 1 is what the original LIME package fits.
+            explainer: Lime | KernelShap = Lime(forward, interpretable_model=SkLearnRidge(alpha=1.0))
+        else:
+            explainer = KernelShap(forward)
         coefficients = explainer.attribute(
             inputs, baselines=baselines, target=context.target.index, feature_mask=mask,
-            n_samples=settings.n_samples, return_input_shape=False,
-            perturbations_per_eval=variants_per_pass(inputs.shape[1], inputs.shape[2]),
+            n_samples=settings.n_samples, return_input_shape=False, perturbations_per_eval=per_eval,
         )
     words = coefficients.reshape(-1)[: context.n_words].double().cpu().numpy()
     return RawScores(scores=spread_over_tokens(words, context.token_word))
