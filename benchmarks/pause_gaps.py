@@ -68,8 +68,8 @@ def kinds(loaded, text: str, tokens: int) -> dict[str, Callable[[Gaps], object]]
         "depth": lambda gaps: with_depth(loaded, analyze(request, loaded), progress=gaps),
         "faithfulness": lambda gaps: evaluate_faithfulness(request, loaded, occlusion(), context=context(),
                                                            progress=gaps),
-        **{name: method(name) for name in ("integrated_gradients", "occlusion", "lime", "decompx",
-                                           "value_zeroing", "alti")},
+        **{name: method(name) for name in ("integrated_gradients", "occlusion", "lime", "kernel_shap", "smoothgrad",
+                                           "decompx", "value_zeroing", "alti")},
     }
 
 
