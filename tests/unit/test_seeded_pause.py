@@ -20,7 +20,7 @@ import torch
 from dashboard.cached import AnalysisCache, MethodResultCache
 from explain import AnalysisRequest
 from explain.methods import get_method
-from explain.methods.base import SEEDED_RNG_LOCK
+from explain.methods.base import SEEDED_RNG_LOCK, SeededRun
 from explain.pipeline import explain_method
 from explain.scheduling import Cancelled, Schedulers, WorkBudget
 from testkit.contexts import build_context
@@ -181,3 +181,26 @@ def test_two_sessions_seeded_runs_interleave_and_each_gives_its_numbers_alone(ti
     assert switches >= 4, baton.order
     for who in seeds:
         np.testing.assert_array_equal(scores[who], alone[who])
+
+
+def test_a_run_that_steps_aside_lets_a_waiting_seeded_run_go_first():
+    """A seeded run of another model (another scheduler) waited for the whole run: Python's lock let the run that
+    stepped aside take it straight back."""
+    order: list[str] = []
+    asking = threading.Event()
+
+    def other() -> None:
+        asking.set()
+        with SeededRun(2, torch.device("cpu")):
+            order.append("other")
+
+    with SeededRun(1, torch.device("cpu")) as run:
+        thread = threading.Thread(target=other, daemon=True)
+        thread.start()
+        assert asking.wait(SAFETY)
+        time.sleep(0.3)  # the other run now waits for the lock
+        with run.pause():
+            pass
+        order.append("first")
+    thread.join(SAFETY)
+    assert order == ["other", "first"]
