@@ -46,15 +46,14 @@ def reference_riemann(loaded, text, label_index, steps=400):
     x = embed.weight[ids[0]].detach()
     base_ids = torch.where(special, ids[0], torch.full_like(ids[0], tok.pad_token_id))
     b = embed.weight[base_ids].detach()
-    total = torch.zeros_like(x)
-    for k in range(steps):
-        alpha = (k + 0.5) / steps
-        point = (b + alpha * (x - b)).unsqueeze(0).requires_grad_(True)
-        logits = loaded.model(inputs_embeds=point, attention_mask=mask).logits
-        prob = torch.softmax(logits, -1)[0, label_index]
-        (grad,) = torch.autograd.grad(prob, point)
-        total += grad[0]
-    return ((x - b) * total / steps).sum(-1).numpy()
+    # All midpoints in one batch: each row's probability depends on its own row only, so the gradient of their
+    # sum holds each point's gradient (one pass instead of `steps`).
+    alphas = ((torch.arange(steps, dtype=x.dtype) + 0.5) / steps).view(-1, 1, 1)
+    points = (b + alphas * (x - b)).requires_grad_(True)
+    logits = loaded.model(inputs_embeds=points, attention_mask=mask.expand(steps, -1)).logits
+    probs = torch.softmax(logits, -1)[:, label_index]
+    (grads,) = torch.autograd.grad(probs.sum(), points)
+    return ((x - b) * grads.sum(0) / steps).sum(-1).numpy()
 
 
 def test_agrees_with_independent_riemann_sum(tiny_models):
