@@ -196,7 +196,8 @@ def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded
         ray_run = run_ray(job, folder, pending, actors=actors, progress=progress, cancel=cancel,
                           total=int(manifest["counts"]["texts"]), batches=batches)
         status = ray_run.status
-        manifest["ray"] = ray_run.manifest()
+        if ray_run.plan is not None:
+            manifest["ray"] = ray_run.manifest()
     else:
         status = run_local(job, folder, pending, batches, loaded, progress, cancel, start, turn)
     manifest = finish_manifest(folder, manifest, status)
