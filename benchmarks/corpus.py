@@ -9,8 +9,8 @@ class target with no label, transformers-interpret's default).
    gradient x input and default integrated gradients: the local corpus engine on all N texts against the
    per-text `explain.analyze` loop and transformers-interpret's SequenceClassificationExplainer in a loop,
    both timed on the first texts of the same set (they are slow), text by text in turn.
-2. The Ray engine (a local Ray: 2 CPUs, a 100 MB object store, no dashboard) with 1 and 2 actors against the
-   local engine on the same job.
+2. The Ray engine (a local Ray: 2 CPUs, a 100 MB object store, no dashboard) with 1 actor (2 torch threads) and 2
+   actors (the default here: one per CPU, 1 thread each) against the local engine on the same job.
 3. Peak RSS of a gradient x input run on short texts (5-20 words) at two corpus sizes, each in a fresh process.
 
 Prints a Markdown block for docs/benchmarks.md (--out FILE writes it too).
@@ -184,6 +184,20 @@ def throughput(sizes: Sizes, model_dir: str, loaded, source: Path, texts: list[s
     return rows
 
 
+def run_ray_corpus(job, actors: int) -> tuple[float, dict]:
+    """Seconds of one fresh Ray run of `job`, and how it spread the work (the manifest's `ray` entry)."""
+    from explain.corpus import run_job
+
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        outcome = run_job(job, Path(folder) / "run", engine="ray", actors=actors)
+        seconds = time.perf_counter() - start
+        plan = json.loads((Path(folder) / "run" / "manifest.json").read_text(encoding="utf-8")).get("ray", {})
+    if outcome.status != "done" or outcome.failed:
+        raise RuntimeError(f"corpus run ended {outcome.status} with {outcome.failed} failed texts")
+    return seconds, plan
+
+
 def ray_runs(sizes: Sizes, model_dir: str, loaded, source: Path) -> dict:
     import ray
 
@@ -196,7 +210,7 @@ def ray_runs(sizes: Sizes, model_dir: str, loaded, source: Path) -> dict:
     out["start"] = time.perf_counter() - start
     try:
         for actors in (1, 2):
-            out[actors] = run_corpus(job, engine="ray", actors=actors)[0]
+            out[actors], out[f"plan{actors}"] = run_ray_corpus(job, actors)
     finally:
         ray.shutdown()
     out["version"] = ray.__version__
@@ -274,16 +288,38 @@ def met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+def ray_section(sizes: Sizes, header: dict, ray: dict) -> list[str]:
+    """The Ray comparison's lines of the Markdown block."""
+    out: list[str] = []
+    local = ray["local"]
+    out += [f"**Ray engine** on this machine: {METHOD_NAMES[sizes.ray_method]} over the first {sizes.ray_texts} "
+            f"texts, a local Ray ({RAY_CPUS} CPUs, {RAY_OBJECT_STORE_BYTES >> 20} MB object store, no dashboard) "
+            f"already started (start-up {ray['start']:.1f} s, not counted). Each Ray run counts its actors' "
+            f"model loads; the local run gets the loaded model.", ""]
+    rows = [["local", "-", header["threads"], f"{local:.1f}", f"{sizes.ray_texts / local:.2f}", "1.00x", "-"]]
+    rows += [["ray", n, f"{ray[f'plan{n}'].get('torch_threads', '?')} per actor", f"{ray[n]:.1f}",
+              f"{sizes.ray_texts / ray[n]:.2f}", f"{ray[n] / local:.2f}x",
+              " / ".join(str(t) for t in ray[f"plan{n}"].get("texts_per_actor", {}).values())] for n in (1, 2)]
+    out += [common.table(["engine", "actors", "torch threads", "seconds", "texts/s", "time vs local",
+                          "texts per actor"], rows), ""]
+    best = min(ray[1], ray[2])
+    out += [f"- target: Ray within {RAY_TARGET}x of the local engine's time: **{met(best <= RAY_TARGET * local)}** "
+            f"(best {best / local:.2f}x; 2 actors took {ray[2] / ray[1]:.2f} of 1 actor's time)", ""]
+    return out
+
+
 def markdown(sizes: Sizes, args, header: dict, speed: list[dict], ray: dict | None, rss: list[dict], peer_why: str,
              quick: bool) -> str:
     out = [f"### Corpus mode (benchmarks/corpus.py{' --quick' if quick else ''})", ""]
     out += [f"- date: {header['date']}; run took {header['seconds']:.0f} s (estimated {header['estimate']:.0f} s)",
             f"- machine: {os.cpu_count()} CPU cores (nproc), {common.cpu_model()}, no accelerator used; "
-            f"torch threads {header['threads']} (local engine and loops), 1 per Ray actor",
+            f"torch threads {header['threads']} (local engine and loops); a Ray actor runs one per CPU it holds",
             f"- load average (1, 5, 15 min): {header['load_start']} at the start, {header['load_end']} at the end",
             f"- software: {header['versions']}",
             f"- model: {header['model']}; target: the predicted class's probability; batch size {sizes.batch_size}",
             ""]
+    if not speed:  # --only-ray
+        return "\n".join(out + (ray_section(sizes, header, ray) if ray is not None else []))
     out += [f"**Throughput** on {sizes.texts} texts of 5-{sizes.max_words} words (the built-in sample's sentences, "
             f"seeded). The corpus engine ran all {sizes.texts}; the per-text loops ran the first {sizes.loop_texts}, "
             f"text by text in turn, after one untimed warm-up call each. The local engine and the `analyze` loop get "
@@ -304,18 +340,7 @@ def markdown(sizes: Sizes, args, header: dict, speed: list[dict], ray: dict | No
                    f"**{met(ratio >= SPEED_UP_TARGET)}** ({ratio:.1f}x)")
     out.append("")
     if ray is not None:
-        local = ray["local"]
-        out += [f"**Ray engine** on this machine: {METHOD_NAMES[sizes.ray_method]} over the first {sizes.ray_texts} "
-                f"texts, a local Ray ({RAY_CPUS} CPUs, {RAY_OBJECT_STORE_BYTES >> 20} MB object store, no dashboard) "
-                f"already started (start-up {ray['start']:.1f} s, not counted). Each Ray run counts its actors' "
-                f"model loads; the local run gets the loaded model.", ""]
-        rows = [["local", "-", header["threads"], f"{local:.1f}", f"{sizes.ray_texts / local:.2f}", "1.00x"]]
-        rows += [["ray", n, "1 per actor", f"{ray[n]:.1f}", f"{sizes.ray_texts / ray[n]:.2f}",
-                  f"{ray[n] / local:.2f}x"] for n in (1, 2)]
-        out += [common.table(["engine", "actors", "torch threads", "seconds", "texts/s", "time vs local"], rows), ""]
-        best = min(ray[1], ray[2])
-        out += [f"- target: Ray within {RAY_TARGET}x of the local engine's time: **{met(best <= RAY_TARGET * local)}** "
-                f"(best {best / local:.2f}x; 2 actors took {ray[2] / ray[1]:.2f} of 1 actor's time)", ""]
+        out += ray_section(sizes, header, ray)
     if rss:
         out += ["**Memory**: peak RSS of a gradient x input run on short texts (5-20 words), each size in a fresh "
                 "process (`ru_maxrss`), the model loaded first.", ""]
@@ -342,6 +367,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, help=f"corpus batch size (default {d.batch_size})")
     p.add_argument("--max-words", type=int, help=f"longest throughput text in words (default {d.max_words})")
     p.add_argument("--no-ray", action="store_true", help="skip the Ray comparison")
+    p.add_argument("--only-ray", action="store_true", help="only the Ray comparison (no throughput, no memory)")
     p.add_argument("--no-peer", action="store_true", help=f"skip {PEER}")
     p.add_argument("--model", help="a saved classification model folder instead of MiniLM with a random head")
     p.add_argument("--out", type=Path, help="also write the Markdown block to this file")
@@ -391,13 +417,13 @@ def main(argv: list[str] | None = None) -> str:
         texts = make_texts(sizes.texts, max_words=sizes.max_words)
         source = write_csv(folder / "texts.csv", texts)
         start, cpu = time.perf_counter(), time.process_time()
-        speed = throughput(sizes, model_dir, loaded, source, texts, peer)
+        speed = [] if args.only_ray else throughput(sizes, model_dir, loaded, source, texts, peer)
         header["cores"] = (time.process_time() - cpu) / (time.perf_counter() - start)
         ray = None
         if ray_ok:
             ray_source = write_csv(folder / "ray.csv", texts[: sizes.ray_texts])
             ray = ray_runs(sizes, model_dir, loaded, ray_source)
-        rss = rss_runs(sizes, model_dir, folder) if sizes.rss else []
+        rss = rss_runs(sizes, model_dir, folder) if sizes.rss and not args.only_ray else []
     header.update(seconds=time.perf_counter() - wall, load_end=loadavg(),
                   versions=versions(ray["version"] if ray else "", peer))
     text = markdown(sizes, args, header, speed, ray, rss, peer_why, args.quick)

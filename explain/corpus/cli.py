@@ -42,7 +42,8 @@ def corpus_parser() -> argparse.ArgumentParser:
                         "4,096 inputs per text); --no-naopc leaves it out (default on)")
     parser.add_argument("--out", type=Path, required=True, help="the run folder (rerun to resume)")
     parser.add_argument("--engine", choices=ENGINES, default="local")
-    parser.add_argument("--actors", type=int, default=1, help="ray: model copies working at once")
+    parser.add_argument("--actors", type=int, default=None, help="ray: model copies working at once (default: one "
+                        "per CPU of the cluster)")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     return parser
 

@@ -1,8 +1,11 @@
 """The Ray engine: the same batch function as the local engine, on Ray Data with one model per actor.
 
-    read_parquet(pending input parts) -> map_batches(CorpusMapper, an actor pool, torch threads 1 per actor)
+    read_parquet(pending input parts, split into blocks: at least 2 per actor) -> map_batches(CorpusMapper, an
+    actor pool, one block per call, torch threads = the CPUs each actor holds: 1 by default)
     -> iter_batches in the driver (one row per text, its words, faithfulness and heads nested)
     -> each batch's parts written as soon as all its rows are back, with progress (texts done, total, time left)
+
+By default there is one actor per CPU of the cluster (`plan_ray`), and never more actors than blocks of work.
 
 A cluster is reached through RAY_ADDRESS (`ray start --head` on one machine, `ray start --address=...` on the
 others; docs/corpus.md); without it a local Ray is started for the job and stopped after. The run folder must be
@@ -13,8 +16,10 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,23 +33,70 @@ from explain.corpus.tables import OUTPUT_TABLES, SCHEMAS, TEXTS, part_path, writ
 
 # Tables nested in each text's output row (their text_id column is the row's).
 NESTED = ("words", "faithfulness", "heads")
-# One output row per input row: the texts table's columns, the failure (if the text failed), and its nested tables.
+# One output row per input row: the texts table's columns, the failure (if the text failed), its nested tables,
+# and the actor that computed it (host:pid; counted in the manifest, not written to the tables).
 OUTPUT = pa.schema(list(TEXTS) + [pa.field("failure", pa.string())] + [
-    pa.field(name, pa.list_(pa.struct([f for f in SCHEMAS[name] if f.name != "text_id"]))) for name in NESTED])
+    pa.field(name, pa.list_(pa.struct([f for f in SCHEMAS[name] if f.name != "text_id"]))) for name in NESTED] + [
+    pa.field("worker", pa.string())])
 # Object store of a local Ray started for a job: enough for batches of short texts, small on a laptop.
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
+# CPUs per actor when the actor count is not given: one actor per CPU, each with one torch thread.
+CPUS_PER_ACTOR = 1.0
+# Blocks of work per actor at least (where the job has the texts): an actor that finishes early takes another.
+BLOCKS_PER_ACTOR = 2
+# Seconds to wait for every actor to start (and load its model) before Ray Data gives up on the pool.
+ACTOR_START_SECONDS = 600
+
+
+@dataclass(frozen=True)
+class RayPlan:
+    """How a Ray run spreads its texts: actors, the CPUs each holds and its torch threads, and blocks of rows."""
+
+    actors: int
+    cpus_per_actor: float
+    threads: int
+    blocks: int
+
+
+def plan_ray(texts: int, parts: int, cpus: float, node_cpus: float, actors: int | None = None) -> RayPlan:
+    """Actors (given, or one per CPU of the cluster), never more than the blocks of work; blocks: the input parts,
+    split so that each actor gets at least BLOCKS_PER_ACTOR where there are texts enough; CPUs per actor: the
+    cluster's shared out (at most one node's), so 1 actor on 2 CPUs runs 2 torch threads."""
+    wanted = actors if actors is not None and actors > 0 else max(1, int(cpus // CPUS_PER_ACTOR))
+    blocks = max(parts, min(texts, BLOCKS_PER_ACTOR * wanted))
+    n = max(1, min(wanted, blocks))
+    per_actor = min(max(cpus, 1.0) / n, max(node_cpus, 1.0))
+    return RayPlan(actors=n, cpus_per_actor=per_actor, threads=max(1, int(per_actor)), blocks=blocks)
+
+
+@dataclass(frozen=True)
+class RayOutcome:
+    """How a Ray run ended ("done" or "cancelled"), its plan, and the texts each actor (host:pid) computed."""
+
+    status: str
+    plan: RayPlan | None
+    texts_per_actor: tuple[tuple[str, int], ...] = ()
+
+    def manifest(self) -> dict[str, Any]:
+        """The run's Ray figures for its manifest."""
+        if self.plan is None:
+            return {}
+        return {"actors": self.plan.actors, "cpus_per_actor": self.plan.cpus_per_actor,
+                "torch_threads": self.plan.threads, "blocks": self.plan.blocks,
+                "texts_per_actor": dict(self.texts_per_actor)}
 
 
 class CorpusMapper:
     """A Ray Data callable class: one loaded model per actor, rows of input parts in, nested result rows out."""
 
-    def __init__(self, job: CorpusJob) -> None:
+    def __init__(self, job: CorpusJob, threads: int = 1) -> None:
         import torch
 
         from explain.models import load_model
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(threads)
         self.runner = BatchRunner(job, load_model(job.model))
+        self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
@@ -53,7 +105,7 @@ class CorpusMapper:
             mine = [CorpusRow(row=r["row"], id=r["text_id"], text=r["text"], label=r["label"], pair=r["pair"],
                               question=r["question"]) for r in rows if r["batch"] == index]
             out += nest(self.runner.process(mine, index), index)
-        return pa.Table.from_pylist(out, schema=OUTPUT)
+        return pa.Table.from_pylist([{**r, "worker": self.worker} for r in out], schema=OUTPUT)
 
 
 def nest(tables: dict[str, pa.Table], batch: int) -> list[dict[str, Any]]:
@@ -113,15 +165,15 @@ class Tracker:
                                    now - self.start, pace * left))
 
 
-def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int = 1,
+def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int | None = None,
             progress: Callable[[CorpusProgress], None] | None = None, cancel: Callable[[], bool] | None = None,
-            total: int | None = None, batches: int | None = None) -> str:
-    """Run the pending batches on Ray; "done", or "cancelled" when `cancel` said so between finished batches.
+            total: int | None = None, batches: int | None = None) -> RayOutcome:
+    """Run the pending batches on Ray; status "done", or "cancelled" when `cancel` said so between finished batches.
 
-    Starts a local Ray (and stops it after) when none is running. The driver streams the actors' results
-    (`iter_batches`) and writes each batch's parts as soon as all its rows are back, reporting progress then
-    (`total` texts and `batches` of the whole run; by default the pending ones), so a killed run keeps its
-    finished batches.
+    Starts a local Ray on this machine's CPUs (and stops it after) when none is running. actors: None for one per
+    CPU of the cluster (`plan_ray`). The driver streams the actors' results (`iter_batches`) and writes each
+    batch's parts as soon as all its rows are back, reporting progress then (`total` texts and `batches` of the
+    whole run; by default the pending ones), so a killed run keeps its finished batches.
     """
     import ray
 
@@ -135,7 +187,7 @@ def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int = 1
         tracker.finished(0, 0)
     pending = [b for b in pending if expected[b]]
     if not pending:
-        return "done"
+        return RayOutcome("done", None)
     started = False
     if not ray.is_initialized():
         root = str(Path(__file__).resolve().parents[2])
@@ -143,31 +195,40 @@ def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int = 1
         if os.environ.get("RAY_ADDRESS"):
             ray.init(runtime_env=runtime_env)
         else:
-            ray.init(num_cpus=max(actors, 1) + 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
-                     runtime_env=runtime_env)
+            ray.init(object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False, runtime_env=runtime_env)
         started = True
     try:
+        nodes = [n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")]
+        plan = plan_ray(todo, len(pending), float(ray.cluster_resources().get("CPU", 1.0)), max(nodes, default=1.0),
+                        actors)
         inputs = [str(part_path(folder, "input", b)) for b in pending]
-        # Reading parts is light: it takes no CPU slot, so an actor on every slot cannot starve it.
         # Ray Data 2.60's threaded file listing (datasource v2) imports fsspec's HTTP module from several threads
         # at once and fails where aiohttp is absent; the v1 read path lists the few input parts in the driver.
-        ray.data.DataContext.get_current().use_datasource_v2 = False
-        dataset = ray.data.read_parquet(inputs, num_cpus=0)
-        # Ray Data's file listing takes a whole CPU slot: the actors share the others (each still runs one thread).
-        cpus = float(ray.cluster_resources().get("CPU", actors + 1))
-        per_actor = min(1.0, max(0.1, (cpus - 1) / max(actors, 1)))
-        result = dataset.map_batches(CorpusMapper, fn_constructor_kwargs={"job": job}, batch_size=job.batch_size,
-                                     batch_format="pyarrow", concurrency=max(actors, 1), num_cpus=per_actor)
+        context = ray.data.DataContext.get_current()
+        context.use_datasource_v2 = False
+        # Work starts once every actor is up: otherwise the first actor ready takes the blocks of a short job alone.
+        context.wait_for_min_actors_s = ACTOR_START_SECONDS
+        # Reading parts is light: it takes no CPU slot, so actors on every slot cannot starve it. Asking for more
+        # blocks than parts splits each part's rows, so that one big batch still reaches every actor.
+        dataset = ray.data.read_parquet(inputs, num_cpus=0, override_num_blocks=plan.blocks)
+        # batch_size=None: one call per block, and no bundling of blocks back into bigger ones. One block in flight
+        # per actor: an actor takes the next block when it is free, so a fast actor is not left idle at the end.
+        pool = ray.data.ActorPoolStrategy(size=plan.actors, max_tasks_in_flight_per_actor=1)
+        result = dataset.map_batches(CorpusMapper, fn_constructor_kwargs={"job": job, "threads": plan.threads},
+                                     batch_size=None, batch_format="pyarrow", compute=pool,
+                                     num_cpus=plan.cpus_per_actor)
         waiting: dict[int, list[dict[str, Any]]] = {}
+        per_actor: dict[str, int] = {}
         for block in result.iter_batches(batch_size=None, batch_format="pyarrow"):
             assert isinstance(block, pa.Table)
             for row in block.cast(OUTPUT).to_pylist():
                 waiting.setdefault(row["batch"], []).append(row)
+                per_actor[row["worker"]] = per_actor.get(row["worker"], 0) + 1
             for batch in [b for b, rows in waiting.items() if len(rows) >= expected[b]]:
                 tracker.finished(expected[batch], write_batch(folder, batch, waiting.pop(batch)))
             if cancel is not None and cancel():
-                return "cancelled"
+                return RayOutcome("cancelled", plan, tuple(sorted(per_actor.items())))
     finally:
         if started:
             ray.shutdown()
-    return "done"
+    return RayOutcome("done", plan, tuple(sorted(per_actor.items())))

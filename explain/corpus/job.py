@@ -175,12 +175,13 @@ def finish_manifest(folder: Path, manifest: dict[str, Any], status: str) -> dict
 
 def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded: LoadedModel | None = None,
             progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-            actors: int = 1, turn: BatchTurn | None = None) -> CorpusOutcome:
+            actors: int | None = None, turn: BatchTurn | None = None) -> CorpusOutcome:
     """Run (or resume) `job` into `folder` on `engine`; returns how it ended.
 
     progress: called after staging and after each batch; cancel: checked before each batch (a cancelled run
-    keeps its finished batches and a rerun resumes); turn: entered around each local batch (a server's scheduler
-    gives the model batch by batch, so other work on it takes turns with the run).
+    keeps its finished batches and a rerun resumes); actors: ray, model copies at once (None: one per CPU of the
+    cluster); turn: entered around each local batch (a server's scheduler gives the model batch by batch, so other
+    work on it takes turns with the run).
     """
     if engine not in ENGINES:
         raise InputError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
@@ -192,8 +193,11 @@ def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded
     if engine == "ray":
         from explain.corpus.engine_ray import run_ray
 
-        status = run_ray(job, folder, pending, actors=actors, progress=progress, cancel=cancel,
-                         total=int(manifest["counts"]["texts"]), batches=batches)
+        ray_run = run_ray(job, folder, pending, actors=actors, progress=progress, cancel=cancel,
+                          total=int(manifest["counts"]["texts"]), batches=batches)
+        status = ray_run.status
+        if ray_run.plan is not None:
+            manifest["ray"] = ray_run.manifest()
     else:
         status = run_local(job, folder, pending, batches, loaded, progress, cancel, start, turn)
     manifest = finish_manifest(folder, manifest, status)

@@ -1,5 +1,6 @@
-"""The Ray engine gives the local engine's tables, heads included, and reports progress batch by batch (a local Ray
-with 2 CPUs, a small object store, no dashboard; one Ray start for the whole file, as it is slow)."""
+"""The Ray engine gives the local engine's tables, heads included, reports progress batch by batch, and spreads one
+big batch over every actor (a local Ray with 2 CPUs, a small object store, no dashboard; one Ray start for the whole
+file, as it is slow)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from explain.corpus.job import CorpusJob, run_job
+from explain.corpus.job import CorpusJob, read_manifest, run_job
 from explain.corpus.readers import CorpusColumns
 from explain.corpus.tables import read_table
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
-def test_ray_and_local_engines_write_the_same_tables(tmp_path, tiny_dirs):
+@pytest.fixture(scope="module")
+def local_ray():
     ray = pytest.importorskip("ray")
+    root = str(Path(__file__).resolve().parents[2])
+    ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
+             runtime_env={"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}})
+    yield ray
+    ray.shutdown()
+
+
+def test_ray_and_local_engines_write_the_same_tables(tmp_path, tiny_dirs, local_ray):
     source = tmp_path / "texts.csv"
     texts = ["the film was good", "bad service", "", "not very good but the food was great", "terrible", "great film",
              "a very long film that i hated", "fast service"]
@@ -27,14 +37,8 @@ def test_ray_and_local_engines_write_the_same_tables(tmp_path, tiny_dirs):
                     model=tiny_dirs["classification"], methods=("gradient_x_input", "occlusion"), faithfulness=True,
                     heads=True, head_ablation=True, batch_size=3)
     run_job(job, tmp_path / "local")
-    root = str(Path(__file__).resolve().parents[2])
-    ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
-             runtime_env={"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}})
-    try:
-        seen = []
-        outcome = run_job(job, tmp_path / "ray", engine="ray", actors=2, progress=seen.append)
-    finally:
-        ray.shutdown()
+    seen = []
+    outcome = run_job(job, tmp_path / "ray", engine="ray", actors=2, progress=seen.append)
     assert outcome.status == "done" and outcome.texts == 7 and outcome.failed == 1
     done = [p.done for p in seen]
     assert done[0] == 0 and done[-1] == seen[-1].total == 7 and done == sorted(done)
@@ -51,3 +55,18 @@ def test_ray_and_local_engines_write_the_same_tables(tmp_path, tiny_dirs):
             assert list(local.method) == list(remote.method) and list(local.word) == list(remote.word)
         np.testing.assert_allclose(local[column], remote[column], rtol=1e-4, atol=1e-6)
     assert not (tmp_path / "ray" / "ray").exists()
+
+
+def test_one_big_batch_is_spread_over_one_actor_per_cpu(tmp_path, tiny_dirs, local_ray):
+    """Eight texts in one batch, no actor count given: 2 actors (the 2 CPUs), each computing some of the texts."""
+    source = tmp_path / "texts.csv"
+    source.write_text("text\n" + "".join(f"text number {i} is fine\n" for i in range(8)), encoding="utf-8")
+    job = CorpusJob(source=str(source), columns=CorpusColumns(text="text"), model=tiny_dirs["classification"],
+                    methods=("gradient_x_input",), batch_size=64)
+    outcome = run_job(job, tmp_path / "ray", engine="ray")
+    assert outcome.status == "done" and outcome.texts == 8 and outcome.batches == 1
+    spread = read_manifest(tmp_path / "ray")["ray"]
+    assert spread["actors"] == 2 and spread["torch_threads"] == 1 and spread["blocks"] >= 4
+    per_actor = spread["texts_per_actor"]
+    assert len(per_actor) == 2 and min(per_actor.values()) >= 1 and sum(per_actor.values()) == 8, per_actor
+    assert list(read_table(tmp_path / "ray", "texts").to_pandas().row) == list(range(1, 9))
