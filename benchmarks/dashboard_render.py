@@ -11,8 +11,9 @@ and headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) opens t
   profile, visited once before timing, which keeps V8's compiled code for the Plotly chunk as a person's does).
 
 "Rendered" = the app is connected and idle (script not running, no stale elements), the token highlights are
-there, and the prediction, single-head, rollout and all-heads charts have all been drawn by Plotly (SVG plus the
-heatmap images). Time runs from page.goto() to that point, measured in this process.
+there, the prediction's bars are there (HTML, with their scores as text) and the single-head map has been drawn by
+Plotly (SVG plus the heatmap image), as has any other chart the page sent: the first screen. The floor's is its one
+heatmap drawn. Time runs from page.goto() to that point, measured in this process.
 
 Bytes: `len(explain.viz.attention.attention_grid(weights).to_json())` for the real weights of that input (what the
 page sends for the grid), the websocket frame that actually carried the grid (found by its "heads" trace), and
@@ -56,8 +57,8 @@ WARM_TARGET_S = 2.0
 GRID_TARGET_BYTES = 2_000_000
 PAIR_TARGET_RATIO = 1.3
 
-# The first screen: the prediction and the single-head map drawn (its heatmap image included), the token
-# highlights there, and any other chart the page sent drawn too (the other views are drawn when opened).
+# The first screen: the prediction's bars (HTML) and the token highlights there, the single-head map drawn (its
+# heatmap image included), and any other chart the page sent drawn too (the other views are drawn when opened).
 RENDERED = """() => {
   const app = document.querySelector("[data-testid='stApp']");
   if (!app || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
@@ -69,7 +70,8 @@ RENDERED = """() => {
         || gd.querySelector('.heatmaplayer image')));
   const chart = (key) => document.querySelector(`.st-key-${key} .js-plotly-plot`);
   const all = Array.from(document.querySelectorAll("[data-testid='stPlotlyChart']"));
-  return drawn(chart('prediction'), false) && drawn(chart('head_map'), true)
+  const bars = document.querySelector(".st-key-prediction [data-testid='stHtml'] table tr");
+  return !!bars && drawn(chart('head_map'), true)
     && all.every((el) => drawn(el.querySelector('.js-plotly-plot'), false))
     && document.querySelectorAll("[data-testid='stHtml'] span[title]").length > 0;
 }"""
@@ -107,8 +109,7 @@ MARKS = """(() => {
     const state = app && app.getAttribute('data-test-script-state');
     if (state === 'running') m.running = m.running || performance.now();
     if (state === 'notRunning' && m.running && !m.done) m.done = performance.now();
-    if (!m.charts && ['prediction', 'head_map'].every(
-        (k) => document.querySelector(`.st-key-${k} .js-plotly-plot .main-svg`))) m.charts = performance.now();
+    if (!m.charts && document.querySelector('.st-key-head_map .js-plotly-plot .main-svg')) m.charts = performance.now();
     if (!(m.done && m.charts)) requestAnimationFrame(tick);
   };
   tick();

@@ -58,7 +58,7 @@ def open_page(page, address: str) -> None:
 
 
 def wait_until_drawn(page, *, grid: bool = False) -> None:
-    """The first screen (prediction, one head) drawn, and the grid when the link opened it."""
+    """The first screen (the prediction's bars, one head) drawn, and the grid when the link opened it."""
     wait_for_app(page, charts=3 if grid else 2)
     for chart in (HEAD_MAP, GRID) if grid else (HEAD_MAP,):  # drawn by Plotly, not just placed
         page.locator(f"{chart} .main-svg").first.wait_for(timeout=TIMEOUT)
@@ -90,15 +90,19 @@ def test_default_page_renders_highlights_and_heatmaps(server, watched):
     assert any(re.fullmatch(r"film: [+-]?\d+(\.\d+)?(e[+-]?\d+)?", t) for t in titles), titles
     assert [t.rsplit(": ", 1)[0] for t in titles] == re.findall(r"\w+|[^\w\s]", DEFAULT_TEXT)  # one per word
     assert "blue raises P(" in page.locator("[data-testid='stHtml']").first.inner_text()
-    # The first screen draws two charts, the prediction and one head; the other views open on request.
-    assert page.locator(".js-plotly-plot").count() == 2
+    # The first screen draws one chart, the head's map; the prediction is HTML bars with its scores as text (one
+    # tab stop); the other views open on request.
+    assert page.locator(".js-plotly-plot").count() == 1
+    bars = page.locator(".st-key-prediction [data-testid='stHtml'] table")
+    assert bars.get_attribute("tabindex") == "0"
+    assert re.search(r"\d\.\d", bars.inner_text()) and re.search(r": \d\.\d", bars.get_attribute("aria-label") or "")
     assert head_title(page) == "Layer 0, head 0"
     for toggle in ("Aggregate views", "Show every head"):
         page.get_by_text(toggle, exact=True).click()
         wait_for_rerun(page)
     expect(page).to_have_url(re.compile(r"[?&]ao=1&gr=1(&|$)"), timeout=TIMEOUT)
     page.locator(f"{GRID} .main-svg").first.wait_for(timeout=TIMEOUT)
-    assert page.locator(".js-plotly-plot").count() == 4
+    assert page.locator(".js-plotly-plot").count() == 3
     ticks = page.locator(GRID).evaluate("gd => Array.from(gd._fullLayout.yaxis.ticktext)")
     assert ticks == [f"layer {i}" for i in range(6)]  # all-MiniLM-L6: 6 layers
     drawn = page.locator(f"{GRID} .heatmaplayer image, {GRID} .heatmaplayer .hm")
@@ -107,7 +111,7 @@ def test_default_page_renders_highlights_and_heatmaps(server, watched):
     assert urlencode({"t": DEFAULT_TEXT}) in page.url  # the page writes its state into the address bar
     # The figures' own margins already fit their tick labels, so Plotly drew each chart once instead of
     # measuring the labels, growing the margins and drawing it again (see explain.viz.attention._label_margin).
-    for key in ("prediction", "head_map", "agg_rollout", "grid"):
+    for key in ("head_map", "agg_rollout", "grid"):
         grown = page.locator(f".st-key-{key} .js-plotly-plot").evaluate(MARGINS_GROWN)
         assert not grown, f"{key}: Plotly had to grow the margins {grown}"
 
