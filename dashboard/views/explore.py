@@ -76,7 +76,7 @@ def main() -> None:
     with st.sidebar:
         kind = controls.target_controls(info)
         st.header("Attribution")
-        controls.attribution_controls()
+        controls.attribution_controls(tucked=True)
 
     tasks.text_inputs(kind, info)
     state = current(FIELDS)

@@ -186,6 +186,7 @@ def test_a_hand_edited_bad_link_warns_and_still_renders(server, watched, tiny_di
     expect_head(page, 1, 0)  # the tiny model has 2 layers: the last one is shown
     assert page.locator(".js-plotly-plot").count() >= 1
     assert page.locator(HIGHLIGHT).count() == 2
+    page.get_by_role("button", name="Integration, baseline, token limit").click()  # a popover in the sidebar
     expect(page.get_by_role("slider", name="Integration steps")).to_have_value("50")
     assert_clean(watched)
 
@@ -212,9 +213,17 @@ def test_markdown_in_a_link_fetches_nothing_and_links_nowhere(server, watched, t
 
 
 # Before a change: every chart on the page counts Plotly's redraws and carries a mark (a chart replaced by a new
-# element loses it). After: the Streamlit keys of the charts that were drawn again.
-WATCH_DRAWS = """() => document.querySelectorAll('.js-plotly-plot').forEach((gd) => {
-  gd.__draws = 0; gd.__watched = true; gd.on('plotly_afterplot', () => { gd.__draws += 1; });
+# element loses it), as do the prediction's bars and the highlights (HTML: drawn again means replaced). After: the
+# Streamlit keys of the charts that were drawn again, and whether the bars and the highlights are the same nodes.
+WATCH_DRAWS = """() => {
+  document.querySelectorAll('.js-plotly-plot').forEach((gd) => {
+    gd.__draws = 0; gd.__watched = true; gd.on('plotly_afterplot', () => { gd.__draws += 1; });
+  });
+  document.querySelectorAll("[data-testid='stHtml']").forEach((el) => { el.__watched = true; });
+}"""
+HTML_KEPT = """() => ({
+  bars: !!document.querySelector(".st-key-prediction [data-testid='stHtml']").__watched,
+  highlights: !!document.querySelector("[data-testid='stHtml']:has(span[title])").__watched,
 })"""
 DRAWN_AGAIN = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'))
   .filter((el) => { const gd = el.querySelector('.js-plotly-plot'); return !gd || !gd.__watched || gd.__draws > 0; })
@@ -230,6 +239,7 @@ def test_a_head_change_redraws_only_the_head_map(server, watched, tiny_dirs):
     wait_for_rerun(page)
     expect_head(page, 0, 2)
     assert page.evaluate(DRAWN_AGAIN) == ["head_map"]
+    assert page.evaluate(HTML_KEPT) == {"bars": True, "highlights": True}
     expect(page).to_have_url(re.compile(r"[?&]h=2(&|$)"), timeout=5_000)
     assert_clean(watched)
 
