@@ -11,8 +11,9 @@ and headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) opens t
   profile, visited once before timing, which keeps V8's compiled code for the Plotly chunk as a person's does).
 
 "Rendered" = the app is connected and idle (script not running, no stale elements), the token highlights are
-there, and the prediction, single-head, rollout and all-heads charts have all been drawn by Plotly (SVG plus the
-heatmap images). Time runs from page.goto() to that point, measured in this process.
+there, the prediction's bars are there (HTML, with their scores as text) and the single-head map has been drawn by
+Plotly (SVG plus the heatmap image), as has any other chart the page sent: the first screen. The floor's is its one
+heatmap drawn. Time runs from page.goto() to that point, measured in this process.
 
 Bytes: `len(explain.viz.attention.attention_grid(weights).to_json())` for the real weights of that input (what the
 page sends for the grid), the websocket frame that actually carried the grid (found by its "heads" trace), and
@@ -31,6 +32,7 @@ Writes docs/benchmarks-dashboard.md (same table) unless --no-write.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import os
 import statistics
@@ -56,8 +58,8 @@ WARM_TARGET_S = 2.0
 GRID_TARGET_BYTES = 2_000_000
 PAIR_TARGET_RATIO = 1.3
 
-# The first screen: the prediction and the single-head map drawn (its heatmap image included), the token
-# highlights there, and any other chart the page sent drawn too (the other views are drawn when opened).
+# The first screen: the prediction's bars (HTML) and the token highlights there, the single-head map drawn (its
+# heatmap image included), and any other chart the page sent drawn too (the other views are drawn when opened).
 RENDERED = """() => {
   const app = document.querySelector("[data-testid='stApp']");
   if (!app || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
@@ -69,26 +71,11 @@ RENDERED = """() => {
         || gd.querySelector('.heatmaplayer image')));
   const chart = (key) => document.querySelector(`.st-key-${key} .js-plotly-plot`);
   const all = Array.from(document.querySelectorAll("[data-testid='stPlotlyChart']"));
-  return drawn(chart('prediction'), false) && drawn(chart('head_map'), true)
+  const bars = document.querySelector(".st-key-prediction [data-testid='stHtml'] table tr");
+  return !!bars && drawn(chart('head_map'), true)
     && all.every((el) => drawn(el.querySelector('.js-plotly-plot'), false))
     && document.querySelectorAll("[data-testid='stHtml'] span[title]").length > 0;
 }"""
-# The explore page before its first screen was cut down (`--against` a checkout of that code): all four charts.
-RENDERED_FOUR = """() => {
-  const app = document.querySelector("[data-testid='stApp']");
-  if (!app || app.getAttribute('data-test-connection-state') !== 'CONNECTED'
-      || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  if (document.querySelector("[data-stale='true']")) return false;
-  if (document.querySelector("[data-testid='stException'], [data-testid='stAlertContentError']")) return 'error';
-  const drawn = (key, heatmap) => {
-    const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-    return !!(gd && gd._fullLayout && gd.querySelector('.main-svg')
-              && (!heatmap || gd.querySelector('.heatmaplayer image')));
-  };
-  return drawn('prediction', false) && drawn('head_map', true) && drawn('agg_rollout', true)
-    && drawn('grid', true) && document.querySelectorAll("[data-testid='stHtml'] span[title]").length > 0;
-}"""
-
 FLOOR_RENDERED = """() => {
   const app = document.querySelector("[data-testid='stApp']");
   return !!(app && app.getAttribute('data-test-connection-state') === 'CONNECTED'
@@ -107,8 +94,7 @@ MARKS = """(() => {
     const state = app && app.getAttribute('data-test-script-state');
     if (state === 'running') m.running = m.running || performance.now();
     if (state === 'notRunning' && m.running && !m.done) m.done = performance.now();
-    if (!m.charts && ['prediction', 'head_map'].every(
-        (k) => document.querySelector(`.st-key-${k} .js-plotly-plot .main-svg`))) m.charts = performance.now();
+    if (!m.charts && document.querySelector('.st-key-head_map .js-plotly-plot .main-svg')) m.charts = performance.now();
     if (!(m.done && m.charts)) requestAnimationFrame(tick);
   };
   tick();
@@ -210,6 +196,15 @@ def measure(case: Case, warm_repeats: int) -> str:
         return browser.version
 
 
+def rendered_of(checkout: Path) -> str:
+    """The other checkout's own "rendered" condition (its first screen), read from its copy of this script."""
+    tree = ast.parse((checkout / "benchmarks" / "dashboard_render.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "RENDERED" for t in node.targets):
+            return ast.literal_eval(node.value)
+    raise RuntimeError(f"{checkout} has no RENDERED condition in benchmarks/dashboard_render.py")
+
+
 def measure_pair(floor: Case, page: Case, repeats: int, against: Case | None = None) -> list[tuple[float, float]]:
     """Returning browser only: load the floor and the page (and `against`, another checkout's page) in turn (all
     servers up, one persistent profile), so that a change of load on a shared machine hits them alike; (floor, page)
@@ -223,7 +218,7 @@ def measure_pair(floor: Case, page: Case, repeats: int, against: Case | None = N
         returning.add_init_script(MARKS)
         targets = [(floor, floor.url(floor_base), FLOOR_RENDERED), (page, page.url(page_base), RENDERED)]
         if against is not None:
-            targets.append((against, against.url(against_base), RENDERED_FOUR))
+            targets.append((against, against.url(against_base), rendered_of(against.app.parents[1])))
         for case, address, rendered in targets:  # cold, then the profile's first warm visit: not counted
             case.cold = open_and_time(returning, address, rendered)
             open_and_time(returning, address, rendered)
@@ -429,8 +424,8 @@ def main() -> int:
                              "browser; prints both medians and their ratio (never writes the document)")
     parser.add_argument("--against", type=Path, metavar="CHECKOUT",
                         help="with --pair: also load the explore page of another checkout of this repository (e.g. "
-                             "`git worktree add /tmp/before <commit>`) in the same rounds, whose first screen drew "
-                             "all four charts")
+                             "`git worktree add /tmp/before <commit>`) in the same rounds, rendered by that "
+                             "checkout's own definition (its first screen)")
     args = parser.parse_args()
     if args.wait_idle > 0:
         common.wait_for_idle(args.wait_idle)
@@ -600,12 +595,14 @@ gradients at the default 50 steps on the CPU. A **text analysed before** comes f
   context** (Playwright's `new_context()`, incognito-like: HTTP cache warm, but V8 keeps no compiled code across
   pages) and a **returning browser** (a persistent on-disk profile, as a person's browser is, visited once
   before timing; V8 reuses its compiled code for the 4.7 MB Plotly chunk). The target is judged on the median.
-- **Rendered**: connected, script idle, no stale elements, token highlights present, and the first screen's
-  charts drawn: the prediction and the single-head map (heatmap image included), plus any other chart the page
-  sent. Since 2026-12-07 the explore page's first screen draws only those two; the aggregate views, the all-heads
-  grid, the depth split and the information flow are drawn when opened (each behind a toggle kept in the link),
-  and the attention views rerun as one fragment, so a change of head redraws the head's map alone. Figures
-  before that date timed all four charts (prediction, single head, rollout, grid). Timed from `page.goto()`.
+- **Rendered**: connected, script idle, no stale elements, token highlights present, the prediction's bars
+  present and the single-head map drawn (heatmap image included), plus any other chart the page sent: the first
+  screen. Since 2026-12-07 the aggregate views, the all-heads grid, the depth split and the information flow are
+  drawn when opened (each behind a toggle kept in the link), the attention views rerun as one fragment (a change
+  of head redraws the head's map alone), and the prediction is HTML bars with its scores as text (one Plotly
+  chart on the first screen, as on the floor); the heads to knock out sit in a sidebar popover, whose widgets
+  the browser draws only when it is opened. Figures before that date timed all four charts (prediction, single
+  head, rollout, grid). Timed from `page.goto()`.
 - **Script run over at**: when Streamlit reported the script idle, i.e. the server had sent everything; the
   rest of a warm render is the browser: Streamlit loads its Plotly chunk (`PlotlyChart.*.js`, 4.7 MB, from the
   HTTP cache; in a private context it is parsed and compiled again in every new page) and draws the charts.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import streamlit as st
@@ -169,13 +170,24 @@ REQUEST_FIELD_CONTROLS: dict[str, Callable[[], None]] = {
 }
 
 
-def attribution_controls() -> None:
+def attribution_controls(*, tucked: bool = False) -> None:
     """The method picker and the chosen method's settings (its declared ones, then those read from the request's
-    fields), then what every method reads: the baseline and the token limit."""
+    fields), then what every method reads: the baseline and the token limit.
+
+    tucked: the settings read from the request's fields, the baseline and the token limit go in a popover, whose
+    widgets the browser draws only when it is opened (a page's first screen draws fewer widgets).
+    """
     name = method_picker()
-    for field, control in REQUEST_FIELD_CONTROLS.items():
-        if field in METHODS[name].request_fields:
-            control()
+    fields = [field for field in REQUEST_FIELD_CONTROLS if field in METHODS[name].request_fields]
+    label = "Integration, baseline, token limit" if fields else "Baseline, token limit"
+    with st.popover(label, width="stretch") if tucked else contextlib.nullcontext():
+        for field in fields:
+            REQUEST_FIELD_CONTROLS[field]()
+        baseline_and_limit()
+
+
+def baseline_and_limit() -> None:
+    """What every method reads: the baseline and the token limit."""
     st.selectbox("Baseline", BASELINES, key=widget_key("baseline"), on_change=leave_saved, format_func=BASELINE_NAMES.get,
                  help="The reference input: every non-special token replaced by this. [CLS]/[SEP] are kept.")
     options = list(MAX_TOKEN_CHOICES)

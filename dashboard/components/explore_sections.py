@@ -118,7 +118,8 @@ def head_view(result: Analysis, stretch: bool, *, live: bool) -> tuple[int, int]
             removed, _ = ablation.parse_kept(result.request.ablate, n_layers, n_heads)
             st.button(f"Remove head {layer}:{head}", key="ablate_add_outlined", disabled=(layer, head) in removed,
                       on_click=remove_head, args=(layer, head, n_layers, n_heads), icon=":material/content_cut:",
-                      help="Analyse again without this head's output (the heads removed are listed in the sidebar).")
+                      help="Analyse again without this head's output (the heads removed are listed under Knock out "
+                           "heads in the sidebar).")
     return layer, head
 
 

@@ -38,7 +38,7 @@ from explain.viz.highlights import (
     subword_pieces,
     token_highlights_html,
 )
-from explain.viz.prediction import prediction_figure
+from explain.viz.prediction import prediction_bars_html, prediction_figure
 from explain.viz.tasks import segment_highlights_html
 from explain.viz.theme import format_score
 
@@ -94,6 +94,12 @@ def render_prediction(result: Analysis, *, key: str, x_range: tuple[float, float
     figure = cached.figure(result, ("prediction", x_range),
                            lambda: prediction_figure(result.prediction, x_range=x_range))
     st.plotly_chart(figure, key=key, config=share.chart_config(chart_name(result, "prediction")))
+
+
+def render_prediction_bars(result: Analysis, *, key: str) -> None:
+    """The prediction's bars as HTML with the scores as text: no chart for the first screen to load and draw."""
+    with st.container(key=key):
+        st.html(prediction_bars_html(result.prediction))
 
 
 def render_highlights(result: Analysis, level: str, *, scale: float | None = None, table: bool = True) -> None:

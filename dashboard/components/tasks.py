@@ -111,7 +111,7 @@ def render_prediction(result: Analysis, *, key: str) -> None:
             st.caption("The highest logits over every token, question included; the answer is the best span "
                        "inside the context.")
             return
-    results.render_prediction(result, key=key)
+    results.render_prediction_bars(result, key=key)
 
 
 def render_entities(result: Analysis, *, key: str) -> None:

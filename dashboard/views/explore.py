@@ -76,7 +76,7 @@ def main() -> None:
     with st.sidebar:
         kind = controls.target_controls(info)
         st.header("Attribution")
-        controls.attribution_controls()
+        controls.attribution_controls(tucked=True)
 
     tasks.text_inputs(kind, info)
     state = current(FIELDS)
@@ -120,8 +120,9 @@ def main() -> None:
             with st.expander("Highlights of the full model (every head)"):
                 results.render_highlights(full, state.level, table=False)
 
-    with st.sidebar:
-        st.header("Knock out heads")
+    # In a popover: its widgets are drawn by the browser only when it is opened (an expander's are drawn closed).
+    with st.sidebar, st.popover("Knock out heads", width="stretch",
+                                help="Analyse again without some heads' outputs (single heads or whole layers)."):
         if saved:
             st.caption("Change the text or a setting to analyse live, then choose heads to remove.")
         else:

@@ -1,6 +1,12 @@
-"""The model's prediction as bars: the explained label marked, probabilities on a 0-1 axis."""
+"""The model's prediction as bars: the explained label marked, probabilities on a 0-1 axis.
+
+Two drawings of the same bars: a Plotly figure (exports, the compare page) and light HTML (`prediction_bars_html`,
+the explore page's first screen: numbers as text, nothing for the browser to load or draw).
+"""
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 import plotly.graph_objects as go
@@ -18,6 +24,7 @@ from explain.viz.theme import (
     base_layout,
     clip,
     esc,
+    format_score,
     label_margin,
     wrap_title,
 )
@@ -38,6 +45,68 @@ def prediction_range(*predictions: Prediction) -> tuple[float, float]:
     return low - (pad if low < 0 else 0.0), high + pad
 
 
+def shown_bars(prediction: Prediction) -> tuple[np.ndarray, list[int]]:
+    """(scores, indices of the bars drawn): the top MAX_PREDICTION_BARS, best first, the explained label kept even
+    when outside them."""
+    scores = np.asarray(prediction.scores, dtype=np.float64).reshape(-1)
+    order = [int(i) for i in np.argsort(-scores, kind="stable")[:MAX_PREDICTION_BARS]]
+    explained = int(prediction.explained_index)
+    if 0 <= explained < len(scores) and explained not in order:
+        order[-1] = explained
+        order.sort(key=lambda i: -scores[i])
+    return scores, order
+
+
+def label_of(prediction: Prediction, index: int) -> str:
+    return str(prediction.labels[index]) if index < len(prediction.labels) else str(index)
+
+
+def prediction_bars_html(prediction: Prediction, *, x_range: tuple[float, float] | None = None) -> str:
+    """The bars of `prediction_figure` as a small HTML table: label, bar, the score as text (best first, the
+    explained label bold and violet).
+
+    One tab stop (the table) whose accessible name reads every label with its score, so a keyboard or screen
+    reader user gets the numbers without a chart. Labels come from the model's config: escaped here.
+    """
+    scores, order = shown_bars(prediction)
+    explained = int(prediction.explained_index)
+    low, high = x_range or prediction_range(prediction)
+    span = (high - low) or 1.0
+
+    def share(value: float) -> float:
+        return 100.0 * clip((value - low) / span, 0.0, 1.0) if np.isfinite(value) else 0.0
+
+    zero = share(0.0)
+    rows = []
+    for i in order:
+        value, mine = float(scores[i]), i == explained
+        left, right = sorted((zero, share(value)))
+        colour = EXPLAINED_COLOUR if mine else OTHER_COLOUR
+        weight = "700" if mine else "400"
+        rows.append(
+            f'<tr><th scope="row" style="text-align:right;padding:2px 8px 2px 0;font-weight:{weight};'
+            f'white-space:nowrap;max-width:12em;overflow:hidden;text-overflow:ellipsis;">'
+            f"<bdi>{html.escape(label_of(prediction, i))}</bdi></th>"
+            f'<td style="width:100%;padding:2px 0;"><div style="position:relative;height:18px;'
+            f'background:rgba(127,127,127,0.12);border-radius:3px;"><div style="position:absolute;top:0;bottom:0;'
+            f'left:{left:.2f}%;width:{right - left:.2f}%;background:{colour};border-radius:3px;"></div></div></td>'
+            f'<td style="padding:2px 0 2px 8px;text-align:right;font-variant-numeric:tabular-nums;'
+            f'font-weight:{weight};">{html.escape(format_score(value))}</td></tr>'
+        )
+    name = html.escape(str(prediction.score_name))
+    summary = "; ".join(f"{label_of(prediction, i)}: {format_score(float(scores[i]))}"
+                        + (" (explained)" if i == explained else "") for i in order)
+    return (
+        "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;color:inherit;\">"
+        f'<div style="font-weight:600;margin-bottom:6px;">{html.escape(str(prediction.description))}</div>'
+        f'<table tabindex="0" aria-label="{html.escape(f"{prediction.description}, {prediction.score_name}: {summary}", quote=True)}" '
+        'style="border-collapse:collapse;width:100%;border:none;margin:0;">'
+        f'<tbody>{"".join(rows)}</tbody></table>'
+        f'<div style="font-size:12px;opacity:0.75;margin-top:4px;">{name}, bars from {format_score(low)} to '
+        f"{format_score(high)}</div></div>"
+    )
+
+
 def prediction_figure(prediction: Prediction, *, x_range: tuple[float, float] | None = None) -> go.Figure:
     """Horizontal bars of the scores per label (top 10), the explained label highlighted.
 
@@ -50,13 +119,9 @@ def prediction_figure(prediction: Prediction, *, x_range: tuple[float, float] | 
         A bar figure, best label on top; the explained label is kept even when outside the top 10. A long
         description wraps onto more title lines (the chart sits in a narrow column) instead of being cut.
     """
-    scores = np.asarray(prediction.scores, dtype=np.float64).reshape(-1)
-    order = [int(i) for i in np.argsort(-scores, kind="stable")[:MAX_PREDICTION_BARS]]
+    scores, order = shown_bars(prediction)
     explained = int(prediction.explained_index)
-    if 0 <= explained < len(scores) and explained not in order:
-        order[-1] = explained
-        order.sort(key=lambda i: -scores[i])
-    labels = [esc(prediction.labels[i]) if i < len(prediction.labels) else str(i) for i in order]
+    labels = [esc(label_of(prediction, i)) for i in order]
     values = scores[order].astype(np.float32)
     colours = [EXPLAINED_COLOUR if i == explained else OTHER_COLOUR for i in order]
     y = np.arange(len(order), dtype=np.int32)

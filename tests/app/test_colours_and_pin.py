@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import html
-import json
+import re
 
 from tests.app.test_explore_page import assert_clean, html_text, run_app
 
 
 def explained_tick(at) -> str:
-    """The prediction chart's bold tick: the explained label."""
-    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
-    ticks = figure["layout"]["yaxis"]["ticktext"]
-    (bold,) = [t for t in ticks if t.startswith("<b>")]
-    return html.unescape(bold[3:-4])
+    """The prediction bars' bold row: the explained label."""
+    (bold,) = re.findall(r'<th scope="row" style="[^"]*font-weight:700;[^"]*"><bdi>(.*?)</bdi>', html_text(at))
+    return html.unescape(bold)
 
 
 def test_the_legend_names_the_explained_label(tiny_dirs):

@@ -190,7 +190,7 @@ def test_unknown_analysis_id_is_a_clear_message(tiny_dirs):
     assert not at.exception
     warnings = " ".join(plain(w.value) for w in at.warning)
     assert "No saved analysis has the id" in warnings
-    assert len(at.get("plotly_chart")) == 2  # falls back to a live analysis (prediction and one head)
+    assert len(at.get("plotly_chart")) == 1  # falls back to a live analysis (one head; the prediction is HTML)
 
 
 def test_saved_page_when_empty():

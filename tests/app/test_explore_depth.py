@@ -46,7 +46,7 @@ def test_the_url_key_turns_the_section_on_and_shows_both_figures(tiny_dirs):
     assert_clean(at)
     assert any(HEADING in plain(h.value) for h in at.subheader)
     assert at.toggle(key="w_depth").value is True
-    assert len(at.get("plotly_chart")) == 4  # the page's two (prediction, one head), the embedding parts and the layers
+    assert len(at.get("plotly_chart")) == 3  # the page's one head, the embedding parts and the layers
     text = captions(at)
     assert "split over the three embeddings" in text and "every row adds up to the score change" in text
     assert at.query_params["dp"] == "1"
@@ -56,11 +56,11 @@ def test_off_by_default_and_turned_on_by_the_toggle(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "t": "the food was bad", "n": "6"})
     assert_clean(at)
     assert at.toggle(key="w_depth").value is False
-    assert len(at.get("plotly_chart")) == 2 and "Off: turn it on" in captions(at)
+    assert len(at.get("plotly_chart")) == 1 and "Off: turn it on" in captions(at)
     assert "dp" not in at.query_params
     at.toggle(key="w_depth").set_value(True).run()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 3
     assert at.query_params["dp"] == "1"
 
 
@@ -81,6 +81,6 @@ def test_a_saved_analysis_keeps_its_depth_and_reopens_without_the_model(tiny_dir
     shutil.rmtree(folder)  # the link reopens the saved numbers; nothing is recomputed
     again = run_app({"analysis": analysis_id})
     assert_clean(again)
-    assert len(again.get("plotly_chart")) == 4
+    assert len(again.get("plotly_chart")) == 3
     saved_only = "Change the text or a setting to analyse live, then choose heads to remove."  # the sidebar's
     assert "\n".join(c for c in captions(again).split("\n") if c != saved_only) == before

@@ -36,7 +36,7 @@ def assert_clean(at: AppTest) -> None:
 def test_defaults_render_on_the_embedded_model():
     at = run_app({})
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 2  # prediction and one head; the other views are drawn when opened
+    assert len(at.get("plotly_chart")) == 1  # one head (the prediction is HTML); the other views open on request
     body = html_text(at)
     assert "film" in body and "blue raises <b>P(" in body
     assert at.query_params["t"] == "The film was good but far too long."
@@ -49,7 +49,7 @@ def test_defaults_render_on_the_embedded_model():
 def test_each_head_type_renders(tiny_dirs, head, text):
     at = run_app({"m": tiny_dirs[head], "t": text, "n": "8", "ao": "1", "gr": "1"})
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 4  # prediction, one head, the rollout and all heads
+    assert len(at.get("plotly_chart")) == 3  # one head, the rollout and all heads
     assert "food" in html_text(at) or "film" in html_text(at)
 
 
@@ -109,7 +109,7 @@ def test_aggregate_view_comes_from_the_url(tiny_dirs, aggregate, widget):
     assert at.selectbox(key=widget).value == ("distance" if widget == "w_stat" else 2)
     # A link naming an aggregate view without `ao` comes from before the views could close: it opens them.
     assert at.toggle(key="w_show_aggregates").value is True and at.query_params["ao"] == "1"
-    assert len(at.get("plotly_chart")) == 3  # prediction, one head, the aggregate view
+    assert len(at.get("plotly_chart")) == 2  # one head, the aggregate view
 
 
 def test_fast_mode_from_the_url_says_in_words_how_it_went(tiny_dirs):
@@ -219,22 +219,22 @@ def test_the_delta_tolerance_control_follows_the_link_and_the_caption_says_what_
 def test_the_other_views_open_from_their_toggles_and_the_link_reopens_them(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4"})
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 2 and "ao" not in at.query_params and "gr" not in at.query_params
+    assert len(at.get("plotly_chart")) == 1 and "ao" not in at.query_params and "gr" not in at.query_params
     assert any(plain(c.value).startswith("Off: turn it on to see the maps of all 2 x 4 heads") for c in at.caption)
     at.toggle(key="w_show_grid").set_value(True).run()
     at.toggle(key="w_show_aggregates").set_value(True).run()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 4 and at.query_params["gr"] == "1" and at.query_params["ao"] == "1"
+    assert len(at.get("plotly_chart")) == 3 and at.query_params["gr"] == "1" and at.query_params["ao"] == "1"
     at.segmented_control(key="w_aggregate").set_value("token").run()
     at.toggle(key="w_show_aggregates").set_value(False).run()
     assert_clean(at)
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("plotly_chart")) == 2
     # The view chosen inside the closed section stays in the link, which says the section is closed.
     assert at.query_params["ag"] == "token" and at.query_params["ao"] == "0"
     again = run_app(dict(at.query_params))
     assert_clean(again)
     assert again.toggle(key="w_show_aggregates").value is False and again.toggle(key="w_show_grid").value is True
-    assert len(again.get("plotly_chart")) == 3
+    assert len(again.get("plotly_chart")) == 2
     again.toggle(key="w_show_aggregates").set_value(True).run()
     assert again.segmented_control(key="w_aggregate").value == "token"
 

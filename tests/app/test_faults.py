@@ -53,7 +53,7 @@ def n_charts(at: AppTest) -> int:
     return len(at.get("plotly_chart"))
 
 
-MIN_CHARTS = 2  # an analysis is drawn: prediction and attention (the exact set is the page's business)
+MIN_CHARTS = 1  # an analysis is drawn: attention (the exact set is the page's business)
 
 
 def assert_clean(at: AppTest) -> None:

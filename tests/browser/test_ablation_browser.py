@@ -46,7 +46,7 @@ def test_remove_a_clicked_head_and_reopen_the_link(server, watched, tiny_dirs):
     link = page.url
     other = page.context.new_page()
     other.goto(link)
-    wait_for_app(other, charts=3)  # prediction, one head, all heads
+    wait_for_app(other, charts=3)  # one head and all heads (the prediction is HTML)
     expect(other.locator(INFO).filter(has_text=BANNER)).to_have_count(1, timeout=TIMEOUT)
     expect(other.locator(REMOVED_LABELS).filter(has_text="removed")).to_have_count(1, timeout=TIMEOUT)
     other.close()

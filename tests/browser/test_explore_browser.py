@@ -58,7 +58,7 @@ def open_page(page, address: str) -> None:
 
 
 def wait_until_drawn(page, *, grid: bool = False) -> None:
-    """The first screen (prediction, one head) drawn, and the grid when the link opened it."""
+    """The first screen (the prediction's bars, one head) drawn, and the grid when the link opened it."""
     wait_for_app(page, charts=3 if grid else 2)
     for chart in (HEAD_MAP, GRID) if grid else (HEAD_MAP,):  # drawn by Plotly, not just placed
         page.locator(f"{chart} .main-svg").first.wait_for(timeout=TIMEOUT)
@@ -89,16 +89,20 @@ def test_default_page_renders_highlights_and_heatmaps(server, watched):
     titles = page.locator(HIGHLIGHT).evaluate_all("els => els.map(e => e.title)")
     assert any(re.fullmatch(r"film: [+-]?\d+(\.\d+)?(e[+-]?\d+)?", t) for t in titles), titles
     assert [t.rsplit(": ", 1)[0] for t in titles] == re.findall(r"\w+|[^\w\s]", DEFAULT_TEXT)  # one per word
-    assert "blue raises P(" in page.locator("[data-testid='stHtml']").first.inner_text()
-    # The first screen draws two charts, the prediction and one head; the other views open on request.
-    assert page.locator(".js-plotly-plot").count() == 2
+    assert "blue raises P(" in page.locator("[data-testid='stHtml']:has(span[title])").first.inner_text()
+    # The first screen draws one chart, the head's map; the prediction is HTML bars with its scores as text (one
+    # tab stop); the other views open on request.
+    assert page.locator(".js-plotly-plot").count() == 1
+    bars = page.locator(".st-key-prediction [data-testid='stHtml'] table")
+    assert bars.get_attribute("tabindex") == "0"
+    assert re.search(r"\d\.\d", bars.inner_text()) and re.search(r": \d\.\d", bars.get_attribute("aria-label") or "")
     assert head_title(page) == "Layer 0, head 0"
     for toggle in ("Aggregate views", "Show every head"):
         page.get_by_text(toggle, exact=True).click()
         wait_for_rerun(page)
     expect(page).to_have_url(re.compile(r"[?&]ao=1&gr=1(&|$)"), timeout=TIMEOUT)
     page.locator(f"{GRID} .main-svg").first.wait_for(timeout=TIMEOUT)
-    assert page.locator(".js-plotly-plot").count() == 4
+    assert page.locator(".js-plotly-plot").count() == 3
     ticks = page.locator(GRID).evaluate("gd => Array.from(gd._fullLayout.yaxis.ticktext)")
     assert ticks == [f"layer {i}" for i in range(6)]  # all-MiniLM-L6: 6 layers
     drawn = page.locator(f"{GRID} .heatmaplayer image, {GRID} .heatmaplayer .hm")
@@ -107,7 +111,7 @@ def test_default_page_renders_highlights_and_heatmaps(server, watched):
     assert urlencode({"t": DEFAULT_TEXT}) in page.url  # the page writes its state into the address bar
     # The figures' own margins already fit their tick labels, so Plotly drew each chart once instead of
     # measuring the labels, growing the margins and drawing it again (see explain.viz.attention._label_margin).
-    for key in ("prediction", "head_map", "agg_rollout", "grid"):
+    for key in ("head_map", "agg_rollout", "grid"):
         grown = page.locator(f".st-key-{key} .js-plotly-plot").evaluate(MARGINS_GROWN)
         assert not grown, f"{key}: Plotly had to grow the margins {grown}"
 
@@ -165,7 +169,7 @@ def test_html_in_the_text_is_shown_as_text_and_runs_nothing(server, watched, tin
     assert watched.dialogs == []
     assert page.locator("img[src='x']").count() == 0
     assert page.locator("[onerror]").count() == 0
-    highlights = page.locator("[data-testid='stHtml']").first.inner_text()
+    highlights = page.locator("[data-testid='stHtml']:has(span[title])").first.inner_text()
     assert "<img" in highlights and "onerror=alert(1)" in highlights
     assert f"P({tag})" in highlights  # the heading, escaped: the whole tag is there as text
     expect(page.get_by_role("textbox", name="Text")).to_have_value(text)
@@ -180,8 +184,9 @@ def test_a_hand_edited_bad_link_warns_and_still_renders(server, watched, tiny_di
     expect(warning).to_contain_text("whole number")
     expect(page.locator(INFO).filter(has_text="layer 99 does not exist")).to_be_visible()
     expect_head(page, 1, 0)  # the tiny model has 2 layers: the last one is shown
-    assert page.locator(".js-plotly-plot").count() >= 2
+    assert page.locator(".js-plotly-plot").count() >= 1
     assert page.locator(HIGHLIGHT).count() == 2
+    page.get_by_role("button", name="Integration, baseline, token limit").click()  # a popover in the sidebar
     expect(page.get_by_role("slider", name="Integration steps")).to_have_value("50")
     assert_clean(watched)
 
@@ -208,9 +213,17 @@ def test_markdown_in_a_link_fetches_nothing_and_links_nowhere(server, watched, t
 
 
 # Before a change: every chart on the page counts Plotly's redraws and carries a mark (a chart replaced by a new
-# element loses it). After: the Streamlit keys of the charts that were drawn again.
-WATCH_DRAWS = """() => document.querySelectorAll('.js-plotly-plot').forEach((gd) => {
-  gd.__draws = 0; gd.__watched = true; gd.on('plotly_afterplot', () => { gd.__draws += 1; });
+# element loses it), as do the prediction's bars and the highlights (HTML: drawn again means replaced). After: the
+# Streamlit keys of the charts that were drawn again, and whether the bars and the highlights are the same nodes.
+WATCH_DRAWS = """() => {
+  document.querySelectorAll('.js-plotly-plot').forEach((gd) => {
+    gd.__draws = 0; gd.__watched = true; gd.on('plotly_afterplot', () => { gd.__draws += 1; });
+  });
+  document.querySelectorAll("[data-testid='stHtml']").forEach((el) => { el.__watched = true; });
+}"""
+HTML_KEPT = """() => ({
+  bars: !!document.querySelector(".st-key-prediction [data-testid='stHtml']").__watched,
+  highlights: !!document.querySelector("[data-testid='stHtml']:has(span[title])").__watched,
 })"""
 DRAWN_AGAIN = """() => Array.from(document.querySelectorAll('[data-testid="stPlotlyChart"]'))
   .filter((el) => { const gd = el.querySelector('.js-plotly-plot'); return !gd || !gd.__watched || gd.__draws > 0; })
@@ -226,6 +239,7 @@ def test_a_head_change_redraws_only_the_head_map(server, watched, tiny_dirs):
     wait_for_rerun(page)
     expect_head(page, 0, 2)
     assert page.evaluate(DRAWN_AGAIN) == ["head_map"]
+    assert page.evaluate(HTML_KEPT) == {"bars": True, "highlights": True}
     expect(page).to_have_url(re.compile(r"[?&]h=2(&|$)"), timeout=5_000)
     assert_clean(watched)
 

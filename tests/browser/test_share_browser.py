@@ -40,7 +40,7 @@ def test_saved_link_reopens_the_same_analysis_in_a_new_context(server, browser, 
     first = browser.new_context(viewport={"width": 1400, "height": 2000})
     page = first.new_page()
     page.goto(f"{base}/?{query}")
-    wait_for_app(page, charts=4)
+    wait_for_app(page, charts=3)
     before = highlights(page)
     assert any(text == "food" and title.startswith("food: ") for text, title in before)
     page.get_by_role("button", name="Save and share").click()
@@ -54,7 +54,7 @@ def test_saved_link_reopens_the_same_analysis_in_a_new_context(server, browser, 
     second = browser.new_context(viewport={"width": 1400, "height": 2000})
     other = second.new_page()
     other.goto(link)
-    wait_for_app(other, charts=4)
+    wait_for_app(other, charts=3)
     assert highlights(other) == before
     assert other.get_by_text("Showing the saved analysis").count() == 1
     assert other.get_by_text("Page not found").count() == 0

@@ -20,7 +20,7 @@ from explain.viz.attention import (
     token_by_layer_figure,
 )
 from explain.viz.highlights import attribution_note, continues_word, score_colour, subword_pieces, token_highlights_html
-from explain.viz.prediction import prediction_figure
+from explain.viz.prediction import prediction_bars_html, prediction_figure
 from explain.viz.theme import format_score
 
 EVIL = "<img src=x onerror=alert(1)>"
@@ -473,3 +473,19 @@ def test_predictions_side_by_side_share_one_axis():
     low, high = prediction_range(logits, other)
     assert low < -2.0 and high > 3.0
     assert list(prediction_figure(other, x_range=(low, high)).layout.xaxis.range) == [low, high]
+
+
+def test_prediction_bars_html_shows_each_score_as_text_and_escapes_labels():
+    pred = Prediction(labels=["<b>bad</b>", "good"], scores=np.array([0.25, 0.75]), explained_index=0,
+                      description="P(<b>bad</b>)", score_name="probability")
+    out = prediction_bars_html(pred)
+    assert "<b>bad</b>" not in out and "&lt;b&gt;bad&lt;/b&gt;" in out
+    rows = out[out.index("<tbody>"):]
+    assert rows.index("good") < rows.index("&lt;b&gt;bad")  # best first
+    assert ">0.75</td>" in out and ">0.25</td>" in out  # the numbers are text, not only bar lengths
+    assert out.count('tabindex="0"') == 1 and "good: 0.75; &lt;b&gt;bad&lt;/b&gt;: 0.25 (explained)" in out
+    assert "width:25.00%" in out and "font-weight:700" in out  # 0-1 axis; the explained label bold
+    logits = Prediction(labels=["a", "b"], scores=np.array([-2.0, 2.0]), explained_index=1, description="logit",
+                        score_name="logit")
+    bars = prediction_bars_html(logits, x_range=(-4.0, 4.0))
+    assert "left:25.00%;width:25.00%" in bars and "left:50.00%;width:25.00%" in bars  # from zero, both ways
