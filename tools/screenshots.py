@@ -177,6 +177,7 @@ def main() -> None:
     p.add_argument("--height", type=int, default=1700)
     p.add_argument("--scheme", choices=("light", "dark"), default="light",
                    help="the system colour scheme the browser reports (the dashboard follows it)")
+    p.add_argument("--timeout", type=float, default=120, help="seconds to wait for a page (a busy machine)")
     args = p.parse_args()
     # explore.png, explore-dark.png, explore-390.png, explore-dark-390.png
     suffix = ("-dark" if args.scheme == "dark" else "") + (f"-{args.width}" if args.width != 1440 else "")
@@ -195,7 +196,8 @@ def main() -> None:
             if "?" in query and "dt=" not in query:  # nor `dt` as one from before the delta check
                 query += f"&dt={DEFAULT_DELTA_TOLERANCE:g}"
             page.goto(f"{base}/{query}")
-            wait_for_app(page, charts=0 if name in ("saved", "methods", "methods-naopc") else 1)
+            wait_for_app(page, timeout=args.timeout * 1000,
+                         charts=0 if name in ("saved", "methods", "methods-naopc") else 1)
             if name in BEFORE:
                 BEFORE[name](page, base)
             path = args.out / f"{name}{suffix}.png"
