@@ -140,11 +140,11 @@ def save_two_analyses(page, base: str) -> None:
     """Fill the (temporary) store with two saved analyses, as a user does, then open the saved page."""
     for text in ("The service was terrible but the food was great.", "An unbelievably dull and overlong film."):
         page.goto(f"{base}/?{urlencode({'t': text})}")
-        wait_for_app(page, charts=4)
+        wait_for_app(page, timeout=600_000, charts=2)
         page.get_by_role("button", name="Save and share").click()
         page.wait_for_selector("[data-testid='stCode']", timeout=60_000)
     page.goto(f"{base}/saved")
-    wait_for_app(page, charts=0)
+    wait_for_app(page, timeout=600_000, charts=0)
 
 
 def compute_all_methods(page, base: str) -> None:

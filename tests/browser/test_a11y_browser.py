@@ -148,7 +148,7 @@ def test_every_chart_has_a_text_alternative_with_its_numbers(server, browser, ti
         page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
         page.goto(f"{server}/heads?{urlencode({'m': tiny_classifier, 't': 'good film'})}")
         least = 5  # three importance maps, the neuron view and the pruning curve
-        wait_for_app(page, timeout=TIMEOUT, charts=least)
+        wait_for_app(page, timeout=2 * TIMEOUT, charts=least)
     charts = page.evaluate(CHART_DESCRIPTIONS)
     assert len(charts) >= least, charts
     for chart in charts:
