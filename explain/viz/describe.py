@@ -74,7 +74,8 @@ def describe_bars(fig: go.Figure, trace: Any) -> str | None:
     labels = axis_labels(fig, trace, "y" if horizontal else "x", len(values))
     top = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")[:TOP]
     named = ", ".join(f"{labels[i]} {number(values[i])}" for i in top)
-    return (f"{len(values)} bars from {number(np.nanmin(values))} to {number(np.nanmax(values))}; "
+    name = f"{plain(trace.name)}: " if trace.name else ""
+    return (f"{name}{len(values)} bars from {number(np.nanmin(values))} to {number(np.nanmax(values))}; "
             f"largest: {named}")
 
 
