@@ -43,22 +43,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--rows", type=int, default=40)
+    parser.add_argument("--scheme", choices=("light", "dark"), default="light",
+                        help="the system colour scheme the browser reports (the dashboard follows it)")
+    parser.add_argument("--width", type=int, nargs="*", default=[VIEWPORT["width"]],
+                        help="viewport widths (px); names get -dark and -<width> as tools/screenshots.py's do")
+    parser.add_argument("--only", nargs="*", help="these shots (default all)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         store = Path(folder) / "analyses.sqlite3"
         identity = make_run(store, args.rows)
         with running_server(None, env={"EXPLAIN_STORE_PATH": str(store)}) as base, launch_browser() as browser:
-            page = browser.new_context(viewport=VIEWPORT).new_page()
-            page.goto(f"{base}/corpus?run={identity}")
-            wait_for_app(page, charts=3, timeout=300_000)
-            for name, heading in SHOTS.items():
-                if heading:
-                    page.get_by_role("heading", name=heading).first.evaluate(
-                        "e => e.scrollIntoView({block: 'start'})")
-                    page.wait_for_timeout(800)
-                page.screenshot(path=str(args.out / f"{name}.png"))
-                print(f"wrote {args.out / f'{name}.png'}")
+            for width in args.width:
+                suffix = ("-dark" if args.scheme == "dark" else "") + (f"-{width}" if width != VIEWPORT["width"] else "")
+                page = browser.new_context(viewport={**VIEWPORT, "width": width}, color_scheme=args.scheme).new_page()
+                page.goto(f"{base}/corpus?run={identity}")
+                wait_for_app(page, charts=3, timeout=600_000)
+                for name, heading in SHOTS.items():
+                    if args.only and name not in args.only:
+                        continue
+                    if heading:
+                        page.get_by_role("heading", name=heading).first.evaluate(
+                            "e => e.scrollIntoView({block: 'start'})")
+                        page.wait_for_timeout(800)
+                    path = args.out / f"{name}{suffix}.png"
+                    page.screenshot(path=str(path))
+                    print(f"wrote {path}")
+                page.context.close()
 
 
 if __name__ == "__main__":

@@ -140,11 +140,11 @@ def save_two_analyses(page, base: str) -> None:
     """Fill the (temporary) store with two saved analyses, as a user does, then open the saved page."""
     for text in ("The service was terrible but the food was great.", "An unbelievably dull and overlong film."):
         page.goto(f"{base}/?{urlencode({'t': text})}")
-        wait_for_app(page, charts=4)
+        wait_for_app(page, timeout=600_000, charts=2)
         page.get_by_role("button", name="Save and share").click()
         page.wait_for_selector("[data-testid='stCode']", timeout=60_000)
     page.goto(f"{base}/saved")
-    wait_for_app(page, charts=0)
+    wait_for_app(page, timeout=600_000, charts=0)
 
 
 def compute_all_methods(page, base: str) -> None:
@@ -177,6 +177,7 @@ def main() -> None:
     p.add_argument("--height", type=int, default=1700)
     p.add_argument("--scheme", choices=("light", "dark"), default="light",
                    help="the system colour scheme the browser reports (the dashboard follows it)")
+    p.add_argument("--timeout", type=float, default=120, help="seconds to wait for a page (a busy machine)")
     args = p.parse_args()
     # explore.png, explore-dark.png, explore-390.png, explore-dark-390.png
     suffix = ("-dark" if args.scheme == "dark" else "") + (f"-{args.width}" if args.width != 1440 else "")
@@ -195,7 +196,8 @@ def main() -> None:
             if "?" in query and "dt=" not in query:  # nor `dt` as one from before the delta check
                 query += f"&dt={DEFAULT_DELTA_TOLERANCE:g}"
             page.goto(f"{base}/{query}")
-            wait_for_app(page, charts=0 if name in ("saved", "methods", "methods-naopc") else 1)
+            wait_for_app(page, timeout=args.timeout * 1000,
+                         charts=0 if name in ("saved", "methods", "methods-naopc") else 1)
             if name in BEFORE:
                 BEFORE[name](page, base)
             path = args.out / f"{name}{suffix}.png"

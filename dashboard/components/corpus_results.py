@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 import pyarrow as pa
 import streamlit as st
 
-from dashboard.components import share
+from dashboard.components import charts, share
 from dashboard.components.text import markdown_escape
 from dashboard.state import DEFAULTS, EXPLORE_FIELDS, ViewState, to_query
 from explain.corpus import summary
@@ -80,7 +80,7 @@ def ranking_section(run: summary.CorpusRun) -> None:
         return
     table = ranking.table()
     titled = table.set_column(1, "method", pa.array([method_title(m) for m in table.column("method").to_pylist()]))
-    st.plotly_chart(method_ranking_figure(titled), key="corpus_ranking", config=share.chart_config("corpus-ranking"))
+    charts.plotly_chart(method_ranking_figure(titled), key="corpus_ranking", config=share.chart_config("corpus-ranking"))
     st.dataframe(titled.to_pylist(), hide_index=True, width="stretch", column_config={
         c: st.column_config.NumberColumn(c.replace("_low", " 95% low").replace("_high", " 95% high")
                                          .replace("naopc", "NAOPC"), format="%.3g")
@@ -102,7 +102,7 @@ def words_section(run: summary.CorpusRun, method: str) -> None:
     if not flagged.num_rows:
         st.caption("No word form appears in enough texts to compare; run more texts.")
         return
-    st.plotly_chart(shortcut_figure(flagged), key="corpus_shortcuts", config=share.chart_config("corpus-words"))
+    charts.plotly_chart(shortcut_figure(flagged), key="corpus_shortcuts", config=share.chart_config("corpus-words"))
     count = sum(bool(f) for f in flagged.column("flagged").to_pylist())
     found = f"{count} candidate shortcut{'s' if count != 1 else ''} (coloured)" if count else "No candidate shortcut"
     st.caption(markdown_escape(
@@ -134,7 +134,7 @@ def heads_section(run: summary.CorpusRun) -> None:
     choices = [c for c in HEAD_COLUMNS if c != "ablation" or has_ablation]
     column = st.segmented_control("Map", choices, default=choices[0], key="corpus_head_map", required=True,
                                   format_func=HEAD_COLUMNS.get) or choices[0]
-    st.plotly_chart(head_importance_figure(table, column), key="corpus_heads_map",
+    charts.plotly_chart(head_importance_figure(table, column), key="corpus_heads_map",
                     config=share.chart_config("corpus-heads"))
     top = summary.top_heads(run, by=column, top=10)
     st.dataframe(summary.spread_table(top).to_pylist(), hide_index=True, width="stretch", key="corpus_heads_table",
@@ -156,7 +156,7 @@ def slices_section(run: summary.CorpusRun) -> None:
     st.subheader("Slices")
     table = summary.slices(run)
     if any(v is not None for v in table.column("accuracy").to_pylist()):
-        st.plotly_chart(slices_figure(table), key="corpus_slices", config=share.chart_config("corpus-slices"))
+        charts.plotly_chart(slices_figure(table), key="corpus_slices", config=share.chart_config("corpus-slices"))
     else:
         st.caption("The run has no gold labels, so accuracy is not known.")
     st.dataframe(table.to_pylist(), hide_index=True, width="stretch", column_config={

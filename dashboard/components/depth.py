@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import share
+from dashboard.components import charts, share
 from dashboard.components.results import chart_name, run_with_progress
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import widget_key
@@ -54,10 +54,10 @@ def render_depth_section(result: Analysis, loaded: LoadedModel | None) -> Analys
     tokens = list(shown.tokens.tokens)
     parts, layers = shown.embedding_parts, shown.layer_attribution
     assert parts is not None and layers is not None
-    st.plotly_chart(cached.figure(shown, ("depth_parts",), lambda: embedding_parts_figure(tokens, parts)),
+    charts.plotly_chart(cached.figure(shown, ("depth_parts",), lambda: embedding_parts_figure(tokens, parts)),
                     key="depth_parts", config=share.chart_config(chart_name(result, "embedding parts")), width="content")
     st.caption(parts_caption(parts))
-    st.plotly_chart(cached.figure(shown, ("depth_layers",), lambda: layer_figure(tokens, layers)),
+    charts.plotly_chart(cached.figure(shown, ("depth_layers",), lambda: layer_figure(tokens, layers)),
                     key="depth_layers", config=share.chart_config(chart_name(result, "attribution by layer")), width="content")
     st.caption(layer_caption(layers))
     st.download_button("Download these as CSV", data=lambda: depth_csv(shown), file_name="depth.csv", mime="text/csv",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import share
+from dashboard.components import charts, share
 from dashboard.components.results import run_with_progress
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import widget_key
@@ -55,7 +55,7 @@ def render_flow_section(result: Analysis, loaded: LoadedModel | None) -> FlowGra
                           help="An edge is drawn where a token takes more than this share of its vector from a "
                                "token of the layer below (ALTI's contributions, each row adding up to 1).")
     graph = trace_flow(matrices, threshold)
-    st.plotly_chart(cached.figure(result, ("flow", threshold), lambda: flow_figure(graph)), key="flow_graph",
+    charts.plotly_chart(cached.figure(result, ("flow", threshold), lambda: flow_figure(graph)), key="flow_graph",
                     config=share.chart_config("information-flow"), width="content")
     st.caption(flow_caption(graph))
     return graph

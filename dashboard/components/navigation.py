@@ -46,7 +46,6 @@ def page_name(page: st.Page) -> str:
 def draw_links(slot, query_for: Callable[[str], dict[str, str]]) -> None:
     """One link per page in `slot` (a placeholder at the top of the sidebar), each carrying its page's query."""
     with slot.container():
-        for p in PAGES:
-            st.page_link(f"views/{p.name}.py", label=p.title, icon=p.icon, query_params=query_for(p.name) or None,
-                         width="stretch")
+        for p, page in zip(PAGES, pages()):
+            st.page_link(page, label=p.title, icon=p.icon, query_params=query_for(p.name) or None, width="stretch")
         st.divider()

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import head_zoom, share
+from dashboard.components import charts, head_zoom, share
 from dashboard.components.ablation import removed_heads
 from dashboard.components.score_table import score_table
 from dashboard.components.selection import grid_cell_from_selection
@@ -93,7 +93,7 @@ def render_prediction(result: Analysis, *, key: str, x_range: tuple[float, float
     """The prediction's bars; `x_range` puts charts shown side by side on one axis (`prediction_range`)."""
     figure = cached.figure(result, ("prediction", x_range),
                            lambda: prediction_figure(result.prediction, x_range=x_range))
-    st.plotly_chart(figure, key=key, config=share.chart_config(chart_name(result, "prediction")))
+    charts.plotly_chart(figure, key=key, config=share.chart_config(chart_name(result, "prediction")))
 
 
 def render_prediction_bars(result: Analysis, *, key: str) -> None:
@@ -236,7 +236,7 @@ def render_head(result: Analysis, layer: int, head: int, hide_special: bool, *, 
                            lambda: _head_figure(result, layer, head, hide_special, stretch, span))
     if zoom:
         head_zoom.stretch_offer(figure, key=f"{key}_stretch")
-    st.plotly_chart(figure, key=key, width="content", config=share.chart_config(chart_name(
+    charts.plotly_chart(figure, key=key, width="content", config=share.chart_config(chart_name(
         result, "attention", f"layer {layer}", f"head {head}", f"tokens {span[0]}-{span[1]}" if span else "",
         "without special tokens" if hide_special else "")))
     if (layer, head) in removed_heads(result):
@@ -275,7 +275,7 @@ def render_grid(result: Analysis, *, key: str, layer: int = 0, head: int = 0, st
     (then calls `on_pick`, e.g. to bring that view into sight)."""
     figure = marked_figure(result, ("grid", stretch), layer, head,
                            lambda: attention_grid(result.attention.weights, stretch=stretch))
-    st.plotly_chart(
+    charts.plotly_chart(
         figure,
         key=key,
         on_select=lambda: _on_grid_select(key, layer_name, head_name, result.attention.weights.shape[:2], on_pick),
@@ -305,7 +305,7 @@ def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int =
         figure = cached.figure(result, ("rollout", stretch),
                                lambda: rollout_figure(rollout(result.attention), tokens, stretch=stretch,
                                                                      segment_start=segment_start(result)))
-        st.plotly_chart(figure, key=f"{key}_rollout", config=share.chart_config(chart_name(result, "rollout")),
+        charts.plotly_chart(figure, key=f"{key}_rollout", config=share.chart_config(chart_name(result, "rollout")),
                         width="content")
         if segment_start(result) is not None:
             st.caption("The dashed lines mark where the second text starts.")
@@ -317,7 +317,7 @@ def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int =
                             format_func=lambda s: f"{s} — {HEAD_STATISTICS[s]}")
         figure = marked_figure(result, ("stats", stat), layer, head, lambda: head_statistic_figure(
             head_statistics(result.attention, result.tokens.special, tokens)[stat], name=stat, colorbar_title=stat))
-        st.plotly_chart(figure, key=f"{key}_stat", config=share.chart_config(chart_name(result, "heads", stat)))
+        charts.plotly_chart(figure, key=f"{key}_stat", config=share.chart_config(chart_name(result, "heads", stat)))
     else:
         clamp_view("token", len(tokens), "token")
         token = st.selectbox("Token", list(range(len(tokens))), key=widget_key("token"),
@@ -325,5 +325,5 @@ def render_aggregates(result: Analysis, *, key: str, layer: int = 0, head: int =
         figure = cached.figure(result, ("token", token, stretch), lambda: token_by_layer_figure(
             token_by_layer(result.attention, token), tokens, source_label=tokens[token], stretch=stretch,
             segment_start=segment_start(result)))
-        st.plotly_chart(figure, key=f"{key}_token", config=share.chart_config(
+        charts.plotly_chart(figure, key=f"{key}_token", config=share.chart_config(
             chart_name(result, f"token {token}", tokens[token], "by layer")))

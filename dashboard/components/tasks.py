@@ -8,7 +8,7 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import results, share
+from dashboard.components import charts, results, share
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import leave_saved, set_value, widget_key
 from dashboard.state import ALL_ENTITIES, MAX_TEXT_CHARS, ViewState
@@ -93,7 +93,7 @@ def render_prediction(result: Analysis, *, key: str) -> None:
     if has_independent_scores(result):
         figure = cached.figure(result, "sigmoids", lambda: sigmoid_bars_figure(
             result.prediction, threshold=MULTI_LABEL_THRESHOLD))
-        st.plotly_chart(figure, key=key, config=share.chart_config(results.chart_name(result, "labels")))
+        charts.plotly_chart(figure, key=key, config=share.chart_config(results.chart_name(result, "labels")))
         on = [label for label, score in zip(result.prediction.labels, result.prediction.scores)
               if score >= MULTI_LABEL_THRESHOLD]
         st.caption(markdown_escape(
@@ -107,7 +107,7 @@ def render_prediction(result: Analysis, *, key: str) -> None:
         if len(result.prediction.labels) == len(result.tokens):  # one logit per token: name them by position
             shown = replace(result.prediction, labels=[f"{i}: {t}" for i, t in enumerate(result.tokens.tokens)])
             figure = cached.figure(result, "positions", lambda: prediction_figure(shown))
-            st.plotly_chart(figure, key=key, config=share.chart_config(results.chart_name(result, "positions")))
+            charts.plotly_chart(figure, key=key, config=share.chart_config(results.chart_name(result, "positions")))
             st.caption("The highest logits over every token, question included; the answer is the best span "
                        "inside the context.")
             return

@@ -115,20 +115,24 @@ def set_value(name: str, value) -> None:
 
 def write_url(state: ViewState, names: set[str], *, links: bool = True) -> None:
     """Make the address bar reproduce `state` (only fields that differ from the defaults), remember it for the
-    other pages, and point the sidebar's links at it (not from a fragment rerun, `links` False: a fragment cannot
-    draw into the sidebar's placeholder; the next full run does)."""
+    other pages, and point the sidebar's links at it. From a fragment rerun (`links` False), which cannot draw into
+    the sidebar's placeholder, a change of a shared value (the text, the model, the target, the method) reruns the
+    whole page so that the other pages' links carry it; the page's own link carries no query (`draw_navigation`)."""
     wanted = to_query(state, include=names)
     if wanted != st.query_params.to_dict():
         st.query_params.from_dict(wanted)
     st.session_state[WRITTEN_KEY] = wanted
     page = st.session_state.get(PAGE_KEY)
+    shared = st.session_state.setdefault(SHARED_KEY, {})
+    before = dict(shared)
     if page:
         values = {name: getattr(state, name) for name in names}
         st.session_state.setdefault(OWN_KEY, {})[page] = values
-        st.session_state.setdefault(SHARED_KEY, {}).update(
-            {name: value for name, value in values.items() if name in SHARED_FIELDS})
+        shared.update({name: value for name, value in values.items() if name in SHARED_FIELDS})
     if links:
         draw_navigation()
+    elif shared != before:  # the other pages' links carry it: only a full run redraws them
+        st.rerun()
 
 
 def page_query(page: str) -> dict[str, str]:
@@ -149,6 +153,9 @@ def start_navigation(page: str) -> None:
 
 
 def draw_navigation() -> None:
+    """The sidebar's page links. The page's own link carries no query: a fragment may have changed the page since
+    the link was drawn, and a click on it without a query keeps what the page shows (`load_from_url`)."""
     slot = st.session_state.get(NAV_SLOT)
     if slot is not None:
-        navigation.draw_links(slot, page_query)
+        here = st.session_state.get(PAGE_KEY)
+        navigation.draw_links(slot, lambda name: {} if name == here else page_query(name))

@@ -9,7 +9,7 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import ablation, controls, results, share, tasks
+from dashboard.components import ablation, charts, controls, results, share, tasks
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import (
     current,
@@ -292,12 +292,12 @@ def main() -> None:
     for col, result, matrix, key in ((cols[0], left, comparison.rollout_left, "a"),
                                      (cols[1], right, comparison.rollout_right, "b")):
         with col:
-            st.plotly_chart(attention_heatmap(matrix, comparison.words, comparison.words,
+            charts.plotly_chart(attention_heatmap(matrix, comparison.words, comparison.words,
                                                       title=f"Rollout, {side_title(result, state.mode)}",
                                                       colorbar_title="rollout"),
                             key=f"roll_{key}", config=share.chart_config(
                                 results.chart_name(result, "rollout on shared words", side_title(result, state.mode))))
-    st.plotly_chart(
+    charts.plotly_chart(
         layer_distance_figure(comparison.layer_distance, label_a=side_title(left, state.mode),
                                       label_b=side_title(right, state.mode)),
         key="distance", config=share.chart_config(chart_filename("attention distance", *(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import controls, scroll, share, tasks
+from dashboard.components import charts, controls, scroll, share, tasks
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.results import clamp_view, run_with_progress
 from dashboard.components.selection import grid_cell_from_selection
@@ -74,7 +74,7 @@ def importance_section(importance: HeadImportance, layer: int, head: int) -> Non
             figure = cached.figure(importance, ("heads-map", name, layer, head), lambda name=name: mark_head(
                 cached.figure(importance, ("heads-map", name), lambda: importance_map_figure(importance, name)),
                 layer, head))
-            st.plotly_chart(figure, key=key, on_select=lambda key=key: on_map_select(key, shape),
+            charts.plotly_chart(figure, key=key, on_select=lambda key=key: on_map_select(key, shape),
                             selection_mode="points", config=share.chart_config(chart_filename("head importance", name)), width="stretch")
             st.caption(MAP_HELP[name])
     rows = correlation_rows(importance)
@@ -115,7 +115,7 @@ def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInpu
     except ExplainError as exc:
         st.error(markdown_escape(exc))
         return None
-    st.plotly_chart(pruning_curve_figure(curve, description=importance.description), key="heads_pruning",
+    charts.plotly_chart(pruning_curve_figure(curve, description=importance.description), key="heads_pruning",
                     config=share.chart_config(chart_filename("pruning curve", curve.importance_name, curve.order)), width="stretch")
     st.caption(markdown_escape(
         f"Heads are removed one after another (their outputs set to zero), in the order of the "
@@ -141,7 +141,7 @@ def neuron_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInput
         st.error(markdown_escape(exc))
         view = None
     else:
-        st.plotly_chart(neuron_view_figure(view), key="heads_neuron", config=share.chart_config(
+        charts.plotly_chart(neuron_view_figure(view), key="heads_neuron", config=share.chart_config(
                             chart_filename("neuron view", f"layer {layer}", f"head {head}", f"token {token}")),
                         width="stretch")
         st.caption(NEURON_CAPTION)

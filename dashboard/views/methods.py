@@ -8,7 +8,7 @@ from dataclasses import replace
 import streamlit as st
 
 from dashboard import cached
-from dashboard.components import controls, results, share, tasks
+from dashboard.components import charts, controls, results, share, tasks
 from dashboard.components.loading import load_model_or_error
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import current, load_from_url, show_notices, widget_key, write_url
@@ -144,10 +144,10 @@ def faithfulness_section(request: AnalysisRequest, loaded: LoadedModel, analysis
         f" Here, by more than one standard deviation on both: {', '.join(better)}." if better else
         " Here no method beats the random rankings by more than one standard deviation on both.")))
     if ranking:
-        st.plotly_chart(naopc_figure(shown), key="naopc", config=share.chart_config("naopc"))
+        charts.plotly_chart(naopc_figure(shown), key="naopc", config=share.chart_config("naopc"))
     st.subheader("How much do the methods agree?")
     matrix = rank_agreement({n: r.word_scores for n, r in scored.items()})
-    st.plotly_chart(rank_agreement_figure([method_title(n) for n in scored], matrix), key="agreement",
+    charts.plotly_chart(rank_agreement_figure([method_title(n) for n in scored], matrix), key="agreement",
                     config=share.chart_config("rank-agreement"))
     flat = [method_title(n) for i, n in enumerate(scored) if all(math.isnan(v) for j, v in enumerate(matrix[i]) if j != i)]
     st.caption("Spearman rank correlation of the word scores: 1, the same order of words; 0, unrelated; -1, the "

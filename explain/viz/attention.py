@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import get_colorscale
 
+from explain.viz.describe import set_description
 from explain.viz.highlights import readable_tokens
 from explain.viz.theme import (
     ATTENTION_SCALE,
@@ -372,7 +373,12 @@ def attention_grid(weights: np.ndarray, *, max_cell: int = 32, stretch: bool = F
         tickfont=dict(size=11),
         fixedrange=True,
     )
-    return fig
+    peaks = w.max(axis=(-2, -1))
+    high, low = np.unravel_index(int(np.argmax(peaks)), peaks.shape), np.unravel_index(int(np.argmin(peaks)), peaks.shape)
+    return set_description(fig, (
+        f"{n_layers} layers by {n_heads} heads, one attention map each; the most peaked is layer {high[0]} head "
+        f"{high[1]} (largest weight {peaks[high]:.3g}), the flattest layer {low[0]} head {low[1]} (largest weight "
+        f"{peaks[low]:.3g})"))
 
 
 def mark_head(fig: go.Figure, layer: int, head: int) -> go.Figure:

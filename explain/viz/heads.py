@@ -48,7 +48,6 @@ NEURON_ROW_PX = 18
 NEURON_MIN_ROW_PX = 11
 NEURON_MAX_PLOT_PX = 1800
 RANDOM_COLOUR = "#52606d"
-PANEL_TITLE_COLOUR = "#3e4c59"
 
 
 def escape(text: Any) -> str:
@@ -226,7 +225,7 @@ def pruning_curve_figure(curve: PruningCurve, *, description: str = "") -> go.Fi
             xref="paper", yref="paper", x=1.0, y=1.0, xanchor="right", yanchor="bottom", showarrow=False,
             text=escape(f"mean gap to random: {summary.gap:+.3g}" + (f" · rises by {summary.rise:.3g}"
                                                                      if summary.rise > 0 else "")),
-            font=dict(size=12, color=PANEL_TITLE_COLOUR))
+            font=dict(size=12))  # the theme's text colour (light or dark page)
     fig.update_xaxes(title=dict(text="number of heads removed"), range=[-0.5, float(x.max()) + 0.5] if x.size else None,
                      zeroline=False)
     fig.update_yaxes(title=dict(text=f"explained score ({escape(curve.score_name)})"), zeroline=False)
@@ -333,5 +332,5 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
         fig.add_shape(type="rect", xref="x domain", yref="y", x0=0, x1=1,
                       y0=view.query_token - 0.5, y1=view.query_token + 0.5,
                       line=dict(color=HIGHLIGHT_COLOUR, width=1.5), fillcolor="rgba(0,0,0,0)", row=2, col=col)
-    fig.update_annotations(font=dict(size=13, color=PANEL_TITLE_COLOUR))
+    fig.update_annotations(font=dict(size=13))  # the theme's text colour
     return fig

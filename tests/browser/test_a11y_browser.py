@@ -141,3 +141,32 @@ def test_a_390_px_phone_clips_nothing_and_toolbars_leave_titles_alone(server, br
         return apart ? [] : [t.textContent]; })""")
     assert overlaps == []
     page.context.close()
+
+
+# Each chart's text alternative: the visually hidden sentence just before it (dashboard/components/charts.py).
+CHART_DESCRIPTIONS = """() => [...document.querySelectorAll('[data-testid=stMain] .js-plotly-plot')].map((plot) => {
+  const box = plot.closest('[data-testid=stElementContainer]');
+  const before = box && box.previousElementSibling;
+  const text = before && before.querySelector('.chart-description');
+  return {key: [...(box ? box.classList : [])].find((c) => c.startsWith('st-key-')) || '',
+          text: text ? text.textContent : ''};
+})"""
+
+
+@pytest.mark.parametrize("where", ["explore", "heads"])
+def test_every_chart_has_a_text_alternative_with_its_numbers(server, browser, tiny_classifier, where):
+    if where == "explore":  # the aggregate views and the all-heads grid opened too
+        page = open_explore(browser, explore(server, tiny_classifier, gr="1", ao="1"))
+        least = 4
+    else:
+        page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
+        page.goto(f"{server}/heads?{urlencode({'m': tiny_classifier, 't': 'good film'})}")
+        least = 5  # three importance maps, the neuron view and the pruning curve
+        wait_for_app(page, timeout=2 * TIMEOUT, charts=least)
+    charts = page.evaluate(CHART_DESCRIPTIONS)
+    assert len(charts) >= least, charts
+    for chart in charts:
+        assert re.search(r"\d", chart["text"]), chart
+    tree = page.locator("[data-testid='stMain']").aria_snapshot()
+    assert all(chart["text"][:40] in tree for chart in charts), tree  # read out, not hidden from screen readers
+    page.context.close()
