@@ -78,7 +78,7 @@ def fast_attention(loaded: LoadedModel) -> Iterator[None]:
     """SDPA attention for passes that read no attention weights (hold `loaded.lock`): the shared model is loaded
     with eager attention so that maps can be read, which computes the same scores slower. Models that cannot switch
     stay as they are."""
-    model = loaded.model
+    model: Any = loaded.model  # a transformers PreTrainedModel
     before = getattr(model.config, "_attn_implementation", None)
     switched = False
     if before == "eager" and getattr(model, "_supports_sdpa", False):
