@@ -1,7 +1,8 @@
 """The one batch function both engines call: rows in, the texts, words, faithfulness and failures tables out.
 
 Texts are encoded one by one, sorted by length and grouped so that one padded pass serves many
-(`explain.corpus.batched`); methods without a batched form run text by text inside the batch.
+(`explain.corpus.batched`); methods without a batched form run text by text inside the batch. Each group's
+prediction pass is also the gradient pass of the methods that read the gradient at the input.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from explain.corpus.batched import BATCHED, Padded
+from explain.corpus.batched import BATCHED, Padded, fast_attention, spans
 from explain.corpus.heads import check_heads, contexts_head_maps, heads_table
 from explain.corpus.readers import CorpusRow
 from explain.corpus.request import CorpusJob
@@ -116,12 +117,12 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
                 failures.append((row.row, row.id, str(exc)))
         prepared.sort(key=lambda p: int(p.inputs["input_ids"].shape[1]))
         groups = length_groups(prepared, loaded) if shared else [[p] for p in prepared]
+        gradient = any(BATCHED[n].reads_input_gradient(runner.settings[n]) for n in job.methods if n in BATCHED)
+        results: dict[str, list[tuple[RawScores, float]]] = {name: [] for name in job.methods}
         for group in groups:
-            predict(group)
-        results: dict[str, list[tuple[RawScores, float]]] = {}
-        for name in job.methods:
-            results[name] = attribute_all(name, runner.settings[name], [p.context for p in prepared if p.context],
-                                          groups if shared else [[p] for p in prepared])
+            padded = predict(group, gradient)
+            for name in job.methods:
+                results[name] += attribute_group(name, runner.settings[name], padded)
         faithful: dict[int, Any] = {}
         if job.faithfulness:
             for i, item in enumerate(prepared):
@@ -140,34 +141,35 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
 
 
 def length_groups(prepared: list[Prepared], loaded: LoadedModel) -> list[list[Prepared]]:
-    """Consecutive (length-sorted) texts grouped so that texts x longest length stays within the token budget."""
+    """Consecutive (length-sorted) texts grouped so that texts x longest length stays within the token budget, with
+    little padding (`explain.corpus.batched.spans`)."""
     hidden = int(getattr(loaded.config, "hidden_size", 768) or 768)
-    budget = GROUP_TOKEN_BUDGET * 768 / hidden
-    groups: list[list[Prepared]] = []
-    for item in prepared:
-        n = int(item.inputs["input_ids"].shape[1])
-        if groups and (len(groups[-1]) + 1) * n <= budget:
-            groups[-1].append(item)
-        else:
-            groups.append([item])
-    return groups
+    lengths = [int(item.inputs["input_ids"].shape[1]) for item in prepared]
+    return [prepared[a:b] for a, b in spans(lengths, GROUP_TOKEN_BUDGET * 768 / hidden)]
 
 
-def predict(group: list[Prepared]) -> None:
-    """Scores of each text in one padded pass; fixes each text's explained index and builds its context."""
+def predict(group: list[Prepared], gradient: bool) -> Padded:
+    """Scores of each text in one padded pass (with `gradient`, also the gradient at the inputs); fixes each text's
+    explained index and builds its context. The group's `Padded` keeps what the pass learnt for the methods."""
     contexts = []
     for item in group:
         assert item.target is not None
         target = item.target if item.target.index >= 0 else dataclasses.replace(item.target, index=0)
         contexts.append(make_context(item, target))
     padded = Padded(contexts)
-    with torch.no_grad():
-        scores = padded.target.forward_embeddings(padded.inputs, padded.mask, padded.types, padded.positions)
+
+    def choose(i: int, scores: torch.Tensor) -> AttributionContext:
+        target = group[i].target
+        assert target is not None
+        return make_context(group[i], target.chosen(scores))
+
+    with fast_attention(padded.target.loaded):
+        scores = padded.predict(choose, gradient)
     scores_np = scores.float().cpu().numpy()
     for i, item in enumerate(group):
-        assert item.target is not None
         item.scores = scores_np[i]
-        item.context = make_context(item, item.target.chosen(scores[i]))
+        item.context = padded.contexts[i]
+    return padded
 
 
 def make_context(item: Prepared, target: Target) -> AttributionContext:
@@ -178,26 +180,24 @@ def make_context(item: Prepared, target: Target) -> AttributionContext:
                               position_ids=inputs["position_ids"])
 
 
-def attribute_all(name: str, settings: MethodSettings, contexts: list[AttributionContext],
-                  groups: list[list[Prepared]]) -> list[tuple[RawScores, float]]:
-    """(raw scores, seconds) of method `name` for every context, in order: batched where the method allows."""
-    method = get_method(name)
+def attribute_group(name: str, settings: MethodSettings, padded: Padded) -> list[tuple[RawScores, float]]:
+    """(raw scores, seconds) of method `name` for every text of a group, in order: batched where the method allows."""
     batched = BATCHED.get(name)
-    out: list[tuple[RawScores, float]] = []
-    for group in groups:
-        group_contexts = [p.context for p in group if p.context is not None]
+    if batched is not None:
         start = time.perf_counter()
-        raws = batched(group_contexts, settings) if batched is not None else None
+        with fast_attention(padded.target.loaded):
+            raws = batched.compute(padded, settings)
         if raws is not None:
             seconds = (time.perf_counter() - start) / max(len(raws), 1)
-            out += [(raw, seconds) for raw in raws]
-            continue
-        for context in group_contexts:
-            start = time.perf_counter()
-            result = method.attribute(context, settings)
-            out.append((RawScores(scores=np.asarray(result.scores, dtype=np.float64), delta=result.delta,
-                                  score_input=result.score_input, score_baseline=result.score_baseline),
-                        time.perf_counter() - start))
+            return [(raw, seconds) for raw in raws]
+    method = get_method(name)
+    out: list[tuple[RawScores, float]] = []
+    for context in padded.contexts:
+        start = time.perf_counter()
+        result = method.attribute(context, settings)
+        out.append((RawScores(scores=np.asarray(result.scores, dtype=np.float64), delta=result.delta,
+                              score_input=result.score_input, score_baseline=result.score_baseline),
+                    time.perf_counter() - start))
     return out
 
 
@@ -231,7 +231,9 @@ def batch_tables(runner: BatchRunner, prepared: list[Prepared], results: dict[st
         context = item.context
         assert context is not None and item.scores is not None
         target = context.target
-        first = results[job.methods[0]][i][0]
+        found = [results[name][i][0] for name in job.methods]
+        score_input = next((r.score_input for r in found if r.score_input is not None), None)
+        score_baseline = next((r.score_baseline for r in found if r.score_baseline is not None), None)
         top = int(np.argmax(item.scores))
         prediction = target.labels[top] if top < len(target.labels) else str(top)
         gold = item.row.label
@@ -240,7 +242,7 @@ def batch_tables(runner: BatchRunner, prepared: list[Prepared], results: dict[st
             "prediction_score": float(item.scores[top]), "gold": gold,
             "correct": None if gold is None else gold.strip().casefold() == prediction.strip().casefold(),
             "explained": target.labels[target.index] if target.index < len(target.labels) else str(target.index),
-            "explained_score": first.score_input, "baseline_score": first.score_baseline,
+            "explained_score": score_input, "baseline_score": score_baseline,
             "delta": delta_of(complete[0], context, results[complete[0]][i][0]) if complete else None,
             "n_tokens": context.n_tokens, "n_words": context.n_words, "truncated": item.truncated, "batch": batch,
         })
