@@ -257,7 +257,8 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
         row_heights=[query_px / (query_px + gap_px + plot_h), plot_h / (query_px + gap_px + plot_h)],
         vertical_spacing=gap_px / (query_px + gap_px + plot_h),
         specs=[[{}, None, None, None], [{}, {}, {}, {}]],
-        subplot_titles=("query q", "key vectors k", "q∘k (elementwise)", "scaled q·k", "softmax (attention)"),
+        # Short titles: at a phone's width each of the narrow panels is about 55 px wide; the caption says the rest.
+        subplot_titles=("query q", "keys k", "q∘k", "q·k / √d", "softmax"),
     )
     q = np.asarray(view.query, dtype=np.float32)
     k = np.asarray(view.keys, dtype=np.float32)
@@ -294,16 +295,16 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
     colorbar_y = -COLORBAR_OFFSET_PX / (query_px + gap_px + plot_h)
     fig.update_layout(
         coloraxis=dict(colorscale=VECTOR_SCALE, cmin=-vector_top, cmax=vector_top, colorbar=dict(
-            title=dict(text="q, k value (ochre < 0 < green)", side="top"), orientation="h", x=0.0, xanchor="left", len=0.3,
+            title=dict(text="q, k value<br>ochre < 0 < green", side="top"), orientation="h", x=0.0, xanchor="left", len=0.3,
             y=colorbar_y, yanchor="top", thickness=10, tickformat=".2~g")),
         coloraxis2=dict(colorscale=VECTOR_SCALE, cmin=-product_top, cmax=product_top, colorbar=dict(
-            title=dict(text="q∘k value (ochre < 0 < green)", side="top"), orientation="h", x=0.355, xanchor="left", len=0.3,
+            title=dict(text="q∘k value<br>ochre < 0 < green", side="top"), orientation="h", x=0.5, xanchor="left", len=0.3,
             y=colorbar_y, yanchor="top", thickness=10, tickformat=".2~g")),
     )
     longest = max((len(str(t)) for t in view.tokens), default=1)
     left = int(min(220, 24 + longest * CHAR_PX))
     top = 80
-    bottom = COLORBAR_OFFSET_PX + 18 + 10 + 30
+    bottom = COLORBAR_OFFSET_PX + 18 + 10 + 30 + 14
     fig.update_layout(
         template=TEMPLATE, font=FONT, height=top + query_px + gap_px + plot_h + bottom, showlegend=False,
         title=dict(text=escape(f"Layer {view.layer}, head {view.head}: how «{view.tokens[view.query_token]}» "

@@ -164,6 +164,6 @@ def test_neuron_view_figure_shows_the_parts_one_row_per_key_token(computed):
     outlines = [s for s in figure.layout.shapes if s.type == "rect"]
     assert len(outlines) == 4 and all((s.y0, s.y1) == (2.5, 3.5) for s in outlines)
     titles = [a.text for a in figure.layout.annotations]
-    assert titles == ["query q", "key vectors k", "q∘k (elementwise)", "scaled q·k", "softmax (attention)"]
+    assert titles == ["query q", "keys k", "q∘k", "q·k / √d", "softmax"]
     assert figure.layout.coloraxis.colorbar.title.text and figure.layout.coloraxis2.colorbar.title.text
     assert figure.layout.coloraxis.cmin == -figure.layout.coloraxis.cmax  # symmetric around 0
