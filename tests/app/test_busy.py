@@ -86,14 +86,14 @@ def test_a_full_queue_is_one_busy_sentence_and_the_page_works_once_it_drains(tin
         assert at.text_area(key="w_text").value == params["t"]
     at.run()
     assert not at.exception and not at.error
-    assert n_charts(at) >= 2
+    assert n_charts(at) >= 1
 
 
 def test_cached_results_and_saved_analyses_do_not_wait_for_a_running_analysis(tiny_dirs):
     spec = tiny_dirs["classification"]
     params = {"m": spec, "t": "the service was slow but the food was great", "n": "4"}
     first = run_app(params)
-    assert not first.exception and not first.error and n_charts(first) >= 2
+    assert not first.exception and not first.error and n_charts(first) >= 1
     loaded = cached.get_model(spec)
     result = cached.analysis_cache().get(cached.AnalysisCache.key(first_request(params, loaded), loaded.spec))
     assert result is not None
@@ -102,9 +102,9 @@ def test_cached_results_and_saved_analyses_do_not_wait_for_a_running_analysis(ti
                                        models=document.models)
     with Occupied(spec):
         again = run_app(params)  # another session, same request: the shared cache answers
-        assert not again.exception and not again.error and n_charts(again) >= 2
+        assert not again.exception and not again.error and n_charts(again) >= 1
         reopened = run_app({"analysis": saved_id})
-        assert not reopened.exception and not reopened.error and n_charts(reopened) >= 2
+        assert not reopened.exception and not reopened.error and n_charts(reopened) >= 1
 
 
 def first_request(params: dict[str, str], loaded):
