@@ -155,9 +155,9 @@ CHART_DESCRIPTIONS = """() => [...document.querySelectorAll('[data-testid=stMain
 
 @pytest.mark.parametrize("where", ["explore", "heads"])
 def test_every_chart_has_a_text_alternative_with_its_numbers(server, browser, tiny_classifier, where):
-    if where == "explore":  # the aggregate views and the all-heads grid opened too
-        page = open_explore(browser, explore(server, tiny_classifier, gr="1", ao="1"))
-        least = 4
+    if where == "explore":  # the head map, with the aggregate views and the all-heads grid opened (the prediction
+        page = open_explore(browser, explore(server, tiny_classifier, gr="1", ao="1"))  # is HTML bars)
+        least = 3
     else:
         page = browser.new_context(viewport={"width": 1440, "height": 1000}).new_page()
         page.goto(f"{server}/heads?{urlencode({'m': tiny_classifier, 't': 'good film'})}")
