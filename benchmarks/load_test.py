@@ -76,8 +76,10 @@ SENTENCES = [
 # Repeats are deliberate: the first texts and the default steps come up more often, so the cache answers some.
 TEXT_WEIGHTS = [6, 5, 4, 4, 3] + [1] * 15
 STEPS = [8, 16, 16, 24, 32, 50]
-# Plotly draws two `.main-svg` layers per chart: at least 3 charts on Explore, 4 on Compare.
-EXPLORE_CHARTS = 6
+# Explore's first screen: the prediction's HTML bars and the single-head map drawn (its other views wait behind
+# toggles). Compare: Plotly draws two `.main-svg` layers per chart, at least 4 charts.
+EXPLORE_DRAWN = ("() => !!document.querySelector(\".st-key-prediction [data-testid='stHtml'] table tr\")"
+                 " && !!document.querySelector('.st-key-head_map .js-plotly-plot .main-svg')")
 COMPARE_CHARTS = 8
 READY = "[data-testid='stApp'][data-test-connection-state='CONNECTED']"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
@@ -219,7 +221,11 @@ def pick_task(rng: random.Random) -> tuple[str, dict[str, str]]:
     return "compare models", {"t": text, "n": steps}  # minilm vs minilm-random (the sanity-check pair)
 
 
-async def finished(page, charts: int, timeout_ms: float) -> None:
+def charts_drawn(charts: int) -> str:
+    return f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}"
+
+
+async def finished(page, drawn: str, timeout_ms: float) -> None:
     """The page's script ran to the end and its charts are drawn.
 
     On a fresh page the text box appears once the script runs (it is drawn before the analysis starts), so
@@ -228,9 +234,7 @@ async def finished(page, charts: int, timeout_ms: float) -> None:
     await page.wait_for_selector(READY, timeout=timeout_ms)
     await page.wait_for_selector("[data-testid='stTextArea'] textarea", timeout=timeout_ms)
     await page.wait_for_selector(IDLE, timeout=timeout_ms)
-    await page.wait_for_function(
-        f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}", timeout=timeout_ms
-    )
+    await page.wait_for_function(drawn, timeout=timeout_ms)
 
 
 async def run_task(page, base: str, kind: str, params: dict[str, str], timeout_ms: float) -> tuple:
@@ -238,7 +242,7 @@ async def run_task(page, base: str, kind: str, params: dict[str, str], timeout_m
     if kind == "explore typed":
         if not page.url.startswith(f"{base}/?"):
             await page.goto(f"{base}/?" + urlencode({"t": SENTENCES[0], "n": params["n"]}), timeout=timeout_ms)
-            await finished(page, EXPLORE_CHARTS, timeout_ms)
+            await finished(page, EXPLORE_DRAWN, timeout_ms)
         # A text other than the one shown, so there is a rerun and the URL tells when it has started.
         current = await page.evaluate("() => new URL(location.href).searchParams.get('t')")
         text = params["t"] if params["t"] != current else next(s for s in SENTENCES if s != current)
@@ -249,15 +253,13 @@ async def run_task(page, base: str, kind: str, params: dict[str, str], timeout_m
         await page.wait_for_function("(t) => new URL(location.href).searchParams.get('t') === t", arg=text,
                                      timeout=timeout_ms)
         await page.wait_for_selector(IDLE, timeout=timeout_ms)
-        await page.wait_for_function(
-            f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {EXPLORE_CHARTS}",
-            timeout=timeout_ms)
+        await page.wait_for_function(EXPLORE_DRAWN, timeout=timeout_ms)
     elif kind.startswith("explore"):
         await page.goto(f"{base}/?" + urlencode(params), timeout=timeout_ms)  # Explore is the default page, at the root
-        await finished(page, EXPLORE_CHARTS, timeout_ms)
+        await finished(page, EXPLORE_DRAWN, timeout_ms)
     else:
         await page.goto(f"{base}/compare?" + urlencode(params), timeout=timeout_ms)
-        await finished(page, COMPARE_CHARTS, timeout_ms)
+        await finished(page, charts_drawn(COMPARE_CHARTS), timeout_ms)
     for text in await page.locator(FAILURES).all_inner_texts():
         if not text.strip().startswith(VERDICT):
             raise RuntimeError(f"the page shows an error: {text[:200]}")
