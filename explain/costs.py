@@ -14,8 +14,6 @@ from explain.evaluation.faithfulness import DEFAULT_RANDOM_RANKINGS, ERASER_BINS
 from explain.evaluation.naopc import DEFAULT_NAOPC, NAOPCSettings, limit_variants, order_variants
 from explain.methods import get_method
 from explain.methods.base import FORWARD_PASS, method_settings
-from explain.pacing import REFERENCE_SHAPE as REFERENCE_SHAPE
-from explain.pacing import model_shape as model_shape
 from explain.pacing import work_units
 from explain.records import FIXED_INTEGRATION, AnalysisRequest
 

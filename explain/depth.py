@@ -43,8 +43,9 @@ from explain.methods.base import AttributionContext
 from explain.methods.baselines import endpoint_scores
 from explain.methods.quadrature import internal_batch_size
 from explain.models import LoadedModel
+from explain.pacing import batch_between_pauses
 from explain.records import EMBEDDING_PARTS, Analysis, EmbeddingParts, LayerAttribution
-from explain.scheduling import WorkBudget, batch_between_pauses
+from explain.scheduling import WorkBudget
 
 __all__ = [
     "EMBEDDING_PARTS",

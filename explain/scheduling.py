@@ -35,9 +35,6 @@ from explain.costs import EXTRA_EVALUATIONS, estimate_work, evaluations
 from explain.errors import ExplainError, InputError
 from explain.methods import get_method
 from explain.pacing import DEFAULT_WORK_RATE, WORK_RATE_ENV, env_float
-from explain.pacing import MIN_PAUSE_POINTS as MIN_PAUSE_POINTS
-from explain.pacing import PAUSE_SECONDS as PAUSE_SECONDS
-from explain.pacing import batch_between_pauses as batch_between_pauses
 from explain.records import MIN_STEPS, AnalysisRequest
 
 MAX_WORK_ENV = "EXPLAIN_MAX_WORK"
@@ -94,7 +91,7 @@ def about(value: float) -> str:
 class WorkBudget:
     """The most work one request may ask for, and the rate that turns work into seconds here.
 
-    max_work: work units (see REFERENCE_SHAPE), or infinity for no limit;
+    max_work: work units (see `explain.pacing.REFERENCE_SHAPE`), or infinity for no limit;
     rate: work units per second on this server (only used to say seconds);
     light_seconds: requests estimated at most this long run before heavy ones.
     """

@@ -24,9 +24,9 @@ from explain.heads.gating import adapter_of, check_mode, gated, head_means, shar
 from explain.inputs import token_segments, tokenize
 from explain.methods.base import FORWARD_PASS
 from explain.models import LoadedModel
+from explain.pacing import batch_between_pauses
 from explain.records import TargetSpec
 from explain.records.heads import HeadImportance
-from explain.scheduling import batch_between_pauses
 from explain.targets import TARGETS, Target, choose_index, model_position_ids, resolve_target, target_kind
 
 # Tokens x variants in one forward batch (no gradient) at most: bert-base at 128 tokens runs 64 variants at once

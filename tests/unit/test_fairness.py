@@ -22,8 +22,9 @@ from explain.costs import FORWARD_PASS, depth_work, work_units
 from explain.heads.importance import variants_per_batch
 from explain.methods import get_method
 from explain.models import embedded_model_path
+from explain.pacing import PAUSE_SECONDS
 from explain.records import HeadsRequest
-from explain.scheduling import DEFAULT_WORK_RATE, PAUSE_SECONDS, Cancelled, Schedulers, WorkBudget, release_memory
+from explain.scheduling import DEFAULT_WORK_RATE, Cancelled, Schedulers, WorkBudget, release_memory
 from testkit.contexts import build_context
 
 SAFETY = 60

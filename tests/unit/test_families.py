@@ -15,14 +15,14 @@ import numpy as np
 import pytest
 import torch
 
-from explain.costs import REFERENCE_SHAPE
-from explain.costs import model_shape as scheduling_shape
 from explain.depth import encoder_layers
 from explain.errors import InputError, ModelLoadError
 from explain.families import FAMILIES, POSITION_RULES, family_of, model_shape, resolve
 from explain.heads import HeadSet, adapter_of, gated, head_importance, neuron_view, prepare_inputs, pruning_curve
 from explain.methods import METHODS
 from explain.models import load_model
+from explain.pacing import REFERENCE_SHAPE
+from explain.pacing import model_shape as scheduling_shape
 from explain.pipeline import analyze, attribution_context, supported_methods, with_depth, with_methods
 from explain.records import AnalysisRequest, TargetSpec
 from explain.targets import TARGETS, model_position_ids
