@@ -170,3 +170,18 @@ def test_every_chart_has_a_text_alternative_with_its_numbers(server, browser, ti
     tree = page.locator("[data-testid='stMain']").aria_snapshot()
     assert all(chart["text"][:40] in tree for chart in charts), tree  # read out, not hidden from screen readers
     page.context.close()
+
+
+def test_the_heads_page_text_does_not_overlap_on_a_390_px_phone(server, browser, tiny_classifier):
+    """The neuron view's panel titles and colour-bar titles stay apart at a phone's width."""
+    page = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
+    page.goto(f"{server}/heads?{urlencode({'m': tiny_classifier, 't': 'good film'})}")
+    wait_for_app(page, timeout=2 * TIMEOUT, charts=5)
+    overlaps = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].flatMap((p) => {
+        const boxes = [...p.querySelectorAll('.annotation-text, .cbtitle text')].filter((t) => t.textContent)
+            .map((t) => [t.textContent, t.getBoundingClientRect()]);
+        return boxes.flatMap(([ta, a], i) => boxes.slice(i + 1).filter(([, b]) =>
+            !(a.right <= b.left || b.right <= a.left || a.bottom <= b.top || b.bottom <= a.top))
+            .map(([tb]) => `${ta} / ${tb}`)); })""")
+    assert overlaps == []
+    page.context.close()
