@@ -36,29 +36,30 @@ QUIET_LOGGERS = ("streamlit.runtime.caching.cache_data_api",)
 STREAMLIT_LAZY = ("pandas", "pyarrow", "streamlit.emojis")
 
 
-def script_imports(path: Path) -> list[str]:
-    """The modules a script imports at its top level: what its first run imports."""
-    names: list[str] = []
+def script_imports(path: Path) -> list[tuple[str, list[str]]]:
+    """The modules a script imports at its top level, each with the names it takes from it: what its first run
+    imports."""
+    found: list[tuple[str, list[str]]] = []
     for node in ast.parse(path.read_text(encoding="utf-8")).body:
         if isinstance(node, ast.Import):
-            names += [alias.name for alias in node.names]
+            found += [(alias.name, []) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0 and node.module != "__future__":
-            names.append(node.module)
-            # `from package import module` imports the module too
-            names += [f"{node.module}.{alias.name}" for alias in node.names]
-    return names
+            found.append((node.module, [alias.name for alias in node.names]))
+    return found
 
 
 def import_default_page() -> None:
-    """Import what app.py and the default page import (the page's own script is run by Streamlit per visit)."""
+    """Import what app.py and the default page import (the page's own script is run by Streamlit per visit), and
+    what Streamlit imports for that page's elements."""
     from dashboard.components.navigation import PAGES, VIEWS
 
     default = next(p for p in PAGES if p.default)
-    for name in script_imports(APP) + script_imports(VIEWS / f"{default.name}.py") + list(STREAMLIT_LAZY):
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError:
-            pass  # `from package import attribute`: the attribute is not a module
+    wanted = script_imports(APP) + script_imports(VIEWS / f"{default.name}.py") + [(m, []) for m in STREAMLIT_LAZY]
+    for name, taken in wanted:
+        module = importlib.import_module(name)
+        for attribute in taken:  # `from package import module` imports the module too
+            if not hasattr(module, attribute):
+                importlib.import_module(f"{name}.{attribute}")
 
 
 def first_figure(result: Analysis) -> None:
