@@ -34,8 +34,10 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; }
 
+# dashboard.serve loads the model and computes the default page's analysis, then starts Streamlit with these flags
+# (EXPLAIN_WARM_UP=0 starts at once).
 run: install
-	$(BIN)/streamlit run dashboard/app.py --server.address $(HOST) --server.port $(PORT)
+	$(BIN)/python -m dashboard.serve --server.address $(HOST) --server.port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -33,17 +34,25 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_server(url: str | None = None, env: dict[str, str] | None = None,
-                   timeout: float = 120, app: Path | None = None) -> Iterator[str]:
-    """Yield the base URL of a dashboard server (started here unless `url` is given; `app` runs another script)."""
+                   timeout: float = 120, app: Path | None = None, warm: bool = False,
+                   log: Path | None = None) -> Iterator[str]:
+    """Yield the base URL of a dashboard server once it answers its health check (started here unless `url` is
+    given; `app` runs another script; `warm` starts it as `make run` does, through dashboard.serve, which loads the
+    model and computes the default page's analysis before it listens: allow for that in `timeout`). The server's
+    output goes to `log` (a file, so it never blocks on a full pipe), else to a temporary file."""
     if url:
         yield url.rstrip("/")
         return
+    if warm and app:
+        raise ValueError("the warm-up launcher serves the dashboard only, not another app")
     port = free_port()
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app or ROOT / "dashboard" / "app.py"),
+    start = ["-m", "dashboard.serve"] if warm else ["-m", "streamlit", "run", str(app or ROOT / "dashboard" / "app.py")]
+    cmd = [sys.executable, *start,
            "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    output = open(log, "w+b") if log else tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + timeout
@@ -55,7 +64,8 @@ def running_server(url: str | None = None, env: dict[str, str] | None = None,
             except OSError:
                 pass
             if proc.poll() is not None or time.time() > deadline:
-                out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+                output.seek(0)
+                out = output.read().decode(errors="replace")
                 raise RuntimeError(f"the dashboard server did not start:\n{out[-3000:]}")
             time.sleep(0.3)
         yield base
@@ -65,6 +75,7 @@ def running_server(url: str | None = None, env: dict[str, str] | None = None,
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+        output.close()
 
 
 _playwright = None  # one Playwright driver per process, shared by every launch_browser() that is open
