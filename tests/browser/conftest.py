@@ -24,10 +24,18 @@ def browser():
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory) -> str:
-    """Base URL of a dashboard server started for these tests (saved analyses go to a temporary store)."""
-    store = tmp_path_factory.mktemp("store") / "analyses.sqlite3"
-    with running_server(os.environ.get("DASHBOARD_URL"), env={"EXPLAIN_STORE_PATH": str(store)}) as base:
+def store(tmp_path_factory) -> Path:
+    """The SQLite file where the session's server saves analyses."""
+    return tmp_path_factory.mktemp("store") / "analyses.sqlite3"
+
+
+@pytest.fixture(scope="session")
+def server(store) -> str:
+    """Base URL of one dashboard server for the whole session: starting one (and its first page's imports) is the
+    slowest step of a browser test. No work budget (EXPLAIN_MAX_WORK=0): test_faults_browser needs an analysis that
+    outlasts its tab, and no browser test checks a refusal (tests/unit/test_scheduling.py does)."""
+    env = {"EXPLAIN_STORE_PATH": str(store), "EXPLAIN_MAX_WORK": "0"}
+    with running_server(os.environ.get("DASHBOARD_URL"), env=env) as base:
         yield base
 
 

@@ -20,10 +20,14 @@ TIMEOUT = 120_000
 LIGATURES = ("content_cut", "bookmark", "compare_arrows", "link")
 
 # Every keyboard stop in page order, from the first to the last: tag, accessible label, the Streamlit key of the
-# element it sits in, and whether it belongs to a chart.
-TAB_STOP = """() => { const e = document.activeElement; const k = e.closest('[class*="st-key-"]');
-  return {tag: e.tagName, label: e.getAttribute('aria-label') || e.getAttribute('data-title') || '',
-          key: k ? [...k.classList].find((c) => c.startsWith('st-key-')) : '', chart: !!e.closest('.js-plotly-plot')}; }"""
+# element it sits in, and whether it belongs to a chart. The page records the focused element as each Tab key comes
+# up (one round trip for all the stops instead of one per stop).
+RECORD_STOPS = """() => { window.tabStops = [];
+  const stop = (e) => { const k = e.closest('[class*="st-key-"]');
+    return {tag: e.tagName, label: e.getAttribute('aria-label') || e.getAttribute('data-title') || '',
+            key: k ? [...k.classList].find((c) => c.startsWith('st-key-')) : '', chart: !!e.closest('.js-plotly-plot')}; };
+  window.addEventListener('keyup', (event) => {
+    if (event.key === 'Tab') window.tabStops.push(stop(document.activeElement)); }, true); }"""
 
 # WCAG contrast of an element's text against its own background, or the first opaque one above it.
 CONTRAST = """(e) => {
@@ -50,11 +54,10 @@ def open_explore(browser, address: str, **context):
 
 def tab_stops(page, count: int = 120) -> list[dict]:
     page.locator("[data-testid='stMain'] h1").first.click()
-    stops = []
+    page.evaluate(RECORD_STOPS)
     for _ in range(count):
         page.keyboard.press("Tab")
-        stops.append(page.evaluate(TAB_STOP))
-    return stops
+    return page.evaluate("() => window.tabStops")
 
 
 @pytest.fixture
@@ -62,16 +65,23 @@ def tiny_classifier(tiny_dirs) -> str:
     return tiny_dirs["classification"]
 
 
-def test_tab_reaches_every_highlighted_word_with_its_score(server, browser, tiny_classifier):
-    page = open_explore(browser, explore(server, tiny_classifier))
-    labels = [s["label"] for s in tab_stops(page, 40)]
+@pytest.fixture(scope="module")
+def default_explore(server, browser, tiny_dirs):
+    """The default Explore page and its first 40 keyboard stops, read once for the tests that only look at them."""
+    page = open_explore(browser, explore(server, tiny_dirs["classification"]))
+    yield page, tab_stops(page, 40)
+    page.context.close()
+
+
+def test_tab_reaches_every_highlighted_word_with_its_score(default_explore):
+    page, stops = default_explore
+    labels = [s["label"] for s in stops]
     score = r"[+-]?\d+(\.\d+)?(e[+-]?\d+)?"
     for word in ("good", "film"):
         assert any(re.fullmatch(rf"{word}: {score}(, (raises|lowers) P\(\w+\))?", label) for label in labels), labels
     # the same numbers as a table, one row per word
     page.get_by_text("Word scores as a table").click()
     expect(page.locator("[data-testid='stExpander'] [data-testid='stDataFrame']")).to_have_count(1)
-    page.context.close()
 
 
 def test_each_chart_adds_at_most_two_tab_stops(server, browser, tiny_classifier):
@@ -85,10 +95,10 @@ def test_each_chart_adds_at_most_two_tab_stops(server, browser, tiny_classifier)
     page.context.close()
 
 
-def test_the_prediction_reads_every_score_from_one_tab_stop(server, browser, tiny_classifier):
+def test_the_prediction_reads_every_score_from_one_tab_stop(default_explore):
     """The prediction is HTML bars (no chart): one keyboard stop whose name reads each label with its score."""
-    page = open_explore(browser, explore(server, tiny_classifier))
-    stops = [s for s in tab_stops(page, 40) if s["key"] == "st-key-prediction"]
+    page, all_stops = default_explore
+    stops = [s for s in all_stops if s["key"] == "st-key-prediction"]
     assert len(stops) == 1, stops
     rows = page.locator(".st-key-prediction table tr").all_inner_texts()
     assert len(rows) >= 2
@@ -96,7 +106,6 @@ def test_the_prediction_reads_every_score_from_one_tab_stop(server, browser, tin
         label, score = row.split("\t")[0].strip(), row.split("\t")[-1].strip()
         assert re.fullmatch(r"[+-]?\d+(\.\d+)?(e[+-]?\d+)?", score), row
         assert f"{label}: {score}" in stops[0]["label"], (row, stops[0]["label"])
-    page.context.close()
 
 
 def test_alerts_carry_no_icon_names(server, browser, tiny_classifier):
