@@ -66,8 +66,10 @@ def test_closing_a_tab_mid_analysis_leaves_the_server_serving(server, browser):
         wait_for_app(other, timeout=60_000, charts=3)
         waited = time.monotonic() - started
         # Streamlit stops a disconnected session's script at its next progress update; had the long analysis
-        # run on, it would hold the model's lock and this short one would wait minutes.
-        assert waited < 45, f"the other tab waited {waited:.0f} s: the closed tab's analysis kept running"
+        # run on, it would hold the model's lock and this short one would wait minutes (the run alone: 162 s). On a
+        # quiet machine the wait is about 38 s (the long analysis's batch in flight, then this page); 90 s leaves
+        # room for a loaded one.
+        assert waited < 90, f"the other tab waited {waited:.0f} s: the closed tab's analysis kept running"
         assert other.locator(FAILURES).count() == 0, other.locator(FAILURES).first.inner_text()
         assert "film" in other.locator("[data-testid='stHtml']:has(span[title])").first.inner_text()
         assert other.locator(PROGRESS).count() == 0  # the status box went away with the result
