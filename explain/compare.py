@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import kendalltau, permutation_test, rankdata, spearmanr
 
 from explain.errors import InputError
 
@@ -182,6 +180,8 @@ def spearman_p_value(a: np.ndarray, b: np.ndarray) -> float:
     Exact (every order of b) up to EXACT_MAX_WORDS words, RESAMPLES seeded random orders up to
     RESAMPLED_MAX_WORDS (the same p-value on every call), the t approximation above.
     """
+    from scipy.stats import permutation_test, rankdata, spearmanr  # lazy, as every scipy.stats import: ~2 s
+
     n = int(a.size)
     if n > RESAMPLED_MAX_WORDS:
         return float(spearmanr(a, b).pvalue)
@@ -201,6 +201,8 @@ def spearman_p_value(a: np.ndarray, b: np.ndarray) -> float:
 
 def attribution_agreement(scores_a: np.ndarray, scores_b: np.ndarray, *, k: int = 5) -> AttributionAgreement:
     """Rank correlation, top-k overlap and sign agreement of two word attributions on the same words."""
+    from scipy.stats import kendalltau, spearmanr
+
     a, b = _scores(scores_a, "first"), _scores(scores_b, "second")
     if a.shape != b.shape:
         raise InputError(
@@ -307,6 +309,8 @@ def layer_attention_distance(word_attn_a: np.ndarray, word_attn_b: np.ndarray) -
     if a.shape[-1] == 0:
         return np.full(a.shape[0], math.nan)
     b = b[layer_mapping(a.shape[0], b.shape[0])]
+    from scipy.spatial.distance import jensenshannon  # lazy: scipy.spatial imports scipy.stats
+
     rows = jensenshannon(a, b, axis=-1, base=2)  # [La, W]
     # rounding can leave a tiny negative divergence under the square root for near-identical rows
     return np.nan_to_num(rows, nan=0.0).mean(-1)

@@ -27,6 +27,7 @@ model's device; hooks go on the shared model, so everything runs holding `loaded
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -34,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
 from explain.costs import depth_work, work_units
 from explain.errors import InputError
@@ -187,6 +187,8 @@ def embedding_parts(context: AttributionContext, n_steps: int = DEPTH_STEPS,
                           mask.repeat(2, 1), None if types is None else types.repeat(2, 1), positions.repeat(2, 1))
         score_input, score_baseline = float(ends[0, context.target.index]), float(ends[1, context.target.index])
         batch = steps_per_batch(context, n_steps, token.shape[-1])
+        from captum.attr import IntegratedGradients  # lazy: Captum imports IPython and matplotlib (~2 s)
+
         with torch.enable_grad():
             attributions = IntegratedGradients(scores).attribute(
                 inputs, baselines=baselines, target=context.target.index,
@@ -207,23 +209,29 @@ def embedding_parts(context: AttributionContext, n_steps: int = DEPTH_STEPS,
     )
 
 
-class ReportingLayerIntegratedGradients(LayerIntegratedGradients):
+@functools.cache
+def reporting_layer_ig() -> type:
     """Captum's layer integrated gradients with `after_batch()` called after each batch of steps, once the batch's
-    gradients are taken and its hook is off the layer: a point where the model can be lent to other work."""
+    gradients are taken and its hook is off the layer: a point where the model can be lent to other work. Made on
+    first use, so that importing this module does not import Captum (which imports IPython and matplotlib)."""
+    from captum.attr import LayerIntegratedGradients
 
-    def __init__(self, forward_func: Callable, layer: torch.nn.Module, after_batch: Callable[[], None]) -> None:
-        super().__init__(forward_func, layer)
-        self.after_batch = after_batch
+    class ReportingLayerIntegratedGradients(LayerIntegratedGradients):
+        def __init__(self, forward_func: Callable, layer: torch.nn.Module, after_batch: Callable[[], None]) -> None:
+            super().__init__(forward_func, layer)
+            self.after_batch = after_batch
 
-    def _make_gradient_func(self, *args: Any, **kwargs: Any) -> Callable[..., tuple[torch.Tensor, ...]]:
-        gradients = super()._make_gradient_func(*args, **kwargs)
+        def _make_gradient_func(self, *args: Any, **kwargs: Any) -> Callable[..., tuple[torch.Tensor, ...]]:
+            gradients = super()._make_gradient_func(*args, **kwargs)
 
-        def reporting(*inner: Any, **named: Any) -> tuple[torch.Tensor, ...]:
-            found = gradients(*inner, **named)
-            self.after_batch()
-            return found
+            def reporting(*inner: Any, **named: Any) -> tuple[torch.Tensor, ...]:
+                found = gradients(*inner, **named)
+                self.after_batch()
+                return found
 
-        return reporting
+            return reporting
+
+    return ReportingLayerIntegratedGradients
 
 
 def layer_attribution(context: AttributionContext, n_steps: int = DEPTH_STEPS,
@@ -259,7 +267,7 @@ def layer_attribution(context: AttributionContext, n_steps: int = DEPTH_STEPS,
         rows = []
         with torch.enable_grad():
             for layer in layers:
-                attributions = ReportingLayerIntegratedGradients(scores, layer, report).attribute(
+                attributions = reporting_layer_ig()(scores, layer, report).attribute(
                     inputs, baselines=baselines, target=context.target.index,
                     additional_forward_args=(mask, types, positions), n_steps=n_steps, internal_batch_size=batch,
                 )

@@ -19,6 +19,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
 CPUS_PER_ACTOR = 1.0
 # Blocks of work per actor at least (where the job has the texts): an actor that finishes early takes another.
 BLOCKS_PER_ACTOR = 2
-# Seconds to wait for every actor to start (and load its model) before Ray Data gives up on the pool.
+# Seconds to wait for every actor to start (its model loads after, while the input is read) before Ray Data gives up.
 ACTOR_START_SECONDS = 600
 
 
@@ -95,10 +96,18 @@ class CorpusMapper:
         from explain.models import load_model
 
         torch.set_num_threads(threads)
-        self.runner = BatchRunner(job, load_model(job.model))
+        self.job = job
+        # The model loads in the background: Ray Data reads the input once every actor is constructed, so the
+        # reading overlaps the loads; the first call waits for this actor's model (and raises its load error).
+        loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-model")
+        self.loading = loader.submit(load_model, job.model)
+        loader.shutdown(wait=False)
+        self.runner: BatchRunner | None = None
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def __call__(self, batch: pa.Table) -> pa.Table:
+        if self.runner is None:
+            self.runner = BatchRunner(self.job, self.loading.result())
         rows = batch.to_pylist()
         out: list[dict[str, Any]] = []
         for index in sorted({r["batch"] for r in rows}):
@@ -206,7 +215,8 @@ def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int | N
         # at once and fails where aiohttp is absent; the v1 read path lists the few input parts in the driver.
         context = ray.data.DataContext.get_current()
         context.use_datasource_v2 = False
-        # Work starts once every actor is up: otherwise the first actor ready takes the blocks of a short job alone.
+        # Work starts once every actor is up (constructed; models still loading): otherwise the first actor ready
+        # takes the blocks of a short job alone.
         context.wait_for_min_actors_s = ACTOR_START_SECONDS
         # Reading parts is light: it takes no CPU slot, so actors on every slot cannot starve it. Asking for more
         # blocks than parts splits each part's rows, so that one big batch still reaches every actor.

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import spearmanr
 
 from explain.errors import InputError
 from explain.evaluation.naopc import (
@@ -113,6 +112,8 @@ class FaithfulnessReport:
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation; nan when either side is constant or has fewer than two values."""
+    from scipy.stats import spearmanr  # lazy: scipy.stats takes ~2 s to import
+
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return math.nan

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from explain.costs import work_units
 from explain.heads.gating import adapter_of, check_mode, gated, head_means, shared_prefix
@@ -205,6 +204,8 @@ def confidence(loaded: LoadedModel, inputs: HeadInputs) -> np.ndarray:
 
 def rank_correlations(maps: list[np.ndarray]) -> np.ndarray:
     """Spearman rank correlations between the maps, [maps, maps] (NaN where a map is constant)."""
+    from scipy.stats import spearmanr  # lazy: scipy.stats takes ~2 s to import
+
     n = len(maps)
     out = np.eye(n)
     for i in range(n):

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
 
 from explain.methods.base import (
     AttributionContext,
@@ -75,6 +74,8 @@ def difference(context: AttributionContext) -> tuple[torch.Tensor, torch.Tensor]
 
 
 def saliency(context: AttributionContext, settings: NoSettings, progress: ProgressCallback | None) -> RawScores:
+    from captum.attr import Saliency  # lazy, as every Captum import here: Captum imports IPython and matplotlib
+
     d, b = difference(context)
     with torch.enable_grad():
         grads = Saliency(DifferenceForward(context, b)).attribute(d, target=context.target.index, abs=True)
@@ -83,6 +84,8 @@ def saliency(context: AttributionContext, settings: NoSettings, progress: Progre
 
 def gradient_x_input(context: AttributionContext, settings: NoSettings, progress: ProgressCallback | None
                      ) -> RawScores:
+    from captum.attr import InputXGradient
+
     d, b = difference(context)
     with torch.enable_grad():
         attributions = InputXGradient(DifferenceForward(context, b)).attribute(d, target=context.target.index)
@@ -104,6 +107,8 @@ def smoothgrad(context: AttributionContext, settings: SmoothGradSettings, progre
     The noisy copies go through the model in batches short enough for the scheduler's pause points
     (`batch_between_pauses`, from the declared cost of one copy); after each pass the run steps aside
     (`SeededRun.reporting`) and reports progress."""
+    from captum.attr import InputXGradient, IntegratedGradients, NoiseTunnel, Saliency
+
     d, b = difference(context)
     per_copy = settings.ig_steps if settings.over == "integrated_gradients" else 1
     n_tokens, hidden = d.shape[1], d.shape[2]

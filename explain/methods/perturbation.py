@@ -9,11 +9,10 @@ word's tokens, so word sums give them back exactly.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
-from captum._utils.models.linear_model import SkLearnRidge
-from captum.attr import KernelShap, Lime
 
 from explain.errors import InputError
 from explain.methods.base import (
@@ -67,11 +66,14 @@ def word_feature_mask(context: AttributionContext) -> torch.Tensor:
 
 
 def sampled(context: AttributionContext, settings: SamplingSettings, progress: ProgressCallback | None,
-            explainer_type: type[Lime] | type[KernelShap]) -> RawScores:
+            surrogate: Literal["lime", "kernel_shap"]) -> RawScores:
     """Word coefficients of a surrogate linear model fitted by Captum, under a fixed seed (the RNG is restored).
 
     The samples go through the model in batches short enough for the scheduler's pause points
     (`batch_between_pauses`); after each the run steps aside (`SeededRun.reporting`) and reports progress."""
+    from captum._utils.models.linear_model import SkLearnRidge  # lazy: Captum imports IPython and matplotlib
+    from captum.attr import KernelShap, Lime
+
     inputs = context.embeddings()
     baselines = context.baseline_embeddings()
     n_tokens, hidden = inputs.shape[1], inputs.shape[2]
@@ -88,7 +90,7 @@ def sampled(context: AttributionContext, settings: SamplingSettings, progress: P
             report(min(0.99, done[0] / settings.n_samples))
             return scores
 
-        if explainer_type is Lime:
+        if surrogate == "lime":
             # Captum's default (Lasso, alpha 0.01) zeroes most coefficients of probability-sized effects;
             # ridge with alpha 1 is what the original LIME package fits.
             explainer: Lime | KernelShap = Lime(forward, interpretable_model=SkLearnRidge(alpha=1.0))
@@ -103,12 +105,12 @@ def sampled(context: AttributionContext, settings: SamplingSettings, progress: P
 
 
 def lime(context: AttributionContext, settings: SamplingSettings, progress: ProgressCallback | None) -> RawScores:
-    return sampled(context, settings, progress, Lime)
+    return sampled(context, settings, progress, "lime")
 
 
 def kernel_shap(context: AttributionContext, settings: SamplingSettings, progress: ProgressCallback | None
                 ) -> RawScores:
-    return sampled(context, settings, progress, KernelShap)
+    return sampled(context, settings, progress, "kernel_shap")
 
 
 def occlusion_cost(settings: NoSettings, n_tokens: int, n_words: int) -> float:

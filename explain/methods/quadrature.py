@@ -48,7 +48,6 @@ from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
-from captum.attr import IntegratedGradients
 
 from explain.errors import InputError
 from explain.methods.baselines import baseline_embeddings, endpoint_scores
@@ -452,6 +451,8 @@ def _captum_ig(
             done[0] += emb.shape[0]
             progress(min(1.0, done[0] / n_steps))
         return scores
+
+    from captum.attr import IntegratedGradients  # lazy: Captum imports IPython and matplotlib (~2 s)
 
     with torch.enable_grad():
         ig = IntegratedGradients(forward)

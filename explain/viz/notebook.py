@@ -6,13 +6,14 @@ from __future__ import annotations
 import html
 
 from explain.records import Analysis
-from explain.viz.methods import method_rows, methods_highlights_html
-from explain.viz.report import standalone_html
 
 
 def notebook_html(analysis: Analysis) -> str:
     """The standalone report (highlights and figures, offline) in a frame of its own, so its styles and plotly.js
     stay out of the notebook; then each method's row when the analysis holds several."""
+    from explain.viz.methods import method_rows, methods_highlights_html  # lazy: `import explain` skips plotly
+    from explain.viz.report import standalone_html
+
     frame = (f'<iframe srcdoc="{html.escape(standalone_html(analysis), quote=True)}" style="width:100%;height:900px;'
              'border:1px solid #e4e7eb;" onload="this.style.height=(this.contentWindow.document.body'
              '.scrollHeight+40)+\'px\'"></iframe>')
