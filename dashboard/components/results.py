@@ -102,9 +102,11 @@ def render_prediction_bars(result: Analysis, *, key: str) -> None:
         st.html(prediction_bars_html(result.prediction))
 
 
-def render_highlights(result: Analysis, level: str, *, scale: float | None = None, table: bool = True) -> None:
+def render_highlights(result: Analysis, level: str, *, scale: float | None = None, table: bool = True,
+                      table_key: str = "score_table") -> None:
     """Token highlights with the convergence delta and truncation notice beside them; `table` adds their scores
-    as a table in an expander (off where the highlights sit in an expander already: expanders do not nest).
+    as a table in an expander keyed `table_key` (off where the highlights sit in an expander already: expanders do
+    not nest).
 
     A sentence beside the highlights says when they would mislead (a score that barely changes from the
     baseline, or a baseline that already scores higher than the text; see `attribution_note`).
@@ -118,7 +120,7 @@ def render_highlights(result: Analysis, level: str, *, scale: float | None = Non
                                               score_input=a.score_input, score_baseline=a.score_baseline,
                                               explained=explained_quantity(result)))
         if table:
-            score_table(list(pieces), scores, explained_quantity(result), level=level)
+            score_table(list(pieces), scores, explained_quantity(result), level=level, key=table_key)
     else:
         st.html(segment_highlights_html(result, level, scale))
     fmt = format_score

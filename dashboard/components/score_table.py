@@ -10,10 +10,17 @@ import streamlit as st
 from explain.viz.highlights import score_rows
 
 
-def score_table(pieces: Sequence[str], scores: np.ndarray, explained: str = "", *, level: str = "word") -> None:
-    """A collapsed expander holding one row per highlighted piece: its position, text, score and effect."""
+def score_table(pieces: Sequence[str], scores: np.ndarray, explained: str = "", *, level: str = "word",
+                key: str = "score_table") -> None:
+    """A collapsed expander holding one row per highlighted piece: its position, text, score and effect.
+
+    The table is sent only while the expander is open (opening it reruns the page): a closed expander's
+    content is still drawn by the browser, and a dataframe loads its own grid chunk, which a page's first
+    screen does not need.
+    """
     what = "Word" if level == "word" else "Token"
-    with st.expander(f"{what} scores as a table"):
-        st.dataframe(score_rows(list(pieces), scores, explained), hide_index=True, width="stretch",
-                     column_config={"score": st.column_config.NumberColumn("score", format="%.4g"),
-                                    "token": st.column_config.TextColumn(what.lower())})
+    panel = st.expander(f"{what} scores as a table", key=key, on_change="rerun")
+    if panel.open:
+        panel.dataframe(score_rows(list(pieces), scores, explained), hide_index=True, width="stretch",
+                        column_config={"score": st.column_config.NumberColumn("score", format="%.4g"),
+                                       "token": st.column_config.TextColumn(what.lower())})

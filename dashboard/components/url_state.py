@@ -34,6 +34,7 @@ WRITTEN_KEY = "_url_written"  # the query the last run wrote or read
 SHARED_KEY = "_shared_values"
 OWN_KEY = "_page_values"
 NAV_SLOT = "_nav_slot"
+NAV_DRAWN = "_nav_drawn"  # the links' queries this run drew
 
 
 def widget_key(name: str) -> str:
@@ -149,6 +150,7 @@ def start_navigation(page: str) -> None:
     st.session_state[ARRIVED_KEY] = st.session_state.get(PAGE_KEY) != page
     st.session_state[PAGE_KEY] = page
     st.session_state[NAV_SLOT] = st.sidebar.empty()
+    st.session_state[NAV_DRAWN] = None
     draw_navigation()
 
 
@@ -158,4 +160,8 @@ def draw_navigation() -> None:
     slot = st.session_state.get(NAV_SLOT)
     if slot is not None:
         here = st.session_state.get(PAGE_KEY)
-        navigation.draw_links(slot, lambda name: {} if name == here else page_query(name))
+        queries = {p.name: {} if p.name == here else page_query(p.name) for p in navigation.PAGES}
+        if st.session_state.get(NAV_DRAWN) == queries:
+            return  # this run drew these links already: sending them again only makes the browser redraw them
+        st.session_state[NAV_DRAWN] = queries
+        navigation.draw_links(slot, queries.__getitem__)

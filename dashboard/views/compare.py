@@ -272,7 +272,7 @@ def main() -> None:
         with col:
             st.markdown(f"**{markdown_escape(side_title(result, state.mode))}**")
             results.render_prediction(result, key=f"pred_{key}", x_range=axis)
-            results.render_highlights(result, "word", scale=scale)
+            results.render_highlights(result, "word", scale=scale, table_key=f"score_table_{key}")
 
     st.subheader("Attention side by side")
     cols = st.columns(2, gap="large")

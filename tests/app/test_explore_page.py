@@ -238,3 +238,16 @@ def test_the_other_views_open_from_their_toggles_and_the_link_reopens_them(tiny_
     again.toggle(key="w_show_aggregates").set_value(True).run()
     assert again.segmented_control(key="w_aggregate").value == "token"
 
+
+
+@pytest.mark.integration
+def test_the_score_table_is_sent_only_while_its_expander_is_open():
+    """A closed expander's content is still drawn by the browser: the first screen sends no dataframe."""
+    at = run_app({})
+    assert_clean(at)
+    assert [e.label for e in at.expander] == ["Word scores as a table"] and not at.dataframe
+    at.session_state["score_table"] = True  # what a click on the expander sets
+    at.run()
+    assert_clean(at)
+    (table,) = at.dataframe
+    assert "film" in list(table.value["token"])
