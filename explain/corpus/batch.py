@@ -117,7 +117,7 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
                 failures.append((row.row, row.id, str(exc)))
         prepared.sort(key=lambda p: int(p.inputs["input_ids"].shape[1]))
         groups = length_groups(prepared, loaded) if shared else [[p] for p in prepared]
-        gradient = any(BATCHED[n].reads_input_gradient(runner.settings[n]) for n in job.methods if n in BATCHED)
+        gradient = predicts_with_gradient(runner.settings)
         results: dict[str, list[tuple[RawScores, float]]] = {name: [] for name in job.methods}
         for group in groups:
             padded = predict(group, gradient)
@@ -138,6 +138,12 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
     in_order = sorted(prepared, key=lambda p: p.row.row)
     tables["heads"] = heads_table([(p.row.id, heads[id(p)]) for p in in_order if id(p) in heads])
     return tables
+
+
+def predicts_with_gradient(settings: dict[str, MethodSettings]) -> bool:
+    """Whether the prediction pass also takes the gradient at the inputs, being a method's gradient pass (so it costs
+    nothing besides the method's own evaluations)."""
+    return any(BATCHED[name].reads_input_gradient(s) for name, s in settings.items() if name in BATCHED)
 
 
 def length_groups(prepared: list[Prepared], loaded: LoadedModel) -> list[list[Prepared]]:
