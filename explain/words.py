@@ -36,6 +36,7 @@ direction.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 import numpy as np
 import regex
@@ -57,8 +58,9 @@ NO_SPACE_SCRIPT = regex.compile(
 WORD_RUN = regex.compile(r"j*w(?:j*(?:aj*)?w)*j*")
 
 
+@lru_cache(maxsize=1 << 14)
 def cluster_kind(cluster: str) -> str:
-    """The kind letter of one grapheme cluster (see WORD_RUN)."""
+    """The kind letter of one grapheme cluster (see WORD_RUN); cached, as texts repeat a few clusters."""
     if SPACE.fullmatch(cluster):
         return "s"
     if all(unicodedata.category(c) == "Cf" for c in cluster):
@@ -76,9 +78,10 @@ def grapheme_bounds(text: str) -> np.ndarray:
     return np.array(starts + [len(text)], dtype=np.int64)
 
 
-def split_words(text: str) -> tuple[list[str], np.ndarray]:
-    """Words of `text` from the text alone (steps 1-2), and their character spans int32 [words, 2]."""
-    bounds = grapheme_bounds(text)
+def split_words(text: str, bounds: np.ndarray | None = None) -> tuple[list[str], np.ndarray]:
+    """Words of `text` from the text alone (steps 1-2), and their character spans int32 [words, 2] (`bounds`: its
+    `grapheme_bounds`, when known)."""
+    bounds = grapheme_bounds(text) if bounds is None else bounds
     kinds = "".join(cluster_kind(text[s:e]) for s, e in zip(bounds[:-1], bounds[1:]))
     cluster_spans: list[tuple[int, int]] = []
     at = 0
@@ -102,6 +105,8 @@ def covered_range(text: str, start: int, end: int) -> tuple[int, int]:
 
 def split_where_tokens_split(text: str, spans: np.ndarray, cuts: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Cut words at token boundaries `cuts` next to a cluster of a script written without spaces (step 3)."""
+    if not NO_SPACE_SCRIPT.search(text):  # no cut can be kept
+        return np.asarray(spans, dtype=np.int32).reshape(-1, 2)
     snapped = np.unique(bounds[np.searchsorted(bounds, cuts, side="right") - 1])
     out: list[tuple[int, int]] = []
     for start, end in spans:
@@ -125,8 +130,8 @@ def words_for_tokens(text: str, offsets: np.ndarray, special: np.ndarray) -> Wor
     boundaries fall on grapheme cluster boundaries, `text[start:end]` is the
     word, and every word holds at least one token.
     """
-    _, spans = split_words(text)
     bounds = grapheme_bounds(text)
+    _, spans = split_words(text, bounds)
     offsets = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
     ordinary = ~np.asarray(special, dtype=bool)
     ranges = np.array([covered_range(text, int(s), int(e)) if o and e > s else (s, s)
@@ -157,11 +162,13 @@ def merge_spanned(spans: np.ndarray, ranges: np.ndarray) -> np.ndarray:
     if not len(spans):
         return spans
     starts, ends = spans[:, 0].astype(np.int64), spans[:, 1].astype(np.int64)
-    joined = np.zeros(len(spans), dtype=bool)  # joined[i]: word i merges into word i - 1
-    for start, end in ranges:
-        first = int(np.searchsorted(ends, start, side="right"))
-        last = int(np.searchsorted(starts, end, side="left")) - 1
-        joined[first + 1 : last + 1] = True
+    first = np.searchsorted(ends, ranges[:, 0], side="right")
+    last = np.searchsorted(starts, ranges[:, 1], side="left") - 1
+    spanning = last > first  # such a range joins words first + 1 ... last into word first
+    cover = np.zeros(len(spans) + 1, dtype=np.int64)
+    np.add.at(cover, first[spanning] + 1, 1)
+    np.add.at(cover, last[spanning] + 1, -1)
+    joined = np.cumsum(cover[:-1]) > 0  # joined[i]: word i merges into word i - 1
     groups = np.cumsum(~joined) - 1
     merged = np.zeros((int(groups[-1]) + 1, 2), dtype=np.int32)
     merged[:, 0] = starts[np.flatnonzero(~joined)]

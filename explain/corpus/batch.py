@@ -13,6 +13,7 @@ import time
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ SHARED_TARGETS = ("class", "zero_shot", "similarity")
 GROUP_TOKEN_BUDGET = 4096
 
 
+@lru_cache(maxsize=1 << 16)
 def normal_form(word: str) -> str:
     """A word's form for counting across texts: NFKC, case-folded, edge punctuation stripped (kept if all)."""
     text = unicodedata.normalize("NFKC", word).casefold()
@@ -117,12 +119,19 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
                 failures.append((row.row, row.id, str(exc)))
         prepared.sort(key=lambda p: int(p.inputs["input_ids"].shape[1]))
         groups = length_groups(prepared, loaded) if shared else [[p] for p in prepared]
-        gradient = any(BATCHED[n].reads_input_gradient(runner.settings[n]) for n in job.methods if n in BATCHED)
+        gradient = predicts_with_gradient(runner.settings)
+        found: list[dict[str, list[tuple[RawScores, float]] | None]] = []
+        with fast_attention(loaded):  # switched once per batch; per-text methods run after, on eager attention
+            for group in groups:
+                padded = predict(group, gradient)
+                found.append({name: batched_scores(name, runner.settings[name], padded) for name in job.methods})
         results: dict[str, list[tuple[RawScores, float]]] = {name: [] for name in job.methods}
-        for group in groups:
-            padded = predict(group, gradient)
+        for group, done in zip(groups, found, strict=True):
             for name in job.methods:
-                results[name] += attribute_group(name, runner.settings[name], padded)
+                raws = done[name]
+                if raws is None:
+                    raws = per_text_scores(name, runner.settings[name], [p.context for p in group if p.context])
+                results[name] += raws
         faithful: dict[int, Any] = {}
         if job.faithfulness:
             for i, item in enumerate(prepared):
@@ -138,6 +147,12 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
     in_order = sorted(prepared, key=lambda p: p.row.row)
     tables["heads"] = heads_table([(p.row.id, heads[id(p)]) for p in in_order if id(p) in heads])
     return tables
+
+
+def predicts_with_gradient(settings: dict[str, MethodSettings]) -> bool:
+    """Whether the prediction pass also takes the gradient at the inputs, being a method's gradient pass (so it costs
+    nothing besides the method's own evaluations)."""
+    return any(BATCHED[name].reads_input_gradient(s) for name, s in settings.items() if name in BATCHED)
 
 
 def length_groups(prepared: list[Prepared], loaded: LoadedModel) -> list[list[Prepared]]:
@@ -180,19 +195,27 @@ def make_context(item: Prepared, target: Target) -> AttributionContext:
                               position_ids=inputs["position_ids"])
 
 
-def attribute_group(name: str, settings: MethodSettings, padded: Padded) -> list[tuple[RawScores, float]]:
-    """(raw scores, seconds) of method `name` for every text of a group, in order: batched where the method allows."""
+def batched_scores(name: str, settings: MethodSettings, padded: Padded) -> list[tuple[RawScores, float]] | None:
+    """(raw scores, seconds) of method `name` for every text of a group, in order, from its batched form; None where
+    the method has none for these settings."""
     batched = BATCHED.get(name)
-    if batched is not None:
-        start = time.perf_counter()
-        with fast_attention(padded.target.loaded):
-            raws = batched.compute(padded, settings)
-        if raws is not None:
-            seconds = (time.perf_counter() - start) / max(len(raws), 1)
-            return [(raw, seconds) for raw in raws]
+    if batched is None:
+        return None
+    start = time.perf_counter()
+    with fast_attention(padded.target.loaded):
+        raws = batched.compute(padded, settings)
+    if raws is None:
+        return None
+    seconds = (time.perf_counter() - start) / max(len(raws), 1)
+    return [(raw, seconds) for raw in raws]
+
+
+def per_text_scores(name: str, settings: MethodSettings, contexts: Sequence[AttributionContext]
+                    ) -> list[tuple[RawScores, float]]:
+    """(raw scores, seconds) of method `name` text by text."""
     method = get_method(name)
     out: list[tuple[RawScores, float]] = []
-    for context in padded.contexts:
+    for context in contexts:
         start = time.perf_counter()
         result = method.attribute(context, settings)
         out.append((RawScores(scores=np.asarray(result.scores, dtype=np.float64), delta=result.delta,
@@ -224,9 +247,10 @@ def batch_tables(runner: BatchRunner, prepared: list[Prepared], results: dict[st
                  faithful: dict[int, Any], failures: list[tuple[int, str | None, str]], batch: int
                  ) -> dict[str, pa.Table]:
     job = runner.job
-    texts, words, faith = [], [], []
+    texts, faith = [], []
     complete = [n for n in job.methods if get_method(n).complete]
-    for i in sorted(range(len(prepared)), key=lambda k: prepared[k].row.row):  # file order, not length order
+    order = sorted(range(len(prepared)), key=lambda k: prepared[k].row.row)  # file order, not length order
+    for i in order:
         item = prepared[i]
         context = item.context
         assert context is not None and item.scores is not None
@@ -247,9 +271,6 @@ def batch_tables(runner: BatchRunner, prepared: list[Prepared], results: dict[st
             "n_tokens": context.n_tokens, "n_words": context.n_words, "truncated": item.truncated, "batch": batch,
         })
         for name in job.methods:
-            scores = word_scores(context, results[name][i][0])
-            words += [{"text_id": item.row.id, "method": name, "word_index": w, "word": word,
-                       "form": normal_form(word), "score": float(scores[w])} for w, word in enumerate(item.words.words)]
             if i in faithful:
                 metrics = faithful[i].methods[name]
                 faith.append({"text_id": item.row.id, "method": name, "comprehensiveness": metrics.comprehensiveness,
@@ -258,9 +279,46 @@ def batch_tables(runner: BatchRunner, prepared: list[Prepared], results: dict[st
                               "loo_spearman": None if math.isnan(metrics.loo_spearman) else metrics.loo_spearman})
     return {
         "texts": pa.Table.from_pylist(texts, schema=SCHEMAS["texts"]),
-        "words": pa.Table.from_pylist(words, schema=SCHEMAS["words"]),
+        "words": words_table(job.methods, [prepared[i] for i in order],
+                             {name: [results[name][i][0] for i in order] for name in job.methods}),
         "faithfulness": pa.Table.from_pylist(faith, schema=SCHEMAS["faithfulness"]),
         "failures": failure_table(failures, batch),
     }
 
 
+
+
+def words_table(methods: Sequence[str], items: Sequence[Prepared], raws: dict[str, list[RawScores]]) -> pa.Table:
+    """The words rows of `items` (text, then method, then word), built as columns: each method's token scores of all
+    texts are summed into their words at once (`word_sums` over the batch, adding in the same order)."""
+    if not items:
+        return SCHEMAS["words"].empty_table()
+    contexts: list[AttributionContext] = []
+    for item in items:
+        assert item.context is not None
+        contexts.append(item.context)
+    counts = np.array([c.n_words for c in contexts], dtype=np.int64)
+    starts = np.cumsum(counts) - counts
+    total = int(counts.sum())
+    token_word = np.concatenate([np.where(c.token_word >= 0, c.token_word + start, -1)
+                                 for c, start in zip(contexts, starts)])
+    keep = token_word >= 0
+    sums = np.concatenate([
+        np.bincount(token_word[keep], minlength=total,
+                    weights=np.concatenate([token_scores(c, raw) for c, raw in zip(contexts, raws[name])])[keep])
+        for name in methods])
+    # Row r is text t, method m, word w (text-major); its score sits at sums[m * total + starts[t] + w].
+    per_text = counts * len(methods)
+    text = np.repeat(np.arange(len(items)), per_text)
+    within = np.arange(int(per_text.sum())) - np.repeat(np.cumsum(per_text) - per_text, per_text)
+    method, index = np.divmod(within, counts[text])
+    word = starts[text] + index
+    every = [w for item in items for w in item.words.words]
+    return pa.table({
+        "text_id": pa.array([item.row.id for item in items], pa.string()).take(text),
+        "method": pa.array(list(methods), pa.string()).take(method),
+        "word_index": pa.array(index, pa.int32()),
+        "word": pa.array(every, pa.string()).take(word),
+        "form": pa.array([normal_form(w) for w in every], pa.string()).take(word),
+        "score": pa.array(sums[method * total + word], pa.float64()),
+    }, schema=SCHEMAS["words"])

@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from explain.corpus.batch import BatchRunner, failure_table, normal_form, process_batch
+from explain.corpus.batch import BatchRunner, failure_table, normal_form, predicts_with_gradient, process_batch
 from explain.corpus.readers import BadRow, CorpusRow, read_rows
 from explain.corpus.request import DEFAULT_BATCH_SIZE, ENGINES, CorpusJob, CorpusProgress
 from explain.corpus.tables import CORPUS_SCHEMA_VERSION, OUTPUT_TABLES, SCHEMAS, part_path, read_table, write_part
@@ -245,16 +245,18 @@ def iter_rows(job: CorpusJob) -> Iterator[CorpusRow]:
 
 def price_job(job: CorpusJob, loaded: LoadedModel, rate: float | None = None) -> JobPrice:
     """The job's work from each method's declared cost (`explain.costs`), text by text from the tokenizer alone:
-    a caller checks it against a budget before running. rate: work units per second (the scheduler's default)."""
+    a caller checks it against a budget before running. rate: work units per second (the scheduler's default).
+    The prediction pass costs a forward pass only where no method's gradient pass is also the prediction pass."""
     rate = rate or WorkBudget.from_environment().rate
     texts, evaluations, work = 0, 0.0, 0.0
+    prediction = 0.0 if predicts_with_gradient(job.settings()) else FORWARD_PASS
     for row in iter_rows(job):
         request = job.request(row)
         try:
             n_tokens, n_words = count_units(loaded, request)
         except ExplainError:
             continue
-        n = FORWARD_PASS + sum(method_evaluations(request, name, n_tokens, n_words) for name in job.methods)
+        n = prediction + sum(method_evaluations(request, name, n_tokens, n_words) for name in job.methods)
         if job.faithfulness:
             n += faithfulness_evaluations(len(job.methods), n_words, naopc=DEFAULT_NAOPC if job.naopc else None)
         n += head_evaluations(job, loaded)

@@ -151,9 +151,27 @@ def test_a_job_is_priced_from_the_methods_declared_costs(tmp_path, tiny_models, 
                     methods=("gradient_x_input", "integrated_gradients"), n_steps=20)
     price = price_job(job, tiny_models["classification"], rate=1000.0)
     assert isinstance(price, JobPrice) and price.texts == 10
-    assert price.evaluations == pytest.approx(10 * (0.5 + 1 + 20))
+    assert price.evaluations == pytest.approx(10 * (1 + 20))  # the prediction pass is gradient x input's pass
     more = price_job(replace(job, faithfulness=True), tiny_models["classification"], rate=1000.0)
     assert more.work > price.work and price.seconds == pytest.approx(price.work / 1000.0)
+
+
+def test_the_prediction_pass_is_priced_only_where_no_method_takes_the_gradient_there(tmp_path, tiny_models, tiny_dirs):
+    loaded = tiny_models["classification"]
+    job = CorpusJob(source=str(write_csv(tmp_path)), columns=COLUMNS, model=tiny_dirs["classification"],
+                    methods=("gradient_x_input",))
+    assert price_job(job, loaded, rate=1000.0).evaluations == pytest.approx(10 * 1.0)
+    occlusion = replace(job, methods=("occlusion",))
+    alone = sum(get_method("occlusion").evaluations(method_settings(occlusion.request(), "occlusion"), n, w)
+                for n, w in units(occlusion, loaded))
+    assert price_job(occlusion, loaded, rate=1000.0).evaluations == pytest.approx(10 * 0.5 + alone)
+
+
+def units(job: CorpusJob, loaded) -> list[tuple[int, int]]:
+    from explain.corpus.job import iter_rows
+    from explain.inputs import count_units
+
+    return [count_units(loaded, job.request(row)) for row in iter_rows(job)]
 
 
 def test_word_forms_fold_case_and_edge_punctuation():
