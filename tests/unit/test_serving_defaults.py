@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def _run_recipe(*overrides: str) -> str:
     out = subprocess.run(["make", "-n", "-C", str(ROOT), "run", *overrides], capture_output=True, text=True,
                          check=True).stdout
-    lines = [line for line in out.splitlines() if "streamlit run" in line]
+    lines = [line for line in out.splitlines() if "-m dashboard.serve" in line]  # Streamlit, started warm
     assert len(lines) == 1, out
     return lines[0]
 
