@@ -178,8 +178,7 @@ def predict(group: list[Prepared], gradient: bool) -> Padded:
         assert target is not None
         return make_context(group[i], target.chosen(scores))
 
-    with fast_attention(padded.target.loaded):
-        scores = padded.predict(choose, gradient)
+    scores = padded.predict(choose, gradient)
     scores_np = scores.float().cpu().numpy()
     for i, item in enumerate(group):
         item.scores = scores_np[i]
@@ -202,8 +201,7 @@ def batched_scores(name: str, settings: MethodSettings, padded: Padded) -> list[
     if batched is None:
         return None
     start = time.perf_counter()
-    with fast_attention(padded.target.loaded):
-        raws = batched.compute(padded, settings)
+    raws = batched.compute(padded, settings)
     if raws is None:
         return None
     seconds = (time.perf_counter() - start) / max(len(raws), 1)
