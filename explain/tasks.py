@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from explain.pieces import continues_word, subword_pieces
 from explain.records import Analysis, AnalysisRequest, Span, TargetSpec
 from explain.targets import TARGETS, kinds_for_head
-from explain.viz.highlights import continues_word, subword_pieces
 
 MULTI_LABEL_THRESHOLD = 0.5
 

@@ -21,6 +21,7 @@ from explain.attention import HEAD_STATISTICS, renormalise_without
 from explain.completeness import Remedy, completeness, split_quantity, split_sentence
 from explain.exports import chart_filename, model_short_name
 from explain.methods import METHODS
+from explain.pieces import continues_word, subword_pieces
 from explain.tasks import second_segment_start, segment_rows
 from explain.viz.attention import (
     attention_grid,
@@ -31,13 +32,7 @@ from explain.viz.attention import (
     rollout_figure,
     token_by_layer_figure,
 )
-from explain.viz.highlights import (
-    continues_word,
-    explained_quantity,
-    negligible_change,
-    subword_pieces,
-    token_highlights_html,
-)
+from explain.viz.highlights import explained_quantity, negligible_change, token_highlights_html
 from explain.viz.prediction import prediction_bars_html, prediction_figure
 from explain.viz.tasks import segment_highlights_html
 from explain.viz.theme import format_score

@@ -16,8 +16,8 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import get_colorscale
 
+from explain.pieces import readable_tokens
 from explain.viz.describe import set_description
-from explain.viz.highlights import readable_tokens
 from explain.viz.theme import (
     ATTENTION_SCALE,
     CHAR_WIDTH,

@@ -9,7 +9,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pyarrow as pa
 
-from explain.viz.theme import FONT, HIGHLIGHT_COLOUR, OTHER_COLOUR, STATISTIC_SCALE, TEMPLATE
+from explain.viz.theme import FONT, HIGHLIGHT_COLOUR, OTHER_COLOUR, STATISTIC_SCALE, template
 
 HEAD_COLUMNS = {
     "gradient_normalised": "gradient importance, normalised per layer",
@@ -30,7 +30,7 @@ def method_ranking_figure(ranking: pa.Table) -> go.Figure:
                     error_y=dict(type="data", symmetric=False, color=ERROR_BAR_COLOUR,
                                  array=[r[f"{metric}_high"] - r[metric] for r in rows],
                                  arrayminus=[r[metric] - r[f"{metric}_low"] for r in rows]))
-    fig.update_layout(template=TEMPLATE, font=FONT, barmode="group", title="Faithfulness on this data (95% bootstrap)",
+    fig.update_layout(template=template(), font=FONT, barmode="group", title="Faithfulness on this data (95% bootstrap)",
                       yaxis_title="mean over texts")
     return fig
 
@@ -44,7 +44,7 @@ def shortcut_figure(shortcuts: pa.Table, top: int = 25) -> go.Figure:
         marker_color=[HIGHLIGHT_COLOUR if r["flagged"] else OTHER_COLOUR for r in rows],
         hovertext=[f"mean |attribution| {r['mean_abs']:.3g}; {r['share']:.0%} of its texts predicted "
                    f"{html.escape(str(r['class']))}" for r in rows], hoverinfo="text"))
-    fig.update_layout(template=TEMPLATE, font=FONT, title="What the model relies on (coloured: candidate shortcuts)",
+    fig.update_layout(template=template(), font=FONT, title="What the model relies on (coloured: candidate shortcuts)",
                       xaxis_title="mean signed attribution", height=max(300, 22 * len(rows) + 120))
     return fig
 
@@ -55,7 +55,7 @@ def slices_figure(slices: pa.Table) -> go.Figure:
     fig = go.Figure(go.Bar(
         x=[f"{r['slice']}: {html.escape(str(r['value']))}" for r in rows],
         y=[r["accuracy"] for r in rows], text=[r["texts"] for r in rows], marker_color=OTHER_COLOUR))
-    fig.update_layout(template=TEMPLATE, font=FONT, title="Accuracy by slice (bar labels: texts)",
+    fig.update_layout(template=template(), font=FONT, title="Accuracy by slice (bar labels: texts)",
                       yaxis=dict(range=[0, 1], title="accuracy"))
     return fig
 
@@ -86,7 +86,7 @@ def head_importance_figure(heads: pa.Table, column: str = "gradient_normalised")
     fig = go.Figure(go.Heatmap(
         z=values, x=list(range(n_heads)), y=list(range(n_layers)), text=hover, hovertemplate="%{text}<extra></extra>",
         colorscale=STATISTIC_SCALE, colorbar=dict(title=dict(text=html.escape(title), side="right"))))
-    fig.update_layout(template=TEMPLATE, font=FONT, title="Head importance over the data (mean over texts)",
+    fig.update_layout(template=template(), font=FONT, title="Head importance over the data (mean over texts)",
                       xaxis=dict(title="head", dtick=1), yaxis=dict(title="layer", dtick=1, autorange="reversed"),
                       height=max(260, 40 * n_layers + 140))
     return fig

@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from explain.pieces import subword_pieces
 from explain.records import EmbeddingParts, LayerAttribution
-from explain.viz.highlights import subword_pieces
-from explain.viz.theme import FONT, TEMPLATE, TITLE_FONT_SIZE, format_score
+from explain.viz.theme import FONT, TITLE_FONT_SIZE, format_score, template
 
 DIVERGING_SCALE = "RdBu"  # red at the low end (lowers the score), blue at the high end (raises it)
 COLORBAR_TITLE = "attribution<br>(score units)"  # two short lines above the bar: a side title was cut off
@@ -68,7 +68,7 @@ def _heatmap(z: np.ndarray, row_names: Sequence[str], row_ticks: Sequence[str], 
     longest = max((len(labels[j]) for j in shown), default=1)
     bottom = int(min(160, 24 + 5.8 * longest))
     fig.update_layout(
-        template=TEMPLATE, font=FONT, width=LEFT_MARGIN + plot_width + RIGHT_MARGIN,
+        template=template(), font=FONT, width=LEFT_MARGIN + plot_width + RIGHT_MARGIN,
         height=(80 if total else 60) + bottom + PX_PER_ROW * max(n_rows, 3),
         title=dict(text=title + (f'<br><span style="font-size:12px">{_esc(total)}</span>' if total else ""),
                    x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),

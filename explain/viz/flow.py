@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from explain.flow import FlowGraph
-from explain.viz.highlights import subword_pieces
+from explain.pieces import subword_pieces
 from explain.viz.theme import HIGHLIGHT_COLOUR, base_layout, esc, format_score, label_margin, wrap_title
 
 FLOW_SCALE = [[0.0, "#a9c8e6"], [0.5, "#4a89c8"], [1.0, "#08306b"]]

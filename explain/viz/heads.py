@@ -18,18 +18,18 @@ from plotly.subplots import make_subplots
 
 from explain.heads import HeadImportance, NeuronView, PruningCurve
 from explain.heads.pruning_summary import pruning_summary
-from explain.viz.highlights import readable_tokens
+from explain.pieces import readable_tokens
 from explain.viz.theme import (
     FONT,
     FONT_SIZE,
     HEAD_CELLS,
     HIGHLIGHT_COLOUR,
-    TEMPLATE,
     TITLE_FONT_SIZE,
     VECTOR_NEGATIVE,
     VECTOR_POSITIVE,
     VECTOR_SCALE,
     format_score,
+    template,
     wrap_title,
 )
 
@@ -148,7 +148,7 @@ def importance_map_figure(importance: HeadImportance, name: str, *, width: int |
     top_margin, left = 54, 58
     bottom = COLORBAR_OFFSET_PX + 16 * title_lines + 10 + 30
     fig.update_layout(
-        template=TEMPLATE, font=FONT, height=top_margin + plot_h + bottom, width=width,
+        template=template(), font=FONT, height=top_margin + plot_h + bottom, width=width,
         title=dict(text=escape(MAP_TITLES[name]), x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
         margin=dict(l=left, r=10, t=top_margin, b=bottom), clickmode="event+select",
         hoverdistance=IMPORTANCE_CELL_PX, dragmode=False,
@@ -212,7 +212,7 @@ def pruning_curve_figure(curve: PruningCurve, *, description: str = "") -> go.Fi
     ])
     title = "Pruning heads" + (f": {description}" if description else "")
     fig.update_layout(
-        template=TEMPLATE, font=FONT, height=420 + 20 * wrap_title(title, 90).count("<br>"),
+        template=template(), font=FONT, height=420 + 20 * wrap_title(title, 90).count("<br>"),
         title=dict(text=wrap_title(title, 90), x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
         margin=dict(l=70, r=10, t=60 + 20 * wrap_title(title, 90).count("<br>"), b=60),
         legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.18, yanchor="top"),
@@ -306,7 +306,7 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
     top = 80
     bottom = COLORBAR_OFFSET_PX + 18 + 10 + 30 + 14
     fig.update_layout(
-        template=TEMPLATE, font=FONT, height=top + query_px + gap_px + plot_h + bottom, showlegend=False,
+        template=template(), font=FONT, height=top + query_px + gap_px + plot_h + bottom, showlegend=False,
         title=dict(text=escape(f"Layer {view.layer}, head {view.head}: how «{view.tokens[view.query_token]}» "
                                f"(#{view.query_token}) attends"), x=0.0, xanchor="left",
                    font=dict(size=TITLE_FONT_SIZE)),

@@ -17,7 +17,7 @@ from explain.evaluation.faithfulness import spearman
 from explain.methods import METHODS
 from explain.records import Analysis, FaithfulnessSummary
 from explain.viz.highlights import score_colour, text_direction
-from explain.viz.theme import FONT, TEMPLATE, TITLE_FONT_SIZE, format_score
+from explain.viz.theme import FONT, TITLE_FONT_SIZE, format_score, template
 
 RELEVANCE_RGB = (106, 61, 154)  # one hue for methods whose scores are never negative
 AGREEMENT_SCALE = "RdBu"
@@ -132,7 +132,7 @@ def rank_agreement_figure(titles: Sequence[str], matrix: np.ndarray) -> go.Figur
     longest = max((len(str(t)) for t in titles), default=4)
     side = max(320, min(760, 60 * n + 8 * longest + 80))
     fig.update_layout(
-        template=TEMPLATE, font=FONT, height=side,
+        template=template(), font=FONT, height=side,
         title=dict(text="Rank agreement between methods (Spearman, word scores)", x=0.0, xanchor="left",
                    font=dict(size=TITLE_FONT_SIZE)),
         margin=dict(l=10, r=10, t=60, b=10),
@@ -225,7 +225,7 @@ def naopc_figure(analysis: Analysis) -> go.Figure:
                       annotation_text="random ± 1 sd", annotation_position="outside top")
         fig.add_vline(x=summary.random_naopc, line_dash="dash", line_color="#52606d")
     fig.update_layout(
-        template=TEMPLATE, font=FONT, height=max(240, 28 * len(names) + 110),
+        template=template(), font=FONT, height=max(240, 28 * len(names) + 110),
         title=dict(text="NAOPC: 0 is the worst order of words, 1 the best", x=0.0, xanchor="left",
                    font=dict(size=TITLE_FONT_SIZE)),
         margin=dict(l=10, r=10, t=80, b=10),  # room for the random band's label above the bars

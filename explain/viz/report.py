@@ -23,6 +23,7 @@ from explain.completeness import IG, completeness
 from explain.exports import LEVELS, image_config
 from explain.flow import FlowGraph
 from explain.methods import METHODS, recorded_baseline
+from explain.pieces import continues_word, subword_pieces
 from explain.records import APP_VERSION, Analysis
 from explain.tasks import MULTI_LABEL_THRESHOLD, has_independent_scores, second_segment_start, segment_rows
 from explain.viz.attention import (
@@ -34,7 +35,7 @@ from explain.viz.attention import (
     token_by_layer_figure,
 )
 from explain.viz.flow import flow_caption, flow_figure
-from explain.viz.highlights import continues_word, explained_quantity, subword_pieces, token_highlights_html
+from explain.viz.highlights import explained_quantity, token_highlights_html
 from explain.viz.prediction import prediction_figure, prediction_range, sigmoid_bars_figure
 from explain.viz.tasks import segment_highlights_html, texts_html
 from explain.viz.text import evaluations_text

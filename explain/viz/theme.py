@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import textwrap
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import plotly.graph_objects as go
-import plotly.io as pio
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 FONT_SIZE = 13
 # No colour here: text takes the template's, which Streamlit's chart theme replaces with its light or dark text.
 FONT = dict(family="Inter, 'Segoe UI', Helvetica, Arial, sans-serif", size=FONT_SIZE)
 MODEBAR_PX = 30  # the chart toolbar's strip at the top right: titles start below it, so it never covers them
-# plotly_white with dark text, every title placed under the toolbar's strip; Streamlit keeps these placements when
-# it swaps in its own colours, so the charts follow the page's light or dark theme.
-TEMPLATE = go.layout.Template(pio.templates["plotly_white"])
-TEMPLATE.layout.font = dict(color="#1f2933")
-TEMPLATE.layout.title = dict(y=1.0, yref="container", yanchor="top", pad=dict(t=MODEBAR_PX))
 ATTENTION_SCALE = "Blues"
 STATISTIC_SCALE = "Viridis"
 GRID_GAP_COLOUR = "#aab4bf"
@@ -67,10 +63,25 @@ ENTITY_COLOURS = ("#a5d8ff", "#ffd8a8", "#b2f2bb", "#eebefa", "#ffec99", "#99e9f
 ANSWER_COLOUR = "#ffe066"
 THRESHOLD_COLOUR = "#52606d"
 HEAD_CELLS = "head_cells"  # layout.meta key of layers x heads figures: where each head's cell is (see mark_head)
-SPECIAL_PIECES = {"[CLS]", "[SEP]", "[PAD]", "[MASK]", "[UNK]", "<s>", "</s>", "<pad>", "<mask>", "<unk>"}
 
 
 # -- small helpers -------------------------------------------------------------
+
+
+@functools.cache
+def template() -> go.layout.Template:
+    """plotly_white with dark text, every title placed under the toolbar's strip.
+
+    Streamlit keeps these placements when it swaps in its own colours, so the charts follow the page's light or
+    dark theme. Built on first use: the CLI and the library's numbers import this module without drawing.
+    """
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    chosen = go.layout.Template(pio.templates["plotly_white"])
+    chosen.layout.font = dict(color="#1f2933")
+    chosen.layout.title = dict(y=1.0, yref="container", yanchor="top", pad=dict(t=MODEBAR_PX))
+    return chosen
 
 
 def esc(text: Any) -> str:
@@ -110,7 +121,7 @@ def base_layout(
     """
     lines = title.count("<br>") + 1 if title else 0
     fig.update_layout(
-        template=TEMPLATE,
+        template=template(),
         font=FONT,
         title=dict(text=title, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
         height=int(height),

@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 import pytest
 
 from dashboard.components.selection import grid_cell_from_selection
+from explain.pieces import continues_word, subword_pieces
 from explain.records import Prediction
 from explain.viz.attention import (
     attention_grid,
@@ -19,7 +20,7 @@ from explain.viz.attention import (
     rollout_figure,
     token_by_layer_figure,
 )
-from explain.viz.highlights import attribution_note, continues_word, score_colour, subword_pieces, token_highlights_html
+from explain.viz.highlights import attribution_note, score_colour, token_highlights_html
 from explain.viz.prediction import prediction_bars_html, prediction_figure
 from explain.viz.theme import format_score
 

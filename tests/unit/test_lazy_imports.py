@@ -24,7 +24,7 @@ def loaded_after(module: str) -> list[str]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@pytest.mark.parametrize("module", ["explain", "explain.corpus.engine_ray"])
+@pytest.mark.parametrize("module", ["explain", "explain.corpus.engine_ray", "explain.cli", "explain.tasks"])
 def test_importing_leaves_out_heavy_packages(module):
     assert loaded_after(module) == []
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from explain.pieces import readable_tokens
 from explain.viz.attention import attention_heatmap, token_by_layer_figure
-from explain.viz.highlights import readable_tokens
 
 ROBERTA = ["<s>", "The", "Ġfilm", "Ġwas", "Ġgood", "âĢĻ", "s", "Ġ", "Ċ", "</s>"]
 
