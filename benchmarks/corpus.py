@@ -204,9 +204,10 @@ def ray_runs(sizes: Sizes, model_dir: str, loaded, source: Path) -> dict:
     job = job_for(source, model_dir, sizes.ray_method, sizes.batch_size)
     out: dict = {"local": run_corpus(job, loaded)[0]}
     start = time.perf_counter()
-    runtime_env = {"env_vars": {"PYTHONPATH": str(common.ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}}
+    from explain.corpus.engine_ray import worker_runtime_env
+
     ray.init(address="local", num_cpus=RAY_CPUS, object_store_memory=RAY_OBJECT_STORE_BYTES, include_dashboard=False,
-             runtime_env=runtime_env, log_to_driver=False)
+             runtime_env=worker_runtime_env(local=True), log_to_driver=False)
     out["start"] = time.perf_counter() - start
     try:
         for actors in (1, 2):
