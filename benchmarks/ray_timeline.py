@@ -184,7 +184,8 @@ def main(argv: list[str] | None = None) -> None:
 
         ray.data.Dataset.map_batches = capture  # type: ignore[method-assign]
         if not args.cold:
-            runtime_env = engine.worker_runtime_env(local=True)
+            runtime_env = engine.worker_runtime_env(local=True) if hasattr(engine, "worker_runtime_env") else {
+                "env_vars": {"PYTHONPATH": str(corpus.common.ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}}
             if args.no_runtime_env and runtime_env is not None:
                 os.environ.update(runtime_env["env_vars"])
                 runtime_env = None
