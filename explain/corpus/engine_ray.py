@@ -202,14 +202,14 @@ def worker_runtime_env(local: bool = False, root: Path | None = None) -> dict[st
     runtime_env starts every worker process twice (a setup process, then the worker: about a CPU second each).
     root: the folder holding `explain` (by default this one's).
     """
-    root = str(root or Path(__file__).resolve().parents[2])
+    folder = (root or Path(__file__).parents[2]).resolve()
     if local:
         found = subprocess.run([sys.executable, "-P", "-c",
                                 "import importlib.util as u; print(u.find_spec('explain').origin)"],
                                capture_output=True, text=True, check=False, cwd=tempfile.gettempdir())
-        if found.returncode == 0 and Path(found.stdout.strip()).resolve().parents[1] == Path(root):
+        if found.returncode == 0 and Path(found.stdout.strip()).resolve().parents[1] == folder:
             return None
-    return {"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}}
+    return {"env_vars": {"PYTHONPATH": str(folder) + os.pathsep + os.environ.get("PYTHONPATH", "")}}
 
 
 def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int | None = None,
