@@ -1,7 +1,7 @@
 """The Ray engine: the same batch function as the local engine, on Ray Data with one model per actor.
 
     pending input parts (small: tables from the driver; else read_parquet), split into blocks: at least 2 per actor
-    -> map_batches(CorpusMapper, an actor pool, one block per call, torch threads = the CPUs each actor holds: 1)
+    -> map_batches(CorpusMapper, an actor pool, one block per call, torch threads = CPUs per actor: 1 by default)
     -> iter_batches in the driver (one row per text, its words, faithfulness and heads nested)
     -> each batch's parts written as soon as all its rows are back, with progress (texts done, total, time left)
 
