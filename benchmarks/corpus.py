@@ -14,7 +14,8 @@ class target with no label, transformers-interpret's default).
 3. Peak RSS of a gradient x input run on short texts (5-20 words) at two corpus sizes, each in a fresh process.
 
 Prints a Markdown block for docs/benchmarks.md (--out FILE writes it too).
-Run: .venv/bin/python benchmarks/corpus.py [--quick] [--out corpus.md]
+Run: .venv/bin/python benchmarks/corpus.py [--quick] [--out corpus.md]; the Ray figure on the whole 500-text set:
+.venv/bin/python benchmarks/corpus.py --only-ray --ray-texts 500 (about 15 min on a quiet 2-core machine)
 """
 
 from __future__ import annotations
@@ -204,9 +205,10 @@ def ray_runs(sizes: Sizes, model_dir: str, loaded, source: Path) -> dict:
     job = job_for(source, model_dir, sizes.ray_method, sizes.batch_size)
     out: dict = {"local": run_corpus(job, loaded)[0]}
     start = time.perf_counter()
-    runtime_env = {"env_vars": {"PYTHONPATH": str(common.ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}}
+    from explain.corpus.engine_ray import worker_runtime_env
+
     ray.init(address="local", num_cpus=RAY_CPUS, object_store_memory=RAY_OBJECT_STORE_BYTES, include_dashboard=False,
-             runtime_env=runtime_env, log_to_driver=False)
+             runtime_env=worker_runtime_env(local=True), log_to_driver=False)
     out["start"] = time.perf_counter() - start
     try:
         for actors in (1, 2):
@@ -361,7 +363,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a smoke run with tiny sizes (figures mean nothing)")
     p.add_argument("--texts", type=int, help=f"texts for the corpus engine (default {d.texts})")
     p.add_argument("--loop-texts", type=int, help=f"texts for the per-text loops (default {d.loop_texts})")
-    p.add_argument("--ray-texts", type=int, help=f"texts for the Ray comparison (default {d.ray_texts})")
+    p.add_argument("--ray-texts", type=int, help=f"texts for the Ray comparison, the first of the throughput set "
+                   f"(default {d.ray_texts}; 500: the whole set of issue 19's section 6)")
     p.add_argument("--ray-method", choices=METHODS, help=f"method of the Ray comparison (default {d.ray_method})")
     p.add_argument("--rss", help="comma-separated corpus sizes for peak RSS (default 1000,10000)")
     p.add_argument("--batch-size", type=int, help=f"corpus batch size (default {d.batch_size})")
@@ -385,7 +388,7 @@ def sizes_of(args: argparse.Namespace) -> Sizes:
     sizes = replace(sizes, **{k: v for k, v in given.items() if v is not None})
     if min(sizes.texts, sizes.loop_texts, sizes.ray_texts, sizes.batch_size, *sizes.rss) < 1 or sizes.max_words < 5:
         raise SystemExit("Sizes must be at least 1, and --max-words at least 5.")
-    return replace(sizes, loop_texts=min(sizes.loop_texts, sizes.texts), ray_texts=min(sizes.ray_texts, sizes.texts))
+    return replace(sizes, loop_texts=min(sizes.loop_texts, sizes.texts))
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -414,14 +417,15 @@ def main(argv: list[str] | None = None) -> str:
             model_dir = str(save_classifier(folder / "model"))
             header["model"] = "all-MiniLM-L6-v2 (embedded) with a seeded random 2-label head"
         loaded = load_model(model_dir)
-        texts = make_texts(sizes.texts, max_words=sizes.max_words)
+        every = make_texts(max(sizes.texts, sizes.ray_texts), max_words=sizes.max_words)  # seeded: prefixes agree
+        texts = every[: sizes.texts]
         source = write_csv(folder / "texts.csv", texts)
         start, cpu = time.perf_counter(), time.process_time()
         speed = [] if args.only_ray else throughput(sizes, model_dir, loaded, source, texts, peer)
         header["cores"] = (time.process_time() - cpu) / (time.perf_counter() - start)
         ray = None
         if ray_ok:
-            ray_source = write_csv(folder / "ray.csv", texts[: sizes.ray_texts])
+            ray_source = write_csv(folder / "ray.csv", every[: sizes.ray_texts])
             ray = ray_runs(sizes, model_dir, loaded, ray_source)
         rss = rss_runs(sizes, model_dir, folder) if sizes.rss and not args.only_ray else []
     header.update(seconds=time.perf_counter() - wall, load_end=loadavg(),

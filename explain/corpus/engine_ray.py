@@ -1,7 +1,7 @@
 """The Ray engine: the same batch function as the local engine, on Ray Data with one model per actor.
 
-    read_parquet(pending input parts, split into blocks: at least 2 per actor) -> map_batches(CorpusMapper, an
-    actor pool, one block per call, torch threads = the CPUs each actor holds: 1 by default)
+    pending input parts (small: tables from the driver; else read_parquet), split into blocks: at least 2 per actor
+    -> map_batches(CorpusMapper, an actor pool, one block per call, torch threads = CPUs per actor: 1 by default)
     -> iter_batches in the driver (one row per text, its words, faithfulness and heads nested)
     -> each batch's parts written as soon as all its rows are back, with progress (texts done, total, time left)
 
@@ -17,6 +17,9 @@ from __future__ import annotations
 import math
 import os
 import socket
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -45,6 +48,8 @@ LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024
 CPUS_PER_ACTOR = 1.0
 # Blocks of work per actor at least (where the job has the texts): an actor that finishes early takes another.
 BLOCKS_PER_ACTOR = 2
+# Pending input up to this size (the parts on disk) is read by the driver and handed to Ray Data as tables.
+INLINE_INPUT_BYTES = 32 * 1024 * 1024
 # Seconds to wait for every actor to start (its model loads after, while the input is read) before Ray Data gives up.
 ACTOR_START_SECONDS = 600
 
@@ -132,6 +137,21 @@ def nest(tables: dict[str, pa.Table], batch: int) -> list[dict[str, Any]]:
     return rows
 
 
+def read_input(inputs: list[str], blocks: int, inline_bytes: int = INLINE_INPUT_BYTES) -> Any:
+    """The pending input parts as a Ray dataset of `blocks` blocks (more blocks than parts: parts split, so that one
+    big batch still reaches every actor). Up to inline_bytes of parts the driver reads them and hands Ray Data the
+    tables: no read task, so no worker process started (and importing Ray Data) for it; bigger inputs are read by
+    Ray Data in a task that takes no CPU slot (actors on every slot cannot starve it), streamed."""
+    import ray
+
+    if sum(os.path.getsize(path) for path in inputs) > inline_bytes:
+        return ray.data.read_parquet(inputs, num_cpus=0, override_num_blocks=blocks)
+    table = pa.concat_tables([pq.read_table(path) for path in inputs])
+    n = max(1, min(blocks, table.num_rows))
+    bounds = [round(i * table.num_rows / n) for i in range(n + 1)]
+    return ray.data.from_arrow([table.slice(a, b - a) for a, b in zip(bounds, bounds[1:], strict=False)])
+
+
 def write_batch(folder: Path, batch: int, rows: list[dict[str, Any]]) -> int:
     """Write one batch's parts from its nested rows (texts last, as the local engine does); returns its failures."""
     mine = sorted(rows, key=lambda r: r["row"])
@@ -174,6 +194,24 @@ class Tracker:
                                    now - self.start, pace * left))
 
 
+def worker_runtime_env(local: bool = False, root: Path | None = None) -> dict[str, Any] | None:
+    """The runtime_env that lets Ray workers import this `explain`: PYTHONPATH with its folder first.
+
+    local: for a Ray started on this machine by this process, whose workers inherit its environment; there it is
+    None when a fresh interpreter already imports `explain` from this folder (an installed package), as a
+    runtime_env starts every worker process twice (a setup process, then the worker: about a CPU second each).
+    root: the folder holding `explain` (by default this one's).
+    """
+    folder = (root or Path(__file__).parents[2]).resolve()
+    if local:
+        found = subprocess.run([sys.executable, "-P", "-c",
+                                "import importlib.util as u; print(u.find_spec('explain').origin)"],
+                               capture_output=True, text=True, check=False, cwd=tempfile.gettempdir())
+        if found.returncode == 0 and Path(found.stdout.strip()).resolve().parents[1] == folder:
+            return None
+    return {"env_vars": {"PYTHONPATH": str(folder) + os.pathsep + os.environ.get("PYTHONPATH", "")}}
+
+
 def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int | None = None,
             progress: Callable[[CorpusProgress], None] | None = None, cancel: Callable[[], bool] | None = None,
             total: int | None = None, batches: int | None = None) -> RayOutcome:
@@ -199,12 +237,11 @@ def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int | N
         return RayOutcome("done", None)
     started = False
     if not ray.is_initialized():
-        root = str(Path(__file__).resolve().parents[2])
-        runtime_env = {"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}}
         if os.environ.get("RAY_ADDRESS"):
-            ray.init(runtime_env=runtime_env)
+            ray.init(runtime_env=worker_runtime_env())
         else:
-            ray.init(object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False, runtime_env=runtime_env)
+            ray.init(object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
+                     runtime_env=worker_runtime_env(local=True))
         started = True
     try:
         nodes = [n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n.get("Alive")]
@@ -218,9 +255,8 @@ def run_ray(job: CorpusJob, folder: Path, pending: list[int], *, actors: int | N
         # Work starts once every actor is up (constructed; models still loading): otherwise the first actor ready
         # takes the blocks of a short job alone.
         context.wait_for_min_actors_s = ACTOR_START_SECONDS
-        # Reading parts is light: it takes no CPU slot, so actors on every slot cannot starve it. Asking for more
-        # blocks than parts splits each part's rows, so that one big batch still reaches every actor.
-        dataset = ray.data.read_parquet(inputs, num_cpus=0, override_num_blocks=plan.blocks)
+        context.enable_progress_bars = False
+        dataset = read_input(inputs, plan.blocks)
         # batch_size=None: one call per block, and no bundling of blocks back into bigger ones. One block in flight
         # per actor: an actor takes the next block when it is free, so a fast actor is not left idle at the end.
         pool = ray.data.ActorPoolStrategy(size=plan.actors, max_tasks_in_flight_per_actor=1)

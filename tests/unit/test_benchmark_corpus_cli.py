@@ -45,3 +45,10 @@ def test_a_tiny_run_prints_every_table(bench, tiny_dirs, tmp_path):
     assert text.count("- target: ") == 3
     assert "| 10 |" in text and "| 20 |" in text and "peak RSS at 20 texts within 10% of 10" in text
     assert "Ray engine" not in text
+
+
+def test_only_ray_runs_the_ray_texts_asked_for_whatever_the_throughput_size(bench):
+    """The Ray comparison on the 500-text throughput set (issue 19, section 6) is not cut to --texts."""
+    sizes = bench.sizes_of(bench.parse(["--only-ray", "--texts", "100", "--ray-texts", "500"]))
+    assert sizes.ray_texts == 500
+    assert bench.sizes_of(bench.parse(["--only-ray", "--ray-texts", "500"])).ray_texts == 500

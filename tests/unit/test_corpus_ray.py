@@ -70,3 +70,26 @@ def test_one_big_batch_is_spread_over_one_actor_per_cpu(tmp_path, tiny_dirs, loc
     per_actor = spread["texts_per_actor"]
     assert len(per_actor) == 2 and min(per_actor.values()) >= 1 and sum(per_actor.values()) == 8, per_actor
     assert list(read_table(tmp_path / "ray", "texts").to_pandas().row) == list(range(1, 9))
+
+
+def test_small_input_goes_to_ray_data_as_tables_and_big_input_is_read_in_a_task(tmp_path, local_ray):
+    """Parts of 3, 5 and 2 rows in 4 blocks: under the size limit the driver hands Ray Data the tables (a
+    materialized dataset, no read task), over it Ray Data reads the parts; the same rows either way."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from ray.data.dataset import MaterializedDataset
+
+    from explain.corpus.engine_ray import read_input
+
+    paths, row = [], 0
+    for n in (3, 5, 2):
+        paths.append(str(tmp_path / f"part-{len(paths)}.parquet"))
+        pq.write_table(pa.table({"row": list(range(row, row + n)), "text": [f"text {i}" for i in range(row, row + n)]}),
+                       paths[-1])
+        row += n
+    inline = read_input(paths, 4)
+    assert isinstance(inline, MaterializedDataset) and inline.num_blocks() == 4
+    assert [r["row"] for r in inline.take_all()] == list(range(10))
+    streamed = read_input(paths, 4, inline_bytes=0)
+    assert not isinstance(streamed, MaterializedDataset)
+    assert sorted(r["row"] for r in streamed.take_all()) == list(range(10))
