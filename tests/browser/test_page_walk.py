@@ -29,7 +29,7 @@ def open_by_sidebar(page, name: str) -> None:
     page.locator("[data-testid='stSidebar']").get_by_role("link", name=name.capitalize(), exact=True).click()
     path = "" if name == "explore" else name
     page.wait_for_url(lambda url: urlparse(url).path.strip("/") == path, timeout=TIMEOUT)
-    wait_for_app(page, charts=0)
+    # The page switch keeps the connection: waiting for the new page's run to end is enough (no second settle).
     wait_for_rerun(page)
 
 

@@ -38,12 +38,13 @@ def test_sizes_are_checked(bench):
 @pytest.mark.slow
 def test_a_tiny_run_prints_every_table(bench, tiny_dirs, tmp_path):
     out = tmp_path / "corpus.md"
-    text = bench.main(["--quick", "--model", tiny_dirs["classification"], "--texts", "6", "--loop-texts", "2",
-                       "--max-words", "12", "--batch-size", "4", "--rss", "10,20", "--no-ray", "--out", str(out)])
+    # The fewest texts that still give two corpus batches and two memory runs (each memory run is a fresh process).
+    text = bench.main(["--quick", "--model", tiny_dirs["classification"], "--texts", "3", "--loop-texts", "1",
+                       "--max-words", "12", "--batch-size", "2", "--rss", "2,3", "--no-ray", "--out", str(out)])
     assert out.read_text(encoding="utf-8") == text + "\n"
     assert "| gradient x input |" in text and "| integrated gradients (default) |" in text
     assert text.count("- target: ") == 3
-    assert "| 10 |" in text and "| 20 |" in text and "peak RSS at 20 texts within 10% of 10" in text
+    assert "\n| 2 | " in text and "\n| 3 | " in text and "peak RSS at 3 texts within 10% of 2" in text
     assert "Ray engine" not in text
 
 

@@ -257,15 +257,15 @@ def test_depth_splits_the_score_on_every_family_or_refuses_shared_layers(family_
     loaded = family_models[name, "classification"]
     family = family_of(name)
     analysis = analyze(request_for(loaded, "class"), loaded)
-    parts = with_depth(loaded, analysis, layers=False, n_steps=8).embedding_parts
+    parts = with_depth(loaded, analysis, layers=False, n_steps=4).embedding_parts
     assert parts is not None and parts.parts == tuple(family.embedding_paths(loaded.config))
     assert parts.scores.shape == (len(parts.parts), len(analysis.tokens)) and np.isfinite(parts.scores).all()
     if family.shared_layers:
         with pytest.raises(InputError, match="shares one module between several layers"):
-            with_depth(loaded, analysis, parts=False, n_steps=8)
+            with_depth(loaded, analysis, parts=False, n_steps=4)
         return
     assert len(encoder_layers(loaded)) == 2
-    layers = with_depth(loaded, analysis, parts=False, n_steps=8).layer_attribution
+    layers = with_depth(loaded, analysis, parts=False, n_steps=4).layer_attribution
     assert layers is not None and layers.scores.shape == (2, len(analysis.tokens))
     assert np.isfinite(layers.scores).all()
 
