@@ -21,6 +21,7 @@ import pyarrow as pa
 import torch
 
 from explain.corpus.batched import BATCHED, Padded, fast_attention, spans
+from explain.corpus.first_position import first_position_only
 from explain.corpus.heads import check_heads, contexts_head_maps, heads_table
 from explain.corpus.readers import CorpusRow
 from explain.corpus.request import CorpusJob
@@ -121,7 +122,8 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
         groups = length_groups(prepared, loaded) if shared else [[p] for p in prepared]
         gradient = predicts_with_gradient(runner.settings)
         found: list[dict[str, list[tuple[RawScores, float]] | None]] = []
-        with fast_attention(loaded):  # switched once per batch; per-text methods run after, on eager attention
+        # Switched once per batch; per-text methods run after, on eager attention and the whole last layer.
+        with fast_attention(loaded), first_position_only(loaded, runner.shared):
             for group in groups:
                 padded = predict(group, gradient)
                 found.append({name: batched_scores(name, runner.settings[name], padded) for name in job.methods})
