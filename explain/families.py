@@ -35,6 +35,9 @@ class ModelFamily:
     the logits, in order; a path starting with "base." is read from the bare encoder, the others from the whole
     model. Only elementwise maps (activations, dropout) come between two of them, and the first reads one row of
     the last hidden states (the first token's for sequence heads).
+    position_wise_from: the per-layer module from which on a layer works position by position, called with both
+    attention's context and the layer's input (the residual), so both can be cut to one position; None where the
+    residual joins elsewhere.
     """
 
     model_type: str
@@ -59,6 +62,7 @@ class ModelFamily:
     embeddings: str = "embeddings"
     config_sizes: tuple[str, str, str] = ("num_hidden_layers", "hidden_size", "intermediate_size")
     heads: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    position_wise_from: str | None = None
 
     def layer_path(self, index: int, name: str) -> str:
         """Dotted path from the bare encoder to `name` (a per-layer path) in entry `index` of `layers`."""
@@ -112,6 +116,7 @@ BERT = ModelFamily(
     query="attention.self.query", key="attention.self.key", value="attention.self.value",
     attention_output="attention.output.dense", attention_norm="attention.output.LayerNorm",
     feed_forward=("intermediate.dense", "output.dense"), output_norm="output.LayerNorm", plain_dot_product=True,
+    position_wise_from="attention.output",
     heads=(
         ("classification", ("base.pooler.dense", "classifier")),
         ("next_sentence", ("base.pooler.dense", "cls.seq_relationship")),
@@ -143,13 +148,13 @@ FAMILIES: dict[str, ModelFamily] = {
             BERT, model_type="distilbert", title="DistilBERT", segment_embeddings=None, layers="transformer.layer",
             attention="attention", query="attention.q_lin", key="attention.k_lin", value="attention.v_lin",
             attention_output="attention.out_lin", attention_norm="sa_layer_norm", feed_forward=("ffn.lin1", "ffn.lin2"),
-            output_norm="output_layer_norm", config_sizes=("n_layers", "dim", "hidden_dim"),
+            output_norm="output_layer_norm", config_sizes=("n_layers", "dim", "hidden_dim"), position_wise_from=None,
             heads=(("classification", ("pre_classifier", "classifier")),
                    ("masked_lm", ("vocab_transform", "vocab_layer_norm", "vocab_projector")), *TOKEN_HEADS),
         ),
         replace(
             BERT, model_type="albert", title="ALBERT", layers="encoder.albert_layer_groups", layer="albert_layers.0",
-            shared_layers=True, attention="attention", query="attention.query", key="attention.key",
+            shared_layers=True, position_wise_from=None, attention="attention", query="attention.query", key="attention.key",
             value="attention.value", attention_output="attention.dense", attention_norm="attention.LayerNorm",
             feed_forward=("ffn", "ffn_output"), output_norm="full_layer_layer_norm",
             heads=(("classification", ("base.pooler", "classifier")),
@@ -160,13 +165,15 @@ FAMILIES: dict[str, ModelFamily] = {
             ROBERTA, model_type="mpnet", title="MPNet", segment_embeddings=None, attention="attention.attn",
             query="attention.attn.q", key="attention.attn.k", value="attention.attn.v",
             attention_output="attention.attn.o", attention_norm="attention.LayerNorm", plain_dot_product=False,
+            position_wise_from=None,
         ),
         replace(
             BERT, model_type="deberta-v2", title="DeBERTa-v2", query="attention.self.query_proj",
             key="attention.self.key_proj", value="attention.self.value_proj", plain_dot_product=False, heads=(),
+            position_wise_from=None,
         ),
         replace(BERT, model_type="deberta", title="DeBERTa", specials=(2, 4), query=None, key=None, value=None,
-                plain_dot_product=False, heads=()),
+                plain_dot_product=False, heads=(), position_wise_from=None),
     )
 }
 

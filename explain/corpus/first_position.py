@@ -15,20 +15,10 @@ from typing import Any
 
 import torch
 
-from explain.families import model_type_of
+from explain.families import FAMILIES, model_type_of, resolve
 from explain.models import LoadedModel
 from explain.targets.base import Target
 from explain.targets.classification import ClassTarget
-
-# model_type -> the last layer's module that takes (attention's context, the layer's input) and from which on the
-# layer works position by position; the bare encoder's layers are at `encoder.layer`.
-POSITION_WISE_FROM: dict[str, str] = {
-    "bert": "attention.output",
-    "roberta": "attention.output",
-    "xlm-roberta": "attention.output",
-    "camembert": "attention.output",
-    "electra": "attention.output",
-}
 
 
 def last_layer_cut(loaded: LoadedModel, target: Target | None) -> torch.nn.Module | None:
@@ -36,13 +26,15 @@ def last_layer_cut(loaded: LoadedModel, target: Target | None) -> torch.nn.Modul
     if type(target) is not ClassTarget:
         return None
     model: Any = loaded.model
-    name = POSITION_WISE_FROM.get(model_type_of(model))
-    if name is None or not type(model).__name__.endswith("ForSequenceClassification"):
+    family = FAMILIES.get(model_type_of(model))
+    if family is None or family.position_wise_from is None or family.layer:
         return None
-    layers = getattr(getattr(model.base_model, "encoder", None), "layer", None)
-    if not layers:
+    if not type(model).__name__.endswith("ForSequenceClassification"):
         return None
-    return layers[-1].get_submodule(name)
+    layers = resolve(model.base_model, family.layers)
+    if not len(layers):
+        return None
+    return layers[-1].get_submodule(family.position_wise_from)
 
 
 def keep_first(module: torch.nn.Module, args: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -10,11 +10,13 @@ import torch
 
 from explain import load_model
 from explain.corpus.batched import Padded, fast_attention
-from explain.corpus.first_position import POSITION_WISE_FROM, first_position_only, last_layer_cut
+from explain.corpus.first_position import first_position_only, last_layer_cut
+from explain.families import FAMILIES
 from explain.pipeline import attribution_context
 from explain.records import AnalysisRequest
 from testkit.families import save_tiny_family
 
+CUT = [name for name, family in FAMILIES.items() if family.position_wise_from]
 TEXTS = ["the film was good", "bad service . too slow !", "it was not very good but the food was great", "terrible"]
 
 
@@ -22,7 +24,7 @@ TEXTS = ["the film was good", "bad service . too slow !", "it was not very good 
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("first_position")
     return {family: load_model(str(save_tiny_family(root / family, family)), device="cpu")
-            for family in (*POSITION_WISE_FROM, "distilbert")}
+            for family in FAMILIES}
 
 
 def scores_and_gradient(loaded, contexts, cut: bool):
@@ -35,7 +37,7 @@ def scores_and_gradient(loaded, contexts, cut: bool):
     return scores.detach(), gradient, active
 
 
-@pytest.mark.parametrize("family", [*POSITION_WISE_FROM, "distilbert"])
+@pytest.mark.parametrize("family", list(FAMILIES))
 def test_the_cut_gives_the_whole_model_scores_and_gradients(models, family):
     loaded = models[family]
     with loaded.lock:
@@ -43,7 +45,7 @@ def test_the_cut_gives_the_whole_model_scores_and_gradients(models, family):
         assert len({c.n_tokens for c in contexts}) >= 3  # padded: other positions hold padding
         whole, whole_gradient, _ = scores_and_gradient(loaded, contexts, cut=False)
         cut, cut_gradient, active = scores_and_gradient(loaded, contexts, cut=True)
-    assert active == (family in POSITION_WISE_FROM)
+    assert active == (family in CUT)
     np.testing.assert_allclose(cut.numpy(), whole.numpy(), rtol=1e-5, atol=1e-6)
     largest = float(whole_gradient.abs().max())
     assert largest > 0
