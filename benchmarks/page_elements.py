@@ -29,17 +29,23 @@ VIEWPORT = {"width": 1440, "height": 900}
 SERVER_TIMEOUT_S = 900
 
 COUNT = """() => {
-  const kinds = {};
+  const kinds = {}, nodes = {};
   for (const c of document.querySelectorAll('[data-testid="stElementContainer"]')) {
     const inner = c.querySelector('[data-testid]');
     const kind = inner ? inner.getAttribute('data-testid') : '(none)';
     kinds[kind] = (kinds[kind] || 0) + 1;
+    nodes[kind] = (nodes[kind] || 0) + 1 + c.getElementsByTagName('*').length;
   }
   const n = (sel) => document.querySelectorAll(sel).length;
   const main = document.querySelector('[data-testid="stMain"]');
+  const side = document.querySelector('[data-testid="stSidebar"]');
+  const expanderNodes = [...document.querySelectorAll('[data-testid="stExpander"]')]
+    .reduce((sum, e) => sum + 1 + e.getElementsByTagName('*').length, 0);
   return {
     dom_nodes: document.getElementsByTagName('*').length,
     main_dom_nodes: main ? main.getElementsByTagName('*').length : 0,
+    sidebar_dom_nodes: side ? side.getElementsByTagName('*').length : 0,
+    expander_dom_nodes: expanderNodes,
     element_containers: n('[data-testid="stElementContainer"]'),
     help_icons: n('[data-testid="stTooltipHoverTarget"]'),
     heading_anchors: n('[data-testid="stHeaderActionElements"]'),
@@ -48,6 +54,7 @@ COUNT = """() => {
     expanders: n('[data-testid="stExpander"]'),
     plotly_charts: n('.js-plotly-plot'),
     kinds,
+    nodes,
   };
 }"""
 
@@ -70,11 +77,11 @@ def count(base: str, address: str) -> dict:
 def show(name: str, result: dict) -> None:
     print(f"## {name}")
     for key, value in result.items():
-        if key != "kinds":
+        if key not in ("kinds", "nodes"):
             print(f"{key}: {value}")
-    print("element containers by kind:")
-    for kind, n in sorted(result["kinds"].items(), key=lambda kv: (-kv[1], kv[0])):
-        print(f"  {n:4d}  {kind}")
+    print("element containers by kind (count, DOM nodes):")
+    for kind, n in sorted(result["kinds"].items(), key=lambda kv: (-result["nodes"][kv[0]], kv[0])):
+        print(f"  {n:4d} {result['nodes'][kind]:5d}  {kind}")
 
 
 def main() -> int:

@@ -110,8 +110,7 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
     # The link shown belongs to the analysis it was made for: it disappears when the request changes.
     fingerprint = repr([a.request for a in make_document().analyses])
     receipt = None
-    if st.button("Save and share", key=f"{key}_save", icon=":material/share:", type="primary",
-                 help="Store this analysis and get a link that reopens it exactly, without recomputing."):
+    if st.button("Save and share", key=f"{key}_save", icon=":material/share:", type="primary"):
         try:
             receipt = save_document(make_document())
         except ExplainError as exc:
