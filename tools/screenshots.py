@@ -86,7 +86,7 @@ def task_queries(folder: Path) -> dict[str, str]:
 def panel_region(page, key: str, drawn: str) -> dict[str, float]:
     """Page coordinates of the open expander keyed `key` (its label down to the end of its content), once the chart
     `drawn` (a CSS selector) is there."""
-    page.locator(drawn).first.wait_for(state="visible")
+    page.locator(drawn).first.wait_for(state="visible", timeout=600_000)  # depth computes first: minutes when busy
     box = page.locator(f".st-key-{key}").bounding_box()
     pad = 12
     return {"x": box["x"] - pad, "y": box["y"] - pad, "width": box["width"] + 2 * pad,
