@@ -83,41 +83,29 @@ def task_queries(folder: Path) -> dict[str, str]:
     return out
 
 
-def all_heads_region(page) -> dict[str, float]:
-    """Page coordinates of the "All heads" section: its heading down to the caption under the grid."""
-    page.locator(".st-key-grid .js-plotly-plot .heatmaplayer image").first.wait_for(state="visible")
-    top = page.get_by_role("heading", name="All heads").bounding_box()
-    grid = page.locator(".st-key-grid").bounding_box()
-    caption = page.locator(".st-key-grid ~ div [data-testid='stCaptionContainer']").first
-    bottom = caption.bounding_box() if caption.count() else grid
+def panel_region(page, key: str, drawn: str) -> dict[str, float]:
+    """Page coordinates of the open expander keyed `key` (its label down to the end of its content), once the chart
+    `drawn` (a CSS selector) is there."""
+    page.locator(drawn).first.wait_for(state="visible", timeout=600_000)  # depth computes first: minutes when busy
+    box = page.locator(f".st-key-{key}").bounding_box()
     pad = 12
-    x = min(top["x"], grid["x"]) - pad
-    y = top["y"] - pad
-    return {"x": x, "y": y, "width": max(top["x"] + top["width"], grid["x"] + grid["width"]) + pad - x,
-            "height": bottom["y"] + bottom["height"] + pad - y}
+    return {"x": box["x"] - pad, "y": box["y"] - pad, "width": box["width"] + 2 * pad,
+            "height": box["height"] + 2 * pad}
+
+
+def all_heads_region(page) -> dict[str, float]:
+    """The "All heads" expander, open: the grid of every head's map."""
+    return panel_region(page, "w_show_grid", ".st-key-grid .js-plotly-plot .heatmaplayer image")
 
 
 def depth_region(page) -> dict[str, float]:
-    """Page coordinates of the "Where the score comes from" section: its heading down to its CSV button."""
-    page.locator(".st-key-depth_layers .js-plotly-plot .main-svg").first.wait_for(state="visible")
-    top = page.get_by_role("heading", name="Where the score comes from").bounding_box()
-    bottom = page.locator(".st-key-depth_csv").bounding_box()
-    main = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
-    pad = 12
-    return {"x": main["x"], "y": top["y"] - pad, "width": main["width"],
-            "height": bottom["y"] + bottom["height"] + pad - (top["y"] - pad)}
+    """The "Where the score comes from" expander, open: both charts down to its CSV button."""
+    return panel_region(page, "w_depth", ".st-key-depth_layers .js-plotly-plot .main-svg")
 
 
 def flow_region(page) -> dict[str, float]:
-    """Page coordinates of the "Information flow (ALTI)" section: its heading down to the caption under the graph."""
-    page.locator(".st-key-flow_graph .js-plotly-plot .main-svg").first.wait_for(state="visible")
-    top = page.get_by_role("heading", name="Information flow (ALTI)").bounding_box()
-    caption = page.locator(".st-key-flow_graph ~ div [data-testid='stCaptionContainer']").first
-    bottom = caption.bounding_box() if caption.count() else page.locator(".st-key-flow_graph").bounding_box()
-    main = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
-    pad = 12
-    return {"x": main["x"], "y": top["y"] - pad, "width": main["width"],
-            "height": bottom["y"] + bottom["height"] + pad - (top["y"] - pad)}
+    """The "Information flow (ALTI)" expander, open: the threshold, the graph and its caption."""
+    return panel_region(page, "w_flow", ".st-key-flow_graph .js-plotly-plot .main-svg")
 
 
 def head_map_region(page) -> dict[str, float]:

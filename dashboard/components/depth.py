@@ -7,12 +7,15 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import charts, share
+from dashboard.components.panels import lazy_panel
 from dashboard.components.results import chart_name, run_with_progress
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import widget_key
 from explain import Analysis, ExplainError, LoadedModel
 from explain.exports import depth_csv
 from explain.viz.depth import embedding_parts_figure, layer_caption, layer_figure, parts_caption
+
+HEADING = "Where the score comes from"
 
 
 def has_depth(result: Analysis) -> bool:
@@ -33,24 +36,28 @@ def computed(result: Analysis, loaded: LoadedModel) -> Analysis | None:
 
 
 def render_depth_section(result: Analysis, loaded: LoadedModel | None) -> Analysis:
-    """The section, under its own heading; returns the analysis shown, with its depth attributions when there
-    are any, so that saving and exporting include them."""
-    st.subheader("Where the score comes from")
-    on = st.toggle("Split the score over the embeddings and the layers", key=widget_key("depth"),
-                   help="Integrated gradients once over the token, position and segment embeddings, and once at "
-                        "every encoder layer's output: about as many passes as the attribution above, times the "
-                        "number of layers plus one.")
+    """The section, in an expander keyed by the `depth` flag (its content runs only while open); returns the
+    analysis shown, with its depth attributions when there are any, so that saving and exporting include them."""
+    panel = lazy_panel(f"{HEADING}: the score split over the embeddings and the layers (slower)", widget_key("depth"))
+    if panel is None:
+        return result
+    with panel:
+        return draw_depth(result, loaded)
+
+
+def draw_depth(result: Analysis, loaded: LoadedModel | None) -> Analysis:
+    """The two depth charts (computed on the model's scheduler first when needed) and their CSV."""
+    st.caption("Integrated gradients once over the token, position and segment embeddings, and once at every "
+               "encoder layer's output: about as many passes as the attribution above, times the number of layers "
+               "plus one.")
     shown = result if has_depth(result) else None
-    if shown is None and on:
+    if shown is None:
         if loaded is None:
             st.info("This saved analysis was saved without them; change the text or any setting to analyse live.")
-        else:
-            shown = computed(result, loaded)
-    if shown is None:
-        if not on:
-            st.caption("Off: turn it on to see which part of the input representation, and which layer, "
-                       "the score comes from (slower than the attribution above).")
-        return result
+            return result
+        shown = computed(result, loaded)
+        if shown is None:
+            return result
     tokens = list(shown.tokens.tokens)
     parts, layers = shown.embedding_parts, shown.layer_attribution
     assert parts is not None and layers is not None

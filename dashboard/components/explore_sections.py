@@ -18,6 +18,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 from dashboard.components import ablation, results, scroll
 from dashboard.components.depth import render_depth_section
 from dashboard.components.flow import render_flow_section
+from dashboard.components.panels import lazy_panel
 from dashboard.components.url_state import current, leave_saved, widget_key, write_url
 from dashboard.state import EXPLORE_FIELDS, ViewState
 from explain import Analysis, LoadedModel
@@ -125,23 +126,21 @@ def head_view(result: Analysis, stretch: bool, *, live: bool) -> tuple[int, int]
 
 def aggregates(result: Analysis, layer: int, head: int, stretch: bool) -> None:
     """Rollout, head statistics or one token's attention by layer, when opened."""
-    if st.toggle("Aggregate views", key=widget_key("show_aggregates"),
-                 help="Attention rollout, a statistic of every head, or one token's attention in every layer."):
-        results.render_aggregates(result, key="agg", layer=layer, head=head, stretch=stretch)
-    else:
-        st.caption("Off: turn it on for attention rollout, a statistic of every head, or one token's attention "
-                   "in every layer.")
+    panel = lazy_panel("Aggregate views: rollout, a statistic of every head, one token by layer",
+                       widget_key("show_aggregates"))
+    if panel is not None:
+        with panel:
+            results.render_aggregates(result, key="agg", layer=layer, head=head, stretch=stretch)
 
 
 def grid(result: Analysis, layer: int, head: int, stretch: bool) -> None:
     """Every layer's and head's map as thumbnails, when opened; a click opens that head above."""
-    st.subheader("All heads")
-    if st.toggle("Show every head", key=widget_key("show_grid"),
-                 help="One thumbnail per layer and head; click one to open it in the single-head map."):
-        results.render_grid(result, key="grid", layer=layer, head=head, stretch=stretch, on_pick=head_chosen_in_grid)
-    else:
-        st.caption(f"Off: turn it on to see the maps of all {result.model.n_layers} x {result.model.n_heads} heads "
-                   "at once and open one with a click.")
+    panel = lazy_panel(f"All heads: the maps of all {result.model.n_layers} x {result.model.n_heads} heads; click "
+                       "one to open it above", widget_key("show_grid"))
+    if panel is not None:
+        with panel:
+            results.render_grid(result, key="grid", layer=layer, head=head, stretch=stretch,
+                                on_pick=head_chosen_in_grid)
 
 
 @st.fragment

@@ -8,6 +8,7 @@ import streamlit as st
 
 from dashboard import cached
 from dashboard.components import charts, share
+from dashboard.components.panels import lazy_panel
 from dashboard.components.results import run_with_progress
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import widget_key
@@ -31,15 +32,20 @@ def computed(result: Analysis, loaded: LoadedModel) -> FlowMatrices | None:
 
 
 def render_flow_section(result: Analysis, loaded: LoadedModel | None) -> FlowGraph | None:
-    """The section under its own heading; returns the graph shown (for the HTML export), or None."""
-    st.subheader(HEADING)
-    on = st.toggle("Trace where the information flows", key=widget_key("flow"),
-                   help="ALTI's token-to-token contributions in every layer, drawn as a graph from the input words "
-                        "to the explained position: one forward pass.")
-    if not on:
-        st.caption("Off: turn it on to see through which tokens and layers the explained position gathers its "
-                   "information.")
+    """The section, in an expander keyed by the `flow` flag (its content runs only while open); returns the graph
+    shown (for the HTML export), or None."""
+    panel = lazy_panel(f"{HEADING}: through which tokens and layers the explained position gathers its information",
+                       widget_key("flow"))
+    if panel is None:
         return None
+    with panel:
+        return draw_flow(result, loaded)
+
+
+def draw_flow(result: Analysis, loaded: LoadedModel | None) -> FlowGraph | None:
+    """The threshold slider and the graph (the contributions computed on the model's scheduler first), or why not."""
+    st.caption("ALTI's token-to-token contributions in every layer, drawn as a graph from the input words to the "
+               "explained position: one forward pass.")
     if loaded is None:
         st.info("This saved analysis has no flow stored; change the text or any setting to analyse live.")
         return None

@@ -80,6 +80,4 @@ def stretch_offer(figure: go.Figure, *, key: str) -> None:
         return
     text_col, button_col = st.columns([3, 1], vertical_alignment="center")
     text_col.caption(markdown_escape(note))
-    button_col.button("Stretch each map", key=key, on_click=set_value, args=("stretch", True),
-                      help="The same as the “Stretch each map” box above: each map's colours run to its own "
-                           "maximum.")
+    button_col.button("Stretch each map", key=key, on_click=set_value, args=("stretch", True))

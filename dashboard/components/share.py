@@ -9,6 +9,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import cached
+from dashboard.components.panels import lazy_panel
 from dashboard.components.text import markdown_escape
 from dashboard.components.url_state import set_value
 from dashboard.state import ViewState
@@ -103,13 +104,13 @@ def page_url(page_path: str, analysis_id: str) -> str:
 
 def share_controls(make_document: Callable[[], Document], make_html: Callable[[], str], *, page_path: str,
                    file_stem: str, key: str, make_csv: Callable[[], str] | None = None) -> None:
-    """Buttons: save to the store and show the link; download JSON, standalone HTML and the scores as CSV."""
+    """The save button (save to the store and show the link), then an expander with the downloads (JSON,
+    standalone HTML, the scores as CSV) and the charts' image format, sent only while it is open (`{key}_downloads`):
+    the first screen does not need them."""
     # The link shown belongs to the analysis it was made for: it disappears when the request changes.
     fingerprint = repr([a.request for a in make_document().analyses])
-    save_col, json_col, html_col, csv_col = st.columns(4)
     receipt = None
-    if save_col.button("Save and share", key=f"{key}_save", icon=":material/share:", type="primary",
-                       help="Store this analysis and get a link that reopens it exactly, without recomputing."):
+    if st.button("Save and share", key=f"{key}_save", icon=":material/share:", type="primary"):
         try:
             receipt = save_document(make_document())
         except ExplainError as exc:
@@ -117,26 +118,37 @@ def share_controls(make_document: Callable[[], Document], make_html: Callable[[]
         else:
             st.session_state[f"{key}_saved"] = (receipt.id, fingerprint)
             set_value("analysis", receipt.id)
-    json_col.download_button("Download JSON", data=lambda: make_document().to_json(), file_name=f"{file_stem}.json",
-                             mime="application/json", key=f"{key}_json", icon=":material/download:",
-                             help="The whole analysis; upload it on the Saved page to reopen it.")
-    html_col.download_button("Download HTML", data=make_html, file_name=f"{file_stem}.html", mime="text/html",
-                             key=f"{key}_html", icon=":material/download:",
-                             help="A standalone page showing this view (level, layer, head, aggregate); works offline.")
-    if make_csv is not None:
-        csv_col.download_button("Download CSV", data=make_csv, file_name=f"{file_stem}.csv", mime="text/csv",
-                                key=f"{key}_csv", icon=":material/table:",
-                                help="The attribution score of every word (or token, at the subword level).")
     saved = st.session_state.get(f"{key}_saved")
     if saved and saved[1] == fingerprint:
         st.success("Saved. Anyone who can reach this server can open it with this link:")
         st.code(page_url(page_path, saved[0]), language=None)
         if receipt is not None:
             show_delete_token(receipt)
+    panel = lazy_panel("Download: JSON, standalone HTML" + (", scores as CSV" if make_csv else "")
+                       + "; the charts' image format", f"{key}_downloads")
+    if panel is None:
+        return
+    with panel:
+        downloads(make_document, make_html, file_stem=file_stem, key=key, make_csv=make_csv)
+
+
+def downloads(make_document: Callable[[], Document], make_html: Callable[[], str], *, file_stem: str, key: str,
+              make_csv: Callable[[], str] | None = None) -> None:
+    """The download buttons, what each holds, and the charts' image format."""
+    json_col, html_col, csv_col = st.columns(3)
+    json_col.download_button("Download JSON", data=lambda: make_document().to_json(), file_name=f"{file_stem}.json",
+                             mime="application/json", key=f"{key}_json", icon=":material/download:")
+    html_col.download_button("Download HTML", data=make_html, file_name=f"{file_stem}.html", mime="text/html",
+                             key=f"{key}_html", icon=":material/download:")
+    if make_csv is not None:
+        csv_col.download_button("Download CSV", data=make_csv, file_name=f"{file_stem}.csv", mime="text/csv",
+                                key=f"{key}_csv", icon=":material/table:")
+    st.caption("JSON: the whole analysis; upload it on the Saved page to reopen it. HTML: a standalone page showing "
+               "this view (level, layer, head, aggregate) that works offline."
+               + (" CSV: the attribution score of every word (or token, at the subword level)." if make_csv else ""))
     image_format_control(key)
     st.caption("To save one chart, use the camera icon that appears above it on hover; it saves the format "
                "chosen here.")
-
 
 WRONG_PAGE = {
     "explore": "is a comparison; open it on the Compare page",

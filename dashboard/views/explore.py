@@ -31,7 +31,7 @@ from explain.viz.report import standalone_html
 PAGE = "explore"
 FIELDS = EXPLORE_FIELDS
 VIEW_FIELDS = {"level", "layer", "head", "hide_special", "token", "stat", "aggregate", "stretch", "show_aggregates",
-               "show_grid", "span"}
+               "show_grid", "span", "depth"}  # depth: a saved analysis holding the depth split opens with it shown
 
 
 def compute(request: AnalysisRequest, loaded: LoadedModel, label: str = "", state: ViewState | None = None
@@ -63,19 +63,19 @@ def main() -> None:
     cached.startup()
     load_from_url(PAGE, FIELDS)
     tasks.keep_task_values()
-    st.title("Explore how a model reads a sentence")
+    st.title("Explore how a model reads a sentence", anchor=False)
     show_notices(PAGE)
     saved_list, created = share.open_saved(current(FIELDS).analysis, PAGE)
     saved = saved_list[0] if saved_list else None
 
     with st.sidebar:
-        st.header("Model")
+        st.header("Model", anchor=False)
         spec = controls.model_picker("model", "Model")
     loaded = None if saved else load_model_or_error(spec)
     info = saved.model if saved else (loaded.info if loaded else None)
     with st.sidebar:
         kind = controls.target_controls(info)
-        st.header("Attribution")
+        st.header("Attribution", anchor=False)
         controls.attribution_controls(tucked=True)
 
     tasks.text_inputs(kind, info)
@@ -107,12 +107,12 @@ def main() -> None:
 
     left, right = st.columns([2, 3], gap="large")
     with left:
-        st.subheader("Prediction")
+        st.subheader("Prediction", anchor=False)
         tasks.render_prediction(result, key="prediction")
         pin.pin_label(result, kind)
         tasks.token_picker(result)
     with right:
-        st.subheader("Which tokens raised or lowered the score")
+        st.subheader("Which tokens raised or lowered the score", anchor=False)
         st.segmented_control("Level", LEVELS, key=widget_key("level"), required=True,
                              format_func=lambda v: {"word": "whole words", "subword": "subword tokens"}[v])
         tasks.render_highlights(result, state.level, loaded, state)
@@ -128,7 +128,7 @@ def main() -> None:
         else:
             ablation.head_picker(result.model.n_layers, result.model.n_heads, warn=False)
 
-    st.subheader("Attention")
+    st.subheader("Attention", anchor=False)
     results.clamp_view("layer", result.model.n_layers, "layer")
     results.clamp_view("head", result.model.n_heads, "head")
     shown = sections.Shown(state=current(FIELDS), result=result)
@@ -136,7 +136,7 @@ def main() -> None:
     sections.depth_section(result, loaded, shown)
     sections.flow_section(result, loaded, shown)
 
-    st.subheader("Share and export")
+    st.subheader("Share and export", anchor=False)
     shown.state = current(FIELDS)
     share.share_controls(
         lambda: Document(kind="explore", analyses=[shown.result], view=to_query(shown.state, include=VIEW_FIELDS)),

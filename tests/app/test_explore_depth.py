@@ -1,4 +1,4 @@
-"""The explore page's "Where the score comes from" section under AppTest: from the URL, the toggle, save and reopen."""
+"""The explore page's "Where the score comes from" section under AppTest: from the URL, its expander, save and reopen."""
 
 from __future__ import annotations
 
@@ -44,21 +44,22 @@ def captions(at: AppTest) -> str:
 def test_the_url_key_turns_the_section_on_and_shows_both_figures(tiny_dirs):
     at = run_app({"m": tiny_dirs["classification"], "t": "the film was good", "n": "6", "dp": "1"})
     assert_clean(at)
-    assert any(HEADING in plain(h.value) for h in at.subheader)
-    assert at.toggle(key="w_depth").value is True
+    assert any(e.label.startswith(HEADING) for e in at.expander)
+    assert at.session_state["w_depth"] is True  # the section's expander is open
     assert len(at.get("plotly_chart")) == 3  # the page's one head, the embedding parts and the layers
     text = captions(at)
     assert "split over the three embeddings" in text and "every row adds up to the score change" in text
     assert at.query_params["dp"] == "1"
 
 
-def test_off_by_default_and_turned_on_by_the_toggle(tiny_dirs):
+def test_closed_by_default_and_opened_by_its_expander(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "t": "the food was bad", "n": "6"})
     assert_clean(at)
-    assert at.toggle(key="w_depth").value is False
-    assert len(at.get("plotly_chart")) == 1 and "Off: turn it on" in captions(at)
+    assert at.session_state["w_depth"] is False
+    assert len(at.get("plotly_chart")) == 1 and "every encoder layer" not in captions(at)  # nothing of it sent
     assert "dp" not in at.query_params
-    at.toggle(key="w_depth").set_value(True).run()
+    at.session_state["w_depth"] = True  # what a click on the expander sets
+    at.run()
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 3
     assert at.query_params["dp"] == "1"

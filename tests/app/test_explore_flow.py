@@ -1,4 +1,4 @@
-"""The explore page's "Information flow (ALTI)" section under AppTest: from the URL, the toggle and the threshold
+"""The explore page's "Information flow (ALTI)" section under AppTest: from the URL, its expander and the threshold
 slider, a hand-edited threshold, and a model ALTI refuses."""
 
 from __future__ import annotations
@@ -46,21 +46,22 @@ def test_the_url_turns_the_section_on_at_its_threshold(tiny_dirs):
     at = run_app({"m": tiny_dirs["classification"], "t": "the film was good", "n": "4", "me": "alti",
                   "fl": "1", "ft": "0.1"})
     assert_clean(at)
-    assert any(HEADING in plain(h.value) for h in at.subheader)
-    assert at.toggle(key="w_flow").value is True
+    assert any(e.label.startswith(HEADING) for e in at.expander)
+    assert at.session_state["w_flow"] is True  # the section's expander is open
     assert at.slider(key="w_flow_threshold").value == pytest.approx(0.1)
     assert len(at.get("plotly_chart")) == PAGE_CHARTS + 1
     assert "more than 0.1 of its vector" in captions(at)
     assert at.query_params["fl"] == "1" and at.query_params["ft"] == "0.1"
 
 
-def test_off_by_default_then_the_toggle_and_the_slider_write_the_url(tiny_dirs):
+def test_closed_by_default_then_its_expander_and_the_slider_write_the_url(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "t": "the food was bad", "n": "4"})
     assert_clean(at)
-    assert any(HEADING in plain(h.value) for h in at.subheader)
-    assert at.toggle(key="w_flow").value is False and "fl" not in at.query_params and "ft" not in at.query_params
-    assert len(at.get("plotly_chart")) == PAGE_CHARTS
-    at.toggle(key="w_flow").set_value(True).run()
+    assert any(e.label.startswith(HEADING) for e in at.expander)
+    assert at.session_state["w_flow"] is False and "fl" not in at.query_params and "ft" not in at.query_params
+    assert len(at.get("plotly_chart")) == PAGE_CHARTS and not any(s.key == "w_flow_threshold" for s in at.slider)
+    at.session_state["w_flow"] = True  # what a click on the expander sets
+    at.run()
     assert_clean(at)
     assert len(at.get("plotly_chart")) == PAGE_CHARTS + 1 and at.query_params["fl"] == "1"
     assert "more than 0.05 of its vector" in captions(at)

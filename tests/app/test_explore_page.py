@@ -108,7 +108,7 @@ def test_aggregate_view_comes_from_the_url(tiny_dirs, aggregate, widget):
     assert_clean(at)
     assert at.selectbox(key=widget).value == ("distance" if widget == "w_stat" else 2)
     # A link naming an aggregate view without `ao` comes from before the views could close: it opens them.
-    assert at.toggle(key="w_show_aggregates").value is True and at.query_params["ao"] == "1"
+    assert at.session_state["w_show_aggregates"] is True and at.query_params["ao"] == "1"
     assert len(at.get("plotly_chart")) == 2  # one head, the aggregate view
 
 
@@ -216,28 +216,31 @@ def test_the_delta_tolerance_control_follows_the_link_and_the_caption_says_what_
     assert "convergence delta within" not in caption
 
 
-def test_the_other_views_open_from_their_toggles_and_the_link_reopens_them(tiny_dirs):
+def test_the_other_views_open_from_their_expanders_and_the_link_reopens_them(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "t": "good film", "n": "4"})
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 1 and "ao" not in at.query_params and "gr" not in at.query_params
-    assert any(plain(c.value).startswith("Off: turn it on to see the maps of all 2 x 4 heads") for c in at.caption)
-    at.toggle(key="w_show_grid").set_value(True).run()
-    at.toggle(key="w_show_aggregates").set_value(True).run()
+    assert any(e.label.startswith("All heads: the maps of all 2 x 4 heads") for e in at.expander)
+    at.session_state["w_show_grid"] = True  # what a click on the expander sets
+    at.run()
+    at.session_state["w_show_aggregates"] = True
+    at.run()
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 3 and at.query_params["gr"] == "1" and at.query_params["ao"] == "1"
     at.segmented_control(key="w_aggregate").set_value("token").run()
-    at.toggle(key="w_show_aggregates").set_value(False).run()
+    at.session_state["w_show_aggregates"] = False
+    at.run()
     assert_clean(at)
     assert len(at.get("plotly_chart")) == 2
     # The view chosen inside the closed section stays in the link, which says the section is closed.
     assert at.query_params["ag"] == "token" and at.query_params["ao"] == "0"
     again = run_app(dict(at.query_params))
     assert_clean(again)
-    assert again.toggle(key="w_show_aggregates").value is False and again.toggle(key="w_show_grid").value is True
+    assert again.session_state["w_show_aggregates"] is False and again.session_state["w_show_grid"] is True
     assert len(again.get("plotly_chart")) == 2
-    again.toggle(key="w_show_aggregates").set_value(True).run()
+    again.session_state["w_show_aggregates"] = True
+    again.run()
     assert again.segmented_control(key="w_aggregate").value == "token"
-
 
 
 @pytest.mark.integration
@@ -245,7 +248,7 @@ def test_the_score_table_is_sent_only_while_its_expander_is_open():
     """A closed expander's content is still drawn by the browser: the first screen sends no dataframe."""
     at = run_app({})
     assert_clean(at)
-    assert [e.label for e in at.expander] == ["Word scores as a table"] and not at.dataframe
+    assert [e.label for e in at.expander][0] == "Word scores as a table" and not at.dataframe
     at.session_state["score_table"] = True  # what a click on the expander sets
     at.run()
     assert_clean(at)

@@ -38,6 +38,8 @@ def test_every_explore_chart_saves_the_chosen_format(tiny_dirs):
     assert not at.exception
     # The head map, the aggregate view and the all-heads grid (the prediction is HTML bars, not a chart).
     assert chart_formats(at) == ["png"] * 3
+    at.session_state["share_downloads"] = True  # the downloads and the format are sent once their expander opens
+    at.run()
     at.button_group(key="share_image_format").set_value("svg").run()
     assert not at.exception
     assert at.session_state[IMAGE_FORMAT_KEY] == "svg"
@@ -48,6 +50,8 @@ def test_every_explore_chart_saves_the_chosen_format(tiny_dirs):
 def test_every_compare_chart_saves_the_chosen_format(tiny_dirs):
     at = run_app({"m": tiny_dirs["encoder"], "m2": tiny_dirs["encoder"], "t": "good film", "n": "4"}, "compare")
     assert not at.exception
+    at.session_state["share_cmp_downloads"] = True
+    at.run()
     at.button_group(key="share_cmp_image_format").set_value("svg").run()
     assert not at.exception
     formats = chart_formats(at)

@@ -60,6 +60,11 @@ def tab_stops(page, count: int = 120) -> list[dict]:
     return page.evaluate("() => window.tabStops")
 
 
+def one_round(stops: list[dict]) -> list[dict]:
+    """The stops up to where Tab wraps round to the first one again (a short page is gone through more than once)."""
+    return next((stops[:i] for i in range(1, len(stops)) if stops[i] == stops[0]), stops)
+
+
 @pytest.fixture
 def tiny_classifier(tiny_dirs) -> str:
     return tiny_dirs["classification"]
@@ -87,7 +92,7 @@ def test_tab_reaches_every_highlighted_word_with_its_score(default_explore):
 def test_each_chart_adds_at_most_two_tab_stops(server, browser, tiny_classifier):
     page = open_explore(browser, explore(server, tiny_classifier, gr="1"))  # the all-heads grid opened
     per_chart: dict[str, int] = {}
-    for stop in tab_stops(page):
+    for stop in one_round(tab_stops(page)):
         if stop["chart"]:
             per_chart[stop["key"]] = per_chart.get(stop["key"], 0) + 1
     assert {"st-key-head_map", "st-key-grid"} <= set(per_chart), per_chart

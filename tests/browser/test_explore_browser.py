@@ -97,8 +97,8 @@ def test_default_page_renders_highlights_and_heatmaps(server, watched):
     assert bars.get_attribute("tabindex") == "0"
     assert re.search(r"\d\.\d", bars.inner_text()) and re.search(r": \d\.\d", bars.get_attribute("aria-label") or "")
     assert head_title(page) == "Layer 0, head 0"
-    for toggle in ("Aggregate views", "Show every head"):
-        page.get_by_text(toggle, exact=True).click()
+    for view in ("Aggregate views", "All heads"):  # expanders, keyed by the views' URL flags
+        page.locator("[data-testid='stExpander'] summary").filter(has_text=f"{view}:").click()
         wait_for_rerun(page)
     expect(page).to_have_url(re.compile(r"[?&]ao=1&gr=1(&|$)"), timeout=TIMEOUT)
     page.locator(f"{GRID} .main-svg").first.wait_for(timeout=TIMEOUT)
