@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import streamlit as st
 
+from dashboard.components.panels import lazy_panel
 from explain.viz.highlights import score_rows
 
 
@@ -19,8 +20,8 @@ def score_table(pieces: Sequence[str], scores: np.ndarray, explained: str = "", 
     screen does not need.
     """
     what = "Word" if level == "word" else "Token"
-    panel = st.expander(f"{what} scores as a table", key=key, on_change="rerun")
-    if panel.open:
+    panel = lazy_panel(f"{what} scores as a table", key)
+    if panel is not None:
         panel.dataframe(score_rows(list(pieces), scores, explained), hide_index=True, width="stretch",
                         column_config={"score": st.column_config.NumberColumn("score", format="%.4g"),
                                        "token": st.column_config.TextColumn(what.lower())})
