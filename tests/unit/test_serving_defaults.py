@@ -44,3 +44,11 @@ def test_a_plain_streamlit_run_binds_to_loopback():
     """`streamlit run dashboard/app.py` without make reads .streamlit/config.toml: it too serves loopback only."""
     assert _streamlit_address() == "127.0.0.1"
     assert _streamlit_address("--server.address", "0.0.0.0") == "0.0.0.0"  # what `make run HOST=…` passes wins
+
+
+def test_no_full_garbage_collection_after_each_script_run():
+    """Streamlit's forced full collection after each run takes about 1 s with torch and a model loaded, holding the
+    interpreter lock while the run's last messages wait (issue 20, section 7): this project's config turns it off."""
+    code = "from streamlit import config; print(config.get_option('runner.postScriptGC'))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.strip().splitlines()[-1] == "False"
