@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from explain import AnalysisRequest, TargetSpec, analyze, load_model
 from explain.heads import HeadSet
 from explain.pipeline import analyze_ablated
+from tests.app.running import assert_clean
 from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -37,11 +38,6 @@ def open_page(page: str, params: dict[str, str]) -> AppTest:
     at.query_params.update(params)
     at.session_state[f"_url_loaded_{page}"] = False
     return at.run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [plain(e.value) for e in at.error]
 
 
 def banner(at: AppTest) -> str:

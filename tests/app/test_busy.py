@@ -12,10 +12,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import cached
 from explain.document import Document
+from tests.app.running import run_app
 from tests.app.shown import plain
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-TIMEOUT = 120
 SAFETY = 60
 
 
@@ -24,13 +23,6 @@ def store_path(tmp_path, monkeypatch) -> Path:
     path = tmp_path / "store" / "analyses.sqlite3"
     monkeypatch.setenv("EXPLAIN_STORE_PATH", str(path))
     return path
-
-
-def run_app(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
 
 
 def n_charts(at: AppTest) -> int:

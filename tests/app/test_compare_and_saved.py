@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explain.store import AnalysisStore
+from tests.app.running import assert_clean
 from tests.app.shown import plain
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
@@ -35,11 +36,6 @@ def open_page(page: str, params: dict[str, str]) -> AppTest:
 
 def html_text(at: AppTest) -> str:
     return "\n".join(str(h.proto.body) for h in at.get("html"))
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [plain(e.value) for e in at.error]
 
 
 def set_compare(at: AppTest, params: dict[str, str]) -> AppTest:

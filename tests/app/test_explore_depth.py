@@ -11,10 +11,9 @@ from streamlit.testing.v1 import AppTest
 
 from explain.document import document_from_data
 from explain.store import AnalysisStore
+from tests.app.running import assert_clean, run_app
 from tests.app.shown import plain
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-TIMEOUT = 120
 HEADING = "Where the score comes from"
 
 
@@ -23,18 +22,6 @@ def store_path(tmp_path, monkeypatch):
     path = tmp_path / "store" / "analyses.sqlite3"
     monkeypatch.setenv("EXPLAIN_STORE_PATH", str(path))
     return path
-
-
-def run_app(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [plain(e.value) for e in at.error]
 
 
 def captions(at: AppTest) -> str:

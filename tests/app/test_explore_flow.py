@@ -3,16 +3,13 @@ slider, a hand-edited threshold, and a model ALTI refuses."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard.state import KEY_ABLATE_MODE
+from tests.app.running import assert_clean, run_app
 from tests.app.shown import plain
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-TIMEOUT = 120
 HEADING = "Information flow (ALTI)"
 PAGE_CHARTS = 1  # one head (the prediction is HTML; the other attention views are drawn when opened)
 
@@ -20,18 +17,6 @@ PAGE_CHARTS = 1  # one head (the prediction is HTML; the other attention views a
 @pytest.fixture(autouse=True)
 def store_path(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLAIN_STORE_PATH", str(tmp_path / "store" / "analyses.sqlite3"))
-
-
-def run_app(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [plain(e.value) for e in at.error]
 
 
 def captions(at: AppTest) -> str:

@@ -5,31 +5,16 @@ from __future__ import annotations
 import html
 import json
 import re
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.running import assert_clean, run_app
 from tests.app.shown import plain
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-TIMEOUT = 120
-
-
-def run_app(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
 
 
 def html_text(at: AppTest) -> str:
     return "\n".join(str(h.proto.body) for h in at.get("html"))
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [plain(e.value) for e in at.error]
 
 
 @pytest.mark.integration

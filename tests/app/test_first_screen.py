@@ -8,14 +8,10 @@ then draws the charts (issue 20, section 7: the warm page within 1.3x of a one-c
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from streamlit.testing.v1 import AppTest
 
-from tests.app.shown import plain
+from tests.app.running import assert_clean, run_app
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-TIMEOUT = 120
 VIEW_FLAGS = {"w_show_aggregates": "ao", "w_show_grid": "gr", "w_depth": "dp", "w_flow": "fl"}
 DOWNLOADS = "share_downloads"
 # What the first screen's main area may send (the tiny encoder, the default settings): the title, the text box,
@@ -23,18 +19,6 @@ DOWNLOADS = "share_downloads"
 # expanders, the head's pickers and map, and the save button (28 with the tiny model's pale-map offer).
 MAIN_ELEMENTS_BUDGET = 30
 HELP_BUDGET = 6  # help icons in the main area: the text box, the map's controls and the save button
-
-
-def run_app(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [plain(e.value) for e in at.error]
 
 
 def sent(block) -> list:

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.app.running import run_app
 from tests.app.shown import plain
 
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-TIMEOUT = 120
 WORDS = "the film was good but far too long".split()
 LONG_TEXT = " ".join(WORDS * 7)  # 56 words: 58 tokens with [CLS] and [SEP], (more where words split), too many to label every one
-
-
-def run_app(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in params.items():
-        at.query_params[key] = value
-    return at.run()
 
 
 def head_map(at: AppTest) -> dict:

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from explain.heads import MAP_NAMES, PRUNING_ORDERS, head_importance, neuron_view, prepare_inputs
 from tests.app import test_fuzz as fuzz
+from tests.app.running import assert_clean
 from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -40,11 +41,6 @@ def run_heads(params: dict[str, str]) -> AppTest:
         at.query_params[key] = value
     at.run()
     return at
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [plain(e.value) for e in at.error]
 
 
 def array(value) -> np.ndarray:

@@ -3,27 +3,17 @@ offered only where bfloat16 is faster."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from explain.precision import server_bf16_support
+from tests.app.running import run_app
 from tests.app.shown import plain
-
-APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
-TIMEOUT = 120
 
 
 @pytest.fixture(autouse=True)
 def store_path(tmp_path, monkeypatch):
     monkeypatch.setenv("EXPLAIN_STORE_PATH", str(tmp_path / "analyses.sqlite3"))
-
-
-def run_app(params: dict[str, str]) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params.update(params)
-    return at.run()
 
 
 def integration_keys(at: AppTest) -> set[str]:

@@ -14,6 +14,7 @@ from explain import AnalysisRequest, analyze
 from explain.methods import METHODS
 from explain.targets import target_kind
 from explain.viz.theme import format_score
+from tests.app.running import assert_clean
 from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -41,11 +42,6 @@ def run_page(page: str, params: dict[str, str]) -> AppTest:
 
 def html_text(at: AppTest) -> str:
     return "\n".join(str(h.proto.body) for h in at.get("html"))
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [plain(e.value) for e in at.error]
 
 
 def test_the_picker_puts_the_method_in_the_link_and_explore_shows_its_scores(tiny_dirs, tiny_models):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.running import assert_clean
 from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -26,9 +27,6 @@ def go(at: AppTest, page: str) -> AppTest:
     return at.run()
 
 
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [plain(e.value) for e in at.error]
     assert "None" not in at.query_params.values(), at.query_params
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from explain.exports import word_scores_csv
+from tests.app.running import assert_clean
 from tests.app.shown import plain
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
@@ -28,11 +29,6 @@ def run_app(params: dict[str, str], page: str = "") -> AppTest:
 
 def html_text(at: AppTest) -> str:
     return "\n".join(html.unescape(str(h.proto.body)) for h in at.get("html"))
-
-
-def assert_clean(at: AppTest) -> None:
-    assert not at.exception, at.exception
-    assert not at.error, [plain(e.value) for e in at.error]
 
 
 def row_titles(body: str) -> list[str]:
