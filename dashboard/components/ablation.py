@@ -128,7 +128,9 @@ def ablation_banner(result: Analysis, full: Analysis | None) -> None:
     full_score = float(q.scores[q.explained_index])
     fmt = format_score
     st.metric(markdown_escape(f"{p.description}, without {n_removed} of {n_total} heads"), fmt(ablated_score),
-              delta=markdown_escape(f"{ablated_score - full_score:+.3g} against the full model ({fmt(full_score)})"),
+              # The sign stays unescaped: st.metric reads a leading "-" as a fall.
+              delta=f"{ablated_score - full_score:+.3g} "
+                    + markdown_escape(f"against the full model ({fmt(full_score)})"),
               delta_color="off" if ablated_score == full_score else "normal")
     top_full = q.labels[int(q.scores.argmax())]
     top_ablated = p.labels[int(p.scores.argmax())]

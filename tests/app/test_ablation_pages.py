@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from streamlit.proto.Metric_pb2 import Metric as MetricProto
 from streamlit.testing.v1 import AppTest
 
 from explain import AnalysisRequest, TargetSpec, analyze, load_model
@@ -74,6 +75,23 @@ def test_explore_from_the_url_runs_without_the_heads_and_says_so(tiny_dirs):
     assert f"({float(q.scores[q.explained_index]):.4g})" in plain(metric.proto.delta)
     grid = [spec for spec in chart_specs(at) if removed_marks(spec)]
     assert len(grid) == 1 and removed_marks(grid[0]) == 5  # the all-heads grid crosses out the removed heads
+
+
+def test_the_change_against_the_full_model_points_the_way_the_score_moved(tiny_dirs):
+    """The three classes' probabilities sum to 1, so removing heads raises one and lowers another: some link
+    shows a fall, and its arrow must point down (a "-" escaped for Markdown once read as a rise)."""
+    directions = {}
+    for label in ("negative", "neutral", "positive"):
+        at = open_page("explore", {"m": tiny_dirs["classification"], "t": TEXT, "n": "8", "ab": "1:*,0:2",
+                                   "am": "zero", "tg": "class", "lb": label})
+        assert_clean(at)
+        [metric] = at.metric
+        change = float(plain(metric.proto.delta).split()[0])
+        assert change != 0
+        directions[label] = (change < 0, metric.proto.direction)
+    assert {falls for falls, _ in directions.values()} == {True, False}
+    for falls, direction in directions.values():
+        assert direction == (MetricProto.MetricDirection.DOWN if falls else MetricProto.MetricDirection.UP)
 
 
 def test_explore_pickers_and_buttons_edit_the_link(tiny_dirs):
