@@ -27,8 +27,8 @@ LONG_TEXT = ("The hotel was close to the station and the staff at the front desk
 SHOTS = {
     "explore": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5",
     "explore_subword": "?t=Unbelievably+disappointing+screenplay.&v=subword&sp=1",
-    "explore_head_stats": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5&ag=stats&st=distance",
-    "explore_from_token": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5&ag=token&tok=4",
+    "explore_head_stats": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5&ao=1&ag=stats&st=distance",
+    "explore_from_token": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5&ao=1&ag=token&tok=4",
     "grid": "?t=The+service+was+terrible+but+the+food+was+great.&l=2&h=5&gr=1",
     "compare": "compare?t=The+service+was+terrible+but+the+food+was+great.&m=minilm&m2=minilm-random",
     "compare_texts": "compare?cm=texts&t=The+film+was+good+but+far+too+long.&t2=The+film+was+bad+and+far+too+long.",
@@ -109,14 +109,33 @@ def flow_region(page) -> dict[str, float]:
 
 
 def head_map_region(page) -> dict[str, float]:
-    """Page coordinates of the single-head map and its controls: the "Attention" heading down to the map."""
-    page.locator(".st-key-head_map .js-plotly-plot .main-svg").first.wait_for(state="visible")
+    """The single-head map and its controls: the "Attention" heading down to the map."""
+    return attention_region(page, ".st-key-head_map .js-plotly-plot .main-svg", below=("head_map",))
+
+
+def attention_region(page, drawn: str, below: tuple[str, ...] = ("head_map", "w_show_aggregates")) -> dict[str, float]:
+    """The "Attention" section, once `drawn` (a CSS selector) is there: its heading down to the lowest of the
+    elements keyed `below` (the single-head map and the aggregate views' expander: side by side at 1440 px, one
+    above the other at 390 px), across the main column without the sidebar's border."""
+    page.locator(drawn).first.wait_for(state="visible", timeout=600_000)
     top = page.get_by_role("heading", name="Attention", exact=True).bounding_box()
-    chart = page.locator(".st-key-head_map").bounding_box()
+    boxes = [page.locator(f".st-key-{key}").bounding_box() for key in below]
     main = page.locator("[data-testid='stMainBlockContainer']").bounding_box()
     pad = 12
-    return {"x": main["x"], "y": top["y"] - pad, "width": main["width"],
-            "height": chart["y"] + chart["height"] + pad - (top["y"] - pad)}
+    bottom = max(box["y"] + box["height"] for box in boxes) + pad
+    margin = top["x"] - main["x"] - 2 * pad
+    return {"x": main["x"] + margin, "y": top["y"] - pad, "width": main["width"] - 2 * margin,
+            "height": bottom - (top["y"] - pad)}
+
+
+def head_stats_region(page) -> dict[str, float]:
+    """The single-head map beside the aggregate views showing the head statistics map (the head outlined)."""
+    return attention_region(page, ".st-key-agg_stat .js-plotly-plot .main-svg")
+
+
+def from_token_region(page) -> dict[str, float]:
+    """The single-head map beside the aggregate views showing one token's attention in every layer."""
+    return attention_region(page, ".st-key-agg_token .js-plotly-plot .main-svg")
 
 
 def page_height(page) -> int:
@@ -149,7 +168,8 @@ def heads_drawn(page, base: str) -> None:
 
 BEFORE: dict = {"saved": save_two_analyses, "methods": compute_all_methods, "methods-naopc": compute_all_methods,
                 "heads": heads_drawn}  # interactions before a shot (name -> function of the page, base URL)
-REGION = {"grid": all_heads_region, "explore_depth": depth_region, "flow": flow_region,
+REGION = {"explore_head_stats": head_stats_region, "explore_from_token": from_token_region,
+          "grid": all_heads_region, "explore_depth": depth_region, "flow": flow_region,
           "explore-zoom": head_map_region, "explore-zoom-stretched": head_map_region}  # shots of one part of the page (page coordinates), not the full page
 WHOLE_PAGE = {"compare", "compare_texts", "methods", "explore_ablated", "compare_ablated", "heads", "task_ner",
               "methods-naopc"}  # shots of the whole page, however long, rather than of the first screen

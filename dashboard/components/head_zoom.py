@@ -78,6 +78,6 @@ def stretch_offer(figure: go.Figure, *, key: str) -> None:
     note = pale_map_note(figure)
     if note is None:
         return
-    text_col, button_col = st.columns([3, 1], vertical_alignment="center")
-    text_col.caption(markdown_escape(note))
-    button_col.button("Stretch each map", key=key, on_click=set_value, args=("stretch", True))
+    with st.container(horizontal=True, vertical_alignment="center"):  # the button as wide as its label
+        st.caption(markdown_escape(note))
+        st.button("Stretch each map", key=key, on_click=set_value, args=("stretch", True))

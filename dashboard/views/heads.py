@@ -99,12 +99,12 @@ def selection_controls(n_layers: int, n_heads: int) -> tuple[int, int]:
 def pruning_section(request: HeadsRequest, loaded: LoadedModel, inputs: HeadInputs,
                     importance: HeadImportance) -> PruningCurve | None:
     st.subheader("What removing heads does")
-    left, right = st.columns([3, 2])
+    left, right = st.columns([3, 2])  # wrap: in a column Streamlit keeps options on one row, cut at a phone's edge
     map_name = left.segmented_control("Order heads by", list(MAP_NAMES), key=widget_key("prune_map"), required=True,
-                                      format_func=MAP_TITLES.get,
+                                      format_func=MAP_TITLES.get, wrap=True,
                                       help="The importance map that decides which head goes next.")
     order = right.segmented_control("Remove", list(PRUNING_ORDERS), key=widget_key("prune_order"), required=True,
-                                    format_func=ORDER_WORDS.get,
+                                    format_func=ORDER_WORDS.get, wrap=True,
                                     help="Least important first is Michel et al.'s pruning (the score should hold "
                                          "longest); most important first shows how few heads carry it.")
     cache = cached.head_cache()
