@@ -263,3 +263,33 @@ def test_a_thumbnail_click_brings_the_head_map_into_view(server, watched, tiny_d
     expect(page.locator(f"{HEAD_MAP} .gtitle")).to_be_in_viewport(timeout=5_000)
     expect(page.get_by_role("combobox", name="Head", exact=True)).to_be_in_viewport()
     assert_clean(watched)
+
+
+# Streamlit draws a placeholder (stSkeleton) for each element until its code has loaded; on a warm page the widgets
+# and the chart wait for Plotly's chunk, seconds on a busy machine. Its shimmer is a never-ending animation that
+# makes Chromium composite the whole window every frame meanwhile (measured: 3 to 8 s of CPU a warm load, the
+# one-chart page 0.3 s), taking the CPU the page needs to finish. The page's style (dashboard/app.py) stills them;
+# the page links' and the style's own placeholders, drawn before it, are gone within a few frames.
+# Installed before the page's scripts: the animation of each keyed element's placeholder (widgets, the head's map).
+SKELETONS_SEEN = """(() => {
+  const seen = window.__skeletonAnimations = [];
+  new MutationObserver(() => {
+    for (const s of document.querySelectorAll('[class*="st-key-"] [data-testid=stSkeleton]:not([data-seen])')) {
+      s.setAttribute('data-seen', '');
+      seen.push(getComputedStyle(s).animationName);
+    }
+  }).observe(document, {childList: true, subtree: true});
+})();"""
+STYLE_BOXES = """() => [...document.querySelectorAll('[data-testid=stElementContainer]')]
+  .filter((c) => c.querySelector('style')).map((c) => c.getBoundingClientRect().height + getComputedStyle(c).display)"""
+
+
+def test_element_placeholders_do_not_shimmer_and_the_style_takes_no_room(server, watched, tiny_dirs):
+    page = watched.page
+    page.add_init_script(SKELETONS_SEEN)
+    open_page(page, url(server, m=tiny_dirs["encoder"], t="good film", n="4"))
+    assert_clean(watched)
+    seen = page.evaluate("window.__skeletonAnimations")
+    assert seen and set(seen) == {"none"}, seen  # a fresh page loads each widget's code: placeholders were drawn
+    boxes = page.evaluate(STYLE_BOXES)
+    assert boxes and all(box == "0none" for box in boxes), boxes
