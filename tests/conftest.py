@@ -16,6 +16,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_store(tmp_path_factory):
+    """Saved analyses go to a SQLite file of this test process, never ./data nor a developer's EXPLAIN_STORE_PATH:
+    under `pytest -n 2` each worker has its own. Tests that check a store set EXPLAIN_STORE_PATH over this one."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EXPLAIN_STORE_PATH", str(tmp_path_factory.mktemp("session_store") / "analyses.sqlite3"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def tiny_dirs(tmp_path_factory) -> dict[str, str]:
     """Folders of tiny random models: one per head, plus an encoder with a different vocabulary."""

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.serial]  # measures the server's CPU seconds
 
 TIMEOUT = 240_000  # ms: loading MiniLM and starting the analysis on a shared CPU
 SETTINGS = "smoothgrad.over=integrated_gradients;smoothgrad.nt_samples=16;smoothgrad.ig_steps=16"

@@ -11,7 +11,7 @@ import pytest
 
 from testkit.server import wait_for_app
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.serial]  # a wall-clock bound on the other tab's wait
 
 # About 630 tokens, cut to 512: integrated gradients with 300 steps on it takes minutes on a 2-core CPU
 # (162 s measured), so the tab is closed early on and the analysis must stop rather than run on.

@@ -14,7 +14,7 @@ from explain.corpus.job import CorpusJob, read_manifest, run_job
 from explain.corpus.readers import CorpusColumns
 from explain.corpus.tables import read_table
 
-pytestmark = [pytest.mark.ray, pytest.mark.slow]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.serial]  # one local Ray at a time
 
 
 @pytest.fixture(scope="module")

@@ -198,7 +198,7 @@ def test_a_run_that_steps_aside_lets_a_waiting_seeded_run_go_first():
         thread = threading.Thread(target=other, daemon=True)
         thread.start()
         assert asking.wait(SAFETY)
-        time.sleep(0.3)  # the other run now waits for the lock
+        wait_until(lambda: len(SEEDED_RNG_LOCK._waiting) == 1, "the other run to wait for the lock")
         with run.pause():
             pass
         order.append("first")
