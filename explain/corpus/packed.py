@@ -59,7 +59,7 @@ class Rows:
         hidden = args[0] if args else kwargs.get("hidden_states")
         if not self.is_packed(hidden):
             return None
-        assert self.index is not None
+        assert isinstance(hidden, torch.Tensor) and self.index is not None
         k, width = self.shape
         rows = hidden[0]
         padded = rows.new_zeros((k * width, rows.shape[-1])).index_copy(0, self.index, rows).view(k, width, -1)
