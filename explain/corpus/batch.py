@@ -20,9 +20,10 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from explain.corpus.batched import BATCHED, Padded, fast_attention, spans
+from explain.corpus.batched import BATCHED, PASS_TOKENS, Padded, cheapest_spans, fast_attention
 from explain.corpus.first_position import first_position_only
 from explain.corpus.heads import check_heads, contexts_head_maps, heads_table
+from explain.corpus.packed import PACKED_PAD_COST, packed_layers, real_tokens_only
 from explain.corpus.readers import CorpusRow
 from explain.corpus.request import CorpusJob
 from explain.corpus.tables import SCHEMAS
@@ -123,7 +124,7 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
         gradient = predicts_with_gradient(runner.settings)
         found: list[dict[str, list[tuple[RawScores, float]] | None]] = []
         # Switched once per batch; per-text methods run after, on eager attention and the whole last layer.
-        with fast_attention(loaded), first_position_only(loaded, runner.shared):
+        with fast_attention(loaded), first_position_only(loaded, runner.shared), real_tokens_only(loaded):
             for group in groups:
                 padded = predict(group, gradient)
                 found.append({name: batched_scores(name, runner.settings[name], padded) for name in job.methods})
@@ -158,11 +159,14 @@ def predicts_with_gradient(settings: dict[str, MethodSettings]) -> bool:
 
 
 def length_groups(prepared: list[Prepared], loaded: LoadedModel) -> list[list[Prepared]]:
-    """Consecutive (length-sorted) texts grouped so that texts x longest length stays within the token budget, with
-    little padding (`explain.corpus.batched.spans`)."""
+    """Consecutive (length-sorted) texts grouped so that texts x longest length stays within the token budget, at the
+    least work: a pass's fixed work against its padding, which costs less where layers run on real tokens only
+    (`explain.corpus.batched.cheapest_spans`, `explain.corpus.packed`)."""
     hidden = int(getattr(loaded.config, "hidden_size", 768) or 768)
     lengths = [int(item.inputs["input_ids"].shape[1]) for item in prepared]
-    return [prepared[a:b] for a, b in spans(lengths, GROUP_TOKEN_BUDGET * 768 / hidden)]
+    pad_cost = PACKED_PAD_COST if packed_layers(loaded) is not None else 1.0
+    spans = cheapest_spans(lengths, GROUP_TOKEN_BUDGET * 768 / hidden, PASS_TOKENS / pad_cost)
+    return [prepared[a:b] for a, b in spans]
 
 
 def predict(group: list[Prepared], gradient: bool) -> Padded:
