@@ -42,21 +42,10 @@ run: install
 lint: install-dev
 	$(BIN)/ruff check .
 
-# The suite runs in two parts: everything but the `serial` tests on TEST_WORKERS workers (pytest-xdist, one test file
-# per worker at a time, so module fixtures are built once), then the `serial` tests (wall-clock checks, a local Ray)
-# alone. Both parts always run; the target fails if either does.
-TEST_WORKERS ?= 2
-PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
-
 test: install-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy explain
-	@status=0; \
-	echo "$(PYTEST) -n $(TEST_WORKERS) --dist loadfile -m 'not serial'"; \
-	$(PYTEST) -n $(TEST_WORKERS) --dist loadfile -m "not serial" || status=1; \
-	echo "$(PYTEST) -m serial"; \
-	$(PYTEST) -m serial || status=1; \
-	exit $$status
+	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Peers (transformers-interpret, bertviz) install under the runtime pins, so torch and transformers stay as they are.
 # pip refuses extras in a constraints file (ray[data]), so the runtime pins are read without them.
