@@ -171,7 +171,9 @@ def throughput(sizes: Sizes, model_dir: str, loaded, source: Path, texts: list[s
 
         peer_model = AutoModelForSequenceClassification.from_pretrained(model_dir, local_files_only=True)
         peer_explainer = peer.SequenceClassificationExplainer(peer_model, AutoTokenizer.from_pretrained(model_dir))
+    warm_up = write_csv(source.parent / "warm-up.csv", [WARM_UP])
     for method in METHODS:
+        run_corpus(job_for(warm_up, model_dir, method, sizes.batch_size), loaded)  # untimed, as the loops' warm-up
         seconds, done = run_corpus(job_for(source, model_dir, method, sizes.batch_size), loaded)
         calls: dict[str, Callable[[str], object]] = {
             "loop": lambda t, m=method: analyze(AnalysisRequest(t, model=model_dir, method=m,
@@ -323,8 +325,9 @@ def markdown(sizes: Sizes, args, header: dict, speed: list[dict], ray: dict | No
     if not speed:  # --only-ray
         return "\n".join(out + (ray_section(sizes, header, ray) if ray is not None else []))
     out += [f"**Throughput** on {sizes.texts} texts of 5-{sizes.max_words} words (the built-in sample's sentences, "
-            f"seeded). The corpus engine ran all {sizes.texts}; the per-text loops ran the first {sizes.loop_texts}, "
-            f"text by text in turn, after one untimed warm-up call each. The local engine and the `analyze` loop get "
+            f"seeded). The corpus engine ran all {sizes.texts} after an untimed job of one other text; the per-text "
+            f"loops ran the first {sizes.loop_texts}, text by text in turn, after one untimed warm-up call each on "
+            f"that text. The local engine and the `analyze` loop get "
             f"the loaded model; neither counts its load. This process kept {header['cores']:.2f} cores busy on average "
             f"meanwhile (about {header['threads']} on a quiet machine; less: other work took the CPUs).", ""]
     rows = []
