@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from explain import load_model
-from explain.corpus.batched import Padded, fast_attention
 from explain.corpus.first_position import first_position_only, last_layer_cut
 from explain.families import FAMILIES
 from explain.pipeline import attribution_context
 from explain.records import AnalysisRequest
 from testkit.families import save_tiny_family
+from tests.unit.padded_pass import scores_and_gradient
 
 CUT = [name for name, family in FAMILIES.items() if family.position_wise_from]
 TEXTS = ["the film was good", "bad service . too slow !", "it was not very good but the food was great", "terrible"]
@@ -27,24 +27,14 @@ def models(tmp_path_factory):
             for family in FAMILIES}
 
 
-def scores_and_gradient(loaded, contexts, cut: bool):
-    """Every label's score [texts, labels] and the gradient of the explained ones at the padded inputs."""
-    padded = Padded(contexts)
-    points = padded.inputs.detach().requires_grad_(True)
-    with fast_attention(loaded), first_position_only(loaded, contexts[0].target if cut else None) as active:
-        scores = padded.target.forward_embeddings(points, padded.mask, padded.types, padded.positions)
-        (gradient,) = torch.autograd.grad(scores.gather(1, padded.indices[:, None]).sum(), points)
-    return scores.detach(), gradient, active
-
-
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_the_cut_gives_the_whole_model_scores_and_gradients(models, family):
     loaded = models[family]
     with loaded.lock:
         contexts = [attribution_context(AnalysisRequest(t, model="tiny"), loaded) for t in TEXTS]
         assert len({c.n_tokens for c in contexts}) >= 3  # padded: other positions hold padding
-        whole, whole_gradient, _ = scores_and_gradient(loaded, contexts, cut=False)
-        cut, cut_gradient, active = scores_and_gradient(loaded, contexts, cut=True)
+        whole, whole_gradient, _, _ = scores_and_gradient(loaded, contexts, cut=False)
+        cut, cut_gradient, active, _ = scores_and_gradient(loaded, contexts, cut=True)
     assert active == (family in CUT)
     np.testing.assert_allclose(cut.numpy(), whole.numpy(), rtol=1e-5, atol=1e-6)
     largest = float(whole_gradient.abs().max())

@@ -5,20 +5,17 @@ elsewhere, and is gone afterwards."""
 
 from __future__ import annotations
 
-from contextlib import ExitStack
-
 import numpy as np
 import pytest
 import torch
 
 from explain import load_model
-from explain.corpus.batched import Padded, fast_attention
-from explain.corpus.first_position import first_position_only
 from explain.corpus.packed import packed_layers, real_tokens_only
 from explain.families import FAMILIES
 from explain.pipeline import attribution_context
 from explain.records import AnalysisRequest
 from testkit.families import save_tiny_family
+from tests.unit.padded_pass import scores_and_gradient
 
 PACKED = [name for name, family in FAMILIES.items() if family.position_wise_from]
 TEXTS = ["the film was good", "bad service . too slow !", "it was not very good but the food was great", "terrible",
@@ -32,19 +29,6 @@ def models(tmp_path_factory):
             for family in FAMILIES}
 
 
-def scores_and_gradient(loaded, contexts, packed: bool, cut: bool):
-    """Every label's score [texts, labels] and the gradient of the explained ones at the padded inputs."""
-    padded = Padded(contexts)
-    points = padded.inputs.detach().requires_grad_(True)
-    with ExitStack() as stack:
-        stack.enter_context(fast_attention(loaded))
-        stack.enter_context(first_position_only(loaded, contexts[0].target if cut else None))
-        active = stack.enter_context(real_tokens_only(loaded)) if packed else False
-        scores = padded.target.forward_embeddings(points, padded.mask, padded.types, padded.positions)
-        (gradient,) = torch.autograd.grad(scores.gather(1, padded.indices[:, None]).sum(), points)
-    return scores.detach(), gradient, active
-
-
 @pytest.mark.parametrize("cut", [False, True])
 @pytest.mark.parametrize("family", list(FAMILIES))
 def test_packed_layers_give_the_padded_scores_and_gradients(models, family, cut):
@@ -53,8 +37,8 @@ def test_packed_layers_give_the_padded_scores_and_gradients(models, family, cut)
         contexts = [attribution_context(AnalysisRequest(t, model="tiny"), loaded) for t in TEXTS]
         lengths = [c.n_tokens for c in contexts]
         assert len(set(lengths)) >= 4 and max(lengths) >= 2 * min(lengths)  # much padding, in several rows
-        whole, whole_gradient, _ = scores_and_gradient(loaded, contexts, packed=False, cut=cut)
-        packed, packed_gradient, active = scores_and_gradient(loaded, contexts, packed=True, cut=cut)
+        whole, whole_gradient, _, _ = scores_and_gradient(loaded, contexts, packed=False, cut=cut)
+        packed, packed_gradient, _, active = scores_and_gradient(loaded, contexts, packed=True, cut=cut)
     assert active == (family in PACKED)
     np.testing.assert_allclose(packed.numpy(), whole.numpy(), rtol=1e-5, atol=1e-6)
     largest = float(whole_gradient.abs().max())
