@@ -106,14 +106,21 @@ def score_label(piece: str, value: float, explained: str = "") -> str:
 
 
 def explained_name(prediction: Prediction) -> str:
-    """The explained score in a few words, for the legend: "P(positive)", "the logit of positive", "the similarity"."""
+    """The explained score in a few words, for the legend: "P(positive)", "the logit of «positive»", "the
+    similarity".
+
+    The label is quoted after "of" (a question-answering head's labels are the text's tokens: "the start logit of
+    the" reads as a cut sentence), and named by position where the labels hold it more than once.
+    """
     index = int(prediction.explained_index)
-    label = str(prediction.labels[index]) if 0 <= index < len(prediction.labels) else ""
+    labels = [str(label) for label in prediction.labels]
+    label = labels[index] if 0 <= index < len(labels) else ""
     if prediction.score_name == "probability" and label:
         return f"P({label})"
     if prediction.score_name == "cosine similarity" or not label:
         return f"the {prediction.score_name}"
-    return f"the {prediction.score_name} of {label}"
+    where = f" (token {index})" if labels.count(label) > 1 else ""
+    return f"the {prediction.score_name} of «{label}»{where}"
 
 
 def explained_quantity(analysis: Analysis) -> str:

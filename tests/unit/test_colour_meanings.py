@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -81,6 +82,17 @@ def test_the_legend_names_the_explained_score_escaped():
     assert explained_name(PREDICTION) == "P(positive)"
     logit = Prediction(labels=["a", "<b>"], scores=np.array([1.0, 2.0]), explained_index=1, description="",
                        score_name="logit")
-    assert explained_name(logit) == "the logit of <b>"
+    assert explained_name(logit) == "the logit of «<b>»"
     out = token_highlights_html(["x"], np.array([0.5]), explained=explained_name(logit))
-    assert "blue raises <b>the logit of &lt;b&gt;</b>" in out and "red lowers" in out
+    assert "blue raises <b>the logit of «&lt;b&gt;»</b>" in out and "red lowers" in out
+
+
+def test_the_legend_quotes_the_explained_token_of_a_question_answering_logit():
+    """A QA head's labels are the text's tokens: "red lowers the start logit of the" read as a cut sentence; the
+    token is quoted, and named by position where the text has it more than once."""
+    from explain.viz.highlights import explained_name
+
+    tokens = ["[CLS]", "was", "the", "food", "good", "?", "[SEP]", "the", "film", "[SEP]"]
+    start = Prediction(labels=tokens, scores=np.arange(10.0), explained_index=7, description="", score_name="start logit")
+    assert explained_name(start) == "the start logit of «the» (token 7)"
+    assert explained_name(replace(start, explained_index=8)) == "the start logit of «film»"
