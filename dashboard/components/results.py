@@ -33,7 +33,7 @@ from explain.viz.attention import (
     token_by_layer_figure,
 )
 from explain.viz.highlights import explained_quantity, negligible_change, token_highlights_html
-from explain.viz.prediction import prediction_bars_html, prediction_figure
+from explain.viz.prediction import prediction_bars_html
 from explain.viz.tasks import segment_highlights_html
 from explain.viz.theme import format_score
 
@@ -84,17 +84,11 @@ def chart_name(result: Analysis, what: str, *details: object) -> str:
     return chart_filename(what, model_short_name(result.model.spec), *details)
 
 
-def render_prediction(result: Analysis, *, key: str, x_range: tuple[float, float] | None = None) -> None:
-    """The prediction's bars; `x_range` puts charts shown side by side on one axis (`prediction_range`)."""
-    figure = cached.figure(result, ("prediction", x_range),
-                           lambda: prediction_figure(result.prediction, x_range=x_range))
-    charts.plotly_chart(figure, key=key, config=share.chart_config(chart_name(result, "prediction")))
-
-
-def render_prediction_bars(result: Analysis, *, key: str) -> None:
-    """The prediction's bars as HTML with the scores as text: no chart for the first screen to load and draw."""
+def render_prediction_bars(result: Analysis, *, key: str, x_range: tuple[float, float] | None = None) -> None:
+    """The prediction's bars as HTML with the scores as text: no chart for the page to load and draw; `x_range`
+    puts bars shown side by side on one axis (`prediction_range`)."""
     with st.container(key=key):
-        st.html(prediction_bars_html(result.prediction))
+        st.html(prediction_bars_html(result.prediction, x_range=x_range))
 
 
 def render_highlights(result: Analysis, level: str, *, scale: float | None = None, table: bool = True,

@@ -88,8 +88,9 @@ def missing_input(state: ViewState, kind: str) -> str | None:
 # -- what the model predicts ------------------------------------------------------------------------------------
 
 
-def render_prediction(result: Analysis, *, key: str) -> None:
-    """The prediction as the task reads it: entities, an answer, a multi-label head's sigmoids, or the bars."""
+def render_prediction(result: Analysis, *, key: str, x_range: tuple[float, float] | None = None) -> None:
+    """The prediction as the task reads it: entities, an answer, a multi-label head's sigmoids, or the bars (on
+    `x_range` where given: one axis for predictions side by side)."""
     if has_independent_scores(result):
         figure = cached.figure(result, "sigmoids", lambda: sigmoid_bars_figure(
             result.prediction, threshold=MULTI_LABEL_THRESHOLD))
@@ -111,7 +112,7 @@ def render_prediction(result: Analysis, *, key: str) -> None:
             st.caption("The highest logits over every token, question included; the answer is the best span "
                        "inside the context.")
             return
-    results.render_prediction_bars(result, key=key)
+    results.render_prediction_bars(result, key=key, x_range=x_range)
 
 
 def render_entities(result: Analysis, *, key: str) -> None:

@@ -137,7 +137,7 @@ def first_side_alone(result: Analysis, mode: str) -> None:
     cols = st.columns(2, gap="large")
     with cols[0]:
         st.markdown(f"**{markdown_escape(side_title(result, mode))}**")
-        results.render_prediction(result, key="pred_a")
+        tasks.render_prediction(result, key="pred_a")
         results.render_highlights(result, "word")
     cols[1].info("The second side could not be analysed (the message above says why), so there is nothing to "
                  "compare yet; the first side is shown alone.")
@@ -271,7 +271,7 @@ def main() -> None:
     for col, result, key in ((cols[0], left, "a"), (cols[1], right, "b")):
         with col:
             st.markdown(f"**{markdown_escape(side_title(result, state.mode))}**")
-            results.render_prediction(result, key=f"pred_{key}", x_range=axis)
+            tasks.render_prediction(result, key=f"pred_{key}", x_range=axis)
             results.render_highlights(result, "word", scale=scale, table_key=f"score_table_{key}")
 
     st.subheader("Attention side by side")
@@ -303,8 +303,9 @@ def main() -> None:
         key="distance", config=share.chart_config(chart_filename("attention distance", *(
             side_title(r, state.mode) for r in (left, right)))),
     )
-    st.caption("Per layer: Jensen-Shannon distance between the two sides' head-averaged attention over the shared "
-               "words, averaged over words. 0: they attend alike; 1: they attend to disjoint words.")
+    st.caption("Per layer of the first model: Jensen-Shannon distance between the two sides' head-averaged attention "
+               "over the shared words, averaged over words (the second model's layer is the one at the same relative "
+               "depth). 0: they attend alike; 1: they attend to disjoint words.")
 
     st.subheader("Share and export")
     shown = current(FIELDS)

@@ -569,7 +569,8 @@ def layer_distance_figure(distances: np.ndarray, *, label_a: str, label_b: str) 
     )
     base_layout(fig, title=f"Attention distance by layer: {esc(label_a)} vs {esc(label_b)}", height=320,
             margin=dict(l=label_margin(["0.8"], FONT_SIZE), b=label_margin(["0"], FONT_SIZE, tilt=0)))
-    fig.update_xaxes(title="layer of the first model (the second is matched by relative depth)",
+    # Short enough for a phone's width; the page's caption says how the second model's layers are matched.
+    fig.update_xaxes(title="layer of the first model",
                      tickmode="array", tickvals=layers, showgrid=False)
     fig.update_yaxes(title="JS distance", range=[0, 1], rangemode="tozero")
     return fig

@@ -25,9 +25,11 @@ from explain.viz.theme import (
     HEAD_CELLS,
     HIGHLIGHT_COLOUR,
     TITLE_FONT_SIZE,
+    TITLE_LINE_PX,
     VECTOR_NEGATIVE,
     VECTOR_POSITIVE,
     VECTOR_SCALE,
+    fit_title,
     format_score,
     template,
     wrap_title,
@@ -48,6 +50,10 @@ NEURON_ROW_PX = 18
 NEURON_MIN_ROW_PX = 11
 NEURON_MAX_PLOT_PX = 1800
 RANDOM_COLOUR = "#52606d"
+# The neuron view's two colour bars, side by side under its panels: each nearly half the width (a phone's 270 px plot
+# leaves each about 120 px), three labels at most.
+NEURON_COLORBAR = dict(orientation="h", xanchor="left", len=0.45, yanchor="top", thickness=12, nticks=3,
+                       tickformat=".2~g")
 
 
 def escape(text: Any) -> str:
@@ -210,11 +216,12 @@ def pruning_curve_figure(curve: PruningCurve, *, description: str = "") -> go.Fi
                    text=[format_score(v) for v in ranked],
                    hovertemplate=f"%{{x}} heads removed, {escape(importance_title)} order: %{{text}}<extra></extra>"),
     ])
-    title = "Pruning heads" + (f": {description}" if description else "")
+    title = fit_title(escape("Pruning heads" + (f": {description}" if description else "")))
+    extra_lines = title.count("<br>")
     fig.update_layout(
-        template=template(), font=FONT, height=420 + 20 * wrap_title(title, 90).count("<br>"),
-        title=dict(text=wrap_title(title, 90), x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
-        margin=dict(l=70, r=10, t=60 + 20 * wrap_title(title, 90).count("<br>"), b=60),
+        template=template(), font=FONT, height=420 + TITLE_LINE_PX * extra_lines,
+        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
+        margin=dict(l=70, r=10, t=60 + TITLE_LINE_PX * extra_lines, b=60),
         legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.18, yanchor="top"),
         hovermode="closest", hoverlabel=dict(font=dict(family=FONT["family"], size=13)),
     )
@@ -253,7 +260,7 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
     query_px = max(row_px, 16)
     gap_px = 56
     fig = make_subplots(
-        rows=2, cols=4, column_widths=[0.32, 0.32, 0.18, 0.18], horizontal_spacing=0.035,
+        rows=2, cols=4, column_widths=[0.3, 0.3, 0.2, 0.2], horizontal_spacing=0.035,
         row_heights=[query_px / (query_px + gap_px + plot_h), plot_h / (query_px + gap_px + plot_h)],
         vertical_spacing=gap_px / (query_px + gap_px + plot_h),
         specs=[[{}, None, None, None], [{}, {}, {}, {}]],
@@ -295,21 +302,21 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
     colorbar_y = -COLORBAR_OFFSET_PX / (query_px + gap_px + plot_h)
     fig.update_layout(
         coloraxis=dict(colorscale=VECTOR_SCALE, cmin=-vector_top, cmax=vector_top, colorbar=dict(
-            title=dict(text="q, k value<br>ochre < 0 < green", side="top"), orientation="h", x=0.0, xanchor="left", len=0.3,
-            y=colorbar_y, yanchor="top", thickness=10, tickformat=".2~g")),
+            title=dict(text="q, k value<br>ochre < 0 < green", side="top"), **NEURON_COLORBAR, x=0.0,
+            y=colorbar_y)),
         coloraxis2=dict(colorscale=VECTOR_SCALE, cmin=-product_top, cmax=product_top, colorbar=dict(
-            title=dict(text="q∘k value<br>ochre < 0 < green", side="top"), orientation="h", x=0.5, xanchor="left", len=0.3,
-            y=colorbar_y, yanchor="top", thickness=10, tickformat=".2~g")),
+            title=dict(text="q∘k value<br>ochre < 0 < green", side="top"), **NEURON_COLORBAR, x=0.55,
+            y=colorbar_y)),
     )
     longest = max((len(str(t)) for t in view.tokens), default=1)
     left = int(min(220, 24 + longest * CHAR_PX))
-    top = 80
+    title = fit_title(escape(f"Layer {view.layer}, head {view.head}: how «{view.tokens[view.query_token]}» "
+                             f"(#{view.query_token}) attends"))
+    top = 80 + TITLE_LINE_PX * title.count("<br>")
     bottom = COLORBAR_OFFSET_PX + 18 + 10 + 30 + 14
     fig.update_layout(
         template=template(), font=FONT, height=top + query_px + gap_px + plot_h + bottom, showlegend=False,
-        title=dict(text=escape(f"Layer {view.layer}, head {view.head}: how «{view.tokens[view.query_token]}» "
-                               f"(#{view.query_token}) attends"), x=0.0, xanchor="left",
-                   font=dict(size=TITLE_FONT_SIZE)),
+        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
         margin=dict(l=left, r=20, t=top, b=bottom), bargap=0.15,
         hoverlabel=dict(font=dict(family=FONT["family"], size=13)),
     )
@@ -326,8 +333,11 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
     for col in (1, 2):
         fig.update_xaxes(title=dict(text="dimension", standoff=4), showgrid=False, zeroline=False,
                          row=2, col=col)
-    fig.update_xaxes(title=dict(text="score", standoff=4), zeroline=True, zerolinecolor="#9aa5b1", row=2, col=3)
-    fig.update_xaxes(title=dict(text="weight", standoff=4), range=[0, 1.0], row=2, col=4)
+    # The two narrow panels are about 50 px wide on a phone: three level labels at most, never turned on end.
+    narrow = dict(nticks=3, tickangle=0, tickfont=dict(size=10))
+    fig.update_xaxes(title=dict(text="score", standoff=4), zeroline=True, zerolinecolor="#9aa5b1", **narrow,
+                     row=2, col=3)
+    fig.update_xaxes(title=dict(text="weight", standoff=4), range=[0, 1.0], tickvals=[0, 1], **narrow, row=2, col=4)
     # The query token's row, outlined in each panel.
     for col in (1, 2, 3, 4):
         fig.add_shape(type="rect", xref="x domain", yref="y", x0=0, x1=1,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -16,12 +17,26 @@ import plotly.graph_objects as go
 from explain.evaluation.faithfulness import spearman
 from explain.methods import METHODS
 from explain.records import Analysis, FaithfulnessSummary
-from explain.viz.highlights import score_colour, text_direction
-from explain.viz.theme import FONT, TITLE_FONT_SIZE, format_score, template
+from explain.viz.highlights import score_colour, text_direction, themed
+from explain.viz.theme import (
+    DARK_PAGE,
+    FONT,
+    LIGHT_PAGE,
+    TITLE_FONT_SIZE,
+    TITLE_LINE_PX,
+    fit_title,
+    format_score,
+    template,
+)
 
 RELEVANCE_RGB = (106, 61, 154)  # one hue for methods whose scores are never negative
 AGREEMENT_SCALE = "RdBu"
 AGREEMENT_RANGE = (-1.0, 1.0)
+# The word-scores table scrolls sideways where its words do not fit (a phone): the method names wrap, so they take
+# less than half of a 390 px screen, and stay in place (on the page's own background) while the words scroll.
+NAME_COLUMN = (f"white-space:normal;min-width:8em;max-width:11em;position:sticky;left:0;z-index:1;"
+               f"background:{LIGHT_PAGE};background:{themed(LIGHT_PAGE, DARK_PAGE)};")
+RANK_LABEL_CHARS = 14  # a method's name on the rank-agreement map wraps at this many characters a line
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,7 @@ def methods_highlights_html(words: Sequence[str], rows: Sequence[MethodRow]) -> 
     direction = text_direction(" ".join(words))
     table_dir = f' dir="{direction}"' if direction else ""
     head = "".join(f'<th style="{cell}font-weight:500;"><bdi>{html.escape(str(w))}</bdi></th>' for w in words)
+    corner = f'<th style="{cell}{NAME_COLUMN}"></th>'
     body = []
     for row in rows:
         scale = row_scale(row.word_scores)
@@ -77,7 +93,7 @@ def methods_highlights_html(words: Sequence[str], rows: Sequence[MethodRow]) -> 
             cells.append(f'<td title="{tip}" style="{cell}background:{background};color:{colour};text-align:center;">'
                          f"<bdi>{html.escape(str(word))}</bdi></td>")
         kind = "" if row.signed else " (unsigned)"
-        body.append(f'<tr><th scope="row" style="{cell}text-align:left;font-weight:600;">'
+        body.append(f'<tr><th scope="row" style="{cell}{NAME_COLUMN}text-align:left;font-weight:600;">'
                     f"{html.escape(row.title + kind)}<br><span style=\"font-weight:400;font-size:11px;color:inherit;opacity:0.8;\">"
                     f"full colour at {html.escape(format_score(scale))}</span></th>{''.join(cells)}</tr>")
     lo, hi = score_colour(-1, 1)[0], score_colour(1, 1)[0]
@@ -90,7 +106,7 @@ def methods_highlights_html(words: Sequence[str], rows: Sequence[MethodRow]) -> 
     return (
         "<div style=\"font-family:Inter,'Segoe UI',Helvetica,Arial,sans-serif;font-size:14px;color:inherit;"
         f'overflow-x:auto;"><table{table_dir} style="border-collapse:collapse;">'
-        f'<tr><th style="{cell}"></th>{head}</tr>{"".join(body)}</table>{legend}</div>'
+        f'<tr>{corner}{head}</tr>{"".join(body)}</table>{legend}</div>'
     )
 
 
@@ -114,7 +130,12 @@ def rank_agreement(word_scores: Mapping[str, np.ndarray]) -> np.ndarray:
 
 
 def rank_agreement_figure(titles: Sequence[str], matrix: np.ndarray) -> go.Figure:
-    """The rank-agreement matrix as a heatmap on a fixed -1..1 scale, values in the cells and on hover."""
+    """The rank-agreement matrix as a heatmap on a fixed -1..1 scale, values in the cells and on hover.
+
+    The columns are numbered (the rows name each method with its number): fifteen names under columns a phone
+    draws 15 px wide overlap at any angle. Names wrap onto two lines and the colour bar lies under the matrix, so
+    the cells keep the width.
+    """
     z = np.asarray(matrix, dtype=np.float64)
     n = len(titles)
     if z.shape != (n, n):
@@ -126,19 +147,25 @@ def rank_agreement_figure(titles: Sequence[str], matrix: np.ndarray) -> go.Figur
         z=z, x=labels, y=labels, zmin=low, zmax=high, colorscale=AGREEMENT_SCALE, text=text,
         texttemplate="%{text}", xgap=1, ygap=1,
         hovertemplate="%{y} vs %{x}: Spearman %{text}<extra></extra>",
-        colorbar=dict(title=dict(text=f"Spearman ρ ({low:g} to {high:g})", side="right"), thickness=14,
-                      tickvals=[-1, -0.5, 0, 0.5, 1]),
+        colorbar=dict(title=dict(text=f"Spearman ρ ({low:g} to {high:g})", side="top"), orientation="h",
+                      x=0.0, xanchor="left", len=1.0, y=0.0, yref="container", yanchor="bottom", ypad=10,
+                      thickness=12, tickvals=[-1, -0.5, 0, 0.5, 1]),
     ))
-    longest = max((len(str(t)) for t in titles), default=4)
+    names = [textwrap.wrap(str(t), RANK_LABEL_CHARS, break_on_hyphens=False) or [""] for t in titles]
+    longest = max((len(line) for lines in names for line in lines), default=4)
     side = max(320, min(760, 60 * n + 8 * longest + 80))
+    title = fit_title("Rank agreement between methods (Spearman, word scores)")
     fig.update_layout(
-        template=template(), font=FONT, height=side,
-        title=dict(text="Rank agreement between methods (Spearman, word scores)", x=0.0, xanchor="left",
-                   font=dict(size=TITLE_FONT_SIZE)),
-        margin=dict(l=10, r=10, t=60, b=10),
+        template=template(), font=FONT, height=side + 90,
+        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
+        margin=dict(l=10, r=10, t=60 + TITLE_LINE_PX * title.count("<br>"), b=100),
     )
-    fig.update_xaxes(tickangle=-40, automargin=True, showgrid=False)
-    fig.update_yaxes(autorange="reversed", automargin=True, showgrid=False)
+    fig.update_xaxes(tickmode="array", tickvals=labels, ticktext=[str(i + 1) for i in range(n)], tickangle=0,
+                     tickfont=dict(size=11), automargin=True, showgrid=False)
+    fig.update_yaxes(tickmode="array", tickvals=labels,
+                     ticktext=["<br>".join(html.escape(line, quote=False) for line in lines) + f" · {i + 1}"
+                               for i, lines in enumerate(names)],
+                     autorange="reversed", automargin=True, showgrid=False)
     return fig
 
 
@@ -224,11 +251,11 @@ def naopc_figure(analysis: Analysis) -> go.Figure:
         fig.add_vrect(x0=low, x1=high, fillcolor="#9aa5b1", opacity=0.25, line_width=0,
                       annotation_text="random ± 1 sd", annotation_position="outside top")
         fig.add_vline(x=summary.random_naopc, line_dash="dash", line_color="#52606d")
+    title = fit_title("NAOPC: 0 is the worst order of words, 1 the best")
     fig.update_layout(
-        template=template(), font=FONT, height=max(240, 28 * len(names) + 110),
-        title=dict(text="NAOPC: 0 is the worst order of words, 1 the best", x=0.0, xanchor="left",
-                   font=dict(size=TITLE_FONT_SIZE)),
-        margin=dict(l=10, r=10, t=80, b=10),  # room for the random band's label above the bars
+        template=template(), font=FONT, height=max(240, 28 * len(names) + 110) + TITLE_LINE_PX * title.count("<br>"),
+        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
+        margin=dict(l=10, r=10, t=80 + TITLE_LINE_PX * title.count("<br>"), b=10),  # room for the band's label
     )
     fig.update_xaxes(range=[0, 1.02], title="NAOPC")
     fig.update_yaxes(autorange="reversed", automargin=True)

@@ -50,7 +50,10 @@ MAX_HOVER_TEXT_CELLS = 256 * 256  # above this, hover names positions, not token
 NEGLIGIBLE_CHANGE = 1e-3
 TITLE_FONT_SIZE = 15
 TITLE_LINE_PX = 20
-PREDICTION_TITLE_CHARS = 44  # the prediction chart sits in a narrow column (about 420 px)
+# A title line of this many characters fits a chart across a 390 px phone (a 358 px chart, margins out): Chromium
+# draws 6.5-6.9 px per character of these titles at 15 px, so 44 leaves room for wider glyphs.
+PHONE_TITLE_CHARS = 44
+PREDICTION_TITLE_CHARS = PHONE_TITLE_CHARS  # the prediction chart sits in a narrow column (about 420 px)
 HEATMAP_MIN_SIDE = 240  # px of the single-head map's square plot area
 HEATMAP_MAX_SIDE = 640
 HEATMAP_PX_PER_TOKEN = 12
@@ -105,6 +108,16 @@ def wrap_title(text: str, max_chars: int) -> str:
     return "<br>".join(esc(line) for line in lines)
 
 
+def fit_title(title: str, max_chars: int = PHONE_TITLE_CHARS) -> str:
+    """An escaped title (lines joined by <br>) with every plain line longer than `max_chars` wrapped, so that no
+    title runs past a chart as narrow as a phone's; lines with markup (a <span>) are kept as they are."""
+    lines = []
+    for line in title.split("<br>"):
+        plain = html.unescape(line)
+        lines.append(wrap_title(plain, max_chars) if "<" not in line and len(plain) > max_chars else line)
+    return "<br>".join(lines)
+
+
 def clip(value: float, low: float, high: float) -> float:
     return max(low, min(high, value))
 
@@ -115,18 +128,24 @@ def base_layout(
     """Shared layout: template, fonts, margins that leave room for tick labels.
 
     `title` is escaped already and may hold <br> line breaks (see `wrap_title`): the top
-    margin grows by a line for each. `margin` should already fit the tick labels (see
+    margin grows by a line for each; a line too long for a phone's width is wrapped (`fit_title`), the
+    figure growing by the lines it adds. `margin` should already fit the tick labels (see
     `_label_margin`): axes keep automargin as a safety net, but when the margins fit,
     Plotly draws the figure once instead of measuring the labels and drawing it again.
     """
-    lines = title.count("<br>") + 1 if title else 0
+    fitted = fit_title(title)
+    lines = fitted.count("<br>") + 1 if title else 0
+    added = TITLE_LINE_PX * (fitted.count("<br>") - title.count("<br>"))
+    margins = {"l": 10, "r": 10, "t": MODEBAR_PX + 14 + TITLE_LINE_PX * lines if title else 30, "b": 10,
+               **(margin or {})}
+    if margin and "t" in margin:  # the caller's top margin holds the lines it knew of
+        margins["t"] += added
     fig.update_layout(
         template=template(),
         font=FONT,
-        title=dict(text=title, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
-        height=int(height),
-        margin={"l": 10, "r": 10, "t": MODEBAR_PX + 14 + TITLE_LINE_PX * lines if title else 30, "b": 10,
-                **(margin or {})},
+        title=dict(text=fitted, x=0.0, xanchor="left", font=dict(size=TITLE_FONT_SIZE)),
+        height=int(height) + added,
+        margin=margins,
         hoverlabel=dict(font=dict(family=FONT["family"], size=13)),
         **kwargs,
     )

@@ -6,6 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.app.shown import plain
 from tests.app.test_compare_and_saved import APP, TIMEOUT, html_text
+from tests.app.test_compare_axes import prediction_bars
 
 
 def test_an_unreachable_second_model_fails_alone(tiny_dirs, tmp_path):
@@ -20,5 +21,5 @@ def test_an_unreachable_second_model_fails_alone(tiny_dirs, tmp_path):
     errors = [plain(e.value) for e in at.error]
     assert len(errors) == 1 and errors[0].startswith("Second side"), errors
     assert "food" in html_text(at)  # the first side's highlights
-    assert len([c for c in at.get("plotly_chart") if "pred_" in c.proto.id]) == 1
+    assert len(prediction_bars(at)) == 1  # the first side's prediction
     assert any("second side could not be analysed" in plain(i.value) for i in at.info)
