@@ -151,7 +151,8 @@ def rank_agreement_figure(titles: Sequence[str], matrix: np.ndarray) -> go.Figur
                       x=0.0, xanchor="left", len=1.0, y=0.0, yref="container", yanchor="bottom", ypad=10,
                       thickness=12, tickvals=[-1, -0.5, 0, 0.5, 1]),
     ))
-    names = [textwrap.wrap(str(t), RANK_LABEL_CHARS, break_on_hyphens=False) or [""] for t in titles]
+    names = [textwrap.wrap(str(t), RANK_LABEL_CHARS, break_long_words=False, break_on_hyphens=False) or [""]
+             for t in titles]
     longest = max((len(line) for lines in names for line in lines), default=4)
     side = max(320, min(760, 60 * n + 8 * longest + 80))
     title = fit_title("Rank agreement between methods (Spearman, word scores)")

@@ -59,7 +59,9 @@ def test_compare_two_models_with_different_tokenizers(tiny_dirs):
     # layer pickers follow each model: 2 layers vs 3 layers
     assert at.selectbox(key="w_layer").options == ["0", "1"]
     assert at.selectbox(key="w_layer_b").options == ["0", "1", "2"]
-    assert len(at.get("plotly_chart")) >= 7
+    # two heads, two rollouts, the layer distance; the predictions are Explore's HTML bars
+    assert len(at.get("plotly_chart")) == 5
+    assert sum("bars from" in str(h.proto.body) and "</table>" in str(h.proto.body) for h in at.get("html")) == 2
 
 
 def test_compare_one_model_on_two_texts_counts_the_changed_words(tiny_dirs):
