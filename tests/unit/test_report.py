@@ -172,7 +172,9 @@ def heatmap_z(trace: dict) -> np.ndarray:
 
 
 def titled(page: str, text: str) -> list[dict]:
-    return [f for f in plotly_figures(page) if text in f["layout"].get("title", {}).get("text", "")]
+    """The page's figures whose title holds `text` (a title wrapped to fit a phone read as one line)."""
+    return [f for f in plotly_figures(page)
+            if text in f["layout"].get("title", {}).get("text", "").replace("<br>", " ")]
 
 
 def legend_scales(page: str) -> list[float]:
