@@ -139,7 +139,7 @@ TARGET_FIELD_CONTROLS: dict[str, Callable[[], None]] = {
     "labels": labels_control, "reference": reference_control, "label": label_control, "part": part_control,
     "logit": logit_control,
 }
-TARGET_SETTING_NAMES = {"labels": "labels and prompts", "reference": "reference text", "label": "label to explain",
+TARGET_SETTING_NAMES = {"labels": "labels, prompts", "reference": "reference text", "label": "label to explain",
                         "part": "answer part", "logit": "logit"}
 
 

@@ -198,7 +198,7 @@ def test_the_target_settings_are_one_click_away_in_the_sidebar(server, watched, 
     open_page(page, url(server, m=tiny_dirs["encoder"], t="good film", n="2"))
     sidebar = page.locator("[data-testid='stSidebar']")
     expect(sidebar.get_by_role("textbox", name="Labels (comma-separated)")).to_have_count(0)
-    sidebar.get_by_role("button", name="Labels and prompts, label to explain").click()
+    sidebar.get_by_role("button", name="Labels, prompts, label to explain").click()
     box = page.get_by_role("textbox", name="Labels (comma-separated)")
     box.fill("sunny, rainy")
     box.press("Enter")
