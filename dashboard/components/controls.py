@@ -63,11 +63,12 @@ def effective_target(info: ModelInfo | None) -> str:
     return kind or (info.targets[0] if info and info.targets else "")
 
 
-def target_controls(info: ModelInfo | None) -> str:
+def target_controls(info: ModelInfo | None, *, tucked: bool = False) -> str:
     """Target kind and the settings it reads (its `TargetKind.reads`); the kinds offered follow the model's head.
 
     Returns the effective kind. The token a token-level target explains is picked beside the prediction
     (its choices are the predicted entities and the tokens of the text).
+    tucked: the settings go in a popover named after them, whose widgets the browser draws only when it is opened.
     """
     kinds = [""] + list(info.targets if info else [])
     _ensure_option("target", kinds)
@@ -80,40 +81,66 @@ def target_controls(info: ModelInfo | None) -> str:
     )
     effective = kind or (info.targets[0] if info else "")
     reads = TARGETS[effective].reads if effective in TARGETS else ()
-    if "labels" in reads:
-        field = TARGET_FIELDS["labels"]
-        labels = st.text_input(f"{field.title} (comma-separated)", key=widget_key("labels"), on_change=leave_saved,
-                               placeholder=field.placeholder)
-        names = [name.strip() for name in (labels or "").split(",") if name.strip()] or list(SENTIMENT_LABELS)
-        st.text_input(
-            "Prompts ('|'-separated, one per label)", key=widget_key("prompts"), on_change=leave_saved,
-            placeholder=" | ".join(PROMPT_TEMPLATE.format(name) for name in names),
-            help=f"Empty: '{PROMPT_TEMPLATE.format('<label>')}' for each label.",
-        )
-    if "reference" in reads:
-        field = TARGET_FIELDS["reference"]
-        st.text_input(field.title, key=widget_key("reference"), on_change=leave_saved, placeholder=field.placeholder)
-    if "label" in reads:
-        field = TARGET_FIELDS["label"]
-        st.text_input(
-            field.title, key=widget_key("label"), on_change=leave_saved, placeholder=field.placeholder,
-            help="Empty explains the top prediction. For a masked-LM model, a single vocabulary token; for a "
-                 "token-classification model, a label at the picked token (e.g. B-PER).",
-        )
-    if "part" in reads:
-        if st.session_state.get(widget_key("part")) == "start":
-            st.session_state[widget_key("part")] = ""  # one link for the default
-        options = ["", *(p for p in ANSWER_PARTS if p != "start")]
-        _ensure_option("part", options)
-        st.radio(TARGET_FIELDS["part"].title, options, key=widget_key("part"), on_change=leave_saved, horizontal=True,
-                 format_func=lambda p: PART_NAMES.get(p, p),
-                 help="The start logit or the end logit of the answer (at the answer's token, or the token picked "
-                      "beside the prediction), or the whole span's score (start + end logit).")
-    if "logit" in reads:
-        st.checkbox(TARGET_FIELDS["logit"].title, key=widget_key("logit"), on_change=leave_saved,
-                    help="Explain the raw logit of the label instead of its probability: a probability also "
-                         "moves when other labels' logits move; the logit is the head's own score for this label.")
+    shown = [field for field in TARGET_FIELD_CONTROLS if field in reads]
+    if shown:
+        label = ", ".join(TARGET_SETTING_NAMES[field] for field in shown)
+        with st.popover(label[0].upper() + label[1:], width="stretch") if tucked else contextlib.nullcontext():
+            for field in shown:
+                TARGET_FIELD_CONTROLS[field]()
     return effective
+
+
+def labels_control() -> None:
+    field = TARGET_FIELDS["labels"]
+    labels = st.text_input(f"{field.title} (comma-separated)", key=widget_key("labels"), on_change=leave_saved,
+                           placeholder=field.placeholder)
+    names = [name.strip() for name in (labels or "").split(",") if name.strip()] or list(SENTIMENT_LABELS)
+    st.text_input(
+        "Prompts ('|'-separated, one per label)", key=widget_key("prompts"), on_change=leave_saved,
+        placeholder=" | ".join(PROMPT_TEMPLATE.format(name) for name in names),
+        help=f"Empty: '{PROMPT_TEMPLATE.format('<label>')}' for each label.",
+    )
+
+
+def reference_control() -> None:
+    field = TARGET_FIELDS["reference"]
+    st.text_input(field.title, key=widget_key("reference"), on_change=leave_saved, placeholder=field.placeholder)
+
+
+def label_control() -> None:
+    field = TARGET_FIELDS["label"]
+    st.text_input(
+        field.title, key=widget_key("label"), on_change=leave_saved, placeholder=field.placeholder,
+        help="Empty explains the top prediction. For a masked-LM model, a single vocabulary token; for a "
+             "token-classification model, a label at the picked token (e.g. B-PER).",
+    )
+
+
+def part_control() -> None:
+    if st.session_state.get(widget_key("part")) == "start":
+        st.session_state[widget_key("part")] = ""  # one link for the default
+    options = ["", *(p for p in ANSWER_PARTS if p != "start")]
+    _ensure_option("part", options)
+    st.radio(TARGET_FIELDS["part"].title, options, key=widget_key("part"), on_change=leave_saved, horizontal=True,
+             format_func=lambda p: PART_NAMES.get(p, p),
+             help="The start logit or the end logit of the answer (at the answer's token, or the token picked "
+                  "beside the prediction), or the whole span's score (start + end logit).")
+
+
+def logit_control() -> None:
+    st.checkbox(TARGET_FIELDS["logit"].title, key=widget_key("logit"), on_change=leave_saved,
+                help="Explain the raw logit of the label instead of its probability: a probability also "
+                     "moves when other labels' logits move; the logit is the head's own score for this label.")
+
+
+# A target's settings (the fields its kind reads), in the order they are shown, and what the popover holding them
+# calls each.
+TARGET_FIELD_CONTROLS: dict[str, Callable[[], None]] = {
+    "labels": labels_control, "reference": reference_control, "label": label_control, "part": part_control,
+    "logit": logit_control,
+}
+TARGET_SETTING_NAMES = {"labels": "labels, prompts", "reference": "reference text", "label": "label to explain",
+                        "part": "answer part", "logit": "logit"}
 
 
 def integration_control() -> None:

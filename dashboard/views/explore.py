@@ -74,7 +74,7 @@ def main() -> None:
     loaded = None if saved else load_model_or_error(spec)
     info = saved.model if saved else (loaded.info if loaded else None)
     with st.sidebar:
-        kind = controls.target_controls(info)
+        kind = controls.target_controls(info, tucked=True)
         st.header("Attribution", anchor=False)
         controls.attribution_controls(tucked=True)
 

@@ -84,3 +84,33 @@ def test_a_link_naming_a_view_opens_its_expander_and_opening_one_writes_the_link
     at.run()
     assert_clean(at)
     assert "gr" not in at.query_params and len(at.get("plotly_chart")) == 4  # the head, rollout, depth x 2
+
+
+# What the sidebar may draw outside its popovers (the tiny encoder: zero-shot labels): the six page links and their
+# divider, the "Model" and "Attribution" headings, and the model, target and method pickers. The target's settings
+# (labels, prompts, the label to explain), the integration settings and the heads to knock out wait in popovers,
+# whose widgets the browser draws only once opened.
+SIDEBAR_DRAWN_BUDGET = 12
+
+
+def drawn(block) -> list:
+    """The elements under `block` the browser draws before any click: popovers' contents left out."""
+    out = []
+    for child in getattr(block, "children", {}).values():
+        if hasattr(child, "children"):
+            out += [] if child.type == "popover" else drawn(child)
+        else:
+            out.append(child)
+    return out
+
+
+def test_the_sidebar_draws_the_pickers_and_tucks_their_settings_into_popovers(tiny_dirs):
+    at = page(tiny_dirs)
+    shown = drawn(at.sidebar)
+    assert len(shown) <= SIDEBAR_DRAWN_BUDGET, [e.type for e in shown]
+    assert {"w_model", "w_target", "w_method"} <= {getattr(e, "key", None) for e in shown}
+    tucked = [e.key for e in sent(at.sidebar) if e.type == "text_input"]
+    assert tucked == ["w_labels", "w_prompts", "w_label"]  # sent, so their values and the link are kept
+    at.text_input(key="w_labels").set_value("good, bad").run()  # what typing into the opened popover sets
+    assert_clean(at)
+    assert at.query_params["ls"] == "good, bad"

@@ -7,7 +7,7 @@ random BERTs from testkit/tiny_models.py where the embedded model is not needed)
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from playwright.sync_api import expect
@@ -188,6 +188,23 @@ def test_a_hand_edited_bad_link_warns_and_still_renders(server, watched, tiny_di
     assert page.locator(HIGHLIGHT).count() == 2
     page.get_by_role("button", name="Integration, baseline, token limit").click()  # a popover in the sidebar
     expect(page.get_by_role("slider", name="Integration steps")).to_have_value("50")
+    assert_clean(watched)
+
+
+def test_the_target_settings_are_one_click_away_in_the_sidebar(server, watched, tiny_dirs):
+    """The zero-shot labels sit in a sidebar popover (its widgets drawn only once opened): opened, typed into, they
+    relabel the prediction and the link."""
+    page = watched.page
+    open_page(page, url(server, m=tiny_dirs["encoder"], t="good film", n="2"))
+    sidebar = page.locator("[data-testid='stSidebar']")
+    expect(sidebar.get_by_role("textbox", name="Labels (comma-separated)")).to_have_count(0)
+    sidebar.get_by_role("button", name="Labels, prompts, label to explain").click()
+    box = page.get_by_role("textbox", name="Labels (comma-separated)")
+    box.fill("sunny, rainy")
+    box.press("Enter")
+    wait_for_rerun(page)
+    expect(page.locator(".st-key-prediction")).to_contain_text("sunny", timeout=TIMEOUT)
+    assert parse_qs(urlparse(page.url).query)["ls"] == ["sunny, rainy"]
     assert_clean(watched)
 
 
