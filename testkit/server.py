@@ -106,28 +106,98 @@ def launch_browser():
             _playwright = None
 
 
+# Installed by the first wait on a document (a goto or a reload makes a new one). It counts the script runs that
+# start (the app's data-test-script-state turning to running or rerunRequested, read from every change, so a run that
+# starts and ends between two polls is still counted) and notes the time of the last user input (a click, a key, a
+# typed value, Back or Forward), so a wait can tell a run that has not started yet from one that has ended.
+RUN_WATCH = """() => {
+  if (window.__runWatch) return;
+  const busy = (state) => state === 'running' || state === 'rerunRequested';
+  const watch = window.__runWatch = {started: 0, waited: 0, fresh: true, input: -1, waitedAt: 0};
+  new MutationObserver((records) => records.forEach((r, i) => {
+    const next = i + 1 < records.length && records[i + 1].target === r.target
+      ? records[i + 1].oldValue : r.target.getAttribute(r.attributeName);
+    if (busy(next) && next !== r.oldValue) watch.started += 1;
+  })).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                         attributeFilter: ['data-test-script-state']});
+  for (const kind of ['pointerdown', 'keydown', 'input', 'change', 'popstate']) {
+    window.addEventListener(kind, () => { watch.input = performance.now(); }, true);
+  }
+}"""
+
+# The run the caller waits for is over: the script idle, no element of an earlier run left (Streamlit marks them
+# data-stale while a run is in flight), and either a run has started since the last wait, or this is a new
+# document's first run (the state reads 'initial' until it starts), or there was no input since the last wait (a
+# second wait after the same input), or the last input is `grace` ms old and started no run (a click on an expander).
+RUN_OVER = """(grace) => {
+  const watch = window.__runWatch;
+  const app = document.querySelector("[data-testid='stApp']");
+  if (!watch || !app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector("[data-stale='true']")) return false;
+  return watch.fresh || watch.started > watch.waited || watch.input < watch.waitedAt
+    || performance.now() - watch.input > grace;
+}"""
+
+RUN_STATE = """() => ({state: document.querySelector("[data-testid='stApp']")?.getAttribute('data-test-script-state'),
+  stale: document.querySelectorAll("[data-stale='true']").length, watch: window.__runWatch,
+  now: performance.now()})"""
+
+RUN_SEEN = """() => { const w = window.__runWatch;
+  w.waited = w.started; w.fresh = false; w.waitedAt = performance.now(); }"""
+
+# The page has stopped changing after its run: Streamlit fills some widgets and Plotly lays out its charts after the
+# run's last message, so this resolves once nothing in the page has changed (no element, attribute or text, no
+# chart's box) for `quiet` ms, or after 20 times that on a page that never stops (a wait of old, 0.8 s, is far
+# shorter).
+PAGE_STILL = """(quiet) => new Promise((done) => {
+  const boxes = () => JSON.stringify([...document.querySelectorAll('.js-plotly-plot')].map((p) => {
+    const r = p.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }));
+  let changed = performance.now(), last = boxes();
+  const observer = new MutationObserver(() => { changed = performance.now(); });
+  observer.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
+  const start = performance.now();
+  const tick = () => {
+    const now = boxes();
+    if (now !== last) { last = now; changed = performance.now(); }
+    const still = performance.now() - changed >= quiet, stuck = performance.now() - start > 20 * quiet;
+    if (still || stuck) { observer.disconnect(); done(still); } else requestAnimationFrame(tick);
+  };
+  requestAnimationFrame(tick);
+})"""
+
+NO_RUN_GRACE_MS = 1500  # the longest an interaction's run takes to start on a busy 2-core machine
+QUIET_MS = 300
+
+
+def wait_for_run(page, timeout: float = 120_000, grace: float = NO_RUN_GRACE_MS, settle: bool = True) -> None:
+    """Wait until the run that the page load or the last interaction started is over (see RUN_OVER), then (`settle`)
+    until the page is still (PAGE_STILL)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    page.evaluate(RUN_WATCH)
+    try:
+        page.wait_for_function(RUN_OVER, arg=grace, timeout=timeout)
+    except PlaywrightTimeout as timed_out:
+        raise AssertionError(f"the page's run did not end: {page.evaluate(RUN_STATE)}") from timed_out
+    page.evaluate(RUN_SEEN)
+    if settle:
+        page.evaluate(PAGE_STILL, QUIET_MS)
+
+
 def wait_for_app(page, timeout: float = 120_000, charts: int = 1) -> None:
-    """Wait (as Streamlit's own browser tests do) until the script has run, then for `charts` drawn charts."""
+    """Wait (as Streamlit's own browser tests do) until the script has run, then for `charts` drawn charts, laid out."""
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout)
-    page.wait_for_timeout(300)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    wait_for_run(page, timeout, settle=False)
     if charts:
         page.wait_for_function(
             f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}", timeout=timeout
         )
-    page.wait_for_timeout(800)
+    page.evaluate(PAGE_STILL, QUIET_MS)
 
 
 def wait_for_rerun(page, timeout: float = 120_000) -> None:
-    """After an interaction: wait until the rerun it started is over (script idle, no stale elements left).
-
-    Streamlit marks the previous run's elements data-stale="true" while a rerun is in flight and drops the
-    mark (or the element) when the run finishes, so this also covers reruns that start and end quickly.
-    """
-    page.wait_for_timeout(300)
-    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
-    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=timeout)
-    page.wait_for_timeout(300)
+    """After an interaction: wait until the rerun it started is over (script idle, no stale elements left)."""
+    wait_for_run(page, timeout)
 
 
 def select_option(page, label: str, option: str, timeout: float = 30_000) -> None:

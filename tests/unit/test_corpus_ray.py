@@ -4,7 +4,6 @@ file, as it is slow)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +18,13 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.serial]  # one loca
 
 @pytest.fixture(scope="module")
 def local_ray():
+    """Started as the engine starts its own: workers get a PYTHONPATH runtime_env only where they would not import
+    this checkout's `explain` (a runtime_env starts each worker process twice)."""
     ray = pytest.importorskip("ray")
-    root = str(Path(__file__).resolve().parents[2])
+    from explain.corpus.engine_ray import worker_runtime_env
+
     ray.init(num_cpus=2, object_store_memory=100 * 1024 * 1024, include_dashboard=False,
-             runtime_env={"env_vars": {"PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}})
+             runtime_env=worker_runtime_env(local=True, root=Path(__file__).resolve().parents[2]))
     yield ray
     ray.shutdown()
 
