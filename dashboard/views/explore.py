@@ -102,24 +102,9 @@ def main() -> None:
         if result is None:
             return
 
-    if result.request.ablate:
-        ablation.ablation_banner(result, full)
-
-    left, right = st.columns([2, 3], gap="large")
-    with left:
-        st.subheader("Prediction", anchor=False)
-        tasks.render_prediction(result, key="prediction")
-        pin.pin_label(result, kind)
-        tasks.token_picker(result)
-    with right:
-        st.subheader("Which tokens raised or lowered the score", anchor=False)
-        st.segmented_control("Level", LEVELS, key=widget_key("level"), required=True,
-                             format_func=lambda v: {"word": "whole words", "subword": "subword tokens"}[v])
-        tasks.render_highlights(result, state.level, loaded, state)
-        if result.request.ablate and full is not None and full is not result:
-            with st.expander("Highlights of the full model (every head)"):
-                results.render_highlights(full, state.level, table=False)
-
+    # The first screen's chart is sent first, so the browser starts loading Plotly while it draws the rest;
+    # the prediction and highlights still show above it.
+    upper = st.container()
     # In a popover: its widgets are drawn by the browser only when it is opened (an expander's are drawn closed).
     with st.sidebar, st.popover("Knock out heads", width="stretch",
                                 help="Analyse again without some heads' outputs (single heads or whole layers)."):
@@ -133,6 +118,25 @@ def main() -> None:
     results.clamp_view("head", result.model.n_heads, "head")
     shown = sections.Shown(state=current(FIELDS), result=result)
     sections.attention_views(result, shown, live=not saved)
+    with upper:
+        if result.request.ablate:
+            ablation.ablation_banner(result, full)
+
+        left, right = st.columns([2, 3], gap="large")
+        with left:
+            st.subheader("Prediction", anchor=False)
+            tasks.render_prediction(result, key="prediction")
+            pin.pin_label(result, kind)
+            tasks.token_picker(result)
+        with right:
+            st.subheader("Which tokens raised or lowered the score", anchor=False)
+            st.segmented_control("Level", LEVELS, key=widget_key("level"), required=True,
+                                 format_func=lambda v: {"word": "whole words", "subword": "subword tokens"}[v])
+            tasks.render_highlights(result, state.level, loaded, state)
+            if result.request.ablate and full is not None and full is not result:
+                with st.expander("Highlights of the full model (every head)"):
+                    results.render_highlights(full, state.level, table=False)
+
     sections.depth_section(result, loaded, shown)
     sections.flow_section(result, loaded, shown)
 
