@@ -145,33 +145,21 @@ RUN_STATE = """() => ({state: document.querySelector("[data-testid='stApp']")?.g
 RUN_SEEN = """() => { const w = window.__runWatch;
   w.waited = w.started; w.fresh = false; w.waitedAt = performance.now(); }"""
 
-# The page has stopped changing after its run: Streamlit fills some widgets and Plotly lays out its charts after the
-# run's last message, so this resolves once nothing in the page has changed (no element, attribute or text, no
-# chart's box) for `quiet` ms, or after 20 times that on a page that never stops (a wait of old, 0.8 s, is far
-# shorter).
-PAGE_STILL = """(quiet) => new Promise((done) => {
+# Plotly has drawn and laid out: the charts' boxes are the same over three animation frames.
+CHARTS_STILL = """() => new Promise((done) => {
   const boxes = () => JSON.stringify([...document.querySelectorAll('.js-plotly-plot')].map((p) => {
     const r = p.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }));
-  let changed = performance.now(), last = boxes();
-  const observer = new MutationObserver(() => { changed = performance.now(); });
-  observer.observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});
-  const start = performance.now();
-  const tick = () => {
-    const now = boxes();
-    if (now !== last) { last = now; changed = performance.now(); }
-    const still = performance.now() - changed >= quiet, stuck = performance.now() - start > 20 * quiet;
-    if (still || stuck) { observer.disconnect(); done(still); } else requestAnimationFrame(tick);
-  };
+  let last = boxes(), still = 0;
+  const tick = () => { const now = boxes(); still = now === last ? still + 1 : 0; last = now;
+    if (still >= 3) done(true); else requestAnimationFrame(tick); };
   requestAnimationFrame(tick);
 })"""
 
 NO_RUN_GRACE_MS = 1500  # the longest an interaction's run takes to start on a busy 2-core machine
-QUIET_MS = 300
 
 
-def wait_for_run(page, timeout: float = 120_000, grace: float = NO_RUN_GRACE_MS, settle: bool = True) -> None:
-    """Wait until the run that the page load or the last interaction started is over (see RUN_OVER), then (`settle`)
-    until the page is still (PAGE_STILL)."""
+def wait_for_run(page, timeout: float = 120_000, grace: float = NO_RUN_GRACE_MS) -> None:
+    """Wait until the run that the page load or the last interaction started is over (see RUN_OVER)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.evaluate(RUN_WATCH)
@@ -180,19 +168,17 @@ def wait_for_run(page, timeout: float = 120_000, grace: float = NO_RUN_GRACE_MS,
     except PlaywrightTimeout as timed_out:
         raise AssertionError(f"the page's run did not end: {page.evaluate(RUN_STATE)}") from timed_out
     page.evaluate(RUN_SEEN)
-    if settle:
-        page.evaluate(PAGE_STILL, QUIET_MS)
 
 
 def wait_for_app(page, timeout: float = 120_000, charts: int = 1) -> None:
     """Wait (as Streamlit's own browser tests do) until the script has run, then for `charts` drawn charts, laid out."""
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout)
-    wait_for_run(page, timeout, settle=False)
+    wait_for_run(page, timeout)
     if charts:
         page.wait_for_function(
             f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}", timeout=timeout
         )
-    page.evaluate(PAGE_STILL, QUIET_MS)
+    page.evaluate(CHARTS_STILL)
 
 
 def wait_for_rerun(page, timeout: float = 120_000) -> None:
