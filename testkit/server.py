@@ -106,84 +106,28 @@ def launch_browser():
             _playwright = None
 
 
-# Installed by the first wait on a document (a goto or a reload makes a new one). It counts the script runs that
-# start (the app's data-test-script-state turning to running or rerunRequested, read from every change, so a run that
-# starts and ends between two polls is still counted) and notes the time of the last user input (a click, a key, a
-# typed value, Back or Forward), so a wait can tell a run that has not started yet from one that has ended.
-RUN_WATCH = """() => {
-  if (window.__runWatch) return;
-  const busy = (state) => state === 'running' || state === 'rerunRequested';
-  const watch = window.__runWatch = {started: 0, waited: 0, fresh: true, input: -1, waitedAt: 0};
-  new MutationObserver((records) => records.forEach((r, i) => {
-    const next = i + 1 < records.length && records[i + 1].target === r.target
-      ? records[i + 1].oldValue : r.target.getAttribute(r.attributeName);
-    if (busy(next) && next !== r.oldValue) watch.started += 1;
-  })).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
-                         attributeFilter: ['data-test-script-state']});
-  for (const kind of ['pointerdown', 'keydown', 'input', 'change', 'popstate']) {
-    window.addEventListener(kind, () => { watch.input = performance.now(); }, true);
-  }
-}"""
-
-# The run the caller waits for is over: the script idle, no element of an earlier run left (Streamlit marks them
-# data-stale while a run is in flight), and either a run has started since the last wait, or this is a new
-# document's first run (the state reads 'initial' until it starts), or there was no input since the last wait (a
-# second wait after the same input), or the last input is `grace` ms old and started no run (a click on an expander).
-RUN_OVER = """(grace) => {
-  const watch = window.__runWatch;
-  const app = document.querySelector("[data-testid='stApp']");
-  if (!watch || !app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
-  if (document.querySelector("[data-stale='true']")) return false;
-  return watch.fresh || watch.started > watch.waited || watch.input < watch.waitedAt
-    || performance.now() - watch.input > grace;
-}"""
-
-RUN_STATE = """() => ({state: document.querySelector("[data-testid='stApp']")?.getAttribute('data-test-script-state'),
-  stale: document.querySelectorAll("[data-stale='true']").length, watch: window.__runWatch,
-  now: performance.now()})"""
-
-RUN_SEEN = """() => { const w = window.__runWatch;
-  w.waited = w.started; w.fresh = false; w.waitedAt = performance.now(); }"""
-
-# Plotly has drawn and laid out: the charts' boxes are the same over three animation frames.
-CHARTS_STILL = """() => new Promise((done) => {
-  const boxes = () => JSON.stringify([...document.querySelectorAll('.js-plotly-plot')].map((p) => {
-    const r = p.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }));
-  let last = boxes(), still = 0;
-  const tick = () => { const now = boxes(); still = now === last ? still + 1 : 0; last = now;
-    if (still >= 3) done(true); else requestAnimationFrame(tick); };
-  requestAnimationFrame(tick);
-})"""
-
-NO_RUN_GRACE_MS = 1500  # the longest an interaction's run takes to start on a busy 2-core machine
-
-
-def wait_for_run(page, timeout: float = 120_000, grace: float = NO_RUN_GRACE_MS) -> None:
-    """Wait until the run that the page load or the last interaction started is over (see RUN_OVER)."""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    page.evaluate(RUN_WATCH)
-    try:
-        page.wait_for_function(RUN_OVER, arg=grace, timeout=timeout)
-    except PlaywrightTimeout as timed_out:
-        raise AssertionError(f"the page's run did not end: {page.evaluate(RUN_STATE)}") from timed_out
-    page.evaluate(RUN_SEEN)
-
-
 def wait_for_app(page, timeout: float = 120_000, charts: int = 1) -> None:
-    """Wait (as Streamlit's own browser tests do) until the script has run, then for `charts` drawn charts, laid out."""
+    """Wait (as Streamlit's own browser tests do) until the script has run, then for `charts` drawn charts."""
     page.wait_for_selector("[data-testid='stApp'][data-test-connection-state='CONNECTED']", timeout=timeout)
-    wait_for_run(page, timeout)
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
     if charts:
         page.wait_for_function(
             f"() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {charts}", timeout=timeout
         )
-    page.evaluate(CHARTS_STILL)
+    page.wait_for_timeout(800)
 
 
 def wait_for_rerun(page, timeout: float = 120_000) -> None:
-    """After an interaction: wait until the rerun it started is over (script idle, no stale elements left)."""
-    wait_for_run(page, timeout)
+    """After an interaction: wait until the rerun it started is over (script idle, no stale elements left).
+
+    Streamlit marks the previous run's elements data-stale="true" while a rerun is in flight and drops the
+    mark (or the element) when the run finishes, so this also covers reruns that start and end quickly.
+    """
+    page.wait_for_timeout(300)
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", timeout=timeout)
+    page.wait_for_function("() => !document.querySelector('[data-stale=\"true\"]')", timeout=timeout)
+    page.wait_for_timeout(300)
 
 
 def select_option(page, label: str, option: str, timeout: float = 30_000) -> None:

@@ -29,6 +29,7 @@ def link(page, name: str):
 
 
 def settle(page) -> None:
+    page.wait_for_timeout(500)
     wait_for_app(page, timeout=TIMEOUT, charts=0)
     wait_for_rerun(page, timeout=TIMEOUT)
 
