@@ -117,23 +117,28 @@ def phone_page(browser):
     return browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True).new_page()
 
 
+def phone_defects(browser, url: str, charts: int) -> list:
+    """What PHONE_DEFECTS finds on `url` opened at a phone's width once `charts` charts are drawn."""
+    page = phone_page(browser)
+    page.goto(url)
+    wait_for_app(page, timeout=2 * TIMEOUT, charts=charts)
+    try:
+        return page.evaluate(PHONE_DEFECTS)
+    finally:
+        page.context.close()
+
+
 def test_compare_fits_a_390_px_phone(server, browser, tiny_dirs):
     """Compare at a phone's width: the attention-distance chart's title and x-axis title were cut at the right."""
-    page = phone_page(browser)
-    page.goto(f"{server}/compare?{urlencode({'m': tiny_dirs['classification'], 'm2': tiny_dirs['encoder'], 't': TEXT})}")
-    wait_for_app(page, timeout=2 * TIMEOUT, charts=5)
-    assert page.evaluate(PHONE_DEFECTS) == []
-    page.context.close()
+    query = urlencode({'m': tiny_dirs['classification'], 'm2': tiny_dirs['encoder'], 't': TEXT})
+    assert phone_defects(browser, f"{server}/compare?{query}", charts=5) == []
 
 
 def test_heads_fits_a_390_px_phone(server, browser, tiny_dirs):
     """Heads at a phone's width: the neuron view's q·k/√d labels piled up and its colour bars were about 27 px; the
     pruning chart's title was cut."""
-    page = phone_page(browser)
-    page.goto(f"{server}/heads?{urlencode({'m': tiny_dirs['classification'], 't': TEXT})}")
-    wait_for_app(page, timeout=2 * TIMEOUT, charts=5)
-    assert page.evaluate(PHONE_DEFECTS) == []
-    page.context.close()
+    query = urlencode({'m': tiny_dirs['classification'], 't': TEXT})
+    assert phone_defects(browser, f"{server}/heads?{query}", charts=5) == []
 
 
 def test_methods_fits_a_390_px_phone(server, browser, tiny_dirs):
