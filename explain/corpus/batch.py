@@ -26,6 +26,7 @@ from explain.corpus.heads import check_heads, contexts_head_maps, heads_table
 from explain.corpus.packed import PACKED_PAD_COST, packed_layers, real_tokens_only
 from explain.corpus.readers import CorpusRow
 from explain.corpus.request import CorpusJob
+from explain.corpus.streams import run_streams, split_evenly, stream_count
 from explain.corpus.tables import SCHEMAS
 from explain.errors import ExplainError, InputError
 from explain.evaluation.faithfulness import evaluate_context
@@ -74,11 +75,13 @@ class Prepared:
 
 
 class BatchRunner:
-    """Runs `process_batch` for one job on one loaded model; keeps the text-independent target between batches."""
+    """Runs `process_batch` for one job on one loaded model; keeps the text-independent target between batches.
+    streams: passes at once on a CPU (None: one per torch thread, `explain.corpus.streams`)."""
 
-    def __init__(self, job: CorpusJob, loaded: LoadedModel) -> None:
+    def __init__(self, job: CorpusJob, loaded: LoadedModel, streams: int | None = None) -> None:
         self.job = job
         self.loaded = loaded
+        self.most_streams = streams
         self.settings = job.settings()
         self.shared: Target | None = None
         if job.heads:
@@ -93,6 +96,11 @@ class BatchRunner:
         if shared:
             self.shared = target
         return target
+
+    def streams(self, passes: int) -> int:
+        """Passes of a batch that run at once."""
+        found = stream_count(self.loaded, passes)
+        return found if self.most_streams is None else max(1, min(self.most_streams, found))
 
     def process(self, rows: Sequence[CorpusRow], batch: int) -> dict[str, pa.Table]:
         """The texts, words, faithfulness and failures tables of one batch of rows."""
@@ -120,14 +128,19 @@ def process_batch(runner: BatchRunner, rows: Sequence[CorpusRow], batch: int) ->
             except ExplainError as exc:
                 failures.append((row.row, row.id, str(exc)))
         prepared.sort(key=lambda p: int(p.inputs["input_ids"].shape[1]))
-        groups = length_groups(prepared, loaded) if shared else [[p] for p in prepared]
+        streams = runner.streams(len(prepared))
+        groups = [part for group in (length_groups(prepared, loaded) if shared else [[p] for p in prepared])
+                  for part in split_evenly(group, streams)]
         gradient = predicts_with_gradient(runner.settings)
-        found: list[dict[str, list[tuple[RawScores, float]] | None]] = []
+
+        def passes(group: list[Prepared]) -> dict[str, list[tuple[RawScores, float]] | None]:
+            padded = predict(group, gradient)
+            return {name: batched_scores(name, runner.settings[name], padded) for name in job.methods}
+
+        costs = [len(g) * int(g[-1].inputs["input_ids"].shape[1]) + PASS_TOKENS for g in groups]
         # Switched once per batch; per-text methods run after, on eager attention and the whole last layer.
         with fast_attention(loaded), first_position_only(loaded, runner.shared), real_tokens_only(loaded):
-            for group in groups:
-                padded = predict(group, gradient)
-                found.append({name: batched_scores(name, runner.settings[name], padded) for name in job.methods})
+            found = run_streams(passes, groups, costs, streams)
         results: dict[str, list[tuple[RawScores, float]]] = {name: [] for name in job.methods}
         for group, done in zip(groups, found, strict=True):
             for name in job.methods:

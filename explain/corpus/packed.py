@@ -11,6 +11,7 @@ model's), or is cut to its first position by `explain.corpus.first_position`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,9 +26,10 @@ from explain.models import LoadedModel
 PACKED_PAD_COST = 0.3
 
 
-class Rows:
-    """The real rows of the pass in flight: flat indices into [texts x width], and the padded shape; None where the
-    pass has no padding (or no mask)."""
+class Rows(threading.local):
+    """The real rows of the pass in flight on this thread: flat indices into [texts x width], and the padded shape;
+    None where the pass has no padding (or no mask). Per thread, as passes may run at once
+    (`explain.corpus.streams`)."""
 
     def __init__(self) -> None:
         self.index: torch.Tensor | None = None

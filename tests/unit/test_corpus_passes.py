@@ -47,7 +47,7 @@ def passes(model: torch.nn.Module) -> Iterator[list[dict[str, int | bool]]]:
 def run_batch(loaded, methods: tuple[str, ...]):
     job = CorpusJob(source="unused.csv", model="tiny", methods=methods)
     rows = [CorpusRow(row=i + 1, id=f"t{i}", text=text) for i, text in enumerate(TEXTS)]
-    runner = BatchRunner(job, loaded)
+    runner = BatchRunner(job, loaded, streams=1)  # passes one after another, in order (two at once: test_corpus_streams)
     with passes(loaded.model) as calls:
         tables = runner.process(rows, 0)
     return job, calls, tables["texts"].to_pandas().set_index("text_id")
