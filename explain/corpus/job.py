@@ -175,13 +175,14 @@ def finish_manifest(folder: Path, manifest: dict[str, Any], status: str) -> dict
 
 def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded: LoadedModel | None = None,
             progress: ProgressCallback | None = None, cancel: CancelCheck | None = None,
-            actors: int | None = None, turn: BatchTurn | None = None) -> CorpusOutcome:
+            actors: int | None = None, turn: BatchTurn | None = None, streams: int | None = None) -> CorpusOutcome:
     """Run (or resume) `job` into `folder` on `engine`; returns how it ended.
 
     progress: called after staging and after each batch; cancel: checked before each batch (a cancelled run
     keeps its finished batches and a rerun resumes); actors: ray, model copies at once (None: one per CPU of the
     cluster); turn: entered around each local batch (a server's scheduler gives the model batch by batch, so other
-    work on it takes turns with the run).
+    work on it takes turns with the run); streams: local, a batch's passes at once (`explain.corpus.streams`; None:
+    one per torch thread on a CPU).
     """
     if engine not in ENGINES:
         raise InputError(f"Unknown engine '{engine}'; choose one of {', '.join(ENGINES)}.")
@@ -199,7 +200,7 @@ def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded
         if ray_run.plan is not None:
             manifest["ray"] = ray_run.manifest()
     else:
-        status = run_local(job, folder, pending, batches, loaded, progress, cancel, start, turn)
+        status = run_local(job, folder, pending, batches, loaded, progress, cancel, start, turn, streams)
     manifest = finish_manifest(folder, manifest, status)
     counts = manifest["counts"]
     return CorpusOutcome(status=status, folder=folder, texts=counts["texts_done"], failed=counts["failed"],
@@ -208,9 +209,9 @@ def run_job(job: CorpusJob, folder: str | Path, *, engine: str = "local", loaded
 
 def run_local(job: CorpusJob, folder: Path, pending: list[int], batches: int, loaded: LoadedModel | None,
               progress: ProgressCallback | None, cancel: CancelCheck | None, start: float,
-              turn: BatchTurn | None = None) -> str:
+              turn: BatchTurn | None = None, streams: int | None = None) -> str:
     loaded = loaded or load_model(job.model)
-    runner = BatchRunner(job, loaded)
+    runner = BatchRunner(job, loaded, streams)
     total = int(read_manifest(folder)["counts"]["texts"])  # type: ignore[index]
     done = total - sum(pq.ParquetFile(part_path(folder, "input", b)).metadata.num_rows for b in pending)
     failed = 0

@@ -11,6 +11,7 @@ parallel.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -42,23 +43,29 @@ def split_evenly(group: Sequence[Item], streams: int) -> list[list[Item]]:
 def run_streams(work: Callable[[Item], Result], items: Sequence[Item], costs: Sequence[float],
                 streams: int) -> list[Result]:
     """work(item) of every item, in the items' order, on `streams` threads sharing torch's threads; the costliest
-    items start first, so the threads finish close together."""
-    if streams <= 1 or len(items) <= 1:
+    items start first, so the threads finish close together.
+
+    A thread keeps its own torch thread count once it has read it, and a new thread starts with the count last set
+    anywhere in the process; so each worker sets and reads its share, and once all have, the process's count is set
+    back before the passes run: other threads (a server's sessions) keep theirs meanwhile."""
+    streams = min(streams, len(items))
+    if streams <= 1:
         return [work(item) for item in items]
     threads = torch.get_num_threads()
     share = max(1, threads // streams)
+    started = threading.Barrier(streams + 1, timeout=60)
 
-    def run(item: Item) -> Result:
+    def start() -> None:
         torch.set_num_threads(share)
-        return work(item)
+        torch.get_num_threads()
+        started.wait()
 
     order = sorted(range(len(items)), key=lambda i: -costs[i])
-    results: dict[int, Result] = {}
-    try:
-        with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="corpus-pass") as pool:
-            futures = {i: pool.submit(run, items[i]) for i in order}
-            for i, future in futures.items():
-                results[i] = future.result()
-    finally:
-        torch.set_num_threads(threads)
+    with ThreadPoolExecutor(max_workers=streams, thread_name_prefix="corpus-pass", initializer=start) as pool:
+        try:
+            futures = {i: pool.submit(work, items[i]) for i in order}
+            started.wait()
+        finally:
+            torch.set_num_threads(threads)
+        results = {i: future.result() for i, future in futures.items()}
     return [results[i] for i in range(len(items))]

@@ -109,17 +109,28 @@ def test_every_thread_gets_a_share_of_each_group():
     assert sum(parts, []) == list(range(10)) and {len(p) for p in parts} <= {3, 4}
 
 
-def test_results_keep_the_items_order_and_the_thread_count_comes_back(two_threads):
+def count_on_a_new_thread() -> int:
+    found: list[int] = []
+    thread = threading.Thread(target=lambda: found.append(torch.get_num_threads()))
+    thread.start()
+    thread.join()
+    return found[0]
+
+
+def test_results_keep_the_items_order_and_other_threads_keep_the_process_thread_count(two_threads):
     seen: list[int] = []
+    elsewhere: list[int] = []
 
     def work(item: int) -> tuple[int, int]:
         seen.append(torch.get_num_threads())
+        elsewhere.append(count_on_a_new_thread())  # as a server session started meanwhile
         return item * item, torch.get_num_threads()
 
     results = run_streams(work, [1, 2, 3, 4, 5], costs=[1, 5, 2, 4, 3], streams=2)
     assert [r[0] for r in results] == [1, 4, 9, 16, 25]
     assert set(seen) == {1}  # each of two threads on one of torch's two
-    assert torch.get_num_threads() == 2
+    assert set(elsewhere) == {2}
+    assert torch.get_num_threads() == 2 and count_on_a_new_thread() == 2
 
     def fail(item: int) -> int:
         raise ValueError(f"pass {item} failed")
