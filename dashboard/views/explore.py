@@ -130,7 +130,8 @@ def main() -> None:
             tasks.token_picker(result)
         with right:
             st.subheader("Which tokens raised or lowered the score", anchor=False)
-            st.segmented_control("Level", LEVELS, key=widget_key("level"), required=True,
+            # the heading above says what the choice is about: the label is read out, not drawn (one Markdown less)
+            st.segmented_control("Level", LEVELS, key=widget_key("level"), required=True, label_visibility="collapsed",
                                  format_func=lambda v: {"word": "whole words", "subword": "subword tokens"}[v])
             tasks.render_highlights(result, state.level, loaded, state)
             if result.request.ablate and full is not None and full is not result:
