@@ -42,10 +42,15 @@ run: install
 lint: install-dev
 	$(BIN)/ruff check .
 
+# The suite starts many Python processes (servers, memory runs, Ray workers, a killed run), each importing torch and
+# transformers. Where the environment sets PYTHONDONTWRITEBYTECODE, none of them keeps its bytecode and each compiles
+# those packages afresh (about 4-20 s of CPU a process), so the tests keep theirs in .pycache/ of this checkout.
+TEST_ENV := env -u PYTHONDONTWRITEBYTECODE PYTHONPYCACHEPREFIX=$(CURDIR)/.pycache
+
 test: install-dev browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy explain
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider
 
 # Peers (transformers-interpret, bertviz) install under the runtime pins, so torch and transformers stay as they are.
 # pip refuses extras in a constraints file (ray[data]), so the runtime pins are read without them.
@@ -68,4 +73,4 @@ benchmark-ferret: install
 	benchmarks/ferret/.venv/bin/python benchmarks/ferret/run_ferret.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .pycache
