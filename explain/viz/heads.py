@@ -50,10 +50,12 @@ NEURON_ROW_PX = 18
 NEURON_MIN_ROW_PX = 11
 NEURON_MAX_PLOT_PX = 1800
 RANDOM_COLOUR = "#52606d"
-# The neuron view's two colour bars, side by side under its panels: each nearly half the width (a phone's 270 px plot
-# leaves each about 120 px), three labels at most.
-NEURON_COLORBAR = dict(orientation="h", xanchor="left", len=0.45, yanchor="top", thickness=12, nticks=3,
-                       tickformat=".2~g")
+# The neuron view's two colour bars, side by side under its panels: each nearly half the width (a phone's 240 px plot
+# leaves each about 95 px), labelled at both ends and at 0, apart enough that the end labels do not meet.
+NEURON_COLORBAR = dict(orientation="h", xanchor="left", len=0.4, xpad=0, yanchor="top", thickness=12,
+                       tickfont=dict(size=10))
+NEURON_COLORBAR_X = (0.0, 0.6)
+NEURON_SMALL_FONT = dict(size=10)  # the narrow panels' ticks and titles: a phone leaves each 50-65 px
 
 
 def escape(text: Any) -> str:
@@ -300,14 +302,12 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
         hovertemplate="«%{customdata}»: attention %{text}<extra></extra>", name="attention",
         showlegend=False), row=2, col=4)
     colorbar_y = -COLORBAR_OFFSET_PX / (query_px + gap_px + plot_h)
-    fig.update_layout(
-        coloraxis=dict(colorscale=VECTOR_SCALE, cmin=-vector_top, cmax=vector_top, colorbar=dict(
-            title=dict(text="q, k value<br>ochre < 0 < green", side="top"), **NEURON_COLORBAR, x=0.0,
-            y=colorbar_y)),
-        coloraxis2=dict(colorscale=VECTOR_SCALE, cmin=-product_top, cmax=product_top, colorbar=dict(
-            title=dict(text="q∘k value<br>ochre < 0 < green", side="top"), **NEURON_COLORBAR, x=0.55,
-            y=colorbar_y)),
-    )
+    for axis, name, top, x in (("coloraxis", "q, k", vector_top, NEURON_COLORBAR_X[0]),
+                               ("coloraxis2", "q∘k", product_top, NEURON_COLORBAR_X[1])):
+        fig.update_layout({axis: dict(colorscale=VECTOR_SCALE, cmin=-top, cmax=top, colorbar=dict(
+            title=dict(text=f"{name} value<br>ochre < 0 < green", side="top", font=dict(size=11)),
+            tickvals=[-top, 0, top], ticktext=[f"−{top:.2g}", "0", f"{top:.2g}"], **NEURON_COLORBAR, x=x,
+            y=colorbar_y))})
     longest = max((len(str(t)) for t in view.tokens), default=1)
     left = int(min(220, 24 + longest * CHAR_PX))
     title = fit_title(escape(f"Layer {view.layer}, head {view.head}: how «{view.tokens[view.query_token]}» "
@@ -330,14 +330,17 @@ def neuron_view_figure(view: NeuronView) -> go.Figure:
     fig.update_yaxes(tickmode="array", tickvals=[0], ticktext=[query_label], showgrid=False, zeroline=False,
                      tickfont=dict(size=tick_size), row=1, col=1)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, row=1, col=1)
+    # Dimensions labelled at quarters, none at the right end, where a label would meet the next panel's "0".
+    dimension_ticks = list(range(0, head_dim - max(head_dim // 8, 1), max(head_dim // 4, 1)))
     for col in (1, 2):
-        fig.update_xaxes(title=dict(text="dimension", standoff=4), showgrid=False, zeroline=False,
-                         row=2, col=col)
+        fig.update_xaxes(title=dict(text="dimension", standoff=4, font=NEURON_SMALL_FONT), tickmode="array",
+                         tickvals=dimension_ticks, tickangle=0, tickfont=NEURON_SMALL_FONT, showgrid=False,
+                         zeroline=False, row=2, col=col)
     # The two narrow panels are about 50 px wide on a phone: three level labels at most, never turned on end.
-    narrow = dict(nticks=3, tickangle=0, tickfont=dict(size=10))
-    fig.update_xaxes(title=dict(text="score", standoff=4), zeroline=True, zerolinecolor="#9aa5b1", **narrow,
+    narrow = dict(nticks=3, tickangle=0, tickfont=NEURON_SMALL_FONT)
+    fig.update_xaxes(title=dict(text="score", standoff=4, font=NEURON_SMALL_FONT), zeroline=True, zerolinecolor="#9aa5b1", **narrow,
                      row=2, col=3)
-    fig.update_xaxes(title=dict(text="weight", standoff=4), range=[0, 1.0], tickvals=[0, 1], **narrow, row=2, col=4)
+    fig.update_xaxes(title=dict(text="weight", standoff=4, font=NEURON_SMALL_FONT), range=[0, 1.0], tickvals=[0, 1], **narrow, row=2, col=4)
     # The query token's row, outlined in each panel.
     for col in (1, 2, 3, 4):
         fig.add_shape(type="rect", xref="x domain", yref="y", x0=0, x1=1,

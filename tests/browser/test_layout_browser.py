@@ -57,7 +57,8 @@ def test_the_heads_page_option_groups_fit_a_390_px_phone(server, browser, tiny_d
 # - a chart's title under its toolbar;
 # - tick labels of one axis that overlap (upright or on end: the boxes of labels at other angles overlap without
 #   the letters touching);
-# - a colour bar shorter than 60 px (its scale cannot be read);
+# - tick labels of two side-by-side x axes of one chart within 3 px of each other (they read as one number);
+# - a colour bar shorter than 60 px, or with fewer than two labels (its scale cannot be read);
 # - any element past the screen's right edge that is not inside a box that scrolls sideways within the screen;
 # - a table that scrolls sideways but whose first column (the row names) takes more than half of its width or does
 #   not stay in place while the rest scrolls.
@@ -87,9 +88,17 @@ PHONE_DEFECTS = """() => {
       if (ticks.some((a, i) => ticks.slice(i + 1).some((b) => hit(a, b))))
         out.push(`tick labels overlap in ${name}`);
     });
-    p.querySelectorAll('.colorbar .cbfills').forEach((f) => {
-      const r = f.getBoundingClientRect();
+    const near = (a, b) => hit({left: a.left - 3, right: a.right + 3, top: a.top, bottom: a.bottom}, b);
+    const xLabels = [...p.querySelectorAll('.xaxislayer-above')].map((layer) => [...layer.querySelectorAll('text')]
+      .filter((t) => t.textContent.trim() && upright(t)).map((t) => t.getBoundingClientRect()));
+    if (xLabels.some((one, i) => xLabels.slice(i + 1).some((other) => one.some((a) => other.some((b) => near(a, b))))))
+      out.push(`tick labels of two axes meet in ${name}`);
+    p.querySelectorAll('.colorbar').forEach((c) => {
+      const f = c.querySelector('.cbfills');
+      const r = f ? f.getBoundingClientRect() : {width: 0, height: 0};
       if (Math.max(r.width, r.height) < 60) out.push(`colour bar of ${name} only ${Math.round(Math.max(r.width, r.height))} px`);
+      if ([...c.querySelectorAll('.cbaxis text, .xtick text, .ytick text')].filter((t) => t.textContent.trim()).length < 2)
+        out.push(`colour bar of ${name} has fewer than two labels`);
     });
   });
   const scrolls = (e) => { for (let a = e.parentElement; a; a = a.parentElement) {
@@ -136,7 +145,8 @@ def test_compare_fits_a_390_px_phone(server, browser, tiny_dirs):
 
 def test_heads_fits_a_390_px_phone(server, browser, tiny_dirs):
     """Heads at a phone's width: the neuron view's q·k/√d labels piled up and its colour bars were about 27 px; the
-    pruning chart's title was cut."""
+    pruning chart's title was cut; the keys' last dimension label met the products' first ("30" "0") and the q, k
+    colour bar had one label."""
     query = urlencode({'m': tiny_dirs['classification'], 't': TEXT})
     assert phone_defects(browser, f"{server}/heads?{query}", charts=5) == []
 

@@ -167,3 +167,15 @@ def test_neuron_view_figure_shows_the_parts_one_row_per_key_token(computed):
     assert titles == ["query q", "keys k", "q∘k", "q·k / √d", "softmax"]
     assert figure.layout.coloraxis.colorbar.title.text and figure.layout.coloraxis2.colorbar.title.text
     assert figure.layout.coloraxis.cmin == -figure.layout.coloraxis.cmax  # symmetric around 0
+
+
+def test_neuron_view_colour_bars_are_labelled_at_both_ends_and_no_dimension_label_sits_at_the_right_end(computed):
+    """At a phone's width the keys' "30" met the products' "0", and the q, k colour bar showed only "0"."""
+    loaded, inputs, _ = computed
+    view = neuron_view(loaded, inputs, 1, 2, 3)
+    figure = neuron_view_figure(view)
+    head_dim = view.keys.shape[1]
+    for axis in (figure.layout.coloraxis, figure.layout.coloraxis2):
+        assert list(axis.colorbar.tickvals) == [axis.cmin, 0, axis.cmax]
+    for axis in (figure.layout.xaxis2, figure.layout.xaxis3):
+        assert max(axis.tickvals) <= head_dim - 1 - head_dim / 8
