@@ -122,6 +122,24 @@ def job_for(source: Path, model: str, method: str, batch_size: int):
                      target=TargetSpec("class"), batch_size=batch_size)
 
 
+def cpu_seconds() -> float:
+    """This process's CPU seconds so far, all threads (`resource.getrusage`, RUSAGE_SELF)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def loaded_job(n_texts: int, method: str, batch_size: int = 64):
+    """(model folder, loaded model, texts, job) of the first `n_texts` of this benchmark's 500 texts, in a new temporary
+    folder: the setup of the interleaved CPU benchmarks (corpus_cpu.py, corpus_streams.py)."""
+    from explain.models import load_model
+
+    folder = Path(tempfile.mkdtemp())
+    model_dir = str(save_classifier(folder / "model"))
+    texts = make_texts(500)[:n_texts]
+    return model_dir, load_model(model_dir), texts, job_for(write_csv(folder / "texts.csv", texts), model_dir, method,
+                                                           batch_size)
+
+
 def run_corpus(job, loaded=None, engine: str = "local", actors: int = 1) -> tuple[float, int]:
     """Seconds and texts of one fresh run of `job` (a new run folder each time: nothing resumed)."""
     from explain.corpus import run_job

@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import corpus  # noqa: E402
 import torch  # noqa: E402
-
-
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,17 +30,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from explain import AnalysisRequest, analyze
-    from explain.models import configure_threads, load_model
+    from explain.models import configure_threads
     from explain.records import TargetSpec
 
     configure_threads()
     torch.set_num_threads(args.threads)
-    folder = Path(tempfile.mkdtemp())
-    model_dir = str(corpus.save_classifier(folder / "model"))
-    loaded = load_model(model_dir)
-    texts = corpus.make_texts(500)[: args.texts]
-    job = corpus.job_for(corpus.write_csv(folder / "texts.csv", texts), model_dir, args.method, 64)
-    warm_up = corpus.job_for(corpus.write_csv(folder / "warm-up.csv", [corpus.WARM_UP]), model_dir, args.method, 64)
+    model_dir, loaded, texts, job = corpus.loaded_job(args.texts, args.method)
+    warm_up = corpus.job_for(corpus.write_csv(Path(job.source).parent / "warm-up.csv", [corpus.WARM_UP]), model_dir,
+                             args.method, 64)
 
     def loop_text(text: str) -> None:
         analyze(AnalysisRequest(text, model=model_dir, method=args.method, target=TargetSpec("class")), loaded)
@@ -56,13 +46,13 @@ def main(argv: list[str] | None = None) -> None:
     loop_text(corpus.WARM_UP)
     engine, loop = [], []
     for n in range(args.rounds):
-        start = cpu_seconds()
+        start = corpus.cpu_seconds()
         corpus.run_corpus(job, loaded)
-        engine.append(1000 * (cpu_seconds() - start) / len(texts))
-        start = cpu_seconds()
+        engine.append(1000 * (corpus.cpu_seconds() - start) / len(texts))
+        start = corpus.cpu_seconds()
         for text in texts:
             loop_text(text)
-        loop.append(1000 * (cpu_seconds() - start) / len(texts))
+        loop.append(1000 * (corpus.cpu_seconds() - start) / len(texts))
         print(f"round {n + 1}: engine {engine[-1]:.2f} CPU ms/text, loop {loop[-1]:.2f} CPU ms/text, "
               f"ratio {loop[-1] / engine[-1]:.2f}, load average {os.getloadavg()[0]:.1f}", flush=True)
     print(f"median over {args.rounds} rounds ({len(texts)} texts, {args.threads} torch thread(s)): engine "

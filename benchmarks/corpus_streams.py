@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import sys
 import tempfile
@@ -22,11 +21,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import corpus  # noqa: E402
 
 
-def cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=200)
@@ -36,20 +30,16 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from explain.corpus import run_job
-    from explain.models import configure_threads, load_model
+    from explain.models import configure_threads
 
     threads = configure_threads()
-    folder = Path(tempfile.mkdtemp())
-    model_dir = str(corpus.save_classifier(folder / "model"))
-    loaded = load_model(model_dir)
-    texts = corpus.make_texts(500)[: args.texts]
-    job = corpus.job_for(corpus.write_csv(folder / "texts.csv", texts), model_dir, args.method, 64)
+    _, loaded, texts, job = corpus.loaded_job(args.texts, args.method)
 
     def run(streams: int) -> tuple[float, float]:
         with tempfile.TemporaryDirectory() as out:
-            wall, cpu = time.perf_counter(), cpu_seconds()
+            wall, cpu = time.perf_counter(), corpus.cpu_seconds()
             outcome = run_job(job, Path(out) / "run", loaded=loaded, streams=streams)
-            wall, cpu = time.perf_counter() - wall, cpu_seconds() - cpu
+            wall, cpu = time.perf_counter() - wall, corpus.cpu_seconds() - cpu
         assert outcome.status == "done" and not outcome.failed
         return len(texts) / wall, 1000 * cpu / len(texts)
 
